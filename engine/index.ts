@@ -1,0 +1,4 @@
+// Drydock's engine: the public facade. Everything a page, a worker or a Node program needs is exported here;
+// the folders behind it are internal.
+export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
+export * from "./vm/index.ts";

@@ -1,0 +1,12 @@
+// The guest machine: the Machine interface, the v86-backed implementation and its artifacts.
+export {
+  ARTIFACT_FILES,
+  type ArtifactEntry,
+  type ArtifactManifest,
+  type GuestArtifacts,
+  REBUILD_HINT,
+  verifyArtifacts,
+} from "./artifacts.ts";
+export type { ByteChannel, Machine } from "./machine.ts";
+export { type CommandResult, SerialShell } from "./serial-shell.ts";
+export { DEFAULT_MEMORY_MIB, V86Machine, type V86MachineOptions } from "./v86-machine.ts";

@@ -1,0 +1,18 @@
+// A Machine is one running guest. The engine talks to it through byte channels; V86Machine is the real one.
+
+/** Bytes in, bytes out: a serial line or a virtio console port. */
+export interface ByteChannel {
+  /** Subscribes to bytes from the guest; returns the function that unsubscribes. */
+  onData(listener: (bytes: Uint8Array) => void): () => void;
+  /** Sends bytes to the guest. */
+  write(bytes: Uint8Array | string): void;
+}
+
+export interface Machine {
+  /** The first serial port (ttyS0): the kernel console and, until the agent runs, a shell. */
+  readonly serial: ByteChannel;
+  /** The last lines the guest printed on its console, for error messages. */
+  consoleTail(lines?: number): string[];
+  /** Stops the emulator and frees what it holds. Safe to call twice. */
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,20 @@
+// Ends the run with one plain line, "tests: N passed, N failed, N skipped", that CI reads as the verdict.
+import type { Reporter, TestModule } from "vitest/node";
+
+export default class SummaryReporter implements Reporter {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    for (const module of testModules) {
+      for (const test of module.children.allTests()) {
+        const state = test.result().state;
+        if (state === "passed") counts.passed++;
+        else if (state === "failed") counts.failed++;
+        else counts.skipped++;
+      }
+      // A file that failed to load has no tests but must still fail the run.
+      if (module.state() === "failed" && !module.children.size) counts.failed++;
+    }
+    counts.failed += unhandledErrors.length;
+    process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+  }
+}

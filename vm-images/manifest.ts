@@ -1,0 +1,96 @@
+// The guest's manifest: what went into vm-images/dist/ (Debian packages, the sources in vm-images/) and what came
+// out, by sha256. build.sh writes it; a unit test compares it with the tree so a stale build is caught at once.
+import { createHash } from "node:crypto";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const VM_IMAGES_DIR = fileURLToPath(new URL(".", import.meta.url));
+export const REPO_DIR = join(VM_IMAGES_DIR, "..");
+export const DIST_DIR = join(VM_IMAGES_DIR, "dist");
+export const MANIFEST_PATH = join(DIST_DIR, "manifest.json");
+
+export interface FileEntry {
+  size: number;
+  sha256: string;
+}
+
+export interface PackageEntry {
+  name: string;
+  version: string;
+  deb: string;
+  sha256: string;
+}
+
+export interface GuestManifest {
+  schema: 1;
+  boot: { cmdline: string };
+  inputs: { packages: PackageEntry[]; files: Record<string, string> };
+  outputs: Record<string, FileEntry>;
+  /** Built into bzImage rather than shipped on its own; recorded for its size. */
+  embedded: Record<string, FileEntry>;
+  build: { seconds: number; tools: Record<string, string> };
+}
+
+/** Files under vm-images/ that are not inputs of the build: outputs, caches, tests, docs and this file. */
+const NOT_INPUTS = [/^dist\//, /^\.cache\//, /^\.build\//, /\.test\.ts$/, /^README\.md$/, /^manifest\.ts$/];
+
+export async function hashFile(path: string): Promise<FileEntry> {
+  const bytes = await readFile(path);
+  return { size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await walk(path)));
+    else if (entry.isFile()) found.push(path);
+  }
+  return found;
+}
+
+/** sha256 of every input file, keyed by its path relative to the repository. */
+export async function inputFileHashes(): Promise<Record<string, string>> {
+  const files = (await walk(VM_IMAGES_DIR))
+    .map((path) => relative(VM_IMAGES_DIR, path))
+    .filter((path) => !NOT_INPUTS.some((re) => re.test(path)))
+    .sort();
+  const hashes: Record<string, string> = {};
+  for (const file of files) hashes[`vm-images/${file}`] = (await hashFile(join(VM_IMAGES_DIR, file))).sha256;
+  return hashes;
+}
+
+export async function readManifest(): Promise<GuestManifest> {
+  return JSON.parse(await readFile(MANIFEST_PATH, "utf8")) as GuestManifest;
+}
+
+async function write(): Promise<void> {
+  const env = (name: string): string => {
+    const value = process.env[name];
+    if (!value) throw new Error(`manifest.ts write: ${name} is not set (run it through vm-images/build.sh)`);
+    return value;
+  };
+  const outputs: Record<string, FileEntry> = {};
+  for (const path of (await walk(DIST_DIR)).sort()) {
+    const name = relative(DIST_DIR, path);
+    if (name !== "manifest.json") outputs[name] = await hashFile(path);
+  }
+  const { execFileSync } = await import("node:child_process");
+  const firstLine = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0] ?? "";
+  const manifest: GuestManifest = {
+    schema: 1,
+    boot: { cmdline: (await readFile(join(VM_IMAGES_DIR, "kernel/cmdline"), "utf8")).trim() },
+    inputs: { packages: JSON.parse(env("DRYDOCK_PACKAGES")) as PackageEntry[], files: await inputFileHashes() },
+    outputs,
+    embedded: { "initramfs.cpio": await hashFile(env("DRYDOCK_INITRAMFS")) },
+    build: {
+      seconds: Number(env("DRYDOCK_BUILD_SECONDS")),
+      tools: { gcc: firstLine("gcc", ["--version"]), make: firstLine("make", ["--version"]) },
+    },
+  };
+  await writeFile(MANIFEST_PATH, `${JSON.stringify(manifest, null, 2)}\n`);
+  await stat(MANIFEST_PATH);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "write") await write();
