@@ -72,8 +72,14 @@ if [ "$(cat "$src/.drydock-source" 2>/dev/null)" != "$src_sha" ]; then
 fi
 
 # --- initramfs list ---------------------------------------------------------------------------------------------
-sed -e "s|@BUSYBOX@|$build/pkgs/busybox-static/bin/busybox|" -e "s|@ROOTFS@|$here/rootfs|" \
-	"$here/rootfs/initramfs.list" >"$build/initramfs.list"
+busybox=$build/pkgs/busybox-static/bin/busybox
+{
+	sed -e "s|@BUSYBOX@|$busybox|" -e "s|@ROOTFS@|$here/rootfs|" "$here/rootfs/initramfs.list"
+	# The applet list comes from the binary itself (a static i386 program runs on an x86-64 build machine).
+	"$busybox" --list-full | sort | while read -r applet; do
+		[ "$applet" = bin/busybox ] || echo "slink /$applet /bin/busybox 0777 0 0"
+	done
+} >"$build/initramfs.list"
 
 # --- configure --------------------------------------------------------------------------------------------------
 export KBUILD_BUILD_TIMESTAMP="2026-01-01 00:00:00 UTC" KBUILD_BUILD_USER=drydock KBUILD_BUILD_HOST=drydock \

@@ -8,7 +8,8 @@ export interface CommandResult {
   code: number;
 }
 
-const PROMPT = /drydock:[^\n]*# $/;
+// busybox ash follows its prompt with a cursor position query (ESC [6n) that nobody answers.
+const PROMPT = /drydock:[^\n]*# (?:\x1b\[6n)?$/;
 
 export class SerialShell {
   readonly #machine: Machine;
