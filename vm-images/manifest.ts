@@ -1,7 +1,7 @@
 // The guest's manifest: what went into vm-images/dist/ (Debian packages, the sources in vm-images/) and what came
 // out, by sha256. build.sh writes it; a unit test compares it with the tree so a stale build is caught at once.
 import { createHash } from "node:crypto";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -40,22 +40,22 @@ export async function hashFile(path: string): Promise<FileEntry> {
   return { size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
 }
 
-async function walk(dir: string): Promise<string[]> {
+/** Every file under `dir`, as paths relative to `base`, leaving out those (and the folders) `skip` matches. */
+async function walk(dir: string, base: string, skip: RegExp[] = []): Promise<string[]> {
   const found: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...(await walk(path)));
-    else if (entry.isFile()) found.push(path);
+    const rel = relative(base, path) + (entry.isDirectory() ? "/" : "");
+    if (skip.some((re) => re.test(rel))) continue;
+    if (entry.isDirectory()) found.push(...(await walk(path, base, skip)));
+    else if (entry.isFile()) found.push(rel);
   }
   return found;
 }
 
 /** sha256 of every input file, keyed by its path relative to the repository. */
 export async function inputFileHashes(): Promise<Record<string, string>> {
-  const files = (await walk(VM_IMAGES_DIR))
-    .map((path) => relative(VM_IMAGES_DIR, path))
-    .filter((path) => !NOT_INPUTS.some((re) => re.test(path)))
-    .sort();
+  const files = (await walk(VM_IMAGES_DIR, VM_IMAGES_DIR, NOT_INPUTS)).sort();
   const hashes: Record<string, string> = {};
   for (const file of files) hashes[`vm-images/${file}`] = (await hashFile(join(VM_IMAGES_DIR, file))).sha256;
   return hashes;
@@ -72,9 +72,8 @@ async function write(): Promise<void> {
     return value;
   };
   const outputs: Record<string, FileEntry> = {};
-  for (const path of (await walk(DIST_DIR)).sort()) {
-    const name = relative(DIST_DIR, path);
-    if (name !== "manifest.json") outputs[name] = await hashFile(path);
+  for (const name of (await walk(DIST_DIR, DIST_DIR, [/^manifest\.json$/])).sort()) {
+    outputs[name] = await hashFile(join(DIST_DIR, name));
   }
   const { execFileSync } = await import("node:child_process");
   const firstLine = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0] ?? "";
@@ -90,7 +89,6 @@ async function write(): Promise<void> {
     },
   };
   await writeFile(MANIFEST_PATH, `${JSON.stringify(manifest, null, 2)}\n`);
-  await stat(MANIFEST_PATH);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "write") await write();

@@ -9,6 +9,7 @@ export interface CommandResult {
 }
 
 // busybox ash follows its prompt with a cursor position query (ESC [6n) that nobody answers.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the escape byte is what the shell really sends.
 const PROMPT = /drydock:[^\n]*# (?:\x1b\[6n)?$/;
 
 export class SerialShell {

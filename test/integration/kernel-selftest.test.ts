@@ -27,7 +27,8 @@ async function sh(command: string): Promise<string> {
 
 describe("namespaces", () => {
   it("a new pid namespace starts at pid 1 and sees only its own processes", async () => {
-    expect(await sh("unshare -p -f -m --mount-proc sh -c 'echo $$; ls -d /proc/[0-9]* | wc -l'")).toBe("1\n1\n");
+    // The glob is expanded by the namespace's first process: it must find itself, as pid 1, and nothing else.
+    expect(await sh("unshare -p -f -m --mount-proc sh -c 'echo $$; exec ls -1d /proc/[0-9]*'")).toBe("1\n/proc/1\n");
   });
 
   it("a new mount namespace keeps its mounts to itself", async () => {
@@ -80,7 +81,9 @@ describe("cgroup v2", () => {
 
   it("pids.max makes fork fail", async () => {
     await sh("mkdir -p /sys/fs/cgroup/few && echo 1 > /sys/fs/cgroup/few/pids.max");
-    const { code, output } = await shell.run("sh -c 'echo $$ > /sys/fs/cgroup/few/cgroup.procs && (true)' 2>&1");
+    const { code, output } = await shell.run(
+      "sh -c 'echo $$ > /sys/fs/cgroup/few/cgroup.procs && echo forked | cat' 2>&1",
+    );
     expect(code).not.toBe(0);
     expect(output).toMatch(/fork|resource/i);
     await sh("rmdir /sys/fs/cgroup/few");
@@ -96,9 +99,20 @@ describe("filesystems", () => {
     );
     expect(await sh("ls /tmp/ov/merged")).toBe("keep\n");
     expect(await sh("cat /tmp/ov/merged/keep")).toBe("kept\n");
-    await sh("echo new > /tmp/ov/merged/added && ls /tmp/ov/upper | sort");
+    // Writes land in the upper dir; the lower dir is never touched.
+    await sh("echo new > /tmp/ov/merged/added");
+    expect(await sh("ls /tmp/ov/upper | sort")).toBe("added\ngone\n");
     expect(await sh("ls /tmp/ov/lower | sort")).toBe("gone\nkeep\n");
     await sh("umount /tmp/ov/merged && rm -rf /tmp/ov");
+  });
+
+  it("pivot_root moves a new mount namespace into a new root", async () => {
+    const script = [
+      "mkdir -p /tmp/nr && mount -t tmpfs nr /tmp/nr && mkdir -p /tmp/nr/bin /tmp/nr/old",
+      "cp /bin/busybox /tmp/nr/bin/ && cd /tmp/nr && pivot_root . old",
+      "/bin/busybox ls -1 /",
+    ].join(" && ");
+    expect(await sh(`unshare -m sh -c '${script}'`)).toBe("bin\nold\n");
   });
 
   it("mounts a 9P share from the host and reads a file the host wrote", async () => {
