@@ -2,15 +2,27 @@
 # Installs, from Debian, the system packages the tests use, when they are missing. Needs root (CI runs as root).
 #   docker-registry  a real registry (distribution) to pull test images from
 #   skopeo, umoci    OCI tools that build and copy the test images
+#   apache2-utils    `htpasswd -B`: bcrypt passwords for the registry behind basic auth
+# The test image fixtures also download busybox-static:i386 with `apt-get download`, so dpkg needs the i386
+# architecture and its package lists.
 set -euo pipefail
-packages=(docker-registry skopeo umoci)
+packages=(docker-registry skopeo umoci apache2-utils)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-[ ${#missing[@]} -eq 0 ] && exit 0
+need_i386=
+dpkg --print-foreign-architectures | grep -qx i386 || need_i386=1
+[ ${#missing[@]} -eq 0 ] && [ -z "$need_i386" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-  echo "system-deps: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+  [ ${#missing[@]} -eq 0 ] || echo "system-deps: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+  [ -z "$need_i386" ] || echo "system-deps: dpkg lacks the i386 architecture; as root: dpkg --add-architecture i386 && apt-get update" >&2
   exit 1
 fi
-echo "system-deps: installing ${missing[*]} from Debian"
+if [ -n "$need_i386" ]; then
+  echo "system-deps: adding the i386 architecture to dpkg (for busybox-static:i386)"
+  dpkg --add-architecture i386
+fi
 apt-get update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "system-deps: installing ${missing[*]} from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
