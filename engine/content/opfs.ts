@@ -1,0 +1,287 @@
+// Content and metadata stores in the browser's origin private file system (OPFS), for the engine's Web Worker.
+// Layout under the root directory: blobs/<algorithm>/<hex> for committed blobs, ingest/<random> for writes in
+// progress (moved into blobs/ on commit, so a blob appears whole or not at all), metadata/<name> for documents.
+import { EngineError } from "../errors.ts";
+import {
+  type Digest,
+  type DigestAlgorithm,
+  defaultHasherFactory,
+  digestAlgorithm,
+  digestHex,
+  type HasherFactory,
+  tryParseDigest,
+} from "../oci/index.ts";
+import { checkDocumentName, type MetadataStore } from "./metadata.ts";
+import {
+  blobNotFound,
+  type ContentStore,
+  type ContentWriter,
+  checkNotTooLong,
+  checkSameExpectation,
+  checkWrite,
+  clampRange,
+  type Expected,
+  type Info,
+  type ReadRange,
+  type Usage,
+  type WriterOptions,
+  writerClosed,
+} from "./store.ts";
+
+// The parts of the File System API this store uses, declared here rather than taken from the WebWorker lib: this
+// file is also type-checked with Node's libs, and the lib lacks keys() and move(), which Chromium has.
+export interface OpfsDirectory {
+  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<OpfsDirectory>;
+  getFileHandle(name: string, options?: { create?: boolean }): Promise<OpfsFile>;
+  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
+  keys(): AsyncIterable<string>;
+}
+interface OpfsFile {
+  getFile(): Promise<Blob & { lastModified: number }>;
+  createWritable(): Promise<OpfsWritable>;
+  move(destination: OpfsDirectory, name: string): Promise<void>;
+}
+interface OpfsWritable {
+  write(data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+interface StorageGlobal {
+  navigator?: { storage?: { getDirectory?(): Promise<OpfsDirectory> } };
+}
+
+const ALGORITHMS: DigestAlgorithm[] = ["sha256", "sha512"];
+const STALE_INGEST_MS = 60 * 60 * 1000;
+
+function isNotFound(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === "NotFoundError" || name === "TypeMismatchError";
+}
+
+/**
+ * Removes ingest files nobody has written to for an hour: left by a page that closed mid-download. Younger ones may
+ * belong to another tab of the same origin that is still writing.
+ */
+async function removeStaleIngests(ingest: OpfsDirectory): Promise<void> {
+  const staleBefore = Date.now() - STALE_INGEST_MS;
+  for await (const name of ingest.keys()) {
+    try {
+      const file = await (await ingest.getFileHandle(name)).getFile();
+      if (file.lastModified < staleBefore) await ingest.removeEntry(name);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+}
+
+async function defaultRoot(): Promise<OpfsDirectory> {
+  const storage = (globalThis as unknown as StorageGlobal).navigator?.storage;
+  if (!storage?.getDirectory) {
+    throw new EngineError("unavailable", "this runtime has no origin private file system (navigator.storage)");
+  }
+  const root = await storage.getDirectory();
+  return root.getDirectoryHandle("drydock", { create: true });
+}
+
+export interface OpfsContentStoreOptions {
+  /** The directory to keep blobs in; defaults to `drydock/content` in the origin's OPFS. */
+  root?: OpfsDirectory;
+  hashers?: HasherFactory;
+}
+
+export class OpfsContentStore implements ContentStore {
+  private constructor(
+    private readonly blobs: Record<DigestAlgorithm, OpfsDirectory>,
+    private readonly ingest: OpfsDirectory,
+    private readonly hashers: HasherFactory,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the store, and removes writes a previous page left half done.
+   * @example
+   * const store = await OpfsContentStore.open();
+   */
+  static async open(options: OpfsContentStoreOptions = {}): Promise<OpfsContentStore> {
+    const root = options.root ?? (await (await defaultRoot()).getDirectoryHandle("content", { create: true }));
+    const blobsDir = await root.getDirectoryHandle("blobs", { create: true });
+    const blobs = {
+      sha256: await blobsDir.getDirectoryHandle("sha256", { create: true }),
+      sha512: await blobsDir.getDirectoryHandle("sha512", { create: true }),
+    };
+    const ingest = await root.getDirectoryHandle("ingest", { create: true });
+    await removeStaleIngests(ingest);
+    return new OpfsContentStore(blobs, ingest, options.hashers ?? defaultHasherFactory);
+  }
+
+  async #file(digest: Digest): Promise<Blob & { lastModified: number }> {
+    try {
+      const handle = await this.blobs[digestAlgorithm(digest)].getFileHandle(digestHex(digest));
+      return await handle.getFile();
+    } catch (error) {
+      if (isNotFound(error)) throw blobNotFound(digest);
+      throw error;
+    }
+  }
+
+  async info(digest: Digest): Promise<Info> {
+    const file = await this.#file(digest);
+    return { digest, size: file.size, createdAt: new Date(file.lastModified) };
+  }
+
+  async read(digest: Digest, range?: ReadRange): Promise<ReadableStream<Uint8Array>> {
+    const file = await this.#file(digest);
+    const { start, end } = clampRange(file.size, range, digest);
+    return file.slice(start, end).stream();
+  }
+
+  async readBytes(digest: Digest, range?: ReadRange): Promise<Uint8Array> {
+    const file = await this.#file(digest);
+    const { start, end } = clampRange(file.size, range, digest);
+    return new Uint8Array(await file.slice(start, end).arrayBuffer());
+  }
+
+  async writer(options: WriterOptions = {}): Promise<ContentWriter> {
+    const name = crypto.randomUUID();
+    const handle = await this.ingest.getFileHandle(name, { create: true });
+    const stream = await handle.createWritable();
+    return new OpfsWriter(this, name, handle, stream, this.hashers, options.expected);
+  }
+
+  /** Moves a finished ingest file into blobs/ (or drops it if that content is already there). */
+  async adopt(handle: OpfsFile, name: string, digest: Digest): Promise<Info> {
+    const directory = this.blobs[digestAlgorithm(digest)];
+    try {
+      await directory.getFileHandle(digestHex(digest));
+      await this.discard(name);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await handle.move(directory, digestHex(digest));
+    }
+    return this.info(digest);
+  }
+
+  async discard(name: string): Promise<void> {
+    await this.ingest.removeEntry(name).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
+  }
+
+  async *list(): AsyncIterable<Info> {
+    for (const algorithm of ALGORITHMS) {
+      for await (const name of this.blobs[algorithm].keys()) {
+        const digest = tryParseDigest(`${algorithm}:${name}`);
+        if (digest === undefined) continue;
+        try {
+          yield await this.info(digest);
+        } catch (error) {
+          // Deleted while we listed: not an error for a listing.
+          if (!(error instanceof EngineError && error.kind === "notFound")) throw error;
+        }
+      }
+    }
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    try {
+      await this.blobs[digestAlgorithm(digest)].removeEntry(digestHex(digest));
+    } catch (error) {
+      if (isNotFound(error)) throw blobNotFound(digest);
+      throw error;
+    }
+  }
+
+  async usage(): Promise<Usage> {
+    const usage = { count: 0, size: 0 };
+    for await (const info of this.list()) {
+      usage.count += 1;
+      usage.size += info.size;
+    }
+    return usage;
+  }
+}
+
+class OpfsWriter implements ContentWriter {
+  #offset = 0;
+  #closed = false;
+  #hasher;
+  #algorithm: DigestAlgorithm;
+
+  constructor(
+    private readonly store: OpfsContentStore,
+    private readonly name: string,
+    private readonly handle: OpfsFile,
+    private readonly stream: OpfsWritable,
+    hashers: HasherFactory,
+    private readonly expected: Expected | undefined,
+  ) {
+    this.#algorithm = expected ? digestAlgorithm(expected.digest) : "sha256";
+    this.#hasher = hashers(this.#algorithm);
+  }
+
+  get offset(): number {
+    return this.#offset;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) throw writerClosed();
+    checkNotTooLong(this.#offset + bytes.byteLength, this.expected);
+    this.#hasher.update(bytes);
+    this.#offset += bytes.byteLength;
+    await this.stream.write(bytes);
+  }
+
+  async commit(expected: Expected): Promise<Info> {
+    if (this.#closed) throw writerClosed();
+    this.#closed = true;
+    try {
+      checkSameExpectation(this.expected, expected);
+      if (digestAlgorithm(expected.digest) !== this.#algorithm) {
+        throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
+      }
+      checkWrite(this.#offset, expected, () => this.#hasher.digest());
+      await this.stream.close();
+      return await this.store.adopt(this.handle, this.name, expected.digest);
+    } catch (error) {
+      await this.#discard();
+      throw error;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#discard();
+  }
+
+  async #discard(): Promise<void> {
+    await this.stream.abort().catch(() => {});
+    await this.store.discard(this.name);
+  }
+}
+
+/** Metadata documents as files in OPFS; createWritable writes to a swap file that replaces the old one on close. */
+export class OpfsMetadataStore implements MetadataStore {
+  private constructor(private readonly directory: OpfsDirectory) {}
+
+  static async open(root?: OpfsDirectory): Promise<OpfsMetadataStore> {
+    const directory = root ?? (await (await defaultRoot()).getDirectoryHandle("metadata", { create: true }));
+    return new OpfsMetadataStore(directory);
+  }
+
+  async read(name: string): Promise<Uint8Array | undefined> {
+    try {
+      const file = await (await this.directory.getFileHandle(checkDocumentName(name))).getFile();
+      return new Uint8Array(await file.arrayBuffer());
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async write(name: string, bytes: Uint8Array): Promise<void> {
+    const handle = await this.directory.getFileHandle(checkDocumentName(name), { create: true });
+    const stream = await handle.createWritable();
+    await stream.write(bytes);
+    await stream.close();
+  }
+}
