@@ -1,0 +1,542 @@
+// A client for the OCI distribution API over `fetch`: resolve a reference to the linux/386 manifest and its config,
+// and stream blobs with retries and Range resume. Auth follows the registry's 401 challenge: anonymous or
+// credentialed bearer tokens (cached per scope) or Basic credentials.
+import { EngineError, isEngineError } from "../errors.ts";
+import {
+  type Descriptor,
+  type Digest,
+  digestOf,
+  familiarReference,
+  formatPlatform,
+  GUEST_PLATFORM,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
+  type ImageReference,
+  MANIFEST_ACCEPT,
+  MANIFEST_MEDIA_TYPES,
+  type ManifestDocument,
+  type Platform,
+  parseImageConfig,
+  parseJson,
+  parseManifestDocument,
+  platformMatches,
+  registryBaseUrl,
+  tryParseDigest,
+  verifyBytes,
+} from "../oci/index.ts";
+import { type Challenge, parseChallenges } from "./challenge.ts";
+import { registryError } from "./errors.ts";
+import { DEFAULT_RETRY_POLICY, isRetryableStatus, type RetryPolicy, retryDelay } from "./retry.ts";
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** Where to send a reference's requests: the registry's API base URL and the repository name it knows. */
+export interface RegistryEndpoint {
+  baseUrl: string;
+  repository: string;
+}
+
+/** One HTTP request the client made, for the trace a learner sees (`GET /v2/library/alpine/manifests/3.20`). */
+export interface RegistryRequest {
+  method: string;
+  url: string;
+}
+
+export interface RegistryClientOptions {
+  /** The fetch to use: the global one by default; tests pass a fake. */
+  fetch?: typeof fetch;
+  /** Credentials for a registry host (`docker.io`, `localhost:5000`), if the user gave some. */
+  credentials?: (registry: string) => Credentials | undefined;
+  /** Maps a reference to the URL to reach it at; by default the registry itself (see {@link proxyEndpoint}). */
+  endpoint?: (reference: ImageReference) => RegistryEndpoint;
+  retry?: Partial<RetryPolicy>;
+  /** The platform to pick from an index; the guest's, linux/386, by default. */
+  platform?: Platform;
+  onRequest?: (request: RegistryRequest) => void;
+}
+
+export interface ResolvedManifest {
+  descriptor: Descriptor;
+  bytes: Uint8Array;
+  document: ManifestDocument;
+}
+
+/** Everything about an image but its layers: what `docker pull` knows before the first layer byte. */
+export interface ResolvedImage {
+  reference: ImageReference;
+  /** What the reference resolved to: an index, or the manifest itself for single-platform images. */
+  target: Descriptor;
+  index?: { descriptor: Descriptor; bytes: Uint8Array; index: ImageIndex };
+  manifest: { descriptor: Descriptor; bytes: Uint8Array; manifest: ImageManifest };
+  config: { descriptor: Descriptor; bytes: Uint8Array; config: ImageConfig };
+}
+
+export interface BlobProgress {
+  /** Bytes received so far (resumed bytes are not counted twice). */
+  done: number;
+  total: number;
+}
+
+export interface FetchBlobOptions {
+  onProgress?: (progress: BlobProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Docker refuses manifests over 4 MiB; so does Drydock, so a hostile registry cannot make it buffer gigabytes. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Sends every reference through a registry proxy (such as web/proxy): repository `<registry>/<repository>` on the
+ * proxy stands for `<repository>` on `<registry>`.
+ * @example
+ * new RegistryClient({ endpoint: proxyEndpoint("https://drydock.example/registry") });
+ */
+export function proxyEndpoint(proxyUrl: string): (reference: ImageReference) => RegistryEndpoint {
+  const baseUrl = proxyUrl.replace(/\/+$/, "");
+  return (reference) => ({ baseUrl, repository: `${reference.registry}/${reference.repository}` });
+}
+
+function defaultEndpoint(reference: ImageReference): RegistryEndpoint {
+  return { baseUrl: registryBaseUrl(reference.registry), repository: reference.repository };
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+async function readLimited(response: Response, limit: number, what: string): Promise<Uint8Array> {
+  const declared = Number(response.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel();
+    throw new EngineError("invalidArgument", `${what} is ${declared} bytes, more than the ${limit} allowed`);
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.byteLength > limit) {
+    throw new EngineError("invalidArgument", `${what} is ${bytes.byteLength} bytes, more than the ${limit} allowed`);
+  }
+  return bytes;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+/**
+ * A client for one or more registries. It remembers each registry's auth challenge and its tokens, so keep one per
+ * engine.
+ * @example
+ * const client = new RegistryClient();
+ * const image = await client.resolveImage(parseReference("busybox"));
+ * const layer = client.fetchBlob(image.reference, image.manifest.manifest.layers[0]!);
+ */
+export class RegistryClient {
+  readonly #fetch: typeof fetch;
+  readonly #options: RegistryClientOptions;
+  readonly #retry: RetryPolicy;
+  readonly #platform: Platform;
+  /** The last challenge each API base URL answered with, so later requests authenticate up front. */
+  readonly #challenges = new Map<string, Challenge>();
+  readonly #tokens = new Map<string, CachedToken>();
+
+  constructor(options: RegistryClientOptions = {}) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#platform = options.platform ?? GUEST_PLATFORM;
+  }
+
+  /**
+   * Fetches the manifest or index a reference names (by digest if it pins one, else by tag) and checks its digest.
+   * @example
+   * const { descriptor, document } = await client.resolve(parseReference("alpine:3.20"));
+   */
+  async resolve(reference: ImageReference): Promise<ResolvedManifest> {
+    const target = reference.digest ?? reference.tag ?? "latest";
+    const what = `manifest for ${familiarReference(reference)}`;
+    const response = await this.#send(reference, "GET", `manifests/${target}`, what, {
+      accept: MANIFEST_ACCEPT.join(", "),
+    });
+    const bytes = await readLimited(response, MAX_MANIFEST_BYTES, what);
+    let digest: Digest;
+    if (reference.digest !== undefined) {
+      verifyBytes(bytes, { digest: reference.digest }, what);
+      digest = reference.digest;
+    } else {
+      digest = digestOf(bytes);
+      const header = response.headers.get("docker-content-digest");
+      const announced = header ? tryParseDigest(header) : undefined;
+      if (announced !== undefined && announced !== digest && announced.startsWith("sha256:")) {
+        throw new EngineError("dataLoss", `${what}: the registry announced digest ${announced} but sent ${digest}`);
+      }
+    }
+    const document = parseManifestDocument(bytes, response.headers.get("content-type") ?? undefined, what);
+    return { descriptor: { mediaType: document.mediaType, digest, size: bytes.byteLength }, bytes, document };
+  }
+
+  /** Fetches the manifest a descriptor points at, checking size and digest. */
+  async fetchManifest(reference: ImageReference, descriptor: Descriptor): Promise<ResolvedManifest> {
+    const what = `manifest ${descriptor.digest} of ${familiarReference(reference)}`;
+    if (descriptor.size > MAX_MANIFEST_BYTES) {
+      throw new EngineError("invalidArgument", `${what} is ${descriptor.size} bytes, more than the allowed`);
+    }
+    const response = await this.#send(reference, "GET", `manifests/${descriptor.digest}`, what, {
+      accept: MANIFEST_ACCEPT.join(", "),
+    });
+    const bytes = await readLimited(response, MAX_MANIFEST_BYTES, what);
+    verifyBytes(bytes, descriptor, what);
+    const document = parseManifestDocument(bytes, response.headers.get("content-type") ?? descriptor.mediaType, what);
+    return { descriptor: { ...descriptor, mediaType: document.mediaType }, bytes, document };
+  }
+
+  /**
+   * Resolves a reference to the manifest and config for the guest's platform (linux/386). Throws notFound, listing
+   * the platforms the image does have, when there is none.
+   * @example
+   * const image = await client.resolveImage(parseReference("busybox"));
+   * image.config.config.rootfs.diff_ids;
+   */
+  async resolveImage(reference: ImageReference): Promise<ResolvedImage> {
+    const top = await this.resolve(reference);
+    let index: ResolvedImage["index"];
+    let chosen: ResolvedManifest = top;
+    if (top.document.kind === "index") {
+      const entries = top.document.index.manifests;
+      index = { descriptor: top.descriptor, bytes: top.bytes, index: top.document.index };
+      const match = entries.find(
+        (entry) =>
+          entry.platform !== undefined &&
+          platformMatches(entry.platform, this.#platform) &&
+          MANIFEST_MEDIA_TYPES.includes(entry.mediaType),
+      );
+      if (match === undefined) {
+        throw this.#noPlatform(
+          reference,
+          entries.flatMap((entry) => (entry.platform ? [entry.platform] : [])),
+        );
+      }
+      chosen = await this.fetchManifest(reference, match);
+      if (chosen.document.kind !== "manifest") {
+        throw new EngineError(
+          "invalidArgument",
+          `${familiarReference(reference)}: the index entry for ${formatPlatform(this.#platform)} is itself an index`,
+        );
+      }
+    }
+    if (chosen.document.kind !== "manifest") throw new EngineError("internal", "unreachable: index after index");
+    const manifest = chosen.document.manifest;
+    const configWhat = `config ${manifest.config.digest} of ${familiarReference(reference)}`;
+    if (manifest.config.size > MAX_CONFIG_BYTES) {
+      throw new EngineError("invalidArgument", `${configWhat} is ${manifest.config.size} bytes, too large`);
+    }
+    const configBytes = await this.fetchBlobBytes(reference, manifest.config);
+    const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
+    if (!platformMatches(config, this.#platform)) throw this.#noPlatform(reference, [config]);
+    if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+      throw new EngineError(
+        "invalidArgument",
+        `${familiarReference(reference)}: the manifest lists ${manifest.layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff ids`,
+      );
+    }
+    return {
+      reference,
+      target: top.descriptor,
+      index,
+      manifest: { descriptor: chosen.descriptor, bytes: chosen.bytes, manifest },
+      config: { descriptor: manifest.config, bytes: configBytes, config },
+    };
+  }
+
+  #noPlatform(reference: ImageReference, platforms: Platform[]): EngineError {
+    const names = [...new Set(platforms.filter((platform) => platform.os !== "unknown").map(formatPlatform))];
+    const wanted = formatPlatform(this.#platform);
+    return new EngineError(
+      "notFound",
+      `${familiarReference(reference)} has no ${wanted} image (it has ${names.join(", ") || "no platform"}). ` +
+        `Drydock's guest is a 32-bit x86 (i386) Linux, so it runs only ${wanted} images; ` +
+        "alpine, busybox, debian, nginx, redis and python have one.",
+    );
+  }
+
+  /** Fetches a small blob (a config) into memory and checks its size and digest. */
+  async fetchBlobBytes(reference: ImageReference, descriptor: Descriptor): Promise<Uint8Array> {
+    const bytes = new Uint8Array(await new Response(this.fetchBlob(reference, descriptor)).arrayBuffer());
+    verifyBytes(bytes, descriptor, `blob ${descriptor.digest} of ${familiarReference(reference)}`);
+    return bytes;
+  }
+
+  /**
+   * Streams a blob: exactly `descriptor.size` bytes, or an error. A connection that fails or ends early is resumed
+   * with a Range request (or, if the registry ignores Range, re-read from the start with the known bytes skipped),
+   * so a flaky network costs time, not correctness. The caller verifies the digest (a content writer does).
+   * @example
+   * const writer = await store.writer({ expected: layer });
+   * for await (const chunk of client.fetchBlob(reference, layer)) await writer.write(chunk);
+   * await writer.commit(layer);
+   */
+  fetchBlob(
+    reference: ImageReference,
+    descriptor: Descriptor,
+    options: FetchBlobOptions = {},
+  ): ReadableStream<Uint8Array> {
+    const what = `blob ${descriptor.digest} of ${familiarReference(reference)}`;
+    const total = descriptor.size;
+    let received = 0;
+    let failures = 0;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    /** Bytes of a full (200) response to drop because they were already delivered before a resume. */
+    let skip = 0;
+    const open = async () => {
+      const headers: Record<string, string> = {};
+      if (received > 0) headers.range = `bytes=${received}-`;
+      const response = await this.#send(reference, "GET", `blobs/${descriptor.digest}`, what, headers, options.signal);
+      if (received > 0 && response.status === 206) {
+        const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
+        if (start !== undefined && Number(start) !== received) {
+          await response.body?.cancel();
+          throw new EngineError("dataLoss", `${what}: asked to resume at byte ${received}, got byte ${start}`);
+        }
+        skip = 0;
+      } else {
+        skip = received;
+      }
+      if (!response.body) throw new EngineError("dataLoss", `${what}: the registry sent no body`);
+      reader = response.body.getReader();
+    };
+    const retryOrFail = async (cause: unknown) => {
+      reader?.cancel().catch(() => {});
+      reader = undefined;
+      failures += 1;
+      if (failures > this.#retry.retries) {
+        throw new EngineError(
+          "dataLoss",
+          `${what} was truncated: received ${received} of ${total} bytes after ${failures} attempts` +
+            (cause instanceof Error ? ` (${cause.message})` : ""),
+          { cause },
+        );
+      }
+      await this.#retry.sleep(retryDelay(this.#retry, failures));
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        for (;;) {
+          options.signal?.throwIfAborted();
+          if (reader === undefined) {
+            if (received === total && total === 0) return controller.close();
+            await open();
+          }
+          let next: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
+          try {
+            next = await reader!.read();
+          } catch (cause) {
+            if (options.signal?.aborted) throw cause;
+            await retryOrFail(cause);
+            continue;
+          }
+          if (next.done) {
+            reader = undefined;
+            if (received === total) return controller.close();
+            await retryOrFail(new Error("the connection closed early"));
+            continue;
+          }
+          let chunk = next.value;
+          if (skip > 0) {
+            const dropped = Math.min(skip, chunk.byteLength);
+            skip -= dropped;
+            chunk = chunk.subarray(dropped);
+            if (chunk.byteLength === 0) continue;
+          }
+          if (received + chunk.byteLength > total) {
+            reader?.cancel().catch(() => {});
+            throw new EngineError("dataLoss", `${what}: the registry sent more than the ${total} bytes it should have`);
+          }
+          received += chunk.byteLength;
+          // A connection that makes progress earns its retries back: only repeated failures in a row give up.
+          failures = 0;
+          options.onProgress?.({ done: received, total });
+          controller.enqueue(chunk);
+          return;
+        }
+      },
+      cancel: async (reason) => {
+        await reader?.cancel(reason).catch(() => {});
+      },
+    });
+  }
+
+  // --- requests and auth -------------------------------------------------------------------------------------------
+
+  #endpoint(reference: ImageReference): RegistryEndpoint {
+    return (this.#options.endpoint ?? defaultEndpoint)(reference);
+  }
+
+  /** Sends a request to `/v2/<repository>/<path>`, authenticating as the registry asks; throws on a non-2xx answer. */
+  async #send(
+    reference: ImageReference,
+    method: string,
+    path: string,
+    what: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const endpoint = this.#endpoint(reference);
+    const url = `${endpoint.baseUrl}/v2/${endpoint.repository}/${path}`;
+    const scope = `repository:${endpoint.repository}:pull`;
+    const credentials = this.#options.credentials?.(reference.registry);
+    let authorization = await this.#authorization(endpoint.baseUrl, scope, credentials, reference, false);
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.#fetchWithRetry(url, method, { ...headers, ...authorization }, what, signal);
+      if (response.ok) return response;
+      if (response.status === 401 && attempt === 0) {
+        const challenge = this.#pickChallenge(response);
+        if (challenge !== undefined) {
+          this.#challenges.set(endpoint.baseUrl, challenge);
+          const challengeScope = challenge.parameters.scope || scope;
+          const fresh = await this.#authorization(endpoint.baseUrl, challengeScope, credentials, reference, true);
+          if (fresh !== undefined) {
+            await response.body?.cancel();
+            authorization = fresh;
+            continue;
+          }
+        }
+      }
+      throw await this.#failure(response, what, reference, credentials);
+    }
+  }
+
+  async #failure(
+    response: Response,
+    what: string,
+    reference: ImageReference,
+    credentials: Credentials | undefined,
+  ): Promise<EngineError> {
+    const error = await registryError(response, what, reference.registry);
+    if (response.status !== 401) return error;
+    if (credentials) {
+      return new EngineError(
+        "unauthorized",
+        `${reference.registry} refused the credentials of ${credentials.username} for ${what} (${error.message})`,
+      );
+    }
+    const challenge = this.#pickChallenge(response) ?? this.#challenges.get(this.#endpoint(reference).baseUrl);
+    if (challenge?.scheme === "basic") {
+      return new EngineError(
+        "unauthorized",
+        `${reference.registry} requires a username and password for ${what}; log in to that registry first`,
+      );
+    }
+    // Docker Hub answers an anonymous request for a repository that does not exist with 401, not 404.
+    return new EngineError(
+      "notFound",
+      `pull access denied for ${familiarReference({ ...reference, tag: undefined, digest: undefined })}: ` +
+        "the repository does not exist or needs a login",
+    );
+  }
+
+  #pickChallenge(response: Response): Challenge | undefined {
+    const challenges = parseChallenges(response.headers.get("www-authenticate") ?? "");
+    return challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
+  }
+
+  /** The Authorization header for a request, from the registry's known challenge; undefined if it needs none. */
+  async #authorization(
+    baseUrl: string,
+    scope: string,
+    credentials: Credentials | undefined,
+    reference: ImageReference,
+    fresh: boolean,
+  ): Promise<Record<string, string> | undefined> {
+    const challenge = this.#challenges.get(baseUrl);
+    if (challenge === undefined) return undefined;
+    if (challenge.scheme === "basic") {
+      return credentials
+        ? { authorization: `Basic ${base64(`${credentials.username}:${credentials.password}`)}` }
+        : undefined;
+    }
+    if (challenge.scheme !== "bearer" || !challenge.parameters.realm) return undefined;
+    const token = await this.#token(challenge, scope, credentials, reference, fresh);
+    return { authorization: `Bearer ${token}` };
+  }
+
+  async #token(
+    challenge: Challenge,
+    scope: string,
+    credentials: Credentials | undefined,
+    reference: ImageReference,
+    fresh: boolean,
+  ): Promise<string> {
+    const { realm, service } = challenge.parameters;
+    const key = JSON.stringify([realm, service, scope, credentials?.username ?? ""]);
+    const cached = this.#tokens.get(key);
+    if (!fresh && cached && cached.expiresAt > Date.now()) return cached.token;
+    const url = new URL(realm!);
+    if (service) url.searchParams.set("service", service);
+    url.searchParams.set("scope", scope);
+    const headers: Record<string, string> = {};
+    if (credentials) headers.authorization = `Basic ${base64(`${credentials.username}:${credentials.password}`)}`;
+    const what = `a token for ${scope}`;
+    const response = await this.#fetchWithRetry(url.toString(), "GET", headers, what);
+    if (response.status === 401 && credentials) {
+      await response.body?.cancel();
+      throw new EngineError(
+        "unauthorized",
+        `${reference.registry} refused the username or password of ${credentials.username}`,
+      );
+    }
+    if (!response.ok) throw await registryError(response, what, reference.registry);
+    const body = parseJson(await readLimited(response, 1024 * 1024, what), what) as {
+      token?: unknown;
+      access_token?: unknown;
+      expires_in?: unknown;
+    };
+    const token = typeof body.token === "string" ? body.token : body.access_token;
+    if (typeof token !== "string" || token === "") {
+      throw new EngineError("invalidArgument", `the token service of ${reference.registry} answered without a token`);
+    }
+    // The spec's default lifetime is 60 s; refresh a little early so a token does not expire mid-request.
+    const lifetime = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60;
+    this.#tokens.set(key, { token, expiresAt: Date.now() + Math.max(lifetime - 10, 1) * 1000 });
+    return token;
+  }
+
+  async #fetchWithRetry(
+    url: string,
+    method: string,
+    headers: Record<string, string>,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      this.#options.onRequest?.({ method, url });
+      let response: Response;
+      try {
+        response = await this.#fetch(url, { method, headers, signal, redirect: "follow" });
+      } catch (cause) {
+        if (signal?.aborted || isEngineError(cause)) throw cause;
+        if (attempt >= this.#retry.retries) {
+          throw new EngineError(
+            "unavailable",
+            `could not reach ${new URL(url).host} for ${what} after ${attempt + 1} attempts: ${(cause as Error).message}`,
+            { cause },
+          );
+        }
+        await this.#retry.sleep(retryDelay(this.#retry, attempt + 1));
+        continue;
+      }
+      if (isRetryableStatus(response.status) && attempt < this.#retry.retries) {
+        await response.body?.cancel();
+        await this.#retry.sleep(retryDelay(this.#retry, attempt + 1, response.headers.get("retry-after")));
+        continue;
+      }
+      return response;
+    }
+  }
+}

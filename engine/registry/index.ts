@@ -1,0 +1,16 @@
+// The distribution client: resolves image references to the linux/386 manifest and config, authenticates the way
+// the registry's challenge asks, and streams blobs with retries and Range resume. It stores nothing itself.
+export { type Challenge, parseChallenges } from "./challenge.ts";
+export {
+  type BlobProgress,
+  type Credentials,
+  type FetchBlobOptions,
+  proxyEndpoint,
+  RegistryClient,
+  type RegistryClientOptions,
+  type RegistryEndpoint,
+  type RegistryRequest,
+  type ResolvedImage,
+  type ResolvedManifest,
+} from "./client.ts";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.ts";
