@@ -13,7 +13,7 @@ cache=$here/.cache
 build=$here/.build
 dist=$here/dist
 packages=(linux-source-6.1 busybox-static:i386 seabios)
-tools=(gcc make bc flex bison libelf-dev libssl-dev lz4 cpio xz-utils)
+tools=(gcc make bc flex bison libelf-dev libssl-dev lz4 cpio xz-utils gcc-i686-linux-gnu linux-libc-dev-i386-cross musl-dev:i386)
 started=$(date +%s)
 
 log() { printf '\033[1mbuild:vm\033[0m %s\n' "$*"; }
@@ -71,10 +71,19 @@ if [ "$(cat "$src/.drydock-source" 2>/dev/null)" != "$src_sha" ]; then
 	echo "$src_sha" >"$src/.drydock-source"
 fi
 
+# --- the guest agent: static i386 against musl, with the kernel's uapi headers ----------------------------------
+log "compiling drydockd"
+mkdir -p "$build/agent/kinc"
+for d in linux asm asm-generic; do ln -sfn "/usr/i686-linux-gnu/include/$d" "$build/agent/kinc/$d"; done
+i686-linux-gnu-gcc -specs /usr/lib/i386-linux-musl/musl-gcc.specs -static -Os -s -std=gnu11 -Wall -Wextra -Werror \
+	-Wno-unused-parameter -ffile-prefix-map="$here"=. -idirafter "$build/agent/kinc" \
+	"$here/agent/drydockd.c" -o "$build/agent/drydockd"
+
 # --- initramfs list ---------------------------------------------------------------------------------------------
 busybox=$build/pkgs/busybox-static/bin/busybox
 {
-	sed -e "s|@BUSYBOX@|$busybox|" -e "s|@ROOTFS@|$here/rootfs|" "$here/rootfs/initramfs.list"
+	sed -e "s|@BUSYBOX@|$busybox|" -e "s|@ROOTFS@|$here/rootfs|" -e "s|@AGENT@|$build/agent/drydockd|" \
+		"$here/rootfs/initramfs.list"
 	# The applet list comes from the binary itself (a static i386 program runs on an x86-64 build machine).
 	"$busybox" --list-full | sort | while read -r applet; do
 		[ "$applet" = bin/busybox ] || echo "slink /$applet /bin/busybox 0777 0 0"
@@ -121,6 +130,6 @@ cp "$src/.config" "$dist/kernel.config"
 
 log "writing dist/manifest.json"
 cd "$root"
-DRYDOCK_PACKAGES="$pkg_json" DRYDOCK_INITRAMFS="$src/usr/initramfs_data.cpio" \
+DRYDOCK_PACKAGES="$pkg_json" DRYDOCK_INITRAMFS="$src/usr/initramfs_data.cpio" DRYDOCK_AGENT="$build/agent/drydockd" \
 	DRYDOCK_BUILD_SECONDS=$(($(date +%s) - started)) npx tsx vm-images/manifest.ts write
 log "done in $(($(date +%s) - started)) s: $(du -b "$dist/bzImage" | cut -f1) bytes of bzImage"

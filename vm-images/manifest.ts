@@ -82,10 +82,19 @@ async function write(): Promise<void> {
     boot: { cmdline: (await readFile(join(VM_IMAGES_DIR, "kernel/cmdline"), "utf8")).trim() },
     inputs: { packages: JSON.parse(env("DRYDOCK_PACKAGES")) as PackageEntry[], files: await inputFileHashes() },
     outputs,
-    embedded: { "initramfs.cpio": await hashFile(env("DRYDOCK_INITRAMFS")) },
+    embedded: {
+      "initramfs.cpio": await hashFile(env("DRYDOCK_INITRAMFS")),
+      drydockd: await hashFile(env("DRYDOCK_AGENT")),
+    },
     build: {
       seconds: Number(env("DRYDOCK_BUILD_SECONDS")),
-      tools: { gcc: firstLine("gcc", ["--version"]), make: firstLine("make", ["--version"]) },
+      tools: {
+        gcc: firstLine("gcc", ["--version"]),
+        "i686-linux-gnu-gcc": firstLine("i686-linux-gnu-gcc", ["--version"]),
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a JavaScript template.
+        musl: firstLine("dpkg-query", ["-W", "-f", "${Version}", "musl-dev:i386"]),
+        make: firstLine("make", ["--version"]),
+      },
     },
   };
   await writeFile(MANIFEST_PATH, `${JSON.stringify(manifest, null, 2)}\n`);

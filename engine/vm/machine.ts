@@ -11,8 +11,14 @@ export interface ByteChannel {
 export interface Machine {
   /** The first serial port (ttyS0): the kernel console and, until the agent runs, a shell. */
   readonly serial: ByteChannel;
+  /** The first virtio console (`/dev/hvc0`), where drydockd speaks the agent protocol. */
+  readonly agentLink: ByteChannel;
   /** The last lines the guest printed on its console, for error messages. */
   consoleTail(lines?: number): string[];
+  /** Saves the whole machine (memory and devices) so that it can be restored later. */
+  saveState(): Promise<ArrayBuffer>;
+  /** Subscribes to the machine stopping on its own (a kernel panic, a triple fault); returns the unsubscriber. */
+  onCrash(listener: (reason: string) => void): () => void;
   /** Stops the emulator and frees what it holds. Safe to call twice. */
   dispose(): Promise<void>;
 }

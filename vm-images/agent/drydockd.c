@@ -1,0 +1,885 @@
+/*
+ * drydockd: the Drydock guest agent. It speaks the protocol of PROTOCOL.md over /dev/hvc0 and performs what the
+ * engine asks: spawn processes (in namespaces, a cgroup, a new root, on a pty or pipes), relay their stdio with
+ * credit-based flow control, deliver signals and window sizes, report exits, run filesystem requests, and forward
+ * unix-socket connections. It decides nothing: the engine composes these primitives.
+ *
+ * One thread, one poll loop. Built static against musl by vm-images/build.sh.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/random.h>
+#include <poll.h>
+#include <pty.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol.h"
+
+#define LINK_DEVICE "/dev/hvc0"
+#define MAX_STREAMS 256
+#define MAX_LISTENERS 8
+#define MAX_ARGS 256
+
+extern char **environ;
+
+/* ---- the link ------------------------------------------------------------------------------------------------ */
+
+static int link_fd = -1;
+static uint8_t rbuf[HEADER_SIZE + MAX_PAYLOAD * 2];
+static size_t rlen;
+static uint32_t skip_bytes; /* payload bytes of an oversized frame still to discard */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = v >> (8 * i); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = v >> (8 * i); }
+static uint16_t get16(const uint8_t *p) { return p[0] | (p[1] << 8); }
+static uint32_t get32(const uint8_t *p) { return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24); }
+static uint64_t get64(const uint8_t *p) { return get32(p) | ((uint64_t)get32(p + 4) << 32); }
+
+static void write_all(int fd, const uint8_t *p, size_t n) {
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN) continue;
+			dprintf(2, "drydockd: writing to the link failed: %s\n", strerror(errno));
+			_exit(1);
+		}
+		p += w;
+		n -= w;
+	}
+}
+
+static void send_frame(uint16_t type, uint32_t stream, const void *payload, size_t len) {
+	static uint8_t out[HEADER_SIZE + MAX_PAYLOAD];
+	put32(out, len);
+	put16(out + 4, type);
+	put16(out + 6, 0);
+	put32(out + 8, stream);
+	if (len) memcpy(out + HEADER_SIZE, payload, len);
+	write_all(link_fd, out, HEADER_SIZE + len);
+}
+
+/* ---- fields -------------------------------------------------------------------------------------------------- */
+
+struct fields {
+	uint8_t data[MAX_PAYLOAD];
+	size_t len;
+};
+
+static int add_field(struct fields *f, uint8_t tag, const void *value, size_t size) {
+	if (size > 0xffff || f->len + 3 + size > sizeof f->data) return -1;
+	f->data[f->len] = tag;
+	put16(f->data + f->len + 1, size);
+	memcpy(f->data + f->len + 3, value, size);
+	f->len += 3 + size;
+	return 0;
+}
+static void add_u32(struct fields *f, uint8_t tag, uint32_t v) { uint8_t b[4]; put32(b, v); add_field(f, tag, b, 4); }
+static void add_u64(struct fields *f, uint8_t tag, uint64_t v) { uint8_t b[8]; put64(b, v); add_field(f, tag, b, 8); }
+static void add_str(struct fields *f, uint8_t tag, const char *s) { add_field(f, tag, s, strlen(s)); }
+
+/* Iterates over fields: returns 1 and fills tag/value/size while there are more. */
+static int next_field(const uint8_t *p, size_t len, size_t *pos, uint8_t *tag, const uint8_t **value, uint16_t *size) {
+	if (*pos + 3 > len) return 0;
+	*tag = p[*pos];
+	*size = get16(p + *pos + 1);
+	if (*pos + 3 + *size > len) return 0;
+	*value = p + *pos + 3;
+	*pos += 3 + *size;
+	return 1;
+}
+
+/* Copies a field into a NUL-terminated string in a request-scoped arena. */
+static char arena[MAX_PAYLOAD * 2];
+static size_t arena_used;
+static char *arena_str(const uint8_t *value, uint16_t size) {
+	if (arena_used + size + 1 > sizeof arena) return NULL;
+	char *s = arena + arena_used;
+	memcpy(s, value, size);
+	s[size] = 0;
+	arena_used += size + 1;
+	return s;
+}
+
+static void send_error(uint32_t stream, int err, const char *fmt, ...) {
+	struct fields f = {.len = 0};
+	char message[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	add_u32(&f, F_ERRNO, err);
+	add_str(&f, F_MESSAGE, message);
+	send_frame(MSG_ERROR, stream, f.data, f.len);
+}
+
+static void send_ok(uint32_t stream) { send_frame(MSG_OK, stream, NULL, 0); }
+
+/* ---- streams: processes and forwarded connections ------------------------------------------------------------ */
+
+enum stream_kind { S_FREE, S_PROC, S_CONN };
+
+struct stream {
+	enum stream_kind kind;
+	uint32_t id;
+	pid_t pid;
+	int in_fd, out_fd, err_fd; /* -1 when closed */
+	int pty;
+	uint32_t out_credit, err_credit;
+	uint8_t *in_buf;
+	size_t in_len;
+	int in_close_pending;
+	int exited, status;
+};
+
+static struct stream streams[MAX_STREAMS];
+static struct {
+	int fd;
+	char path[108];
+} listeners[MAX_LISTENERS];
+static int listener_count;
+static uint32_t next_conn_id = 1;
+
+static struct stream *find_stream(uint32_t id) {
+	for (int i = 0; i < MAX_STREAMS; i++)
+		if (streams[i].kind != S_FREE && streams[i].id == id) return &streams[i];
+	return NULL;
+}
+
+static struct stream *new_stream(enum stream_kind kind, uint32_t id) {
+	for (int i = 0; i < MAX_STREAMS; i++) {
+		if (streams[i].kind == S_FREE) {
+			struct stream *s = &streams[i];
+			memset(s, 0, sizeof *s);
+			s->kind = kind;
+			s->id = id;
+			s->in_fd = s->out_fd = s->err_fd = -1;
+			s->out_credit = s->err_credit = STREAM_WINDOW;
+			s->in_buf = malloc(STREAM_WINDOW);
+			if (!s->in_buf) return NULL;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static void close_fd(int *fd) {
+	if (*fd >= 0) close(*fd);
+	*fd = -1;
+}
+
+static void free_stream(struct stream *s) {
+	if (s->in_fd != s->out_fd) close_fd(&s->in_fd);
+	s->in_fd = -1;
+	close_fd(&s->out_fd);
+	close_fd(&s->err_fd);
+	free(s->in_buf);
+	s->kind = S_FREE;
+}
+
+/* A process is finished once it has exited and both its output streams have ended. */
+static void maybe_finish(struct stream *s) {
+	if (s->kind != S_PROC || !s->exited || s->out_fd >= 0 || s->err_fd >= 0) return;
+	uint8_t b[5];
+	if (WIFSIGNALED(s->status)) {
+		b[0] = 1;
+		put32(b + 1, WTERMSIG(s->status));
+	} else {
+		b[0] = 0;
+		put32(b + 1, WEXITSTATUS(s->status));
+	}
+	send_frame(MSG_EXIT, s->id, b, 5);
+	free_stream(s);
+}
+
+/* Reads what the credit allows from one output fd; returns 0 at end of stream. */
+static int pump_output(struct stream *s, int *fd, uint32_t *credit, uint16_t type) {
+	static uint8_t buf[MAX_PAYLOAD];
+	size_t want = *credit < sizeof buf ? *credit : sizeof buf;
+	ssize_t n = read(*fd, buf, want);
+	if (n > 0) {
+		*credit -= n;
+		send_frame(type, s->id, buf, n);
+		return 1;
+	}
+	/* A pty whose process has exited ends when it has nothing more to read, even if a background process still
+	 * holds the terminal open. */
+	if (n < 0 && (errno == EAGAIN || errno == EINTR) && !(s->pty && s->exited)) return 1;
+	/* 0, or EIO from a pty master whose slave side is closed: the stream ended. */
+	if (s->pty && fd == &s->out_fd) s->in_fd = -1; /* shared with out_fd */
+	close_fd(fd);
+	send_frame(type, s->id, NULL, 0);
+	return 0;
+}
+
+/* A forwarded connection is over when both directions have ended. */
+static void maybe_close_conn(struct stream *s) {
+	if (s->kind != S_CONN || s->out_fd >= 0 || s->in_fd >= 0) return;
+	send_frame(MSG_CLOSE, s->id, NULL, 0);
+	free_stream(s);
+}
+
+/* Reads what an exited pty process left behind, as far as the credit allows, up to the end of the stream. */
+static void drain_exited_pty(struct stream *s) {
+	if (s->pty && s->exited)
+		while (s->out_fd >= 0 && s->out_credit > 0 && pump_output(s, &s->out_fd, &s->out_credit, MSG_STDOUT)) {
+		}
+}
+
+static void pump_input(struct stream *s) {
+	if (s->in_fd >= 0 && s->in_len > 0) {
+		ssize_t n = write(s->in_fd, s->in_buf, s->in_len);
+		if (n > 0) {
+			memmove(s->in_buf, s->in_buf + n, s->in_len - n);
+			s->in_len -= n;
+			uint8_t b[5] = {CH_INPUT};
+			put32(b + 1, n);
+			send_frame(MSG_CREDIT, s->id, b, 5);
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			s->in_len = 0; /* the reader is gone (EPIPE): drop what it will never read */
+		}
+	}
+	if (s->in_len == 0 && s->in_close_pending) {
+		s->in_close_pending = 0;
+		if (s->kind == S_CONN) shutdown(s->in_fd, SHUT_WR);
+		if (!s->pty) close_fd(&s->in_fd);
+	}
+}
+
+/* ---- spawn --------------------------------------------------------------------------------------------------- */
+
+struct spawn_req {
+	char *argv[MAX_ARGS + 1];
+	char *envp[MAX_ARGS + 1];
+	int argc, envc;
+	char *cwd, *cgroup, *root, *hostname;
+	uid_t uid;
+	gid_t gid;
+	int has_uid, has_gid, pty;
+	struct winsize ws;
+	uint32_t clone_flags;
+	struct {
+		uint32_t flags;
+		char *source, *target, *fstype, *data;
+	} mounts[32];
+	int mount_count;
+};
+
+/* In the child: report the failed step to the agent through the error pipe and exit. */
+static void child_fail(int errfd, const char *fmt, ...) {
+	char buf[400];
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + 4, sizeof buf - 4, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof buf - 5) n = sizeof buf - 5;
+	put32((uint8_t *)buf, err);
+	if (write(errfd, buf, 4 + n) < 0) _exit(126);
+	_exit(127);
+}
+
+static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], int out[2], int err[2]) {
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+	setsid();
+	if (r->pty) {
+		if (ioctl(slave, TIOCSCTTY, 0) < 0) child_fail(errfd, "make the pty the controlling terminal");
+		dup2(slave, 0);
+		dup2(slave, 1);
+		dup2(slave, 2);
+	} else {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+	}
+	if (r->cgroup) {
+		char path[300];
+		snprintf(path, sizeof path, "%s/cgroup.procs", r->cgroup);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1) child_fail(errfd, "join cgroup %s", r->cgroup);
+		close(fd);
+	}
+	if ((r->clone_flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(errfd, "make mounts private");
+	if (r->hostname && sethostname(r->hostname, strlen(r->hostname)) < 0)
+		child_fail(errfd, "set hostname %s", r->hostname);
+	for (int i = 0; i < r->mount_count; i++) {
+		char target[512];
+		snprintf(target, sizeof target, "%s%s", r->root ? r->root : "", r->mounts[i].target);
+		mkdir(target, 0755);
+		if (mount(r->mounts[i].source, target, r->mounts[i].fstype, r->mounts[i].flags, r->mounts[i].data) < 0)
+			child_fail(errfd, "mount %s on %s", r->mounts[i].source, target);
+	}
+	if (r->root) {
+		if (chdir(r->root) < 0) child_fail(errfd, "chdir %s", r->root);
+		if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(errfd, "pivot_root %s", r->root);
+		if (umount2(".", MNT_DETACH) < 0) child_fail(errfd, "detach the old root");
+		if (chdir("/") < 0) child_fail(errfd, "chdir /");
+	}
+	if (r->cwd && chdir(r->cwd) < 0) child_fail(errfd, "chdir %s", r->cwd);
+	if (r->has_gid && (setgroups(0, NULL) < 0 || setgid(r->gid) < 0)) child_fail(errfd, "setgid %u", r->gid);
+	if (r->has_uid && setuid(r->uid) < 0) child_fail(errfd, "setuid %u", r->uid);
+	environ = r->envp;
+	execvp(r->argv[0], r->argv);
+	child_fail(errfd, "exec %s", r->argv[0]);
+}
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
+	static struct spawn_req r;
+	memset(&r, 0, sizeof r);
+	arena_used = 0;
+	size_t pos = 0;
+	uint8_t tag;
+	const uint8_t *v;
+	uint16_t size;
+	if (find_stream(id)) return send_error(id, EEXIST, "stream %u is already in use", id);
+	while (next_field(p, len, &pos, &tag, &v, &size)) {
+		switch (tag) {
+		case F_ARG: if (r.argc < MAX_ARGS) r.argv[r.argc++] = arena_str(v, size); break;
+		case F_ENV: if (r.envc < MAX_ARGS) r.envp[r.envc++] = arena_str(v, size); break;
+		case F_CWD: r.cwd = arena_str(v, size); break;
+		case F_CGROUP: r.cgroup = arena_str(v, size); break;
+		case F_ROOT: r.root = arena_str(v, size); break;
+		case F_HOSTNAME: r.hostname = arena_str(v, size); break;
+		case F_UID: if (size == 4) { r.uid = get32(v); r.has_uid = 1; } break;
+		case F_GID: if (size == 4) { r.gid = get32(v); r.has_gid = 1; } break;
+		case F_CLONE: if (size == 4) r.clone_flags = get32(v); break;
+		case F_PTY:
+			if (size == 4) {
+				r.pty = 1;
+				r.ws.ws_row = get16(v);
+				r.ws.ws_col = get16(v + 2);
+			}
+			break;
+		case F_MOUNT: {
+			if (size < 4 || r.mount_count >= 32) break;
+			char *s = arena_str(v + 4, size - 4);
+			if (!s) break;
+			char *parts[4] = {NULL, NULL, NULL, NULL};
+			char *end = s + size - 4;
+			for (int i = 0; i < 4 && s <= end; i++) {
+				parts[i] = s;
+				s += strlen(s) + 1;
+			}
+			if (!parts[1]) break;
+			r.mounts[r.mount_count].flags = get32(v);
+			r.mounts[r.mount_count].source = parts[0];
+			r.mounts[r.mount_count].target = parts[1];
+			r.mounts[r.mount_count].fstype = parts[2] && *parts[2] ? parts[2] : NULL;
+			r.mounts[r.mount_count].data = parts[3] && *parts[3] ? parts[3] : NULL;
+			r.mount_count++;
+			break;
+		}
+		}
+	}
+	if (r.argc == 0 || !r.argv[0]) return send_error(id, EINVAL, "spawn needs at least one ARG");
+	struct stream *s = new_stream(S_PROC, id);
+	if (!s) return send_error(id, EAGAIN, "too many streams (%d)", MAX_STREAMS);
+
+	int errpipe[2] = {-1, -1}, in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, master = -1, slave = -1;
+	if (pipe2(errpipe, O_CLOEXEC) < 0) goto fail_setup;
+	if (r.pty) {
+		if (openpty(&master, &slave, NULL, NULL, &r.ws) < 0) goto fail_setup;
+		fcntl(master, F_SETFD, FD_CLOEXEC);
+		fcntl(slave, F_SETFD, FD_CLOEXEC);
+	} else if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+		goto fail_setup;
+	}
+	pid_t pid = syscall(SYS_clone, SIGCHLD | (r.clone_flags & ~0xff), 0, 0, 0, 0);
+	if (pid < 0) goto fail_setup;
+	if (pid == 0) child_setup(&r, errpipe[1], slave, in, out, err);
+
+	close(errpipe[1]);
+	if (r.pty) {
+		close(slave);
+		s->pty = 1;
+		s->out_fd = s->in_fd = master;
+		set_nonblock(master);
+	} else {
+		close(in[0]);
+		close(out[1]);
+		close(err[1]);
+		s->in_fd = in[1];
+		s->out_fd = out[0];
+		s->err_fd = err[0];
+		set_nonblock(in[1]);
+		set_nonblock(out[0]);
+		set_nonblock(err[0]);
+	}
+	/* The error pipe closes on a successful exec, or carries errno and the failed step. */
+	uint8_t report[400];
+	ssize_t n;
+	do n = read(errpipe[0], report, sizeof report - 1);
+	while (n < 0 && errno == EINTR);
+	close(errpipe[0]);
+	if (n >= 4) {
+		report[n] = 0;
+		waitpid(pid, NULL, 0);
+		free_stream(s);
+		int e = get32(report);
+		return send_error(id, e, "%s: %s", (char *)report + 4, strerror(e));
+	}
+	s->pid = pid;
+	uint8_t b[4];
+	put32(b, pid);
+	struct fields f = {.len = 0};
+	add_field(&f, F_PID, b, 4);
+	send_frame(MSG_SPAWNED, id, f.data, f.len);
+	return;
+
+fail_setup : {
+	int e = errno;
+	int *fds[] = {&in[0], &in[1], &out[0], &out[1], &err[0], &err[1], &errpipe[0], &errpipe[1], &master};
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) close_fd(fds[i]);
+	close_fd(&slave);
+	free_stream(s);
+	send_error(id, e, "prepare the process: %s", strerror(e));
+}
+}
+
+static void reap_children(void) {
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < MAX_STREAMS; i++) {
+			struct stream *s = &streams[i];
+			if (s->kind != S_PROC || s->pid != pid) continue;
+			s->exited = 1;
+			s->status = status;
+			drain_exited_pty(s);
+			maybe_finish(s);
+		}
+	}
+}
+
+/* ---- filesystem ---------------------------------------------------------------------------------------------- */
+
+static int mkdir_parents(char *path, mode_t mode) {
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/') continue;
+		*p = 0;
+		int r = mkdir(path, mode);
+		*p = '/';
+		if (r < 0 && errno != EEXIST) return -1;
+	}
+	return mkdir(path, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int remove_tree(const char *path) {
+	struct stat st;
+	if (lstat(path, &st) < 0) return -1;
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = opendir(path);
+		if (!d) return -1;
+		struct dirent *e;
+		char child[4096];
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+			snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+			if (remove_tree(child) < 0) {
+				closedir(d);
+				return -1;
+			}
+		}
+		closedir(d);
+		return rmdir(path);
+	}
+	return unlink(path);
+}
+
+static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
+	arena_used = 0;
+	size_t pos = 0;
+	uint8_t tag, op = 0;
+	const uint8_t *v, *data = NULL;
+	uint16_t size, data_len = 0;
+	char *path = NULL, *target = NULL, *fstype = NULL;
+	uint64_t offset = 0;
+	uint32_t length = 0, mode = 0644, flags = 0;
+	while (next_field(p, len, &pos, &tag, &v, &size)) {
+		switch (tag) {
+		case F_OP: if (size == 1) op = v[0]; break;
+		case F_PATH: path = arena_str(v, size); break;
+		case F_TARGET: target = arena_str(v, size); break;
+		case F_FSTYPE: fstype = arena_str(v, size); break;
+		case F_DATA: data = v; data_len = size; break;
+		case F_OFFSET: if (size == 8) offset = get64(v); break;
+		case F_LENGTH: if (size == 4) length = get32(v); break;
+		case F_MODE: if (size == 4) mode = get32(v); break;
+		case F_FLAGS: if (size == 4) flags = get32(v); break;
+		}
+	}
+	static struct fields f;
+	f.len = 0;
+	if (op != FS_UMOUNT && !path) return send_error(id, EINVAL, "filesystem request without PATH");
+	switch (op) {
+	case FS_STAT: {
+		struct stat st;
+		if (lstat(path, &st) < 0) return send_error(id, errno, "stat %s: %s", path, strerror(errno));
+		add_u32(&f, F_MODE, st.st_mode);
+		add_u64(&f, F_SIZE, st.st_size);
+		add_u64(&f, F_MTIME, st.st_mtime);
+		add_u32(&f, F_UID, st.st_uid);
+		add_u32(&f, F_GID, st.st_gid);
+		return send_frame(MSG_FS_REPLY, id, f.data, f.len);
+	}
+	case FS_READ: {
+		static uint8_t buf[32000];
+		if (length > sizeof buf) length = sizeof buf;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) return send_error(id, errno, "open %s: %s", path, strerror(errno));
+		ssize_t n = pread(fd, buf, length, offset);
+		int e = errno;
+		close(fd);
+		if (n < 0) return send_error(id, e, "read %s: %s", path, strerror(e));
+		add_field(&f, F_DATA, buf, n);
+		return send_frame(MSG_FS_REPLY, id, f.data, f.len);
+	}
+	case FS_WRITE: {
+		int oflags = O_WRONLY | O_CLOEXEC | (flags & 1 ? O_CREAT : 0) | (flags & 2 ? O_TRUNC : 0) |
+			     (flags & 4 ? O_APPEND : 0);
+		int fd = open(path, oflags, mode & 07777);
+		if (fd < 0) return send_error(id, errno, "open %s: %s", path, strerror(errno));
+		ssize_t n = flags & 4 ? write(fd, data, data_len) : pwrite(fd, data, data_len, offset);
+		int e = errno;
+		close(fd);
+		if (n != data_len) return send_error(id, n < 0 ? e : EIO, "write %s: %s", path, strerror(n < 0 ? e : EIO));
+		return send_ok(id);
+	}
+	case FS_MKDIR:
+		if ((flags & 1 ? mkdir_parents(path, mode & 07777) : mkdir(path, mode & 07777)) < 0)
+			return send_error(id, errno, "mkdir %s: %s", path, strerror(errno));
+		return send_ok(id);
+	case FS_READDIR: {
+		DIR *d = opendir(path);
+		if (!d) return send_error(id, errno, "opendir %s: %s", path, strerror(errno));
+		struct dirent *e;
+		uint64_t index = 0;
+		int more = 0;
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+			if (index++ < offset) continue;
+			struct stat st;
+			uint8_t entry[4 + 256];
+			size_t name_len = strlen(e->d_name);
+			put32(entry, fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_mode : 0);
+			memcpy(entry + 4, e->d_name, name_len);
+			if (f.len + 3 + 4 + name_len + 8 > sizeof f.data - 16 || add_field(&f, F_DIRENT, entry, 4 + name_len) < 0) {
+				more = 1;
+				break;
+			}
+		}
+		closedir(d);
+		if (more) {
+			uint8_t one = 1;
+			add_field(&f, F_MORE, &one, 1);
+		}
+		return send_frame(MSG_FS_REPLY, id, f.data, f.len);
+	}
+	case FS_REMOVE:
+		if ((flags & 1 ? remove_tree(path) : remove(path)) < 0)
+			return send_error(id, errno, "remove %s: %s", path, strerror(errno));
+		return send_ok(id);
+	case FS_MOUNT: {
+		char *options = data ? arena_str(data, data_len) : NULL;
+		if (!target) return send_error(id, EINVAL, "mount without TARGET");
+		if (mount(path, target, fstype, flags, options) < 0)
+			return send_error(id, errno, "mount %s on %s: %s", path, target, strerror(errno));
+		return send_ok(id);
+	}
+	case FS_UMOUNT:
+		if (!target) return send_error(id, EINVAL, "umount without TARGET");
+		if (umount2(target, flags) < 0) return send_error(id, errno, "umount %s: %s", target, strerror(errno));
+		return send_ok(id);
+	default:
+		return send_error(id, EINVAL, "unknown filesystem operation %u", op);
+	}
+}
+
+/* ---- unix socket forwarding ---------------------------------------------------------------------------------- */
+
+static void do_listen(uint32_t id, const uint8_t *p, size_t len) {
+	arena_used = 0;
+	size_t pos = 0;
+	uint8_t tag;
+	const uint8_t *v;
+	uint16_t size;
+	char *path = NULL;
+	while (next_field(p, len, &pos, &tag, &v, &size))
+		if (tag == F_PATH) path = arena_str(v, size);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (!path || strlen(path) >= sizeof addr.sun_path) return send_error(id, EINVAL, "listen needs a PATH");
+	if (listener_count >= MAX_LISTENERS) return send_error(id, EAGAIN, "too many listeners");
+	strcpy(addr.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 16) < 0) {
+		int e = errno;
+		if (fd >= 0) close(fd);
+		return send_error(id, e, "listen on %s: %s", path, strerror(e));
+	}
+	chmod(path, 0666);
+	listeners[listener_count].fd = fd;
+	strcpy(listeners[listener_count].path, path);
+	listener_count++;
+	send_ok(id);
+}
+
+static void accept_connection(int index) {
+	int fd = accept4(listeners[index].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) return;
+	uint32_t id = AGENT_STREAM_BIT | next_conn_id++;
+	struct stream *s = new_stream(S_CONN, id);
+	if (!s) {
+		close(fd);
+		return;
+	}
+	/* Separate descriptors for the two directions, so a client's half-close ends only its direction. */
+	s->out_fd = fd;
+	s->in_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	struct fields f = {.len = 0};
+	add_str(&f, F_PATH, listeners[index].path);
+	send_frame(MSG_CONNECT, id, f.data, f.len);
+}
+
+/* ---- messages from the engine -------------------------------------------------------------------------------- */
+
+static void send_hello(uint32_t stream) {
+	struct fields f = {.len = 0};
+	struct utsname u;
+	char kernel[400], boot_id[64] = "";
+	uname(&u);
+	snprintf(kernel, sizeof kernel, "%s %s", u.release, u.version);
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, boot_id, sizeof boot_id - 1);
+		boot_id[n > 0 ? n : 0] = 0;
+		boot_id[strcspn(boot_id, "\n")] = 0;
+		close(fd);
+	}
+	add_u32(&f, F_VERSION, PROTOCOL_VERSION);
+	add_str(&f, F_KERNEL, kernel);
+	static const char *features[] = {"pty", "pipes", "namespaces", "cgroup2", "pivot_root", "fs", "listen"};
+	for (size_t i = 0; i < sizeof features / sizeof *features; i++) add_str(&f, F_FEATURE, features[i]);
+	add_str(&f, F_BOOT_ID, boot_id);
+	send_frame(MSG_HELLO, stream, f.data, f.len);
+}
+
+static void do_sync(uint32_t id, const uint8_t *p, size_t len) {
+	size_t pos = 0;
+	uint8_t tag;
+	const uint8_t *v;
+	uint16_t size;
+	uint32_t version = 0;
+	while (next_field(p, len, &pos, &tag, &v, &size)) {
+		if (tag == F_VERSION && size == 4) version = get32(v);
+		if (tag == F_TIME && size == 8) {
+			uint64_t ms = get64(v);
+			struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+			clock_settime(CLOCK_REALTIME, &ts);
+		}
+		if (tag == F_ENTROPY && size > 0 && size <= 512) {
+			/* Credit the engine's fresh randomness, so no two restored guests share their random state. */
+			static struct {
+				struct rand_pool_info info;
+				uint8_t bytes[512];
+			} pool;
+			pool.info.entropy_count = size * 8;
+			pool.info.buf_size = size;
+			memcpy(pool.info.buf, v, size);
+			int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				ioctl(fd, RNDADDENTROPY, &pool.info);
+				close(fd);
+			}
+		}
+	}
+	if (version != PROTOCOL_VERSION)
+		return send_error(id, EPROTO, "the engine speaks protocol version %u, drydockd speaks version %u", version,
+				  PROTOCOL_VERSION);
+	send_hello(id);
+}
+
+static void dispatch(uint16_t type, uint32_t id, const uint8_t *p, size_t len) {
+	struct stream *s;
+	switch (type) {
+	case MSG_SYNC: return do_sync(id, p, len);
+	case MSG_PING: return send_frame(MSG_PONG, id, p, len);
+	case MSG_SPAWN: return do_spawn(id, p, len);
+	case MSG_FS: return do_fs(id, p, len);
+	case MSG_LISTEN: return do_listen(id, p, len);
+	case MSG_INPUT:
+		if (!(s = find_stream(id))) return;
+		if (len == 0) s->in_close_pending = 1;
+		else if (s->in_len + len > STREAM_WINDOW) return send_error(id, ENOBUFS, "input beyond the credit window");
+		else {
+			memcpy(s->in_buf + s->in_len, p, len);
+			s->in_len += len;
+		}
+		pump_input(s);
+		return maybe_close_conn(s);
+	case MSG_CREDIT:
+		if (len != 5 || !(s = find_stream(id))) return;
+		if (p[0] == CH_STDOUT) s->out_credit += get32(p + 1);
+		if (p[0] == CH_STDERR) s->err_credit += get32(p + 1);
+		drain_exited_pty(s);
+		return maybe_finish(s);
+	case MSG_RESIZE:
+		if (len != 4 || !(s = find_stream(id)) || !s->pty) return;
+		{
+			struct winsize ws = {.ws_row = get16(p), .ws_col = get16(p + 2)};
+			ioctl(s->out_fd, TIOCSWINSZ, &ws);
+		}
+		return;
+	case MSG_SIGNAL:
+		if (len != 4 || !(s = find_stream(id)) || s->kind != S_PROC || s->exited) return;
+		if (kill(s->pid, get32(p)) < 0) send_error(id, errno, "kill %d: %s", s->pid, strerror(errno));
+		return;
+	case MSG_CLOSE:
+		if ((s = find_stream(id)) && s->kind == S_CONN) free_stream(s);
+		return;
+	default:
+		return send_error(id, EBADMSG, "unknown message type 0x%x", type);
+	}
+}
+
+static void read_link(void) {
+	ssize_t n = read(link_fd, rbuf + rlen, sizeof rbuf - rlen);
+	if (n <= 0) return;
+	uint8_t ack[4];
+	put32(ack, n);
+	send_frame(MSG_ACK, 0, ack, 4);
+	rlen += n;
+	size_t at = 0;
+	for (;;) {
+		if (skip_bytes) {
+			size_t drop = rlen - at < skip_bytes ? rlen - at : skip_bytes;
+			at += drop;
+			skip_bytes -= drop;
+			if (skip_bytes) break;
+		}
+		if (rlen - at < HEADER_SIZE) break;
+		uint32_t len = get32(rbuf + at);
+		uint16_t type = get16(rbuf + at + 4);
+		uint32_t id = get32(rbuf + at + 8);
+		if (len > MAX_PAYLOAD) {
+			send_error(id, EMSGSIZE, "a frame of %u bytes exceeds the limit of %u; it was skipped", len, MAX_PAYLOAD);
+			at += HEADER_SIZE;
+			skip_bytes = len;
+			continue;
+		}
+		if (rlen - at < HEADER_SIZE + len) break;
+		dispatch(type, id, rbuf + at + HEADER_SIZE, len);
+		at += HEADER_SIZE + len;
+	}
+	memmove(rbuf, rbuf + at, rlen - at);
+	rlen -= at;
+}
+
+/* ---- main loop ----------------------------------------------------------------------------------------------- */
+
+int main(void) {
+	link_fd = open(LINK_DEVICE, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (link_fd < 0) {
+		dprintf(2, "drydockd: cannot open %s: %s\n", LINK_DEVICE, strerror(errno));
+		return 1;
+	}
+	struct termios t;
+	if (tcgetattr(link_fd, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(link_fd, TCSANOW, &t);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	send_hello(0);
+
+	static struct pollfd fds[2 + MAX_LISTENERS + MAX_STREAMS * 3];
+	static struct {
+		struct stream *s;
+		int which; /* 0 input, 1 stdout, 2 stderr */
+	} owners[MAX_STREAMS * 3];
+	for (;;) {
+		int n = 0;
+		fds[n++] = (struct pollfd){.fd = link_fd, .events = POLLIN};
+		fds[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+		for (int i = 0; i < listener_count; i++) fds[n++] = (struct pollfd){.fd = listeners[i].fd, .events = POLLIN};
+		int first_stream = n;
+		for (int i = 0; i < MAX_STREAMS; i++) {
+			struct stream *s = &streams[i];
+			if (s->kind == S_FREE) continue;
+			if (s->out_fd >= 0 && s->out_credit > 0) {
+				owners[n - first_stream].s = s;
+				owners[n - first_stream].which = 1;
+				fds[n++] = (struct pollfd){.fd = s->out_fd, .events = POLLIN};
+			}
+			if (s->err_fd >= 0 && s->err_credit > 0) {
+				owners[n - first_stream].s = s;
+				owners[n - first_stream].which = 2;
+				fds[n++] = (struct pollfd){.fd = s->err_fd, .events = POLLIN};
+			}
+			if (s->in_fd >= 0 && s->in_len > 0) {
+				owners[n - first_stream].s = s;
+				owners[n - first_stream].which = 0;
+				fds[n++] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
+			}
+		}
+		if (poll(fds, n, -1) < 0) {
+			if (errno == EINTR) continue;
+			dprintf(2, "drydockd: poll: %s\n", strerror(errno));
+			return 1;
+		}
+		if (fds[0].revents) read_link();
+		if (fds[1].revents) {
+			struct signalfd_siginfo info;
+			while (read(sig_fd, &info, sizeof info) > 0) {
+			}
+			reap_children();
+		}
+		for (int i = 0; i < listener_count; i++)
+			if (fds[2 + i].revents) accept_connection(i);
+		for (int i = first_stream; i < n; i++) {
+			if (!fds[i].revents) continue;
+			struct stream *s = owners[i - first_stream].s;
+			/* A stream freed earlier in this round (by a message or an exit) is skipped. */
+			if (s->kind == S_FREE) continue;
+			switch (owners[i - first_stream].which) {
+			case 0: if (s->in_fd == fds[i].fd) pump_input(s); break;
+			case 1: if (s->out_fd == fds[i].fd) pump_output(s, &s->out_fd, &s->out_credit, MSG_STDOUT); break;
+			case 2: if (s->err_fd == fds[i].fd) pump_output(s, &s->err_fd, &s->err_credit, MSG_STDERR); break;
+			}
+			if (s->kind == S_CONN) maybe_close_conn(s);
+			else maybe_finish(s);
+		}
+	}
+}
