@@ -1,0 +1,86 @@
+// The Drydock facade: a guest machine with its agent, ready to run processes.
+import { AgentClient, type GuestProcess, type SpawnOptions } from "./agent/client.ts";
+import { EngineError } from "./errors.ts";
+import type { GuestArtifacts } from "./vm/artifacts.ts";
+import { V86Machine } from "./vm/v86-machine.ts";
+
+export interface BootOptions {
+  artifacts: GuestArtifacts;
+  /** Where v86.wasm is: a file path in Node, a URL in the browser. */
+  wasmPath: string;
+  /** A saved state to resume (fast); without one the guest boots cold (a few seconds). */
+  state?: ArrayBuffer;
+  /** Guest memory in MiB; must match the saved state's. */
+  memoryMiB?: number;
+  /** Adds to the kernel command line (cold boot only). */
+  extraCmdline?: string;
+  /** How long to wait for the guest agent. */
+  timeoutMs?: number;
+}
+
+/**
+ * A running guest and its agent.
+ * @example
+ * const drydock = await Drydock.boot({ artifacts, wasmPath, state });
+ * const proc = await drydock.spawn("uname", ["-a"]);
+ * console.log(await new Response(proc.stdout).text());
+ * await drydock.dispose();
+ */
+export class Drydock {
+  private constructor(
+    readonly machine: V86Machine,
+    readonly agent: AgentClient,
+  ) {}
+
+  static async boot(options: BootOptions): Promise<Drydock> {
+    const machine = await V86Machine.boot(options);
+    const consoleTail = () => machine.consoleTail(15);
+    let crashed: ((error: Error) => void) | undefined;
+    const crash = new Promise<never>((_, reject) => {
+      crashed = reject;
+    });
+    crash.catch(() => {});
+    let agent: AgentClient | undefined;
+    machine.onCrash((reason) => {
+      const error = new EngineError(
+        "unavailable",
+        `the guest crashed (${reason.trim()}); its console ended with:\n${consoleTail().join("\n")}`,
+      );
+      crashed?.(error);
+      agent?.fail(error);
+    });
+    try {
+      agent = await Promise.race([
+        AgentClient.connect(machine.agentLink, {
+          awaitStart: !options.state,
+          consoleTail,
+          timeoutMs: options.timeoutMs ?? (options.state ? 10_000 : 60_000),
+        }),
+        crash,
+      ]);
+    } catch (error) {
+      await machine.dispose();
+      throw error;
+    }
+    return new Drydock(machine, agent);
+  }
+
+  /**
+   * Starts `command` in the guest (searched in PATH), with pipes or a pty.
+   * @example
+   * const shell = await drydock.spawn("sh", [], { pty: { rows: 24, cols: 80 } });
+   */
+  spawn(command: string, args: string[] = [], options: Omit<SpawnOptions, "argv"> = {}): Promise<GuestProcess> {
+    return this.agent.spawn({ ...options, argv: [command, ...args] });
+  }
+
+  /** Saves the running guest so that a later `boot({ state })` resumes it. */
+  saveState(): Promise<ArrayBuffer> {
+    return this.machine.saveState();
+  }
+
+  async dispose(): Promise<void> {
+    this.agent.dispose();
+    await this.machine.dispose();
+  }
+}

@@ -1,0 +1,21 @@
+// Node entry points: the guest from vm-images/dist, its saved state, and a ready Drydock.
+import { Drydock } from "../drydock.ts";
+import { DEFAULT_MEMORY_MIB } from "../vm/v86-machine.ts";
+import { loadGuestArtifacts, v86WasmPath } from "./guest.ts";
+import { ensureSavedState } from "./state.ts";
+
+export { bootGuest, GUEST_DIST_DIR, loadGuestArtifacts, v86WasmPath } from "./guest.ts";
+export { ensureSavedState, STATE_CACHE_DIR, savedStateKey } from "./state.ts";
+
+/**
+ * Starts Drydock in Node: restores the saved guest state (made on first use) and connects to its agent.
+ * @example
+ * const drydock = await bootDrydock();
+ * const { stdout } = await drydock.agent.run(["uname", "-r"]);
+ */
+export async function bootDrydock(options: { memoryMiB?: number; cold?: boolean } = {}): Promise<Drydock> {
+  const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
+  const artifacts = await loadGuestArtifacts();
+  const state = options.cold ? undefined : (await ensureSavedState(memoryMiB)).state;
+  return Drydock.boot({ artifacts, wasmPath: v86WasmPath(), memoryMiB, ...(state ? { state } : {}) });
+}
