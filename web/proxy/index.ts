@@ -1,0 +1,51 @@
+/**
+ * The Drydock registry proxy: a read-only, caching CORS proxy in front of container registries. Browsers cannot pull
+ * from registries directly (no CORS headers, token realms on other hosts, blobs redirected to CDNs), so the page
+ * pulls through this, and anything else that speaks the distribution API (the engine in Node, skopeo, a docker
+ * daemon's `registry-mirrors`) can use it too.
+ *
+ * What it serves, under its base path:
+ * - `/v2/<alias>/<name>/{manifests,blobs,referrers}/<ref>` and `/v2/<alias>/<name>/tags/list`: `<name>` on the
+ *   upstream configured as `<alias>` (defaults: docker.io, ghcr.io, quay.io, gcr.io, public.ecr.aws). A name without a
+ *   known alias goes to Docker Hub, as `library/<name>` for a one-component name; an unknown registry host is refused.
+ * - `/v2/`: the version check, answered with a Bearer challenge whose realm is the proxy's own `/token`.
+ * - `/token?scope=repository:<name>:pull`: tokens, fetched from the upstream's real realm with the client's
+ *   Authorization passed through (never stored). Upstream 401 challenges are rewritten to point there too. For an
+ *   upstream behind basic auth the token wraps the client's own credentials (checked upstream first).
+ * Blob redirects are followed on the server; bodies stream through; blobs and by-digest manifests fetched without
+ * user credentials land in a size-bounded, digest-verified cache. Only GET and HEAD (and CORS preflights).
+ *
+ * Running it:
+ * - With the app: `npm run dev` and `npm run preview` mount it at `/registry` (see vite-plugin.ts), so the page uses
+ *   `${location.origin}/registry` as its registry.
+ * - Standalone: `npm run proxy -- --port 5080 --upstream local=http://127.0.0.1:5000 --cache-dir /var/cache/drydock`
+ *   (cli.ts; `--help` lists the options). Then e.g. `skopeo inspect --tls-verify=false docker://127.0.0.1:5080/alpine`,
+ *   or `"registry-mirrors": ["http://host:5080"]` in a docker daemon's daemon.json.
+ * - On an edge runtime (Cloudflare Workers, Deno Deploy, Bun): deploy the fetch handler of `createProxy`, which uses
+ *   only web APIs. Such runtimes have no DNS API, so only IP literals are checked there; rely on the platform's own
+ *   egress rules for names (they do not reach private networks), and pass a persistent `BlobCache` if the platform
+ *   has storage, or keep the per-instance memory cache:
+ *
+ *   ```ts
+ *   import { createProxy } from "./web/proxy/index.ts";
+ *   export default { fetch: createProxy().fetch };
+ *   ```
+ *
+ * Node-only parts live in their own files: node.ts (DNS checks, client addresses, disk or memory cache),
+ * cache-fs.ts (the disk cache), cli.ts (the server) and vite-plugin.ts.
+ */
+
+export { createProxy, DEFAULT_LIMITS, type ProxyLimits, type ProxyOptions, readAuthorization } from "./app.ts";
+export {
+  type BlobCache,
+  type BlobWriter,
+  type ByteRange,
+  type CachedBlob,
+  type CachedBlobInfo,
+  DigestMismatchError,
+  type IngestRequest,
+  MemoryBlobCache,
+  type MemoryBlobCacheOptions,
+} from "./cache.ts";
+export { DEFAULT_UPSTREAMS, DOCKER_HUB_ALIAS, mapRepository, type UpstreamConfig } from "./names.ts";
+export type { FetchFunction, ResolveHost } from "./upstream.ts";
