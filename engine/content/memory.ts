@@ -95,6 +95,7 @@ class MemoryWriter implements ContentWriter {
   #closed = false;
   #hasher;
   #algorithm: DigestAlgorithm;
+  #digest: Digest | undefined;
 
   constructor(
     private readonly blobs: Map<Digest, Blob>,
@@ -110,12 +111,17 @@ class MemoryWriter implements ContentWriter {
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    if (this.#closed) throw writerClosed();
+    if (this.#closed || this.#digest !== undefined) throw writerClosed();
     checkNotTooLong(this.#offset + bytes.byteLength, this.expected);
     // Copied, because a stream may reuse the buffer it handed us.
     this.#chunks.push(bytes.slice());
     this.#hasher.update(bytes);
     this.#offset += bytes.byteLength;
+  }
+
+  digest(): Digest {
+    this.#digest ??= this.#hasher.digest();
+    return this.#digest;
   }
 
   async commit(expected: Expected): Promise<Info> {
@@ -125,7 +131,7 @@ class MemoryWriter implements ContentWriter {
       if (digestAlgorithm(expected.digest) !== this.#algorithm) {
         throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
       }
-      checkWrite(this.#offset, expected, () => this.#hasher.digest());
+      checkWrite(this.#offset, expected, () => this.digest());
       const existing = this.blobs.get(expected.digest);
       if (existing) return { ...existing.info };
       const bytes = new Uint8Array(this.#offset);

@@ -205,6 +205,7 @@ class OpfsWriter implements ContentWriter {
   #closed = false;
   #hasher;
   #algorithm: DigestAlgorithm;
+  #digest: Digest | undefined;
 
   constructor(
     private readonly store: OpfsContentStore,
@@ -223,11 +224,16 @@ class OpfsWriter implements ContentWriter {
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    if (this.#closed) throw writerClosed();
+    if (this.#closed || this.#digest !== undefined) throw writerClosed();
     checkNotTooLong(this.#offset + bytes.byteLength, this.expected);
     this.#hasher.update(bytes);
     this.#offset += bytes.byteLength;
     await this.stream.write(bytes);
+  }
+
+  digest(): Digest {
+    this.#digest ??= this.#hasher.digest();
+    return this.#digest;
   }
 
   async commit(expected: Expected): Promise<Info> {
@@ -238,7 +244,7 @@ class OpfsWriter implements ContentWriter {
       if (digestAlgorithm(expected.digest) !== this.#algorithm) {
         throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
       }
-      checkWrite(this.#offset, expected, () => this.#hasher.digest());
+      checkWrite(this.#offset, expected, () => this.digest());
       await this.stream.close();
       return await this.store.adopt(this.handle, this.name, expected.digest);
     } catch (error) {

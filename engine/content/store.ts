@@ -38,6 +38,11 @@ export interface ContentWriter {
   readonly offset: number;
   write(bytes: Uint8Array): Promise<void>;
   /**
+   * The digest of what was written. Writing ends here: for content whose digest is known only once it is all
+   * written (a file inside a layer), which is then committed under it.
+   */
+  digest(): Digest;
+  /**
    * Makes the blob visible under its digest, after checking that exactly `expected.size` bytes with digest
    * `expected.digest` were written. On a mismatch it throws dataLoss and leaves nothing behind. Committing content
    * that is already stored is not an error: the store keeps one copy.

@@ -190,6 +190,7 @@ export class FsContentStore implements ContentStore {
 class FsWriter implements ContentWriter {
   #offset = 0;
   #closed = false;
+  #digest: Digest | undefined;
 
   constructor(
     private readonly store: FsContentStore,
@@ -205,7 +206,7 @@ class FsWriter implements ContentWriter {
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    if (this.#closed) throw writerClosed();
+    if (this.#closed || this.#digest !== undefined) throw writerClosed();
     checkNotTooLong(this.#offset + bytes.byteLength, this.expected);
     this.hasher.update(bytes);
     this.#offset += bytes.byteLength;
@@ -216,6 +217,11 @@ class FsWriter implements ContentWriter {
     }
   }
 
+  digest(): Digest {
+    this.#digest ??= this.hasher.digest();
+    return this.#digest;
+  }
+
   async commit(expected: Expected): Promise<Info> {
     if (this.#closed) throw writerClosed();
     this.#closed = true;
@@ -224,7 +230,7 @@ class FsWriter implements ContentWriter {
       if (digestAlgorithm(expected.digest) !== this.algorithm) {
         throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
       }
-      checkWrite(this.#offset, expected, () => this.hasher.digest());
+      checkWrite(this.#offset, expected, () => this.digest());
       await this.handle.close();
       // Renaming over an existing blob is fine: it has the same bytes, and rename is atomic for readers.
       await rename(this.path, this.store.blobPath(expected.digest));

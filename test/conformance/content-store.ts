@@ -64,6 +64,17 @@ export function describeContentStore(name: string, open: () => Promise<ContentSt
         expect(await store.info(helloBlob.digest)).toMatchObject(helloBlob);
       }));
 
+    it("tells the digest of what was written, for content named only once written", () =>
+      withStore(async ({ store }) => {
+        const writer = await store.writer();
+        await writer.write(hello);
+        expect(writer.digest()).toBe(helloBlob.digest);
+        expect(writer.digest()).toBe(helloBlob.digest);
+        expect(await kindOf(writer.write(hello))).toBe("conflict");
+        await writer.commit({ digest: writer.digest(), size: writer.offset });
+        expect(await store.readBytes(helloBlob.digest)).toEqual(hello);
+      }));
+
     it("reads byte ranges", () =>
       withStore(async ({ store }) => {
         await writeBlob(store, hello, helloBlob);

@@ -1,0 +1,502 @@
+// The image store: names and tags → manifests, configs, and unpacked layers keyed by chain id. It pulls through the
+// registry client, streams each layer into the content store and unpacks it in the same pass, and commits an image
+// only when every blob's digest and every layer's diff id is what the manifest and config promised.
+import { type ContentStore, type ContentWriter, hasContent, type MetadataStore, writeBlob } from "../content/index.ts";
+import { EngineError, isEngineError } from "../errors.ts";
+import {
+  type Descriptor,
+  type Digest,
+  defaultHasherFactory,
+  digestOf,
+  familiarReference,
+  formatReference,
+  type HasherFactory,
+  type ImageConfig,
+  type ImageReference,
+  layerCompression,
+  parseImageConfig,
+  parseJson,
+  parseReference,
+  shortDigest,
+} from "../oci/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { chainIds } from "./chain-id.ts";
+import { type LayerIndex, parseLayerIndex, serializeLayerIndex } from "./layer-index.ts";
+import { unpackLayer } from "./unpack.ts";
+
+/** An image name and what it points at. */
+export interface ImageRecord {
+  /** Fully qualified: `docker.io/library/alpine:latest`, or `<name>@<digest>` when pulled by digest alone. */
+  name: string;
+  /** What the name resolved to in the registry (an index for multi-platform images). */
+  target: Descriptor;
+  /** The linux/386 manifest. */
+  manifest: Descriptor;
+  config: Descriptor;
+  /** When it was pulled (ISO 8601). */
+  pulledAt: string;
+}
+
+/** An unpacked layer, shared by every image whose stack contains it. */
+export interface LayerRecord {
+  chainId: Digest;
+  diffId: Digest;
+  /** The chain id of the layer below, if any. */
+  parent?: Digest;
+  /** The compressed blob it was unpacked from. */
+  blob: Descriptor;
+  /** The layer index blob (see layer-index.ts). */
+  index: { digest: Digest; size: number };
+  /** Bytes of the uncompressed tar. */
+  size: number;
+}
+
+interface ImagesDocument {
+  version: 1;
+  images: Record<string, ImageRecord>;
+  layers: Record<string, LayerRecord>;
+}
+
+const DOCUMENT = "images.json";
+
+export type LayerStatus = "waiting" | "downloading" | "exists" | "complete";
+
+/** Progress of one layer of a pull. */
+export interface LayerProgress {
+  /** The compressed layer's digest (what `docker pull` shows, shortened). */
+  digest: Digest;
+  /** The short id Docker prints: the first 12 hex digits. */
+  id: string;
+  status: LayerStatus;
+  /** Compressed bytes received so far. */
+  done: number;
+  total: number;
+}
+
+export interface PullOptions {
+  onProgress?: (progress: LayerProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** An image as `docker images` lists it. Images sharing a config (same ID) are listed once, with all their names. */
+export interface ImageSummary {
+  /** The config digest: Docker's image ID. */
+  id: Digest;
+  /** `alpine:latest`, … */
+  repoTags: string[];
+  /** `alpine@sha256:…` (the digest the registry resolved the name to). */
+  repoDigests: string[];
+  /** From the config, if it says. */
+  created?: string;
+  /** Bytes of the uncompressed layers. */
+  size: number;
+  architecture: string;
+  os: string;
+}
+
+/** Everything the runtime needs to run an image. */
+export interface ImageDetails {
+  record: ImageRecord;
+  config: ImageConfig;
+  /** Base layer first. */
+  layers: LayerRecord[];
+}
+
+/** What removing an image did, in Docker's words. */
+export type RemovedItem = { untagged: string } | { deleted: Digest };
+
+export interface ImageStoreOptions {
+  content: ContentStore;
+  metadata: MetadataStore;
+  registry: RegistryClient;
+  hashers?: HasherFactory;
+  /** Layers downloaded at once. */
+  concurrency?: number;
+}
+
+/** Runs `work` over items with at most `limit` running at once; fails fast, but lets running ones finish. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (error) {
+        failed = true;
+        errors.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+}
+
+/**
+ * Images in a content store. Safe to use from several calls at once: metadata changes are serialised, a layer being
+ * pulled by one call is awaited (not downloaded again) by another, and garbage collection spares blobs in flight.
+ */
+export class ImageStore {
+  readonly #content: ContentStore;
+  readonly #metadata: MetadataStore;
+  readonly #registry: RegistryClient;
+  readonly #hashers: HasherFactory;
+  readonly #concurrency: number;
+  #document: ImagesDocument | undefined;
+  #lock: Promise<unknown> = Promise.resolve();
+  /** Blobs written, and chain ids needed, by pulls still running: garbage collection must not take them. */
+  readonly #leases = new Set<Set<Digest>>();
+  readonly #layersInFlight = new Map<Digest, Promise<LayerRecord>>();
+
+  constructor(options: ImageStoreOptions) {
+    this.#content = options.content;
+    this.#metadata = options.metadata;
+    this.#registry = options.registry;
+    this.#hashers = options.hashers ?? defaultHasherFactory;
+    this.#concurrency = options.concurrency ?? 3;
+  }
+
+  // --- reading -------------------------------------------------------------------------------------------------
+
+  async #load(): Promise<ImagesDocument> {
+    if (this.#document) return this.#document;
+    const bytes = await this.#metadata.read(DOCUMENT);
+    if (bytes === undefined) {
+      this.#document = { version: 1, images: {}, layers: {} };
+    } else {
+      const value = parseJson(bytes, "image store metadata") as Partial<ImagesDocument>;
+      if (value.version !== 1 || typeof value.images !== "object" || typeof value.layers !== "object") {
+        throw new EngineError("dataLoss", "the image store's metadata (images.json) is not in a format Drydock knows");
+      }
+      this.#document = value as ImagesDocument;
+    }
+    return this.#document;
+  }
+
+  /** Runs a change of the metadata document alone, and saves it. */
+  async #update<T>(change: (document: ImagesDocument) => Promise<T> | T): Promise<T> {
+    const run = this.#lock.then(async () => {
+      const document = await this.#load();
+      const result = await change(document);
+      await this.#metadata.write(DOCUMENT, new TextEncoder().encode(JSON.stringify(document)));
+      return result;
+    });
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Lists images, one per image ID, with all the names that point at it.
+   * @example
+   * for (const image of await store.list()) console.log(image.repoTags, image.id);
+   */
+  async list(): Promise<ImageSummary[]> {
+    const document = await this.#load();
+    const byId = new Map<Digest, ImageSummary>();
+    for (const record of Object.values(document.images)) {
+      let summary = byId.get(record.config.digest);
+      if (!summary) {
+        const details = await this.#details(document, record);
+        summary = {
+          id: record.config.digest,
+          repoTags: [],
+          repoDigests: [],
+          created: details.config.created,
+          size: details.layers.reduce((sum, layer) => sum + layer.size, 0),
+          architecture: details.config.architecture,
+          os: details.config.os,
+        };
+        byId.set(record.config.digest, summary);
+      }
+      const reference = parseReference(record.name);
+      if (reference.tag !== undefined) summary.repoTags.push(familiarReference({ ...reference, digest: undefined }));
+      const repoDigest = familiarReference({ ...reference, tag: undefined, digest: record.target.digest });
+      if (!summary.repoDigests.includes(repoDigest)) summary.repoDigests.push(repoDigest);
+    }
+    return [...byId.values()];
+  }
+
+  async #details(document: ImagesDocument, record: ImageRecord): Promise<ImageDetails> {
+    const configBytes = await this.#content.readBytes(record.config.digest);
+    const config = parseImageConfig(parseJson(configBytes, `config of ${record.name}`), `config of ${record.name}`);
+    const layers = chainIds(config.rootfs.diff_ids, this.#hashers).map((chainId) => {
+      const layer = document.layers[chainId];
+      if (!layer) throw new EngineError("dataLoss", `layer ${chainId} of ${record.name} is missing from the store`);
+      return layer;
+    });
+    return { record, config, layers };
+  }
+
+  /**
+   * Finds an image by name (`alpine`, `alpine:3.20`, `ghcr.io/x/y@sha256:…`) or ID (`sha256:…`, or a unique prefix of
+   * its hex, as Docker accepts). Throws notFound.
+   * @example
+   * const { config, layers } = await store.get("busybox");
+   */
+  async get(nameOrId: string): Promise<ImageDetails> {
+    const document = await this.#load();
+    return this.#details(document, this.#find(document, nameOrId).records[0]!);
+  }
+
+  /** Reads a layer's index, for serving its files (the 9P server). */
+  async layerIndex(layer: LayerRecord): Promise<LayerIndex> {
+    return parseLayerIndex(await this.#content.readBytes(layer.index.digest), `index of layer ${layer.chainId}`);
+  }
+
+  /** The records a name or ID matches: one for a name, all the image's names for an ID. */
+  #find(document: ImagesDocument, nameOrId: string): { records: ImageRecord[]; byId: boolean } {
+    const id = nameOrId.startsWith("sha256:") ? nameOrId.slice(7) : nameOrId;
+    if (/^[0-9a-f]{4,64}$/.test(id)) {
+      const records = Object.values(document.images).filter((record) => record.config.digest.slice(7).startsWith(id));
+      const ids = new Set(records.map((record) => record.config.digest));
+      if (ids.size > 1) throw new EngineError("invalidArgument", `"${nameOrId}" matches more than one image ID`);
+      if (records.length > 0) return { records, byId: true };
+    }
+    let reference: ImageReference | undefined;
+    try {
+      reference = parseReference(nameOrId);
+    } catch {
+      reference = undefined;
+    }
+    const record = reference && document.images[formatReference(reference)];
+    if (record) return { records: [record], byId: false };
+    throw new EngineError("notFound", `no such image: ${nameOrId}`);
+  }
+
+  // --- pulling -------------------------------------------------------------------------------------------------
+
+  /**
+   * Pulls an image: resolves it to linux/386, downloads and unpacks its layers (several at once, each streamed
+   * straight into the store), and names it. Layers already present (by chain id) are not downloaded again.
+   * @example
+   * await store.pull("alpine:3.20", { onProgress: (p) => console.log(p.id, p.status, p.done, p.total) });
+   */
+  async pull(reference: string | ImageReference, options: PullOptions = {}): Promise<ImageDetails> {
+    const parsed = typeof reference === "string" ? parseReference(reference) : reference;
+    const lease = new Set<Digest>();
+    this.#leases.add(lease);
+    try {
+      const image = await this.#registry.resolveImage(parsed);
+      const put = async (bytes: Uint8Array, descriptor: Descriptor) => {
+        lease.add(descriptor.digest);
+        await writeBlob(this.#content, bytes, descriptor);
+      };
+      if (image.index) await put(image.index.bytes, image.index.descriptor);
+      await put(image.manifest.bytes, image.manifest.descriptor);
+      await put(image.config.bytes, image.config.descriptor);
+
+      const diffIds = image.config.config.rootfs.diff_ids;
+      const chain = chainIds(diffIds, this.#hashers);
+      const layers = image.manifest.manifest.layers.map((blob, i) => ({
+        blob,
+        diffId: diffIds[i]!,
+        chainId: chain[i]!,
+        parent: chain[i - 1],
+      }));
+      // Layers this image needs stay alive while it is pulled, even those another image brought.
+      for (const layer of layers) lease.add(layer.chainId);
+      const document = await this.#load();
+      const report = (blob: Descriptor, status: LayerStatus, done: number) =>
+        options.onProgress?.({ digest: blob.digest, id: shortDigest(blob.digest), status, done, total: blob.size });
+      for (const { blob, chainId } of layers) report(blob, document.layers[chainId] ? "exists" : "waiting", 0);
+      await eachLimited(layers, this.#concurrency, async (layer) => {
+        if (document.layers[layer.chainId]) return;
+        const inFlight = this.#layersInFlight.get(layer.chainId);
+        if (inFlight) {
+          await inFlight;
+          report(layer.blob, "exists", layer.blob.size);
+          return;
+        }
+        const pulling = this.#pullLayer(parsed, layer, lease, (done) => report(layer.blob, "downloading", done));
+        this.#layersInFlight.set(layer.chainId, pulling);
+        try {
+          await pulling;
+        } finally {
+          this.#layersInFlight.delete(layer.chainId);
+        }
+        report(layer.blob, "complete", layer.blob.size);
+      });
+
+      const name =
+        parsed.tag !== undefined ? formatReference({ ...parsed, digest: undefined }) : formatReference(parsed);
+      const record: ImageRecord = {
+        name,
+        target: image.target,
+        manifest: image.manifest.descriptor,
+        config: image.config.descriptor,
+        pulledAt: new Date().toISOString(),
+      };
+      const replaced = await this.#update((document) => {
+        const previous = document.images[name];
+        document.images[name] = record;
+        return previous;
+      });
+      // A tag that moved leaves its old image behind; collect it if nothing else names it.
+      if (replaced && replaced.config.digest !== record.config.digest) await this.#collect();
+      return await this.get(name);
+    } catch (error) {
+      this.#leases.delete(lease);
+      // Blobs of a failed pull that no image uses must not linger: nothing of it is committed.
+      await this.#collect(lease).catch(() => {});
+      throw error;
+    } finally {
+      this.#leases.delete(lease);
+    }
+  }
+
+  async #pullLayer(
+    reference: ImageReference,
+    layer: { blob: Descriptor; diffId: Digest; chainId: Digest; parent: Digest | undefined },
+    lease: Set<Digest>,
+    onBytes: (done: number) => void,
+  ): Promise<LayerRecord> {
+    const { blob } = layer;
+    const compression = layerCompression(blob.mediaType);
+    if (compression === undefined) {
+      throw new EngineError(
+        "invalidArgument",
+        `layer ${blob.digest} has media type ${blob.mediaType}, which is not a layer`,
+      );
+    }
+    lease.add(blob.digest);
+    const alreadyStored = await hasContent(this.#content, blob.digest);
+    const source = alreadyStored
+      ? await this.#content.read(blob.digest)
+      : this.#registry.fetchBlob(reference, blob, { onProgress: ({ done }) => onBytes(done) });
+    const writer: ContentWriter | undefined = alreadyStored
+      ? undefined
+      : await this.#content.writer({ expected: { digest: blob.digest, size: blob.size } });
+    // Every byte goes to the blob writer (which hashes it) on its way to the unpacker.
+    const tap = new TransformStream<Uint8Array, Uint8Array>({
+      async transform(chunk, controller) {
+        await writer?.write(chunk);
+        controller.enqueue(chunk);
+      },
+    });
+    try {
+      const unpacked = await unpackLayer({
+        store: this.#content,
+        hashers: this.#hashers,
+        blob: source.pipeThrough(tap),
+        compression,
+        onContent: (digest) => lease.add(digest),
+      }).catch((error: unknown) => {
+        if (isEngineError(error)) throw error;
+        throw new EngineError(
+          "dataLoss",
+          `layer ${blob.digest} of ${familiarReference(reference)} could not be unpacked: ${(error as Error).message}`,
+          { cause: error },
+        );
+      });
+      await writer?.commit({ digest: blob.digest, size: blob.size });
+      if (unpacked.diffId !== layer.diffId) {
+        throw new EngineError(
+          "dataLoss",
+          `layer ${blob.digest} of ${familiarReference(reference)} unpacks to ${unpacked.diffId}, but the image config says ${layer.diffId}`,
+        );
+      }
+      const indexBytes = serializeLayerIndex(unpacked.index);
+      const index = { digest: digestOf(indexBytes, "sha256", this.#hashers), size: indexBytes.byteLength };
+      lease.add(index.digest);
+      await writeBlob(this.#content, indexBytes, index);
+      const record: LayerRecord = {
+        chainId: layer.chainId,
+        diffId: layer.diffId,
+        blob,
+        index,
+        size: unpacked.size,
+      };
+      if (layer.parent !== undefined) record.parent = layer.parent;
+      await this.#update((document) => {
+        document.layers[layer.chainId] = record;
+      });
+      return record;
+    } catch (error) {
+      await writer?.abort();
+      throw error;
+    }
+  }
+
+  // --- removing ------------------------------------------------------------------------------------------------
+
+  /**
+   * Removes an image name, or all names of an image ID (with `force` when there are several, as Docker asks), then
+   * deletes the blobs and layers no remaining image uses.
+   * @example
+   * await store.remove("alpine:3.20"); // [{ untagged: "alpine:3.20" }, { deleted: "sha256:…" }]
+   */
+  async remove(nameOrId: string, options: { force?: boolean } = {}): Promise<RemovedItem[]> {
+    const removed = await this.#update((document) => {
+      const { records, byId } = this.#find(document, nameOrId);
+      if (byId && records.length > 1 && !options.force) {
+        throw new EngineError(
+          "conflict",
+          `unable to delete ${nameOrId} (must be forced): the image is referenced by ${records.map((r) => familiarReference(parseReference(r.name))).join(", ")}`,
+        );
+      }
+      const items: RemovedItem[] = [];
+      for (const record of records) {
+        delete document.images[record.name];
+        items.push({ untagged: familiarReference(parseReference(record.name)) });
+      }
+      const configs = new Set(records.map((record) => record.config.digest));
+      for (const config of configs) {
+        if (!Object.values(document.images).some((record) => record.config.digest === config)) {
+          items.push({ deleted: config });
+        }
+      }
+      return items;
+    });
+    await this.#collect();
+    return removed;
+  }
+
+  /**
+   * Deletes layer records and blobs that no image uses and no running pull holds. With `candidates`, only those
+   * blobs are considered (a failed pull cleans up after itself without walking the whole store).
+   */
+  async #collect(candidates?: Set<Digest>): Promise<void> {
+    await this.#update(async (document) => {
+      const used = new Set<Digest>();
+      const usedLayers = new Set<string>();
+      for (const record of Object.values(document.images)) {
+        used.add(record.target.digest);
+        used.add(record.manifest.digest);
+        used.add(record.config.digest);
+        try {
+          const details = await this.#details(document, record);
+          for (const layer of details.layers) usedLayers.add(layer.chainId);
+        } catch {
+          // An image whose config is unreadable keeps nothing alive; it is reported when used.
+        }
+      }
+      const leased = new Set<Digest>();
+      for (const lease of this.#leases) for (const digest of lease) leased.add(digest);
+      for (const chainId of Object.keys(document.layers) as Digest[]) {
+        if (!usedLayers.has(chainId) && !leased.has(chainId) && !this.#layersInFlight.has(chainId)) {
+          delete document.layers[chainId];
+        }
+      }
+      for (const layer of Object.values(document.layers)) {
+        used.add(layer.blob.digest);
+        used.add(layer.index.digest);
+        const index = await this.layerIndex(layer).catch(() => undefined);
+        for (const entry of index?.entries ?? []) if (entry.content) used.add(entry.content);
+      }
+      for (const digest of leased) used.add(digest);
+      const doomed: Digest[] = [];
+      if (candidates) {
+        for (const digest of candidates) if (!used.has(digest)) doomed.push(digest);
+      } else {
+        for await (const info of this.#content.list()) if (!used.has(info.digest)) doomed.push(info.digest);
+      }
+      for (const digest of doomed) {
+        await this.#content.delete(digest).catch((error: unknown) => {
+          if (!isEngineError(error, "notFound")) throw error;
+        });
+      }
+    });
+  }
+}

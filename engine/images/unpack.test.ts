@@ -1,0 +1,134 @@
+import type { TarEntry } from "modern-tar";
+import { describe, expect, it } from "vitest";
+import { gzip, tar } from "../../test/fakes/registry.ts";
+import { MemoryContentStore } from "../content/index.ts";
+import { isEngineError } from "../errors.ts";
+import { defaultHasherFactory, digestOf, type LayerCompression } from "../oci/index.ts";
+import type { LayerEntry } from "./layer-index.ts";
+import { parseLayerIndex, serializeLayerIndex } from "./layer-index.ts";
+import { unpackLayer } from "./unpack.ts";
+
+const mtime = new Date("2024-05-01T12:00:00Z");
+const file = (name: string, body: string, extra: Partial<TarEntry["header"]> = {}): TarEntry => ({
+  header: { name, type: "file", size: new TextEncoder().encode(body).byteLength, mode: 0o644, mtime, ...extra },
+  body,
+});
+const entry = (header: TarEntry["header"]): TarEntry => ({ header: { mtime, ...header } });
+
+const LAYER: TarEntry[] = [
+  entry({ name: "./", type: "directory", size: 0, mode: 0o755 }),
+  entry({ name: "./etc/", type: "directory", size: 0, mode: 0o755 }),
+  file("./etc/hostname", "box\n"),
+  file("./bin/su", "pretend su", { mode: 0o4755, uid: 0, gid: 0 }),
+  file("./home/ann/notes.txt", "nested without parents", { uid: 1000, gid: 1000 }),
+  entry({ name: "./bin/sh", type: "symlink", size: 0, linkname: "busybox", mode: 0o777 }),
+  entry({ name: "./etc/hostname.link", type: "link", size: 0, linkname: "./etc/hostname", mode: 0o644 }),
+  file("./empty", ""),
+  entry({ name: "./etc/.wh.gone.conf", type: "file", size: 0, mode: 0o644 }),
+  entry({ name: "./var/cache/", type: "directory", size: 0, mode: 0o700 }),
+  entry({ name: "./var/cache/.wh..wh..opq", type: "file", size: 0 }),
+  entry({ name: "./data/.wh..wh..opq", type: "file", size: 0 }),
+  entry({ name: "./.wh..wh.plnk", type: "directory", size: 0 }),
+  file("./ping", "cap", { pax: { "SCHILY.xattr.security.capability": "cap_net_raw+ep" } }),
+  file("./etc/hostname", "replaced\n"),
+];
+
+/** A zstd frame made of raw (stored) blocks: enough to prove the zstd path without a compressor. */
+function zstdRawFrame(bytes: Uint8Array): Uint8Array {
+  const blockMax = 128 * 1024;
+  const parts: number[] = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+  for (let offset = 0; offset < bytes.byteLength || offset === 0; offset += blockMax) {
+    const block = bytes.subarray(offset, offset + blockMax);
+    const last = offset + blockMax >= bytes.byteLength ? 1 : 0;
+    const header = (block.byteLength << 3) | last;
+    parts.push(header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff, ...block);
+    if (last) break;
+  }
+  return new Uint8Array(parts);
+}
+
+async function unpack(blob: Uint8Array, compression: LayerCompression, store = new MemoryContentStore()) {
+  const written: string[] = [];
+  const result = await unpackLayer({
+    store,
+    hashers: defaultHasherFactory,
+    blob: new Blob([blob as Uint8Array<ArrayBuffer>]).stream(),
+    compression,
+    onContent: (digest) => written.push(digest),
+  });
+  return { ...result, store, written, byPath: new Map(result.index.entries.map((e) => [e.path, e])) };
+}
+
+describe("unpackLayer", async () => {
+  const layerTar = await tar(LAYER);
+
+  it("indexes every path with its metadata, and stores file bytes as blobs", async () => {
+    const { index, byPath, store, diffId, size } = await unpack(await gzip(layerTar), "gzip");
+    expect(diffId).toBe(digestOf(layerTar));
+    expect(size).toBe(layerTar.byteLength);
+    expect(index.diffId).toBe(diffId);
+    const paths = index.entries.map((e) => e.path);
+    expect(paths).toEqual([...paths].sort());
+    expect(byPath.get("")).toMatchObject({ type: "directory", mode: 0o755 });
+    const hostname = byPath.get("etc/hostname")!;
+    expect(hostname).toMatchObject({ type: "file", size: 9, mode: 0o644, mtime: mtime.getTime() / 1000 });
+    expect(new TextDecoder().decode(await store.readBytes(hostname.content!))).toBe("replaced\n");
+    expect(byPath.get("bin/su")).toMatchObject({ mode: 0o4755 });
+    expect(byPath.get("home/ann/notes.txt")).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(byPath.get("home/ann")).toMatchObject({ type: "directory", mode: 0o755, uid: 0 });
+    expect(byPath.get("bin/sh")).toMatchObject({ type: "symlink", linkTarget: "busybox" });
+    expect(byPath.get("empty")).toMatchObject({ type: "file", size: 0 });
+    expect(byPath.get("empty")?.content).toBeUndefined();
+    expect(byPath.get("ping")?.xattrs).toEqual({ "security.capability": "cap_net_raw+ep" });
+  });
+
+  it("gives a hard link its target's bytes as they were when linked", async () => {
+    const { byPath, store } = await unpack(layerTar, "none");
+    const link = byPath.get("etc/hostname.link")!;
+    expect(link).toMatchObject({ type: "hardlink", linkTarget: "etc/hostname", size: 4 });
+    expect(new TextDecoder().decode(await store.readBytes(link.content!))).toBe("box\n");
+  });
+
+  it("keeps whiteouts as entries and marks opaque directories", async () => {
+    const { byPath } = await unpack(layerTar, "none");
+    expect(byPath.get("etc/gone.conf")).toMatchObject<Partial<LayerEntry>>({ type: "whiteout" });
+    expect(byPath.has("etc/.wh.gone.conf")).toBe(false);
+    expect(byPath.get("var/cache")).toMatchObject({ type: "directory", mode: 0o700, opaque: true });
+    expect(byPath.get("data")).toMatchObject({ type: "directory", opaque: true });
+    expect(byPath.get("etc")?.opaque).toBeUndefined();
+    expect([...byPath.keys()].some((path) => path.includes(".wh."))).toBe(false);
+  });
+
+  it("reads zstd and uncompressed layers to the same index", async () => {
+    const gz = await unpack(await gzip(layerTar), "gzip");
+    const zst = await unpack(zstdRawFrame(layerTar), "zstd");
+    const raw = await unpack(layerTar, "none");
+    expect(zst.index).toEqual(gz.index);
+    expect(raw.index).toEqual(gz.index);
+  });
+
+  it("stores identical file contents once", async () => {
+    const twice = await tar([file("a", "same bytes"), file("b", "same bytes")]);
+    const { store, byPath } = await unpack(twice, "none");
+    expect(byPath.get("a")?.content).toBe(byPath.get("b")?.content);
+    expect((await store.usage()).count).toBe(1);
+  });
+
+  it("round-trips the index through its JSON form", async () => {
+    const { index } = await unpack(layerTar, "none");
+    expect(parseLayerIndex(serializeLayerIndex(index))).toEqual(JSON.parse(JSON.stringify(index)));
+  });
+
+  it("refuses a path that climbs out of the layer", async () => {
+    const evil = await tar([file("../../etc/passwd", "root::0:0")]);
+    const error = await unpack(evil, "none").catch((caught: unknown) => caught);
+    expect(isEngineError(error, "invalidArgument")).toBe(true);
+  });
+
+  it("fails on a truncated tar and on corrupt gzip", async () => {
+    await expect(unpack(layerTar.subarray(0, 1000), "none")).rejects.toThrow();
+    const compressed = await gzip(layerTar);
+    compressed[compressed.byteLength - 6]! ^= 0xff;
+    await expect(unpack(compressed, "gzip")).rejects.toThrow();
+  });
+});
