@@ -3,4 +3,16 @@
 export * from "./agent/index.ts";
 export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
+export {
+  type Credentials,
+  type ImageDetails,
+  ImageService,
+  type ImageServiceOptions,
+  type ImageStorage,
+  type ImageSummary,
+  type LayerProgress,
+  type PullResult,
+  type RegistryRequest,
+  type RemovedItem,
+} from "./image-service.ts";
 export * from "./vm/index.ts";

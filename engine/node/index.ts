@@ -5,6 +5,7 @@ import { loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 import { ensureSavedState } from "./state.ts";
 
 export { bootGuest, GUEST_DIST_DIR, loadGuestArtifacts, v86WasmPath } from "./guest.ts";
+export { openNodeImageService } from "./images.ts";
 export { ensureSavedState, STATE_CACHE_DIR, savedStateKey } from "./state.ts";
 
 /**

@@ -1,0 +1,145 @@
+// Pulling, listing and removing images, without a guest: the part of Drydock a page's worker or a Node program can
+// use before (or instead of) booting the machine. Storage is memory, the browser's OPFS, or one passed in
+// (engine/node's openNodeImageService uses the file system).
+import {
+  type ContentStore,
+  MemoryContentStore,
+  MemoryMetadataStore,
+  type MetadataStore,
+  OpfsContentStore,
+  OpfsMetadataStore,
+} from "./content/index.ts";
+import {
+  type ImageDetails,
+  ImageStore,
+  type ImageSummary,
+  type LayerProgress,
+  type RemovedItem,
+} from "./images/index.ts";
+import { type Digest, familiarReference, type HasherFactory, parseReference } from "./oci/index.ts";
+import { type Credentials, proxyEndpoint, RegistryClient, type RegistryRequest } from "./registry/index.ts";
+
+export type { Credentials, ImageDetails, ImageSummary, LayerProgress, RegistryRequest, RemovedItem };
+
+/** Where images are kept: in memory (gone with the page), in OPFS (kept per origin), or stores you made. */
+export type ImageStorage =
+  | "memory"
+  | "opfs"
+  | { content: ContentStore; metadata: MetadataStore; hashers?: HasherFactory };
+
+export interface ImageServiceOptions {
+  /** Defaults to "memory". */
+  storage?: ImageStorage;
+  /**
+   * A registry proxy (web/proxy) to send every request through, as browsers must (registries send no CORS headers).
+   * Without one, registries are contacted directly (fine in Node).
+   */
+  proxy?: string;
+  /** Credentials per registry host (`docker.io`, `ghcr.io`, `localhost:5000`), passed through, never stored. */
+  credentials?: (registry: string) => Credentials | undefined;
+  /** Layers downloaded at once (default 3). */
+  concurrency?: number;
+  /** Replaces the global fetch (tests, or a fetch with custom TLS in Node). */
+  fetch?: typeof fetch;
+  /** Called for every HTTP request made to a registry: the trace of a pull. */
+  onRequest?: (request: RegistryRequest) => void;
+}
+
+export interface PullResult {
+  /** The name the image is stored under, as Docker shows it: `alpine:latest`. */
+  name: string;
+  /** The image ID (config digest). */
+  id: Digest;
+  /** The digest the registry resolved the reference to (index or manifest): pin it with `name@digest`. */
+  digest: Digest;
+  details: ImageDetails;
+}
+
+/**
+ * Images without a guest: pull from real registries, list, inspect and remove.
+ * @example
+ * const images = await ImageService.open({ storage: "opfs", proxy: "/registry" });
+ * await images.pull("alpine:3.20", {
+ *   onProgress: ({ id, status, done, total }) => console.log(id, status, done, total),
+ * });
+ * console.log(await images.images());
+ */
+export class ImageService {
+  private constructor(readonly store: ImageStore) {}
+
+  /**
+   * Opens image storage and a registry client.
+   * @example
+   * const images = await ImageService.open(); // in memory, registries contacted directly
+   */
+  static async open(options: ImageServiceOptions = {}): Promise<ImageService> {
+    const storage = options.storage ?? "memory";
+    let content: ContentStore;
+    let metadata: MetadataStore;
+    let hashers: HasherFactory | undefined;
+    if (storage === "memory") {
+      content = new MemoryContentStore();
+      metadata = new MemoryMetadataStore();
+    } else if (storage === "opfs") {
+      content = await OpfsContentStore.open();
+      metadata = await OpfsMetadataStore.open();
+    } else {
+      ({ content, metadata, hashers } = storage);
+    }
+    const registry = new RegistryClient({
+      fetch: options.fetch,
+      credentials: options.credentials,
+      endpoint: options.proxy ? proxyEndpoint(options.proxy) : undefined,
+      onRequest: options.onRequest,
+    });
+    return new ImageService(new ImageStore({ content, metadata, registry, hashers, concurrency: options.concurrency }));
+  }
+
+  /**
+   * Pulls an image for the guest's platform (linux/386), like `docker pull`. Layers arrive several at once, each
+   * verified and unpacked as it streams; progress is reported per layer.
+   * @example
+   * const { name, digest } = await images.pull("busybox", { onProgress: (p) => bar.update(p.id, p.done, p.total) });
+   */
+  async pull(
+    reference: string,
+    options: { onProgress?: (progress: LayerProgress) => void; signal?: AbortSignal } = {},
+  ): Promise<PullResult> {
+    const details = await this.store.pull(parseReference(reference), options);
+    return {
+      name: familiarReference(parseReference(details.record.name)),
+      id: details.record.config.digest,
+      digest: details.record.target.digest,
+      details,
+    };
+  }
+
+  /**
+   * Lists images like `docker images`: one entry per image ID, with its tags and digests.
+   * @example
+   * for (const image of await images.images()) console.log(image.repoTags.join(", "), image.size);
+   */
+  images(): Promise<ImageSummary[]> {
+    return this.store.list();
+  }
+
+  /**
+   * Config and layers of an image, by name or ID.
+   * @example
+   * const { config } = await images.image("busybox");
+   * config.config?.Cmd; // ["sh"]
+   */
+  image(nameOrId: string): Promise<ImageDetails> {
+    return this.store.get(nameOrId);
+  }
+
+  /**
+   * Removes an image name (or, with an ID, all its names; `force` when there are several), like `docker rmi`, and
+   * frees what no other image uses.
+   * @example
+   * await images.removeImage("alpine:3.20"); // [{ untagged: "alpine:3.20" }, { deleted: "sha256:…" }]
+   */
+  removeImage(nameOrId: string, options: { force?: boolean } = {}): Promise<RemovedItem[]> {
+    return this.store.remove(nameOrId, options);
+  }
+}
