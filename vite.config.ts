@@ -1,8 +1,11 @@
 import { defineConfig } from "vite";
+import { registryProxy } from "./web/proxy/vite-plugin.ts";
 
 export default defineConfig({
   root: "web",
   build: { outDir: "../dist", emptyOutDir: true, target: "es2022" },
   worker: { format: "es" },
   server: { port: 5173 },
+  // The CORS registry proxy at /registry in `npm run dev` and `npm run preview`, so pulls need no second server.
+  plugins: [registryProxy()],
 });
