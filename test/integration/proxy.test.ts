@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { serve } from "@hono/node-server";
 import { createServer as createViteServer, preview as vitePreview } from "vite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createNodeProxy } from "../../web/proxy/node.ts";
 import { registryProxy } from "../../web/proxy/vite-plugin.ts";
 import { MANIFEST_ACCEPT, type SeededImage, seedRegistry } from "../fixtures/images.ts";
@@ -169,6 +169,7 @@ beforeAll(async () => {
     `--upstream=gated=${gated.url}`,
     `--upstream=basic=${authRegistry.url}`,
     `--upstream=elsewhere=${elsewhere.url}`,
+    `--upstream=${new URL(relay.url).host}=${relay.url}`,
   ]);
 });
 
@@ -236,6 +237,10 @@ describe("through the standalone proxy", () => {
     for (const blob of [manifest.config, ...manifest.layers]) {
       expect(relay.count(`GET /cdn/busybox/${blob.digest}`), blob.digest).toBe(1);
     }
+  });
+
+  it("takes a registry host with its port as an alias, the form the engine's proxyEndpoint sends", async () => {
+    await pull(`${new URL(relay.url).host}/busybox`, images.busybox);
   });
 
   it("maps names without a registry to docker.io, adding library/ as Docker does", async () => {
@@ -372,6 +377,32 @@ async function withServed(
 }
 
 describe("what it caches", () => {
+  it("keeps its cache in a directory across restarts", async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), "proxy-cache-dir-"));
+    const start = () => createNodeProxy({ upstreams: { local: { url: relay.url, allowPrivate: true } }, cacheDir });
+    try {
+      const path = `/v2/local/multi/manifests/${images.multi.digest}`;
+      await withServed(start(), async (origin) => {
+        const first = await fetch(`${origin}${path}`, { headers: { accept: MANIFEST_ACCEPT } });
+        expect(first.headers.get("x-drydock-cache")).toBe("miss");
+        expect(sha256(new Uint8Array(await first.arrayBuffer()))).toBe(images.multi.digest);
+        // The fill commits (verify, rename) just after the last byte is sent.
+        await vi.waitFor(async () => {
+          const head = await fetch(`${origin}${path}`, { method: "HEAD" });
+          expect(head.headers.get("x-drydock-cache")).toBe("hit");
+        });
+      });
+      await withServed(start(), async (origin) => {
+        const again = await fetch(`${origin}${path}`, { headers: { accept: MANIFEST_ACCEPT } });
+        expect(again.headers.get("x-drydock-cache")).toBe("hit");
+        expect(again.headers.get("content-type")).toBe(images.multi.mediaType);
+        expect(sha256(new Uint8Array(await again.arrayBuffer()))).toBe(images.multi.digest);
+      });
+    } finally {
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+
   it("keeps nothing fetched with a user's credentials", async () => {
     const app = createNodeProxy({ upstreams: { basic: { url: authRegistry.url, allowPrivate: true } } });
     const headers = { accept: MANIFEST_ACCEPT, authorization: basicAuthorization(authRegistry.credentials!) };
