@@ -28,8 +28,14 @@
  *
  *   ```ts
  *   import { createProxy } from "./web/proxy/index.ts";
- *   export default { fetch: createProxy().fetch };
+ *   // Rate limits are per client only with a clientKey; on Cloudflare the address is in cf-connecting-ip.
+ *   const app = createProxy({ clientKey: (c) => c.req.header("cf-connecting-ip") });
+ *   export default { fetch: app.fetch };
  *   ```
+ *
+ * Known limits: a client slower than the upstream has the rest of a blob being cached buffered for it in memory (the
+ * cache fill runs at upstream speed); requests for a blob whose fill is in progress wait for it to finish; names are
+ * resolved and checked just before each connection, not during it (a DNS rebinding window of one lookup).
  *
  * Node-only parts live in their own files: node.ts (DNS checks, client addresses, disk or memory cache),
  * cache-fs.ts (the disk cache), cli.ts (the server) and vite-plugin.ts.
