@@ -1,7 +1,14 @@
 // The image store: names and tags → manifests, configs, and unpacked layers keyed by chain id. It pulls through the
 // registry client, streams each layer into the content store and unpacks it in the same pass, and commits an image
 // only when every blob's digest and every layer's diff id is what the manifest and config promised.
-import { type ContentStore, type ContentWriter, hasContent, type MetadataStore, writeBlob } from "../content/index.ts";
+import {
+  type ContentStore,
+  type ContentWriter,
+  hasContent,
+  type MetadataStore,
+  type Provider,
+  writeBlob,
+} from "../content/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import {
   type Descriptor,
@@ -156,6 +163,11 @@ export class ImageStore {
     this.#registry = options.registry;
     this.#hashers = options.hashers ?? defaultHasherFactory;
     this.#concurrency = options.concurrency ?? 3;
+  }
+
+  /** Where file bytes of unpacked layers are read from (a layer index entry's `content`). */
+  get content(): Provider {
+    return this.#content;
   }
 
   // --- reading -------------------------------------------------------------------------------------------------
