@@ -193,6 +193,7 @@ describe("as a registry", () => {
     expect(bad.status).toBe(401);
     const auth = { authorization: "Bearer user-token" };
     const first = await get(`/v2/private/app/blobs/${upstream.privateDigest}`, { headers: auth });
+    expect(first.headers.get("x-drydock-cache")).toBe("bypass");
     expect(await first.text()).toBe(PRIVATE_LAYER);
     await get(`/v2/private/app/blobs/${upstream.privateDigest}`, { headers: auth }).then((r) => r.text());
     expect(upstream.count(`GET cdn ${upstream.privateDigest}`)).toBe(2);
@@ -333,6 +334,17 @@ describe("the cache", () => {
     expect(await cache.stat(upstream.corruptDigest)).toBeUndefined();
     await (await get(path, anonymous)).text();
     expect(upstream.count("GET cdn")).toBe(2);
+  });
+
+  it("still serves the client when the cache fails", async () => {
+    const broken = new MemoryBlobCache();
+    broken.ingest = async () => {
+      throw new Error("disk full");
+    };
+    const get = proxy({ cache: broken });
+    const response = await get(`/v2/alpine/blobs/${upstream.layerDigest}`, anonymous);
+    expect(await response.text()).toBe(LAYER);
+    await vi.waitFor(() => expect(warnings).toEqual([`not caching ${upstream.layerDigest}: disk full`]));
   });
 
   it("can be turned off", async () => {

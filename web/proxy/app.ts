@@ -4,7 +4,14 @@
 
 import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
-import { type BlobCache, type CachedBlobInfo, MemoryBlobCache, parseDigest, parseRange } from "./cache.ts";
+import {
+  type BlobCache,
+  type BlobWriter,
+  type CachedBlobInfo,
+  MemoryBlobCache,
+  parseDigest,
+  parseRange,
+} from "./cache.ts";
 import {
   DEFAULT_UPSTREAMS,
   isDigest,
@@ -506,7 +513,8 @@ export function createProxy(options: ProxyOptions = {}): Hono {
     mayFill = false,
   ): Response {
     const { response, deadline } = result;
-    const headers = new Headers({ "docker-distribution-api-version": "registry/2.0", "x-drydock-cache": "miss" });
+    // "bypass" unless this response fills the cache ("miss"), set below.
+    const headers = new Headers({ "docker-distribution-api-version": "registry/2.0", "x-drydock-cache": "bypass" });
     for (const name of PASSED_RESPONSE_HEADERS) {
       const value = response.headers.get(name);
       if (value !== null) headers.set(name, value);
@@ -553,6 +561,7 @@ export function createProxy(options: ProxyOptions = {}): Hono {
     if (!mayFill || response.status !== 200 || !digest || !parseDigest(digest) || inflight.has(digest)) {
       return new Response(body, { status: response.status, headers });
     }
+    headers.set("x-drydock-cache", "miss");
     const [toClient, toCache] = body.tee();
     const mediaType = route.kind === "manifests" ? (response.headers.get("content-type") ?? undefined) : undefined;
     const size = Number.isFinite(length) && !response.headers.has("content-encoding") ? length : undefined;
@@ -568,17 +577,19 @@ export function createProxy(options: ProxyOptions = {}): Hono {
     size: number | undefined,
     mediaType: string | undefined,
   ): Promise<void> {
-    const writer = await cache!.ingest({
-      digest,
-      ...(size === undefined ? {} : { size }),
-      ...(mediaType === undefined ? {} : { mediaType }),
-    });
-    if (!writer) {
-      await body.cancel().catch(() => {});
-      return;
-    }
+    // Never rejects: nobody awaits a fill's failure, and the client's copy of the stream does not depend on it.
+    let writer: BlobWriter | undefined;
     const reader = body.getReader();
     try {
+      writer = await cache!.ingest({
+        digest,
+        ...(size === undefined ? {} : { size }),
+        ...(mediaType === undefined ? {} : { mediaType }),
+      });
+      if (!writer) {
+        await reader.cancel();
+        return;
+      }
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
@@ -586,7 +597,7 @@ export function createProxy(options: ProxyOptions = {}): Hono {
       }
       await writer.commit();
     } catch (error) {
-      await writer.abort().catch(() => {});
+      await writer?.abort().catch(() => {});
       await reader.cancel().catch(() => {});
       warn(`not caching ${digest}: ${messageOf(error)}`);
     }
