@@ -20,7 +20,9 @@
  *   `${location.origin}/registry` as its registry.
  * - Standalone: `npm run proxy -- --port 5080 --upstream local=http://127.0.0.1:5000 --cache-dir /var/cache/drydock`
  *   (cli.ts; `--help` lists the options). Then e.g. `skopeo inspect --tls-verify=false docker://127.0.0.1:5080/alpine`,
- *   or `"registry-mirrors": ["http://host:5080"]` in a docker daemon's daemon.json.
+ *   or `"registry-mirrors": ["http://host:5080"]` (plus `"insecure-registries": ["host:5080"]` for plain http) in a
+ *   docker daemon's daemon.json. A registry host with a port works as an alias too
+ *   (`--upstream 127.0.0.1:5000=http://127.0.0.1:5000`), which is the form the engine's `proxyEndpoint` sends.
  * - On an edge runtime (Cloudflare Workers, Deno Deploy, Bun): deploy the fetch handler of `createProxy`, which uses
  *   only web APIs. Such runtimes have no DNS API, so only IP literals are checked there; rely on the platform's own
  *   egress rules for names (they do not reach private networks), and pass a persistent `BlobCache` if the platform
