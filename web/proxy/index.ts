@@ -24,9 +24,9 @@
  *   docker daemon's daemon.json. A registry host with a port works as an alias too
  *   (`--upstream 127.0.0.1:5000=http://127.0.0.1:5000`), which is the form the engine's `proxyEndpoint` sends.
  * - On an edge runtime (Cloudflare Workers, Deno Deploy, Bun): deploy the fetch handler of `createProxy`, which uses
- *   only web APIs. Such runtimes have no DNS API, so only IP literals are checked there; rely on the platform's own
- *   egress rules for names (they do not reach private networks), and pass a persistent `BlobCache` if the platform
- *   has storage, or keep the per-instance memory cache:
+ *   only web APIs. Without a `resolveHost` (workers have no DNS lookup; Deno has `Deno.resolveDns`) only IP literals
+ *   and local names are checked, so rely on the platform's egress rules for names (workers cannot reach private
+ *   networks). Pass a persistent `BlobCache` if the platform has storage, or keep the per-instance memory cache:
  *
  *   ```ts
  *   import { createProxy } from "./web/proxy/index.ts";
