@@ -20,6 +20,7 @@ describe("ImageService (the facade's pull, images and removeImage)", () => {
     expect(requests[0]).toEqual({ method: "GET", url: "https://registry.test/v2/team/hello/manifests/v1" });
     expect((await images.images()).map((image) => image.repoTags)).toEqual([["registry.test/team/hello:v1"]]);
     expect((await images.image("registry.test/team/hello:v1")).config.config?.Cmd).toEqual(["sh"]);
+    expect((await images.history("registry.test/team/hello:v1")).map((step) => step.createdBy)).toEqual(["layer 0"]);
     expect(await images.removeImage("registry.test/team/hello:v1")).toEqual([
       { untagged: "registry.test/team/hello:v1" },
       { deleted: pushed.config.digest },

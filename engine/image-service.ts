@@ -10,6 +10,7 @@ import {
   OpfsMetadataStore,
 } from "./content/index.ts";
 import {
+  type HistoryItem,
   type ImageDetails,
   ImageStore,
   type ImageSummary,
@@ -19,7 +20,7 @@ import {
 import { type Digest, familiarReference, type HasherFactory, parseReference } from "./oci/index.ts";
 import { type Credentials, proxyEndpoint, RegistryClient, type RegistryRequest } from "./registry/index.ts";
 
-export type { Credentials, ImageDetails, ImageSummary, LayerProgress, RegistryRequest, RemovedItem };
+export type { Credentials, HistoryItem, ImageDetails, ImageSummary, LayerProgress, RegistryRequest, RemovedItem };
 
 /** Where images are kept: in memory (gone with the page), in OPFS (kept per origin), or stores you made. */
 export type ImageStorage =
@@ -131,6 +132,15 @@ export class ImageService {
    */
   image(nameOrId: string): Promise<ImageDetails> {
     return this.store.get(nameOrId);
+  }
+
+  /**
+   * How an image was built, newest step first, like `docker history`.
+   * @example
+   * for (const step of await images.history("busybox")) console.log(step.createdBy, step.size);
+   */
+  history(nameOrId: string): Promise<HistoryItem[]> {
+    return this.store.history(nameOrId);
   }
 
   /**

@@ -5,6 +5,7 @@ export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
 export {
   type Credentials,
+  type HistoryItem,
   type ImageDetails,
   ImageService,
   type ImageServiceOptions,

@@ -201,6 +201,32 @@ describe("removing", () => {
   });
 });
 
+describe("history", () => {
+  it("lists build steps newest first, each with the layer it added", async () => {
+    const { registry, store } = setup();
+    await registry.addImage("app", "1", [base, app], {
+      config: {
+        history: [
+          { created_by: "ADD base /", created: "2024-01-01T00:00:00Z" },
+          { created_by: "ENV A=1", empty_layer: true },
+          { created_by: "COPY app /app" },
+        ],
+      },
+    });
+    const details = await store.pull("registry.test/app:1");
+    expect(await store.history("registry.test/app:1")).toEqual([
+      { createdBy: "COPY app /app", size: app.byteLength, diffId: details.layers[1]!.diffId },
+      { createdBy: "ENV A=1", size: 0 },
+      {
+        createdBy: "ADD base /",
+        created: "2024-01-01T00:00:00Z",
+        size: base.byteLength,
+        diffId: details.layers[0]!.diffId,
+      },
+    ]);
+  });
+});
+
 describe("persistence", () => {
   it("finds pulled images again through a new store on the same storage", async () => {
     const { registry, store, content, metadata, client } = setup();

@@ -18,6 +18,7 @@ import {
   familiarReference,
   formatReference,
   type HasherFactory,
+  type HistoryEntry,
   type ImageConfig,
   type ImageReference,
   layerCompression,
@@ -109,6 +110,17 @@ export interface ImageDetails {
   layers: LayerRecord[];
 }
 
+/** One step of how an image was built, as `docker history` shows it (newest first). */
+export interface HistoryItem {
+  created?: string;
+  createdBy: string;
+  comment?: string;
+  /** The layer this step added, if it added one (ENV, CMD… add none). */
+  diffId?: Digest;
+  /** Bytes of that layer, uncompressed; 0 for steps without one. */
+  size: number;
+}
+
 /** What removing an image did, in Docker's words. */
 export type RemovedItem = { untagged: string } | { deleted: Digest };
 
@@ -191,9 +203,15 @@ export class ImageStore {
   async #update<T>(change: (document: ImagesDocument) => Promise<T> | T): Promise<T> {
     const run = this.#lock.then(async () => {
       const document = await this.#load();
-      const result = await change(document);
-      await this.#metadata.write(DOCUMENT, new TextEncoder().encode(JSON.stringify(document)));
-      return result;
+      try {
+        const result = await change(document);
+        await this.#metadata.write(DOCUMENT, new TextEncoder().encode(JSON.stringify(document)));
+        return result;
+      } catch (error) {
+        // The change may have been half made in memory: read the stored document again next time.
+        this.#document = undefined;
+        throw error;
+      }
     });
     this.#lock = run.catch(() => {});
     return run;
@@ -250,6 +268,27 @@ export class ImageStore {
   async get(nameOrId: string): Promise<ImageDetails> {
     const document = await this.#load();
     return this.#details(document, this.#find(document, nameOrId).records[0]!);
+  }
+
+  /**
+   * How the image was built, newest step first, each step with the layer it added, like `docker history`.
+   * @example
+   * for (const step of await store.history("busybox")) console.log(step.createdBy, step.size);
+   */
+  async history(nameOrId: string): Promise<HistoryItem[]> {
+    const { config, layers } = await this.get(nameOrId);
+    // Images built without history (some tools omit it) still have layers: one step per layer then.
+    const steps: HistoryEntry[] = config.history ?? layers.map(() => ({}));
+    let next = 0;
+    const items = steps.map((step): HistoryItem => {
+      const layer = step.empty_layer ? undefined : layers[next++];
+      const item: HistoryItem = { createdBy: step.created_by ?? "", size: layer?.size ?? 0 };
+      if (step.created !== undefined) item.created = step.created;
+      if (step.comment !== undefined) item.comment = step.comment;
+      if (layer) item.diffId = layer.diffId;
+      return item;
+    });
+    return items.reverse();
   }
 
   /** Reads a layer's index, for serving its files (the 9P server). */

@@ -23,6 +23,7 @@
 // `opaque: true` (answer the trusted.overlay.opaque xattr with "y").
 export { chainIds } from "./chain-id.ts";
 export {
+  type HistoryItem,
   type ImageDetails,
   type ImageRecord,
   ImageStore,

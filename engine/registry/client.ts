@@ -479,7 +479,8 @@ export class RegistryClient {
     if (!fresh && cached && cached.expiresAt > Date.now()) return cached.token;
     const url = new URL(realm!);
     if (service) url.searchParams.set("service", service);
-    url.searchParams.set("scope", scope);
+    // A challenge may name several scopes, space-separated; token services take each as its own parameter.
+    for (const part of scope.split(/\s+/).filter(Boolean)) url.searchParams.append("scope", part);
     const headers: Record<string, string> = {};
     if (credentials) headers.authorization = `Basic ${base64(`${credentials.username}:${credentials.password}`)}`;
     const what = `a token for ${scope}`;
