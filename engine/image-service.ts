@@ -53,6 +53,8 @@ export interface PullResult {
   id: Digest;
   /** The digest the registry resolved the reference to (index or manifest): pin it with `name@digest`. */
   digest: Digest;
+  /** True when the stored image was already current and nothing was downloaded. */
+  upToDate: boolean;
   details: ImageDetails;
 }
 
@@ -106,11 +108,12 @@ export class ImageService {
     reference: string,
     options: { onProgress?: (progress: LayerProgress) => void; signal?: AbortSignal } = {},
   ): Promise<PullResult> {
-    const details = await this.store.pull(parseReference(reference), options);
+    const { upToDate, ...details } = await this.store.pull(parseReference(reference), options);
     return {
       name: familiarReference(parseReference(details.record.name)),
       id: details.record.config.digest,
       digest: details.record.target.digest,
+      upToDate,
       details,
     };
   }

@@ -72,12 +72,30 @@ describe("pulling", () => {
   it("serves unpacked files from the layer index", async () => {
     const { registry, store, content } = setup();
     await registry.addImage("app", "1", [base]);
-    const details = await store.pull("registry.test/app:1");
+    const { upToDate, ...details } = await store.pull("registry.test/app:1");
+    expect(upToDate).toBe(false);
     const index = await store.layerIndex(details.layers[0]!);
     const sh = index.entries.find((entry) => entry.path === "bin/sh")!;
     expect(new TextDecoder().decode(await content.readBytes(sh.content!))).toBe("#!shell");
     expect(await store.get("registry.test/app:1")).toEqual(details);
     expect(await store.get(details.record.config.digest.slice(7, 19))).toEqual(details);
+  });
+
+  it("answers a second pull of an unchanged tag with one HEAD request", async () => {
+    const { registry, store } = setup();
+    const pushed = await registry.addImage("app", "1", [base, app]);
+    await store.pull("registry.test/app:1");
+    registry.requests.length = 0;
+    const progress: LayerProgress[] = [];
+    const again = await store.pull("registry.test/app:1", { onProgress: (p) => progress.push(p) });
+    expect(again.upToDate).toBe(true);
+    expect(registry.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`)).toEqual([
+      "HEAD /v2/app/manifests/1",
+    ]);
+    expect(progress.map((p) => p.status)).toEqual(["exists", "exists"]);
+    registry.requests.length = 0;
+    expect((await store.pull(`registry.test/app@${pushed.manifest.digest}`)).upToDate).toBe(false);
+    expect((await store.pull(`registry.test/app@${pushed.manifest.digest}`)).upToDate).toBe(true);
   });
 
   it("downloads and unpacks a layer shared by two images once", async () => {
@@ -231,7 +249,7 @@ describe("persistence", () => {
   it("finds pulled images again through a new store on the same storage", async () => {
     const { registry, store, content, metadata, client } = setup();
     await registry.addImage("app", "1", [base]);
-    const details = await store.pull("registry.test/app:1");
+    const { upToDate: _, ...details } = await store.pull("registry.test/app:1");
     const reopened = new ImageStore({ content, metadata, registry: client });
     expect(await reopened.get("registry.test/app:1")).toEqual(details);
   });

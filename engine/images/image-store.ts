@@ -121,6 +121,11 @@ export interface HistoryItem {
   size: number;
 }
 
+/** A pulled image, and whether it was already there (`Status: Image is up to date`). */
+export interface PulledImage extends ImageDetails {
+  upToDate: boolean;
+}
+
 /** What removing an image did, in Docker's words. */
 export type RemovedItem = { untagged: string } | { deleted: Digest };
 
@@ -324,10 +329,27 @@ export class ImageStore {
    * @example
    * await store.pull("alpine:3.20", { onProgress: (p) => console.log(p.id, p.status, p.done, p.total) });
    */
-  async pull(reference: string | ImageReference, options: PullOptions = {}): Promise<ImageDetails> {
+  async pull(reference: string | ImageReference, options: PullOptions = {}): Promise<PulledImage> {
     const parsed = typeof reference === "string" ? parseReference(reference) : reference;
+    const name = parsed.tag !== undefined ? formatReference({ ...parsed, digest: undefined }) : formatReference(parsed);
+    const current = await this.#upToDate(name, parsed);
+    if (current) {
+      for (const layer of current.layers) {
+        options.onProgress?.({
+          digest: layer.blob.digest,
+          id: shortDigest(layer.blob.digest),
+          status: "exists",
+          done: layer.blob.size,
+          total: layer.blob.size,
+        });
+      }
+      return { ...current, upToDate: true };
+    }
     const lease = new Set<Digest>();
     this.#leases.add(lease);
+    // One failed layer stops the others: their downloads would only be thrown away.
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     try {
       const image = await this.#registry.resolveImage(parsed);
       const put = async (bytes: Uint8Array, descriptor: Descriptor) => {
@@ -354,24 +376,28 @@ export class ImageStore {
       for (const { blob, chainId } of layers) report(blob, document.layers[chainId] ? "exists" : "waiting", 0);
       await eachLimited(layers, this.#concurrency, async (layer) => {
         if (document.layers[layer.chainId]) return;
+        signal.throwIfAborted();
         const inFlight = this.#layersInFlight.get(layer.chainId);
         if (inFlight) {
           await inFlight;
           report(layer.blob, "exists", layer.blob.size);
           return;
         }
-        const pulling = this.#pullLayer(parsed, layer, lease, (done) => report(layer.blob, "downloading", done));
+        const pulling = this.#pullLayer(parsed, layer, lease, signal, (done) =>
+          report(layer.blob, "downloading", done),
+        );
         this.#layersInFlight.set(layer.chainId, pulling);
         try {
           await pulling;
+        } catch (error) {
+          stop.abort(error);
+          throw error;
         } finally {
           this.#layersInFlight.delete(layer.chainId);
         }
         report(layer.blob, "complete", layer.blob.size);
       });
 
-      const name =
-        parsed.tag !== undefined ? formatReference({ ...parsed, digest: undefined }) : formatReference(parsed);
       const record: ImageRecord = {
         name,
         target: image.target,
@@ -386,7 +412,7 @@ export class ImageStore {
       });
       // A tag that moved leaves its old image behind; collect it if nothing else names it.
       if (replaced && replaced.config.digest !== record.config.digest) await this.#collect();
-      return await this.get(name);
+      return { ...(await this.get(name)), upToDate: false };
     } catch (error) {
       this.#leases.delete(lease);
       // Blobs of a failed pull that no image uses must not linger: nothing of it is committed.
@@ -397,10 +423,23 @@ export class ImageStore {
     }
   }
 
+  /** The stored image, if `name` has one and the registry still points the reference at it. */
+  async #upToDate(name: string, reference: ImageReference): Promise<ImageDetails | undefined> {
+    const existing = (await this.#load()).images[name];
+    if (!existing) return undefined;
+    if (reference.digest !== undefined) {
+      return reference.digest === existing.target.digest ? this.get(name) : undefined;
+    }
+    // Any trouble asking (an old registry without HEAD, say) just means: pull as usual.
+    const now = await this.#registry.head(reference).catch(() => undefined);
+    return now?.digest === existing.target.digest ? this.get(name) : undefined;
+  }
+
   async #pullLayer(
     reference: ImageReference,
     layer: { blob: Descriptor; diffId: Digest; chainId: Digest; parent: Digest | undefined },
     lease: Set<Digest>,
+    signal: AbortSignal,
     onBytes: (done: number) => void,
   ): Promise<LayerRecord> {
     const { blob } = layer;
@@ -415,7 +454,7 @@ export class ImageStore {
     const alreadyStored = await hasContent(this.#content, blob.digest);
     const source = alreadyStored
       ? await this.#content.read(blob.digest)
-      : this.#registry.fetchBlob(reference, blob, { onProgress: ({ done }) => onBytes(done) });
+      : this.#registry.fetchBlob(reference, blob, { onProgress: ({ done }) => onBytes(done), signal });
     const writer: ContentWriter | undefined = alreadyStored
       ? undefined
       : await this.#content.writer({ expected: { digest: blob.digest, size: blob.size } });

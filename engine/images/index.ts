@@ -32,6 +32,7 @@ export {
   type LayerProgress,
   type LayerRecord,
   type LayerStatus,
+  type PulledImage,
   type PullOptions,
   type RemovedItem,
 } from "./image-store.ts";

@@ -182,6 +182,30 @@ export class RegistryClient {
     return { descriptor: { mediaType: document.mediaType, digest, size: bytes.byteLength }, bytes, document };
   }
 
+  /**
+   * Asks which manifest a reference names now, without downloading it (HEAD): how `docker pull` decides an image is
+   * up to date. Docker Hub does not count HEAD requests against its pull limit. Returns undefined when the registry
+   * does not say the digest.
+   * @example
+   * const current = await client.head(parseReference("alpine"));
+   * if (current?.digest === stored.digest) console.log("Image is up to date");
+   */
+  async head(reference: ImageReference): Promise<Descriptor | undefined> {
+    const target = reference.digest ?? reference.tag ?? "latest";
+    const what = `manifest for ${familiarReference(reference)}`;
+    const response = await this.#send(reference, "HEAD", `manifests/${target}`, what, {
+      accept: MANIFEST_ACCEPT.join(", "),
+    });
+    await response.body?.cancel();
+    const digest = tryParseDigest(response.headers.get("docker-content-digest") ?? "");
+    if (digest === undefined) return undefined;
+    return {
+      mediaType: response.headers.get("content-type")?.split(";")[0]?.trim() ?? "",
+      digest,
+      size: Number(response.headers.get("content-length") ?? 0),
+    };
+  }
+
   /** Fetches the manifest a descriptor points at, checking size and digest. */
   async fetchManifest(reference: ImageReference, descriptor: Descriptor): Promise<ResolvedManifest> {
     const what = `manifest ${descriptor.digest} of ${familiarReference(reference)}`;

@@ -130,6 +130,7 @@ describe("pulling from a real registry", () => {
     expect(pulled.details.config.config?.Cmd).toEqual(["sh"]);
     expect(progress.at(-1)?.status).toBe("complete");
     expect(sorted(await mergedTree(images, seeded.busybox.reference))).toEqual(sorted(await umociTree("busybox")));
+    expect((await images.pull(seeded.busybox.reference)).upToDate).toBe(true);
   });
 
   it("keeps whiteouts and opaque directories per layer, and applies to umoci's tree", async () => {
