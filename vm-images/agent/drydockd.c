@@ -62,7 +62,7 @@ static void write_all(int fd, const uint8_t *p, size_t n) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR || errno == EAGAIN) continue;
-			dprintf(2, "drydockd: writing to the link failed: %s\n", strerror(errno));
+			dprintf(2, "drydockd: writing failed: %s\n", strerror(errno));
 			_exit(1);
 		}
 		p += w;
@@ -802,9 +802,57 @@ static void read_link(void) {
 	rlen -= at;
 }
 
+/* ---- `drydockd connect PATH`: a unix-socket client for the guest's shell ---------------------------------------- */
+
+/* Copies stdin to the socket (half-closing it at end of input) and the socket to stdout, like `nc -U`, which the
+ * guest's busybox lacks. It lets a learner (and the tests) talk to a forwarded socket such as the Docker API. */
+static int connect_main(const char *path) {
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof addr.sun_path) {
+		dprintf(2, "drydockd connect: path too long: %s\n", path);
+		return 2;
+	}
+	strcpy(addr.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+		dprintf(2, "drydockd connect: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	static uint8_t buf[16384];
+	int input_open = 1;
+	for (;;) {
+		struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = 0, .events = input_open ? POLLIN : 0}};
+		if (poll(fds, input_open ? 2 : 1, -1) < 0) {
+			if (errno == EINTR) continue;
+			return 1;
+		}
+		if (fds[0].revents) {
+			ssize_t n = read(fd, buf, sizeof buf);
+			if (n <= 0) return 0;
+			write_all(1, buf, n);
+		}
+		if (input_open && fds[1].revents) {
+			ssize_t n = read(0, buf, sizeof buf);
+			if (n <= 0) {
+				input_open = 0;
+				shutdown(fd, SHUT_WR);
+			} else {
+				write_all(fd, buf, n);
+			}
+		}
+	}
+}
+
 /* ---- main loop ----------------------------------------------------------------------------------------------- */
 
-int main(void) {
+int main(int argc, char **argv) {
+	if (argc == 3 && !strcmp(argv[1], "connect")) return connect_main(argv[2]);
+	if (argc != 1) {
+		dprintf(2, "usage: drydockd             (the guest agent, started by init)\n"
+			   "       drydockd connect PATH  (copy stdin to a unix socket and the socket to stdout)\n");
+		return 2;
+	}
 	link_fd = open(LINK_DEVICE, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (link_fd < 0) {
 		dprintf(2, "drydockd: cannot open %s: %s\n", LINK_DEVICE, strerror(errno));
