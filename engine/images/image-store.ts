@@ -303,13 +303,7 @@ export class ImageStore {
 
   /** The records a name or ID matches: one for a name, all the image's names for an ID. */
   #find(document: ImagesDocument, nameOrId: string): { records: ImageRecord[]; byId: boolean } {
-    const id = nameOrId.startsWith("sha256:") ? nameOrId.slice(7) : nameOrId;
-    if (/^[0-9a-f]{4,64}$/.test(id)) {
-      const records = Object.values(document.images).filter((record) => record.config.digest.slice(7).startsWith(id));
-      const ids = new Set(records.map((record) => record.config.digest));
-      if (ids.size > 1) throw new EngineError("invalidArgument", `"${nameOrId}" matches more than one image ID`);
-      if (records.length > 0) return { records, byId: true };
-    }
+    // As Docker does: a name first (`beef` may be an image called beef), then an ID or a prefix of one.
     let reference: ImageReference | undefined;
     try {
       reference = parseReference(nameOrId);
@@ -318,6 +312,13 @@ export class ImageStore {
     }
     const record = reference && document.images[formatReference(reference)];
     if (record) return { records: [record], byId: false };
+    const id = nameOrId.startsWith("sha256:") ? nameOrId.slice(7) : nameOrId;
+    if (/^[0-9a-f]{4,64}$/.test(id)) {
+      const records = Object.values(document.images).filter((record) => record.config.digest.slice(7).startsWith(id));
+      const ids = new Set(records.map((record) => record.config.digest));
+      if (ids.size > 1) throw new EngineError("invalidArgument", `"${nameOrId}" matches more than one image ID`);
+      if (records.length > 0) return { records, byId: true };
+    }
     throw new EngineError("notFound", `no such image: ${nameOrId}`);
   }
 
