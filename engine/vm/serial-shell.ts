@@ -79,7 +79,7 @@ export class SerialShell {
     const id = ++this.#sequence;
     // The marker is split in the typed line, so the terminal's echo of the command cannot match it.
     this.#machine.serial.write(`${command}; echo "@@DONE${id}"":$?@@"\n`);
-    const text = await this.expect(new RegExp(`@@DONE${id}:(\\d+)@@\\r?\\n[^]*?${PROMPT.source}`), timeoutMs);
+    const text = await this.expect(new RegExp(`@@DONE${id}:(\\d+)@@\\r?\\n[\\s\\S]*?${PROMPT.source}`), timeoutMs);
     const [, code] = /@@DONE\d+:(\d+)@@/.exec(text) ?? [];
     const lines = text.replace(/\r\n/g, "\n").split("\n");
     const markerLine = lines.findIndex((line) => line.startsWith(`@@DONE${id}:`));

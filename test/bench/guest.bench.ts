@@ -11,7 +11,12 @@ const suite: BenchSuite = {
   async run(ctx) {
     const manifest = await readManifest();
     ctx.record("bzImage size", (await stat(join(GUEST_DIST_DIR, "bzImage"))).size, "bytes", "≤ 4 MB");
-    ctx.record("initramfs size (built into bzImage)", manifest.embedded["initramfs.cpio"]?.size ?? 0, "bytes", "≤ 4 MB");
+    ctx.record(
+      "initramfs size (built into bzImage)",
+      manifest.embedded["initramfs.cpio"]?.size ?? 0,
+      "bytes",
+      "≤ 4 MB",
+    );
     await ctx.time(
       "cold boot to shell prompt (Node)",
       5,

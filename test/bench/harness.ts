@@ -17,7 +17,12 @@ export interface BenchContext {
   /** Records a figure measured once (a size, a count). */
   record(name: string, value: number, unit: string, goal?: string): void;
   /** Times `fn` `runs` times (after `warmup` untimed runs) and records the median in milliseconds. */
-  time(name: string, runs: number, fn: () => Promise<void>, options?: { warmup?: number; goal?: string }): Promise<void>;
+  time(
+    name: string,
+    runs: number,
+    fn: () => Promise<void>,
+    options?: { warmup?: number; goal?: string },
+  ): Promise<void>;
   /** Records a series of samples measured by the suite itself. */
   samples(name: string, values: number[], unit: string, goal?: string): void;
 }

@@ -13,7 +13,7 @@ describe("a guest that fails", () => {
     });
     await expect(booting).rejects.toMatchObject({
       kind: "unavailable",
-      message: expect.stringMatching(/the guest crashed \(.*Kernel panic.*\); its console ended with:\n[^]*init/),
+      message: expect.stringMatching(/the guest crashed \(.*Kernel panic.*\); its console ended with:\n[\s\S]*init/),
     });
   });
 

@@ -131,7 +131,7 @@ describe("ptys", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     // An interactive shell drops the rest of a command line on SIGINT, so ask for the status on its own line.
     await type("\x03");
-    await readUntil(reader, /\^C[^]*\$ /);
+    await readUntil(reader, /\^C[\s\S]*\$ /);
     await type("echo status=$?\n");
     expect(await readUntil(reader, /status=\d+/)).toMatch(/status=130/);
     proc.kill(9);

@@ -1,0 +1,70 @@
+// The agent and start-up: restore to first command, spawn round trip, guest-to-engine throughput, keystroke echo.
+import { bootDrydock, ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
+import { Drydock } from "../../engine/index.ts";
+import type { BenchSuite } from "./harness.ts";
+
+const suite: BenchSuite = {
+  name: "agent",
+  async run(ctx) {
+    const { state } = await ensureSavedState();
+    const artifacts = await loadGuestArtifacts();
+    ctx.record("saved state size (raw)", state.byteLength, "bytes");
+
+    const restoreTimes: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const started = performance.now();
+      const drydock = await Drydock.boot({ artifacts, wasmPath: v86WasmPath(), state });
+      await drydock.agent.run(["true"]);
+      restoreTimes.push(performance.now() - started);
+      await drydock.dispose();
+    }
+    ctx.samples("restore to first command done (Node)", restoreTimes, "ms", "< 250 ms");
+
+    const drydock = await bootDrydock();
+    try {
+      await ctx.time("agent ping round trip", 50, () => drydock.agent.ping().then(() => {}), { warmup: 10 });
+      await ctx.time("spawn round trip of `true`", 50, () => drydock.agent.run(["true"]).then(() => {}), {
+        warmup: 10,
+        goal: "< 20 ms",
+      });
+
+      const throughput: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const proc = await drydock.spawn("dd", ["if=/dev/zero", "bs=65536", "count=160"]);
+        const bytes = (await new Response(proc.stdout).arrayBuffer()).byteLength;
+        await proc.exit;
+        throughput.push(bytes / 1e6 / ((performance.now() - started) / 1000));
+      }
+      ctx.samples("guest → engine throughput (10 MB of stdout)", throughput, "MB/s", "> 5 MB/s");
+
+      const input = new Uint8Array(4 * 1024 * 1024);
+      const inbound: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const { code } = await drydock.agent.run(["sh", "-c", "cat > /dev/null"], { input });
+        if (code !== 0) throw new Error(`cat failed with ${code}`);
+        inbound.push(input.length / 1e6 / ((performance.now() - started) / 1000));
+      }
+      ctx.samples("engine → guest throughput (4 MB of stdin)", inbound, "MB/s");
+
+      // A keystroke into a pty running cat, until its echo comes back.
+      const cat = await drydock.spawn("cat", [], { pty: { rows: 24, cols: 80 } });
+      const writer = cat.stdin.getWriter();
+      const reader = cat.stdout.getReader();
+      const echo: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const started = performance.now();
+        await writer.write(Uint8Array.of(0x61));
+        await reader.read();
+        echo.push(performance.now() - started);
+      }
+      cat.kill(9);
+      ctx.samples("keystroke echo on a pty", echo.slice(5), "ms");
+    } finally {
+      await drydock.dispose();
+    }
+  },
+};
+
+export default suite;
