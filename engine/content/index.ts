@@ -3,7 +3,7 @@
 // engine/node/. Metadata stores keep the few mutable documents (image names) beside it.
 
 export { MemoryContentStore, type MemoryContentStoreOptions } from "./memory.ts";
-export { MemoryMetadataStore, type MetadataStore } from "./metadata.ts";
+export { checkDocumentName, MemoryMetadataStore, type MetadataStore } from "./metadata.ts";
 export { OpfsContentStore, type OpfsContentStoreOptions, type OpfsDirectory, OpfsMetadataStore } from "./opfs.ts";
 export {
   blobNotFound,

@@ -2,8 +2,7 @@
 // as a JSON blob in the content store. File bytes are blobs of their own, named by their sha256, so a 9P server can
 // answer a stat from the index and a read from one blob, and identical files are stored once across all layers.
 import { EngineError } from "../errors.ts";
-import type { Digest } from "../oci/index.ts";
-import * as json from "../oci/json.ts";
+import { type Digest, json } from "../oci/index.ts";
 
 export const LAYER_INDEX_MEDIA_TYPE = "application/vnd.drydock.layer.index.v1+json";
 

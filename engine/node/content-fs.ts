@@ -8,6 +8,7 @@ import {
   blobNotFound,
   type ContentStore,
   type ContentWriter,
+  checkDocumentName,
   checkNotTooLong,
   checkSameExpectation,
   checkWrite,
@@ -20,7 +21,6 @@ import {
   type WriterOptions,
   writerClosed,
 } from "../content/index.ts";
-import { checkDocumentName } from "../content/metadata.ts";
 import { EngineError } from "../errors.ts";
 import {
   type Digest,

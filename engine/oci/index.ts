@@ -27,6 +27,7 @@ export type { DockerManifest, DockerManifestList } from "./docker-schema2.ts";
 export { type ExecutionConfig, type HistoryEntry, type ImageConfig, parseImageConfig } from "./image-config.ts";
 export { type ImageIndex, parseImageIndex } from "./image-index.ts";
 export { type ImageManifest, parseImageManifest } from "./image-manifest.ts";
+export * as json from "./json.ts";
 export { parseJson } from "./json.ts";
 export { type ManifestDocument, parseManifestDocument } from "./manifest-document.ts";
 export {
