@@ -16,9 +16,15 @@ export interface V86MachineOptions {
   extraCmdline?: string;
   /** A state saved by `saveState()` (raw or zstd-compressed) to resume instead of booting. */
   state?: ArrayBuffer;
-  /** v86's built-in 9P server (empty), or a handler for every 9P message (the engine's own server). */
-  filesystem?: V86Options["filesystem"];
+  /**
+   * v86's own 9P server with an empty tree, for tests that fill it from JS. By default the machine has a 9P device
+   * whose messages go to `set9pHandler()` (the engine's layer server); both give the guest the same device set.
+   */
+  builtin9p?: boolean;
 }
+
+/** Answers one 9P message: `request` is a whole message (size[4] type[1] tag[2] ...); call `reply` once. */
+export type NinePHandler = (request: Uint8Array, reply: (response: Uint8Array) => void) => void;
 
 export const DEFAULT_MEMORY_MIB = 128;
 
@@ -45,6 +51,7 @@ export class V86Machine implements Machine {
   readonly #crash = new Emitter<string>();
   #disposed = false;
   #crashed = false;
+  #ninePHandler: NinePHandler | undefined;
 
   private constructor(emulator: V86) {
     this.#emulator = emulator;
@@ -103,15 +110,18 @@ export class V86Machine implements Machine {
             bzimage: { buffer: copy(artifacts.bzImage) },
             cmdline: [artifacts.cmdline, options.extraCmdline].filter(Boolean).join(" "),
           }),
-      ...(options.filesystem ? { filesystem: options.filesystem } : {}),
+      // A 9P device is always present, so states saved and restored have the same devices. The guest mounts it
+      // only after a restore (a saved state must hold no 9P fids a fresh server has never seen).
+      filesystem: options.builtin9p ? {} : { handle9p: (request, reply) => machine.#handle9p(request, reply) },
     };
+    let machine: V86Machine;
     let emulator: V86;
     try {
       emulator = new V86(config);
     } catch (cause) {
       throw new EngineError("internal", `v86 refused the guest configuration: ${String(cause)}`, { cause });
     }
-    const machine = new V86Machine(emulator);
+    machine = new V86Machine(emulator);
     await new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()));
     return machine;
   }
@@ -119,6 +129,27 @@ export class V86Machine implements Machine {
   /** The emulator itself, for the parts of the engine that attach devices. */
   get emulator(): V86 {
     return this.#emulator;
+  }
+
+  /** Routes the guest's 9P messages to `handler` (the engine's layer server). */
+  set9pHandler(handler: NinePHandler | undefined): void {
+    this.#ninePHandler = handler;
+  }
+
+  #handle9p(request: Uint8Array, reply: (response: Uint8Array) => void): void {
+    if (this.#ninePHandler) {
+      this.#ninePHandler(request, reply);
+      return;
+    }
+    // No server attached: answer Rlerror(EIO) for the request's tag, so a mount fails instead of hanging.
+    const tag = request[5]! | (request[6]! << 8);
+    const response = new Uint8Array(11);
+    const view = new DataView(response.buffer);
+    view.setUint32(0, 11, true);
+    response[4] = 7; // Rlerror
+    view.setUint16(5, tag, true);
+    view.setUint32(7, 5, true); // EIO
+    reply(response);
   }
 
   consoleTail(lines = 20): string[] {

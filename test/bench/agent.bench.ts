@@ -1,6 +1,7 @@
 // The agent and start-up: restore to first command, spawn round trip, guest-to-engine throughput, keystroke echo.
-import { bootDrydock, ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
+
 import { Drydock } from "../../engine/index.ts";
+import { bootDrydock, ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
 import type { BenchSuite } from "./harness.ts";
 
 const suite: BenchSuite = {

@@ -8,7 +8,7 @@ let machine: V86Machine;
 let shell: SerialShell;
 
 beforeAll(async () => {
-  machine = await bootGuest({ filesystem: {} });
+  machine = await bootGuest({ builtin9p: true });
   shell = new SerialShell(machine);
   await shell.ready(60_000);
 });
