@@ -1,7 +1,24 @@
-// When the guest goes wrong, the engine says so with the guest's last words instead of hanging.
+// Guests started from one saved state, and guests that go wrong: the engine keeps them apart and says what failed,
+// with the guest's last words, instead of hanging.
 import { describe, expect, it } from "vitest";
 import { Drydock } from "../../engine/index.ts";
 import { bootDrydock, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
+
+describe("guests restored from one saved state", () => {
+  it("draw different random numbers", async () => {
+    const draws: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const drydock = await bootDrydock();
+      try {
+        draws.push((await drydock.agent.run(["sh", "-c", "head -c 32 /dev/urandom | od -An -tx1"])).stdout);
+      } finally {
+        await drydock.dispose();
+      }
+    }
+    expect(draws[0]).toMatch(/^( [0-9a-f]{2})+/m);
+    expect(draws[0]).not.toBe(draws[1]);
+  });
+});
 
 describe("a guest that fails", () => {
   it("rejects boot() when the kernel panics, quoting the console", async () => {

@@ -716,6 +716,9 @@ static void do_sync(uint32_t id, const uint8_t *p, size_t len) {
 			int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
 			if (fd >= 0) {
 				ioctl(fd, RNDADDENTROPY, &pool.info);
+				/* The kernel mixes credited entropy into its generator only at the next periodic reseed (up to a
+				 * minute away); until then every guest restored from one state would draw the same numbers. */
+				ioctl(fd, RNDRESEEDCRNG);
 				close(fd);
 			}
 		}
