@@ -7,6 +7,7 @@ export {
   REBUILD_HINT,
   verifyArtifacts,
 } from "./artifacts.ts";
+export { FakeMachine } from "./fake-machine.ts";
 export type { ByteChannel, Machine } from "./machine.ts";
 export { type CommandResult, SerialShell } from "./serial-shell.ts";
 export { DEFAULT_MEMORY_MIB, type NinePHandler, V86Machine, type V86MachineOptions } from "./v86-machine.ts";
