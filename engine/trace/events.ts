@@ -1,0 +1,95 @@
+// Trace events: each step the engine performs, as data, and as the command a person could type to do the same by
+// hand. The data lets the inspector show fields; the command is what a learner copies into a shell.
+
+/** What was done, with the fields needed to phrase it as a command. */
+export type TraceAction =
+  | { op: "mkdir"; path: string }
+  | { op: "rmdir"; path: string }
+  | { op: "rm"; path: string; recursive: boolean }
+  | { op: "write"; path: string; value: string }
+  | { op: "read"; path: string }
+  | {
+      op: "mount";
+      source: string;
+      target: string;
+      fstype?: string;
+      options?: string;
+      bind?: boolean;
+      readonly?: boolean;
+    }
+  | { op: "umount"; target: string; lazy: boolean }
+  | { op: "clone"; flags: string[] }
+  | { op: "pivot_root"; root: string }
+  | { op: "exec"; argv: string[] }
+  | { op: "kill"; pid: number; signal: number }
+  | { op: "wait"; pid: number; code: number; signal?: number }
+  | { op: "http"; method: string; url: string; status?: number };
+
+/** One step, when it happened, and which container or snapshot it was for. */
+export type TraceEvent = TraceAction & {
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** The container (or snapshot key) the step belongs to, when it belongs to one. */
+  subject?: string;
+  /** The step as a shell command or HTTP request line. */
+  command: string;
+};
+
+const SIGNAL_NAMES: Record<number, string> = {
+  1: "HUP",
+  2: "INT",
+  3: "QUIT",
+  9: "KILL",
+  10: "USR1",
+  12: "USR2",
+  15: "TERM",
+  18: "CONT",
+  19: "STOP",
+};
+
+/** The signal's name without `SIG`, as `kill -l` prints it; the number when it has no common name. */
+export function signalName(signal: number): string {
+  return SIGNAL_NAMES[signal] ?? String(signal);
+}
+
+/** Quotes a word for a POSIX shell only when it needs quoting. */
+export function shellQuote(word: string): string {
+  if (word !== "" && /^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'"'"'`)}'`;
+}
+
+/** Phrases an action as the command behind it. */
+export function commandOf(action: TraceAction): string {
+  const q = shellQuote;
+  switch (action.op) {
+    case "mkdir":
+      return `mkdir ${q(action.path)}`;
+    case "rmdir":
+      return `rmdir ${q(action.path)}`;
+    case "rm":
+      return `rm ${action.recursive ? "-rf" : "-f"} ${q(action.path)}`;
+    case "write":
+      return `echo ${q(action.value)} > ${q(action.path)}`;
+    case "read":
+      return `cat ${q(action.path)}`;
+    case "mount": {
+      const options = [action.readonly ? "ro" : "", action.options ?? ""].filter(Boolean).join(",");
+      const kind = action.bind ? "--bind" : `-t ${q(action.fstype ?? "none")}`;
+      return `mount ${kind}${options ? ` -o ${q(options)}` : ""} ${q(action.source)} ${q(action.target)}`;
+    }
+    case "umount":
+      return `umount ${action.lazy ? "-l " : ""}${q(action.target)}`;
+    case "clone":
+      return `clone(${action.flags.join("|") || "0"})`;
+    case "pivot_root":
+      return `pivot_root ${q(action.root)} ${q(action.root)}`;
+    case "exec":
+      return `exec ${action.argv.map(q).join(" ")}`;
+    case "kill":
+      return `kill -${signalName(action.signal)} ${action.pid}`;
+    case "wait":
+      return `wait ${action.pid} # exit ${action.code}${action.signal ? ` (SIG${signalName(action.signal)})` : ""}`;
+    case "http":
+      return `${action.method} ${action.url}${action.status ? ` → ${action.status}` : ""}`;
+  }
+}
