@@ -1,0 +1,384 @@
+// Containers (metadata: image, spec, name, status) and their tasks (the running process tree), kept apart: a
+// container exists from create to remove; a task exists from start to exit. Every status change goes through the
+// state machine in state.ts.
+import type { GuestProcess } from "../agent/index.ts";
+import { EngineError } from "../errors.ts";
+import type { ImageDetails } from "../images/index.ts";
+import type { OverlaySnapshotter } from "../snapshots/index.ts";
+import type { Tracer } from "../trace/index.ts";
+import { containerDir, createRuntimeSpec } from "./create-spec.ts";
+import { LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
+import { type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
+import type { RuntimeSpec } from "./spec.ts";
+import { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
+import { type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
+
+/** How a container's last task ended. */
+export interface ExitInfo {
+  code: number;
+  signal?: number;
+  /** The kernel's OOM killer ended it (memory.events counted an oom_kill). */
+  oomKilled: boolean;
+  /** Milliseconds since the epoch. */
+  finishedAt: number;
+  /** Why the task could not start, when it could not. */
+  error?: string;
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  command: string[];
+  status: ContainerStatus;
+  created: number;
+}
+
+export interface ContainerDetails extends ContainerSummary {
+  spec: RuntimeSpec;
+  /** The task's pid in the guest, while it runs. */
+  pid?: number;
+  startedAt?: number;
+  exit?: ExitInfo;
+  /** The snapshot holding the container's writable layer, and its upper dir in the guest. */
+  snapshot: { key: string; upperDir: string };
+}
+
+/** What the runtime needs from the image store. */
+export interface ImageLookup {
+  image(nameOrId: string): Promise<ImageDetails>;
+}
+
+interface Container {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  options: ValidRunOptions;
+  spec: RuntimeSpec;
+  status: ContainerStatus;
+  created: number;
+  startedAt?: number;
+  task?: Task;
+  exit?: ExitInfo;
+  /** Settles when the current task's exit has been handled (cgroup removed, root unmounted). */
+  exited?: Promise<ExitInfo>;
+  logs: LogBuffer;
+}
+
+export interface ExecOptions {
+  env?: string[];
+  user?: { uid: number; gid: number };
+  pty?: { rows: number; cols: number };
+}
+
+const initKey = (id: string) => `${id}-init`;
+
+function newId(): string {
+  const bytes = new Uint8Array(32);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class Containers {
+  readonly #containers = new Map<string, Container>();
+  readonly #runner: TaskRunner;
+
+  constructor(
+    readonly agent: RuntimeAgent,
+    readonly images: ImageLookup,
+    readonly snapshotter: OverlaySnapshotter,
+    readonly tracer?: Tracer,
+  ) {
+    this.#runner = new TaskRunner(agent, tracer);
+  }
+
+  /** Finds a container by ID, unique ID prefix, or name. */
+  #find(ref: string): Container {
+    const byName = [...this.#containers.values()].find((c) => c.name === ref);
+    if (byName) return byName;
+    const matches = [...this.#containers.values()].filter((c) => ref.length > 0 && c.id.startsWith(ref));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) throw new EngineError("invalidArgument", `container ID prefix ${ref} is ambiguous`);
+    throw new EngineError("notFound", `no such container: ${ref}`);
+  }
+
+  #move(container: Container, action: ContainerAction): void {
+    container.status = transition(container.status, action, container.id);
+  }
+
+  async create(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+    const valid = validateRunOptions(options);
+    if (valid.name && [...this.#containers.values()].some((c) => c.name === valid.name)) {
+      throw new EngineError("conflict", `the container name "${valid.name}" is already in use`);
+    }
+    const details = await this.images.image(image);
+    const id = newId();
+    const spec = createRuntimeSpec(details.config.config ?? {}, valid, id);
+    const top = details.layers.at(-1)?.chainId;
+    this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
+    await this.#prepareRootfs(id, spec, top);
+    const container: Container = {
+      id,
+      name: valid.name ?? id.slice(0, 12),
+      image,
+      imageId: details.record.config.digest,
+      options: valid,
+      spec,
+      status: "created",
+      created: Date.now(),
+      logs: new LogBuffer(),
+    };
+    this.#containers.set(id, container);
+    return this.inspect(id);
+  }
+
+  /**
+   * Docker's init layer: the mount points the runtime needs (/proc, /sys, /dev, the /etc files it binds over) made
+   * in a layer of their own between the image and the container's writable layer, so they never show up as the
+   * container's changes. Then the writable layer, and the files the container's /etc binds.
+   */
+  async #prepareRootfs(id: string, spec: RuntimeSpec, top: string | undefined): Promise<void> {
+    const dir = containerDir(id);
+    const initActive = `${initKey(id)}-active`;
+    await this.snapshotter.prepare(initActive, top);
+    const upper = this.snapshotter.upperDir(initActive);
+    const requests: Promise<unknown>[] = [];
+    const mkdir = (path: string) => {
+      this.tracer?.emit({ op: "mkdir", path }, id);
+      requests.push(this.agent.mkdir(path, { parents: true }));
+    };
+    const write = (path: string, value: string) => {
+      this.tracer?.emit({ op: "write", path, value }, id);
+      requests.push(this.agent.writeFile(path, value));
+    };
+    // Sent together, in order: drydockd answers them in the order they arrive.
+    for (const sub of ["proc", "sys", "dev", "etc"]) mkdir(`${upper}/${sub}`);
+    for (const file of ["hostname", "hosts", "resolv.conf"]) write(`${upper}/etc/${file}`, "");
+    mkdir(`${dir}/rootfs`);
+    write(`${dir}/hostname`, `${spec.hostname}\n`);
+    write(`${dir}/hosts`, `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+    write(`${dir}/resolv.conf`, "# This container has a loopback interface only: no name servers.\n");
+    try {
+      await Promise.all(requests);
+      await this.snapshotter.commit(initKey(id), initActive);
+      await this.snapshotter.prepare(id, initKey(id));
+    } catch (error) {
+      await this.#removeRootfs(id).catch(() => {});
+      throw error;
+    }
+  }
+
+  async #removeRootfs(id: string): Promise<void> {
+    const keys = [id, initKey(id), `${initKey(id)}-active`];
+    for (const key of keys) {
+      if (this.snapshotter.list().some((s) => s.name === key)) await this.snapshotter.remove(key);
+    }
+    const dir = containerDir(id);
+    this.tracer?.emit({ op: "rm", path: dir, recursive: true }, id);
+    await this.agent.remove(dir, { recursive: true }).catch(() => {});
+  }
+
+  async start(ref: string): Promise<void> {
+    const container = this.#find(ref);
+    const previous = container.status;
+    this.#move(container, "start");
+    let task: Task;
+    try {
+      task = await this.#runner.start(container.id, container.spec, this.snapshotter.mounts(container.id));
+    } catch (error) {
+      container.status = previous === "created" ? "exited" : previous;
+      if (previous === "created") {
+        container.exit = {
+          code: /exit code 126/.test(String(error)) ? 126 : 127,
+          oomKilled: false,
+          finishedAt: Date.now(),
+          error: String((error as Error).message),
+        };
+      }
+      throw error;
+    }
+    container.task = task;
+    container.startedAt = Date.now();
+    container.exit = undefined;
+    container.logs.reopen();
+    const drained = Promise.all([
+      this.#collect(container, task.process.stdout, "stdout"),
+      this.#collect(container, task.process.stderr, "stderr"),
+    ]);
+    container.exited = (async () => {
+      const status = await task.process.exit.catch((error: Error) => ({ code: 255, signal: undefined, error }));
+      await drained;
+      this.#runner.traceExit(container.id, task.pid, status);
+      const oomKilled = await this.#runner.oomKilled(container.id, container.spec);
+      await task.network;
+      await this.#runner.cleanup(container.id, container.spec).catch(() => {});
+      const exit: ExitInfo = { code: status.code, oomKilled, finishedAt: Date.now() };
+      if (status.signal) exit.signal = status.signal;
+      container.exit = exit;
+      container.task = undefined;
+      container.logs.close();
+      if (container.status !== "removed") this.#move(container, "exit");
+      if (container.options.rm) await this.remove(container.id).catch(() => {});
+      return exit;
+    })();
+  }
+
+  async #collect(container: Container, stream: ReadableStream<Uint8Array>, name: LogEntry["stream"]): Promise<void> {
+    const reader = stream.getReader();
+    try {
+      for (let next = await reader.read(); !next.done; next = await reader.read())
+        container.logs.append(name, next.value);
+    } catch {
+      // The agent went away; the exit handler reports it.
+    }
+  }
+
+  /** create + start; with `rm`, the container is removed once it exits. */
+  async run(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+    const created = await this.create(image, options);
+    try {
+      await this.start(created.id);
+    } catch (error) {
+      if (options.rm) await this.remove(created.id).catch(() => {});
+      throw error;
+    }
+    const container = this.#containers.get(created.id);
+    // With --rm a quick task may already be gone.
+    return container ? this.#details(container) : { ...created, status: "removed" };
+  }
+
+  /** Waits for the container's task to exit (at once if it is not running). */
+  async wait(ref: string): Promise<ExitInfo> {
+    const container = this.#find(ref);
+    if (container.exited && (container.status === "running" || container.status === "paused")) {
+      return container.exited;
+    }
+    if (container.exit) return container.exit;
+    throw new EngineError("conflict", `container ${container.id.slice(0, 12)} has not been started`);
+  }
+
+  /** The TTY or pipes of the running task, to type into and resize (its output is in `logs`). */
+  attach(ref: string): Pick<GuestProcess, "stdin" | "resize"> {
+    const container = this.#find(ref);
+    requireTask(container.status, "exec", container.id);
+    const process = container.task!.process;
+    return { stdin: process.stdin, resize: (rows, cols) => process.resize(rows, cols) };
+  }
+
+  async exec(ref: string, argv: string[], options: ExecOptions = {}): Promise<GuestProcess> {
+    const container = this.#find(ref);
+    requireTask(container.status, "exec", container.id);
+    if (!argv.length) throw new EngineError("invalidArgument", "exec needs a command");
+    const task = container.task!;
+    await task.network;
+    const spawnArgv = this.#runner.execArgv(task.pid, argv, options.user ?? container.spec.process.user);
+    this.tracer?.emit({ op: "exec", argv: spawnArgv.slice(1) }, container.id);
+    return this.agent.spawn({
+      argv: spawnArgv,
+      env: [...container.spec.process.env, ...(options.env ?? [])],
+      cgroup: `/sys/fs/cgroup${container.spec.linux.cgroupsPath}`,
+      ...(options.pty ? { pty: options.pty } : {}),
+    });
+  }
+
+  async kill(ref: string, signal = 9): Promise<void> {
+    const container = this.#find(ref);
+    requireTask(container.status, "kill", container.id);
+    // A frozen task cannot act on a signal until thawed; SIGKILL is delivered anyway, others wait for unpause.
+    this.#runner.signal(container.id, container.task!, signal);
+  }
+
+  /** SIGTERM, then SIGKILL if the task is still running after `timeoutSeconds` (default: the --stop-timeout). */
+  async stop(ref: string, options: { timeoutSeconds?: number } = {}): Promise<ExitInfo> {
+    const container = this.#find(ref);
+    if (container.status === "exited" || container.status === "created") return this.wait(container.id);
+    requireTask(container.status, "stop", container.id);
+    const exited = container.exited!;
+    if (container.status === "paused") await this.unpause(container.id);
+    this.#runner.signal(container.id, container.task!, 15);
+    const seconds = options.timeoutSeconds ?? container.options.stopTimeoutSeconds;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), seconds * 1000);
+    });
+    const first = await Promise.race([exited, timedOut]);
+    clearTimeout(timer);
+    if (first === "timeout" && container.task) this.#runner.signal(container.id, container.task, 9);
+    return exited;
+  }
+
+  async pause(ref: string): Promise<void> {
+    const container = this.#find(ref);
+    this.#move(container, "pause");
+    try {
+      await this.#runner.freeze(container.id, container.spec, true);
+    } catch (error) {
+      container.status = "running";
+      throw error;
+    }
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const container = this.#find(ref);
+    this.#move(container, "unpause");
+    await this.#runner.freeze(container.id, container.spec, false);
+  }
+
+  /** Removes a container that is not running (with `force`, kills it first), with its writable layer. */
+  async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
+    const container = this.#find(ref);
+    if (options.force && (container.status === "running" || container.status === "paused")) {
+      if (container.task) this.#runner.signal(container.id, container.task, 9);
+      await container.exited;
+      if (!this.#containers.has(container.id)) return;
+    }
+    this.#move(container, "remove");
+    this.#containers.delete(container.id);
+    await this.#removeRootfs(container.id);
+  }
+
+  list(options: { all?: boolean } = {}): ContainerSummary[] {
+    return [...this.#containers.values()]
+      .filter((c) => options.all || c.status === "running" || c.status === "paused")
+      .map((c) => this.#summary(c));
+  }
+
+  inspect(ref: string): ContainerDetails {
+    return this.#details(this.#find(ref));
+  }
+
+  logs(ref: string, options: LogReadOptions = {}): ReadableStream<LogEntry> {
+    return this.#find(ref).logs.read(options);
+  }
+
+  #summary(c: Container): ContainerSummary {
+    return {
+      id: c.id,
+      name: c.name,
+      image: c.image,
+      imageId: c.imageId,
+      command: c.spec.process.args,
+      status: c.status,
+      created: c.created,
+    };
+  }
+
+  #details(c: Container): ContainerDetails {
+    const details: ContainerDetails = {
+      ...this.#summary(c),
+      spec: c.spec,
+      snapshot: { key: c.id, upperDir: `${this.snapshotter.root}` },
+    };
+    try {
+      details.snapshot.upperDir = this.snapshotter.upperDir(c.id);
+    } catch {
+      // Removed with the container.
+    }
+    if (c.task) details.pid = c.task.pid;
+    if (c.startedAt !== undefined) details.startedAt = c.startedAt;
+    if (c.exit) details.exit = c.exit;
+    return details;
+  }
+}

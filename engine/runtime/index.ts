@@ -1,0 +1,16 @@
+// The runtime: containers (metadata) and tasks (running process trees), an explicit state machine, the pure
+// translation of image defaults and run options into an OCI runtime spec, cgroup v2 limits, logs and exec.
+export {
+  type ContainerDetails,
+  type ContainerSummary,
+  Containers,
+  type ExecOptions,
+  type ExitInfo,
+  type ImageLookup,
+} from "./containers.ts";
+export { containerDir, createRuntimeSpec, DEFAULT_PATH, mergeEnv } from "./create-spec.ts";
+export { formatLogLine, LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
+export { parseBytes, parseUser, type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
+export type { RuntimeMount, RuntimeSpec } from "./spec.ts";
+export { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
+export { CGROUP_ROOT, mountFlags, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";

@@ -1,0 +1,54 @@
+// The part of the OCI runtime spec (runtime-spec config.md, config-linux.md) Drydock produces and executes. Field
+// names are the wire keys. (The wire types belong in engine/oci beside the image types; they live here until oci/
+// grows a runtime-config.ts.)
+
+export interface RuntimeSpec {
+  ociVersion: string;
+  process: RuntimeProcess;
+  root: { path: string; readonly?: boolean };
+  hostname?: string;
+  mounts: RuntimeMount[];
+  annotations?: Record<string, string>;
+  linux: RuntimeLinux;
+}
+
+export interface RuntimeProcess {
+  terminal?: boolean;
+  consoleSize?: { height: number; width: number };
+  user: { uid: number; gid: number; additionalGids?: number[] };
+  args: string[];
+  env: string[];
+  cwd: string;
+}
+
+export interface RuntimeMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export type NamespaceType = "pid" | "network" | "mount" | "ipc" | "uts" | "user" | "cgroup";
+
+export interface RuntimeDevice {
+  type: "c" | "b" | "p";
+  path: string;
+  major: number;
+  minor: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface RuntimeLinux {
+  namespaces: { type: NamespaceType; path?: string }[];
+  devices?: RuntimeDevice[];
+  cgroupsPath?: string;
+  resources?: {
+    memory?: { limit?: number };
+    cpu?: { quota?: number; period?: number };
+    pids?: { limit: number };
+  };
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+}

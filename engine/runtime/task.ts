@@ -1,0 +1,326 @@
+// Running a container's process from its runtime spec, as runc would, composed from drydockd's primitives: the
+// cgroup and its limits, the root filesystem (the snapshot's overlay, a tmpfs /dev with the default devices), then
+// one spawn that clones the namespaces, joins the cgroup, mounts /proc, /sys, /dev/pts…, pivots into the root and
+// execs. Each step is traced as the command behind it.
+import type { AgentClient, ExitStatus, GuestProcess, MountSpec, Namespace } from "../agent/index.ts";
+import { EngineError, isEngineError } from "../errors.ts";
+import type { Mount } from "../snapshots/index.ts";
+import type { TraceAction, Tracer } from "../trace/index.ts";
+import { containerDir } from "./create-spec.ts";
+import type { NamespaceType, RuntimeMount, RuntimeSpec } from "./spec.ts";
+
+export type RuntimeAgent = Pick<
+  AgentClient,
+  "spawn" | "run" | "mkdir" | "remove" | "mount" | "umount" | "readFile" | "writeFile"
+>;
+
+export const CGROUP_ROOT = "/sys/fs/cgroup";
+/** busybox in the guest's own root, for the steps a container's image cannot be relied on for (nsenter, ip). */
+const HOST_BUSYBOX = "/bin/busybox";
+
+const MS = {
+  ro: 1,
+  nosuid: 2,
+  nodev: 4,
+  noexec: 8,
+  bind: 4096,
+  rec: 16384,
+  strictatime: 1 << 24,
+} as const;
+const MNT_DETACH = 2;
+
+const NAMESPACES: Record<NamespaceType, Namespace> = {
+  pid: "pid",
+  network: "net",
+  mount: "mount",
+  ipc: "ipc",
+  uts: "uts",
+  user: "user",
+  cgroup: "cgroup",
+};
+const CLONE_NAMES: Record<NamespaceType, string> = {
+  pid: "CLONE_NEWPID",
+  network: "CLONE_NEWNET",
+  mount: "CLONE_NEWNS",
+  ipc: "CLONE_NEWIPC",
+  uts: "CLONE_NEWUTS",
+  user: "CLONE_NEWUSER",
+  cgroup: "CLONE_NEWCGROUP",
+};
+
+/** Splits OCI mount options into `MS_*` flags and the data string the filesystem parses. */
+export function mountFlags(options: readonly string[] = []): { flags: number; data: string; bind: boolean } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const option of options) {
+    if (option === "rbind") flags |= MS.bind | MS.rec;
+    else if (option === "rprivate" || option === "rw") continue;
+    else if (option in MS) flags |= MS[option as keyof typeof MS];
+    else data.push(option);
+  }
+  return { flags, data: data.join(","), bind: (flags & MS.bind) !== 0 };
+}
+
+export function cgroupDir(spec: RuntimeSpec): string {
+  return `${CGROUP_ROOT}${spec.linux.cgroupsPath}`;
+}
+
+/** A container's running process. */
+export interface Task {
+  /** Its pid in the guest's root pid namespace (1 inside the container). */
+  readonly pid: number;
+  readonly process: GuestProcess;
+  /** Resolves once the loopback interface is up (or the task ended first). */
+  readonly network: Promise<void>;
+}
+
+export class TaskRunner {
+  #parentReady: Promise<void> | undefined;
+
+  constructor(
+    readonly agent: RuntimeAgent,
+    readonly tracer?: Tracer,
+  ) {}
+
+  #trace(action: TraceAction, id: string): void {
+    this.tracer?.emit(action, id);
+  }
+
+  /** The cgroup all containers live under, with the controllers they need delegated to it. */
+  #ensureParent(id: string): Promise<void> {
+    this.#parentReady ??= (async () => {
+      const parent = `${CGROUP_ROOT}/drydock`;
+      this.#trace({ op: "mkdir", path: parent }, id);
+      await this.agent.mkdir(parent).catch((error) => {
+        if (!isEngineError(error, "alreadyExists")) throw error;
+      });
+      const controllers = "+cpu +memory +pids";
+      this.#trace({ op: "write", path: `${parent}/cgroup.subtree_control`, value: controllers }, id);
+      await this.agent.writeFile(`${parent}/cgroup.subtree_control`, controllers);
+    })().catch((error) => {
+      this.#parentReady = undefined;
+      throw error;
+    });
+    return this.#parentReady;
+  }
+
+  /**
+   * Sets up the cgroup and root filesystem of `spec` and starts its process.
+   * `rootfs` is the snapshot's mounts, assembled at `<container dir>/rootfs`.
+   */
+  async start(id: string, spec: RuntimeSpec, rootfs: Mount[]): Promise<Task> {
+    await this.#ensureParent(id);
+    const cgroup = cgroupDir(spec);
+    const root = `${containerDir(id)}/${spec.root.path}`;
+    const devices = spec.linux.devices ?? [];
+    const devMount = spec.mounts.find((mount) => mount.destination === "/dev");
+
+    // Host-side steps go out together: drydockd handles requests in the order they arrive, so each sees the
+    // previous one done, and the first failure fails the batch. One round trip instead of a dozen.
+    const steps: Promise<unknown>[] = [];
+    const step = (action: TraceAction, request: () => Promise<unknown>) => {
+      this.#trace(action, id);
+      steps.push(request());
+    };
+    step({ op: "mkdir", path: cgroup }, () => this.agent.mkdir(cgroup));
+    const resources = spec.linux.resources;
+    const limits: [string, string][] = [];
+    if (resources?.memory?.limit !== undefined) limits.push(["memory.max", String(resources.memory.limit)]);
+    if (resources?.cpu?.quota !== undefined) {
+      limits.push(["cpu.max", `${resources.cpu.quota} ${resources.cpu.period ?? 100000}`]);
+    }
+    if (resources?.pids) limits.push(["pids.max", String(resources.pids.limit)]);
+    for (const [file, value] of limits) {
+      step({ op: "write", path: `${cgroup}/${file}`, value }, () => this.agent.writeFile(`${cgroup}/${file}`, value));
+    }
+    for (const mount of rootfs) {
+      const { flags, data } = mountFlags(
+        mount.options.filter((o) => o !== "rbind").concat(mount.type === "bind" ? ["rbind"] : []),
+      );
+      step(
+        mount.type === "bind"
+          ? { op: "mount", source: mount.source, target: root, bind: true, readonly: (flags & MS.ro) !== 0 }
+          : { op: "mount", source: mount.source, target: root, fstype: mount.type, options: data },
+        () => this.agent.mount(mount.source, root, mount.type === "bind" ? "" : mount.type, data, flags),
+      );
+    }
+    if (devMount) {
+      // /dev is filled from outside: drydockd cannot mknod, so each device is an empty file here that the spawn
+      // bind-mounts the guest's own device node onto (as runc does in rootless mode).
+      const { flags, data } = mountFlags(devMount.options);
+      const target = `${root}/dev`;
+      step({ op: "mkdir", path: target }, () => this.agent.mkdir(target).catch(ignoreExists));
+      step({ op: "mount", source: devMount.source ?? "tmpfs", target, fstype: devMount.type, options: data }, () =>
+        this.agent.mount(devMount.source ?? "tmpfs", target, devMount.type ?? "tmpfs", data, flags),
+      );
+      for (const device of [...devices.map((d) => d.path), "/dev/ptmx"]) {
+        step({ op: "write", path: `${root}${device}`, value: "" }, () => this.agent.writeFile(`${root}${device}`, ""));
+      }
+    }
+    await Promise.all(steps);
+
+    const mounts: MountSpec[] = [];
+    const childMount = (mount: RuntimeMount) => {
+      const { flags, data, bind } = mountFlags(mount.options);
+      mounts.push({
+        source: mount.source ?? "none",
+        target: mount.destination,
+        fstype: mount.type === "bind" ? "" : (mount.type ?? ""),
+        options: data,
+        flags,
+      });
+      this.#trace(
+        bind
+          ? {
+              op: "mount",
+              source: mount.source ?? "none",
+              target: mount.destination,
+              bind: true,
+              readonly: (flags & MS.ro) !== 0,
+            }
+          : {
+              op: "mount",
+              source: mount.source ?? "none",
+              target: mount.destination,
+              fstype: mount.type ?? "none",
+              options: data,
+              readonly: (flags & MS.ro) !== 0,
+            },
+        id,
+      );
+    };
+    const namespaces = spec.linux.namespaces.map((ns) => ns.type);
+    this.#trace({ op: "clone", flags: namespaces.map((ns) => CLONE_NAMES[ns]) }, id);
+    for (const mount of spec.mounts) if (mount !== devMount) childMount(mount);
+    for (const device of devices)
+      childMount({ destination: device.path, source: device.path, type: "bind", options: ["bind"] });
+    // /dev/ptmx must be the new devpts instance's, or a pty opened in the container would belong to the guest's.
+    if (devMount)
+      childMount({ destination: "/dev/ptmx", source: `${root}/dev/pts/ptmx`, type: "bind", options: ["bind"] });
+    this.#trace({ op: "pivot_root", root }, id);
+    this.#trace({ op: "exec", argv: spec.process.args }, id);
+    const size = spec.process.consoleSize;
+    let process: GuestProcess;
+    try {
+      process = await this.agent.spawn({
+        argv: spec.process.args,
+        env: spec.process.env,
+        cwd: spec.process.cwd,
+        uid: spec.process.user.uid,
+        gid: spec.process.user.gid,
+        namespaces: namespaces.map((ns) => NAMESPACES[ns]),
+        cgroup,
+        mounts,
+        root,
+        ...(spec.hostname ? { hostname: spec.hostname } : {}),
+        ...(spec.process.terminal ? { pty: { rows: size?.height ?? 24, cols: size?.width ?? 80 } } : {}),
+      });
+    } catch (error) {
+      await this.cleanup(id, spec).catch(() => {});
+      throw execError(error, spec.process.args[0]!);
+    }
+    const network = namespaces.includes("network") ? this.#loopbackUp(id, process.pid) : Promise.resolve();
+    return { pid: process.pid, process, network };
+  }
+
+  /**
+   * A new net namespace's loopback starts down. drydockd has no step for it, so the guest's own busybox enters the
+   * namespace and brings it up, racing the container's first instructions (see the report on a drydockd flag).
+   */
+  async #loopbackUp(id: string, pid: number): Promise<void> {
+    const argv = [HOST_BUSYBOX, "nsenter", "-t", String(pid), "-n", HOST_BUSYBOX, "ip", "link", "set", "lo", "up"];
+    this.#trace({ op: "exec", argv: argv.slice(1) }, id);
+    await this.agent.run(argv, { env: ["PATH=/bin:/sbin"] }).catch(() => {});
+  }
+
+  /** What `exec` spawns: nsenter into every namespace and the root of the container's pid 1, inside its cgroup. */
+  execArgv(pid: number, argv: string[], user?: { uid: number; gid: number }): string[] {
+    const credentials = user ? ["-S", String(user.uid), "-G", String(user.gid)] : [];
+    return [
+      HOST_BUSYBOX,
+      "nsenter",
+      "-t",
+      String(pid),
+      "-m",
+      "-u",
+      "-i",
+      "-n",
+      "-p",
+      "-r",
+      "-w",
+      ...credentials,
+      "--",
+      ...argv,
+    ];
+  }
+
+  /** Reads memory.events: did the kernel's OOM killer kill something in this cgroup? */
+  async oomKilled(id: string, spec: RuntimeSpec): Promise<boolean> {
+    const path = `${cgroupDir(spec)}/memory.events`;
+    this.#trace({ op: "read", path }, id);
+    try {
+      const text = new TextDecoder().decode(await this.agent.readFile(path));
+      return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** After the task: kill what is left in the cgroup, remove it, and detach the root filesystem. */
+  async cleanup(id: string, spec: RuntimeSpec): Promise<void> {
+    const cgroup = cgroupDir(spec);
+    this.#trace({ op: "write", path: `${cgroup}/cgroup.kill`, value: "1" }, id);
+    await this.agent.writeFile(`${cgroup}/cgroup.kill`, "1").catch(() => {});
+    this.#trace({ op: "rmdir", path: cgroup }, id);
+    // The kernel frees a cgroup once its last process is reaped, a moment after the exit is reported.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.agent.remove(cgroup);
+        break;
+      } catch (error) {
+        if (isEngineError(error, "notFound")) break;
+        if (attempt >= 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+    const root = `${containerDir(id)}/${spec.root.path}`;
+    this.#trace({ op: "umount", target: root, lazy: true }, id);
+    // Lazy: the overlay and every mount below it (/dev, …) go at once.
+    await this.agent.umount(root, MNT_DETACH).catch((error) => {
+      if (!isEngineError(error, "invalidArgument") && !isEngineError(error, "notFound")) throw error;
+    });
+  }
+
+  /** Freezes or thaws every process of the container (`cgroup.freeze`). */
+  async freeze(id: string, spec: RuntimeSpec, frozen: boolean): Promise<void> {
+    const path = `${cgroupDir(spec)}/cgroup.freeze`;
+    this.#trace({ op: "write", path, value: frozen ? "1" : "0" }, id);
+    await this.agent.writeFile(path, frozen ? "1" : "0");
+  }
+
+  signal(id: string, task: Task, signal: number): void {
+    this.#trace({ op: "kill", pid: task.pid, signal }, id);
+    task.process.kill(signal);
+  }
+
+  traceExit(id: string, pid: number, status: ExitStatus): void {
+    this.#trace({ op: "wait", pid, code: status.code, ...(status.signal ? { signal: status.signal } : {}) }, id);
+  }
+}
+
+function ignoreExists(error: unknown): void {
+  if (!isEngineError(error, "alreadyExists")) throw error;
+}
+
+/** drydockd names the failed step ("exec foo: No such file or directory"); say it as Docker users know it. */
+function execError(error: unknown, command: string): unknown {
+  if (isEngineError(error) && /^exec /.test(error.message)) {
+    const kind = error.kind === "unauthorized" ? "unauthorized" : "notFound";
+    return new EngineError(
+      kind,
+      `cannot run "${command}" in the container: ${error.message.replace(/^exec [^:]*: /, "")} (exit code ${kind === "notFound" ? 127 : 126})`,
+      { cause: error },
+    );
+  }
+  return error;
+}
