@@ -1,4 +1,5 @@
 import { defineConfig } from "vite";
+import { guestAssets } from "./web/guest-assets.ts";
 import { registryProxy } from "./web/proxy/vite-plugin.ts";
 
 export default defineConfig({
@@ -6,6 +7,10 @@ export default defineConfig({
   build: { outDir: "../dist", emptyOutDir: true, target: "es2022" },
   worker: { format: "es" },
   server: { port: 5173 },
-  // The CORS registry proxy at /registry in `npm run dev` and `npm run preview`, so pulls need no second server.
-  plugins: [registryProxy()],
+  plugins: [
+    // The CORS registry proxy at /registry in `npm run dev` and `npm run preview`, so pulls need no second server.
+    registryProxy(),
+    // The saved guest state (made on first use), zstd-compressed, and the BIOS images, under content-hashed URLs.
+    guestAssets(),
+  ],
 });

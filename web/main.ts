@@ -1,2 +1,172 @@
-// The page's entry point. The playground (terminal, trace, lessons) replaces this placeholder.
-document.documentElement.dataset.ready = "true";
+// The playground's main thread: it only renders. The worker (worker.ts) downloads the saved machine, restores it in
+// v86 and runs the engine; this side shows the terminal, the pull view, the file pane and the trace.
+
+import guest from "virtual:drydock-guest";
+import * as Comlink from "comlink";
+import wasmUrl from "v86/build/v86.wasm?url";
+import type { DownloadProgress, TraceEntry, WorkerApi } from "./protocol.ts";
+import { FilesView } from "./ui/files.ts";
+import { byId, errorMessage, formatBytes } from "./ui/format.ts";
+import { ImagesView } from "./ui/images.ts";
+import { createTerminal } from "./ui/terminal.ts";
+import { TracePanel } from "./ui/trace.ts";
+
+// Start the worker first: the downloads begin while the page builds its terminal.
+const api = Comlink.wrap<WorkerApi>(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" }));
+const root = document.documentElement;
+const status = byId("status", HTMLParagraphElement);
+const banner = byId("banner", HTMLDivElement);
+const start = byId("start", HTMLDivElement);
+const startLabel = byId("start-label", HTMLLabelElement);
+const startProgress = byId("start-progress", HTMLProgressElement);
+const trace = new TracePanel(byId("trace", HTMLOListElement));
+
+function addTrace(entry: TraceEntry): void {
+  trace.add(entry);
+}
+
+function setStatus(text: string, state: "loading" | "ready" | "error"): void {
+  status.textContent = text;
+  status.dataset.state = state;
+  root.dataset.state = state;
+}
+
+function fail(what: string, error: unknown): void {
+  const message = `${what}: ${errorMessage(error)}`;
+  setStatus("Not running", "error");
+  banner.textContent = message;
+  banner.hidden = false;
+  start.dataset.state = "error";
+  startLabel.textContent = message;
+  addTrace({ time: performance.now(), kind: "error", text: message });
+}
+
+// --- theme ---------------------------------------------------------------------------------------------------------
+type Theme = "auto" | "light" | "dark";
+const themeButton = byId("theme-toggle", HTMLButtonElement);
+function applyTheme(theme: Theme): void {
+  if (theme === "auto") delete root.dataset.theme;
+  else root.dataset.theme = theme;
+  themeButton.textContent = `Theme: ${theme}`;
+  themeButton.setAttribute(
+    "aria-label",
+    theme === "auto" ? "Colour theme: follows the system. Switch to light" : `Colour theme: ${theme}. Switch`,
+  );
+}
+let theme = (localStorage.getItem("drydock.theme") as Theme | null) ?? "auto";
+applyTheme(theme);
+
+// --- start: download, restore, shell ---------------------------------------------------------------------------------
+const totals = new Map<string, DownloadProgress>();
+const onDownload = (progress: DownloadProgress) => {
+  if (start.dataset.state === "error") return;
+  totals.set(progress.file, progress);
+  let loaded = 0;
+  let total = 0;
+  for (const p of totals.values()) {
+    loaded += p.loaded;
+    total += p.total;
+  }
+  startProgress.max = Math.max(total, 1);
+  startProgress.value = loaded;
+  startLabel.textContent = `Downloading the saved machine: ${formatBytes(loaded)} of ${formatBytes(total)}`;
+};
+const started = api.start(
+  {
+    state: guest.state,
+    bios: guest.bios,
+    vgaBios: guest.vgaBios,
+    wasmUrl: new URL(wasmUrl, location.href).href,
+    memoryMiB: guest.memoryMiB,
+    timeOrigin: performance.timeOrigin,
+  },
+  Comlink.proxy({ trace: addTrace, download: onDownload }),
+);
+addTrace({ time: performance.now(), kind: "vm", text: "page loaded; worker started" });
+
+const pageTerminal = createTerminal(byId("terminal", HTMLDivElement));
+const { terminal } = pageTerminal;
+themeButton.addEventListener("click", () => {
+  theme = theme === "auto" ? "light" : theme === "light" ? "dark" : "auto";
+  localStorage.setItem("drydock.theme", theme);
+  applyTheme(theme);
+  pageTerminal.applyTheme();
+});
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => pageTerminal.applyTheme());
+
+const files = new FilesView(api);
+const encoder = new TextEncoder();
+
+async function startShell(): Promise<void> {
+  let result: Awaited<typeof started>;
+  try {
+    result = await started;
+  } catch (error) {
+    fail("The machine could not start", error);
+    return;
+  }
+  startLabel.textContent = "Starting a shell…";
+  let first = true;
+  await api.openShell(
+    terminal.rows,
+    terminal.cols,
+    Comlink.proxy({
+      output: (bytes: Uint8Array) => {
+        terminal.write(bytes);
+        if (!first) return;
+        first = false;
+        performance.mark("drydock:prompt");
+        start.hidden = true;
+        setStatus(`Running · Linux ${result.kernel.split(" ")[0] ?? ""}`.trim(), "ready");
+        addTrace({
+          time: performance.now(),
+          kind: "vm",
+          text: `prompt after ${Math.round(performance.now())} ms (restore ${Math.round(result.restoreMs)} ms)`,
+        });
+        terminal.focus();
+        files.enable();
+        // After the prompt: nothing here may delay it.
+        setTimeout(async () => {
+          const renderer = await pageTerminal.enableWebgl();
+          addTrace({ time: performance.now(), kind: "vm", text: `terminal renderer: ${renderer}` });
+        }, 200);
+      },
+      exit: (code: number) => {
+        terminal.write(`\r\n[the shell exited with code ${code}; reload the page for a new one]\r\n`);
+        setStatus("Shell exited", "error");
+      },
+    }),
+  );
+  terminal.onData((data) => void api.writeShell(encoder.encode(data)));
+  terminal.onBinary((data) => void api.writeShell(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+  terminal.onResize(({ rows, cols }) => void api.resizeShell(rows, cols));
+  pageTerminal.fit();
+  void api.resizeShell(terminal.rows, terminal.cols);
+}
+
+// --- images: the proxy URL is `?proxy=`, else the saved setting, else the dev/preview server's /registry ----------
+const proxyInput = byId("proxy-url", HTMLInputElement);
+const defaultProxy = new URL(`${import.meta.env.BASE_URL}registry`, location.href).href;
+const proxy =
+  new URLSearchParams(location.search).get("proxy") ?? localStorage.getItem("drydock.proxy") ?? defaultProxy;
+proxyInput.value = proxy;
+const images = new ImagesView(api);
+byId("proxy-form", HTMLFormElement).addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = proxyInput.value.trim();
+  if (!value || value === defaultProxy) localStorage.removeItem("drydock.proxy");
+  else localStorage.setItem("drydock.proxy", value);
+  void images.open(new URL(value || defaultProxy, location.href).href);
+});
+
+async function main(): Promise<void> {
+  await startShell();
+  // Storage and the proxy check wait for the prompt: the first second belongs to the shell.
+  try {
+    await images.open(new URL(proxy, location.href).href);
+  } catch (error) {
+    addTrace({ time: performance.now(), kind: "error", text: `image storage: ${errorMessage(error)}` });
+  }
+}
+
+void main();

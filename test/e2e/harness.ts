@@ -1,0 +1,115 @@
+// Real Chromium (Debian's, driven by playwright-core) against a real build of the page served by `vite preview`, with
+// the registry proxy pointed at a local registry. Shared by the end-to-end tests and the page benchmark.
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { build, type PreviewServer, preview } from "vite";
+import type { UpstreamConfig } from "../../web/proxy/names.ts";
+import { registryProxy } from "../../web/proxy/vite-plugin.ts";
+
+export const ROOT = join(import.meta.dirname, "../..");
+export const CHROMIUM = "/usr/bin/chromium";
+export const SCREENSHOTS = join(ROOT, "test-results/e2e");
+const CONFIG = join(ROOT, "vite.config.ts");
+
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Builds the page (and, if needed, the saved state) into a temporary directory; returns it. */
+export async function buildPage(): Promise<string> {
+  const outDir = await mkdtemp(join(tmpdir(), "drydock-page-"));
+  await build({ configFile: CONFIG, logLevel: "error", build: { outDir, emptyOutDir: true } });
+  return outDir;
+}
+
+export interface PageServer {
+  /** `http://127.0.0.1:PORT/` */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves a build with `vite preview` and vite.config.ts, plus a registry proxy whose upstreams are `upstreams`
+ * (registry host → URL). Plugins given inline come after the config file's, and each proxy plugin puts itself first
+ * in the middleware stack, so this proxy answers `/registry` ahead of the default one.
+ */
+export async function servePage(outDir: string, upstreams: Record<string, string> = {}): Promise<PageServer> {
+  const configured: Record<string, UpstreamConfig> = {};
+  for (const [alias, url] of Object.entries(upstreams)) configured[alias] = { url, allowPrivate: true };
+  const server: PreviewServer = await preview({
+    configFile: CONFIG,
+    logLevel: "error",
+    build: { outDir },
+    preview: { port: 0, host: "127.0.0.1", strictPort: false },
+    plugins: [registryProxy({ upstreams: configured })],
+  });
+  const url = server.resolvedUrls?.local[0];
+  if (!url) throw new Error("vite preview did not say where it listens");
+  return { url, close: () => server.close() };
+}
+
+export interface Browser {
+  context: BrowserContext;
+  page: Page;
+  close(): Promise<void>;
+}
+
+/** Chromium with a fresh profile (its own --user-data-dir), one page at 1280×720. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: run bash scripts/system-deps.sh (installs Debian's chromium)`);
+  }
+  const profile = await mkdtemp(join(tmpdir(), "drydock-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 720 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  return {
+    context,
+    page,
+    close: async () => {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until the page shows a shell prompt (or fails with what the page says went wrong). */
+export async function waitForPrompt(page: Page, timeoutMs = 30_000): Promise<void> {
+  await page.waitForSelector("html[data-state=ready], html[data-state=error]", { timeout: timeoutMs });
+  const state = await page.locator("html").getAttribute("data-state");
+  if (state !== "ready") {
+    throw new Error(`the page did not start: ${await page.locator("#banner").textContent()}`);
+  }
+}
+
+/** The terminal's text as a screen reader gets it (xterm's accessibility tree). */
+export function terminalText(page: Page): Promise<string> {
+  return page.locator(".xterm-accessibility-tree").innerText();
+}
+
+/** Types a command into the terminal and presses Enter. */
+export async function typeCommand(page: Page, command: string): Promise<void> {
+  await page.locator("#terminal").click();
+  await page.keyboard.type(command);
+  await page.keyboard.press("Enter");
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  const path = join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}

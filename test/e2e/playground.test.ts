@@ -1,0 +1,128 @@
+// The playground in real Chromium: a production build served by `vite preview`, the registry proxy pointed at
+// Debian's docker-registry seeded with fixture images. Screenshots of each stage go to test-results/e2e/.
+import { rm } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
+import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import {
+  type Browser,
+  buildPage,
+  launchBrowser,
+  type PageServer,
+  screenshot,
+  servePage,
+  terminalText,
+  typeCommand,
+  waitForPrompt,
+} from "./harness.ts";
+
+let registry: Registry;
+let images: Record<"busybox" | "layers", SeededImage>;
+let outDir: string;
+let server: PageServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  [images, outDir] = await Promise.all([seedRegistry(registry, ["busybox", "layers"]), buildPage()]);
+  server = await servePage(outDir, { [registry.host]: registry.url });
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await registry?.stop();
+  if (outDir) await rm(outDir, { recursive: true, force: true });
+});
+
+describe("the playground", () => {
+  it("restores the guest and shows a shell prompt that runs commands", async () => {
+    const { page } = browser;
+    await page.goto(server.url);
+    await waitForPrompt(page);
+    await expect.poll(() => terminalText(page)).toContain("drydock:~#");
+    await screenshot(page, "01-prompt");
+    await typeCommand(page, "uname -a");
+    await expect.poll(() => terminalText(page)).toMatch(/Linux drydock 6\.1\.\d+ .* i686 GNU\/Linux/);
+    // The trace shows the start-up steps.
+    const trace = await page.locator("#trace").innerText();
+    expect(trace).toContain("restore_state");
+    expect(trace).toContain("hello from drydockd");
+    await screenshot(page, "02-uname");
+  });
+
+  it("opens and saves a guest file through the agent", async () => {
+    const { page } = browser;
+    await page.fill("#file-path", "/root/notes.txt");
+    await page.fill("#file-text", "written from the page\n");
+    await page.click("#file-save");
+    await expect.poll(() => page.locator("#file-status").textContent()).toContain("Saved /root/notes.txt");
+    await typeCommand(page, "cat /root/notes.txt");
+    await expect.poll(() => terminalText(page)).toContain("written from the page");
+  });
+
+  it("pulls images through the proxy into OPFS with a progress bar per layer", async () => {
+    const { page } = browser;
+    await expect.poll(() => page.locator("html").getAttribute("data-proxy")).toBe("up");
+    // Hold each layer's response for a moment so the bars can be seen (and photographed) mid-pull.
+    await page.route("**/registry/v2/**/blobs/**", async (route) => {
+      const response = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await route.fulfill({ response });
+    });
+    await page.fill("#pull-ref", images.layers.reference);
+    await page.click("#pull-form button[type=submit]");
+    await page.waitForSelector("#layers li");
+    await screenshot(page, "03-pulling");
+    await expect.poll(() => page.locator("#layers li[data-status=complete]").count(), { timeout: 30_000 }).toBe(3);
+    await page.unroute("**/registry/v2/**/blobs/**");
+    await page.fill("#pull-ref", images.busybox.reference);
+    await page.click("#pull-form button[type=submit]");
+    await expect.poll(() => page.locator("#proxy-status").textContent(), { timeout: 30_000 }).toContain("Pulled");
+    await expect.poll(() => page.locator("#layers li").count()).toBe(1);
+    expect(await page.locator("#layers li").getAttribute("data-status")).toBe("complete");
+    const list = await page.locator("#image-list").innerText();
+    expect(list).toContain(`${registry.host}/busybox:latest`);
+    expect(list).toContain(`${registry.host}/layers:latest`);
+    const trace = await page.locator("#trace").innerText();
+    expect(trace).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/registry\/v2\/.*busybox\/manifests\/latest/);
+    await screenshot(page, "04-pulled");
+  });
+
+  it("keeps pulled images across a reload, and shows the dark theme", async () => {
+    const { page } = browser;
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.reload();
+    await waitForPrompt(page);
+    await expect.poll(() => page.locator("#image-list").innerText()).toContain(`${registry.host}/busybox:latest`);
+    expect(await page.locator("#storage-used").textContent()).toMatch(/\d/);
+    await typeCommand(page, "echo again-$((20+22))");
+    await expect.poll(() => terminalText(page)).toContain("again-42");
+    await screenshot(page, "05-reloaded-dark");
+    await page.emulateMedia({ colorScheme: "light" });
+  });
+
+  it("says when the registry proxy is unreachable, and the shell keeps working", async () => {
+    const { page } = browser;
+    await page.goto(`${server.url}?proxy=${encodeURIComponent("http://127.0.0.1:9/registry")}`);
+    await waitForPrompt(page);
+    await expect.poll(() => page.locator("#proxy-status").textContent()).toContain("unreachable");
+    expect(await page.locator("#pull-form button[type=submit]").isDisabled()).toBe(true);
+    await typeCommand(page, "echo still-$((6*7))");
+    await expect.poll(() => terminalText(page)).toContain("still-42");
+    await screenshot(page, "06-proxy-down");
+  });
+
+  it("says what failed when the saved state cannot be loaded", async () => {
+    const { page } = browser;
+    await page.route("**/guest/state-*", (route) => route.fulfill({ status: 404, body: "gone" }));
+    await page.goto(server.url);
+    await page.waitForSelector("html[data-state=error]");
+    const banner = await page.locator("#banner").textContent();
+    expect(banner).toContain("saved machine state");
+    expect(banner).toContain("HTTP 404");
+    await screenshot(page, "07-state-failed");
+    await page.unroute("**/guest/state-*");
+  });
+});

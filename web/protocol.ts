@@ -1,0 +1,80 @@
+// What the page's main thread and its worker say to each other (through comlink). The worker owns the engine and
+// v86; the main thread only renders what arrives here.
+import type { ImageSummary, LayerProgress } from "../engine/index.ts";
+
+export type { ImageSummary, LayerProgress };
+
+/** One line of the trace panel. Generic on purpose: engine/trace's events will arrive in this shape too. */
+export interface TraceEntry {
+  /** Milliseconds since the page's navigation started (performance.now() of the main thread's clock). */
+  time: number;
+  /** A short category: `vm`, `agent`, `http`, `pull`, `fs`, `error`. */
+  kind: string;
+  /** The step, written as the command or request behind it where there is one. */
+  text: string;
+}
+
+export interface GuestFile {
+  url: string;
+  size: number;
+  sha256: string;
+}
+
+export interface StartOptions {
+  state: GuestFile;
+  bios: GuestFile;
+  vgaBios: GuestFile;
+  wasmUrl: string;
+  memoryMiB: number;
+  /** The page's time origin, so the worker's trace times line up with the page's. */
+  timeOrigin: number;
+}
+
+/** Bytes of the start-up downloads so far, per file. */
+export interface DownloadProgress {
+  file: string;
+  loaded: number;
+  total: number;
+}
+
+export interface StartResult {
+  kernel: string;
+  agentVersion: number;
+  restoreMs: number;
+}
+
+/** Callbacks the worker calls on the main thread (wrapped with comlink's proxy). */
+export interface PageSink {
+  trace(entry: TraceEntry): void;
+  download(progress: DownloadProgress): void;
+}
+
+export interface ShellSink {
+  output(bytes: Uint8Array): void;
+  exit(code: number): void;
+}
+
+export interface StorageInfo {
+  usage: number;
+  quota: number;
+}
+
+/** The worker's API, as the main thread sees it (every call is asynchronous). */
+export interface WorkerApi {
+  /** Downloads the saved state and BIOS images, restores the guest and greets its agent. */
+  start(options: StartOptions, sink: PageSink): Promise<StartResult>;
+  /** Starts a login shell on a pty; its output goes to `sink`. */
+  openShell(rows: number, cols: number, sink: ShellSink): Promise<void>;
+  writeShell(bytes: Uint8Array): Promise<void>;
+  resizeShell(rows: number, cols: number): Promise<void>;
+  readFile(path: string): Promise<Uint8Array>;
+  writeFile(path: string, bytes: Uint8Array): Promise<void>;
+  /** Opens image storage in OPFS (memory when OPFS is missing) with pulls going through `proxy`. */
+  openImages(proxy: string): Promise<{ storage: "opfs" | "memory" }>;
+  /** Whether the proxy answers a registry's `/v2/` (200 or 401); the reason when not. */
+  checkProxy(proxy: string): Promise<{ ok: true } | { ok: false; reason: string }>;
+  pull(reference: string, onProgress: (progress: LayerProgress) => void): Promise<{ name: string; upToDate: boolean }>;
+  images(): Promise<ImageSummary[]>;
+  removeImage(nameOrId: string): Promise<void>;
+  clearImages(): Promise<void>;
+}

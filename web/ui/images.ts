@@ -1,0 +1,166 @@
+// The pull view: a form that pulls an image through the registry proxy into the browser's storage, one progress bar
+// per layer, the stored images (they survive a reload: OPFS), the storage used and a button to clear it.
+import * as Comlink from "comlink";
+import type { ImageSummary, LayerProgress, WorkerApi } from "../protocol.ts";
+import { byId, errorMessage, formatBytes } from "./format.ts";
+
+const STATUS_TEXT: Record<LayerProgress["status"], string> = {
+  waiting: "Waiting",
+  downloading: "Downloading",
+  exists: "Already exists",
+  complete: "Pull complete",
+};
+
+export class ImagesView {
+  readonly #api: Comlink.Remote<WorkerApi>;
+  readonly #form = byId("pull-form", HTMLFormElement);
+  readonly #reference = byId("pull-ref", HTMLInputElement);
+  readonly #layers = byId("layers", HTMLUListElement);
+  readonly #list = byId("image-list", HTMLUListElement);
+  readonly #proxyStatus = byId("proxy-status", HTMLParagraphElement);
+  readonly #storageUsed = byId("storage-used", HTMLElement);
+  readonly #storageKind = byId("storage-kind", HTMLElement);
+  readonly #clear = byId("clear-storage", HTMLButtonElement);
+  #pulling = false;
+  #proxyOk = false;
+
+  constructor(api: Comlink.Remote<WorkerApi>) {
+    this.#api = api;
+    this.#form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.pull(this.#reference.value.trim());
+    });
+    this.#clear.addEventListener("click", () => void this.#clearStorage());
+  }
+
+  /** Opens storage, checks the proxy and lists what is stored. */
+  async open(proxy: string): Promise<void> {
+    const { storage } = await this.#api.openImages(proxy);
+    this.#storageKind.textContent =
+      storage === "opfs" ? "kept in this browser (OPFS)" : "kept in memory: OPFS is not available";
+    await Promise.all([this.#checkProxy(proxy), this.refresh()]);
+  }
+
+  async #checkProxy(proxy: string): Promise<void> {
+    this.#note("Checking the registry proxy…");
+    const result = await this.#api.checkProxy(proxy);
+    this.#proxyOk = result.ok;
+    this.#submit().disabled = !result.ok;
+    document.documentElement.dataset.proxy = result.ok ? "up" : "down";
+    if (result.ok) this.#note(`Pulls go through the registry proxy at ${proxy}.`, "ok");
+    else {
+      this.#note(
+        `The registry proxy is unreachable: ${result.reason}. Pulling is unavailable until it answers; the shell keeps working.`,
+        "bad",
+      );
+    }
+  }
+
+  #submit(): HTMLButtonElement {
+    return this.#form.querySelector("button[type=submit]") as HTMLButtonElement;
+  }
+
+  #note(text: string, tone?: "ok" | "bad"): void {
+    this.#proxyStatus.textContent = text;
+    if (tone) this.#proxyStatus.dataset.tone = tone;
+    else delete this.#proxyStatus.dataset.tone;
+  }
+
+  async pull(reference: string): Promise<void> {
+    if (!reference || this.#pulling) return;
+    this.#pulling = true;
+    this.#submit().disabled = true;
+    this.#layers.replaceChildren();
+    this.#note(`Pulling ${reference}…`);
+    const rows = new Map<string, { bar: HTMLProgressElement; status: HTMLElement; item: HTMLLIElement }>();
+    const onProgress = (p: LayerProgress) => {
+      let row = rows.get(p.id);
+      if (!row) {
+        const item = document.createElement("li");
+        const id = document.createElement("code");
+        id.textContent = p.id;
+        const bar = document.createElement("progress");
+        bar.setAttribute("aria-label", `Layer ${p.id}`);
+        const status = document.createElement("span");
+        status.className = "layer-status";
+        item.append(id, bar, status);
+        this.#layers.append(item);
+        row = { bar, status, item };
+        rows.set(p.id, row);
+      }
+      row.item.dataset.status = p.status;
+      row.bar.max = Math.max(p.total, 1);
+      row.bar.value = p.status === "exists" || p.status === "complete" ? row.bar.max : p.done;
+      row.status.textContent =
+        p.status === "downloading" ? `${formatBytes(p.done)} / ${formatBytes(p.total)}` : STATUS_TEXT[p.status];
+    };
+    try {
+      const result = await this.#api.pull(reference, Comlink.proxy(onProgress));
+      this.#note(
+        result.upToDate ? `${result.name}: image is up to date.` : `Pulled ${result.name}. Layers verified and stored.`,
+        "ok",
+      );
+    } catch (error) {
+      this.#note(`Pull of ${reference} failed: ${errorMessage(error)}`, "bad");
+    } finally {
+      this.#pulling = false;
+      this.#submit().disabled = !this.#proxyOk;
+      await this.refresh();
+    }
+  }
+
+  async refresh(): Promise<void> {
+    const images = await this.#api.images();
+    this.#render(images);
+    const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
+    this.#storageUsed.textContent = estimate?.usage !== undefined ? formatBytes(estimate.usage) : "unknown";
+  }
+
+  #render(images: ImageSummary[]): void {
+    if (!images.length) {
+      const empty = document.createElement("li");
+      empty.className = "empty";
+      empty.textContent = "No images stored yet.";
+      this.#list.replaceChildren(empty);
+      return;
+    }
+    this.#list.replaceChildren(
+      ...images.map((image) => {
+        const item = document.createElement("li");
+        const name = document.createElement("span");
+        name.className = "name";
+        const label = image.repoTags.join(", ") || image.id.slice(7, 19);
+        name.textContent = label;
+        const meta = document.createElement("span");
+        meta.className = "meta";
+        meta.textContent = `${image.id.slice(7, 19)} · ${formatBytes(image.size)}`;
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.className = "quiet";
+        remove.textContent = "Remove";
+        remove.setAttribute("aria-label", `Remove ${label}`);
+        remove.addEventListener("click", async () => {
+          remove.disabled = true;
+          await this.#api.removeImage(image.id).catch((error: unknown) => this.#note(errorMessage(error), "bad"));
+          await this.refresh();
+        });
+        item.append(name, meta, remove);
+        return item;
+      }),
+    );
+  }
+
+  async #clearStorage(): Promise<void> {
+    this.#clear.disabled = true;
+    try {
+      await this.#api.clearImages();
+      this.#layers.replaceChildren();
+      this.#note("Storage cleared.", "ok");
+    } catch (error) {
+      this.#note(`Could not clear storage: ${errorMessage(error)}`, "bad");
+    } finally {
+      this.#clear.disabled = false;
+      await this.refresh();
+    }
+  }
+}

@@ -1,0 +1,84 @@
+// The terminal: xterm.js fit to its pane, read by screen readers, with copy and paste on Ctrl+Shift+C / V and the
+// WebGL renderer when the browser can give it a context (loaded after the prompt, so it never delays it).
+import { FitAddon } from "@xterm/addon-fit";
+import { type ITheme, Terminal } from "@xterm/xterm";
+import "@xterm/xterm/css/xterm.css";
+
+function themeFromCss(): ITheme {
+  const style = getComputedStyle(document.documentElement);
+  const v = (name: string) => style.getPropertyValue(name).trim();
+  return {
+    background: v("--term-bg"),
+    foreground: v("--term-fg"),
+    cursor: v("--term-cursor"),
+    cursorAccent: v("--term-bg"),
+    selectionBackground: v("--term-selection"),
+  };
+}
+
+export interface PageTerminal {
+  terminal: Terminal;
+  /** Fits the terminal to its pane now (it also refits when the pane changes size). */
+  fit(): void;
+  /** Re-reads the colours after a theme change. */
+  applyTheme(): void;
+  /** Switches to the WebGL renderer if the browser allows; says which renderer is in use. */
+  enableWebgl(): Promise<"webgl" | "dom">;
+}
+
+export function createTerminal(container: HTMLElement): PageTerminal {
+  const terminal = new Terminal({
+    fontFamily: getComputedStyle(document.documentElement).getPropertyValue("--mono"),
+    fontSize: 15,
+    lineHeight: 1.15,
+    cursorBlink: true,
+    scrollback: 5000,
+    screenReaderMode: true,
+    theme: themeFromCss(),
+  });
+  terminal.attachCustomKeyEventHandler((event) => {
+    if (event.type !== "keydown" || !event.ctrlKey || !event.shiftKey) return true;
+    if (event.code === "KeyC") {
+      const selection = terminal.getSelection();
+      if (selection) void navigator.clipboard?.writeText(selection).catch(() => {});
+      event.preventDefault();
+      return false;
+    }
+    // Ctrl+Shift+V: let the browser paste into xterm's textarea, which xterm turns into input.
+    return event.code !== "KeyV";
+  });
+  const fitAddon = new FitAddon();
+  terminal.loadAddon(fitAddon);
+  terminal.open(container);
+  const fitToPane = () => {
+    try {
+      fitAddon.fit();
+    } catch {
+      // Not laid out yet (display: none): the next resize fits it.
+    }
+  };
+  fitToPane();
+  let frame = 0;
+  new ResizeObserver(() => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(fitToPane);
+  }).observe(container);
+  return {
+    terminal,
+    fit: fitToPane,
+    applyTheme: () => {
+      terminal.options.theme = themeFromCss();
+    },
+    async enableWebgl() {
+      try {
+        const { WebglAddon } = await import("@xterm/addon-webgl");
+        const webgl = new WebglAddon();
+        webgl.onContextLoss(() => webgl.dispose());
+        terminal.loadAddon(webgl);
+        return "webgl";
+      } catch {
+        return "dom";
+      }
+    },
+  };
+}

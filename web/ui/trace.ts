@@ -1,0 +1,48 @@
+// The trace panel: a list of {time, kind, text}, appended once per frame and capped, scrolled to the newest line
+// unless the reader has scrolled up.
+import type { TraceEntry } from "../protocol.ts";
+
+const MAX_LINES = 2000;
+
+export class TracePanel {
+  readonly #list: HTMLOListElement;
+  #pending: TraceEntry[] = [];
+  #scheduled = false;
+
+  constructor(list: HTMLOListElement) {
+    this.#list = list;
+  }
+
+  add(entry: TraceEntry): void {
+    this.#pending.push(entry);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    requestAnimationFrame(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const list = this.#list;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+    const fragment = document.createDocumentFragment();
+    for (const entry of this.#pending) {
+      const item = document.createElement("li");
+      const time = document.createElement("time");
+      time.textContent = `${(entry.time / 1000).toFixed(3)}s`;
+      const kind = document.createElement("span");
+      kind.className = "kind";
+      kind.dataset.kind = entry.kind;
+      kind.textContent = entry.kind;
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = entry.text;
+      text.title = entry.text;
+      item.append(time, kind, text);
+      fragment.append(item);
+    }
+    this.#pending = [];
+    list.append(fragment);
+    while (list.childElementCount > MAX_LINES) list.firstElementChild?.remove();
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+}

@@ -1,0 +1,217 @@
+// The page's worker: owns v86, the guest and the engine, and answers the main thread through comlink. Every import
+// is static and `expose` runs during the module's first evaluation, so comlink's message listener is installed before
+// the first message can arrive (a top-level `await` before it would lose that message).
+import * as Comlink from "comlink";
+import { Drydock, type GuestProcess, ImageService } from "../engine/index.ts";
+import type {
+  DownloadProgress,
+  GuestFile,
+  PageSink,
+  ShellSink,
+  StartOptions,
+  StartResult,
+  TraceEntry,
+  WorkerApi,
+} from "./protocol.ts";
+
+let drydock: Drydock | undefined;
+let shell: GuestProcess | undefined;
+let shellInput: WritableStreamDefaultWriter<Uint8Array> | undefined;
+let imageService: ImageService | undefined;
+let proxyUrl = "";
+let traceSink: PageSink["trace"] = () => {};
+let timeOffset = 0;
+
+function trace(kind: string, text: string): void {
+  const entry: TraceEntry = { time: performance.now() + timeOffset, kind, text };
+  traceSink(entry);
+}
+
+function hex(bytes: ArrayBuffer): string {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Fetches `file` with progress, checks its size and sha256: a truncated or stale download never reaches v86. */
+async function download(name: string, file: GuestFile, progress: (p: DownloadProgress) => void): Promise<ArrayBuffer> {
+  let response: Response;
+  try {
+    response = await fetch(file.url);
+  } catch (cause) {
+    throw new Error(`could not download the ${name} from ${file.url}: ${String(cause)}`);
+  }
+  if (!response.ok || !response.body) {
+    throw new Error(`could not download the ${name} from ${file.url}: HTTP ${response.status} ${response.statusText}`);
+  }
+  const bytes = new Uint8Array(file.size);
+  let loaded = 0;
+  const reader = response.body.getReader();
+  let lastReport = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.length > bytes.length) {
+      throw new Error(`the ${name} at ${file.url} is larger than the ${file.size} bytes expected`);
+    }
+    bytes.set(value, loaded);
+    loaded += value.length;
+    const now = performance.now();
+    if (now - lastReport > 50) {
+      lastReport = now;
+      progress({ file: name, loaded, total: file.size });
+    }
+  }
+  progress({ file: name, loaded, total: file.size });
+  if (loaded !== file.size) {
+    throw new Error(`the ${name} at ${file.url} is truncated: ${loaded} of ${file.size} bytes`);
+  }
+  const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+  if (digest !== file.sha256) {
+    throw new Error(`the ${name} at ${file.url} is corrupt: sha256 ${digest.slice(0, 12)}…, expected ${file.sha256}`);
+  }
+  return bytes.buffer;
+}
+
+const api: WorkerApi = {
+  async start(options: StartOptions, sink: PageSink): Promise<StartResult> {
+    traceSink = (entry) => sink.trace(entry);
+    timeOffset = performance.timeOrigin - options.timeOrigin;
+    const progress = (p: DownloadProgress) => sink.download(p);
+    trace("http", `GET ${options.state.url} (saved machine state, zstd, ${options.state.size} bytes)`);
+    const [state, bios, vgaBios, wasm] = await Promise.all([
+      download("saved machine state", options.state, progress),
+      download("BIOS", options.bios, progress),
+      download("VGA BIOS", options.vgaBios, progress),
+      fetch(options.wasmUrl).then(async (response) => {
+        if (!response.ok)
+          throw new Error(`could not download the emulator from ${options.wasmUrl}: ${response.status}`);
+        return response.blob();
+      }),
+    ]);
+    trace("http", "downloads verified (sha256)");
+    // v86 loads its wasm by URL; a blob URL of the bytes already here avoids a second request.
+    const wasmPath = URL.createObjectURL(new Blob([wasm], { type: "application/wasm" }));
+    const started = performance.now();
+    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${options.state.size} bytes of zstd`);
+    try {
+      drydock = await Drydock.boot({
+        // A restore needs no kernel: the state holds the guest's memory.
+        artifacts: {
+          bios: new Uint8Array(bios),
+          vgaBios: new Uint8Array(vgaBios),
+          bzImage: new Uint8Array(0),
+          cmdline: "",
+        },
+        wasmPath,
+        state,
+        memoryMiB: options.memoryMiB,
+      });
+    } catch (cause) {
+      throw new Error(`the saved machine state did not restore: ${cause instanceof Error ? cause.message : cause}`);
+    } finally {
+      URL.revokeObjectURL(wasmPath);
+    }
+    const restoreMs = performance.now() - started;
+    const hello = drydock.agent.hello;
+    trace("agent", `hello from drydockd v${hello?.version ?? "?"} (${hello?.kernel ?? "unknown kernel"})`);
+    return { kernel: hello?.kernel ?? "", agentVersion: hello?.version ?? 0, restoreMs };
+  },
+
+  async openShell(rows: number, cols: number, sink: ShellSink): Promise<void> {
+    if (!drydock) throw new Error("the guest is not running");
+    trace("agent", `spawn sh -l on a pty (${cols}×${rows})`);
+    shell = await drydock.agent.spawn({
+      argv: ["sh", "-l"],
+      env: ["TERM=xterm-256color", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+      pty: { rows, cols },
+    });
+    shellInput = shell.stdin.getWriter();
+    const proc = shell;
+    void (async () => {
+      const reader = proc.stdout.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        sink.output(Comlink.transfer(value, [value.buffer]));
+      }
+      const { code } = await proc.exit;
+      trace("agent", `sh exited with code ${code}`);
+      sink.exit(code);
+    })();
+  },
+
+  async writeShell(bytes: Uint8Array): Promise<void> {
+    await shellInput?.write(bytes);
+  },
+
+  async resizeShell(rows: number, cols: number): Promise<void> {
+    shell?.resize(rows, cols);
+  },
+
+  async readFile(path: string): Promise<Uint8Array> {
+    if (!drydock) throw new Error("the guest is not running");
+    trace("fs", `cat ${path}`);
+    return drydock.agent.readFile(path);
+  },
+
+  async writeFile(path: string, bytes: Uint8Array): Promise<void> {
+    if (!drydock) throw new Error("the guest is not running");
+    trace("fs", `cat > ${path}  # ${bytes.length} bytes`);
+    await drydock.agent.writeFile(path, bytes);
+  },
+
+  async openImages(proxy: string): Promise<{ storage: "opfs" | "memory" }> {
+    proxyUrl = proxy;
+    const onRequest = ({ method, url }: { method: string; url: string }) => trace("http", `${method} ${url}`);
+    try {
+      imageService = await ImageService.open({ storage: "opfs", proxy, onRequest });
+      return { storage: "opfs" };
+    } catch (error) {
+      trace("error", `OPFS unavailable (${String(error)}): images are kept in memory until the page closes`);
+      imageService = await ImageService.open({ storage: "memory", proxy, onRequest });
+      return { storage: "memory" };
+    }
+  },
+
+  async checkProxy(proxy: string) {
+    try {
+      const response = await fetch(`${proxy.replace(/\/$/, "")}/v2/`, { signal: AbortSignal.timeout(5000) });
+      if (response.status === 200 || response.status === 401) return { ok: true as const };
+      return { ok: false as const, reason: `${proxy}/v2/ answered HTTP ${response.status}` };
+    } catch (error) {
+      return {
+        ok: false as const,
+        reason: `${proxy} is unreachable (${error instanceof Error ? error.message : error})`,
+      };
+    }
+  },
+
+  async pull(reference, onProgress) {
+    if (!imageService) throw new Error("image storage is not open");
+    trace("pull", `docker pull ${reference}  # through ${proxyUrl}`);
+    const result = await imageService.pull(reference, { onProgress: (p) => onProgress(p) });
+    trace("pull", `${result.name}: ${result.upToDate ? "image is up to date" : `downloaded ${result.digest}`}`);
+    return { name: result.name, upToDate: result.upToDate };
+  },
+
+  async images() {
+    return imageService ? imageService.images() : [];
+  },
+
+  async removeImage(nameOrId: string) {
+    if (!imageService) return;
+    trace("pull", `docker rmi ${nameOrId}`);
+    await imageService.removeImage(nameOrId, { force: true });
+  },
+
+  async clearImages() {
+    trace("pull", "rm -rf <OPFS>/drydock  # every stored image and layer");
+    imageService = undefined;
+    const root = await navigator.storage.getDirectory();
+    await root.removeEntry("drydock", { recursive: true }).catch((error: unknown) => {
+      if (!(error instanceof DOMException && error.name === "NotFoundError")) throw error;
+    });
+    await api.openImages(proxyUrl);
+  },
+};
+
+Comlink.expose(api);
