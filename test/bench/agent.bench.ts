@@ -24,10 +24,11 @@ const suite: BenchSuite = {
     const drydock = await bootDrydock();
     try {
       await ctx.time("agent ping round trip", 50, () => drydock.agent.ping().then(() => {}), { warmup: 10 });
-      await ctx.time("spawn round trip of `true`", 50, () => drydock.agent.run(["true"]).then(() => {}), {
-        warmup: 10,
-        goal: "< 20 ms",
-      });
+      // v86 compiles guest code to wasm only once it has run often, and a restored guest starts with nothing
+      // compiled: the first spawns after a restore are slower than later ones.
+      const spawnTrue = () => drydock.agent.run(["true"]).then(() => {});
+      await ctx.time("spawn round trip of `true` (first 30 after restore)", 30, spawnTrue);
+      await ctx.time("spawn round trip of `true` (warm)", 50, spawnTrue, { warmup: 200, goal: "< 20 ms" });
 
       const throughput: number[] = [];
       for (let i = 0; i < 3; i++) {
