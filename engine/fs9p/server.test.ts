@@ -15,6 +15,7 @@ class MemoryLayers implements LayerSource {
   readonly layers = new Map<Digest, LayerIndex>();
   readonly blobs = new Map<Digest, Uint8Array>();
   indexReads = 0;
+  contentReads: [number, number][] = [];
   /** When set, reads of content wait for it (to hold a request in flight). */
   gate: Promise<void> | undefined;
   failReads = false;
@@ -42,6 +43,7 @@ class MemoryLayers implements LayerSource {
   }
 
   async readContent(content: Digest, offset: number, length: number) {
+    this.contentReads.push([offset, length]);
     await this.gate;
     if (this.failReads) throw new Error("the disk is on fire");
     const blob = this.blobs.get(content);
@@ -124,14 +126,20 @@ class Client {
 
   constructor(readonly handler: ReturnType<typeof createLayerServer>) {}
 
+  /** Whether the last reply came before the handler returned (no wait for the emulator to yield). */
+  lastWasSynchronous = false;
+
   raw(request: Uint8Array): Promise<{ type: number; tag: number; body: MessageReader }> {
     return new Promise((resolve) => {
+      let returned = false;
       this.handler(request, (response) => {
         const header = readHeader(response)!;
         expect(header.size).toBe(response.byteLength);
         this.replies.push(header.tag);
+        this.lastWasSynchronous = !returned;
         resolve({ type: header.type, tag: header.tag, body: new MessageReader(response) });
       });
+      returned = true;
     });
   }
 
@@ -551,6 +559,55 @@ describe("what a read-only share refuses", () => {
     expect(await errno(client.readdir(file, 0, 1000))).toBe(Errno.ENOTDIR);
     await client.clunk(2);
     expect(await errno(client.getattr(2))).toBe(Errno.EBADF);
+  });
+});
+
+describe("answering fast", () => {
+  it("answers what needs no I/O before the handler returns", async () => {
+    const { client } = await connect();
+    await client.walk(0, 1, [BASE]); // reads the index: asynchronous
+    expect(client.lastWasSynchronous).toBe(false);
+    await client.walk(0, 2, [BASE, "data", "keep.txt"]);
+    expect(client.lastWasSynchronous).toBe(true);
+    for (const call of [client.getattr(2), client.lopen(2), client.readdir(1, 0, 8192), client.xattrwalk(2, 3, "")]) {
+      await call;
+      expect(client.lastWasSynchronous).toBe(true);
+    }
+  });
+
+  it("reads a streamed file ahead, so the next Tread is answered at once", async () => {
+    const { client, layers } = await connect();
+    const fid = await client.open(1, [BASE, "data", "big.bin"]);
+    await client.lopen(fid);
+    const first = await client.read(fid, 0, 100_000);
+    expect(client.lastWasSynchronous).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const second = await client.read(fid, 100_000, 100_000);
+    expect(client.lastWasSynchronous).toBe(true);
+    expect(text(first) + text(second)).toBe(BIG);
+    expect(layers.contentReads).toEqual([
+      [0, 100_000],
+      [100_000, 28_000],
+    ]);
+  });
+
+  it("reads again, and reports, when a read-ahead failed", async () => {
+    const layers = sampleLayers();
+    const errors: unknown[] = [];
+    const { client } = await connect(layers, { onError: (error) => errors.push(error) });
+    const fid = await client.open(1, [BASE, "data", "big.bin"]);
+    await client.lopen(fid);
+    layers.failReads = true;
+    let release = () => {};
+    layers.gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const first = client.read(fid, 0, 100_000);
+    release();
+    expect(await errno(first)).toBe(Errno.EIO);
+    layers.failReads = false;
+    expect(text(await client.read(fid, 100_000, 100_000))).toBe(BIG.slice(100_000));
+    expect(errors).toHaveLength(1);
   });
 });
 

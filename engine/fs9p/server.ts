@@ -1,8 +1,11 @@
 // The 9P2000.L layer server: answers the guest kernel's messages from layer trees built lazily out of a
-// LayerSource. Requests run concurrently (a slow blob read does not hold up a stat); each reply carries its
-// request's tag, and a Tflush is answered only after the request it names, as the virtio transport expects.
+// LayerSource. What needs no I/O is answered synchronously, inside v86's virtio notification: an answer deferred to
+// a promise waits for the emulator to yield its time slice, which made every stat cost milliseconds. What needs I/O
+// (a layer's index, file bytes) runs concurrently; each reply carries its request's tag, and a Tflush is answered
+// only after the request it names, as the virtio transport expects.
 import type { Digest } from "../oci/index.ts";
 import type { NinePHandler } from "../vm/index.ts";
+import { ReadAhead } from "./read-ahead.ts";
 import type { LayerSource } from "./source.ts";
 import { buildLayerTree, type DirEntry, DT_DIR, FsNode, type LayerInodes, S_IFDIR } from "./tree.ts";
 import {
@@ -59,12 +62,6 @@ const LISTED_XATTR_PREFIXES = ["user.", "trusted."];
 
 const encoder = new TextEncoder();
 
-const failures = (tag: number) => (error: unknown) =>
-  errorReply(
-    tag,
-    error instanceof NineError ? error.errno : error instanceof MalformedMessage ? Errno.EPROTO : Errno.EIO,
-  );
-
 export class LayerServer {
   readonly #source: LayerSource;
   readonly #maxMessageSize: number;
@@ -81,12 +78,14 @@ export class LayerServer {
   /** Built trees, least recently used first. */
   readonly #trees = new Map<string, FsNode>();
   readonly #loading = new Map<string, Promise<FsNode | undefined>>();
+  readonly #readAhead: ReadAhead;
 
   constructor(source: LayerSource, options: LayerServerOptions = {}) {
     this.#source = source;
     this.#maxMessageSize = options.maxMessageSize ?? 512000;
     this.#cachedLayers = options.cachedLayers ?? 64;
     this.#onError = options.onError;
+    this.#readAhead = new ReadAhead((content, offset, length) => source.readContent(content, offset, length));
     this.#root = new FsNode(1, { mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, mtime: 0, rdev: 0 });
     // Its subdirectories come and go with the store: a link count of 1 tells tools like find not to count on it.
     this.#root.nlink = 1;
@@ -101,15 +100,25 @@ export class LayerServer {
     const body = header.size <= request.byteLength ? request.subarray(0, header.size) : undefined;
     if (type === Op.Tflush && body) {
       const oldTag = new MessageReader(body).u16();
-      const flushed = this.#pending.get(oldTag) ?? Promise.resolve();
-      void flushed.then(() => reply(new MessageWriter(Op.Tflush + 1, tag, HEADER_SIZE).finish()));
+      const flushed = this.#pending.get(oldTag);
+      const answer = () => reply(new MessageWriter(Op.Tflush + 1, tag, HEADER_SIZE).finish());
+      if (flushed) void flushed.then(answer);
+      else answer();
       return;
     }
-    const work = (body ? this.#dispatch(type, tag, new MessageReader(body)) : Promise.reject(new MalformedMessage()))
-      .catch((error: unknown) => {
-        if (!(error instanceof NineError || error instanceof MalformedMessage)) this.#onError?.(error);
-        return failures(tag)(error);
-      })
+    let result: Uint8Array | Promise<Uint8Array>;
+    try {
+      if (!body) throw new MalformedMessage("the size field says more than the message holds");
+      result = this.#dispatch(type, tag, new MessageReader(body));
+    } catch (error) {
+      result = this.#failure(tag, error);
+    }
+    if (result instanceof Uint8Array) {
+      reply(result);
+      return;
+    }
+    const work = result
+      .catch((error: unknown) => this.#failure(tag, error))
       .then((response) => {
         if (this.#pending.get(tag) === work) this.#pending.delete(tag);
         reply(response);
@@ -117,7 +126,15 @@ export class LayerServer {
     this.#pending.set(tag, work);
   };
 
-  async #dispatch(type: number, tag: number, r: MessageReader): Promise<Uint8Array> {
+  #failure(tag: number, error: unknown): Uint8Array {
+    if (error instanceof NineError) return errorReply(tag, error.errno);
+    if (error instanceof MalformedMessage) return errorReply(tag, Errno.EPROTO);
+    this.#onError?.(error);
+    return errorReply(tag, Errno.EIO);
+  }
+
+  /** Answers a message: at once when no I/O is needed, else with a promise. Throws NineError for an errno. */
+  #dispatch(type: number, tag: number, r: MessageReader): Uint8Array | Promise<Uint8Array> {
     const w = (capacity?: number) => new MessageWriter(type + 1, tag, capacity);
     switch (type) {
       case Op.Tversion: {
@@ -137,10 +154,12 @@ export class LayerServer {
         r.string(); // uname: everyone reads the same layers
         const aname = r.string();
         this.#checkUnused(fid);
-        let node = this.#root;
-        for (const name of aname.split("/").filter(Boolean)) node = await this.#step(node, name);
-        this.#fids.set(fid, { node, opened: false });
-        return w().qid(node.qid).finish();
+        const names = aname.split("/").filter(Boolean);
+        return this.#resolve(this.#root, names, (node, qids) => {
+          if (qids.length !== names.length) throw new NineError(Errno.ENOENT);
+          this.#fids.set(fid, { node, opened: false });
+          return w().qid(node.qid).finish();
+        });
       }
       case Op.Twalk:
         return this.#walk(r, w());
@@ -263,7 +282,7 @@ export class LayerServer {
     if (fid === NOFID || this.#fids.has(fid)) throw new NineError(Errno.EINVAL);
   }
 
-  async #walk(r: MessageReader, w: MessageWriter): Promise<Uint8Array> {
+  #walk(r: MessageReader, w: MessageWriter): Uint8Array | Promise<Uint8Array> {
     const fidNumber = r.u32();
     const from = this.#fid(fidNumber);
     const newFid = r.u32();
@@ -273,31 +292,70 @@ export class LayerServer {
     for (let i = 0; i < count; i++) names.push(r.string());
     // newfid may be fid itself (the walk moves it); otherwise it must be free.
     if (newFid !== fidNumber) this.#checkUnused(newFid);
-    const qids: Qid[] = [];
-    let node = from.node;
-    for (const name of names) {
-      try {
-        node = await this.#step(node, name);
-      } catch (error) {
-        // The first element failing is an error; a later one ends the walk short, and newfid stays unused.
-        if (qids.length === 0) throw error;
-        break;
-      }
-      qids.push(node.qid);
-    }
-    if (qids.length === names.length) this.#fids.set(newFid, { node, opened: false });
-    w.u16(qids.length);
-    for (const qid of qids) w.qid(qid);
-    return w.finish();
+    return this.#resolve(from.node, names, (node, qids) => {
+      if (qids.length === names.length) this.#fids.set(newFid, { node, opened: false });
+      w.u16(qids.length);
+      for (const qid of qids) w.qid(qid);
+      return w.finish();
+    });
   }
 
-  /** One walk step: a name in a directory, `..`, or a layer in the share's root. */
-  async #step(node: FsNode, name: string): Promise<FsNode> {
+  /**
+   * Walks `names` from `start` and hands `done` the node reached and the qid of each step taken. A missing first
+   * name throws; a later one ends the walk short (9P's rule). Synchronous unless a layer must be read first.
+   */
+  #resolve(
+    start: FsNode,
+    names: readonly string[],
+    done: (node: FsNode, qids: Qid[]) => Uint8Array,
+  ): Uint8Array | Promise<Uint8Array> {
+    // Layers this walk loaded (or found missing), so that a retry sees them even if the cache dropped them.
+    const loaded = new Map<string, FsNode | undefined>();
+    const attempt = (): Uint8Array | string => {
+      const qids: Qid[] = [];
+      let node = start;
+      for (const name of names) {
+        let next: FsNode | string;
+        try {
+          next = this.#step(node, name, loaded);
+        } catch (error) {
+          if (qids.length === 0) throw error;
+          break;
+        }
+        if (typeof next === "string") return next;
+        node = next;
+        qids.push(node.qid);
+      }
+      return done(node, qids);
+    };
+    const first = attempt();
+    if (typeof first !== "string") return first;
+    return (async () => {
+      let result: Uint8Array | string = first;
+      while (typeof result === "string") {
+        loaded.set(result, await this.#layer(result));
+        result = attempt();
+      }
+      return result;
+    })();
+  }
+
+  /** One walk step: a name in a directory, `..`, or a layer in the share's root (its hex when it must be loaded). */
+  #step(node: FsNode, name: string, loaded: ReadonlyMap<string, FsNode | undefined>): FsNode | string {
     if (!node.isDirectory) throw new NineError(Errno.ENOTDIR);
     if (name === "..") return node.parent;
     if (name === "." || name === "") return node;
-    if (name.includes("/")) throw new NineError(Errno.ENOENT);
-    const next = node === this.#root ? await this.#layer(name) : node.children?.get(name);
+    let next: FsNode | undefined;
+    if (node === this.#root) {
+      if (!CHAIN_ID_HEX.test(name)) throw new NineError(Errno.ENOENT);
+      if (loaded.has(name)) next = loaded.get(name);
+      else {
+        next = this.#cachedTree(name);
+        if (!next) return name;
+      }
+    } else {
+      next = node.children?.get(name);
+    }
     if (!next) throw new NineError(Errno.ENOENT);
     return next;
   }
@@ -311,15 +369,20 @@ export class LayerServer {
     return inodes;
   }
 
-  /** A layer's tree, built on first use; undefined when the source has no such layer. */
-  async #layer(hex: string): Promise<FsNode | undefined> {
-    if (!CHAIN_ID_HEX.test(hex)) return undefined;
+  #cachedTree(hex: string): FsNode | undefined {
     const cached = this.#trees.get(hex);
     if (cached) {
+      // Most recently used goes last.
       this.#trees.delete(hex);
       this.#trees.set(hex, cached);
-      return cached;
     }
+    return cached;
+  }
+
+  /** A layer's tree, built on first use; undefined when the source has no such layer. */
+  async #layer(hex: string): Promise<FsNode | undefined> {
+    const cached = this.#cachedTree(hex);
+    if (cached) return cached;
     let loading = this.#loading.get(hex);
     if (!loading) {
       loading = this.#build(hex).finally(() => this.#loading.delete(hex));
@@ -347,47 +410,39 @@ export class LayerServer {
     return tree;
   }
 
-  async #read(r: MessageReader, tag: number): Promise<Uint8Array> {
+  #read(r: MessageReader, tag: number): Uint8Array | Promise<Uint8Array> {
     const fid = this.#fid(r.u32());
     const offset = r.u64();
     const count = Math.min(r.u32(), this.#msize - READ_OVERHEAD);
-    let data: Uint8Array;
-    if (fid.xattr) {
-      data = fid.xattr.subarray(Math.min(offset, fid.xattr.byteLength), offset + count);
-    } else {
-      const { node } = fid;
-      if (node.isDirectory) throw new NineError(Errno.EISDIR);
-      if (!node.isRegular) throw new NineError(Errno.EINVAL);
-      const length = Math.max(0, Math.min(count, node.size - offset));
-      if (length === 0) {
-        data = new Uint8Array(0);
-      } else {
-        if (node.content === undefined) throw new Error(`a file of ${node.size} bytes has no content blob`);
-        data = await this.#source.readContent(node.content, offset, length);
-        if (data.byteLength !== length) {
-          throw new Error(`content ${node.content} gave ${data.byteLength} bytes at ${offset}, not ${length}`);
-        }
-      }
-    }
-    return new MessageWriter(Op.Tread + 1, tag, READ_OVERHEAD + data.byteLength)
-      .u32(data.byteLength)
-      .bytes(data)
-      .finish();
+    const answer = (data: Uint8Array) =>
+      new MessageWriter(Op.Tread + 1, tag, READ_OVERHEAD + data.byteLength).u32(data.byteLength).bytes(data).finish();
+    if (fid.xattr) return answer(fid.xattr.subarray(Math.min(offset, fid.xattr.byteLength), offset + count));
+    const { node } = fid;
+    if (node.isDirectory) throw new NineError(Errno.EISDIR);
+    if (!node.isRegular) throw new NineError(Errno.EINVAL);
+    const length = Math.max(0, Math.min(count, node.size - offset));
+    if (length === 0) return answer(new Uint8Array(0));
+    if (node.content === undefined) throw new Error(`a file of ${node.size} bytes has no content blob`);
+    const data = this.#readAhead.read(node.content, node.size, offset, length);
+    return data instanceof Uint8Array ? answer(data) : data.then(answer);
   }
 
-  async #readdir(r: MessageReader, tag: number): Promise<Uint8Array> {
+  #readdir(r: MessageReader, tag: number): Uint8Array | Promise<Uint8Array> {
     const fid = this.#fid(r.u32());
     const offset = r.u64();
     const count = Math.min(r.u32(), this.#msize - READ_OVERHEAD);
     const { node } = fid;
     if (!node.isDirectory || fid.xattr) throw new NineError(Errno.ENOTDIR);
-    let listing: DirEntry[];
-    if (node === this.#root) {
-      if (!fid.rootListing || offset === 0) fid.rootListing = await this.#rootListing();
-      listing = fid.rootListing;
-    } else {
-      listing = node.listing();
-    }
+    if (node !== this.#root) return this.#dirents(tag, node.listing(), offset, count);
+    if (fid.rootListing && offset !== 0) return this.#dirents(tag, fid.rootListing, offset, count);
+    return this.#rootListing().then((listing) => {
+      fid.rootListing = listing;
+      return this.#dirents(tag, listing, offset, count);
+    });
+  }
+
+  /** Rreaddir: as many entries from `offset` as fit in `count` bytes, each with the offset of the next. */
+  #dirents(tag: number, listing: readonly DirEntry[], offset: number, count: number): Uint8Array {
     const w = new MessageWriter(Op.Treaddir + 1, tag, Math.min(count, 8192) + READ_OVERHEAD).u32(0);
     let used = 0;
     for (let i = offset; i < listing.length; i++) {
@@ -417,7 +472,7 @@ export class LayerServer {
     return listing;
   }
 
-  async #xattrwalk(r: MessageReader, w: MessageWriter): Promise<Uint8Array> {
+  #xattrwalk(r: MessageReader, w: MessageWriter): Uint8Array {
     const fidNumber = r.u32();
     const fid = this.#fid(fidNumber);
     const newFid = r.u32();
