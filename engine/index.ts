@@ -1,6 +1,7 @@
 // Drydock's engine: the public facade. Everything a page, a worker or a Node program needs is exported here;
 // the folders behind it are internal.
 export * from "./agent/index.ts";
+export * from "./container-service.ts";
 export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
 export {

@@ -1,0 +1,225 @@
+// Running containers in the guest: the part of Drydock behind `docker create/start/run/exec/ps/inspect/logs/stop/
+// kill/rm`. It joins a booted Drydock (the guest and its agent) with an ImageService (the pulled images): the image
+// store's layers are served to the guest over 9P, stacked by the overlay snapshotter, and run by the runtime.
+import type { GuestProcess } from "./agent/index.ts";
+import type { Drydock } from "./drydock.ts";
+import { createLayerServer, imageStoreLayers } from "./fs9p/index.ts";
+import type { ImageService } from "./image-service.ts";
+import {
+  type ContainerDetails,
+  type ContainerSummary,
+  Containers,
+  type ExecOptions,
+  type ExitInfo,
+  type LogEntry,
+  type LogReadOptions,
+  type RunOptions,
+} from "./runtime/index.ts";
+import { type LayerShare, ninePLayerShare, OverlaySnapshotter } from "./snapshots/index.ts";
+import { type TraceEvent, Tracer } from "./trace/index.ts";
+
+export type { ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
+export { createRuntimeSpec, formatLogLine, validateRunOptions } from "./runtime/index.ts";
+export { type Mount, OverlaySnapshotter, type SnapshotInfo } from "./snapshots/index.ts";
+export { commandOf, type TraceAction, Tracer } from "./trace/index.ts";
+export type {
+  ContainerDetails,
+  ContainerSummary,
+  ExecOptions,
+  ExitInfo,
+  LogEntry,
+  LogReadOptions,
+  RunOptions,
+  TraceEvent,
+};
+
+export interface ContainerServiceOptions {
+  /** Shared with other services so one subscriber sees every step; a new one by default. */
+  tracer?: Tracer;
+  /**
+   * Where image layers are in the guest. By default the image store's layers are served over 9P (this replaces
+   * the machine's 9P handler) and mounted at /run/drydock/layers.
+   */
+  layers?: LayerShare;
+}
+
+/**
+ * Containers in a booted guest, from images in an ImageService.
+ * @example
+ * const drydock = await bootDrydock();
+ * const images = await openNodeImageService(dir);
+ * await images.pull("busybox");
+ * const containers = ContainerService.open(drydock, images);
+ * containers.trace((event) => console.log(event.command));
+ * const { id } = await containers.run("busybox", { cmd: ["echo", "hi"] });
+ * const { code } = await containers.wait(id); // 0; `containers.logs(id)` holds "hi\n"
+ */
+export class ContainerService {
+  private constructor(
+    readonly containers: Containers,
+    readonly snapshotter: OverlaySnapshotter,
+    readonly tracer: Tracer,
+  ) {}
+
+  /**
+   * Wires the guest to the image store.
+   * @example
+   * const containers = ContainerService.open(drydock, images);
+   */
+  static open(drydock: Drydock, images: ImageService, options: ContainerServiceOptions = {}): ContainerService {
+    const tracer = options.tracer ?? new Tracer();
+    let layers = options.layers;
+    if (!layers) {
+      drydock.machine.set9pHandler(createLayerServer(imageStoreLayers(images.store)));
+      layers = ninePLayerShare(drydock.agent, tracer);
+    }
+    const snapshotter = new OverlaySnapshotter({ agent: drydock.agent, layers, tracer });
+    return new ContainerService(new Containers(drydock.agent, images, snapshotter, tracer), snapshotter, tracer);
+  }
+
+  /**
+   * Calls `listener` with every step the engine takes, phrased as the command behind it; returns the function that
+   * unsubscribes.
+   * @example
+   * const stop = containers.trace((event) => terminal.writeln(`$ ${event.command}`));
+   */
+  trace(listener: (event: TraceEvent) => void): () => void {
+    return this.tracer.subscribe(listener);
+  }
+
+  /**
+   * Creates a container from an image (`docker create`): its runtime spec and writable layer; nothing runs yet.
+   * Throws notFound for an image that was not pulled, invalidArgument for a bad option.
+   * @example
+   * const { id } = await containers.create("busybox", { cmd: ["sleep", "60"], memory: "32m" });
+   */
+  create(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+    return this.containers.create(image, options);
+  }
+
+  /**
+   * Starts a created or exited container's process (`docker start`). A command that cannot be found throws
+   * notFound and leaves the container exited with code 127.
+   * @example
+   * await containers.start(id);
+   */
+  start(id: string): Promise<void> {
+    return this.containers.start(id);
+  }
+
+  /**
+   * Creates and starts a container (`docker run`); with `rm: true` it is removed once it exits.
+   * @example
+   * const { id } = await containers.run("busybox", { cmd: ["sh", "-c", "echo hi"] });
+   * await containers.wait(id);
+   */
+  run(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+    return this.containers.run(image, options);
+  }
+
+  /**
+   * Runs another process in a running container's namespaces, root and cgroup (`docker exec`).
+   * @example
+   * const proc = await containers.exec(id, ["ps"]);
+   * console.log(await new Response(proc.stdout).text());
+   */
+  exec(id: string, argv: string[], options: ExecOptions = {}): Promise<GuestProcess> {
+    return this.containers.exec(id, argv, options);
+  }
+
+  /**
+   * The terminal (or pipes) of a running container, to type into and resize; its output is in `logs`.
+   * @example
+   * const { stdin } = containers.attach(id);
+   * await stdin.getWriter().write(new TextEncoder().encode("ls\n"));
+   */
+  attach(id: string): Pick<GuestProcess, "stdin" | "resize"> {
+    return this.containers.attach(id);
+  }
+
+  /**
+   * Containers (`docker ps`; `all` includes created and exited ones).
+   * @example
+   * for (const c of containers.list({ all: true })) console.log(c.id.slice(0, 12), c.image, c.status);
+   */
+  list(options: { all?: boolean } = {}): ContainerSummary[] {
+    return this.containers.list(options);
+  }
+
+  /**
+   * Everything about one container, by ID, ID prefix or name (`docker inspect`).
+   * @example
+   * const { status, exit } = containers.inspect("3f2a");
+   */
+  inspect(id: string): ContainerDetails {
+    return this.containers.inspect(id);
+  }
+
+  /**
+   * The container's output with the time of each chunk (`docker logs`); `follow` keeps the stream open until it
+   * exits.
+   * @example
+   * for (const reader = containers.logs(id, { follow: true }).getReader(); ; ) {
+   *   const { value, done } = await reader.read();
+   *   if (done) break;
+   *   process.stdout.write(value.data);
+   * }
+   */
+  logs(id: string, options: LogReadOptions = {}): ReadableStream<LogEntry> {
+    return this.containers.logs(id, options);
+  }
+
+  /**
+   * Waits until the container's process exits: its code, and whether the OOM killer ended it.
+   * @example
+   * const { code, oomKilled } = await containers.wait(id);
+   */
+  wait(id: string): Promise<ExitInfo> {
+    return this.containers.wait(id);
+  }
+
+  /**
+   * SIGTERM, then SIGKILL after the timeout (`docker stop -t`).
+   * @example
+   * await containers.stop(id, { timeoutSeconds: 2 });
+   */
+  stop(id: string, options: { timeoutSeconds?: number } = {}): Promise<ExitInfo> {
+    return this.containers.stop(id, options);
+  }
+
+  /**
+   * Sends a signal to the container's process (`docker kill`; SIGKILL by default).
+   * @example
+   * await containers.kill(id, 15);
+   */
+  kill(id: string, signal = 9): Promise<void> {
+    return this.containers.kill(id, signal);
+  }
+
+  /**
+   * Freezes every process of the container (`docker pause`, cgroup.freeze).
+   * @example
+   * await containers.pause(id);
+   */
+  pause(id: string): Promise<void> {
+    return this.containers.pause(id);
+  }
+
+  /**
+   * Thaws a paused container (`docker unpause`).
+   * @example
+   * await containers.unpause(id);
+   */
+  unpause(id: string): Promise<void> {
+    return this.containers.unpause(id);
+  }
+
+  /**
+   * Removes a container and its writable layer (`docker rm`; `force` kills a running one first).
+   * @example
+   * await containers.remove(id, { force: true });
+   */
+  remove(id: string, options: { force?: boolean } = {}): Promise<void> {
+    return this.containers.remove(id, options);
+  }
+}
