@@ -4,6 +4,7 @@ export * from "./agent/index.ts";
 export * from "./container-service.ts";
 export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
+export { createLayerServer, imageStoreLayers, type LayerServerOptions, type LayerSource } from "./fs9p/index.ts";
 export {
   type Credentials,
   type HistoryItem,
