@@ -14,6 +14,7 @@ import {
   type LogEntry,
   type LogReadOptions,
   type RunOptions,
+  type RunResult,
 } from "./runtime/index.ts";
 import { type LayerShare, ninePLayerShare, OverlaySnapshotter } from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
@@ -108,12 +109,13 @@ export class ContainerService {
   }
 
   /**
-   * Creates and starts a container (`docker run`); with `rm: true` it is removed once it exits.
+   * Creates and starts a container (`docker run`); with `rm: true` it is removed once it exits. `exited` settles
+   * with its exit code even when `rm` has removed it.
    * @example
-   * const { id } = await containers.run("busybox", { cmd: ["sh", "-c", "echo hi"] });
-   * await containers.wait(id);
+   * const { exited } = await containers.run("busybox", { cmd: ["true"], rm: true });
+   * const { code } = await exited;
    */
-  run(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+  run(image: string, options: RunOptions = {}): Promise<RunResult> {
     return this.containers.run(image, options);
   }
 

@@ -35,6 +35,11 @@ export interface ContainerSummary {
   created: number;
 }
 
+/** What `run` returns: the container as it is once started, and its exit to come. */
+export interface RunResult extends ContainerDetails {
+  exited: Promise<ExitInfo>;
+}
+
 export interface ContainerDetails extends ContainerSummary {
   spec: RuntimeSpec;
   /** The task's pid in the guest, while it runs. */
@@ -235,8 +240,11 @@ export class Containers {
     }
   }
 
-  /** create + start; with `rm`, the container is removed once it exits. */
-  async run(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+  /**
+   * create + start; with `rm`, the container is removed once it exits. `exited` settles with the exit even when
+   * `rm` has removed the container by then (as `docker run --rm` reports the code).
+   */
+  async run(image: string, options: RunOptions = {}): Promise<RunResult> {
     const created = await this.create(image, options);
     try {
       await this.start(created.id);
@@ -245,8 +253,9 @@ export class Containers {
       throw error;
     }
     const container = this.#containers.get(created.id);
+    const exited = container?.exited ?? Promise.reject(new EngineError("notFound", `no such container: ${created.id}`));
     // With --rm a quick task may already be gone.
-    return container ? this.#details(container) : { ...created, status: "removed" };
+    return { ...(container ? this.#details(container) : { ...created, status: "removed" as const }), exited };
   }
 
   /** Waits for the container's task to exit (at once if it is not running). */

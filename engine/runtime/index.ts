@@ -7,6 +7,7 @@ export {
   type ExecOptions,
   type ExitInfo,
   type ImageLookup,
+  type RunResult,
 } from "./containers.ts";
 export { containerDir, createRuntimeSpec, DEFAULT_PATH, mergeEnv } from "./create-spec.ts";
 export { formatLogLine, LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";

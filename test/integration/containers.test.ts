@@ -257,8 +257,8 @@ describe("cleanup", () => {
     });
     const before = await snapshot();
     for (let i = 0; i < 50; i++) {
-      const { id } = await containers.run(busybox, { cmd: ["sh", "-c", "echo x > /tmp-file"], rm: true });
-      await containers.wait(id).catch(() => {});
+      const { exited } = await containers.run(busybox, { cmd: ["sh", "-c", "echo x > /tmp-file"], rm: true });
+      expect((await exited).code).toBe(0);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await snapshot()).toEqual(before);
