@@ -549,6 +549,40 @@ describe("what a read-only share refuses", () => {
     expect([reply.type, reply.tag, reply.body.u32()]).toEqual([Op.Rlerror, 9, Errno.EPROTO]);
   });
 
+  it("answers every garbled message with exactly one reply for its tag, and never throws into the emulator", async () => {
+    const { client } = await connect();
+    await client.walk(0, 1, [BASE, "data"]);
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const types = [...Object.values(Op), 0, 99, 255];
+    for (let i = 0; i < 2000; i++) {
+      const body = new Uint8Array(Math.floor(random() * 40)).map(() => Math.floor(random() * 256));
+      // Mostly small fids, so that some garbled requests reach real nodes.
+      if (body.length >= 4 && random() < 0.7) new DataView(body.buffer).setUint32(0, Math.floor(random() * 3), true);
+      const type = types[Math.floor(random() * types.length)]!;
+      if (type === Op.Tversion) continue; // a valid one would end the session
+      const tag = 1000 + i;
+      const message = new MessageWriter(type, tag).bytes(body).finish();
+      const replies: number[] = [];
+      await new Promise<void>((resolve) => {
+        expect(() =>
+          client.handler(message, (response) => {
+            replies.push(readHeader(response)!.tag);
+            resolve();
+          }),
+        ).not.toThrow();
+      });
+      expect(replies).toEqual([tag]);
+    }
+    // The session still works (the garbage may have clunked fids 0 to 2: start afresh).
+    await client.attach(50);
+    await client.walk(50, 51, [BASE, "data"]);
+    expect((await client.getattr(51)).uid).toBe(1000);
+  });
+
   it("answers EBADF for fids it never gave out, EISDIR and ENOTDIR for the wrong kind of node", async () => {
     const { client } = await connect();
     expect(await errno(client.getattr(42))).toBe(Errno.EBADF);

@@ -98,18 +98,14 @@ export class LayerServer {
     if (!header) return;
     const { type, tag } = header;
     const body = header.size <= request.byteLength ? request.subarray(0, header.size) : undefined;
-    if (type === Op.Tflush && body) {
-      const oldTag = new MessageReader(body).u16();
-      const flushed = this.#pending.get(oldTag);
-      const answer = () => reply(new MessageWriter(Op.Tflush + 1, tag, HEADER_SIZE).finish());
-      if (flushed) void flushed.then(answer);
-      else answer();
-      return;
-    }
     let result: Uint8Array | Promise<Uint8Array>;
+    // Nothing may throw from here into v86's virtio code: every failure becomes an Rlerror for this tag.
     try {
       if (!body) throw new MalformedMessage("the size field says more than the message holds");
-      result = this.#dispatch(type, tag, new MessageReader(body));
+      result =
+        type === Op.Tflush
+          ? this.#flush(tag, new MessageReader(body))
+          : this.#dispatch(type, tag, new MessageReader(body));
     } catch (error) {
       result = this.#failure(tag, error);
     }
@@ -122,9 +118,18 @@ export class LayerServer {
       .then((response) => {
         if (this.#pending.get(tag) === work) this.#pending.delete(tag);
         reply(response);
-      });
+      })
+      // A reply that cannot be delivered (the machine was disposed meanwhile) has nobody left to tell.
+      .catch((error: unknown) => this.#onError?.(error));
     this.#pending.set(tag, work);
   };
+
+  /** Rflush, once the request with `oldtag` (if still running) has been answered: its buffers are the guest's. */
+  #flush(tag: number, r: MessageReader): Uint8Array | Promise<Uint8Array> {
+    const flushed = this.#pending.get(r.u16());
+    const answer = () => new MessageWriter(Op.Tflush + 1, tag, HEADER_SIZE).finish();
+    return flushed ? flushed.then(answer) : answer();
+  }
 
   #failure(tag: number, error: unknown): Uint8Array {
     if (error instanceof NineError) return errorReply(tag, error.errno);
