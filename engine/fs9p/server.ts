@@ -39,9 +39,9 @@ class NineError extends Error {
   }
 }
 
+/** What a fid names. Reads need no Tlopen first (the kernel reads xattr fids without one), so none is tracked. */
 interface Fid {
   node: FsNode;
-  opened: boolean;
   /** The value (or, for the empty name, the list of names) an xattr fid reads. */
   xattr?: Uint8Array;
   /** The share root's listing as it was when this fid started reading it, so offsets stay meaningful. */
@@ -162,7 +162,7 @@ export class LayerServer {
         const names = aname.split("/").filter(Boolean);
         return this.#resolve(this.#root, names, (node, qids) => {
           if (qids.length !== names.length) throw new NineError(Errno.ENOENT);
-          this.#fids.set(fid, { node, opened: false });
+          this.#fids.set(fid, { node });
           return w().qid(node.qid).finish();
         });
       }
@@ -174,7 +174,6 @@ export class LayerServer {
         if ((flags & O_ACCMODE) !== 0 || (flags & (P9_DOTL_CREATE | P9_DOTL_TRUNC)) !== 0)
           throw new NineError(Errno.EROFS);
         if (fid.xattr) throw new NineError(Errno.EINVAL);
-        fid.opened = true;
         // iounit 0: reads may be as large as msize allows.
         return w().qid(fid.node.qid).u32(0).finish();
       }
@@ -298,7 +297,7 @@ export class LayerServer {
     // newfid may be fid itself (the walk moves it); otherwise it must be free.
     if (newFid !== fidNumber) this.#checkUnused(newFid);
     return this.#resolve(from.node, names, (node, qids) => {
-      if (qids.length === names.length) this.#fids.set(newFid, { node, opened: false });
+      if (qids.length === names.length) this.#fids.set(newFid, { node });
       w.u16(qids.length);
       for (const qid of qids) w.qid(qid);
       return w.finish();
@@ -493,7 +492,7 @@ export class LayerServer {
       if (!found) throw new NineError(Errno.ENODATA);
       value = found;
     }
-    this.#fids.set(newFid, { node, opened: false, xattr: value });
+    this.#fids.set(newFid, { node, xattr: value });
     return w.u64(value.byteLength).finish();
   }
 }
