@@ -16,11 +16,15 @@
 //   devices 0:0, and opaque directories answering the xattr `trusted.overlay.opaque` = `y`. Other xattrs come from
 //   the layer tar. Qids are stable for the server's life: the kernel's inode numbers and page cache stay valid.
 //
-//   Mount it once per boot (after a restore: a saved state must hold no 9P fids), then stack layers top first:
+//   Mount it once per boot, after a restore (a saved state must hold no 9P fids; a second mount of host9p fails with
+//   EBUSY: the virtio channel takes one client), then stack layers top first:
 //     mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose host9p /run/drydock/layers
 //     mount -t overlay overlay -o lowerdir=/run/drydock/layers/<top>:…:/run/drydock/layers/<bottom>,upperdir=…,workdir=…
 //   cache=loose is right because layers never change; msize=512000 is the largest the kernel's virtio transport
 //   takes (fewer, larger reads). Upper and work dirs must not be on 9P (use tmpfs).
+//
+//   Speed: what needs no I/O is answered synchronously inside v86's virtio notification, and streamed files are read
+//   ahead (a 1 MiB window), so the guest's CPU, not the server, bounds stats and reads.
 //
 //   Messages: Tversion, Tattach (aname "" for the root, or a layer's hex to attach to it directly), Twalk, Tgetattr,
 //   Tlopen, Tread, Treaddir, Treadlink, Tstatfs, Txattrwalk (a name, or "" for the list; the value is read with Tread
