@@ -55,6 +55,8 @@ export interface SpawnOptions {
   /** A directory to `pivot_root` into, after the mounts. */
   root?: string;
   hostname?: string;
+  /** Bring `lo` up before exec (a new network namespace starts with it down). */
+  loopback?: boolean;
 }
 
 export interface ExitStatus {
@@ -420,6 +422,7 @@ export class AgentClient {
     }
     if (options.root) fields.string(Field.ROOT, options.root);
     if (options.hostname) fields.string(Field.HOSTNAME, options.hostname);
+    if (options.loopback) fields.u8(Field.LOOPBACK, 1);
     const payload = fields.finish();
     if (payload.length > MAX_PAYLOAD) {
       throw new EngineError(

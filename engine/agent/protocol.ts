@@ -57,6 +57,7 @@ export const Field = {
   MOUNT: 25,
   HOSTNAME: 26,
   PID: 27,
+  LOOPBACK: 28,
   OP: 32,
   PATH: 33,
   TARGET: 34,

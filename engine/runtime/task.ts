@@ -191,6 +191,7 @@ export class TaskRunner {
     };
     const namespaces = spec.linux.namespaces.map((ns) => ns.type);
     this.#trace({ op: "clone", flags: namespaces.map((ns) => CLONE_NAMES[ns]) }, id);
+    if (namespaces.includes("network")) this.#trace({ op: "link-up", device: "lo" }, id);
     for (const mount of spec.mounts) if (mount !== devMount) childMount(mount);
     for (const device of devices)
       childMount({ destination: device.path, source: device.path, type: "bind", options: ["bind"] });
@@ -213,24 +214,14 @@ export class TaskRunner {
         mounts,
         root,
         ...(spec.hostname ? { hostname: spec.hostname } : {}),
+        loopback: namespaces.includes("network"),
         ...(spec.process.terminal ? { pty: { rows: size?.height ?? 24, cols: size?.width ?? 80 } } : {}),
       });
     } catch (error) {
       await this.cleanup(id, spec).catch(() => {});
       throw execError(error, spec.process.args[0]!);
     }
-    const network = namespaces.includes("network") ? this.#loopbackUp(id, process.pid) : Promise.resolve();
-    return { pid: process.pid, process, network };
-  }
-
-  /**
-   * A new net namespace's loopback starts down. drydockd has no step for it, so the guest's own busybox enters the
-   * namespace and brings it up, racing the container's first instructions (see the report on a drydockd flag).
-   */
-  async #loopbackUp(id: string, pid: number): Promise<void> {
-    const argv = [HOST_BUSYBOX, "nsenter", "-t", String(pid), "-n", HOST_BUSYBOX, "ip", "link", "set", "lo", "up"];
-    this.#trace({ op: "exec", argv: argv.slice(1) }, id);
-    await this.agent.run(argv, { env: ["PATH=/bin:/sbin"] }).catch(() => {});
+    return { pid: process.pid, process, network: Promise.resolve() };
   }
 
   /** What `exec` spawns: nsenter into every namespace and the root of the container's pid 1, inside its cgroup. */

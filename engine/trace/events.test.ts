@@ -27,6 +27,7 @@ describe("trace commands read like the shell", () => {
     [{ op: "umount", target: "/r", lazy: true }, "umount -l /r"],
     [{ op: "clone", flags: ["CLONE_NEWPID", "CLONE_NEWNS"] }, "clone(CLONE_NEWPID|CLONE_NEWNS)"],
     [{ op: "pivot_root", root: "/r" }, "pivot_root /r /r"],
+    [{ op: "link-up", device: "lo" }, "ip link set lo up"],
     [{ op: "exec", argv: ["sh", "-c", "echo it's"] }, `exec sh -c 'echo it'"'"'s'`],
     [{ op: "kill", pid: 42, signal: 15 }, "kill -TERM 42"],
     [{ op: "rm", path: "/run/x", recursive: true }, "rm -rf /run/x"],

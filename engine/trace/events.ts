@@ -20,6 +20,7 @@ export type TraceAction =
   | { op: "umount"; target: string; lazy: boolean }
   | { op: "clone"; flags: string[] }
   | { op: "pivot_root"; root: string }
+  | { op: "link-up"; device: string }
   | { op: "exec"; argv: string[] }
   | { op: "kill"; pid: number; signal: number }
   | { op: "wait"; pid: number; code: number; signal?: number }
@@ -83,6 +84,8 @@ export function commandOf(action: TraceAction): string {
       return `clone(${action.flags.join("|") || "0"})`;
     case "pivot_root":
       return `pivot_root ${q(action.root)} ${q(action.root)}`;
+    case "link-up":
+      return `ip link set ${q(action.device)} up`;
     case "exec":
       return `exec ${action.argv.map(q).join(" ")}`;
     case "kill":

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/random.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pty.h>
 #include <sched.h>
@@ -276,7 +277,7 @@ struct spawn_req {
 	char *cwd, *cgroup, *root, *hostname;
 	uid_t uid;
 	gid_t gid;
-	int has_uid, has_gid, pty;
+	int has_uid, has_gid, pty, loopback;
 	struct winsize ws;
 	uint32_t clone_flags;
 	struct {
@@ -327,6 +328,16 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 		child_fail(errfd, "make mounts private");
 	if (r->hostname && sethostname(r->hostname, strlen(r->hostname)) < 0)
 		child_fail(errfd, "set hostname %s", r->hostname);
+	if (r->loopback) {
+		/* `ip link set lo up`, before the process runs, so it never sees its loopback down. */
+		struct ifreq ifr = {0};
+		strcpy(ifr.ifr_name, "lo");
+		int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) child_fail(errfd, "read the flags of lo");
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) child_fail(errfd, "bring lo up");
+		close(sock);
+	}
 	for (int i = 0; i < r->mount_count; i++) {
 		char target[512];
 		snprintf(target, sizeof target, "%s%s", r->root ? r->root : "", r->mounts[i].target);
@@ -370,6 +381,7 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
 		case F_UID: if (size == 4) { r.uid = get32(v); r.has_uid = 1; } break;
 		case F_GID: if (size == 4) { r.gid = get32(v); r.has_gid = 1; } break;
 		case F_CLONE: if (size == 4) r.clone_flags = get32(v); break;
+		case F_LOOPBACK: r.loopback = size == 1 && v[0]; break;
 		case F_PTY:
 			if (size == 4) {
 				r.pty = 1;

@@ -53,6 +53,7 @@ enum field_tag {
 	F_MOUNT = 25,
 	F_HOSTNAME = 26,
 	F_PID = 27,
+	F_LOOPBACK = 28,
 	F_OP = 32,
 	F_PATH = 33,
 	F_TARGET = 34,
