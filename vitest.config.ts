@@ -28,6 +28,8 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 240_000,
+          // A shared 2-core machine can take seconds to echo what Playwright types.
+          expect: { poll: { timeout: 15_000 } },
         },
       },
     ],

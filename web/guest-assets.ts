@@ -29,11 +29,12 @@ export interface GuestAsset {
 }
 
 export interface GuestAssets {
+  /** The saved state, zstd-compressed. */
   state: GuestAsset;
   bios: GuestAsset;
   vgaBios: GuestAsset;
   memoryMiB: number;
-  /** Size of the uncompressed state, for the page's figures. */
+  /** Size of the uncompressed state. */
   rawStateSize: number;
 }
 

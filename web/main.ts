@@ -97,6 +97,18 @@ matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => page
 const files = new FilesView(api);
 const encoder = new TextEncoder();
 
+/**
+ * WebGL when the GPU draws it. A software WebGL (SwiftShader, as under --disable-gpu) is slower than xterm's DOM
+ * renderer and blocks the main thread while it starts, so the worker probes first. `?renderer=dom` forces the DOM.
+ */
+async function chooseRenderer(): Promise<void> {
+  const gl = await api.webglRenderer();
+  const software = !gl || /swiftshader|llvmpipe|software/i.test(gl);
+  const forced = new URLSearchParams(location.search).get("renderer") === "dom";
+  const renderer = software || forced ? "dom" : await pageTerminal.enableWebgl();
+  addTrace({ time: performance.now(), kind: "vm", text: `terminal renderer: ${renderer} (WebGL: ${gl ?? "none"})` });
+}
+
 async function startShell(): Promise<void> {
   let result: Awaited<typeof started>;
   try {
@@ -105,6 +117,7 @@ async function startShell(): Promise<void> {
     fail("The machine could not start", error);
     return;
   }
+  performance.mark("drydock:restored", { detail: { restoreMs: result.restoreMs } });
   startLabel.textContent = "Starting a shell…";
   let first = true;
   await api.openShell(
@@ -126,10 +139,7 @@ async function startShell(): Promise<void> {
         terminal.focus();
         files.enable();
         // After the prompt: nothing here may delay it.
-        setTimeout(async () => {
-          const renderer = await pageTerminal.enableWebgl();
-          addTrace({ time: performance.now(), kind: "vm", text: `terminal renderer: ${renderer}` });
-        }, 200);
+        setTimeout(() => void chooseRenderer(), 200);
       },
       exit: (code: number) => {
         terminal.write(`\r\n[the shell exited with code ${code}; reload the page for a new one]\r\n`);

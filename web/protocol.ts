@@ -21,6 +21,7 @@ export interface GuestFile {
 }
 
 export interface StartOptions {
+  /** The zstd-compressed saved state: v86 inflates it itself. */
   state: GuestFile;
   bios: GuestFile;
   vgaBios: GuestFile;
@@ -67,6 +68,8 @@ export interface WorkerApi {
   openShell(rows: number, cols: number, sink: ShellSink): Promise<void>;
   writeShell(bytes: Uint8Array): Promise<void>;
   resizeShell(rows: number, cols: number): Promise<void>;
+  /** The WebGL2 renderer's name (probed on an OffscreenCanvas, off the main thread), or undefined without WebGL2. */
+  webglRenderer(): Promise<string | undefined>;
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
   /** Opens image storage in OPFS (memory when OPFS is missing) with pulls going through `proxy`. */

@@ -88,10 +88,10 @@ const api: WorkerApi = {
       }),
     ]);
     trace("http", "downloads verified (sha256)");
+    const started = performance.now();
     // v86 loads its wasm by URL; a blob URL of the bytes already here avoids a second request.
     const wasmPath = URL.createObjectURL(new Blob([wasm], { type: "application/wasm" }));
-    const started = performance.now();
-    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${options.state.size} bytes of zstd`);
+    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.byteLength} bytes of zstd`);
     try {
       drydock = await Drydock.boot({
         // A restore needs no kernel: the state holds the guest's memory.
@@ -145,6 +145,16 @@ const api: WorkerApi = {
 
   async resizeShell(rows: number, cols: number): Promise<void> {
     shell?.resize(rows, cols);
+  },
+
+  async webglRenderer() {
+    if (typeof OffscreenCanvas === "undefined") return undefined;
+    const gl = new OffscreenCanvas(1, 1).getContext("webgl2");
+    if (!gl) return undefined;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return renderer;
   },
 
   async readFile(path: string): Promise<Uint8Array> {

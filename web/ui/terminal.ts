@@ -22,7 +22,7 @@ export interface PageTerminal {
   fit(): void;
   /** Re-reads the colours after a theme change. */
   applyTheme(): void;
-  /** Switches to the WebGL renderer if the browser allows; says which renderer is in use. */
+  /** Switches to the WebGL renderer; says which renderer is in use. */
   enableWebgl(): Promise<"webgl" | "dom">;
 }
 
@@ -58,8 +58,13 @@ export function createTerminal(container: HTMLElement): PageTerminal {
     }
   };
   fitToPane();
+  // Refit when the pane's size really changes (the observer also reports the size it starts with: skip that).
   let frame = 0;
+  let size = `${container.clientWidth}x${container.clientHeight}`;
   new ResizeObserver(() => {
+    const now = `${container.clientWidth}x${container.clientHeight}`;
+    if (now === size) return;
+    size = now;
     cancelAnimationFrame(frame);
     frame = requestAnimationFrame(fitToPane);
   }).observe(container);
