@@ -49,6 +49,12 @@ describe("the playground", () => {
     const trace = await page.locator("#trace").innerText();
     expect(trace).toContain("restore_state");
     expect(trace).toContain("hello from drydockd");
+    // The state's URL names its content, so it may be cached for good.
+    const statePath = /GET (\/guest\/state-128m-[0-9a-f]{12}\.v86state\.zst)/.exec(trace)?.[1];
+    expect(statePath).toBeDefined();
+    const state = await fetch(new URL(statePath!, server.url));
+    expect(state.headers.get("cache-control")).toContain("immutable");
+    expect(new Uint8Array(await state.arrayBuffer()).subarray(0, 4)).toEqual(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd));
     await screenshot(page, "02-uname");
   });
 
