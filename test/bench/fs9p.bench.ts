@@ -1,5 +1,6 @@
 // The 9P layer share: reading a 16 MiB file through it (cold: just mounted, so the guest's page cache is empty;
-// warm: read again) and `ls -lR` of the busybox image's tree, timed from the engine around the guest command.
+// warm: read again) and `ls -lR` of the busybox image's tree (and of a copy on tmpfs, for the guest's own cost),
+// timed from the engine around the guest command, so each figure includes one spawn round trip (the baseline).
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +74,12 @@ const suite: BenchSuite = {
         }
         ctx.samples("`ls -lR` of the busybox image's tree, cold", listCold, "ms");
         ctx.samples("`ls -lR` of the busybox image's tree, again", listWarm, "ms");
+        // The same tree on the guest's tmpfs: what the guest's own CPU costs, with no 9P at all.
+        await sh(`cp -a ${tree} /tmp/fs9p-bench-tree`);
+        const listTmpfs: number[] = [];
+        for (let run = 0; run < RUNS; run++) listTmpfs.push(await timed("ls -lR /tmp/fs9p-bench-tree > /dev/null"));
+        ctx.samples("`ls -lR` of a copy of that tree on tmpfs (no 9P)", listTmpfs, "ms");
+        await sh("rm -rf /tmp/fs9p-bench-tree");
       } finally {
         await drydock.dispose();
       }
