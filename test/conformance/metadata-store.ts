@@ -1,6 +1,8 @@
-// Conformance suite for metadata stores (memory, Node fs, OPFS): small documents replaced atomically.
+// Conformance suite for metadata stores (memory, Node fs, OPFS): small documents replaced atomically. The cases are a
+// plain list, as in content-store.ts, so that test/e2e/opfs/ can run them in Chromium.
 import { describe, expect, it } from "vitest";
 import type { MetadataStore } from "../../engine/content/index.ts";
+import { type ConformanceCase, runCase } from "./content-store.ts";
 
 export interface MetadataStoreHarness {
   store: MetadataStore;
@@ -8,19 +10,21 @@ export interface MetadataStoreHarness {
   dispose?: () => Promise<void>;
 }
 
+export const metadataStoreCases: readonly ConformanceCase<MetadataStoreHarness>[] = [
+  {
+    name: "reads back what was written, and undefined for what never was",
+    async run({ store, reopen }) {
+      expect(await store.read("images.json")).toBeUndefined();
+      await store.write("images.json", new TextEncoder().encode("one"));
+      await store.write("images.json", new TextEncoder().encode("two"));
+      expect(new TextDecoder().decode(await store.read("images.json"))).toBe("two");
+      if (reopen) expect(new TextDecoder().decode(await (await reopen()).read("images.json"))).toBe("two");
+    },
+  },
+];
+
 export function describeMetadataStore(name: string, open: () => Promise<MetadataStoreHarness>): void {
   describe(`metadata store conformance: ${name}`, () => {
-    it("reads back what was written, and undefined for what never was", async () => {
-      const { store, reopen, dispose } = await open();
-      try {
-        expect(await store.read("images.json")).toBeUndefined();
-        await store.write("images.json", new TextEncoder().encode("one"));
-        await store.write("images.json", new TextEncoder().encode("two"));
-        expect(new TextDecoder().decode(await store.read("images.json"))).toBe("two");
-        if (reopen) expect(new TextDecoder().decode(await (await reopen()).read("images.json"))).toBe("two");
-      } finally {
-        await dispose?.();
-      }
-    });
+    for (const testCase of metadataStoreCases) it(testCase.name, () => runCase(open, testCase));
   });
 }
