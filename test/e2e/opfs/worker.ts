@@ -1,0 +1,87 @@
+// Runs the shared content and metadata store conformance cases against the OPFS stores, in a dedicated Web Worker as
+// the engine does, each case in a fresh directory of the origin private file system; posts one result per case.
+import { OpfsContentStore, type OpfsDirectory, OpfsMetadataStore } from "../../../engine/content/index.ts";
+import {
+  type ConformanceCase,
+  type ContentStoreHarness,
+  contentStoreCases,
+  runCase,
+} from "../../conformance/content-store.ts";
+import { type MetadataStoreHarness, metadataStoreCases } from "../../conformance/metadata-store.ts";
+import type { CaseResult } from "./results.ts";
+
+// The worker globals used here; test/ is type-checked with Node's libs, which lack them.
+interface WorkerScope {
+  navigator: { storage: { getDirectory(): Promise<OpfsDirectory> } };
+  postMessage(message: CaseResult[]): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+/** A case that neither passes nor fails in this long is reported as failed, under its own name. */
+const CASE_TIMEOUT_MS = 30_000;
+
+/** A fresh, uniquely named directory under the OPFS root, and a way to remove it. */
+async function freshDirectory(): Promise<{ directory: OpfsDirectory; remove: () => Promise<void> }> {
+  const root = await scope.navigator.storage.getDirectory();
+  const name = `conformance-${crypto.randomUUID()}`;
+  const directory = await root.getDirectoryHandle(name, { create: true });
+  return { directory, remove: () => root.removeEntry(name, { recursive: true }) };
+}
+
+async function openContent(): Promise<ContentStoreHarness> {
+  const { directory, remove } = await freshDirectory();
+  return {
+    store: await OpfsContentStore.open({ root: directory }),
+    reopen: () => OpfsContentStore.open({ root: directory }),
+    dispose: remove,
+  };
+}
+
+async function openMetadata(): Promise<MetadataStoreHarness> {
+  const { directory, remove } = await freshDirectory();
+  return {
+    store: await OpfsMetadataStore.open(directory),
+    reopen: () => OpfsMetadataStore.open(directory),
+    dispose: remove,
+  };
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error)
+    return error.stack?.includes(error.message) ? error.stack : `${error.message}\n${error.stack}`;
+  return String(error);
+}
+
+async function runAll<Harness extends { dispose?: () => Promise<void> }>(
+  suite: string,
+  cases: readonly ConformanceCase<Harness>[],
+  open: () => Promise<Harness>,
+  results: CaseResult[],
+): Promise<void> {
+  for (const testCase of cases) {
+    const started = performance.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${CASE_TIMEOUT_MS} ms`)), CASE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([runCase(open, testCase), timeout]);
+      results.push({ suite, name: testCase.name, ok: true, ms: performance.now() - started });
+    } catch (error) {
+      results.push({
+        suite,
+        name: testCase.name,
+        ok: false,
+        error: describeError(error),
+        ms: performance.now() - started,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const results: CaseResult[] = [];
+await runAll("content store", contentStoreCases, openContent, results);
+await runAll("metadata store", metadataStoreCases, openMetadata, results);
+scope.postMessage(results);
