@@ -171,7 +171,9 @@ const api: WorkerApi = {
 
   async openImages(proxy: string): Promise<{ storage: "opfs" | "memory" }> {
     proxyUrl = proxy;
-    const onRequest = ({ method, url }: { method: string; url: string }) => trace("http", `${method} ${url}`);
+    // Requests to the page's own proxy read best as paths: `GET /registry/v2/library/busybox/manifests/latest`.
+    const onRequest = ({ method, url }: { method: string; url: string }) =>
+      trace("http", `${method} ${url.startsWith(location.origin) ? url.slice(location.origin.length) : url}`);
     try {
       imageService = await ImageService.open({ storage: "opfs", proxy, onRequest });
       return { storage: "opfs" };

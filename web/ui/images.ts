@@ -130,7 +130,11 @@ export class ImagesView {
         const name = document.createElement("span");
         name.className = "name";
         const label = image.repoTags.join(", ") || image.id.slice(7, 19);
-        name.textContent = label;
+        // Break long names after a slash, not inside a word.
+        for (const [i, part] of label.split("/").entries()) {
+          if (i > 0) name.append("/", document.createElement("wbr"));
+          name.append(part);
+        }
         const meta = document.createElement("span");
         meta.className = "meta";
         meta.textContent = `${image.id.slice(7, 19)} · ${formatBytes(image.size)}`;

@@ -1,4 +1,4 @@
-// The trace panel: a list of {time, kind, text}, appended once per frame and capped, scrolled to the newest line
+// The trace panel: a list of {time, kind, text}, appended once per frame and capped, following the newest line
 // unless the reader has scrolled up.
 import type { TraceEntry } from "../protocol.ts";
 
@@ -9,8 +9,23 @@ export class TracePanel {
   #pending: TraceEntry[] = [];
   #scheduled = false;
 
+  /** Follow new lines until the reader scrolls up; follow again once they scroll back to the end. */
+  #follow = true;
+
   constructor(list: HTMLOListElement) {
     this.#list = list;
+    // Only a scroll upwards stops following: the panel shrinking (which also fires scroll events) does not.
+    let lastTop = 0;
+    list.addEventListener("scroll", () => {
+      const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+      if (atEnd) this.#follow = true;
+      else if (list.scrollTop < lastTop) this.#follow = false;
+      lastTop = list.scrollTop;
+    });
+    // The panel shrinks when the images above it grow: stay at the end.
+    new ResizeObserver(() => {
+      if (this.#follow) list.scrollTop = list.scrollHeight;
+    }).observe(list);
   }
 
   add(entry: TraceEntry): void {
@@ -23,7 +38,6 @@ export class TracePanel {
   #flush(): void {
     this.#scheduled = false;
     const list = this.#list;
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
     const fragment = document.createDocumentFragment();
     for (const entry of this.#pending) {
       const item = document.createElement("li");
@@ -43,6 +57,6 @@ export class TracePanel {
     this.#pending = [];
     list.append(fragment);
     while (list.childElementCount > MAX_LINES) list.firstElementChild?.remove();
-    if (atBottom) list.scrollTop = list.scrollHeight;
+    if (this.#follow) list.scrollTop = list.scrollHeight;
   }
 }
