@@ -1,18 +1,16 @@
 // The playground's main thread: it only renders. The worker (worker.ts) downloads the saved machine, restores it in
 // v86 and runs the engine; this side shows the terminal, the pull view, the file pane and the trace.
 
-import guest from "virtual:drydock-guest";
+// biome-ignore assist/source/organizeImports: start.ts must be evaluated first, ahead of the terminal's modules.
+import { api, attachSink, started, workerStartedAt } from "./start.ts";
 import * as Comlink from "comlink";
-import wasmUrl from "v86/build/v86.wasm?url";
-import type { DownloadProgress, TraceEntry, WorkerApi } from "./protocol.ts";
+import type { DownloadProgress, TraceEntry } from "./protocol.ts";
 import { FilesView } from "./ui/files.ts";
 import { byId, errorMessage, formatBytes } from "./ui/format.ts";
 import { ImagesView } from "./ui/images.ts";
 import { createTerminal } from "./ui/terminal.ts";
 import { TracePanel } from "./ui/trace.ts";
 
-// Start the worker first: the downloads begin while the page builds its terminal.
-const api = Comlink.wrap<WorkerApi>(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" }));
 const root = document.documentElement;
 const status = byId("status", HTMLParagraphElement);
 const banner = byId("banner", HTMLDivElement);
@@ -37,7 +35,7 @@ function fail(what: string, error: unknown): void {
   banner.textContent = message;
   banner.hidden = false;
   start.dataset.state = "error";
-  startLabel.textContent = message;
+  startLabel.textContent = "Not started: see the message above.";
   addTrace({ time: performance.now(), kind: "error", text: message });
 }
 
@@ -71,18 +69,8 @@ const onDownload = (progress: DownloadProgress) => {
   startProgress.value = loaded;
   startLabel.textContent = `Downloading the saved machine: ${formatBytes(loaded)} of ${formatBytes(total)}`;
 };
-const started = api.start(
-  {
-    state: guest.state,
-    bios: guest.bios,
-    vgaBios: guest.vgaBios,
-    wasmUrl: new URL(wasmUrl, location.href).href,
-    memoryMiB: guest.memoryMiB,
-    timeOrigin: performance.timeOrigin,
-  },
-  Comlink.proxy({ trace: addTrace, download: onDownload }),
-);
-addTrace({ time: performance.now(), kind: "vm", text: "page loaded; worker started" });
+attachSink({ trace: addTrace, download: onDownload });
+addTrace({ time: workerStartedAt, kind: "vm", text: "worker started" });
 
 const pageTerminal = createTerminal(byId("terminal", HTMLDivElement));
 const { terminal } = pageTerminal;

@@ -1,8 +1,9 @@
-// The page's worker: owns v86, the guest and the engine, and answers the main thread through comlink. Every import
-// is static and `expose` runs during the module's first evaluation, so comlink's message listener is installed before
-// the first message can arrive (a top-level `await` before it would lose that message).
+// The page's worker: owns v86, the guest and the engine, and answers the main thread through comlink. `expose` runs
+// during the module's first evaluation, so comlink's message listener is installed before the first message can
+// arrive (a top-level `await` before it would lose that message). The engine and v86 (most of the worker's code) are
+// a separate chunk, loaded while the guest's files download.
 import * as Comlink from "comlink";
-import { Drydock, type GuestProcess, ImageService } from "../engine/index.ts";
+import type { Drydock, GuestProcess, ImageService } from "../engine/index.ts";
 import type {
   DownloadProgress,
   GuestFile,
@@ -20,6 +21,11 @@ let shellInput: WritableStreamDefaultWriter<Uint8Array> | undefined;
 let imageService: ImageService | undefined;
 let proxyUrl = "";
 let traceSink: PageSink["trace"] = () => {};
+let engineModule: Promise<typeof import("../engine/index.ts")> | undefined;
+const engine = () => {
+  engineModule ??= import("../engine/index.ts");
+  return engineModule;
+};
 let timeOffset = 0;
 
 function trace(kind: string, text: string): void {
@@ -76,6 +82,7 @@ const api: WorkerApi = {
     traceSink = (entry) => sink.trace(entry);
     timeOffset = performance.timeOrigin - options.timeOrigin;
     const progress = (p: DownloadProgress) => sink.download(p);
+    const loadingEngine = engine();
     trace("http", `GET ${options.state.url} (saved machine state, zstd, ${options.state.size} bytes)`);
     const [state, bios, vgaBios, wasm] = await Promise.all([
       download("saved machine state", options.state, progress),
@@ -93,6 +100,7 @@ const api: WorkerApi = {
     const wasmPath = URL.createObjectURL(new Blob([wasm], { type: "application/wasm" }));
     trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.byteLength} bytes of zstd`);
     try {
+      const { Drydock } = await loadingEngine;
       drydock = await Drydock.boot({
         // A restore needs no kernel: the state holds the guest's memory.
         artifacts: {
@@ -175,10 +183,12 @@ const api: WorkerApi = {
     const onRequest = ({ method, url }: { method: string; url: string }) =>
       trace("http", `${method} ${url.startsWith(location.origin) ? url.slice(location.origin.length) : url}`);
     try {
+      const { ImageService } = await engine();
       imageService = await ImageService.open({ storage: "opfs", proxy, onRequest });
       return { storage: "opfs" };
     } catch (error) {
       trace("error", `OPFS unavailable (${String(error)}): images are kept in memory until the page closes`);
+      const { ImageService } = await engine();
       imageService = await ImageService.open({ storage: "memory", proxy, onRequest });
       return { storage: "memory" };
     }

@@ -1,0 +1,36 @@
+// Starts the worker and the guest's downloads. main.ts imports this module first, so it runs before the terminal's
+// modules are evaluated: the downloads and the restore begin as early as the page can. Events that arrive before
+// the page has its panels are kept and replayed.
+
+import guest from "virtual:drydock-guest";
+import * as Comlink from "comlink";
+import wasmUrl from "v86/build/v86.wasm?url";
+import type { DownloadProgress, PageSink, TraceEntry, WorkerApi } from "./protocol.ts";
+
+export const api = Comlink.wrap<WorkerApi>(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" }));
+
+const early: Array<(sink: PageSink) => void> = [];
+let sink: PageSink | undefined;
+
+/** Where start-up events go from now on (those already received are delivered first). */
+export function attachSink(target: PageSink): void {
+  sink = target;
+  for (const deliver of early.splice(0)) deliver(target);
+}
+
+export const started = api.start(
+  {
+    state: guest.state,
+    bios: guest.bios,
+    vgaBios: guest.vgaBios,
+    wasmUrl: new URL(wasmUrl, location.href).href,
+    memoryMiB: guest.memoryMiB,
+    timeOrigin: performance.timeOrigin,
+  },
+  Comlink.proxy<PageSink>({
+    trace: (entry: TraceEntry) => (sink ? sink.trace(entry) : early.push((s) => s.trace(entry))),
+    download: (progress: DownloadProgress) =>
+      sink ? sink.download(progress) : early.push((s) => s.download(progress)),
+  }),
+);
+export const workerStartedAt = performance.now();
