@@ -72,6 +72,8 @@ const onDownload = (progress: DownloadProgress) => {
 attachSink({ trace: addTrace, download: onDownload });
 addTrace({ time: workerStartedAt, kind: "vm", text: "worker started" });
 
+// Let the page lay out and paint before xterm builds itself: two shorter tasks instead of one long one.
+await new Promise((resolve) => setTimeout(resolve, 0));
 const pageTerminal = createTerminal(byId("terminal", HTMLDivElement));
 const { terminal } = pageTerminal;
 themeButton.addEventListener("click", () => {
