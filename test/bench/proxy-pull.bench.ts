@@ -1,0 +1,177 @@
+// What the registry proxy costs a pull: the ~50 MB fixture image from a local docker-registry into a fresh Node fs
+// image store (verified and unpacked as it streams), directly and through the proxy, the loopback registry configured
+// explicitly as its upstream. The proxy runs two ways: standalone in its own process (web/proxy/cli.ts, as
+// `npm run proxy` starts it), as it is deployed; and in this process (createNodeProxy on @hono/node-server), where it
+// shares one thread with the puller but can count what it sends upstream. Through the proxy: with a cold cache (the
+// proxy streams to the client and fills its cache), with the cache off, and a second pull answered from the cache.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serve } from "@hono/node-server";
+import { ImageService } from "../../engine/index.ts";
+import { openNodeImageService } from "../../engine/node/index.ts";
+import { createNodeProxy } from "../../web/proxy/node.ts";
+import { seedRegistry } from "../fixtures/images.ts";
+import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import { type BenchSuite, median } from "./harness.ts";
+
+const RUNS = 5;
+const ROOT = join(import.meta.dirname, "../..");
+
+interface RunningProxy {
+  url: string;
+  /** `METHOD /path` of every request the proxy sent upstream. */
+  upstream: string[];
+  close(): Promise<void>;
+}
+
+async function startProxy(registry: Registry, cache: boolean): Promise<RunningProxy> {
+  const upstream: string[] = [];
+  const app = createNodeProxy({
+    upstreams: { [registry.host]: { url: registry.url, allowPrivate: true } },
+    ...(cache ? {} : { cache: false }),
+    fetch: (request) => {
+      upstream.push(`${request.method} ${new URL(request.url).pathname}`);
+      return fetch(request);
+    },
+  });
+  let server: ReturnType<typeof serve> | undefined;
+  const port = await new Promise<number>((resolve) => {
+    server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => resolve(info.port));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    upstream,
+    close: () => new Promise<void>((resolve) => server!.close(() => resolve())),
+  };
+}
+
+/** `npm run proxy` in its own process, its memory cache cold, on a free port; closed by SIGTERM. */
+async function startCliProxy(registry: Registry): Promise<RunningProxy> {
+  const args = ["--import", "tsx", "web/proxy/cli.ts", "--port", "0", "--no-default-upstreams"];
+  args.push("--upstream", `${registry.host}=${registry.url}`);
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the proxy did not start: ${output}`)), 30_000);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    // The CLI logs one line per request; only the first line, where it listens, matters here.
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const listening = /listening on (http:\/\/\S+?)\/?\s/.exec(output)?.[1];
+      if (listening) {
+        clearTimeout(timer);
+        resolve(listening);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`the proxy exited (${code}): ${output}`)));
+  });
+  return {
+    url,
+    upstream: [],
+    close: async () => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Pulls `reference` into a fresh fs store (through `proxy` if given) and returns the seconds it took. */
+async function timePull(reference: string, proxy?: string): Promise<number> {
+  const root = await mkdtemp(join(tmpdir(), "drydock-bench-proxy-pull-"));
+  try {
+    const images = await openNodeImageService(root, proxy ? { proxy } : {});
+    const started = performance.now();
+    await images.pull(reference);
+    return (performance.now() - started) / 1000;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+const blobGets = (requests: readonly string[]) => requests.filter((r) => /^GET .*\/blobs\//.test(r)).length;
+
+const suite: BenchSuite = {
+  name: "proxy-pull",
+  async run(ctx) {
+    const registry = await startRegistry();
+    try {
+      const { big, busybox } = await seedRegistry(registry, ["big", "busybox"]);
+      const probe = await ImageService.open({ storage: "memory" });
+      const details = (await probe.pull(big.reference)).details;
+      const megabytes = details.layers.reduce((sum, layer) => sum + layer.blob.size, 0) / 1e6;
+      ctx.record("image size (compressed layers)", Math.round(megabytes * 10) / 10, "MB");
+
+      // One untimed pull each way, so neither side pays for warming up the JIT and the registry's page cache.
+      await timePull(big.reference);
+      for (const warm of [await startProxy(registry, true), await startCliProxy(registry)]) {
+        await timePull(big.reference, warm.url);
+        await warm.close();
+      }
+
+      // The ways are interleaved run by run, so that load from others on the shared cores spreads over all of them.
+      const direct: number[] = [];
+      const standaloneCold: number[] = [];
+      const standaloneCached: number[] = [];
+      const cold: number[] = [];
+      const uncached: number[] = [];
+      const cached: number[] = [];
+      const cachedBlobGets: number[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        direct.push(await timePull(big.reference));
+        const standalone = await startCliProxy(registry);
+        try {
+          // A new process compiles its code on first use: a small image warms the same paths (manifests, blobs,
+          // cache fill) without putting the big image's blobs into the cache.
+          await timePull(busybox.reference, standalone.url);
+          standaloneCold.push(await timePull(big.reference, standalone.url));
+          standaloneCached.push(await timePull(big.reference, standalone.url));
+        } finally {
+          await standalone.close();
+        }
+        const proxy = await startProxy(registry, true);
+        try {
+          cold.push(await timePull(big.reference, proxy.url));
+          const before = proxy.upstream.length;
+          cached.push(await timePull(big.reference, proxy.url));
+          cachedBlobGets.push(blobGets(proxy.upstream.slice(before)));
+        } finally {
+          await proxy.close();
+        }
+        const noCache = await startProxy(registry, false);
+        try {
+          uncached.push(await timePull(big.reference, noCache.url));
+        } finally {
+          await noCache.close();
+        }
+      }
+
+      const rate = (seconds: number[]) => seconds.map((s) => megabytes / s);
+      const cost = (seconds: number[]) => (median(seconds) / median(direct) - 1) * 100;
+      ctx.samples("pull into the fs store, direct", rate(direct), "MB/s", "≥ 50 MB/s");
+      ctx.samples("through the standalone proxy, cold cache (end to end)", rate(standaloneCold), "MB/s", "≥ 50 MB/s");
+      ctx.samples("second pull through the standalone proxy, from its cache", rate(standaloneCached), "MB/s");
+      ctx.record("standalone proxy's extra time, cold cache (vs direct)", cost(standaloneCold), "%", "< 20%");
+      ctx.record("standalone proxy's extra time, from its cache (vs direct)", cost(standaloneCached), "%");
+      ctx.samples("through the in-process proxy, cold cache", rate(cold), "MB/s");
+      ctx.samples("through the in-process proxy, cache off", rate(uncached), "MB/s");
+      ctx.samples("second pull through the in-process proxy, from its cache", rate(cached), "MB/s");
+      ctx.record("in-process proxy's extra time, cold cache (vs direct)", cost(cold), "%", "< 20%");
+      ctx.record("in-process proxy's extra time, cache off (vs direct)", cost(uncached), "%");
+      ctx.record("in-process proxy's extra time, from its cache (vs direct)", cost(cached), "%");
+      ctx.samples("blob GETs sent upstream during the cached pull", cachedBlobGets, "requests", "0");
+    } finally {
+      await registry.stop();
+    }
+  },
+};
+
+export default suite;
