@@ -58,6 +58,21 @@ describe("the playground", () => {
     await screenshot(page, "02-uname");
   });
 
+  it("forwards the terminal's size to the guest's pty when the window changes", async () => {
+    const { page } = browser;
+    const size = async () => {
+      await typeCommand(page, "clear; stty size");
+      let text = "";
+      await expect.poll(async () => (text = await terminalText(page))).toMatch(/^\s*\d+ \d+\s*$/m);
+      return /^\s*(\d+ \d+)\s*$/m.exec(text)![1];
+    };
+    const before = await size();
+    await page.setViewportSize({ width: 1024, height: 640 });
+    await expect.poll(size).not.toBe(before);
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await expect.poll(size).toBe(before);
+  });
+
   it("opens and saves a guest file through the agent", async () => {
     const { page } = browser;
     await page.fill("#file-path", "/root/notes.txt");
