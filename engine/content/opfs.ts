@@ -149,13 +149,39 @@ export class OpfsContentStore implements ContentStore {
 
   /** Moves a finished ingest file into blobs/ (or drops it if that content is already there). */
   async adopt(handle: OpfsFile, name: string, digest: Digest): Promise<Info> {
-    const directory = this.blobs[digestAlgorithm(digest)];
+    // OPFS refuses a move onto a destination another move is still writing: commits of one digest take turns.
+    const previous = this.#adopting.get(digest) ?? Promise.resolve();
+    const current = previous.catch(() => {}).then(() => this.#adopt(handle, name, digest));
+    this.#adopting.set(digest, current);
     try {
-      await directory.getFileHandle(digestHex(digest));
+      return await current;
+    } finally {
+      if (this.#adopting.get(digest) === current) this.#adopting.delete(digest);
+    }
+  }
+
+  readonly #adopting = new Map<Digest, Promise<Info>>();
+
+  async #adopt(handle: OpfsFile, name: string, digest: Digest): Promise<Info> {
+    const directory = this.blobs[digestAlgorithm(digest)];
+    const exists = () =>
+      directory.getFileHandle(digestHex(digest)).then(
+        () => true,
+        (error: unknown) => {
+          if (isNotFound(error)) return false;
+          throw error;
+        },
+      );
+    if (await exists()) {
       await this.discard(name);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      await handle.move(directory, digestHex(digest));
+    } else {
+      try {
+        await handle.move(directory, digestHex(digest));
+      } catch (error) {
+        // Another tab committed the same bytes first: theirs is as good as ours.
+        if (!(await exists())) throw error;
+        await this.discard(name);
+      }
     }
     return this.info(digest);
   }

@@ -62,11 +62,7 @@ afterAll(async () => {
  * Cases the OPFS store fails today, with the reason. `it.fails` keeps each one listed in the run and turns red once
  * the store is fixed, so the entry is removed with the fix.
  */
-const KNOWN_FAILURES: Readonly<Record<string, string>> = {
-  [key("content store", "lets concurrent writers of the same content both succeed")]:
-    "OpfsContentStore.adopt checks that blobs/<hex> is absent, then moves; the second of two concurrent commits finds " +
-    "the destination locked by the first move (NoModificationAllowedError) instead of discarding its copy",
-};
+const KNOWN_FAILURES: Readonly<Record<string, string>> = {};
 
 function assertCase(suite: string, name: string): void {
   const result = results.get(key(suite, name));
