@@ -20,6 +20,7 @@ export {
   type Manager,
   type Provider,
   type ReadRange,
+  sumUsage,
   type Usage,
   type WriterOptions,
   writeBlob,

@@ -23,6 +23,7 @@ import {
   type Expected,
   type Info,
   type ReadRange,
+  sumUsage,
   type Usage,
   type WriterOptions,
   writerClosed,
@@ -216,13 +217,8 @@ export class OpfsContentStore implements ContentStore {
     }
   }
 
-  async usage(): Promise<Usage> {
-    const usage = { count: 0, size: 0 };
-    for await (const info of this.list()) {
-      usage.count += 1;
-      usage.size += info.size;
-    }
-    return usage;
+  usage(): Promise<Usage> {
+    return sumUsage(this.list());
   }
 }
 

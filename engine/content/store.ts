@@ -77,6 +77,16 @@ export interface Manager {
 
 export interface ContentStore extends Provider, Ingester, Manager {}
 
+/** Usage for stores that know it only by listing their blobs. */
+export async function sumUsage(blobs: AsyncIterable<Info>): Promise<Usage> {
+  const usage = { count: 0, size: 0 };
+  for await (const info of blobs) {
+    usage.count += 1;
+    usage.size += info.size;
+  }
+  return usage;
+}
+
 export function blobNotFound(digest: Digest): EngineError {
   return new EngineError("notFound", `content ${digest} is not in the store`);
 }

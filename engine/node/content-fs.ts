@@ -17,6 +17,7 @@ import {
   type Info,
   type MetadataStore,
   type ReadRange,
+  sumUsage,
   type Usage,
   type WriterOptions,
   writerClosed,
@@ -178,13 +179,8 @@ export class FsContentStore implements ContentStore {
     }
   }
 
-  async usage(): Promise<Usage> {
-    const usage = { count: 0, size: 0 };
-    for await (const info of this.list()) {
-      usage.count += 1;
-      usage.size += info.size;
-    }
-    return usage;
+  usage(): Promise<Usage> {
+    return sumUsage(this.list());
   }
 }
 
