@@ -1,11 +1,11 @@
 // The Drydock facade: a guest machine with its agent, ready to run processes.
 import { AgentClient, type GuestProcess, type SpawnOptions } from "./agent/client.ts";
 import { EngineError } from "./errors.ts";
-import type { GuestArtifacts } from "./vm/artifacts.ts";
-import { V86Machine } from "./vm/v86-machine.ts";
+import { type MachineArtifacts, V86Machine } from "./vm/v86-machine.ts";
 
 export interface BootOptions {
-  artifacts: GuestArtifacts;
+  /** The BIOS files, and for a cold boot the kernel and its command line. */
+  artifacts: MachineArtifacts;
   /** Where v86.wasm is: a file path in Node, a URL in the browser. */
   wasmPath: string;
   /** A saved state to resume (fast); without one the guest boots cold (a few seconds). */

@@ -103,12 +103,7 @@ const api: WorkerApi = {
       const { Drydock } = await loadingEngine;
       drydock = await Drydock.boot({
         // A restore needs no kernel: the state holds the guest's memory.
-        artifacts: {
-          bios: new Uint8Array(bios),
-          vgaBios: new Uint8Array(vgaBios),
-          bzImage: new Uint8Array(0),
-          cmdline: "",
-        },
+        artifacts: { bios: new Uint8Array(bios), vgaBios: new Uint8Array(vgaBios) },
         wasmPath,
         state,
         memoryMiB: options.memoryMiB,

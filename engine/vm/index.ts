@@ -10,4 +10,10 @@ export {
 export { FakeMachine } from "./fake-machine.ts";
 export type { ByteChannel, Machine } from "./machine.ts";
 export { type CommandResult, SerialShell } from "./serial-shell.ts";
-export { DEFAULT_MEMORY_MIB, type NinePHandler, V86Machine, type V86MachineOptions } from "./v86-machine.ts";
+export {
+  DEFAULT_MEMORY_MIB,
+  type MachineArtifacts,
+  type NinePHandler,
+  V86Machine,
+  type V86MachineOptions,
+} from "./v86-machine.ts";

@@ -6,8 +6,12 @@ import type { GuestArtifacts } from "./artifacts.ts";
 import type { ByteChannel, Machine } from "./machine.ts";
 import { Transcript } from "./transcript.ts";
 
+/** What v86 needs: the BIOS always; the kernel and its command line only for a cold boot. */
+export type MachineArtifacts = Pick<GuestArtifacts, "bios" | "vgaBios"> &
+  Partial<Pick<GuestArtifacts, "bzImage" | "cmdline">>;
+
 export interface V86MachineOptions {
-  artifacts: GuestArtifacts;
+  artifacts: MachineArtifacts;
   /** Where v86.wasm is: a file path in Node, a URL in the browser. */
   wasmPath: string;
   /** Guest memory in MiB. A saved state must be restored with the size it was saved with. */
@@ -91,6 +95,12 @@ export class V86Machine implements Machine {
    */
   static async boot(options: V86MachineOptions): Promise<V86Machine> {
     const { artifacts } = options;
+    if (!options.state && !artifacts.bzImage?.length) {
+      throw new EngineError(
+        "invalidArgument",
+        "a cold boot needs the guest kernel (bzImage); only a restore can do without",
+      );
+    }
     const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
     const config: V86Options = {
       wasm_path: options.wasmPath,
@@ -107,7 +117,7 @@ export class V86Machine implements Machine {
       ...(options.state
         ? { initial_state: { buffer: options.state } }
         : {
-            bzimage: { buffer: copy(artifacts.bzImage) },
+            bzimage: { buffer: copy(artifacts.bzImage ?? new Uint8Array(0)) },
             cmdline: [artifacts.cmdline, options.extraCmdline].filter(Boolean).join(" "),
           }),
       // A 9P device is always present, so states saved and restored have the same devices. The guest mounts it
