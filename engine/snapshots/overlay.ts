@@ -141,11 +141,12 @@ export class OverlaySnapshotter {
     // Reserve the key before awaiting, so two prepares of one key cannot both succeed.
     this.#snapshots.set(key, snapshot);
     try {
-      if (kind === "active") {
-        await this.#mkdir(`${snapshot.dir}/fs`, key);
-        await this.#mkdir(`${snapshot.dir}/work`, key);
-      }
-      if (this.#chain(key).some((s) => s.shared)) await this.#layers.ready();
+      // Sent together: drydockd answers requests in the order they arrive, so one round trip for both.
+      const requests: Promise<void>[] = [];
+      if (kind === "active")
+        requests.push(this.#mkdir(`${snapshot.dir}/fs`, key), this.#mkdir(`${snapshot.dir}/work`, key));
+      if (this.#chain(key).some((s) => s.shared)) requests.push(this.#layers.ready());
+      await Promise.all(requests);
     } catch (error) {
       this.#snapshots.delete(key);
       await this.#agent.remove(snapshot.dir, { recursive: true }).catch(() => {});
@@ -240,6 +241,11 @@ export class OverlaySnapshotter {
     } catch (error) {
       if (!isEngineError(error, "notFound")) throw error;
     }
+  }
+
+  /** Where the image layers are in the guest (the 9P layer share). */
+  get layersRoot(): string {
+    return this.#layers.root;
   }
 
   /** What a snapshot is. */
