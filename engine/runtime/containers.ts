@@ -78,8 +78,6 @@ export interface ExecOptions {
   pty?: { rows: number; cols: number };
 }
 
-const initKey = (id: string) => `${id}-init`;
-
 function newId(): string {
   const bytes = new Uint8Array(32);
   crypto.getRandomValues(bytes);
@@ -89,6 +87,8 @@ function newId(): string {
 export class Containers {
   readonly #containers = new Map<string, Container>();
   readonly #runner: TaskRunner;
+  /** The shared init layer of each image top layer, by snapshot key. */
+  readonly #initLayers = new Map<string, Promise<string>>();
 
   constructor(
     readonly agent: RuntimeAgent,
@@ -142,47 +142,77 @@ export class Containers {
   /**
    * Docker's init layer: the mount points the runtime needs (/proc, /sys, /dev, the /etc files it binds over) made
    * in a layer of their own between the image and the container's writable layer, so they never show up as the
-   * container's changes. Then the writable layer, and the files the container's /etc binds.
+   * container's changes. Once committed it is read-only and the same for every container of the image, so it is made
+   * once per image and shared, like the image's own layers; each container gets only its writable layer and the
+   * files its /etc binds.
    */
   async #prepareRootfs(id: string, spec: RuntimeSpec, top: string | undefined): Promise<void> {
+    const init = await this.#initLayer(top);
     const dir = containerDir(id);
-    const initActive = `${initKey(id)}-active`;
-    await this.snapshotter.prepare(initActive, top);
-    const upper = this.snapshotter.upperDir(initActive);
-    const requests: Promise<unknown>[] = [];
-    const mkdir = (path: string) => {
-      this.tracer?.emit({ op: "mkdir", path }, id);
-      requests.push(this.agent.mkdir(path, { parents: true }));
-    };
+    const requests: Promise<unknown>[] = [this.snapshotter.prepare(id, init)];
     const write = (path: string, value: string) => {
       this.tracer?.emit({ op: "write", path, value }, id);
       requests.push(this.agent.writeFile(path, value));
     };
     // Sent together, in order: drydockd answers them in the order they arrive.
-    for (const sub of ["proc", "sys", "dev", "etc"]) mkdir(`${upper}/${sub}`);
-    for (const file of ["hostname", "hosts", "resolv.conf"]) write(`${upper}/etc/${file}`, "");
-    mkdir(`${dir}/rootfs`);
+    this.tracer?.emit({ op: "mkdir", path: `${dir}/rootfs` }, id);
+    requests.push(this.agent.mkdir(`${dir}/rootfs`, { parents: true }));
     write(`${dir}/hostname`, `${spec.hostname}\n`);
     write(`${dir}/hosts`, `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
     write(`${dir}/resolv.conf`, "# This container has a loopback interface only: no name servers.\n");
-    try {
-      await Promise.all(requests);
-      await this.snapshotter.commit(initKey(id), initActive);
-      await this.snapshotter.prepare(id, initKey(id));
-    } catch (error) {
+    const settled = await Promise.allSettled(requests);
+    const failed = settled.find((result) => result.status === "rejected");
+    if (failed) {
       await this.#removeRootfs(id).catch(() => {});
-      throw error;
+      throw failed.reason;
     }
   }
 
-  async #removeRootfs(id: string): Promise<void> {
-    const keys = [id, initKey(id), `${initKey(id)}-active`];
-    for (const key of keys) {
-      if (this.snapshotter.list().some((s) => s.name === key)) await this.snapshotter.remove(key);
+  /** The committed init layer over the image's top layer (made the first time a container of the image needs it). */
+  #initLayer(top: string | undefined): Promise<string> {
+    const key = `init-${top?.replace(/^sha256:/, "") ?? "scratch"}`;
+    let made = this.#initLayers.get(key);
+    if (!made) {
+      made = this.#makeInitLayer(key, top).catch((error: unknown) => {
+        this.#initLayers.delete(key);
+        throw error;
+      });
+      this.#initLayers.set(key, made);
     }
+    return made;
+  }
+
+  async #makeInitLayer(key: string, top: string | undefined): Promise<string> {
+    const active = `${key}-active`;
+    await this.snapshotter.prepare(active, top);
+    try {
+      const upper = this.snapshotter.upperDir(active);
+      const requests: Promise<unknown>[] = [];
+      for (const sub of ["proc", "sys", "dev", "etc"]) {
+        this.tracer?.emit({ op: "mkdir", path: `${upper}/${sub}` }, key);
+        requests.push(this.agent.mkdir(`${upper}/${sub}`, { parents: true }));
+      }
+      for (const file of ["hostname", "hosts", "resolv.conf"]) {
+        this.tracer?.emit({ op: "write", path: `${upper}/etc/${file}`, value: "" }, key);
+        requests.push(this.agent.writeFile(`${upper}/etc/${file}`, ""));
+      }
+      await Promise.all(requests);
+      await this.snapshotter.commit(key, active);
+    } catch (error) {
+      await this.snapshotter.remove(active).catch(() => {});
+      throw error;
+    }
+    return key;
+  }
+
+  /** The container's writable layer and its own files; the shared init layer stays. */
+  async #removeRootfs(id: string): Promise<void> {
     const dir = containerDir(id);
+    const requests: Promise<unknown>[] = [];
+    if (this.snapshotter.list().some((s) => s.name === id)) requests.push(this.snapshotter.remove(id));
     this.tracer?.emit({ op: "rm", path: dir, recursive: true }, id);
-    await this.agent.remove(dir, { recursive: true }).catch(() => {});
+    requests.push(this.agent.remove(dir, { recursive: true }).catch(() => {}));
+    await Promise.all(requests);
   }
 
   async start(ref: string): Promise<void> {
@@ -216,9 +246,8 @@ export class Containers {
       const status = await task.process.exit.catch((error: Error) => ({ code: 255, signal: undefined, error }));
       await drained;
       this.#runner.traceExit(container.id, task.pid, status);
-      const oomKilled = await this.#runner.oomKilled(container.id, container.spec);
       await task.network;
-      await this.#runner.cleanup(container.id, container.spec).catch(() => {});
+      const { oomKilled } = await this.#runner.finish(container.id, container.spec);
       const exit: ExitInfo = { code: status.code, oomKilled, finishedAt: Date.now() };
       if (status.signal) exit.signal = status.signal;
       container.exit = exit;

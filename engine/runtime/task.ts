@@ -146,10 +146,10 @@ export class TaskRunner {
     }
     if (devMount) {
       // /dev is filled from outside: drydockd cannot mknod, so each device is an empty file here that the spawn
-      // bind-mounts the guest's own device node onto (as runc does in rootless mode).
+      // bind-mounts the guest's own device node onto (as runc does in rootless mode). The mount point itself is in
+      // the container's init layer.
       const { flags, data } = mountFlags(devMount.options);
       const target = `${root}/dev`;
-      step({ op: "mkdir", path: target }, () => this.agent.mkdir(target).catch(ignoreExists));
       step({ op: "mount", source: devMount.source ?? "tmpfs", target, fstype: devMount.type, options: data }, () =>
         this.agent.mount(devMount.source ?? "tmpfs", target, devMount.type ?? "tmpfs", data, flags),
       );
@@ -245,41 +245,67 @@ export class TaskRunner {
     ];
   }
 
-  /** Reads memory.events: did the kernel's OOM killer kill something in this cgroup? */
-  async oomKilled(id: string, spec: RuntimeSpec): Promise<boolean> {
+  /**
+   * After the task has exited: did the kernel's OOM killer kill something in its cgroup (memory.events), then
+   * `cleanup`. The read goes out with the cgroup.kill, which does not count as an OOM kill.
+   */
+  async finish(id: string, spec: RuntimeSpec): Promise<{ oomKilled: boolean }> {
     const path = `${cgroupDir(spec)}/memory.events`;
     this.#trace({ op: "read", path }, id);
-    try {
-      const text = new TextDecoder().decode(await this.agent.readFile(path));
-      return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
-    } catch {
-      return false;
-    }
+    const events = this.agent.readFile(path).then(
+      (bytes) => new TextDecoder().decode(bytes),
+      () => "",
+    );
+    const killed = this.#kill(id, spec);
+    const oomKilled = Number(/^oom_kill (\d+)$/m.exec(await events)?.[1] ?? 0) > 0;
+    await killed;
+    // A cgroup or mount left behind must not lose the exit: the task has ended either way.
+    await this.#removeCgroupAndRoot(id, spec).catch(() => {});
+    return { oomKilled };
   }
 
-  /** After the task: kill what is left in the cgroup, remove it, and detach the root filesystem. */
+  /** Kills what is left in the cgroup, removes it, and detaches the root filesystem. */
   async cleanup(id: string, spec: RuntimeSpec): Promise<void> {
+    await this.#kill(id, spec);
+    await this.#removeCgroupAndRoot(id, spec);
+  }
+
+  #kill(id: string, spec: RuntimeSpec): Promise<void> {
+    const path = `${cgroupDir(spec)}/cgroup.kill`;
+    this.#trace({ op: "write", path, value: "1" }, id);
+    return this.agent.writeFile(path, "1").catch(() => {});
+  }
+
+  async #removeCgroupAndRoot(id: string, spec: RuntimeSpec): Promise<void> {
     const cgroup = cgroupDir(spec);
-    this.#trace({ op: "write", path: `${cgroup}/cgroup.kill`, value: "1" }, id);
-    await this.agent.writeFile(`${cgroup}/cgroup.kill`, "1").catch(() => {});
+    const root = `${containerDir(id)}/${spec.root.path}`;
     this.#trace({ op: "rmdir", path: cgroup }, id);
-    // The kernel frees a cgroup once its last process is reaped, a moment after the exit is reported.
-    for (let attempt = 0; ; attempt++) {
+    const removed = this.agent.remove(cgroup);
+    this.#trace({ op: "umount", target: root, lazy: true }, id);
+    // Lazy: the overlay and every mount below it (/dev, …) go at once. Sent with the rmdir: one round trip.
+    const unmounted = this.agent.umount(root, MNT_DETACH).then(
+      () => undefined,
+      (error: unknown) =>
+        isEngineError(error, "invalidArgument") || isEngineError(error, "notFound") ? undefined : error,
+    );
+    // The kernel frees a cgroup once its last process is reaped, which can be a moment after the exit is reported
+    // (EBUSY until then).
+    for (let attempt = 0, pending = removed; ; attempt++) {
       try {
-        await this.agent.remove(cgroup);
+        await pending;
         break;
       } catch (error) {
         if (isEngineError(error, "notFound")) break;
-        if (attempt >= 50) throw error;
+        if (!isEngineError(error, "conflict") || attempt >= 50) {
+          await unmounted;
+          throw error;
+        }
         await new Promise((resolve) => setTimeout(resolve, 10));
+        pending = this.agent.remove(cgroup);
       }
     }
-    const root = `${containerDir(id)}/${spec.root.path}`;
-    this.#trace({ op: "umount", target: root, lazy: true }, id);
-    // Lazy: the overlay and every mount below it (/dev, …) go at once.
-    await this.agent.umount(root, MNT_DETACH).catch((error) => {
-      if (!isEngineError(error, "invalidArgument") && !isEngineError(error, "notFound")) throw error;
-    });
+    const failed = await unmounted;
+    if (failed) throw failed;
   }
 
   /** Freezes or thaws every process of the container (`cgroup.freeze`). */
@@ -297,10 +323,6 @@ export class TaskRunner {
   traceExit(id: string, pid: number, status: ExitStatus): void {
     this.#trace({ op: "wait", pid, code: status.code, ...(status.signal ? { signal: status.signal } : {}) }, id);
   }
-}
-
-function ignoreExists(error: unknown): void {
-  if (!isEngineError(error, "alreadyExists")) throw error;
 }
 
 /** drydockd names the failed step ("exec foo: No such file or directory"); say it as Docker users know it. */
