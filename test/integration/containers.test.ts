@@ -1,7 +1,7 @@
 // Containers in the real guest, from real images pulled from a real registry and served to the guest over 9P:
 // isolation (pid, uts, net, mount namespaces), overlay copy-on-write, whiteouts, cgroup v2 limits, the lifecycle,
 // cleanup after many runs, and each kind of bad input.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,7 @@ import {
   type TraceEvent,
 } from "../../engine/index.ts";
 import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
-import type { RunOptions } from "../../engine/runtime/index.ts";
+import { containerDir, type RunOptions } from "../../engine/runtime/index.ts";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
 
@@ -170,6 +170,77 @@ describe("the writable layer", () => {
     expect(listing).not.toContain("gone.txt");
     expect(listing).toContain("new.txt");
     expect(listing).not.toMatch(/a\.txt|c\.txt|sub/);
+  });
+});
+
+describe("sharing the image", () => {
+  /** The overlay's lower dirs that are on the 9P layer share (not the container's own init layer). */
+  const sharedLowers = (lowerdir: string) =>
+    lowerdir.split(":").filter((path) => path.startsWith(`${containers.snapshotter.layersRoot}/`));
+
+  /** Every file under the image service's directory (the content store and its metadata): count and bytes. */
+  async function stored(): Promise<{ files: number; bytes: number }> {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    let bytes = 0;
+    const files = entries.filter((entry) => entry.isFile());
+    for (const file of files) bytes += (await stat(join(file.parentPath, file.name))).size;
+    return { files: files.length, bytes };
+  }
+
+  it("gives two containers of one image the same lower files on the one 9P share, stored once", async () => {
+    const first = await containers.run(busybox, { cmd: ["sleep", "600"] });
+    const storedBefore = await stored();
+    const shareBefore = await host(`ls ${containers.snapshotter.layersRoot}`);
+    const snapshotsBefore = new Set(containers.snapshotter.list().map((s) => s.name));
+    const second = await containers.run(busybox, { cmd: ["sleep", "600"] });
+
+    // The snapshotter stacks both on the same layer directories of the share…
+    const lowerdirOf = (id: string) =>
+      containers.snapshotter
+        .mounts(id)[0]!
+        .options.find((o) => o.startsWith("lowerdir="))!
+        .slice(9);
+    const lowers = sharedLowers(lowerdirOf(first.id));
+    expect(lowers.length).toBeGreaterThan(0);
+    expect(sharedLowers(lowerdirOf(second.id))).toEqual(lowers);
+    // …and so does the guest's kernel: its mount table has both overlays over them, and one 9P share.
+    const table = (await host("cat /proc/mounts")).split("\n").map((line) => line.split(" "));
+    const overlayOf = (id: string) => table.find((fields) => fields[1] === `${containerDir(id)}/rootfs`);
+    for (const id of [first.id, second.id]) {
+      const lowerdir = /(?:^|,)lowerdir=([^,]+)/.exec(overlayOf(id)?.[3] ?? "")?.[1] ?? "";
+      expect(sharedLowers(lowerdir)).toEqual(lowers);
+    }
+    expect(table.filter((fields) => fields[2] === "9p").map((fields) => fields[1])).toEqual([
+      containers.snapshotter.layersRoot,
+    ]);
+
+    // A lower file seen from either container is the share's one file. Overlayfs reports the lower inode number (under
+    // a device number of its own per mount), and the kernel maps the very file on the share, the same device and
+    // inode, into both containers' `sleep` (busybox): one copy in the page cache.
+    const [shareDevice, shareInode] = (await host(`stat -L -c '%d %i' ${lowers[0]}/bin/busybox`)).trim().split(" ");
+    expect(Number(shareInode)).toBeGreaterThan(0);
+    for (const id of [first.id, second.id]) {
+      const proc = await containers.exec(id, ["stat", "-L", "-c", "%i", "/bin/busybox"]);
+      const [inode, status] = await Promise.all([new Response(proc.stdout).text(), proc.exit]);
+      expect(status.code).toBe(0);
+      expect(inode.trim()).toBe(shareInode);
+      // /proc/<pid>/maps: start-end perms offset major:minor inode path (device numbers in hex).
+      const mapped = (await host(`cat /proc/${containers.inspect(id).pid}/maps`))
+        .split("\n")
+        .map((line) => line.trim().split(/\s+/))
+        .find((fields) => fields[1]?.includes("x") && fields[5]?.endsWith("/bin/busybox"));
+      const [major, minor] = (mapped?.[3] ?? "").split(":").map((hex) => Number.parseInt(hex, 16));
+      expect([(major ?? 0) * 256 + (minor ?? 0), mapped?.[4]]).toEqual([Number(shareDevice), shareInode]);
+    }
+
+    // Stored once: the second container added no blob, no layer on the share; only its own writable layer.
+    expect(await stored()).toEqual(storedBefore);
+    expect(await host(`ls ${containers.snapshotter.layersRoot}`)).toBe(shareBefore);
+    const added = containers.snapshotter.list().filter((s) => !snapshotsBefore.has(s.name));
+    expect(added.map((s) => [s.name, s.kind])).toEqual([[second.id, "active"]]);
+    expect(containers.snapshotter.upperDir(second.id).startsWith(`${containers.snapshotter.root}/`)).toBe(true);
+
+    await Promise.all([first.id, second.id].map((id) => containers.remove(id, { force: true })));
   });
 });
 
