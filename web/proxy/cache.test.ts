@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type BlobCache, DigestMismatchError, digestOf, MemoryBlobCache, parseRange } from "./cache.ts";
 import { FsBlobCache } from "./cache-fs.ts";
+import { nodeHash } from "./node.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const sha256 = (data: Uint8Array<ArrayBuffer>) => digestOf(data, "sha256");
@@ -34,6 +35,11 @@ const implementations: Array<[string, (maxBytes: number, maxEntryBytes?: number)
   [
     "MemoryBlobCache",
     async (maxBytes, maxEntryBytes) => new MemoryBlobCache({ maxBytes, ...(maxEntryBytes ? { maxEntryBytes } : {}) }),
+  ],
+  [
+    "MemoryBlobCache hashing with node:crypto",
+    async (maxBytes, maxEntryBytes) =>
+      new MemoryBlobCache({ maxBytes, ...(maxEntryBytes ? { maxEntryBytes } : {}), createHash: nodeHash }),
   ],
   [
     "FsBlobCache",
@@ -104,6 +110,34 @@ describe.each(implementations)("%s", (_name, make) => {
     await unannounced.write(big);
     await expect(unannounced.commit()).rejects.toThrow(/larger than the cache allows/);
     expect(await cache.stat(digest)).toBeUndefined();
+  });
+
+  it("assembles a blob of unannounced size from many chunks, copying each (the writer may reuse its buffer)", async () => {
+    const cache = await make(1_000_000, 1_000_000);
+    const whole = new Uint8Array(300_000);
+    for (let i = 0; i < whole.length; i++) whole[i] = (i * 7) % 251;
+    const digest = await sha256(whole);
+    const writer = (await cache.ingest({ digest }))!;
+    const scratch = new Uint8Array(1000);
+    for (let offset = 0; offset < whole.length; offset += scratch.length) {
+      scratch.set(whole.subarray(offset, offset + scratch.length));
+      await writer.write(scratch);
+      scratch.fill(0);
+    }
+    await writer.commit();
+    expect(await cache.stat(digest)).toEqual({ digest, size: whole.length });
+    const blob = (await cache.open(digest))!;
+    expect(new Uint8Array(await new Response(blob.body).arrayBuffer())).toEqual(whole);
+    expect(await cache.usage()).toEqual({ bytes: whole.length, count: 1 });
+  });
+
+  it("refuses more bytes than were announced", async () => {
+    const cache = await make(1000);
+    const data = bytes("twelve bytes");
+    const writer = (await cache.ingest({ digest: await sha256(data), size: 6 }))!;
+    await writer.write(data.subarray(0, 6));
+    await writer.write(data.subarray(6));
+    await expect(writer.commit()).rejects.toThrow(/size mismatch/);
   });
 
   it("declines digests it cannot verify", async () => {

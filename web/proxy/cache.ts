@@ -106,6 +106,18 @@ export interface MemoryBlobCacheOptions {
   readonly maxBytes?: number;
   /** Largest single blob kept. Default a quarter of `maxBytes`. */
   readonly maxEntryBytes?: number;
+  /**
+   * An incremental hash, so blobs are digested as their bytes arrive instead of all at once at commit (node.ts passes
+   * node:crypto's). Default: WebCrypto at commit, which every runtime has but which copies the whole blob once more.
+   */
+  readonly createHash?: (algorithm: DigestAlgorithm) => IncrementalHash;
+}
+
+/** A hash fed chunk by chunk, such as node:crypto's `createHash`. */
+export interface IncrementalHash {
+  update(chunk: Uint8Array): void;
+  /** The digest's lowercase hex. */
+  digest(): string;
 }
 
 interface MemoryEntry {
@@ -117,6 +129,7 @@ interface MemoryEntry {
 export class MemoryBlobCache implements BlobCache {
   readonly maxBytes: number;
   readonly maxEntryBytes: number;
+  readonly #createHash: ((algorithm: DigestAlgorithm) => IncrementalHash) | undefined;
   // A Map iterates in insertion order; re-inserting on every use keeps the least recently used entry first.
   readonly #entries = new Map<string, MemoryEntry>();
   #bytes = 0;
@@ -124,6 +137,7 @@ export class MemoryBlobCache implements BlobCache {
   constructor(options: MemoryBlobCacheOptions = {}) {
     this.maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
     this.maxEntryBytes = Math.min(options.maxEntryBytes ?? Math.floor(this.maxBytes / 4), this.maxBytes);
+    this.#createHash = options.createHash;
   }
 
   async stat(digest: string): Promise<CachedBlobInfo | undefined> {
@@ -142,17 +156,30 @@ export class MemoryBlobCache implements BlobCache {
   async ingest(request: IngestRequest): Promise<BlobWriter | undefined> {
     const parsed = parseDigest(request.digest);
     if (!parsed || (request.size ?? 0) > this.maxEntryBytes) return undefined;
-    const chunks: Uint8Array[] = [];
+    // The bytes go straight into one buffer, allocated at the announced size (or grown by doubling when no size was
+    // announced), so a fill costs one copy of each chunk and no concatenation at the end.
+    let buffer = new Uint8Array(Math.min(request.size ?? INITIAL_CAPACITY, this.maxEntryBytes));
+    const hash = this.#createHash?.(parsed.algorithm);
     let written = 0;
     let done = false;
     return {
       write: async (chunk) => {
         if (done) throw new Error("write after commit or abort");
-        written += chunk.byteLength;
-        // Past the limit the bytes are dropped at once rather than held until commit fails. The chunk is copied
+        const end = written + chunk.byteLength;
+        written = end;
+        // Past either limit the bytes are dropped at once rather than held until commit fails. Chunks are copied
         // because a caller may reuse its buffer once write() resolves.
-        if (written <= this.maxEntryBytes) chunks.push(chunk.slice());
-        else chunks.length = 0;
+        if (end > this.maxEntryBytes || (request.size !== undefined && end > request.size)) {
+          buffer = EMPTY;
+          return;
+        }
+        if (end > buffer.byteLength) {
+          const grown = new Uint8Array(Math.min(Math.max(end, buffer.byteLength * 2), this.maxEntryBytes));
+          grown.set(buffer.subarray(0, end - chunk.byteLength));
+          buffer = grown;
+        }
+        buffer.set(chunk, end - chunk.byteLength);
+        hash?.update(chunk);
       },
       commit: async () => {
         if (done) throw new Error("commit after commit or abort");
@@ -161,8 +188,10 @@ export class MemoryBlobCache implements BlobCache {
         if (request.size !== undefined && written !== request.size) {
           throw new Error(`size mismatch: expected ${request.size} bytes, got ${written}`);
         }
-        const bytes = concat(chunks, written);
-        const actual = await digestOf(bytes, parsed.algorithm);
+        // Kept at its exact length: a grown buffer's spare capacity would be memory the size bound does not count.
+        const bytes = written === buffer.byteLength ? buffer : buffer.slice(0, written);
+        buffer = EMPTY;
+        const actual = hash ? `${parsed.algorithm}:${hash.digest()}` : await digestOf(bytes, parsed.algorithm);
         if (actual !== request.digest) throw new DigestMismatchError(request.digest, actual);
         if (this.#entries.has(request.digest)) return;
         const info: CachedBlobInfo =
@@ -175,7 +204,7 @@ export class MemoryBlobCache implements BlobCache {
       },
       abort: async () => {
         done = true;
-        chunks.length = 0;
+        buffer = EMPTY;
       },
     };
   }
@@ -193,15 +222,9 @@ export class MemoryBlobCache implements BlobCache {
   }
 }
 
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
-}
+/** Where a fill of unknown size starts; it doubles from there. */
+const INITIAL_CAPACITY = 64 * 1024;
+const EMPTY = new Uint8Array(0);
 
 // Enqueueing a whole layer as one chunk would hand the HTTP layer one huge write; 256 KiB slices keep backpressure.
 function chunkedStream(bytes: Uint8Array, chunkSize = 256 * 1024): ReadableStream<Uint8Array> {

@@ -51,6 +51,7 @@ export {
   type CachedBlob,
   type CachedBlobInfo,
   DigestMismatchError,
+  type IncrementalHash,
   type IngestRequest,
   MemoryBlobCache,
   type MemoryBlobCacheOptions,

@@ -2,11 +2,12 @@
 // disk or memory cache. The CLI and the Vite plugin both build their app here; index.ts stays free of Node APIs so
 // `app.fetch` can also be deployed to an edge runtime.
 
+import { createHash } from "node:crypto";
 import { lookup } from "node:dns/promises";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context, Hono } from "hono";
 import { createProxy, type ProxyOptions } from "./app.ts";
-import { MemoryBlobCache } from "./cache.ts";
+import { type DigestAlgorithm, type IncrementalHash, MemoryBlobCache } from "./cache.ts";
 import { FsBlobCache } from "./cache-fs.ts";
 import type { ResolveHost } from "./upstream.ts";
 
@@ -33,10 +34,23 @@ export interface NodeProxyOptions extends ProxyOptions {
   readonly cacheMaxBytes?: number;
 }
 
+/** node:crypto's incremental hash: digests each chunk as it arrives, where WebCrypto would copy the whole blob. */
+export function nodeHash(algorithm: DigestAlgorithm): IncrementalHash {
+  const hash = createHash(algorithm);
+  return {
+    update: (chunk) => {
+      hash.update(chunk);
+    },
+    digest: () => hash.digest("hex"),
+  };
+}
+
 /** `createProxy` with Node's defaults: DNS-checked upstreams, per-address rate limits, an optional disk cache. */
 export function createNodeProxy(options: NodeProxyOptions = {}): Hono {
   const { cacheDir, cacheMaxBytes, ...rest } = options;
   const sized = cacheMaxBytes === undefined ? {} : { maxBytes: cacheMaxBytes };
-  const cache = rest.cache ?? (cacheDir ? new FsBlobCache({ dir: cacheDir, ...sized }) : new MemoryBlobCache(sized));
+  const cache =
+    rest.cache ??
+    (cacheDir ? new FsBlobCache({ dir: cacheDir, ...sized }) : new MemoryBlobCache({ ...sized, createHash: nodeHash }));
   return createProxy({ resolveHost, clientKey: remoteAddress, ...rest, cache });
 }
