@@ -41,6 +41,7 @@ import {
   limitBody,
   messageOf,
   type ResolveHost,
+  streamWhileFilling,
   UpstreamError,
   type UpstreamResponse,
 } from "./upstream.ts";
@@ -555,51 +556,53 @@ export function createProxy(options: ProxyOptions = {}): Hono {
       response.body.cancel().catch(() => {});
       return registryError(502, "UNAVAILABLE", `upstream response of ${length} bytes exceeds the limit of ${max}`);
     }
-    const body = limitBody(response.body, max, () => deadline.done());
-
     const digest = cacheKey(route, response);
     if (!mayFill || response.status !== 200 || !digest || !parseDigest(digest) || inflight.has(digest)) {
-      return new Response(body, { status: response.status, headers });
+      return new Response(
+        limitBody(response.body, max, () => deadline.done()),
+        { status: response.status, headers },
+      );
     }
     headers.set("x-drydock-cache", "miss");
-    const [toClient, toCache] = body.tee();
     const mediaType = route.kind === "manifests" ? (response.headers.get("content-type") ?? undefined) : undefined;
     const size = Number.isFinite(length) && !response.headers.has("content-encoding") ? length : undefined;
-    const filled = fill(toCache, digest, size, mediaType).finally(() => inflight.delete(digest));
-    inflight.set(digest, filled);
-    waitUntil(c, filled);
-    return new Response(toClient, { status: response.status, headers });
+    const ingesting = cache!.ingest({
+      digest,
+      ...(size === undefined ? {} : { size }),
+      ...(mediaType === undefined ? {} : { mediaType }),
+    });
+    // The client gets each chunk as it arrives; the cache writes it behind, without holding the client up.
+    const { client, filled } = streamWhileFilling(
+      response.body,
+      max,
+      () => deadline.done(),
+      async (chunk) => {
+        const writer = await ingesting;
+        if (!writer) throw NOT_CACHED;
+        await writer.write(chunk);
+      },
+    );
+    const done = finishFill(digest, ingesting, filled).finally(() => inflight.delete(digest));
+    inflight.set(digest, done);
+    waitUntil(c, done);
+    return new Response(client, { status: response.status, headers });
   }
 
-  async function fill(
-    body: ReadableStream<Uint8Array>,
+  async function finishFill(
     digest: string,
-    size: number | undefined,
-    mediaType: string | undefined,
+    ingesting: Promise<BlobWriter | undefined>,
+    filled: Promise<void>,
   ): Promise<void> {
-    // Never rejects: nobody awaits a fill's failure, and the client's copy of the stream does not depend on it.
-    let writer: BlobWriter | undefined;
-    const reader = body.getReader();
+    // Never rejects: nobody awaits a fill's failure, and the client's stream does not depend on it.
+    const [ingest, fill] = await Promise.allSettled([ingesting, filled]);
+    const writer = ingest.status === "fulfilled" ? ingest.value : undefined;
     try {
-      writer = await cache!.ingest({
-        digest,
-        ...(size === undefined ? {} : { size }),
-        ...(mediaType === undefined ? {} : { mediaType }),
-      });
-      if (!writer) {
-        await reader.cancel();
-        return;
-      }
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        await writer.write(value);
-      }
-      await writer.commit();
+      if (ingest.status === "rejected") throw ingest.reason;
+      if (fill.status === "rejected") throw fill.reason;
+      await writer?.commit();
     } catch (error) {
       await writer?.abort().catch(() => {});
-      await reader.cancel().catch(() => {});
-      warn(`not caching ${digest}: ${messageOf(error)}`);
+      if (error !== NOT_CACHED) warn(`not caching ${digest}: ${messageOf(error)}`);
     }
   }
 
@@ -608,6 +611,9 @@ export function createProxy(options: ProxyOptions = {}): Hono {
   app.onError((error) => registryError(500, "UNAVAILABLE", `proxy error: ${messageOf(error)}`));
   return app;
 }
+
+/** What a fill's writes fail with when the cache declined the blob (too large): not worth a warning. */
+const NOT_CACHED = new Error("not cached");
 
 /** The digest a response may be cached under: blobs and manifests only, by the digest asked for or announced. */
 function cacheKey(route: RegistryRoute, response: Response): string | null {

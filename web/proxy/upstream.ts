@@ -214,3 +214,102 @@ export function limitBody(
     },
   });
 }
+
+export interface StreamWhileFilling {
+  /** The bytes for the client, at the upstream's pace; cancelling it does not stop the fill. */
+  readonly client: ReadableStream<Uint8Array>;
+  /**
+   * Settles once every byte has been handed to `write` and its last write has finished; rejects when the body fails,
+   * exceeds `maxBytes` or a write fails. Never before the client's stream has ended or been given its error.
+   */
+  readonly filled: Promise<void>;
+}
+
+/**
+ * Streams `body` to a client and, in the same pass, to `write` (a cache fill): what `body.tee()` plus `limitBody`
+ * would do, with one hop instead of three. The body is read at the upstream's pace whatever the client does, so a fill
+ * other requests wait for is not held up by one slow client (its unread bytes queue in memory, as with `tee`) and
+ * continues if the client goes away. Writes run one at a time without holding up the client, until more than
+ * `maxPendingBytes` are waiting for them; then reading pauses until they catch up. Once a write fails the rest of the
+ * body still goes to the client, and the body is cancelled only when nobody wants it any more. `onEnd` is called
+ * exactly once, when the body has ended, failed or been cancelled.
+ */
+export function streamWhileFilling(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  onEnd: () => void,
+  write: (chunk: Uint8Array) => Promise<void>,
+  maxPendingBytes = 16 * 1024 * 1024,
+): StreamWhileFilling {
+  const reader = body.getReader();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let clientWants = true;
+  let writeFailure: { error: unknown } | undefined;
+  let writing: Promise<void> = Promise.resolve();
+  let pending = 0;
+  let stopPumping: (() => void) | undefined;
+  const client = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      cancel() {
+        clientWants = false;
+        if (writeFailure) stopPumping?.();
+      },
+    },
+    // Nothing waits for the client to pull: chunks are queued for it as they arrive (`tee` does the same).
+    { highWaterMark: 0 },
+  );
+  const failWrites = (error: unknown) => {
+    writeFailure ??= { error };
+    if (!clientWants) stopPumping?.();
+  };
+  const pump = async (): Promise<void> => {
+    let seen = 0;
+    const stopped = new Promise<"stopped">((resolve) => {
+      stopPumping = () => resolve("stopped");
+    });
+    try {
+      for (;;) {
+        const result = await Promise.race([reader.read(), stopped]);
+        if (result === "stopped") {
+          await reader.cancel().catch(() => {});
+          break;
+        }
+        if (result.done) {
+          if (clientWants) controller.close();
+          break;
+        }
+        const chunk = result.value;
+        seen += chunk.byteLength;
+        if (seen > maxBytes) {
+          await reader.cancel().catch(() => {});
+          throw new UpstreamError("TOO_LARGE", `upstream body exceeds ${maxBytes} bytes`);
+        }
+        if (clientWants) controller.enqueue(chunk);
+        if (writeFailure) continue;
+        pending += chunk.byteLength;
+        writing = writing.then(async () => {
+          if (writeFailure) return;
+          try {
+            await write(chunk);
+          } catch (error) {
+            failWrites(error);
+          } finally {
+            pending -= chunk.byteLength;
+          }
+        });
+        if (pending > maxPendingBytes) await writing;
+      }
+    } catch (error) {
+      if (clientWants) controller.error(error);
+      throw error;
+    } finally {
+      onEnd();
+    }
+    await writing;
+    if (writeFailure) throw writeFailure.error;
+  };
+  return { client, filled: pump() };
+}
