@@ -319,8 +319,9 @@ describe("cleanup", () => {
     const snapshot = async () => ({
       mounts: (await host("grep -c . /proc/mounts")).trim(),
       cgroups: (await host("ls /sys/fs/cgroup/drydock | grep -c '^[0-9a-f]\\{64\\}$'")).trim(),
-      // Listed by the agent itself, so no measuring process of ours is counted.
-      processes: (await drydock.agent.readdir("/proc")).filter((entry) => /^\d+$/.test(entry.name)).length,
+      // User processes only: the kernel starts and retires worker threads (children of kthreadd, pid 2) on its own.
+      // The measuring shell and ps are counted both times alike.
+      processes: (await host("ps -o ppid= -o pid= | awk '$1 != 2 && $2 != 2' | wc -l")).trim(),
       run: (await host("df /run | tail -1 | awk '{print $3}'")).trim(),
       containers: containers.list({ all: true }).length,
       snapshots: containers.snapshotter.list().filter((s) => s.kind !== "committed" || !s.name.startsWith("sha256:"))
