@@ -247,14 +247,17 @@ export class Containers {
       await drained;
       this.#runner.traceExit(container.id, task.pid, status);
       await task.network;
-      const { oomKilled } = await this.#runner.finish(container.id, container.spec);
+      const { oomKilled, cleanedUp } = await this.#runner.finish(container.id, container.spec);
+      // A container that stays must be clean before it can be seen exited (and started again); one removed at once
+      // sends its removal right behind the cgroup's rmdir and the umount.
+      if (!container.options.rm) await cleanedUp;
       const exit: ExitInfo = { code: status.code, oomKilled, finishedAt: Date.now() };
       if (status.signal) exit.signal = status.signal;
       container.exit = exit;
       container.task = undefined;
       container.logs.close();
       if (container.status !== "removed") this.#move(container, "exit");
-      if (container.options.rm) await this.remove(container.id).catch(() => {});
+      if (container.options.rm) await Promise.all([cleanedUp, this.remove(container.id).catch(() => {})]);
       return exit;
     })();
   }

@@ -57,8 +57,10 @@ describe("TaskRunner.finish", () => {
     expect(sent).toEqual([`read ${CGROUP}/memory.events`, `write ${CGROUP}/cgroup.kill 1`]);
     await answer();
     expect(sent.slice(2)).toEqual([`rm ${CGROUP}`, `umount ${ROOT} 2`]);
+    const { oomKilled, cleanedUp } = await finished;
+    expect(oomKilled).toBe(false);
     await answer();
-    expect(await finished).toEqual({ oomKilled: false });
+    await cleanedUp;
   });
 
   it("reports an OOM kill and retries the rmdir while the cgroup is still busy", async () => {
@@ -67,7 +69,9 @@ describe("TaskRunner.finish", () => {
     await answer();
     await answer();
     await answer();
-    expect(await finished).toEqual({ oomKilled: true });
+    const { oomKilled, cleanedUp } = await finished;
+    await cleanedUp;
+    expect(oomKilled).toBe(true);
     expect(sent.filter((line) => line === `rm ${CGROUP}`)).toHaveLength(2);
   });
 });

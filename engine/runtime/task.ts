@@ -246,10 +246,13 @@ export class TaskRunner {
   }
 
   /**
-   * After the task has exited: did the kernel's OOM killer kill something in its cgroup (memory.events), then
-   * `cleanup`. The read goes out with the cgroup.kill, which does not count as an OOM kill.
+   * After the task has exited: did the kernel's OOM killer kill something in its cgroup (memory.events)? The read goes
+   * out with the cgroup.kill (which does not count as an OOM kill); once it is answered, the cgroup's rmdir and the
+   * root's umount are sent, and `cleanedUp` settles when they are done (it never rejects: a cgroup or mount left
+   * behind must not lose the exit). The caller may send more requests meanwhile (`rm` of the container's files):
+   * drydockd answers in order, so they run after the umount, in the same round trip.
    */
-  async finish(id: string, spec: RuntimeSpec): Promise<{ oomKilled: boolean }> {
+  async finish(id: string, spec: RuntimeSpec): Promise<{ oomKilled: boolean; cleanedUp: Promise<void> }> {
     const path = `${cgroupDir(spec)}/memory.events`;
     this.#trace({ op: "read", path }, id);
     const events = this.agent.readFile(path).then(
@@ -259,9 +262,7 @@ export class TaskRunner {
     const killed = this.#kill(id, spec);
     const oomKilled = Number(/^oom_kill (\d+)$/m.exec(await events)?.[1] ?? 0) > 0;
     await killed;
-    // A cgroup or mount left behind must not lose the exit: the task has ended either way.
-    await this.#removeCgroupAndRoot(id, spec).catch(() => {});
-    return { oomKilled };
+    return { oomKilled, cleanedUp: this.#removeCgroupAndRoot(id, spec).catch(() => {}) };
   }
 
   /** Kills what is left in the cgroup, removes it, and detaches the root filesystem. */
