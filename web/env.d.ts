@@ -16,3 +16,9 @@ declare module "virtual:drydock-guest" {
   };
   export default guest;
 }
+
+/** Monaco's JSON tokenizer (it ships without a declaration): the one its JSON mode uses, without the JSON worker. */
+declare module "monaco-editor/languages/features/json/tokenization" {
+  import type { languages } from "monaco-editor/editor/editor.api";
+  export function createTokenizationSupport(supportComments: boolean): languages.TokensProvider;
+}

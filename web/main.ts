@@ -81,8 +81,12 @@ themeButton.addEventListener("click", () => {
   localStorage.setItem("drydock.theme", theme);
   applyTheme(theme);
   pageTerminal.applyTheme();
+  files.applyTheme();
 });
-matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => pageTerminal.applyTheme());
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+  pageTerminal.applyTheme();
+  files.applyTheme();
+});
 
 const files = new FilesView(api);
 const encoder = new TextEncoder();
