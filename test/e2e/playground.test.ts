@@ -75,9 +75,36 @@ describe("the playground", () => {
 
   it("opens and saves a guest file through the agent", async () => {
     const { page } = browser;
-    await page.fill("#file-path", "/root/notes.txt");
-    await page.fill("#file-text", "written from the page\n");
+    // Monaco replaces the plain text area when the pane is first used, and takes the focus.
+    expect(await page.locator("#file-editor .monaco-editor").count()).toBe(0);
+    await page.click("#file-text");
+    await page.waitForSelector("#files-pane[data-editor=monaco] .monaco-editor");
+    await expect.poll(() => page.locator("#file-editor :focus").count()).toBe(1);
+    expect(await page.locator("#file-text").isHidden()).toBe(true);
+    // Monaco draws spaces as no-break spaces.
+    const editorText = async () => (await page.locator("#file-editor .view-lines").innerText()).replace(/\u00a0/g, " ");
+    // Open: a Dockerfile made in the guest, shown with its language's highlighting.
+    await typeCommand(page, "printf 'FROM busybox\\nRUN echo hi\\n' > /root/Dockerfile");
+    await page.fill("#file-path", "/root/Dockerfile");
+    await page.click("#file-form button[type=submit]");
+    await expect.poll(() => page.locator("#file-status").textContent()).toContain("Opened /root/Dockerfile");
+    await expect.poll(editorText).toContain("RUN echo hi");
+    expect(await page.locator("#file-editor").getAttribute("data-mode-id")).toBe("dockerfile");
+    // Edit in Monaco, save with the button.
+    await page.click("#file-editor .view-lines");
+    await page.keyboard.press("ControlOrMeta+End");
+    await page.keyboard.type("ENV A=1");
+    await screenshot(page, "02b-file-open");
     await page.click("#file-save");
+    await expect.poll(() => page.locator("#file-status").textContent()).toContain("Saved /root/Dockerfile");
+    await typeCommand(page, "cat /root/Dockerfile");
+    await expect.poll(() => terminalText(page)).toContain("ENV A=1");
+    // A new file, typed into Monaco and saved with Ctrl+S.
+    await page.fill("#file-path", "/root/notes.txt");
+    await page.click("#file-editor .view-lines");
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("written from the page\n");
+    await page.keyboard.press("ControlOrMeta+S");
     await expect.poll(() => page.locator("#file-status").textContent()).toContain("Saved /root/notes.txt");
     await typeCommand(page, "cat /root/notes.txt");
     await expect.poll(() => terminalText(page)).toContain("written from the page");
