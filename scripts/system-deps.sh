@@ -5,10 +5,11 @@
 #   apache2-utils    `htpasswd -B`: bcrypt passwords for the registry behind basic auth
 #   chromium         the real browser the end-to-end tests and the page benchmark drive (through playwright-core)
 #   zstd             compresses the saved guest state the page downloads (web/guest-assets.ts)
+#   docker.io        the real `docker` client the API tests drive (no dockerd is started)
 # The test image fixtures also download busybox-static:i386 with `apt-get download`, so dpkg needs the i386
 # architecture and its package lists.
 set -euo pipefail
-packages=(docker-registry skopeo umoci apache2-utils chromium zstd)
+packages=(docker-registry skopeo umoci apache2-utils chromium zstd docker.io)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 need_i386=

@@ -1,0 +1,4 @@
+// The Docker Engine REST API (engine/api): a Hono app over the image and container services.
+export { type ApiOptions, containerJson, createApiApp } from "./app.ts";
+export { errorBody, errorResponse, statusOfKind } from "./errors.ts";
+export { API_VERSION, checkApiVersion, compareApiVersions, MIN_API_VERSION, splitVersionedPath } from "./version.ts";

@@ -1,0 +1,70 @@
+// The Docker Engine API (engine/api) served on a unix socket, so any Docker client can talk to Drydock:
+//   npx drydock daemon --host unix:///tmp/drydock.sock
+//   docker -H unix:///tmp/drydock.sock version
+import { existsSync } from "node:fs";
+import { chmod, mkdir, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { getRequestListener } from "@hono/node-server";
+import { createApiApp } from "../api/index.ts";
+import type { ContainerService } from "../container-service.ts";
+import type { ImageService } from "../image-service.ts";
+
+export interface DaemonOptions {
+  /** `unix:///path.sock` or a bare path. */
+  host: string;
+  images: ImageService;
+  containers?: ContainerService;
+  /** Shown as `Docker Root Dir`. */
+  root?: string;
+}
+
+export interface Daemon {
+  /** The socket's path. */
+  socketPath: string;
+  /** Stops listening and removes the socket. */
+  close(): Promise<void>;
+}
+
+/** The default place the Node daemon keeps its images. */
+export const DEFAULT_DATA_ROOT = join(homedir(), ".local", "share", "drydock");
+
+/** The socket path a `--host` value names (only unix sockets are served). */
+export function socketPathOf(host: string): string {
+  if (host.startsWith("unix://")) return host.slice("unix://".length);
+  if (host.includes("://")) throw new Error(`unsupported --host ${host}: only unix:///path.sock is served`);
+  return host;
+}
+
+/**
+ * Serves the Engine API on a unix socket until closed.
+ * @example
+ * const daemon = await startDaemon({ host: "unix:///tmp/d.sock", images: await openNodeImageService(dir) });
+ */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const socketPath = socketPathOf(options.host);
+  const app = createApiApp({ images: options.images, containers: options.containers, root: options.root });
+  const server: Server = createServer(getRequestListener(app.fetch));
+  await mkdir(dirname(socketPath), { recursive: true });
+  if (existsSync(socketPath)) await rm(socketPath);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  await chmod(socketPath, 0o660);
+  let closed: Promise<void> | undefined;
+  return {
+    socketPath,
+    close: () => {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }).then(() => rm(socketPath, { force: true }));
+      return closed;
+    },
+  };
+}
