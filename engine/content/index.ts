@@ -6,6 +6,7 @@ export { MemoryContentStore, type MemoryContentStoreOptions } from "./memory.ts"
 export { checkDocumentName, MemoryMetadataStore, type MetadataStore } from "./metadata.ts";
 export { OpfsContentStore, type OpfsContentStoreOptions, type OpfsDirectory, OpfsMetadataStore } from "./opfs.ts";
 export {
+  BLOB_ALGORITHMS,
   blobNotFound,
   type ContentStore,
   type ContentWriter,
@@ -17,6 +18,7 @@ export {
   hasContent,
   type Info,
   type Ingester,
+  listBlobFiles,
   type Manager,
   type Provider,
   type ReadRange,

@@ -9,7 +9,6 @@ import {
   digestAlgorithm,
   digestHex,
   type HasherFactory,
-  tryParseDigest,
 } from "../oci/index.ts";
 import { checkDocumentName, type MetadataStore } from "./metadata.ts";
 import {
@@ -22,6 +21,7 @@ import {
   clampRange,
   type Expected,
   type Info,
+  listBlobFiles,
   type ReadRange,
   sumUsage,
   type Usage,
@@ -51,7 +51,6 @@ interface StorageGlobal {
   navigator?: { storage?: { getDirectory?(): Promise<OpfsDirectory> } };
 }
 
-const ALGORITHMS: DigestAlgorithm[] = ["sha256", "sha512"];
 const STALE_INGEST_MS = 60 * 60 * 1000;
 
 function isNotFound(error: unknown): boolean {
@@ -193,19 +192,11 @@ export class OpfsContentStore implements ContentStore {
     });
   }
 
-  async *list(): AsyncIterable<Info> {
-    for (const algorithm of ALGORITHMS) {
-      for await (const name of this.blobs[algorithm].keys()) {
-        const digest = tryParseDigest(`${algorithm}:${name}`);
-        if (digest === undefined) continue;
-        try {
-          yield await this.info(digest);
-        } catch (error) {
-          // Deleted while we listed: not an error for a listing.
-          if (!(error instanceof EngineError && error.kind === "notFound")) throw error;
-        }
-      }
-    }
+  list(): AsyncIterable<Info> {
+    return listBlobFiles(
+      (algorithm) => this.blobs[algorithm].keys(),
+      (digest) => this.info(digest),
+    );
   }
 
   async delete(digest: Digest): Promise<void> {

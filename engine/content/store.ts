@@ -2,7 +2,7 @@
 // a Manager lists and deletes them. A blob becomes visible only when a writer commits it with the size and digest
 // the caller expected and the bytes actually have, so nothing unverified is ever readable.
 import { EngineError } from "../errors.ts";
-import type { Digest } from "../oci/index.ts";
+import { type Digest, type DigestAlgorithm, tryParseDigest } from "../oci/index.ts";
 
 /** What the store knows about a committed blob. */
 export interface Info {
@@ -76,6 +76,30 @@ export interface Manager {
 }
 
 export interface ContentStore extends Provider, Ingester, Manager {}
+
+/** The digest algorithms a store that keeps one file per blob has a folder for. */
+export const BLOB_ALGORITHMS: readonly DigestAlgorithm[] = ["sha256", "sha512"];
+
+/**
+ * Lists a store that keeps one file per blob, named by the digest's hex in a folder per algorithm: names that are no
+ * digest are skipped, and so are blobs deleted while the listing runs.
+ */
+export async function* listBlobFiles(
+  names: (algorithm: DigestAlgorithm) => AsyncIterable<string> | Promise<Iterable<string>>,
+  info: (digest: Digest) => Promise<Info>,
+): AsyncIterable<Info> {
+  for (const algorithm of BLOB_ALGORITHMS) {
+    for await (const name of await names(algorithm)) {
+      const digest = tryParseDigest(`${algorithm}:${name}`);
+      if (digest === undefined) continue;
+      try {
+        yield await info(digest);
+      } catch (error) {
+        if (!(error instanceof EngineError && error.kind === "notFound")) throw error;
+      }
+    }
+  }
+}
 
 /** Usage for stores that know it only by listing their blobs. */
 export async function sumUsage(blobs: AsyncIterable<Info>): Promise<Usage> {

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  BLOB_ALGORITHMS,
   blobNotFound,
   type ContentStore,
   type ContentWriter,
@@ -15,6 +16,7 @@ import {
   clampRange,
   type Expected,
   type Info,
+  listBlobFiles,
   type MetadataStore,
   type ReadRange,
   sumUsage,
@@ -30,11 +32,9 @@ import {
   digestHex,
   type Hasher,
   type HasherFactory,
-  tryParseDigest,
 } from "../oci/index.ts";
 import { nodeHasherFactory } from "./hash.ts";
 
-const ALGORITHMS: DigestAlgorithm[] = ["sha256", "sha512"];
 const STALE_INGEST_MS = 60 * 60 * 1000;
 const READ_CHUNK = 256 * 1024;
 const WRITE_BATCH = 1024 * 1024;
@@ -59,7 +59,7 @@ export class FsContentStore implements ContentStore {
    * const store = await FsContentStore.open("/var/lib/drydock/content");
    */
   static async open(root: string, options: FsContentStoreOptions = {}): Promise<FsContentStore> {
-    for (const algorithm of ALGORITHMS) await mkdir(join(root, "blobs", algorithm), { recursive: true });
+    for (const algorithm of BLOB_ALGORITHMS) await mkdir(join(root, "blobs", algorithm), { recursive: true });
     const ingest = join(root, "ingest");
     await mkdir(ingest, { recursive: true });
     // Only old ones: a younger ingest file may belong to another process writing into the same store.
@@ -155,19 +155,11 @@ export class FsContentStore implements ContentStore {
     return new FsWriter(this, path, handle, algorithm, this.hashers(algorithm), options.expected);
   }
 
-  async *list(): AsyncIterable<Info> {
-    for (const algorithm of ALGORITHMS) {
-      for (const name of await readdir(join(this.root, "blobs", algorithm))) {
-        const digest = tryParseDigest(`${algorithm}:${name}`);
-        if (digest === undefined) continue;
-        try {
-          yield await this.info(digest);
-        } catch (error) {
-          // Deleted while we listed: not an error for a listing.
-          if (!(error instanceof EngineError && error.kind === "notFound")) throw error;
-        }
-      }
-    }
+  list(): AsyncIterable<Info> {
+    return listBlobFiles(
+      (algorithm) => readdir(join(this.root, "blobs", algorithm)),
+      (digest) => this.info(digest),
+    );
   }
 
   async delete(digest: Digest): Promise<void> {
