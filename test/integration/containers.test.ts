@@ -320,8 +320,9 @@ describe("cleanup", () => {
       mounts: (await host("grep -c . /proc/mounts")).trim(),
       cgroups: (await host("ls /sys/fs/cgroup/drydock | grep -c '^[0-9a-f]\\{64\\}$'")).trim(),
       // User processes only: the kernel starts and retires worker threads (children of kthreadd, pid 2) on its own.
-      // The measuring shell and ps are counted both times alike.
-      processes: (await host("ps -o ppid= -o pid= | awk '$1 != 2 && $2 != 2' | wc -l")).trim(),
+      // ps writes to a file before anything reads it, so the snapshot holds the measuring shell and ps alone, every
+      // time, and no pipeline stage that may or may not have started yet.
+      processes: (await host("ps -o ppid= -o pid= > /tmp/ps.txt; awk '$1 != 2 && $2 != 2' /tmp/ps.txt | wc -l")).trim(),
       run: (await host("df /run | tail -1 | awk '{print $3}'")).trim(),
       containers: containers.list({ all: true }).length,
       snapshots: containers.snapshotter.list().filter((s) => s.kind !== "committed" || !s.name.startsWith("sha256:"))
