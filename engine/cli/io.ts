@@ -1,0 +1,30 @@
+// What the `docker` command line needs from where it runs: its arguments' surroundings (environment, working
+// directory), its stdio and terminal, and a way to reach an Engine API. The same CLI runs in Node (process stdio, a
+// unix socket), inside the guest (the `docker` applet relays its stdio over a socket to the engine) and in tests.
+
+/** The terminal or pipes the CLI was started on. */
+export interface CliIO {
+  /** The command's standard input; ends at end of input. */
+  stdin: ReadableStream<Uint8Array>;
+  stdout: WritableStream<Uint8Array>;
+  stderr: WritableStream<Uint8Array>;
+  /** Whether stdin / stdout are terminals (`docker run -it` refuses `-t` when stdin is not one). */
+  isTTY: { stdin: boolean; stdout: boolean };
+  /** Environment variables (`DOCKER_HOST`, `DOCKER_API_VERSION`, `HOME`…). */
+  env: Record<string, string>;
+  /** The working directory the command was started in. */
+  cwd: string;
+  /** The terminal's size now (rows, cols); undefined when stdout is not a terminal. */
+  size(): { rows: number; cols: number } | undefined;
+  /** Calls `listener` whenever the terminal is resized; returns the function that unsubscribes. */
+  onResize(listener: (size: { rows: number; cols: number }) => void): () => void;
+  /** Puts the terminal in raw mode (no echo, no line editing, no signals) or back; a no-op without a terminal. */
+  setRawMode(raw: boolean): Promise<void>;
+}
+
+/**
+ * How the CLI reaches an Engine API: one request, one answer, like `fetch`. A request with `Upgrade: tcp` is a
+ * hijacked one (attach, exec start): its body is the stream of bytes the client sends after the headers (stdin),
+ * and the answer's body is the raw stream the server sends back (Docker's multiplexed frames without a tty).
+ */
+export type ApiTransport = (request: Request) => Promise<Response>;
