@@ -17,8 +17,20 @@ import {
   type LayerProgress,
   type RemovedItem,
 } from "./images/index.ts";
-import { type Digest, familiarReference, type HasherFactory, parseReference } from "./oci/index.ts";
-import { type Credentials, proxyEndpoint, RegistryClient, type RegistryRequest } from "./registry/index.ts";
+import {
+  type Digest,
+  familiarReference,
+  type HasherFactory,
+  type ImageReference,
+  parseReference,
+} from "./oci/index.ts";
+import {
+  type Credentials,
+  proxyEndpoint,
+  RegistryClient,
+  type RegistryEndpoint,
+  type RegistryRequest,
+} from "./registry/index.ts";
 
 export type { Credentials, HistoryItem, ImageDetails, ImageSummary, LayerProgress, RegistryRequest, RemovedItem };
 
@@ -44,6 +56,11 @@ export interface ImageServiceOptions {
   fetch?: typeof fetch;
   /** Called for every HTTP request made to a registry: the trace of a pull. */
   onRequest?: (request: RegistryRequest) => void;
+  /**
+   * Where each reference's registry is reached; overrides `proxy`. A mirror for tests and offline classrooms:
+   * `(ref) => ({ baseUrl: "http://localhost:5000", repository: ref.repository })` serves docker.io's names locally.
+   */
+  endpoint?: (reference: ImageReference) => RegistryEndpoint;
 }
 
 export interface PullResult {
@@ -92,7 +109,7 @@ export class ImageService {
     const registry = new RegistryClient({
       fetch: options.fetch,
       credentials: options.credentials,
-      endpoint: options.proxy ? proxyEndpoint(options.proxy) : undefined,
+      endpoint: options.endpoint ?? (options.proxy ? proxyEndpoint(options.proxy) : undefined),
       onRequest: options.onRequest,
     });
     return new ImageService(new ImageStore({ content, metadata, registry, hashers, concurrency: options.concurrency }));
