@@ -70,6 +70,11 @@ export interface WorkerApi {
   resizeShell(rows: number, cols: number): Promise<void>;
   /** The WebGL2 renderer's name (probed on an OffscreenCanvas, off the main thread), or undefined without WebGL2. */
   webglRenderer(): Promise<string | undefined>;
+  /**
+   * Runs `sh -c script` in the guest (outside any container) and collects its output: a lesson's check.
+   * Output past 64 KiB is dropped.
+   */
+  runScript(script: string): Promise<{ code: number; stdout: string; stderr: string }>;
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
   /** Opens image storage in OPFS (memory when OPFS is missing) with pulls going through `proxy`. */

@@ -160,6 +160,21 @@ const api: WorkerApi = {
     return renderer;
   },
 
+  async runScript(script: string) {
+    if (!drydock) throw new Error("the guest is not running");
+    const proc = await drydock.agent.spawn({
+      argv: ["sh", "-c", script],
+      env: ["HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+    });
+    void proc.stdin.close().catch(() => {});
+    const [stdout, stderr, { code }] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exit,
+    ]);
+    return { code, stdout: stdout.slice(0, 65536), stderr: stderr.slice(0, 65536) };
+  },
+
   async readFile(path: string): Promise<Uint8Array> {
     if (!drydock) throw new Error("the guest is not running");
     trace("fs", `cat ${path}`);
