@@ -1,14 +1,16 @@
-// The Docker Engine API (engine/api) served on a unix socket, so any Docker client can talk to Drydock:
+// The Docker Engine API (engine/api) served on a unix socket by engine/http (the same HTTP server that answers the
+// guest's /var/run/docker.sock), so any Docker client can talk to Drydock:
 //   npx drydock daemon --host unix:///tmp/drydock.sock
 //   docker -H unix:///tmp/drydock.sock version
 import { existsSync } from "node:fs";
 import { chmod, mkdir, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { getRequestListener } from "@hono/node-server";
+import { Duplex } from "node:stream";
 import { createApiApp } from "../api/index.ts";
 import type { ContainerService } from "../container-service.ts";
+import { serveHttpConnection } from "../http/index.ts";
 import type { ImageService } from "../image-service.ts";
 
 export interface DaemonOptions {
@@ -45,7 +47,17 @@ export function socketPathOf(host: string): string {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socketPath = socketPathOf(options.host);
   const app = createApiApp({ images: options.images, containers: options.containers, root: options.root });
-  const server: Server = createServer(getRequestListener(app.fetch));
+  const sockets = new Set<Socket>();
+  // Half-open: a hijacked client (docker attach) half-closes when its stdin ends and still reads the output.
+  const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    const { readable, writable } = Duplex.toWeb(socket);
+    void serveHttpConnection(
+      { readable: readable as ReadableStream<Uint8Array>, writable: writable as WritableStream<Uint8Array> },
+      app.fetch,
+    ).finally(() => socket.end());
+  });
   await mkdir(dirname(socketPath), { recursive: true });
   if (existsSync(socketPath)) await rm(socketPath);
   await new Promise<void>((resolve, reject) => {
@@ -62,7 +74,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     close: () => {
       closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
       }).then(() => rm(socketPath, { force: true }));
       return closed;
     },

@@ -1,0 +1,9 @@
+// HTTP/1.1 over byte streams (a forwarded guest socket, a Node socket), answered by a fetch handler such as the
+// Engine API's Hono app; Docker's connection hijacking included.
+export {
+  type ByteConnection,
+  type FetchHandler,
+  type HttpExchange,
+  type ServeOptions,
+  serveHttpConnection,
+} from "./server.ts";
