@@ -6,6 +6,13 @@ export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
 export { createLayerServer, imageStoreLayers, type LayerServerOptions, type LayerSource } from "./fs9p/index.ts";
 export {
+  GUEST_DOCKER_SOCKET,
+  type GuestDocker,
+  type GuestDockerOptions,
+  serveDockerInGuest,
+} from "./guest-docker.ts";
+export type { ByteConnection, FetchHandler, HttpExchange } from "./http/index.ts";
+export {
   type Credentials,
   type HistoryItem,
   type ImageDetails,
