@@ -25,4 +25,5 @@ export {
   type RegistryRequest,
   type RemovedItem,
 } from "./image-service.ts";
+export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
 export * from "./vm/index.ts";

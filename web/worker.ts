@@ -3,7 +3,7 @@
 // arrive (a top-level `await` before it would lose that message). The engine and v86 (most of the worker's code) are
 // a separate chunk, loaded while the guest's files download.
 import * as Comlink from "comlink";
-import type { Drydock, GuestProcess, ImageService } from "../engine/index.ts";
+import type { ContainerService, Drydock, GuestProcess, ImageService } from "../engine/index.ts";
 import type {
   DownloadProgress,
   GuestFile,
@@ -19,6 +19,8 @@ let drydock: Drydock | undefined;
 let shell: GuestProcess | undefined;
 let shellInput: WritableStreamDefaultWriter<Uint8Array> | undefined;
 let imageService: ImageService | undefined;
+let containerService: ContainerService | undefined;
+let imageStorage: "opfs" | "memory" = "memory";
 let proxyUrl = "";
 let traceSink: PageSink["trace"] = () => {};
 let engineModule: Promise<typeof import("../engine/index.ts")> | undefined;
@@ -75,6 +77,23 @@ async function download(name: string, file: GuestFile, progress: (p: DownloadPro
     throw new Error(`the ${name} at ${file.url} is corrupt: sha256 ${digest.slice(0, 12)}…, expected ${file.sha256}`);
   }
   return bytes.buffer;
+}
+
+/**
+ * Once the guest runs and image storage is open: containers, and the Engine API on the guest's
+ * /var/run/docker.sock (what the learner's `docker` and `curl` talk to), every request and engine step traced.
+ */
+async function wireDocker(): Promise<void> {
+  if (!drydock || !imageService || containerService) return;
+  const { ContainerService, serveDockerInGuest } = await engine();
+  containerService = ContainerService.open(drydock, imageService);
+  containerService.trace((event) => trace("engine", event.command));
+  await serveDockerInGuest(drydock, {
+    images: imageService,
+    containers: containerService,
+    onExchange: ({ method, target, status }) => trace("api", `${method} ${target} → ${status}`),
+  });
+  trace("api", "the Engine API answers on /var/run/docker.sock in the guest");
 }
 
 const api: WorkerApi = {
@@ -189,19 +208,24 @@ const api: WorkerApi = {
 
   async openImages(proxy: string): Promise<{ storage: "opfs" | "memory" }> {
     proxyUrl = proxy;
+    // A later call only changes the proxy: the endpoint reads proxyUrl at each pull, and the guest's containers stay
+    // wired to the one image service.
+    if (imageService) return { storage: imageStorage };
     // Requests to the page's own proxy read best as paths: `GET /registry/v2/library/busybox/manifests/latest`.
     const onRequest = ({ method, url }: { method: string; url: string }) =>
       trace("http", `${method} ${url.startsWith(location.origin) ? url.slice(location.origin.length) : url}`);
+    const { ImageService, proxyEndpoint } = await engine();
+    const endpoint = (reference: Parameters<ReturnType<typeof proxyEndpoint>>[0]) => proxyEndpoint(proxyUrl)(reference);
     try {
-      const { ImageService } = await engine();
-      imageService = await ImageService.open({ storage: "opfs", proxy, onRequest });
-      return { storage: "opfs" };
+      imageService = await ImageService.open({ storage: "opfs", endpoint, onRequest });
+      imageStorage = "opfs";
     } catch (error) {
       trace("error", `OPFS unavailable (${String(error)}): images are kept in memory until the page closes`);
-      const { ImageService } = await engine();
-      imageService = await ImageService.open({ storage: "memory", proxy, onRequest });
-      return { storage: "memory" };
+      imageService = await ImageService.open({ storage: "memory", endpoint, onRequest });
+      imageStorage = "memory";
     }
+    await wireDocker();
+    return { storage: imageStorage };
   },
 
   async checkProxy(proxy: string) {
@@ -236,6 +260,17 @@ const api: WorkerApi = {
   },
 
   async clearImages() {
+    if (containerService?.list({ all: true }).length) {
+      throw new Error("containers still use the stored images: remove them first (docker rm -f $(docker ps -aq))");
+    }
+    if (imageService && containerService) {
+      // The guest's containers are wired to this image service: empty it rather than replace it.
+      for (const image of await imageService.images()) {
+        trace("pull", `docker rmi -f ${image.id}`);
+        await imageService.removeImage(image.id, { force: true });
+      }
+      return;
+    }
     trace("pull", "rm -rf <OPFS>/drydock  # every stored image and layer");
     imageService = undefined;
     const root = await navigator.storage.getDirectory();
