@@ -3,9 +3,11 @@
 // store's layers are served to the guest over 9P, stacked by the overlay snapshotter, and run by the runtime.
 import type { GuestProcess } from "./agent/index.ts";
 import type { Drydock } from "./drydock.ts";
+import type { ContainerEventAction, EventLog } from "./events.ts";
 import { createLayerServer, imageStoreLayers } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
 import {
+  type CgroupSample,
   type ContainerDetails,
   type ContainerSummary,
   Containers,
@@ -13,8 +15,10 @@ import {
   type ExitInfo,
   type LogEntry,
   type LogReadOptions,
+  type ProcessInfo,
   type RunOptions,
   type RunResult,
+  type WaitCondition,
 } from "./runtime/index.ts";
 import { type LayerShare, ninePLayerShare, OverlaySnapshotter } from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
@@ -24,15 +28,28 @@ export { createRuntimeSpec, formatLogLine, validateRunOptions } from "./runtime/
 export { type Mount, OverlaySnapshotter, type SnapshotInfo } from "./snapshots/index.ts";
 export { commandOf, type TraceAction, Tracer } from "./trace/index.ts";
 export type {
+  CgroupSample,
   ContainerDetails,
   ContainerSummary,
   ExecOptions,
   ExitInfo,
   LogEntry,
   LogReadOptions,
+  ProcessInfo,
   RunOptions,
   TraceEvent,
+  WaitCondition,
 };
+
+/** The guest the containers run in, as `docker info` describes the host. */
+export interface HostInfo {
+  /** The guest kernel's release (`6.1.…`). */
+  kernelVersion: string;
+  /** CPUs the guest sees (processor lines of /proc/cpuinfo). */
+  ncpu: number;
+  /** The guest's memory in bytes (MemTotal of /proc/meminfo). */
+  memTotal: number;
+}
 
 export interface ContainerServiceOptions {
   /** Shared with other services so one subscriber sees every step; a new one by default. */
@@ -42,6 +59,8 @@ export interface ContainerServiceOptions {
    * the machine's 9P handler) and mounted at /run/drydock/layers.
    */
   layers?: LayerShare;
+  /** Where container events go; the image service's by default, so `docker events` sees both in one stream. */
+  events?: EventLog;
 }
 
 /**
@@ -56,10 +75,14 @@ export interface ContainerServiceOptions {
  * const { code } = await containers.wait(id); // 0; `containers.logs(id)` holds "hi\n"
  */
 export class ContainerService {
+  #host: Promise<HostInfo> | undefined;
+
   private constructor(
     readonly containers: Containers,
     readonly snapshotter: OverlaySnapshotter,
     readonly tracer: Tracer,
+    readonly events: EventLog,
+    readonly drydock: Drydock,
   ) {}
 
   /**
@@ -75,7 +98,42 @@ export class ContainerService {
       layers = ninePLayerShare(drydock.agent, tracer);
     }
     const snapshotter = new OverlaySnapshotter({ agent: drydock.agent, layers, tracer });
-    return new ContainerService(new Containers(drydock.agent, images, snapshotter, tracer), snapshotter, tracer);
+    const events = options.events ?? images.events;
+    return new ContainerService(
+      new Containers(drydock.agent, images, snapshotter, tracer, events),
+      snapshotter,
+      tracer,
+      events,
+      drydock,
+    );
+  }
+
+  /**
+   * The guest as a host: kernel release, CPUs and memory (read from the guest once).
+   * @example
+   * const { kernelVersion, ncpu, memTotal } = await containers.host();
+   */
+  host(): Promise<HostInfo> {
+    this.#host ??= (async () => {
+      const agent = this.drydock.agent;
+      const decoder = new TextDecoder();
+      const [meminfo, cpuinfo] = await Promise.all([
+        agent.readFile("/proc/meminfo").then((bytes) => decoder.decode(bytes)),
+        agent.readFile("/proc/cpuinfo").then(
+          (bytes) => decoder.decode(bytes),
+          () => "",
+        ),
+      ]);
+      return {
+        kernelVersion: agent.hello.kernel.split(" ")[0] ?? "",
+        ncpu: Math.max(1, (cpuinfo.match(/^processor\s*:/gm) ?? []).length),
+        memTotal: Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo)?.[1] ?? 0) * 1024,
+      };
+    })().catch((error: unknown) => {
+      this.#host = undefined;
+      throw error;
+    });
+    return this.#host;
   }
 
   /**
@@ -178,6 +236,93 @@ export class ContainerService {
    */
   wait(id: string): Promise<ExitInfo> {
     return this.containers.wait(id);
+  }
+
+  /**
+   * Docker's `wait?condition=`: `not-running` (now, or at the running task's exit), `next-exit` (the next exit from
+   * now, so a client can wait before it starts the container) or `removed`. The wait begins at the call.
+   * @example
+   * const exited = containers.waitFor(id, "next-exit");
+   * await containers.start(id);
+   * const { code } = await exited;
+   */
+  waitFor(id: string, condition: WaitCondition = "not-running"): Promise<ExitInfo> {
+    return this.containers.waitFor(id, condition);
+  }
+
+  /**
+   * The output an attached client sees (`docker attach`): from now until the current run ends, or, when nothing
+   * runs, until the next run ends.
+   * @example
+   * const output = containers.attachOutput(id);
+   * await containers.start(id);
+   * for await (const entry of output) process.stdout.write(entry.data);
+   */
+  attachOutput(id: string): ReadableStream<LogEntry> {
+    return this.containers.attachOutput(id);
+  }
+
+  /**
+   * Writes to the running container's stdin (its terminal, or its stdin pipe when created with `openStdin`).
+   * @example
+   * await containers.writeStdin(id, new TextEncoder().encode("echo hi\n"));
+   */
+  writeStdin(id: string, bytes: Uint8Array): Promise<void> {
+    return this.containers.writeStdin(id, bytes);
+  }
+
+  /**
+   * Closes the running container's stdin: a process reading it sees end-of-file.
+   * @example
+   * containers.closeStdin(id); // `cat` in the container now exits
+   */
+  closeStdin(id: string): void {
+    this.containers.closeStdin(id);
+  }
+
+  /**
+   * Resizes the running container's terminal.
+   * @example
+   * containers.resize(id, 40, 120);
+   */
+  resize(id: string, rows: number, cols: number): void {
+    this.containers.resize(id, rows, cols);
+  }
+
+  /**
+   * The processes in the container (`docker top`).
+   * @example
+   * for (const p of await containers.top(id)) console.log(p.pid, p.command);
+   */
+  top(id: string): Promise<ProcessInfo[]> {
+    return this.containers.top(id);
+  }
+
+  /**
+   * One reading of the container's cgroup counters (`docker stats`).
+   * @example
+   * const { memoryCurrent, cpuStat, pidsCurrent } = await containers.stats(id);
+   */
+  stats(id: string): Promise<CgroupSample> {
+    return this.containers.stats(id);
+  }
+
+  /**
+   * Stops the container if it runs, then starts it again (`docker restart -t`).
+   * @example
+   * await containers.restart(id, { timeoutSeconds: 1 });
+   */
+  restart(id: string, options: { timeoutSeconds?: number } = {}): Promise<void> {
+    return this.containers.restart(id, options);
+  }
+
+  /**
+   * Records an event about a container that the API saw happen (an attach, an exec), for `docker events`.
+   * @example
+   * containers.event(id, "attach");
+   */
+  event(id: string, action: ContainerEventAction, attributes: Record<string, string> = {}): void {
+    this.containers.event(id, action, attributes);
   }
 
   /**

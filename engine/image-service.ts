@@ -9,6 +9,7 @@ import {
   OpfsContentStore,
   OpfsMetadataStore,
 } from "./content/index.ts";
+import { EventLog } from "./events.ts";
 import {
   type HistoryItem,
   type ImageDetails,
@@ -85,7 +86,17 @@ export interface PullResult {
  * console.log(await images.images());
  */
 export class ImageService {
-  private constructor(readonly store: ImageStore) {}
+  /** What happened to images (pull, tag, untag, delete); ContainerService adds its containers' by default. */
+  readonly events = new EventLog();
+  /** Credentials given for one pull (`X-Registry-Auth`), by registry host, while that pull runs. */
+  readonly #pullCredentials: Map<string, Credentials>;
+
+  private constructor(
+    readonly store: ImageStore,
+    pullCredentials: Map<string, Credentials>,
+  ) {
+    this.#pullCredentials = pullCredentials;
+  }
 
   /**
    * Opens image storage and a registry client.
@@ -106,13 +117,17 @@ export class ImageService {
     } else {
       ({ content, metadata, hashers } = storage);
     }
+    const pullCredentials = new Map<string, Credentials>();
     const registry = new RegistryClient({
       fetch: options.fetch,
-      credentials: options.credentials,
+      credentials: (host) => pullCredentials.get(host) ?? options.credentials?.(host),
       endpoint: options.endpoint ?? (options.proxy ? proxyEndpoint(options.proxy) : undefined),
       onRequest: options.onRequest,
     });
-    return new ImageService(new ImageStore({ content, metadata, registry, hashers, concurrency: options.concurrency }));
+    return new ImageService(
+      new ImageStore({ content, metadata, registry, hashers, concurrency: options.concurrency }),
+      pullCredentials,
+    );
   }
 
   /**
@@ -123,16 +138,40 @@ export class ImageService {
    */
   async pull(
     reference: string,
-    options: { onProgress?: (progress: LayerProgress) => void; signal?: AbortSignal } = {},
+    options: {
+      onProgress?: (progress: LayerProgress) => void;
+      signal?: AbortSignal;
+      /**
+       * Credentials for this pull only (the Engine API's `X-Registry-Auth`), used for the reference's registry while
+       * the pull runs; a pull from the same registry meanwhile uses them too.
+       */
+      credentials?: Credentials;
+    } = {},
   ): Promise<PullResult> {
-    const { upToDate, ...details } = await this.store.pull(parseReference(reference), options);
-    return {
-      name: familiarReference(parseReference(details.record.name)),
-      id: details.record.config.digest,
-      digest: details.record.target.digest,
-      upToDate,
-      details,
-    };
+    const parsed = parseReference(reference);
+    const { credentials, ...pullOptions } = options;
+    if (credentials) this.#pullCredentials.set(parsed.registry, credentials);
+    try {
+      const { upToDate, ...details } = await this.store.pull(parsed, pullOptions);
+      const name = familiarReference(parseReference(details.record.name));
+      this.events.emit({ type: "image", action: "pull", id: name, attributes: { name } });
+      return { name, id: details.record.config.digest, digest: details.record.target.digest, upToDate, details };
+    } finally {
+      if (credentials && this.#pullCredentials.get(parsed.registry) === credentials) {
+        this.#pullCredentials.delete(parsed.registry);
+      }
+    }
+  }
+
+  /**
+   * Gives an image another name, like `docker tag`; a tag without one is `latest`.
+   * @example
+   * await images.tag("busybox", "localhost:5000/tools:1"); // { id: "sha256:…", name: "localhost:5000/tools:1" }
+   */
+  async tag(source: string, target: string): Promise<{ id: Digest; name: string }> {
+    const tagged = await this.store.tag(source, target);
+    this.events.emit({ type: "image", action: "tag", id: tagged.id, attributes: { name: tagged.name } });
+    return tagged;
   }
 
   /**
@@ -169,7 +208,22 @@ export class ImageService {
    * @example
    * await images.removeImage("alpine:3.20"); // [{ untagged: "alpine:3.20" }, { deleted: "sha256:…" }]
    */
-  removeImage(nameOrId: string, options: { force?: boolean } = {}): Promise<RemovedItem[]> {
-    return this.store.remove(nameOrId, options);
+  async removeImage(nameOrId: string, options: { force?: boolean } = {}): Promise<RemovedItem[]> {
+    // Docker names the image ID in an untag event, even when the image stays under other names.
+    const id = (await this.store.get(nameOrId).catch(() => undefined))?.record.config.digest;
+    const removed = await this.store.remove(nameOrId, options);
+    for (const item of removed) {
+      if ("untagged" in item) {
+        this.events.emit({
+          type: "image",
+          action: "untag",
+          id: id ?? item.untagged,
+          attributes: { name: item.untagged },
+        });
+      } else {
+        this.events.emit({ type: "image", action: "delete", id: item.deleted, attributes: { name: item.deleted } });
+      }
+    }
+    return removed;
   }
 }

@@ -513,6 +513,28 @@ export class ImageStore {
   // --- removing ------------------------------------------------------------------------------------------------
 
   /**
+   * Gives an image another name (`docker tag`): the new name points at the same manifest, config and layers. A name
+   * that pointed elsewhere moves, and what it pointed at is collected if nothing else names it.
+   * @example
+   * await store.tag("busybox", "localhost:5000/mine:1"); // "localhost:5000/mine:1"
+   */
+  async tag(source: string, target: string): Promise<{ id: Digest; name: string }> {
+    const parsed = parseReference(target);
+    if (parsed.digest !== undefined) {
+      throw new EngineError("invalidArgument", `refusing to create a tag with a digest reference: ${target}`);
+    }
+    const name = formatReference({ ...parsed, tag: parsed.tag ?? "latest" });
+    const { replaced, id } = await this.#update((document) => {
+      const record = this.#find(document, source).records[0]!;
+      const previous = document.images[name];
+      document.images[name] = { ...record, name, pulledAt: new Date().toISOString() };
+      return { replaced: previous, id: record.config.digest };
+    });
+    if (replaced && replaced.config.digest !== id) await this.#collect();
+    return { id, name: familiarReference(parseReference(name)) };
+  }
+
+  /**
    * Removes an image name, or all names of an image ID (with `force` when there are several, as Docker asks), then
    * deletes the blobs and layers no remaining image uses.
    * @example

@@ -3,15 +3,16 @@
 // state machine in state.ts.
 import type { GuestProcess } from "../agent/index.ts";
 import { EngineError } from "../errors.ts";
+import type { ContainerEventAction, EventLog } from "../events.ts";
 import type { ImageDetails } from "../images/index.ts";
 import type { OverlaySnapshotter } from "../snapshots/index.ts";
 import type { Tracer } from "../trace/index.ts";
-import { containerDir, createRuntimeSpec } from "./create-spec.ts";
+import { containerDir, createRuntimeSpec, resolveCommand } from "./create-spec.ts";
 import { LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
 import { type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
 import type { RuntimeSpec } from "./spec.ts";
 import { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
-import { type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
+import { type CgroupSample, cgroupDir, type ProcessInfo, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
 
 /** How a container's last task ended. */
 export interface ExitInfo {
@@ -42,6 +43,11 @@ export interface RunResult extends ContainerDetails {
 
 export interface ContainerDetails extends ContainerSummary {
   spec: RuntimeSpec;
+  /** The options it was created with, checked. */
+  options: ValidRunOptions;
+  /** What it runs: the entrypoint and cmd, after the image's defaults were applied. */
+  entrypoint: string[];
+  cmd: string[];
   /** The task's pid in the guest, while it runs. */
   pid?: number;
   startedAt?: number;
@@ -55,12 +61,19 @@ export interface ImageLookup {
   image(nameOrId: string): Promise<ImageDetails>;
 }
 
+/** When `waitFor` settles: Docker's `wait?condition=`. */
+export type WaitCondition = "not-running" | "next-exit" | "removed";
+
 interface Container {
   id: string;
   name: string;
   image: string;
   imageId: string;
   options: ValidRunOptions;
+  entrypoint: string[];
+  cmd: string[];
+  /** The running task's stdin, shared by every attached client; undefined once closed. */
+  stdin?: WritableStreamDefaultWriter<Uint8Array>;
   spec: RuntimeSpec;
   status: ContainerStatus;
   created: number;
@@ -76,6 +89,8 @@ export interface ExecOptions {
   env?: string[];
   user?: { uid: number; gid: number };
   pty?: { rows: number; cols: number };
+  /** An absolute directory in the container to run in (default: where its process runs). */
+  workdir?: string;
 }
 
 function newId(): string {
@@ -89,14 +104,37 @@ export class Containers {
   readonly #runner: TaskRunner;
   /** The shared init layer of each image top layer, by snapshot key. */
   readonly #initLayers = new Map<string, Promise<string>>();
+  /** Every exit and removal, for `waitFor` (one listener per waiting client). */
+  readonly #exits = new Set<(id: string, exit: ExitInfo) => void>();
+  readonly #removals = new Set<(id: string) => void>();
 
   constructor(
     readonly agent: RuntimeAgent,
     readonly images: ImageLookup,
     readonly snapshotter: OverlaySnapshotter,
     readonly tracer?: Tracer,
+    readonly events?: EventLog,
   ) {
     this.#runner = new TaskRunner(agent, tracer);
+  }
+
+  /** Tells `docker events` what happened to a container, with its name and image as dockerd does. */
+  #event(container: Container, action: ContainerEventAction, attributes: Record<string, string> = {}): void {
+    this.events?.emit({
+      type: "container",
+      action,
+      id: container.id,
+      attributes: { image: container.image, name: container.name, ...attributes },
+    });
+  }
+
+  /**
+   * Records an event about a container that happened outside the runtime (an attach or an exec through the API).
+   * @example
+   * containers.event(id, "exec_create", { execID });
+   */
+  event(ref: string, action: ContainerEventAction, attributes: Record<string, string> = {}): void {
+    this.#event(this.#find(ref), action, attributes);
   }
 
   /** Finds a container by ID, unique ID prefix, or name. */
@@ -121,6 +159,7 @@ export class Containers {
     const details = await this.images.image(image);
     const id = newId();
     const spec = createRuntimeSpec(details.config.config ?? {}, valid, id);
+    const { entrypoint, cmd } = resolveCommand(details.config.config ?? {}, valid);
     const top = details.layers.at(-1)?.chainId;
     this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
     await this.#prepareRootfs(id, spec, top);
@@ -130,12 +169,15 @@ export class Containers {
       image,
       imageId: details.record.config.digest,
       options: valid,
+      entrypoint,
+      cmd,
       spec,
       status: "created",
       created: Date.now(),
       logs: new LogBuffer(),
     };
     this.#containers.set(id, container);
+    this.#event(container, "create");
     return this.inspect(id);
   }
 
@@ -237,7 +279,11 @@ export class Containers {
     container.task = task;
     container.startedAt = Date.now();
     container.exit = undefined;
+    container.stdin = task.process.stdin.getWriter();
+    // Docker gives a process without -i nothing to read: it sees end-of-file at once. A terminal stays as it is.
+    if (!container.options.openStdin && !container.options.tty) this.#closeStdin(container);
     container.logs.reopen();
+    this.#event(container, "start");
     const drained = Promise.all([
       this.#collect(container, task.process.stdout, "stdout"),
       this.#collect(container, task.process.stderr, "stderr"),
@@ -255,8 +301,11 @@ export class Containers {
       if (status.signal) exit.signal = status.signal;
       container.exit = exit;
       container.task = undefined;
+      this.#closeStdin(container);
       container.logs.close();
       if (container.status !== "removed") this.#move(container, "exit");
+      this.#event(container, "die", { exitCode: String(exit.code), ...(exit.oomKilled ? { oomKilled: "true" } : {}) });
+      for (const listener of [...this.#exits]) listener(container.id, exit);
       if (container.options.rm) await Promise.all([cleanedUp, this.remove(container.id).catch(() => {})]);
       return exit;
     })();
@@ -290,6 +339,37 @@ export class Containers {
     return { ...(container ? this.#details(container) : { ...created, status: "removed" as const }), exited };
   }
 
+  /**
+   * Docker's `wait?condition=`: `not-running` settles at once unless a task runs, then at its exit; `next-exit` at
+   * the next exit from now (a client waits before it starts the container); `removed` once the container is gone,
+   * with its last exit. The wait begins when this is called, not when the promise is awaited.
+   */
+  waitFor(ref: string, condition: WaitCondition = "not-running"): Promise<ExitInfo> {
+    const container = this.#find(ref);
+    const id = container.id;
+    if (condition === "not-running" && container.status !== "running" && container.status !== "paused") {
+      return Promise.resolve(container.exit ?? { code: 0, oomKilled: false, finishedAt: Date.now() });
+    }
+    return new Promise<ExitInfo>((resolve) => {
+      let last = container.exit;
+      const onExit = (exited: string, exit: ExitInfo) => {
+        if (exited !== id) return;
+        last = exit;
+        if (condition === "removed") return;
+        this.#exits.delete(onExit);
+        resolve(exit);
+      };
+      const onRemoved = (removed: string) => {
+        if (removed !== id) return;
+        this.#exits.delete(onExit);
+        this.#removals.delete(onRemoved);
+        resolve(last ?? { code: 0, oomKilled: false, finishedAt: Date.now() });
+      };
+      this.#exits.add(onExit);
+      if (condition === "removed") this.#removals.add(onRemoved);
+    });
+  }
+
   /** Waits for the container's task to exit (at once if it is not running). */
   async wait(ref: string): Promise<ExitInfo> {
     const container = this.#find(ref);
@@ -305,7 +385,46 @@ export class Containers {
     const container = this.#find(ref);
     requireTask(container.status, "exec", container.id);
     const process = container.task!.process;
-    return { stdin: process.stdin, resize: (rows, cols) => process.resize(rows, cols) };
+    const stdin = new WritableStream<Uint8Array>({
+      write: (chunk) => this.writeStdin(container.id, chunk),
+      close: () => this.closeStdin(container.id),
+    });
+    return { stdin, resize: (rows, cols) => process.resize(rows, cols) };
+  }
+
+  /**
+   * Writes to the running task's stdin (every attached client shares it). Bytes for a task whose stdin is closed,
+   * or for a container that is not running, are dropped, as a closed pipe would.
+   */
+  async writeStdin(ref: string, bytes: Uint8Array): Promise<void> {
+    const writer = this.#find(ref).stdin;
+    await writer?.write(bytes).catch(() => {});
+  }
+
+  /** Closes the running task's stdin: a process reading it sees end-of-file (`--interactive` with stdin once). */
+  closeStdin(ref: string): void {
+    this.#closeStdin(this.#find(ref));
+  }
+
+  #closeStdin(container: Container): void {
+    const writer = container.stdin;
+    container.stdin = undefined;
+    writer?.close().catch(() => {});
+  }
+
+  /** Resizes the running task's terminal. */
+  resize(ref: string, rows: number, cols: number): void {
+    const container = this.#find(ref);
+    requireTask(container.status, "exec", container.id);
+    container.task!.process.resize(rows, cols);
+  }
+
+  /**
+   * The output an attached client sees: from now until the current run ends or, when nothing runs, until the next
+   * run ends (a client attaches, then starts the container).
+   */
+  attachOutput(ref: string): ReadableStream<LogEntry> {
+    return this.#find(ref).logs.read({ live: true });
   }
 
   async exec(ref: string, argv: string[], options: ExecOptions = {}): Promise<GuestProcess> {
@@ -314,7 +433,15 @@ export class Containers {
     if (!argv.length) throw new EngineError("invalidArgument", "exec needs a command");
     const task = container.task!;
     await task.network;
-    const spawnArgv = this.#runner.execArgv(task.pid, argv, options.user ?? container.spec.process.user);
+    if (options.workdir !== undefined && !options.workdir.startsWith("/")) {
+      throw new EngineError("invalidArgument", `invalid workdir "${options.workdir}": it must be absolute`);
+    }
+    const spawnArgv = this.#runner.execArgv(
+      task.pid,
+      argv,
+      options.user ?? container.spec.process.user,
+      options.workdir,
+    );
     this.tracer?.emit({ op: "exec", argv: spawnArgv.slice(1) }, container.id);
     return this.agent.spawn({
       argv: spawnArgv,
@@ -329,6 +456,7 @@ export class Containers {
     requireTask(container.status, "kill", container.id);
     // A frozen task cannot act on a signal until thawed; SIGKILL is delivered anyway, others wait for unpause.
     this.#runner.signal(container.id, container.task!, signal);
+    this.#event(container, "kill", { signal: String(signal) });
   }
 
   /** SIGTERM, then SIGKILL if the task is still running after `timeoutSeconds` (default: the --stop-timeout). */
@@ -339,6 +467,7 @@ export class Containers {
     const exited = container.exited!;
     if (container.status === "paused") await this.unpause(container.id);
     this.#runner.signal(container.id, container.task!, 15);
+    this.#event(container, "kill", { signal: "15" });
     const seconds = options.timeoutSeconds ?? container.options.stopTimeoutSeconds;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<"timeout">((resolve) => {
@@ -346,8 +475,21 @@ export class Containers {
     });
     const first = await Promise.race([exited, timedOut]);
     clearTimeout(timer);
-    if (first === "timeout" && container.task) this.#runner.signal(container.id, container.task, 9);
-    return exited;
+    if (first === "timeout" && container.task) {
+      this.#runner.signal(container.id, container.task, 9);
+      this.#event(container, "kill", { signal: "9" });
+    }
+    const exit = await exited;
+    this.#event(container, "stop");
+    return exit;
+  }
+
+  /** Stops the container if it runs (`docker restart -t`), then starts it again. */
+  async restart(ref: string, options: { timeoutSeconds?: number } = {}): Promise<void> {
+    const container = this.#find(ref);
+    if (container.status === "running" || container.status === "paused") await this.stop(container.id, options);
+    await this.start(container.id);
+    this.#event(container, "restart");
   }
 
   async pause(ref: string): Promise<void> {
@@ -359,12 +501,14 @@ export class Containers {
       container.status = "running";
       throw error;
     }
+    this.#event(container, "pause");
   }
 
   async unpause(ref: string): Promise<void> {
     const container = this.#find(ref);
     this.#move(container, "unpause");
     await this.#runner.freeze(container.id, container.spec, false);
+    this.#event(container, "unpause");
   }
 
   /** Removes a container that is not running (with `force`, kills it first), with its writable layer. */
@@ -378,6 +522,27 @@ export class Containers {
     this.#move(container, "remove");
     this.#containers.delete(container.id);
     await this.#removeRootfs(container.id);
+    this.#event(container, "destroy");
+    for (const listener of [...this.#removals]) listener(container.id);
+  }
+
+  /** The processes in the container's cgroup (`docker top`), each with its /proc/<pid>/stat fields and command line. */
+  top(ref: string): Promise<ProcessInfo[]> {
+    const container = this.#find(ref);
+    requireTask(container.status, "kill", container.id);
+    return this.#runner.processes(container.id, container.spec);
+  }
+
+  /** One reading of the container's cgroup counters (`docker stats`): memory, CPU time, processes. */
+  stats(ref: string): Promise<CgroupSample> {
+    const container = this.#find(ref);
+    requireTask(container.status, "kill", container.id);
+    return this.#runner.sample(container.id, container.spec);
+  }
+
+  /** The guest directory of the container's cgroup. */
+  cgroupOf(ref: string): string {
+    return cgroupDir(this.#find(ref).spec);
   }
 
   list(options: { all?: boolean } = {}): ContainerSummary[] {
@@ -410,6 +575,9 @@ export class Containers {
     const details: ContainerDetails = {
       ...this.#summary(c),
       spec: c.spec,
+      options: c.options,
+      entrypoint: c.entrypoint,
+      cmd: c.cmd,
       snapshot: { key: c.id, upperDir: `${this.snapshotter.root}` },
     };
     try {

@@ -65,6 +65,22 @@ export function mergeEnv(...lists: string[][]): string[] {
 }
 
 /**
+ * The entrypoint and cmd a container runs: the options' where given, else the image's. A new entrypoint drops the
+ * image's Cmd, which was written for the old one.
+ * @example
+ * resolveCommand({ Entrypoint: ["/init"], Cmd: ["serve"] }, validateRunOptions({ entrypoint: ["sh"] }));
+ * // { entrypoint: ["sh"], cmd: [] }
+ */
+export function resolveCommand(
+  image: ExecutionConfig,
+  options: Pick<ValidRunOptions, "entrypoint" | "cmd">,
+): { entrypoint: string[]; cmd: string[] } {
+  const entrypoint = options.entrypoint ?? image.Entrypoint ?? [];
+  const cmd = options.cmd ?? (options.entrypoint ? [] : (image.Cmd ?? []));
+  return { entrypoint: [...entrypoint], cmd: [...cmd] };
+}
+
+/**
  * The OCI runtime spec for a container of an image: entrypoint and cmd, env, working dir, user, terminal, hostname,
  * the default mounts and devices, namespaces and cgroup limits.
  * @example
@@ -72,9 +88,7 @@ export function mergeEnv(...lists: string[][]): string[] {
  * spec.process.args; // ["echo", "hi"]
  */
 export function createRuntimeSpec(image: ExecutionConfig, options: ValidRunOptions, id: string): RuntimeSpec {
-  const entrypoint = options.entrypoint ?? image.Entrypoint ?? [];
-  // A new entrypoint drops the image's Cmd: it was written for the old one.
-  const cmd = options.cmd ?? (options.entrypoint ? [] : (image.Cmd ?? []));
+  const { entrypoint, cmd } = resolveCommand(image, options);
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new EngineError("invalidArgument", "no command specified: the image has no Cmd");
   const hostname = options.hostname ?? id.slice(0, 12);

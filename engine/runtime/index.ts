@@ -8,10 +8,21 @@ export {
   type ExitInfo,
   type ImageLookup,
   type RunResult,
+  type WaitCondition,
 } from "./containers.ts";
-export { containerDir, createRuntimeSpec, DEFAULT_PATH, mergeEnv } from "./create-spec.ts";
+export { containerDir, createRuntimeSpec, DEFAULT_PATH, mergeEnv, resolveCommand } from "./create-spec.ts";
 export { formatLogLine, LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
 export { parseBytes, parseUser, type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
 export type { RuntimeMount, RuntimeSpec } from "./spec.ts";
 export { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
-export { CGROUP_ROOT, mountFlags, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
+export {
+  CGROUP_ROOT,
+  type CgroupSample,
+  mountFlags,
+  type ProcessInfo,
+  parseKeyedFile,
+  parseProcStat,
+  type RuntimeAgent,
+  type Task,
+  TaskRunner,
+} from "./task.ts";

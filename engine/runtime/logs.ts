@@ -16,6 +16,11 @@ export interface LogReadOptions {
   since?: number;
   /** Only the last `tail` entries already kept. */
   tail?: number;
+  /**
+   * What an attached client sees: nothing kept, only output from now on, until the end of the current run or, when
+   * no run is going on, of the next one (a client attaches before `start`).
+   */
+  live?: boolean;
 }
 
 export const DEFAULT_LOG_LIMIT_BYTES = 1024 * 1024;
@@ -24,7 +29,7 @@ export class LogBuffer {
   readonly #entries: LogEntry[] = [];
   #bytes = 0;
   #closed = false;
-  readonly #emitter = new Emitter<LogEntry | "end">();
+  readonly #emitter = new Emitter<LogEntry | "end" | "open">();
 
   constructor(
     readonly limitBytes = DEFAULT_LOG_LIMIT_BYTES,
@@ -48,12 +53,30 @@ export class LogBuffer {
   /** Output comes again (the container was restarted). */
   reopen(): void {
     this.#closed = false;
+    this.#emitter.emit("open");
+  }
+
+  /** Whether the current run has ended (no run has started counts as open: output may come). */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   read(options: LogReadOptions = {}): ReadableStream<LogEntry> {
     let unsubscribe: (() => void) | undefined;
     return new ReadableStream<LogEntry>({
       start: (controller) => {
+        if (options.live) {
+          let open = !this.#closed;
+          unsubscribe = this.#emitter.on((entry) => {
+            if (entry === "open") open = true;
+            else if (entry !== "end") controller.enqueue(entry);
+            else if (open) {
+              unsubscribe?.();
+              controller.close();
+            }
+          });
+          return;
+        }
         let kept = this.#entries.filter((entry) => options.since === undefined || entry.time >= options.since);
         if (options.tail !== undefined) kept = options.tail > 0 ? kept.slice(-options.tail) : [];
         for (const entry of kept) controller.enqueue(entry);
@@ -65,7 +88,7 @@ export class LogBuffer {
           if (entry === "end") {
             unsubscribe?.();
             controller.close();
-          } else {
+          } else if (entry !== "open") {
             controller.enqueue(entry);
           }
         });

@@ -17,6 +17,11 @@ export interface RunOptions {
   user?: string;
   /** `--tty`: run on a pseudo-terminal. */
   tty?: boolean;
+  /**
+   * `--interactive`: keep the process's stdin open for attached clients to write to. Without it (and without a tty)
+   * the process reads end-of-file at once, as Docker gives it /dev/null.
+   */
+  openStdin?: boolean;
   /** Size of that terminal. */
   consoleSize?: { rows: number; cols: number };
   /** `--hostname`; defaults to the first 12 characters of the container ID. */
@@ -43,6 +48,7 @@ export interface ValidRunOptions {
   workdir?: string;
   user?: { uid: number; gid: number };
   tty: boolean;
+  openStdin: boolean;
   consoleSize?: { rows: number; cols: number };
   hostname?: string;
   /** Bytes. */
@@ -86,6 +92,7 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
   const valid: ValidRunOptions = {
     env: [],
     tty: options.tty ?? false,
+    openStdin: options.openStdin ?? false,
     rm: options.rm ?? false,
     stopTimeoutSeconds: 10,
   };

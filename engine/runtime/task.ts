@@ -65,6 +65,90 @@ export function cgroupDir(spec: RuntimeSpec): string {
   return `${CGROUP_ROOT}${spec.linux.cgroupsPath}`;
 }
 
+/** A process of a container, from its /proc/<pid>/stat, status and cmdline (what `ps` shows). */
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  uid: number;
+  /** R, S, D, Z, T… */
+  state: string;
+  /** The controlling terminal's device number (0: none). */
+  ttyNr: number;
+  /** CPU time in clock ticks (USER_HZ, 100 a second). */
+  utime: number;
+  stime: number;
+  /** When it started, in clock ticks since boot. */
+  startTime: number;
+  /** Its command line, or `[comm]` when it has none (a kernel thread, a zombie). */
+  command: string;
+}
+
+/** One reading of a container cgroup's counters. */
+export interface CgroupSample {
+  /** When it was read (ms since the epoch). */
+  read: number;
+  /** memory.current: bytes charged to the cgroup. */
+  memoryCurrent: number;
+  /** memory.max in bytes; undefined for "max" (no limit). */
+  memoryMax?: number;
+  /** memory.stat, by key (anon, file, inactive_file…). */
+  memoryStat: Record<string, number>;
+  /** cpu.stat, by key (usage_usec, user_usec, system_usec…). */
+  cpuStat: Record<string, number>;
+  pidsCurrent: number;
+  /** pids.max; undefined for "max". */
+  pidsMax?: number;
+}
+
+/**
+ * Parses a `/proc/<pid>/stat` line with the `status` and `cmdline` files beside it.
+ * @example
+ * parseProcStat("1 (sh) S 0 1 1 34816 1 …", "Uid:\t0\t0\t0\t0\n", "sh\0-c\0sleep 9\0").command; // "sh -c sleep 9"
+ */
+export function parseProcStat(stat: string, status: string, cmdline: string): ProcessInfo | undefined {
+  // The command name is in parentheses and may hold spaces and parentheses itself: split after the last ")".
+  const open = stat.indexOf("(");
+  const close = stat.lastIndexOf(")");
+  if (open < 0 || close < open) return undefined;
+  const comm = stat.slice(open + 1, close);
+  const fields = stat
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
+  const number = (index: number) => Number(fields[index] ?? 0);
+  const args = cmdline
+    .replace(/\0+$/, "")
+    .split("\0")
+    .filter((arg, i) => i === 0 || arg !== "");
+  return {
+    pid: Number(stat.slice(0, open).trim()),
+    ppid: number(1),
+    uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+    state: fields[0] ?? "?",
+    ttyNr: number(4),
+    utime: number(11),
+    stime: number(12),
+    startTime: number(19),
+    command: args.length && args[0] ? args.join(" ") : `[${comm}]`,
+  };
+}
+
+/** Parses a cgroup file of `key value` lines (cpu.stat, memory.stat). */
+export function parseKeyedFile(text: string): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (key && value !== undefined && /^\d+$/.test(value)) values[key] = Number(value);
+  }
+  return values;
+}
+
+/** A cgroup limit file's value: a number, or undefined for "max". */
+function limitOf(text: string): number | undefined {
+  const value = text.trim();
+  return value === "max" || value === "" ? undefined : Number(value);
+}
+
 /** A container's running process. */
 export interface Task {
   /** Its pid in the guest's root pid namespace (1 inside the container). */
@@ -225,7 +309,7 @@ export class TaskRunner {
   }
 
   /** What `exec` spawns: nsenter into every namespace and the root of the container's pid 1, inside its cgroup. */
-  execArgv(pid: number, argv: string[], user?: { uid: number; gid: number }): string[] {
+  execArgv(pid: number, argv: string[], user?: { uid: number; gid: number }, workdir?: string): string[] {
     const credentials = user ? ["-S", String(user.uid), "-G", String(user.gid)] : [];
     return [
       HOST_BUSYBOX,
@@ -238,7 +322,8 @@ export class TaskRunner {
       "-n",
       "-p",
       "-r",
-      "-w",
+      // -w alone is the target's own working directory; -wDIR is DIR inside its root.
+      workdir === undefined ? "-w" : `-w${workdir}`,
       ...credentials,
       "--",
       ...argv,
@@ -314,6 +399,63 @@ export class TaskRunner {
     const path = `${cgroupDir(spec)}/cgroup.freeze`;
     this.#trace({ op: "write", path, value: frozen ? "1" : "0" }, id);
     await this.agent.writeFile(path, frozen ? "1" : "0");
+  }
+
+  /** The processes in the container's cgroup: cgroup.procs, then each one's stat, status and cmdline at once. */
+  async processes(id: string, spec: RuntimeSpec): Promise<ProcessInfo[]> {
+    const procs = `${cgroupDir(spec)}/cgroup.procs`;
+    this.#trace({ op: "read", path: procs }, id);
+    const pids = (await this.#readText(procs)).split("\n").filter((line) => /^\d+$/.test(line.trim()));
+    const read = (path: string) => this.#readText(path).catch(() => undefined);
+    const found = await Promise.all(
+      pids.map(async (pid) => {
+        this.#trace({ op: "read", path: `/proc/${pid}/stat` }, id);
+        const [stat, status, cmdline] = await Promise.all([
+          read(`/proc/${pid}/stat`),
+          read(`/proc/${pid}/status`),
+          read(`/proc/${pid}/cmdline`),
+        ]);
+        // Gone between the list and the read.
+        return stat === undefined ? undefined : parseProcStat(stat, status ?? "", cmdline ?? "");
+      }),
+    );
+    return found.filter((info): info is ProcessInfo => info !== undefined);
+  }
+
+  /** Reads the cgroup's memory, CPU and pids counters together (one round trip). */
+  async sample(id: string, spec: RuntimeSpec): Promise<CgroupSample> {
+    const dir = cgroupDir(spec);
+    const files = ["memory.current", "memory.max", "memory.stat", "cpu.stat", "pids.current", "pids.max"] as const;
+    const texts = await Promise.all(
+      files.map((file) => {
+        this.#trace({ op: "read", path: `${dir}/${file}` }, id);
+        return this.#readText(`${dir}/${file}`).catch(() => "");
+      }),
+    );
+    const [memoryCurrent, memoryMax, memoryStat, cpuStat, pidsCurrent, pidsMax] = texts as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const sample: CgroupSample = {
+      read: Date.now(),
+      memoryCurrent: Number(memoryCurrent.trim() || 0),
+      memoryStat: parseKeyedFile(memoryStat),
+      cpuStat: parseKeyedFile(cpuStat),
+      pidsCurrent: Number(pidsCurrent.trim() || 0),
+    };
+    const memoryLimit = limitOf(memoryMax);
+    if (memoryLimit !== undefined) sample.memoryMax = memoryLimit;
+    const pidsLimit = limitOf(pidsMax);
+    if (pidsLimit !== undefined) sample.pidsMax = pidsLimit;
+    return sample;
+  }
+
+  async #readText(path: string): Promise<string> {
+    return new TextDecoder().decode(await this.agent.readFile(path));
   }
 
   signal(id: string, task: Task, signal: number): void {
