@@ -20,6 +20,13 @@ export interface CliIO {
   onResize(listener: (size: { rows: number; cols: number }) => void): () => void;
   /** Puts the terminal in raw mode (no echo, no line editing, no signals) or back; a no-op without a terminal. */
   setRawMode(raw: boolean): Promise<void>;
+  /**
+   * Calls `listener` with each signal (SIGINT 2, SIGTERM 15, SIGHUP 1, SIGQUIT 3) sent to the command while its
+   * terminal is not raw, so a verb can stop what it does (docker's signal proxy); returns the function that
+   * unsubscribes. Where nobody listens, the host ends the command as the signal would (exit 128 + signal). Absent
+   * where signals cannot reach the CLI.
+   */
+  onSignal?(listener: (signal: number) => void): () => void;
 }
 
 /**
