@@ -1,0 +1,280 @@
+// The lesson format (lessons/README.md is its authoring guide): YAML front matter, then Markdown where each `## `
+// heading opens a step. Fenced blocks carry the parts a runner needs: ```sh (a command the learner can click),
+// ```check (exits 0 once the step is done), ```solution; a `> Hint:` quote is a hint. Pure: runs in Node and the page.
+import MarkdownIt from "markdown-it";
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
+
+/** A lesson file that cannot be used, with the place to fix it (`file:line: message`). */
+export class LessonError extends Error {
+  /**
+   * @example
+   * throw new LessonError("lessons/01-images.md", 12, "the step has no ```check block");
+   */
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`${file}:${line}: ${reason}`);
+    this.name = "LessonError";
+  }
+}
+
+/** A piece of a step's text: prose (Markdown source) or a command the learner can send to the terminal. */
+export type StepPart = { kind: "prose"; markdown: string } | { kind: "command"; command: string; line: number };
+
+/** A script run with `sh -c` in the guest, outside any container. */
+export interface Script {
+  script: string;
+  /** 1-based line of the fence in the lesson file, for error reports. */
+  line: number;
+}
+
+export interface Step {
+  /** A slug of the title, unique in its lesson: progress is kept by it, so reordering steps keeps progress. */
+  id: string;
+  title: string;
+  /** 1-based line of the step's `## ` heading. */
+  line: number;
+  parts: StepPart[];
+  /** Markdown, revealed one at a time. */
+  hints: string[];
+  /** Exits 0 when the step is done. */
+  check: Script;
+  /** What a learner could type to finish the step; the checker runs it to prove the check can pass. */
+  solution: Script;
+}
+
+export interface Lesson {
+  /** The file's name without `.md`, e.g. `01-images-and-containers`; the course is sorted by it. */
+  id: string;
+  file: string;
+  title: string;
+  summary: string;
+  minutes: number;
+  /** Images pulled before the lesson starts, so no step waits on a download it did not ask for. */
+  images: string[];
+  /** Run when a learner starts the lesson afresh: removes what an earlier attempt left behind. */
+  setup?: string;
+  /** Prose before the first step (Markdown source). */
+  intro: string;
+  steps: Step[];
+}
+
+const FRONT_MATTER_KEYS = ["title", "summary", "minutes", "images", "setup"] as const;
+const COMMAND_INFOS = new Set(["sh", "shell", "bash"]);
+const HINT_PREFIX = /^\s*(\*\*Hint:?\*\*:?|Hint:)\s*/i;
+
+const markdown = new MarkdownIt({ html: false });
+
+/**
+ * Parses and validates one lesson. Throws {@link LessonError} naming the file and line of the first problem: broken
+ * front matter, a missing field, a step without a check, a solution or a hint, a command outside a step.
+ * @example
+ * const lesson = parseLesson("lessons/01-images-and-containers.md", await readFile(path, "utf8"));
+ * for (const step of lesson.steps) console.log(step.title, step.check.script);
+ */
+export function parseLesson(file: string, text: string): Lesson {
+  const source = text.replace(/\r\n?/g, "\n");
+  const lines = source.split("\n");
+  if (lines[0]?.trim() !== "---") {
+    throw new LessonError(file, 1, "a lesson starts with front matter: a line `---`, YAML (title, summary, …), `---`");
+  }
+  const end = lines.findIndex((line, i) => i > 0 && line.trim() === "---");
+  if (end < 0) throw new LessonError(file, 1, "the front matter is not closed: add a line `---` after it");
+  const meta = parseFrontMatter(file, lines.slice(1, end).join("\n"), 2);
+  const body = lines.slice(end + 1);
+  // markdown-it's token maps are 0-based lines of `body`; the file's line is that + this.
+  const offset = end + 2;
+  const lesson: Lesson = {
+    id: lessonId(file),
+    file,
+    ...meta,
+    intro: "",
+    steps: [],
+  };
+  const intro: string[] = [];
+  let step: (Partial<Step> & { title: string; line: number; parts: StepPart[]; hints: string[] }) | undefined;
+  const finish = () => {
+    if (!step) return;
+    if (!step.check) throw new LessonError(file, step.line, `the step "${step.title}" has no \`\`\`check block`);
+    if (!step.solution) throw new LessonError(file, step.line, `the step "${step.title}" has no \`\`\`solution block`);
+    if (step.hints.length === 0) {
+      throw new LessonError(file, step.line, `the step "${step.title}" has no hint (a quote starting "> Hint:")`);
+    }
+    const id = slug(step.title);
+    const twin = lesson.steps.find((s) => s.id === id);
+    if (twin) throw new LessonError(file, step.line, `two steps are called "${step.title}" (see line ${twin.line})`);
+    lesson.steps.push({ ...step, id, check: step.check, solution: step.solution });
+  };
+  const prose = (startLine: number, endLine: number) => {
+    const text = body.slice(startLine, endLine).join("\n").trim();
+    if (!text) return;
+    if (!step) {
+      intro.push(text);
+      return;
+    }
+    const last = step.parts.at(-1);
+    if (last?.kind === "prose") last.markdown += `\n\n${text}`;
+    else step.parts.push({ kind: "prose", markdown: text });
+  };
+
+  const tokens = markdown.parse(body.join("\n"), {});
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token.level !== 0 || !token.map) continue;
+    const [startLine, endLine] = token.map;
+    const line = startLine + offset;
+    if (token.type === "heading_open" && (token.tag === "h1" || token.tag === "h2")) {
+      if (token.tag === "h1") {
+        throw new LessonError(file, line, "use `## ` for steps; the lesson's title belongs in the front matter");
+      }
+      finish();
+      const title = tokens[i + 1]?.content.trim() ?? "";
+      if (!title) throw new LessonError(file, line, "a step heading needs a title");
+      step = { title, line, parts: [], hints: [] };
+      continue;
+    }
+    if (token.type === "fence") {
+      const info = token.info.trim().split(/\s+/)[0] ?? "";
+      const content = token.content.replace(/\n$/, "");
+      if (info === "check" || info === "solution" || COMMAND_INFOS.has(info)) {
+        if (!step)
+          throw new LessonError(file, line, `a \`\`\`${info} block must be inside a step (after a \`## \` heading)`);
+        if (!content.trim()) throw new LessonError(file, line, `the \`\`\`${info} block is empty`);
+        if (info === "check" || info === "solution") {
+          if (step[info]) {
+            throw new LessonError(
+              file,
+              line,
+              `the step "${step.title}" has a second \`\`\`${info} block (one per step)`,
+            );
+          }
+          step[info] = { script: content, line };
+        } else {
+          step.parts.push({ kind: "command", command: content, line });
+        }
+        continue;
+      }
+    }
+    if (token.type === "blockquote_open") {
+      const quoted = body.slice(startLine, endLine).map((l) => l.replace(/^\s*>\s?/, ""));
+      const first = quoted.findIndex((l) => l.trim() !== "");
+      if (first >= 0 && HINT_PREFIX.test(quoted[first]!)) {
+        if (!step) throw new LessonError(file, line, "a hint must be inside a step (after a `## ` heading)");
+        quoted[first] = quoted[first]!.replace(HINT_PREFIX, "");
+        const hint = quoted.join("\n").trim();
+        if (!hint) throw new LessonError(file, line, "the hint is empty");
+        step.hints.push(hint);
+        continue;
+      }
+    }
+    // Any other block (paragraphs, lists, other fences, other quotes) is prose, kept as its Markdown source.
+    if (token.nesting >= 0) prose(startLine, endLine);
+  }
+  finish();
+  if (lesson.steps.length === 0) {
+    throw new LessonError(file, offset, "the lesson has no steps: each `## ` heading opens one");
+  }
+  lesson.intro = intro.join("\n\n");
+  return lesson;
+}
+
+/**
+ * Parses every lesson of a course, sorted by id. Returns the lessons that parse and the errors of those that do not,
+ * so one broken file does not hide the others.
+ * @example
+ * const { lessons, errors } = parseCourse({ "lessons/01-a.md": textA, "lessons/02-b.md": textB });
+ */
+export function parseCourse(files: Readonly<Record<string, string>>): { lessons: Lesson[]; errors: LessonError[] } {
+  const lessons: Lesson[] = [];
+  const errors: LessonError[] = [];
+  for (const [file, text] of Object.entries(files)) {
+    try {
+      lessons.push(parseLesson(file, text));
+    } catch (error) {
+      if (!(error instanceof LessonError)) throw error;
+      errors.push(error);
+    }
+  }
+  lessons.sort((a, b) => a.id.localeCompare(b.id));
+  return { lessons, errors };
+}
+
+/**
+ * The Markdown renderer lessons are parsed with (raw HTML off, so a lesson cannot inject markup into the page).
+ * @example
+ * element.innerHTML = renderMarkdown(step.hints[0]);
+ */
+export function renderMarkdown(source: string): string {
+  return markdown.render(source);
+}
+
+type FrontMatter = Pick<Lesson, "title" | "summary" | "minutes" | "images" | "setup">;
+
+function parseFrontMatter(file: string, yaml: string, firstLine: number): FrontMatter {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(yaml, { lineCounter, prettyErrors: false });
+  const at = (offset: number | undefined) =>
+    offset === undefined ? firstLine : lineCounter.linePos(offset).line - 1 + firstLine;
+  const problem = doc.errors[0];
+  if (problem) {
+    throw new LessonError(
+      file,
+      at(problem.pos[0]),
+      `the front matter is not valid YAML: ${problem.message.split("\n")[0]}`,
+    );
+  }
+  const root = doc.contents;
+  if (!isMap(root)) {
+    throw new LessonError(file, firstLine, "the front matter must be YAML keys (title, summary, minutes, images)");
+  }
+  const lineOf = new Map<string, number>();
+  for (const pair of root.items) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+    const line = at(isScalar(pair.key) ? pair.key.range?.[0] : undefined);
+    if (!(FRONT_MATTER_KEYS as readonly string[]).includes(key)) {
+      throw new LessonError(file, line, `unknown front matter key "${key}" (known: ${FRONT_MATTER_KEYS.join(", ")})`);
+    }
+    lineOf.set(key, line);
+  }
+  const data = doc.toJS() as Record<string, unknown>;
+  const where = (key: string) => lineOf.get(key) ?? firstLine;
+  const text = (key: "title" | "summary") => {
+    const value = data[key];
+    if (typeof value !== "string" || !value.trim()) {
+      throw new LessonError(file, where(key), `the front matter needs a "${key}" (a line of text)`);
+    }
+    return value.trim();
+  };
+  const title = text("title");
+  const summary = text("summary");
+  const minutes = data.minutes;
+  if (typeof minutes !== "number" || !Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
+    throw new LessonError(file, where("minutes"), `"minutes" must be a whole number from 1 to 60 (how long it takes)`);
+  }
+  const images = data.images ?? [];
+  if (!Array.isArray(images) || !images.every((i): i is string => typeof i === "string" && i.trim() !== "")) {
+    throw new LessonError(file, where("images"), `"images" must be a list of image references, e.g. [busybox]`);
+  }
+  const setup = data.setup;
+  if (setup !== undefined && (typeof setup !== "string" || !setup.trim())) {
+    throw new LessonError(file, where("setup"), `"setup" must be a shell script (use a YAML block: "setup: |")`);
+  }
+  return { title, summary, minutes, images, ...(typeof setup === "string" ? { setup: setup.trim() } : {}) };
+}
+
+function lessonId(file: string): string {
+  const name = file.slice(file.lastIndexOf("/") + 1);
+  return name.endsWith(".md") ? name.slice(0, -3) : name;
+}
+
+function slug(title: string): string {
+  return (
+    title
+      .toLowerCase()
+      .replace(/[`*_]/g, "")
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-|-$/g, "") || "step"
+  );
+}

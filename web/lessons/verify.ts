@@ -1,0 +1,197 @@
+// Proves a lesson can be done: for every step, in order, its check fails first (the learner cannot get it for free),
+// its solution runs, and then its check passes. Pure: the guest is whatever runs a shell script, so the same logic
+// runs against the real guest (scripts/lessons.ts) and against a fake in unit tests.
+import type { Lesson, Step } from "./format.ts";
+
+/** What `sh -c script` in the guest printed and returned. */
+export interface ScriptResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a shell script in the guest, outside any container. */
+export type RunScript = (script: string) => Promise<ScriptResult>;
+
+export interface StepReport {
+  step: Step;
+  ok: boolean;
+  /** What went wrong, with what the script printed. */
+  failure?: string;
+  /** Milliseconds: the check before, the solution, the check after (including its retries). */
+  timings: { before: number; solution: number; after: number };
+}
+
+export interface LessonReport {
+  lesson: Lesson;
+  ok: boolean;
+  /** Set when the lesson failed before its first step (the pre-pulls or the setup script). */
+  failure?: string;
+  /** Milliseconds spent on the pre-pulls and the setup script. */
+  prepareMs: number;
+  steps: StepReport[];
+}
+
+export interface VerifyOptions {
+  /** Pulls the lesson's front-matter images into the engine before the first step. */
+  pull?: (reference: string) => Promise<void>;
+  /**
+   * How long a check may take to start passing after its solution (the page keeps checking every few seconds, so a
+   * learner would see it turn green within about this time). Default 5000 ms.
+   */
+  settleMs?: number;
+  /** Pause between the retries of a check. Default 250 ms. */
+  retryMs?: number;
+  /** Longest a single script may run. Default 60000 ms. */
+  scriptTimeoutMs?: number;
+  /** Called as each step ends, for live output. */
+  onStep?: (report: StepReport) => void;
+  /** Clock and sleep, replaceable in tests. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Runs a lesson's pre-pulls and setup, then proves each step: check fails, solution succeeds, check passes. Stops at
+ * the first failing step (later steps build on it).
+ * @example
+ * const report = await verifyLesson(lesson, (script) => runInGuest(script), { pull: (ref) => images.pull(ref) });
+ * if (!report.ok) console.error(report.failure ?? report.steps.at(-1)?.failure);
+ */
+export async function verifyLesson(lesson: Lesson, run: RunScript, options: VerifyOptions = {}): Promise<LessonReport> {
+  const now = options.now ?? (() => performance.now());
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const settleMs = options.settleMs ?? 5000;
+  const retryMs = options.retryMs ?? 250;
+  const timeoutMs = options.scriptTimeoutMs ?? 60_000;
+  const runLimited = (script: string) => withTimeout(run(script), timeoutMs, script);
+
+  const report: LessonReport = { lesson, ok: false, prepareMs: 0, steps: [] };
+  const prepareStart = now();
+  try {
+    for (const image of lesson.images) {
+      try {
+        await options.pull?.(image);
+      } catch (error) {
+        report.failure = `${lesson.file}: the pre-pull of ${image} failed: ${message(error)}`;
+        return report;
+      }
+    }
+    if (lesson.setup) {
+      const setup = await runLimited(lesson.setup);
+      if (setup.code !== 0) {
+        report.failure = `${lesson.file}: the setup script exited ${setup.code}${printed(setup)}`;
+        return report;
+      }
+    }
+  } catch (error) {
+    report.failure = `${lesson.file}: the setup script failed: ${message(error)}`;
+    return report;
+  } finally {
+    report.prepareMs = now() - prepareStart;
+  }
+
+  for (const step of lesson.steps) {
+    const where = `${lesson.file}:${step.line} (step "${step.title}")`;
+    const timings = { before: 0, solution: 0, after: 0 };
+    const finish = (failure?: string) => {
+      const stepReport: StepReport = { step, ok: !failure, timings, ...(failure ? { failure } : {}) };
+      report.steps.push(stepReport);
+      options.onStep?.(stepReport);
+      return stepReport.ok;
+    };
+    let ok: boolean;
+    try {
+      let start = now();
+      const before = await runLimited(step.check.script);
+      timings.before = now() - start;
+      if (before.code === 0) {
+        finish(`${where}: the check passes before the solution ran, so the learner gets this step for free`);
+        return report;
+      }
+      start = now();
+      const solution = await runLimited(step.solution.script);
+      timings.solution = now() - start;
+      if (solution.code !== 0) {
+        finish(`${where}: the solution exited ${solution.code}${printed(solution)}`);
+        return report;
+      }
+      start = now();
+      let after = await runLimited(step.check.script);
+      while (after.code !== 0 && now() - start < settleMs) {
+        await sleep(retryMs);
+        after = await runLimited(step.check.script);
+      }
+      timings.after = now() - start;
+      ok = finish(
+        after.code === 0
+          ? undefined
+          : `${where}: the check still fails after the solution (exit ${after.code}, checked for ${Math.round(timings.after)} ms)${printed(after)}`,
+      );
+    } catch (error) {
+      ok = finish(`${where}: ${message(error)}`);
+    }
+    if (!ok) return report;
+  }
+  report.ok = true;
+  return report;
+}
+
+/**
+ * One line per step and a verdict, for a terminal: `✓ 01-images… › Run a container  check 41 ms · solution 812 ms …`.
+ * @example
+ * for (const line of formatReport(report)) console.log(line);
+ */
+export function formatReport(report: LessonReport): string[] {
+  const lines = [`${report.ok ? "✓" : "✗"} ${report.lesson.file}: ${report.lesson.title}`];
+  if (report.lesson.images.length || report.lesson.setup) {
+    lines.push(`    prepare (${report.lesson.images.join(", ") || "setup"}) ${ms(report.prepareMs)}`);
+  }
+  for (const s of report.steps) {
+    const t = s.timings;
+    lines.push(
+      `  ${s.ok ? "✓" : "✗"} ${s.step.title}  check ${ms(t.before)} · solution ${ms(t.solution)} · check ${ms(t.after)}`,
+    );
+    if (s.failure) lines.push(...s.failure.split("\n").map((l) => `      ${l}`));
+  }
+  if (report.failure) lines.push(...report.failure.split("\n").map((l) => `    ${l}`));
+  return lines;
+}
+
+function ms(value: number): string {
+  return `${Math.round(value)} ms`;
+}
+
+function printed(result: ScriptResult): string {
+  const out = [
+    result.stdout.trim() && `stdout: ${tail(result.stdout)}`,
+    result.stderr.trim() && `stderr: ${tail(result.stderr)}`,
+  ]
+    .filter(Boolean)
+    .join("\n");
+  return out ? `; it printed:\n${out}` : " and printed nothing";
+}
+
+function tail(text: string): string {
+  const trimmed = text.trim();
+  return trimmed.length > 2000 ? `…${trimmed.slice(-2000)}` : trimmed;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, script: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const first = script.split("\n")[0] ?? "";
+      reject(new Error(`the script \`${first}${script.includes("\n") ? " …" : ""}\` ran for more than ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
