@@ -78,7 +78,7 @@ describe("parseLesson", () => {
       summary: "Run one, see it listed.",
       minutes: 5,
       images: ["busybox"],
-      intro: "Some words before the first step.",
+      intro: [{ kind: "prose", markdown: "Some words before the first step." }],
     });
     expect(lesson.steps.map((s) => [s.id, s.title, s.line])).toEqual([
       ["run-a-container", "Run a container", 10],
@@ -96,6 +96,14 @@ describe("parseLesson", () => {
     expect(run!.hints).toEqual(["The name comes from `--name`.", "Still stuck? Look at `docker ps -a`."]);
     expect(run!.check).toEqual({ script: "docker ps -a --format '{{.Names}}' | grep -qx first", line: 30 });
     expect(run!.solution.script).toBe("docker run --name first busybox echo hello");
+  });
+
+  it("keeps commands in the introduction, to look around before the first step", () => {
+    const lesson = parseLesson("x.md", GOOD.replace("Some words", "```sh\nps -ef\n```\n\nSome words"));
+    expect(lesson.intro).toEqual([
+      { kind: "command", command: "ps -ef", line: 8 },
+      { kind: "prose", markdown: "Some words before the first step." },
+    ]);
   });
 
   it("takes a multi-line setup script", () => {
@@ -134,7 +142,7 @@ describe("parseLesson", () => {
 
   it("refuses a second check in one step, a command before any step, an empty check, and an h1", () => {
     expectRefused(GOOD.replace("## Remove it\n", "## Remove it\n\n```check\ntrue\n```\n"), 50, /second ```check/);
-    expectRefused(GOOD.replace("Some words", "```sh\nls\n```\n\nSome words"), 8, /must be inside a step/);
+    expectRefused(GOOD.replace("Some words", "```check\nls\n```\n\nSome words"), 8, /must be inside a step/);
     expectRefused(GOOD.replace("```check\n! docker", "```check\n\n```\n\n```check\n! docker"), 46, /is empty/);
     expectRefused(GOOD.replace("Some words", "# Title\n\nSome words"), 8, /front matter/);
   });

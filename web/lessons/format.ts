@@ -56,8 +56,8 @@ export interface Lesson {
   images: string[];
   /** Run when a learner starts the lesson afresh: removes what an earlier attempt left behind. */
   setup?: string;
-  /** Prose before the first step (Markdown source). */
-  intro: string;
+  /** Prose and commands before the first step: something to look at before starting, with nothing to check. */
+  intro: StepPart[];
   steps: Step[];
 }
 
@@ -69,7 +69,7 @@ const markdown = new MarkdownIt({ html: false });
 
 /**
  * Parses and validates one lesson. Throws {@link LessonError} naming the file and line of the first problem: broken
- * front matter, a missing field, a step without a check, a solution or a hint, a command outside a step.
+ * front matter, a missing field, a step without a check, a solution or a hint, a check outside a step.
  * @example
  * const lesson = parseLesson("lessons/01-images-and-containers.md", await readFile(path, "utf8"));
  * for (const step of lesson.steps) console.log(step.title, step.check.script);
@@ -90,10 +90,9 @@ export function parseLesson(file: string, text: string): Lesson {
     id: lessonId(file),
     file,
     ...meta,
-    intro: "",
+    intro: [],
     steps: [],
   };
-  const intro: string[] = [];
   let step: (Partial<Step> & { title: string; line: number; parts: StepPart[]; hints: string[] }) | undefined;
   const finish = () => {
     if (!step) return;
@@ -110,13 +109,10 @@ export function parseLesson(file: string, text: string): Lesson {
   const prose = (startLine: number, endLine: number) => {
     const text = body.slice(startLine, endLine).join("\n").trim();
     if (!text) return;
-    if (!step) {
-      intro.push(text);
-      return;
-    }
-    const last = step.parts.at(-1);
+    const parts = step ? step.parts : lesson.intro;
+    const last = parts.at(-1);
     if (last?.kind === "prose") last.markdown += `\n\n${text}`;
-    else step.parts.push({ kind: "prose", markdown: text });
+    else parts.push({ kind: "prose", markdown: text });
   };
 
   const tokens = markdown.parse(body.join("\n"), {});
@@ -139,9 +135,13 @@ export function parseLesson(file: string, text: string): Lesson {
       const info = token.info.trim().split(/\s+/)[0] ?? "";
       const content = token.content.replace(/\n$/, "");
       if (info === "check" || info === "solution" || COMMAND_INFOS.has(info)) {
+        if (!content.trim()) throw new LessonError(file, line, `the \`\`\`${info} block is empty`);
+        if (!step && COMMAND_INFOS.has(info)) {
+          lesson.intro.push({ kind: "command", command: content, line });
+          continue;
+        }
         if (!step)
           throw new LessonError(file, line, `a \`\`\`${info} block must be inside a step (after a \`## \` heading)`);
-        if (!content.trim()) throw new LessonError(file, line, `the \`\`\`${info} block is empty`);
         if (info === "check" || info === "solution") {
           if (step[info]) {
             throw new LessonError(
@@ -176,7 +176,6 @@ export function parseLesson(file: string, text: string): Lesson {
   if (lesson.steps.length === 0) {
     throw new LessonError(file, offset, "the lesson has no steps: each `## ` heading opens one");
   }
-  lesson.intro = intro.join("\n\n");
   return lesson;
 }
 

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { loadCourse } from "./course.ts";
+
+describe("the course in lessons/", () => {
+  it("has the seven lessons of the first course, in order, each parsing cleanly and taking 5 to 15 minutes", () => {
+    const { lessons, errors } = loadCourse();
+    expect(errors.map((e) => e.message)).toEqual([]);
+    expect(lessons.map((l) => l.file)).toEqual([
+      "lessons/01-images-and-containers.md",
+      "lessons/02-registries-and-tags.md",
+      "lessons/03-client-and-daemon.md",
+      "lessons/04-namespaces.md",
+      "lessons/05-cgroups.md",
+      "lessons/06-union-filesystem.md",
+      "lessons/07-container-lifecycle.md",
+    ]);
+    for (const lesson of lessons) {
+      expect(lesson.minutes, lesson.file).toBeGreaterThanOrEqual(5);
+      expect(lesson.minutes, lesson.file).toBeLessThanOrEqual(15);
+      expect(lesson.steps.length, lesson.file).toBeGreaterThanOrEqual(3);
+    }
+  });
+});
