@@ -308,6 +308,15 @@ export class ContainerService {
   }
 
   /**
+   * Bytes the container has written to its own layer (`docker system df`, `docker ps -s`).
+   * @example
+   * const bytes = await containers.diskUsage(id);
+   */
+  diskUsage(id: string): Promise<number> {
+    return this.containers.diskUsage(id);
+  }
+
+  /**
    * Stops the container if it runs, then starts it again (`docker restart -t`).
    * @example
    * await containers.restart(id, { timeoutSeconds: 1 });

@@ -540,6 +540,15 @@ export class Containers {
     return this.#runner.sample(container.id, container.spec);
   }
 
+  /** Bytes in the container's writable layer (`du` of its upper dir, in KiB steps), for `docker system df`. */
+  async diskUsage(ref: string): Promise<number> {
+    const container = this.#find(ref);
+    const upper = this.snapshotter.upperDir(container.id);
+    this.tracer?.emit({ op: "exec", argv: ["du", "-sk", upper] }, container.id);
+    const { stdout } = await this.agent.run(["/bin/busybox", "du", "-sk", upper]);
+    return Number(/^(\d+)/.exec(stdout)?.[1] ?? 0) * 1024;
+  }
+
   /** The guest directory of the container's cgroup. */
   cgroupOf(ref: string): string {
     return cgroupDir(this.#find(ref).spec);

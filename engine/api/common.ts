@@ -1,0 +1,148 @@
+// What every route file of the API shares: the services it serves, Docker's ways of writing times and sizes, query
+// flags, JSON bodies, and the services' errors in Docker's words.
+import type { Context } from "hono";
+import type { ContainerService } from "../container-service.ts";
+import { EngineError, isEngineError } from "../errors.ts";
+import type { ImageService } from "../image-service.ts";
+import { type ImageReference, parseReference } from "../oci/index.ts";
+import { API_VERSION, splitVersionedPath } from "./version.ts";
+
+export interface ApiOptions {
+  images: ImageService;
+  /** Without one (no guest booted), container lists are empty and container operations answer 503. */
+  containers?: ContainerService;
+  /** Drydock's version, shown as the server's (default 0.1.0). */
+  version?: string;
+  /** The daemon's name in `docker info` (default drydock). */
+  name?: string;
+  /** Where images are kept, shown as `Docker Root Dir`. */
+  root?: string;
+}
+
+export const PLATFORM = { os: "linux", arch: "386" };
+
+/** Seconds since the epoch, as Docker's list answers count time. */
+export function unixSeconds(time: string | number | undefined): number {
+  if (time === undefined) return 0;
+  const ms = typeof time === "number" ? time : Date.parse(time);
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
+}
+
+/** RFC 3339 with nanoseconds, as Go writes a time in inspect answers; Go's zero time for none. */
+export function goTime(ms: number | undefined): string {
+  return ms === undefined ? "0001-01-01T00:00:00Z" : new Date(ms).toISOString().replace("Z", "000000Z");
+}
+
+/** Sizes as Docker's go-units prints them in progress lines: `1.234MB`. */
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(3).replace(/\.?0+$/, "")}${units[unit]}`;
+}
+
+/** go-units' HumanDuration: what `docker ps` shows after "Up" and before "ago". */
+export function humanDuration(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  return hours === 1 ? "About an hour" : `${hours} hours`;
+}
+
+/** A query flag as dockerd reads one: present and not 0/false. */
+export function flag(value: string | undefined): boolean {
+  return value !== undefined && value !== "" && value !== "0" && value.toLowerCase() !== "false";
+}
+
+/** The API version a request speaks: its path's, or the newest for an unversioned path. */
+export function requestApiVersion(c: Context): string {
+  return splitVersionedPath(new URL(c.req.url).pathname).version ?? API_VERSION;
+}
+
+/** A request's JSON body (an object; none is `{}`), or a 400 saying it is not JSON. */
+export async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new EngineError("invalidArgument", `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new EngineError("invalidArgument", "the request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The container service, or a 503 saying why there is none. */
+export function requireContainers(options: ApiOptions): ContainerService {
+  if (!options.containers) {
+    throw new EngineError("unavailable", "no guest is booted: containers cannot run (start the daemon with a guest)");
+  }
+  return options.containers;
+}
+
+/** Runs `work`, turning "no such container" into Docker's exact words (the CLI and docker-py match on them). */
+export async function withContainer<T>(ref: string, work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isEngineError(error, "notFound") && /^no such container/.test(error.message)) {
+      throw new EngineError("notFound", `No such container: ${ref}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Docker's words for an image that is not there. */
+export async function withImage<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isEngineError(error, "notFound")) throw new EngineError("notFound", `No such image: ${name}`, { cause: error });
+    throw error;
+  }
+}
+
+/** A JSON answer with a status, and Docker's trailing newline. */
+export function json(value: unknown, status = 200): Response {
+  return new Response(`${JSON.stringify(value)}\n`, { status, headers: { "content-type": "application/json" } });
+}
+
+/** An answer without a body (204 No Content, 304 Not Modified). */
+export function empty(status: 204 | 304 | 200 | 201 = 204): Response {
+  return new Response(null, { status });
+}
+
+/**
+ * Parses an image reference, failing in dockerd's words (`invalid reference format: …`), which clients match on.
+ * @example
+ * dockerReference("Bad/Ref"); // throws "invalid reference format: repository name must be lowercase"
+ */
+export function dockerReference(text: string): ImageReference {
+  try {
+    return parseReference(text);
+  } catch (error) {
+    if (isEngineError(error, "invalidArgument")) {
+      throw new EngineError(
+        "invalidArgument",
+        error.message.replace(/^invalid reference format "[^"]*"/, "invalid reference format"),
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}

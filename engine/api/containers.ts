@@ -1,0 +1,790 @@
+// Container routes: create (Docker's ContainerConfig + HostConfig → RunOptions, refusing what Drydock cannot do),
+// start, stop, kill, restart, pause, unpause, wait, attach (hijacked), resize, logs, json, inspect, top, stats, delete.
+import type { Context, Hono } from "hono";
+import type {
+  CgroupSample,
+  ContainerDetails,
+  ContainerService,
+  ContainerSummary,
+  ExitInfo,
+  LogEntry,
+  RunOptions,
+  WaitCondition,
+} from "../container-service.ts";
+import { EngineError, isEngineError } from "../errors.ts";
+import { familiarReference } from "../oci/index.ts";
+import {
+  type ApiOptions,
+  dockerReference,
+  empty,
+  flag,
+  goTime,
+  humanDuration,
+  json,
+  jsonBody,
+  requestApiVersion,
+  requireContainers,
+  unixSeconds,
+  withContainer,
+} from "./common.ts";
+import { frame, hijacked, pumpStdin, streamContentType } from "./streams.ts";
+import { parseFilters } from "./system.ts";
+
+/** What a container was created with through the API, kept to answer inspect as Docker does. */
+export interface CreateRequest {
+  attachStdin: boolean;
+  attachStdout: boolean;
+  attachStderr: boolean;
+  stdinOnce: boolean;
+  labels: Record<string, string>;
+}
+
+/** A container as `GET /containers/json` lists it. */
+export function containerJson(
+  container: ContainerSummary,
+  details?: { startedAt?: number; exitCode?: number; finishedAt?: number },
+) {
+  const now = Date.now();
+  let status = "Created";
+  if (container.status === "running") status = `Up ${humanDuration(now - (details?.startedAt ?? container.created))}`;
+  else if (container.status === "paused")
+    status = `Up ${humanDuration(now - (details?.startedAt ?? container.created))} (Paused)`;
+  else if (container.status === "exited")
+    status = `Exited (${details?.exitCode ?? 0}) ${humanDuration(now - (details?.finishedAt ?? now))} ago`;
+  return {
+    Id: container.id,
+    Names: [`/${container.name}`],
+    Image: container.image,
+    ImageID: container.imageId,
+    Command: container.command.join(" "),
+    Created: unixSeconds(container.created),
+    Ports: [],
+    Labels: {},
+    State: container.status === "removed" ? "removing" : container.status,
+    Status: status,
+    HostConfig: { NetworkMode: "none" },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  };
+}
+
+const SIGNALS: Record<string, number> = {
+  HUP: 1,
+  INT: 2,
+  QUIT: 3,
+  ILL: 4,
+  TRAP: 5,
+  ABRT: 6,
+  BUS: 7,
+  FPE: 8,
+  KILL: 9,
+  USR1: 10,
+  SEGV: 11,
+  USR2: 12,
+  PIPE: 13,
+  ALRM: 14,
+  TERM: 15,
+  CHLD: 17,
+  CONT: 18,
+  STOP: 19,
+  TSTP: 20,
+  TTIN: 21,
+  TTOU: 22,
+  WINCH: 28,
+};
+
+/**
+ * A signal as `docker kill --signal` takes it: a number, `KILL` or `SIGKILL`.
+ * @example
+ * parseSignal("SIGTERM"); // 15
+ */
+export function parseSignal(value: string | undefined, fallback = 9): number {
+  if (value === undefined || value === "") return fallback;
+  if (/^\d+$/.test(value)) {
+    const number = Number(value);
+    if (number >= 1 && number <= 64) return number;
+  } else {
+    const number = SIGNALS[value.toUpperCase().replace(/^SIG/, "")];
+    if (number !== undefined) return number;
+  }
+  throw new EngineError("invalidArgument", `Invalid signal: ${value}`);
+}
+
+type Body = Record<string, unknown>;
+
+const strings = (value: unknown, field: string): string[] | undefined => {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value) && value.every((item) => typeof item === "string")) return value as string[];
+  throw new EngineError("invalidArgument", `${field} must be a list of strings`);
+};
+const numberOf = (value: unknown, field: string): number | undefined => {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw new EngineError("invalidArgument", `${field} must be a number`);
+  return value;
+};
+const nonEmpty = (value: unknown) =>
+  (Array.isArray(value) && value.length > 0) ||
+  (value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 0);
+
+/**
+ * Docker's create body as Drydock's run options. What Drydock cannot do (published ports, volumes and binds,
+ * networks, privileged mode) is refused with a message that says so, rather than silently ignored.
+ * @example
+ * createOptions({ Image: "busybox", Cmd: ["sleep", "9"], HostConfig: { Memory: 33554432 } }, "web");
+ * // { cmd: ["sleep", "9"], memory: 33554432, name: "web", … }
+ */
+export function createOptions(body: Body, name: string | undefined): RunOptions {
+  const host = (body.HostConfig ?? {}) as Body;
+  if (typeof host !== "object") throw new EngineError("invalidArgument", "HostConfig must be an object");
+  const refuse = (what: string) => {
+    throw new EngineError("invalidArgument", `Drydock does not support ${what}`);
+  };
+  if (nonEmpty(host.PortBindings) || host.PublishAllPorts === true)
+    refuse("publishing ports (-p, -P): a container has a loopback network only, so there is nothing to publish");
+  if (nonEmpty(host.Binds) || nonEmpty(host.Mounts) || nonEmpty(body.Volumes) || nonEmpty(host.VolumesFrom))
+    refuse("volumes or bind mounts (-v, --mount): a container sees only its image's files and its own changes");
+  const network = typeof host.NetworkMode === "string" ? host.NetworkMode : "";
+  if (!["", "default", "none"].includes(network))
+    refuse(`the network "${network}": every container gets its own loopback-only network (--network none)`);
+  if (host.Privileged === true) refuse("privileged mode (--privileged)");
+  const options: RunOptions = {};
+  const cmd = strings(body.Cmd, "Cmd");
+  if (cmd?.length) options.cmd = cmd;
+  const entrypoint = strings(body.Entrypoint, "Entrypoint");
+  // `--entrypoint ""` arrives as [""]: no entrypoint at all.
+  if (entrypoint)
+    options.entrypoint = entrypoint.filter((part, index) => !(index === 0 && part === "" && entrypoint.length === 1));
+  const env = strings(body.Env, "Env");
+  if (env?.length) options.env = env;
+  if (typeof body.WorkingDir === "string" && body.WorkingDir) options.workdir = body.WorkingDir;
+  if (typeof body.User === "string" && body.User) options.user = body.User;
+  if (typeof body.Hostname === "string" && body.Hostname) options.hostname = body.Hostname;
+  if (body.Tty === true) options.tty = true;
+  if (body.OpenStdin === true) options.openStdin = true;
+  const memory = numberOf(host.Memory, "HostConfig.Memory");
+  if (memory) options.memory = memory;
+  const nanoCpus = numberOf(host.NanoCpus, "HostConfig.NanoCpus");
+  const quota = numberOf(host.CpuQuota, "HostConfig.CpuQuota");
+  const period = numberOf(host.CpuPeriod, "HostConfig.CpuPeriod");
+  if (nanoCpus) options.cpus = nanoCpus / 1e9;
+  else if (quota && quota > 0) options.cpus = quota / (period || 100_000);
+  const pids = numberOf(host.PidsLimit, "HostConfig.PidsLimit");
+  if (pids !== undefined) options.pidsLimit = pids;
+  if (host.AutoRemove === true) options.rm = true;
+  const stopTimeout = numberOf(body.StopTimeout, "StopTimeout");
+  if (stopTimeout !== undefined) options.stopTimeout = stopTimeout;
+  const size = host.ConsoleSize;
+  if (Array.isArray(size) && size.length === 2 && Number(size[0]) > 0 && Number(size[1]) > 0) {
+    options.consoleSize = { rows: Number(size[0]), cols: Number(size[1]) };
+  }
+  if (name) options.name = name.replace(/^\//, "");
+  return options;
+}
+
+/** `docker inspect` of a container: the fields the CLI and people read. */
+export function inspectJson(details: ContainerDetails, request: CreateRequest | undefined): Record<string, unknown> {
+  const { options, spec } = details;
+  const running = details.status === "running" || details.status === "paused";
+  const user = options.user ? `${options.user.uid}:${options.user.gid}` : "";
+  const upper = details.snapshot.upperDir;
+  const base = upper.replace(/\/[^/]+$/, "");
+  return {
+    Id: details.id,
+    Created: goTime(details.created),
+    Path: details.command[0] ?? "",
+    Args: details.command.slice(1),
+    State: {
+      Status: details.status === "removed" ? "removing" : details.status,
+      Running: running,
+      Paused: details.status === "paused",
+      Restarting: false,
+      OOMKilled: details.exit?.oomKilled ?? false,
+      Dead: false,
+      Pid: running ? (details.pid ?? 0) : 0,
+      ExitCode: details.exit?.code ?? 0,
+      Error: details.exit?.error ?? "",
+      StartedAt: goTime(details.startedAt),
+      FinishedAt: goTime(running ? undefined : details.exit?.finishedAt),
+    },
+    Image: details.imageId,
+    ResolvConfPath: "",
+    HostnamePath: "",
+    HostsPath: "",
+    LogPath: "",
+    Name: `/${details.name}`,
+    RestartCount: 0,
+    Driver: "overlay",
+    Platform: "linux",
+    MountLabel: "",
+    ProcessLabel: "",
+    AppArmorProfile: "",
+    ExecIDs: null,
+    HostConfig: {
+      Binds: null,
+      NetworkMode: "none",
+      PortBindings: {},
+      RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
+      AutoRemove: options.rm,
+      LogConfig: { Type: "json-file", Config: {} },
+      Privileged: false,
+      PublishAllPorts: false,
+      ReadonlyRootfs: false,
+      ConsoleSize: [options.consoleSize?.rows ?? 0, options.consoleSize?.cols ?? 0],
+      Memory: options.memoryMax ?? 0,
+      NanoCpus:
+        options.cpuQuota !== undefined ? Math.round((options.cpuQuota / (options.cpuPeriod ?? 100_000)) * 1e9) : 0,
+      CpuPeriod: 0,
+      CpuQuota: 0,
+      PidsLimit: options.pidsMax ?? null,
+      CgroupParent: "",
+      Init: null,
+    },
+    GraphDriver: {
+      Name: "overlay",
+      Data: {
+        LowerDir: "",
+        MergedDir: `/run/drydock/containers/${details.id}/rootfs`,
+        UpperDir: upper,
+        WorkDir: `${base}/work`,
+      },
+    },
+    Mounts: [],
+    Config: {
+      Hostname: spec.hostname ?? "",
+      Domainname: "",
+      User: user,
+      AttachStdin: request?.attachStdin ?? false,
+      AttachStdout: request?.attachStdout ?? false,
+      AttachStderr: request?.attachStderr ?? false,
+      Tty: options.tty,
+      OpenStdin: options.openStdin,
+      StdinOnce: request?.stdinOnce ?? false,
+      Env: spec.process.env,
+      Cmd: details.cmd.length ? details.cmd : null,
+      Image: details.image,
+      Volumes: null,
+      WorkingDir: spec.process.cwd === "/" && !options.workdir ? "" : spec.process.cwd,
+      Entrypoint: details.entrypoint.length ? details.entrypoint : null,
+      OnBuild: null,
+      Labels: request?.labels ?? {},
+      StopTimeout: options.stopTimeoutSeconds,
+    },
+    NetworkSettings: {
+      Bridge: "",
+      SandboxID: "",
+      Ports: {},
+      Networks: { none: { NetworkID: "none", IPAddress: "", Gateway: "", MacAddress: "" } },
+      IPAddress: "",
+      Gateway: "",
+      MacAddress: "",
+    },
+  };
+}
+
+/** `ps -ef`'s columns, as dockerd answers `top` without ps_args. */
+const TOP_TITLES = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"];
+
+function clock(ticks: number): string {
+  const seconds = Math.floor(ticks / 100);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}`;
+}
+
+/** The part of dockerd's stats answer the CLI reads, from two cgroup samples. */
+export function statsJson(
+  details: ContainerDetails,
+  sample: CgroupSample,
+  previous: CgroupSample | undefined,
+  host: { ncpu: number; memTotal: number },
+): Record<string, unknown> {
+  // The CLI's CPU %: container CPU time over the host's, both in ns; the guest's time is wall time × CPUs.
+  const cpu = (s: CgroupSample) => ({
+    cpu_usage: {
+      total_usage: (s.cpuStat.usage_usec ?? 0) * 1000,
+      usage_in_kernelmode: (s.cpuStat.system_usec ?? 0) * 1000,
+      usage_in_usermode: (s.cpuStat.user_usec ?? 0) * 1000,
+    },
+    system_cpu_usage: s.read * 1_000_000 * host.ncpu,
+    online_cpus: host.ncpu,
+    throttling_data: {
+      periods: s.cpuStat.nr_periods ?? 0,
+      throttled_periods: s.cpuStat.nr_throttled ?? 0,
+      throttled_time: (s.cpuStat.throttled_usec ?? 0) * 1000,
+    },
+  });
+  return {
+    id: details.id,
+    name: `/${details.name}`,
+    read: new Date(sample.read).toISOString(),
+    preread: previous ? new Date(previous.read).toISOString() : "0001-01-01T00:00:00Z",
+    pids_stats: { current: sample.pidsCurrent, ...(sample.pidsMax !== undefined ? { limit: sample.pidsMax } : {}) },
+    blkio_stats: {},
+    num_procs: 0,
+    storage_stats: {},
+    cpu_stats: cpu(sample),
+    precpu_stats: previous ? cpu(previous) : { cpu_usage: { total_usage: 0 }, throttling_data: {} },
+    memory_stats: {
+      usage: sample.memoryCurrent,
+      stats: sample.memoryStat,
+      limit: sample.memoryMax ?? host.memTotal,
+    },
+    networks: {},
+  };
+}
+
+function waitBody(exit: ExitInfo): Record<string, unknown> {
+  return { StatusCode: exit.code, Error: exit.error ? { Message: exit.error } : null };
+}
+
+/** A container's answer stream of log entries: raw bytes with a tty, frames otherwise, optionally timestamped. */
+function entryBytes(entry: LogEntry, tty: boolean, timestamps: boolean): Uint8Array {
+  let data = entry.data;
+  if (timestamps) {
+    const stamp = new Date(entry.time).toISOString().replace("Z", "000000Z");
+    const text = new TextDecoder().decode(data);
+    const lines = text.split(/(?<=\n)/);
+    data = new TextEncoder().encode(lines.map((line) => `${stamp} ${line}`).join(""));
+  }
+  return tty ? data : frame(entry.stream, data);
+}
+
+/** Splits entries into one entry per line, so `--tail` counts lines as Docker does. */
+function lineEntries(entries: LogEntry[]): LogEntry[] {
+  const out: LogEntry[] = [];
+  const encoder = new TextEncoder();
+  for (const entry of entries) {
+    const text = new TextDecoder().decode(entry.data);
+    for (const line of text.split(/(?<=\n)/)) if (line) out.push({ ...entry, data: encoder.encode(line) });
+  }
+  return out;
+}
+
+/**
+ * The container routes, with `created` remembering what each container was created with.
+ * @example
+ * registerContainerRoutes(app, { images, containers });
+ */
+export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
+  const created = new Map<string, CreateRequest>();
+  const service = () => requireContainers(options);
+  /** Resolves the ref to the container's details (Docker's 404 if none). */
+  const find = (c: Context, s: ContainerService = service()) => {
+    const ref = c.req.param("id") ?? "";
+    return withContainer(ref, () => s.inspect(ref));
+  };
+
+  app.get("/containers/json", (c) => {
+    const s = options.containers;
+    const filters = parseFilters(c.req.query("filters"));
+    const all = flag(c.req.query("all")) || (filters.status?.some((status) => status !== "running") ?? false);
+    let list = s?.list({ all }) ?? [];
+    if (filters.status) list = list.filter((container) => filters.status!.includes(container.status));
+    if (filters.name) {
+      list = list.filter((container) => filters.name!.some((name) => container.name.includes(name.replace(/^\//, ""))));
+    }
+    if (filters.id) list = list.filter((container) => filters.id!.some((id) => container.id.startsWith(id)));
+    if (filters.ancestor) list = list.filter((container) => filters.ancestor!.includes(container.image));
+    // Newest first, as dockerd lists them.
+    list = [...list].sort((a, b) => b.created - a.created);
+    const limit = Number(c.req.query("limit") ?? -1);
+    if (limit > 0) list = list.slice(0, limit);
+    return c.json(
+      list.map((summary) => {
+        const details = s?.inspect(summary.id);
+        return containerJson(summary, {
+          startedAt: details?.startedAt,
+          exitCode: details?.exit?.code,
+          finishedAt: details?.exit?.finishedAt,
+        });
+      }),
+    );
+  });
+
+  app.post("/containers/create", async (c) => {
+    const s = service();
+    const body = await jsonBody(c);
+    const image = body.Image;
+    if (typeof image !== "string" || image === "")
+      throw new EngineError("invalidArgument", "config.Image is required: the image to run");
+    const reference = dockerReference(image);
+    const runOptions = createOptions(body, c.req.query("name"));
+    let details: ContainerDetails;
+    try {
+      details = await s.create(image, runOptions);
+    } catch (error) {
+      // The exact words matter: the docker CLI pulls and retries on this 404.
+      if (isEngineError(error, "notFound") && /no such image/i.test(error.message)) {
+        throw new EngineError("notFound", `No such image: ${familiarReference(reference)}`, { cause: error });
+      }
+      if (isEngineError(error, "conflict") && runOptions.name) {
+        const holder = s.list({ all: true }).find((container) => container.name === runOptions.name);
+        throw new EngineError(
+          "conflict",
+          `Conflict. The container name "/${runOptions.name}" is already in use by container "${holder?.id ?? ""}". You have to remove (or rename) that container to be able to reuse that name.`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    const labels = body.Labels && typeof body.Labels === "object" ? (body.Labels as Record<string, string>) : {};
+    created.set(details.id, {
+      attachStdin: body.AttachStdin === true,
+      attachStdout: body.AttachStdout === true,
+      attachStderr: body.AttachStderr === true,
+      stdinOnce: body.StdinOnce === true,
+      labels,
+    });
+    return json({ Id: details.id, Warnings: [] }, 201);
+  });
+
+  app.get("/containers/:id/json", async (c) => {
+    const details = await find(c);
+    return c.json(inspectJson(details, created.get(details.id)));
+  });
+
+  app.post("/containers/:id/start", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    if (details.status === "running" || details.status === "paused") return empty(304);
+    try {
+      await s.start(details.id);
+    } catch (error) {
+      // The CLI turns "executable file not found" / "permission denied" into exit codes 127 / 126.
+      if (isEngineError(error) && /^cannot run /.test(error.message)) {
+        const command = details.command[0] ?? "";
+        const why =
+          error.kind === "unauthorized"
+            ? `exec: "${command}": permission denied`
+            : `exec: "${command}": executable file not found in $PATH`;
+        throw new EngineError("invalidArgument", `failed to create task for container: ${why}: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    return empty(204);
+  });
+
+  app.post("/containers/:id/stop", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    if (details.status !== "running" && details.status !== "paused") return empty(304);
+    const t = c.req.query("t");
+    await s.stop(details.id, t !== undefined && t !== "" ? { timeoutSeconds: Math.max(0, Number(t)) } : {});
+    return empty(204);
+  });
+
+  app.post("/containers/:id/restart", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const t = c.req.query("t");
+    await s.restart(details.id, t !== undefined && t !== "" ? { timeoutSeconds: Math.max(0, Number(t)) } : {});
+    return empty(204);
+  });
+
+  app.post("/containers/:id/kill", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const signal = parseSignal(c.req.query("signal"));
+    if (details.status !== "running" && details.status !== "paused") {
+      throw new EngineError(
+        "conflict",
+        `Cannot kill container: ${c.req.param("id")}: Container ${details.id} is not running`,
+      );
+    }
+    await s.kill(details.id, signal);
+    return empty(204);
+  });
+
+  app.post("/containers/:id/pause", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    if (details.status === "paused") throw new EngineError("conflict", `Container ${details.id} is already paused`);
+    if (details.status !== "running") throw new EngineError("conflict", `Container ${details.id} is not running`);
+    await s.pause(details.id);
+    return empty(204);
+  });
+
+  app.post("/containers/:id/unpause", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    if (details.status !== "paused") throw new EngineError("conflict", `Container ${details.id} is not paused`);
+    await s.unpause(details.id);
+    return empty(204);
+  });
+
+  app.post("/containers/:id/wait", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const condition = (c.req.query("condition") || "not-running") as WaitCondition;
+    if (!["not-running", "next-exit", "removed"].includes(condition)) {
+      throw new EngineError("invalidArgument", `invalid condition: "${condition}" (not-running, next-exit or removed)`);
+    }
+    // The wait begins now, before the answer's head goes out: the CLI starts the container once it has the head.
+    const exited = s.waitFor(details.id, condition);
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        void exited.then((exit) => {
+          controller.enqueue(encoder.encode(`${JSON.stringify(waitBody(exit))}\n`));
+          controller.close();
+        });
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  });
+
+  app.post("/containers/:id/attach", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const id = details.id;
+    const tty = details.options.tty;
+    const wantStdin = flag(c.req.query("stdin"));
+    const wantStdout = flag(c.req.query("stdout"));
+    const wantStderr = flag(c.req.query("stderr"));
+    const withLogs = flag(c.req.query("logs"));
+    const streaming = c.req.query("stream") === undefined || flag(c.req.query("stream"));
+    const kept = withLogs ? await collect(s.logs(id)) : [];
+    const live = streaming ? s.attachOutput(id) : undefined;
+    s.event(id, "attach");
+    const wanted = (entry: LogEntry) => (entry.stream === "stdout" ? wantStdout : wantStderr);
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    const body = new ReadableStream<Uint8Array>({
+      start: async (controller) => {
+        for (const entry of kept) if (wanted(entry)) controller.enqueue(entryBytes(entry, tty, false));
+        if (live) {
+          const reader = live.getReader();
+          try {
+            for (let next = await reader.read(); !next.done; next = await reader.read()) {
+              if (wanted(next.value)) controller.enqueue(entryBytes(next.value, tty, false));
+            }
+          } catch {
+            // The container went away.
+          }
+        }
+        finished();
+        controller.close();
+      },
+      cancel: () => {
+        void live?.cancel();
+        finished();
+      },
+    });
+    if (wantStdin && streaming && (details.options.openStdin || tty)) {
+      const stdinOnce = created.get(id)?.stdinOnce ?? false;
+      void runningOf(s, id, done).then((running) => {
+        if (!running) return;
+        return pumpStdin(
+          c.req.raw.body,
+          (bytes) => s.writeStdin(id, bytes),
+          () => {
+            if (stdinOnce) tryClose(s, id);
+          },
+          done,
+        );
+      });
+    }
+    return hijacked(body, streamContentType(tty, requestApiVersion(c)));
+  });
+
+  app.post("/containers/:id/resize", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const rows = Number(c.req.query("h"));
+    const cols = Number(c.req.query("w"));
+    if (!(rows > 0 && cols > 0)) throw new EngineError("invalidArgument", "h and w must be positive numbers");
+    if (details.status !== "running") throw new EngineError("conflict", `Container ${details.id} is not running`);
+    s.resize(details.id, rows, cols);
+    return empty(200);
+  });
+
+  app.get("/containers/:id/logs", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const tty = details.options.tty;
+    const stdout = flag(c.req.query("stdout"));
+    const stderr = flag(c.req.query("stderr"));
+    if (!stdout && !stderr)
+      throw new EngineError("invalidArgument", "Bad parameters: you must choose at least one stream");
+    const follow = flag(c.req.query("follow"));
+    const timestamps = flag(c.req.query("timestamps"));
+    const tailText = c.req.query("tail") ?? "all";
+    const tail = tailText === "all" || tailText === "" ? undefined : Number(tailText);
+    const sinceText = c.req.query("since");
+    const since = sinceText && Number(sinceText) > 0 ? Number(sinceText) * 1000 : undefined;
+    const untilText = c.req.query("until");
+    const until = untilText && Number(untilText) > 0 ? Number(untilText) * 1000 : undefined;
+    // Both reads start in this tick, so the follower's first entries are exactly the kept ones.
+    const readOptions = since !== undefined ? { since } : {};
+    const snapshot = s.logs(details.id, readOptions);
+    const stream = s.logs(details.id, { ...readOptions, follow });
+    const keptCount = (await collect(snapshot)).length;
+    const wanted = (entry: LogEntry) =>
+      (entry.stream === "stdout" ? stdout : stderr) && (until === undefined || entry.time <= until);
+    const body = new ReadableStream<Uint8Array>({
+      start: async (controller) => {
+        const reader = stream.getReader();
+        const kept: LogEntry[] = [];
+        for (let i = 0; i < keptCount; i++) {
+          const next = await reader.read();
+          if (next.done) break;
+          kept.push(next.value);
+        }
+        let lines = lineEntries(kept.filter(wanted));
+        if (tail !== undefined && Number.isFinite(tail)) lines = tail > 0 ? lines.slice(-tail) : [];
+        for (const entry of lines) controller.enqueue(entryBytes(entry, tty, timestamps));
+        try {
+          for (let next = await reader.read(); !next.done; next = await reader.read()) {
+            if (wanted(next.value)) controller.enqueue(entryBytes(next.value, tty, timestamps));
+          }
+        } catch {
+          // The container went away.
+        }
+        controller.close();
+      },
+      cancel: () => void stream.cancel(),
+    });
+    return new Response(body, { headers: { "content-type": streamContentType(tty, requestApiVersion(c)) } });
+  });
+
+  app.get("/containers/:id/top", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    if (details.status !== "running" && details.status !== "paused") {
+      throw new EngineError("conflict", `Container ${details.id} is not running`);
+    }
+    const processes = await s.top(details.id);
+    const boot = Date.now() - (await uptimeMs(s));
+    return c.json({
+      Titles: TOP_TITLES,
+      Processes: processes.map((p) => [
+        p.uid === 0 ? "root" : String(p.uid),
+        String(p.pid),
+        String(p.ppid),
+        "0",
+        new Date(boot + p.startTime * 10).toISOString().slice(11, 16),
+        p.ttyNr ? `pts/${p.ttyNr & 0xff}` : "?",
+        clock(p.utime + p.stime),
+        p.command,
+      ]),
+    });
+  });
+
+  app.get("/containers/:id/stats", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const host = await s.host();
+    const stream = c.req.query("stream") === undefined || flag(c.req.query("stream"));
+    const oneShot = flag(c.req.query("one-shot"));
+    const running = () => {
+      const status = s.list({ all: true }).find((container) => container.id === details.id)?.status;
+      return status === "running" || status === "paused";
+    };
+    const sample = async () => (running() ? s.stats(details.id) : undefined);
+    const idle = (): CgroupSample => ({
+      read: Date.now(),
+      memoryCurrent: 0,
+      memoryStat: {},
+      cpuStat: {},
+      pidsCurrent: 0,
+    });
+    if (!stream) {
+      const first = (await sample()) ?? idle();
+      if (oneShot) return c.json(statsJson(details, first, undefined, host));
+      // dockerd's single answer carries the previous reading too, so the CLI can compute a CPU percentage.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const second = (await sample()) ?? idle();
+      return c.json(statsJson(details, second, first, host));
+    }
+    const encoder = new TextEncoder();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        let previous: CgroupSample | undefined;
+        const tick = async () => {
+          if (stopped) return;
+          try {
+            const current = (await sample()) ?? idle();
+            controller.enqueue(encoder.encode(`${JSON.stringify(statsJson(details, current, previous, host))}\n`));
+            previous = current;
+            timer = setTimeout(tick, 1000);
+          } catch {
+            controller.close();
+          }
+        };
+        void tick();
+      },
+      cancel: () => {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  });
+
+  app.delete("/containers/:id", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const force = flag(c.req.query("force"));
+    if (!force && (details.status === "running" || details.status === "paused")) {
+      throw new EngineError(
+        "conflict",
+        `You cannot remove a ${details.status} container ${details.id}. Stop the container before attempting removal or force remove`,
+      );
+    }
+    await s.remove(details.id, { force });
+    created.delete(details.id);
+    return empty(204);
+  });
+}
+
+/** Waits until the container's task runs (now, or at its next start); false if `done` comes first. */
+function runningOf(s: ContainerService, id: string, done: Promise<void>): Promise<boolean> {
+  const status = () => s.list({ all: true }).find((container) => container.id === id)?.status;
+  if (status() === "running") return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const off = s.events.on((event) => {
+      if (event.type === "container" && event.id === id && event.action === "start") {
+        off();
+        resolve(true);
+      }
+    });
+    void done.then(() => {
+      off();
+      resolve(false);
+    });
+  });
+}
+
+function tryClose(s: ContainerService, id: string): void {
+  try {
+    s.closeStdin(id);
+  } catch {
+    // Already gone.
+  }
+}
+
+async function collect(stream: ReadableStream<LogEntry>): Promise<LogEntry[]> {
+  const out: LogEntry[] = [];
+  for (const reader = stream.getReader(); ; ) {
+    const { value, done } = await reader.read();
+    if (done) return out;
+    out.push(value);
+  }
+}
+
+/** The guest's uptime, to turn a process's start (ticks since boot) into a clock time. */
+async function uptimeMs(s: ContainerService): Promise<number> {
+  try {
+    const text = new TextDecoder().decode(await s.drydock.agent.readFile("/proc/uptime"));
+    return Number(text.split(" ")[0]) * 1000;
+  } catch {
+    return 0;
+  }
+}

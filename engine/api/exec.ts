@@ -1,0 +1,219 @@
+// Exec routes: `POST /containers/{id}/exec` makes an exec instance (a command to run in a running container),
+// `POST /exec/{id}/start` runs it (hijacked unless detached), `resize`, and `GET /exec/{id}/json`.
+import type { Hono } from "hono";
+import type { GuestProcess } from "../agent/index.ts";
+import type { ContainerService } from "../container-service.ts";
+import { EngineError } from "../errors.ts";
+import { parseUser } from "../runtime/index.ts";
+import {
+  type ApiOptions,
+  empty,
+  json,
+  jsonBody,
+  requestApiVersion,
+  requireContainers,
+  withContainer,
+} from "./common.ts";
+import { frame, hijacked, pumpStdin, streamContentType } from "./streams.ts";
+
+interface ExecInstance {
+  id: string;
+  containerId: string;
+  argv: string[];
+  env: string[];
+  user: string;
+  workdir?: string;
+  tty: boolean;
+  attachStdin: boolean;
+  attachStdout: boolean;
+  attachStderr: boolean;
+  consoleSize?: { rows: number; cols: number };
+  process?: GuestProcess;
+  running: boolean;
+  exitCode: number | null;
+}
+
+function newExecId(): string {
+  const bytes = new Uint8Array(32);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const stringList = (value: unknown, field: string): string[] => {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value) && value.every((item) => typeof item === "string")) return value as string[];
+  throw new EngineError("invalidArgument", `${field} must be a list of strings`);
+};
+
+/** Reads a process's output stream into `send` until it ends. */
+async function drain(stream: ReadableStream<Uint8Array>, send: (bytes: Uint8Array) => void): Promise<void> {
+  const reader = stream.getReader();
+  try {
+    for (let next = await reader.read(); !next.done; next = await reader.read()) send(next.value);
+  } catch {
+    // The agent went away; the exit says so.
+  }
+}
+
+/**
+ * The exec routes; instances live as long as the API app (dockerd drops them a while after they exit).
+ * @example
+ * registerExecRoutes(app, { images, containers });
+ */
+export function registerExecRoutes(app: Hono, options: ApiOptions): void {
+  const instances = new Map<string, ExecInstance>();
+  const find = (id: string) => {
+    const instance = instances.get(id);
+    if (!instance) throw new EngineError("notFound", `No such exec instance: ${id}`);
+    return instance;
+  };
+
+  app.post("/containers/:id/exec", async (c) => {
+    const s = requireContainers(options);
+    const ref = c.req.param("id");
+    const body = await jsonBody(c);
+    const details = await withContainer(ref, () => s.inspect(ref));
+    if (details.status !== "running") {
+      throw new EngineError(
+        "conflict",
+        details.status === "paused"
+          ? `Container ${details.id} is paused, unpause the container before exec`
+          : `Container ${details.id} is not running`,
+      );
+    }
+    const argv = stringList(body.Cmd, "Cmd");
+    if (argv.length === 0) throw new EngineError("invalidArgument", "No exec command specified");
+    const user = typeof body.User === "string" ? body.User : "";
+    if (user) parseUser(user);
+    const workdir = typeof body.WorkingDir === "string" && body.WorkingDir ? body.WorkingDir : undefined;
+    if (workdir !== undefined && !workdir.startsWith("/")) {
+      throw new EngineError("invalidArgument", `invalid WorkingDir "${workdir}": it must be absolute`);
+    }
+    if (body.Privileged === true)
+      throw new EngineError("invalidArgument", "privileged exec is not supported by Drydock");
+    const size = body.ConsoleSize;
+    const instance: ExecInstance = {
+      id: newExecId(),
+      containerId: details.id,
+      argv,
+      env: stringList(body.Env, "Env"),
+      user,
+      tty: body.Tty === true,
+      attachStdin: body.AttachStdin === true,
+      attachStdout: body.AttachStdout === true,
+      attachStderr: body.AttachStderr === true,
+      running: false,
+      exitCode: null,
+    };
+    if (workdir !== undefined) instance.workdir = workdir;
+    if (Array.isArray(size) && Number(size[0]) > 0 && Number(size[1]) > 0) {
+      instance.consoleSize = { rows: Number(size[0]), cols: Number(size[1]) };
+    }
+    instances.set(instance.id, instance);
+    s.event(details.id, "exec_create", { execID: instance.id, execCommand: argv.join(" ") });
+    return json({ Id: instance.id }, 201);
+  });
+
+  app.post("/exec/:id/start", async (c) => {
+    const s = requireContainers(options);
+    const instance = find(c.req.param("id"));
+    const body = await jsonBody(c);
+    if (instance.process || instance.exitCode !== null) {
+      throw new EngineError("conflict", `Exec ${instance.id} has already been started`);
+    }
+    const detach = body.Detach === true;
+    const tty = body.Tty === true || instance.tty;
+    const size = Array.isArray(body.ConsoleSize) ? body.ConsoleSize : undefined;
+    const pty = tty
+      ? size && Number(size[0]) > 0
+        ? { rows: Number(size[0]), cols: Number(size[1]) }
+        : (instance.consoleSize ?? { rows: 24, cols: 80 })
+      : undefined;
+    const process = await withContainer(instance.containerId, () =>
+      s.exec(instance.containerId, instance.argv, {
+        env: instance.env,
+        ...(instance.user ? { user: parseUser(instance.user) } : {}),
+        ...(instance.workdir !== undefined ? { workdir: instance.workdir } : {}),
+        ...(pty ? { pty } : {}),
+      }),
+    );
+    instance.process = process;
+    instance.running = true;
+    s.event(instance.containerId, "exec_start", { execID: instance.id, execCommand: instance.argv.join(" ") });
+    const exited = finish(s, instance, process);
+    if (detach) {
+      void drain(process.stdout, () => {});
+      void drain(process.stderr, () => {});
+      void process.stdin.close().catch(() => {});
+      return empty(200);
+    }
+    const output = new ReadableStream<Uint8Array>({
+      start: async (controller) => {
+        const send = (stream: "stdout" | "stderr") => (bytes: Uint8Array) => {
+          const wanted = stream === "stdout" ? instance.attachStdout : instance.attachStderr;
+          if (wanted || (!instance.attachStdout && !instance.attachStderr)) {
+            controller.enqueue(tty ? bytes : frame(stream, bytes));
+          }
+        };
+        await Promise.all([drain(process.stdout, send("stdout")), drain(process.stderr, send("stderr"))]);
+        await exited;
+        controller.close();
+      },
+    });
+    const writer = process.stdin.getWriter();
+    const closeStdin = () => void writer.close().catch(() => {});
+    if (instance.attachStdin) {
+      void pumpStdin(c.req.raw.body, (bytes) => writer.write(bytes).catch(() => {}), closeStdin, exited);
+    } else if (!tty) {
+      closeStdin();
+    }
+    return hijacked(output, streamContentType(tty, requestApiVersion(c)));
+  });
+
+  app.post("/exec/:id/resize", (c) => {
+    const instance = find(c.req.param("id"));
+    const rows = Number(c.req.query("h"));
+    const cols = Number(c.req.query("w"));
+    if (!(rows > 0 && cols > 0)) throw new EngineError("invalidArgument", "h and w must be positive numbers");
+    if (!instance.process || !instance.running) {
+      throw new EngineError("conflict", `Exec ${instance.id} is not running`);
+    }
+    instance.process.resize(rows, cols);
+    return empty(200);
+  });
+
+  app.get("/exec/:id/json", (c) => {
+    const instance = find(c.req.param("id"));
+    return c.json({
+      ID: instance.id,
+      Running: instance.running,
+      ExitCode: instance.exitCode,
+      ProcessConfig: {
+        tty: instance.tty,
+        entrypoint: instance.argv[0],
+        arguments: instance.argv.slice(1),
+        privileged: false,
+        ...(instance.user ? { user: instance.user } : {}),
+      },
+      OpenStdin: instance.attachStdin,
+      OpenStderr: instance.attachStderr,
+      OpenStdout: instance.attachStdout,
+      CanRemove: false,
+      ContainerID: instance.containerId,
+      DetachKeys: "",
+      Pid: instance.process?.pid ?? 0,
+    });
+  });
+}
+
+/** Records the exec's exit (its code, the exec_die event) once the process is gone. */
+async function finish(s: ContainerService, instance: ExecInstance, process: GuestProcess): Promise<void> {
+  const status = await process.exit.catch(() => ({ code: 126 }));
+  instance.running = false;
+  instance.exitCode = status.code;
+  try {
+    s.event(instance.containerId, "exec_die", { execID: instance.id, exitCode: String(status.code) });
+  } catch {
+    // The container was removed meanwhile.
+  }
+}

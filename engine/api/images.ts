@@ -1,0 +1,236 @@
+// Image routes: list, pull (`create`, Docker's JSON progress lines), inspect, history, tag, delete.
+import type { Hono } from "hono";
+import { EngineError } from "../errors.ts";
+import type { Credentials, ImageService, LayerProgress } from "../image-service.ts";
+import { parseReference } from "../oci/index.ts";
+import { type ApiOptions, dockerReference, empty, flag, humanSize, unixSeconds, withImage } from "./common.ts";
+import { errorBody, errorResponse } from "./errors.ts";
+
+/** One of Docker's pull progress lines for a layer's event. */
+function progressLine(progress: LayerProgress): Record<string, unknown> {
+  const id = progress.id;
+  switch (progress.status) {
+    case "waiting":
+      return { status: "Pulling fs layer", progressDetail: {}, id };
+    case "exists":
+      return { status: "Already exists", progressDetail: {}, id };
+    case "complete":
+      return { status: "Pull complete", progressDetail: {}, id };
+    default: {
+      const width = 50;
+      const filled = progress.total > 0 ? Math.min(width, Math.floor((progress.done / progress.total) * width)) : 0;
+      const bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(width - filled)}]`;
+      return {
+        status: "Downloading",
+        progressDetail: { current: progress.done, total: progress.total },
+        progress: `${bar} ${humanSize(progress.done)}/${humanSize(progress.total)}`,
+        id,
+      };
+    }
+  }
+}
+
+/** The name an image route names: everything between `/images/` and the route's last segment (names have slashes). */
+function imageName(path: string, suffix: string): string {
+  return decodeURIComponent(path.slice("/images/".length, suffix ? -suffix.length : undefined));
+}
+
+/**
+ * `X-Registry-Auth`: base64url of `{"username", "password", "serveraddress"}` (or an identity token, which a
+ * registry's token endpoint would need and Drydock does not send). Empty or `{}` means none.
+ * @example
+ * registryAuth(btoa(JSON.stringify({ username: "me", password: "pw" }))); // { username: "me", password: "pw" }
+ */
+export function registryAuth(header: string | undefined): Credentials | undefined {
+  if (!header) return undefined;
+  let decoded: unknown;
+  try {
+    const base64 = header.replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = Uint8Array.from(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "=")), (ch) => ch.charCodeAt(0));
+    decoded = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new EngineError("invalidArgument", "X-Registry-Auth is not base64-encoded JSON");
+  }
+  const auth = (decoded ?? {}) as { username?: unknown; password?: unknown };
+  if (typeof auth.username !== "string" || auth.username === "") return undefined;
+  return { username: auth.username, password: typeof auth.password === "string" ? auth.password : "" };
+}
+
+/**
+ * The image routes.
+ * @example
+ * registerImageRoutes(app, { images });
+ */
+export function registerImageRoutes(app: Hono, options: ApiOptions): void {
+  const { images } = options;
+
+  app.get("/images/json", async (c) => {
+    const list = await images.images();
+    const all = options.containers?.list({ all: true }) ?? [];
+    return c.json(
+      list.map((image) => ({
+        Id: image.id,
+        ParentId: "",
+        RepoTags: image.repoTags,
+        RepoDigests: image.repoDigests,
+        Created: unixSeconds(image.created),
+        Size: image.size,
+        VirtualSize: image.size,
+        SharedSize: -1,
+        Labels: {},
+        Containers: all.filter((container) => container.imageId === image.id).length,
+      })),
+    );
+  });
+
+  app.post("/images/create", async (c) => {
+    const fromImage = c.req.query("fromImage");
+    if (!fromImage)
+      throw new EngineError("invalidArgument", "fromImage is required (importing with fromSrc is not supported)");
+    const tag = c.req.query("tag");
+    const reference = tag ? `${fromImage}${tag.includes(":") ? "@" : ":"}${tag}` : fromImage;
+    dockerReference(reference);
+    return pullResponse(images, reference, tag, registryAuth(c.req.header("X-Registry-Auth")));
+  });
+
+  app.get("/images/*", async (c) => {
+    const path = c.req.path;
+    if (path.endsWith("/json")) {
+      const name = imageName(path, "/json");
+      const details = await withImage(name, () => images.image(name));
+      const summary = (await images.images()).find((image) => image.id === details.record.config.digest);
+      const size = details.layers.reduce((sum, layer) => sum + layer.size, 0);
+      return c.json({
+        Id: details.record.config.digest,
+        RepoTags: summary?.repoTags ?? [],
+        RepoDigests: summary?.repoDigests ?? [],
+        Parent: "",
+        Comment: "",
+        Created: details.config.created ?? "",
+        Container: "",
+        DockerVersion: "",
+        Author: details.config.author ?? "",
+        Config: details.config.config ?? null,
+        Architecture: details.config.architecture,
+        Variant: details.config.variant,
+        Os: details.config.os,
+        Size: size,
+        VirtualSize: size,
+        GraphDriver: { Name: "overlay", Data: null },
+        RootFS: { Type: "layers", Layers: details.config.rootfs.diff_ids },
+        Metadata: { LastTagTime: details.record.pulledAt },
+      });
+    }
+    if (path.endsWith("/history")) {
+      const name = imageName(path, "/history");
+      const details = await withImage(name, () => images.image(name));
+      const steps = await images.history(name);
+      return c.json(
+        steps.map((step, index) => ({
+          Id: index === 0 ? details.record.config.digest : "<missing>",
+          Created: unixSeconds(step.created),
+          CreatedBy: step.createdBy,
+          Tags: index === 0 ? [] : null,
+          Size: step.size,
+          Comment: step.comment ?? "",
+        })),
+      );
+    }
+    return errorResponse(404, "page not found");
+  });
+
+  app.post("/images/*", async (c) => {
+    const path = c.req.path;
+    if (!path.endsWith("/tag")) return errorResponse(404, "page not found");
+    const name = imageName(path, "/tag");
+    const repo = c.req.query("repo");
+    if (!repo) throw new EngineError("invalidArgument", "repo is required: the name to give the image");
+    const tag = c.req.query("tag");
+    const target = tag ? `${repo}:${tag}` : repo;
+    // A bad new name is the client's mistake, whatever the source.
+    dockerReference(target);
+    await withImage(name, () => images.tag(name, target));
+    return empty(201);
+  });
+
+  app.delete("/images/*", async (c) => {
+    const name = imageName(c.req.path, "");
+    const removed = await withImage(name, () => images.removeImage(name, { force: flag(c.req.query("force")) }));
+    return c.json(
+      removed.map((item) => ("untagged" in item ? { Untagged: item.untagged } : { Deleted: item.deleted })),
+    );
+  });
+}
+
+/**
+ * `POST /images/create`: the pull's progress as Docker's JSON lines. Like dockerd, the answer's status waits for the
+ * first line, so a pull that fails at once (unknown image, registry down) is an HTTP error, not a stream.
+ */
+async function pullResponse(
+  images: ImageService,
+  reference: string,
+  tag: string | undefined,
+  credentials: Credentials | undefined,
+): Promise<Response> {
+  const encoder = new TextEncoder();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c;
+    },
+  });
+  const send = (line: Record<string, unknown>) => controller.enqueue(encoder.encode(`${JSON.stringify(line)}\r\n`));
+  let started!: () => void;
+  const firstLine = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const seen = new Map<string, string>();
+  let headed = false;
+  const head = () => {
+    if (headed) return;
+    headed = true;
+    send({ status: `Pulling from ${parseReference(reference).repository}`, id: tag ?? "latest" });
+    started();
+  };
+  const pull = images.pull(reference, {
+    ...(credentials ? { credentials } : {}),
+    onProgress: (progress) => {
+      head();
+      const line = progressLine(progress);
+      if (seen.get(progress.id) === "Pull complete" || seen.get(progress.id) === "Already exists") return;
+      if (progress.status === "complete" && seen.get(progress.id) === "Downloading") {
+        send({ status: "Download complete", progressDetail: {}, id: progress.id });
+      }
+      seen.set(progress.id, line.status as string);
+      send(line);
+    },
+  });
+  const outcome = pull.then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
+  await Promise.race([firstLine, outcome]);
+  if (!headed) {
+    const settled = await outcome;
+    if ("error" in settled) {
+      const { status, body: error } = errorBody(settled.error);
+      return errorResponse(status, error.message);
+    }
+    head();
+  }
+  void outcome.then((settled) => {
+    if ("error" in settled) {
+      const message = errorBody(settled.error).body.message;
+      send({ errorDetail: { message }, error: message });
+    } else {
+      send({ status: `Digest: ${settled.result.digest}` });
+      send({
+        status: settled.result.upToDate
+          ? `Status: Image is up to date for ${settled.result.name}`
+          : `Status: Downloaded newer image for ${settled.result.name}`,
+      });
+    }
+    controller.close();
+  });
+  return new Response(body, { headers: { "content-type": "application/json" } });
+}

@@ -1,0 +1,97 @@
+// Docker's stream formats for attach, exec and logs: raw bytes when the process has a terminal, otherwise frames
+// that say which stream each chunk came from (an 8-byte header: stream type, three zero bytes, big-endian length).
+import { compareApiVersions } from "./version.ts";
+
+export type StreamType = "stdin" | "stdout" | "stderr";
+
+const STREAM_TYPES: Record<StreamType, number> = { stdin: 0, stdout: 1, stderr: 2 };
+
+/**
+ * One multiplexed frame: the header then the payload.
+ * @example
+ * frame("stdout", new TextEncoder().encode("hi\n")); // [1, 0, 0, 0, 0, 0, 0, 3, 104, 105, 10]
+ */
+export function frame(stream: StreamType, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + payload.length);
+  out[0] = STREAM_TYPES[stream];
+  new DataView(out.buffer).setUint32(4, payload.length);
+  out.set(payload, 8);
+  return out;
+}
+
+/**
+ * Splits multiplexed bytes back into frames; the rest that is not a whole frame yet is returned for the next call.
+ * @example
+ * const { frames, rest } = parseFrames(bytes); // frames[0] = { stream: "stdout", payload }
+ */
+export function parseFrames(bytes: Uint8Array): {
+  frames: { stream: StreamType; payload: Uint8Array }[];
+  rest: Uint8Array;
+} {
+  const frames: { stream: StreamType; payload: Uint8Array }[] = [];
+  let offset = 0;
+  while (bytes.length - offset >= 8) {
+    const length = new DataView(bytes.buffer, bytes.byteOffset + offset).getUint32(4);
+    if (bytes.length - offset - 8 < length) break;
+    const type = bytes[offset]!;
+    const stream: StreamType = type === 2 ? "stderr" : type === 0 ? "stdin" : "stdout";
+    frames.push({ stream, payload: bytes.slice(offset + 8, offset + 8 + length) });
+    offset += 8 + length;
+  }
+  return { frames, rest: bytes.slice(offset) };
+}
+
+/**
+ * The Content-Type of an attach, exec or logs stream: dockerd says multiplexed-stream from API 1.42 when there is
+ * no terminal, and raw-stream otherwise (older clients know only that one).
+ * @example
+ * streamContentType(false, "1.43"); // "application/vnd.docker.multiplexed-stream"
+ */
+export function streamContentType(tty: boolean, apiVersion: string): string {
+  return !tty && compareApiVersions(apiVersion, "1.42") >= 0
+    ? "application/vnd.docker.multiplexed-stream"
+    : "application/vnd.docker.raw-stream";
+}
+
+/**
+ * The answer of a hijacked request: an ordinary 200 whose body is the stream going back to the client; the HTTP
+ * server turns it into `101 UPGRADED` when the client asked to upgrade.
+ * @example
+ * return hijacked(output, streamContentType(tty, version));
+ */
+export function hijacked(body: ReadableStream<Uint8Array>, contentType: string): Response {
+  return new Response(body, { status: 200, headers: { "content-type": contentType } });
+}
+
+/**
+ * Copies a hijacked request's body (what the client types) into `write` until the client half-closes or `stop`
+ * settles, then calls `end` (which may close the process's stdin). Errors of a client that went away end it too.
+ * @example
+ * void pumpStdin(c.req.raw.body, (bytes) => containers.writeStdin(id, bytes), () => containers.closeStdin(id), exited);
+ */
+export async function pumpStdin(
+  body: ReadableStream<Uint8Array> | null,
+  write: (bytes: Uint8Array) => Promise<void>,
+  end: () => void,
+  stop: Promise<unknown>,
+): Promise<void> {
+  if (!body) {
+    end();
+    return;
+  }
+  const reader = body.getReader();
+  let stopped = false;
+  void stop.then(() => {
+    stopped = true;
+    reader.cancel().catch(() => {});
+  });
+  try {
+    for (let next = await reader.read(); !next.done && !stopped; next = await reader.read()) {
+      await write(next.value);
+    }
+  } catch {
+    // The client went away.
+  } finally {
+    if (!stopped) end();
+  }
+}

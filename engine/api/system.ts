@@ -1,0 +1,276 @@
+// System routes: _ping, version, info (with the guest's kernel, CPUs and memory), events (a JSON-lines stream of
+// container and image events) and system/df.
+import type { Context, Hono } from "hono";
+import type { HostInfo } from "../container-service.ts";
+import { EngineError } from "../errors.ts";
+import type { EngineEvent, EventLog } from "../events.ts";
+import { type ApiOptions, PLATFORM, unixSeconds } from "./common.ts";
+import { containerJson } from "./containers.ts";
+import { API_VERSION, MIN_API_VERSION } from "./version.ts";
+
+/** A `docker events` message as dockerd writes it (both the old `status`/`id`/`from` and the newer fields). */
+export function eventMessage(event: EngineEvent): Record<string, unknown> {
+  const message: Record<string, unknown> = {};
+  if (event.type === "container") {
+    message.status = event.action;
+    message.id = event.id;
+    message.from = event.attributes.image ?? "";
+  } else {
+    message.status = event.action;
+    message.id = event.id;
+  }
+  return {
+    ...message,
+    Type: event.type,
+    Action: event.action === "exec_create" || event.action === "exec_start" ? execAction(event) : event.action,
+    Actor: { ID: event.id, Attributes: event.attributes },
+    scope: "local",
+    time: Math.floor(event.time / 1000),
+    timeNano: event.time * 1_000_000,
+  };
+}
+
+/** dockerd names an exec's events with its command: `exec_start: sh -c date`. */
+function execAction(event: EngineEvent): string {
+  const command = event.attributes.execCommand;
+  return command ? `${event.action}: ${command}` : event.action;
+}
+
+/** Docker's `since`/`until`: unix seconds (fractions allowed) or an RFC 3339 time; in ms since the epoch. */
+export function parseEventTime(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new EngineError("invalidArgument", `invalid ${name} value "${value}": use unix seconds`);
+  return ms;
+}
+
+/**
+ * Docker's `filters` query: JSON of `{"key": ["value", …]}`, or the old `{"key": {"value": true}}`.
+ * @example
+ * parseFilters('{"status":["exited"]}'); // { status: ["exited"] }
+ */
+export function parseFilters(text: string | undefined): Record<string, string[]> {
+  if (!text) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new EngineError("invalidArgument", `invalid filters: ${text} is not JSON`);
+  }
+  const filters: Record<string, string[]> = {};
+  for (const [key, values] of Object.entries((value ?? {}) as Record<string, unknown>)) {
+    if (Array.isArray(values)) filters[key] = values.map(String);
+    else if (values && typeof values === "object") filters[key] = Object.keys(values);
+    else throw new EngineError("invalidArgument", `invalid filter ${key}: give a list of values`);
+  }
+  return filters;
+}
+
+/** Whether an event passes `docker events --filter` (type, event, container, image). */
+function eventMatches(event: EngineEvent, filters: Record<string, string[]>): boolean {
+  const any = (key: string, test: (value: string) => boolean) => !filters[key] || filters[key].some(test);
+  const isContainer = event.type === "container";
+  return (
+    any("type", (type) => type === event.type) &&
+    any("event", (action) => action === event.action || action === event.action.split(":")[0]) &&
+    any(
+      "container",
+      (ref) => isContainer && (event.id.startsWith(ref) || event.attributes.name === ref.replace(/^\//, "")),
+    ) &&
+    any("image", (ref) =>
+      isContainer ? event.attributes.image === ref : event.attributes.name === ref || event.id === ref,
+    )
+  );
+}
+
+/** The events answer: those kept since `since`, then live ones until `until` or until the client goes. */
+function eventsResponse(
+  log: EventLog,
+  since: number | undefined,
+  until: number | undefined,
+  filters: Record<string, string[]>,
+) {
+  const encoder = new TextEncoder();
+  let stop = () => {};
+  const body = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      const send = (event: EngineEvent) => {
+        if (eventMatches(event, filters))
+          controller.enqueue(encoder.encode(`${JSON.stringify(eventMessage(event))}\n`));
+      };
+      const now = Date.now();
+      if (since !== undefined)
+        for (const event of log.history(since)) if (until === undefined || event.time <= until) send(event);
+      if (until !== undefined && until <= now) {
+        controller.close();
+        return;
+      }
+      const off = log.on(send);
+      const timer =
+        until === undefined
+          ? undefined
+          : setTimeout(() => {
+              stop();
+              controller.close();
+            }, until - now);
+      stop = () => {
+        off();
+        clearTimeout(timer);
+      };
+    },
+    cancel: () => stop(),
+  });
+  return new Response(body, { headers: { "content-type": "application/json" } });
+}
+
+/**
+ * The system routes.
+ * @example
+ * registerSystemRoutes(app, { images, containers });
+ */
+export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
+  const { images, containers } = options;
+  const version = options.version ?? "0.1.0";
+  const host = async (): Promise<HostInfo | undefined> => containers?.host().catch(() => undefined);
+
+  const ping = (c: Context) => {
+    c.header("Cache-Control", "no-cache, no-store, must-revalidate");
+    c.header("Pragma", "no-cache");
+    c.header("Builder-Version", "1");
+    return c.text(c.req.method === "HEAD" ? "" : "OK");
+  };
+  app.get("/_ping", ping);
+  app.on("HEAD", "/_ping", ping);
+
+  app.get("/version", async (c) => {
+    const details = {
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: "drydock",
+      GoVersion: "TypeScript",
+      Os: PLATFORM.os,
+      Arch: PLATFORM.arch,
+      KernelVersion: (await host())?.kernelVersion ?? "",
+      Experimental: "false",
+      BuildTime: "",
+    };
+    return c.json({
+      Platform: { Name: "Drydock" },
+      Components: [{ Name: "Engine", Version: version, Details: details }],
+      Version: version,
+      ...details,
+      Experimental: false,
+    });
+  });
+
+  app.get("/info", async (c) => {
+    const all = containers?.list({ all: true }) ?? [];
+    const count = (status: string) => all.filter((container) => container.status === status).length;
+    const guest = await host();
+    return c.json({
+      ID: "drydock",
+      Containers: all.length,
+      ContainersRunning: count("running"),
+      ContainersPaused: count("paused"),
+      ContainersStopped: count("exited") + count("created"),
+      Images: (await images.images()).length,
+      Driver: "overlay",
+      DriverStatus: [["Backing Filesystem", "9p"]],
+      Plugins: { Volume: [], Network: ["none"], Authorization: null, Log: ["json-file"] },
+      MemoryLimit: true,
+      SwapLimit: false,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      PidsLimit: true,
+      IPv4Forwarding: false,
+      Debug: false,
+      NFd: 0,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: "json-file",
+      CgroupDriver: "cgroupfs",
+      CgroupVersion: "2",
+      NEventsListener: 0,
+      KernelVersion: guest?.kernelVersion ?? "",
+      OperatingSystem: "Drydock (Linux in v86)",
+      OSType: PLATFORM.os,
+      Architecture: "i686",
+      IndexServerAddress: "https://index.docker.io/v1/",
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: [],
+        AllowNondistributableArtifactsHostnames: [],
+        InsecureRegistryCIDRs: [],
+        IndexConfigs: {},
+        Mirrors: [],
+      },
+      NCPU: guest?.ncpu ?? 0,
+      MemTotal: guest?.memTotal ?? 0,
+      DockerRootDir: options.root ?? "",
+      Name: options.name ?? "drydock",
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: version,
+      Runtimes: { drydock: { path: "drydock" } },
+      DefaultRuntime: "drydock",
+      Swarm: {
+        NodeID: "",
+        NodeAddr: "",
+        LocalNodeState: "inactive",
+        ControlAvailable: false,
+        Error: "",
+        RemoteManagers: null,
+      },
+      LiveRestoreEnabled: false,
+      Isolation: "",
+      InitBinary: "",
+      ContainerdCommit: { ID: "", Expected: "" },
+      RuncCommit: { ID: "", Expected: "" },
+      InitCommit: { ID: "", Expected: "" },
+      SecurityOptions: ["name=cgroupns"],
+      Warnings: containers ? [] : ["WARNING: no guest is booted: containers cannot run"],
+    });
+  });
+
+  app.get("/events", (c) => {
+    const since = parseEventTime(c.req.query("since"), "since");
+    const until = parseEventTime(c.req.query("until"), "until");
+    return eventsResponse(images.events, since, until, parseFilters(c.req.query("filters")));
+  });
+
+  app.get("/system/df", async (c) => {
+    const list = await images.images();
+    const all = containers?.list({ all: true }) ?? [];
+    const sizes = await Promise.all(all.map((container) => containers!.diskUsage(container.id).catch(() => 0)));
+    return c.json({
+      LayersSize: list.reduce((sum, image) => sum + image.size, 0),
+      Images: list.map((image) => ({
+        Id: image.id,
+        ParentId: "",
+        RepoTags: image.repoTags,
+        RepoDigests: image.repoDigests,
+        Created: unixSeconds(image.created),
+        Size: image.size,
+        VirtualSize: image.size,
+        SharedSize: 0,
+        Labels: {},
+        Containers: all.filter((container) => container.imageId === image.id).length,
+      })),
+      Containers: all.map((summary, index) => {
+        const details = containers!.inspect(summary.id);
+        const imageSize = list.find((image) => image.id === summary.imageId)?.size ?? 0;
+        return {
+          ...containerJson(summary, {
+            startedAt: details.startedAt,
+            exitCode: details.exit?.code,
+            finishedAt: details.exit?.finishedAt,
+          }),
+          SizeRw: sizes[index],
+          SizeRootFs: imageSize + (sizes[index] ?? 0),
+        };
+      }),
+      Volumes: [],
+      BuildCache: [],
+    });
+  });
+}
