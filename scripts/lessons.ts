@@ -1,0 +1,170 @@
+// `npm run lessons -- --check [lesson …]`: proves every lesson of the course can be done. Each lesson gets a fresh
+// guest (restored from the saved state) whose docker talks to an engine pulling from a local registry that serves the
+// fixture images under their Docker Hub names, so it runs offline and in CI. The steps are proved by
+// web/lessons/verify.ts, the same module the page's lessons are parsed with.
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ContainerService, serveDockerInGuest } from "../engine/index.ts";
+import { bootDrydock, openNodeImageService } from "../engine/node/index.ts";
+import { IMAGE_NAMES, seedRegistry } from "../test/fixtures/images.ts";
+import { type Registry, startRegistry } from "../test/fixtures/registry.ts";
+import { type Lesson, type LessonError, parseCourse } from "../web/lessons/format.ts";
+import { formatStep, type LessonReport, type StepReport, verifyLesson } from "../web/lessons/verify.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+/** Where the course lives. */
+export const LESSONS_DIR = join(ROOT, "lessons");
+/** What a lesson's scripts see, as in the page's `runScript`. */
+const SCRIPT_ENV = ["HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"];
+
+export interface CheckLessonsOptions {
+  /** Lesson ids or their prefixes (`05`, `05-cgroups`); all lessons when empty. */
+  only?: string[];
+  /** The folder of lesson files; {@link LESSONS_DIR} by default. */
+  dir?: string;
+  /** Live progress, a line at a time. */
+  log?: (line: string) => void;
+}
+
+export interface CheckLessonsResult {
+  /** Files that are not valid lessons: each says its file and line. */
+  errors: LessonError[];
+  reports: LessonReport[];
+  ok: boolean;
+}
+
+/**
+ * Reads the course and parses every lesson file (not the README), with paths relative to the repository.
+ * @example
+ * const { lessons, errors } = await loadCourseFromDisk();
+ */
+export async function loadCourseFromDisk(dir = LESSONS_DIR): Promise<{ lessons: Lesson[]; errors: LessonError[] }> {
+  const names = (await readdir(dir)).filter((name) => name.endsWith(".md") && name !== "README.md");
+  const files: Record<string, string> = {};
+  for (const name of names) files[relative(ROOT, join(dir, name))] = await readFile(join(dir, name), "utf8");
+  return parseCourse(files);
+}
+
+/**
+ * Proves each chosen lesson in a fresh guest: pre-pulls, setup, then for every step the check fails, the solution
+ * runs, the check passes. One local registry serves every lesson.
+ * @example
+ * const { ok, reports } = await checkLessons({ only: ["01"], log: console.log });
+ */
+export async function checkLessons(options: CheckLessonsOptions = {}): Promise<CheckLessonsResult> {
+  const log = options.log ?? (() => {});
+  const { lessons, errors } = await loadCourseFromDisk(options.dir);
+  for (const error of errors) log(`✗ ${error.message}`);
+  const only = options.only ?? [];
+  const chosen = only.length ? lessons.filter((l) => only.some((o) => l.id.startsWith(o))) : lessons;
+  const unknown = only.filter((o) => !lessons.some((l) => l.id.startsWith(o)));
+  if (unknown.length) {
+    throw new Error(`no lesson matches ${unknown.join(", ")} (lessons: ${lessons.map((l) => l.id).join(", ")})`);
+  }
+  const reports: LessonReport[] = [];
+  if (chosen.length === 0) return { errors, reports, ok: errors.length === 0 };
+
+  const registry = await startRegistry();
+  try {
+    await seedRegistry(
+      registry,
+      IMAGE_NAMES.filter((name) => name !== "big"),
+    );
+    for (const lesson of chosen) {
+      log(`▸ ${lesson.file}: ${lesson.title}`);
+      const started = performance.now();
+      const report = await checkLesson(lesson, registry, (step) => {
+        for (const line of formatStep(step)) log(line);
+      });
+      reports.push(report);
+      if (report.failure) log(`    ${report.failure}`);
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      log(
+        `${report.ok ? "✓" : "✗"} ${lesson.file}: ${report.ok ? "every step proved" : "FAILED"} in ${seconds} s (prepare ${Math.round(report.prepareMs)} ms)`,
+      );
+    }
+  } finally {
+    await registry.stop();
+  }
+  return { errors, reports, ok: errors.length === 0 && reports.every((r) => r.ok) };
+}
+
+/** One lesson in its own guest and image store, so no lesson sees what another left behind. */
+async function checkLesson(
+  lesson: Lesson,
+  registry: Registry,
+  onStep: (report: StepReport) => void,
+): Promise<LessonReport> {
+  const dir = await mkdtemp(join(tmpdir(), "drydock-lesson-"));
+  const drydock = await bootDrydock();
+  try {
+    const fixtures = new Set<string>(IMAGE_NAMES);
+    // Docker Hub's official images (`busybox` = docker.io/library/busybox) come from the local registry's fixtures.
+    const images = await openNodeImageService(dir, {
+      endpoint: (reference) => {
+        const name = reference.repository.replace(/^library\//, "");
+        return { baseUrl: registry.url, repository: fixtures.has(name) ? name : reference.repository };
+      },
+    });
+    const containers = ContainerService.open(drydock, images);
+    await serveDockerInGuest(drydock, { images, containers });
+    return await verifyLesson(
+      lesson,
+      async (script) => {
+        const { code, stdout, stderr } = await drydock.agent.run(["sh", "-c", script], { env: SCRIPT_ENV });
+        return { code, stdout, stderr };
+      },
+      {
+        pull: async (reference) => {
+          await images.pull(reference);
+        },
+        onStep,
+      },
+    );
+  } finally {
+    await drydock.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const USAGE = `Usage: npm run lessons -- --check [LESSON …]
+
+Proves that every step of each lesson can be done: in a fresh guest, its check fails, its solution runs, and then
+its check passes. LESSON is a file name in lessons/ without .md, or its prefix (05, 05-cgroups); all when omitted.`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!argv.includes("--check")) {
+    console.error(`lessons: say what to do.\n\n${USAGE}`);
+    return 2;
+  }
+  const only = argv.filter((a) => a !== "--check");
+  const bad = only.find((a) => a.startsWith("-"));
+  if (bad) {
+    console.error(`lessons: unknown option ${bad}\n\n${USAGE}`);
+    return 2;
+  }
+  const started = performance.now();
+  const result = await checkLessons({ only, log: (line) => console.log(line) });
+  const steps = result.reports.reduce((n, r) => n + r.steps.filter((s) => s.ok).length, 0);
+  const failed = result.reports.filter((r) => !r.ok).length + result.errors.length;
+  console.log(
+    `\nlessons: ${result.reports.length - (failed - result.errors.length)} passed, ${failed} failed (${steps} steps proved) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return result.ok ? 0 : 1;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(`lessons: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+}
