@@ -8,6 +8,7 @@ import type { DownloadProgress, TraceEntry } from "./protocol.ts";
 import { FilesView } from "./ui/files.ts";
 import { byId, errorMessage, formatBytes } from "./ui/format.ts";
 import { ImagesView } from "./ui/images.ts";
+import type { LessonsPanel } from "./ui/lessons.ts";
 import { createTerminal } from "./ui/terminal.ts";
 import { TracePanel } from "./ui/trace.ts";
 
@@ -141,7 +142,10 @@ async function startShell(): Promise<void> {
       },
     }),
   );
-  terminal.onData((data) => void api.writeShell(encoder.encode(data)));
+  terminal.onData((data) => {
+    void api.writeShell(encoder.encode(data));
+    if (data.includes("\r")) lessons?.onEnter();
+  });
   terminal.onBinary((data) => void api.writeShell(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
   terminal.onResize(({ rows, cols }) => void api.resizeShell(rows, cols));
   pageTerminal.fit();
@@ -155,6 +159,49 @@ const proxy =
   new URLSearchParams(location.search).get("proxy") ?? localStorage.getItem("drydock.proxy") ?? defaultProxy;
 proxyInput.value = proxy;
 const images = new ImagesView(api);
+
+// --- lessons: beside the terminal; their checks wait until the shell runs and images can be pulled -----------------
+// The panel's code (Markdown and YAML parsers, the course) is a chunk of its own, fetched while the machine downloads.
+let lessons: LessonsPanel | undefined;
+let lessonsReady: () => void = () => {};
+const lessonsCanRun = new Promise<void>((resolve) => {
+  lessonsReady = resolve;
+});
+void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
+  .then(([{ LessonsPanel }, { loadCourse }]) => {
+    lessons = new LessonsPanel(byId("lessons", HTMLDivElement), {
+      ...loadCourse(),
+      runScript: (script) => api.runScript(script),
+      sendToShell: (text) => {
+        void api.writeShell(encoder.encode(text));
+        terminal.focus();
+      },
+      pull: async (reference) => {
+        await api.pull(
+          reference,
+          Comlink.proxy(() => {}),
+        );
+        void images.refresh();
+      },
+      ready: lessonsCanRun,
+      storage: localStorage,
+    });
+  })
+  .catch((error: unknown) =>
+    addTrace({ time: performance.now(), kind: "error", text: `lessons: ${errorMessage(error)}` }),
+  );
+const lessonsToggle = byId("lessons-toggle", HTMLButtonElement);
+function showLessons(open: boolean): void {
+  root.dataset.lessons = open ? "open" : "closed";
+  lessonsToggle.setAttribute("aria-pressed", String(open));
+  byId("lessons-pane", HTMLElement).hidden = !open;
+}
+showLessons(localStorage.getItem("drydock.lessons.pane") !== "closed");
+lessonsToggle.addEventListener("click", () => {
+  const open = root.dataset.lessons !== "open";
+  localStorage.setItem("drydock.lessons.pane", open ? "open" : "closed");
+  showLessons(open);
+});
 byId("proxy-form", HTMLFormElement).addEventListener("submit", (event) => {
   event.preventDefault();
   const value = proxyInput.value.trim();
@@ -171,6 +218,7 @@ async function main(): Promise<void> {
   } catch (error) {
     addTrace({ time: performance.now(), kind: "error", text: `image storage: ${errorMessage(error)}` });
   }
+  lessonsReady();
 }
 
 void main();
