@@ -72,13 +72,13 @@ if [ "$(cat "$src/.drydock-source" 2>/dev/null)" != "$src_sha" ]; then
 	echo "$src_sha" >"$src/.drydock-source"
 fi
 
-# --- the guest agent: static i386 against musl, with the kernel's uapi headers ----------------------------------
+# --- the guest agent (also the guest's docker and curl): static i386 against musl, with the kernel's uapi headers -
 log "compiling drydockd"
 mkdir -p "$build/agent/kinc"
 for d in linux asm asm-generic; do ln -sfn "/usr/i686-linux-gnu/include/$d" "$build/agent/kinc/$d"; done
 i686-linux-gnu-gcc -specs /usr/lib/i386-linux-musl/musl-gcc.specs -static -Os -s -std=gnu11 -Wall -Wextra -Werror \
 	-Wno-unused-parameter -ffile-prefix-map="$here"=. -idirafter "$build/agent/kinc" \
-	"$here/agent/drydockd.c" -o "$build/agent/drydockd"
+	"$here"/agent/*.c -o "$build/agent/drydockd"
 
 # Files go into the cpio with their mtimes: pin them, or every build makes a different kernel.
 mkdir -p "$build/rootfs"

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "applets.h"
 #include "protocol.h"
 
 #define LINK_DEVICE "/dev/hvc0"
@@ -649,6 +650,15 @@ static void do_listen(uint32_t id, const uint8_t *p, size_t len) {
 	if (!path || strlen(path) >= sizeof addr.sun_path) return send_error(id, EINVAL, "listen needs a PATH");
 	if (listener_count >= MAX_LISTENERS) return send_error(id, EAGAIN, "too many listeners");
 	strcpy(addr.sun_path, path);
+	/* Sockets live in directories nobody else makes (/run/drydock, /var/run on a bare initramfs). */
+	char *slash = strrchr(path, '/');
+	if (slash && slash != path) {
+		*slash = 0;
+		int made = mkdir_parents(path, 0755);
+		int e = errno;
+		*slash = '/';
+		if (made < 0) return send_error(id, e, "listen on %s: create its directory: %s", path, strerror(e));
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	unlink(path);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 16) < 0) {
@@ -862,10 +872,17 @@ static int connect_main(const char *path) {
 /* ---- main loop ----------------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
+	/* One binary, several programs (like busybox): /usr/bin/docker and /usr/bin/curl are symlinks to drydockd. */
+	const char *name = argv[0] ? strrchr(argv[0], '/') : NULL;
+	name = name ? name + 1 : argv[0] ? argv[0] : "";
+	if (!strcmp(name, "docker")) return docker_main(argc, argv);
+	if (!strcmp(name, "curl")) return curl_main(argc, argv);
 	if (argc == 3 && !strcmp(argv[1], "connect")) return connect_main(argv[2]);
 	if (argc != 1) {
 		dprintf(2, "usage: drydockd             (the guest agent, started by init)\n"
-			   "       drydockd connect PATH  (copy stdin to a unix socket and the socket to stdout)\n");
+			   "       drydockd connect PATH  (copy stdin to a unix socket and the socket to stdout)\n"
+			   "       docker ARGS...         (as /usr/bin/docker: the engine's docker command line)\n"
+			   "       curl [OPTIONS] URL     (as /usr/bin/curl: a small HTTP client)\n");
 		return 2;
 	}
 	link_fd = open(LINK_DEVICE, O_RDWR | O_NOCTTY | O_CLOEXEC);
