@@ -35,3 +35,15 @@ export interface CliIO {
  * and the answer's body is the raw stream the server sends back (Docker's multiplexed frames without a tty).
  */
 export type ApiTransport = (request: Request) => Promise<Response>;
+
+/**
+ * Where the CLI reaches an Engine API by address, for hosts that can dial one (Node: unix sockets): `-H` wins over
+ * `DOCKER_HOST`, which wins over `defaultHost`. Where there is just one API (the guest, the page), pass an
+ * {@link ApiTransport} instead.
+ */
+export interface ApiConnector {
+  /** The address used when neither `-H` nor `DOCKER_HOST` names one (`unix:///var/run/docker.sock`). */
+  defaultHost: string;
+  /** A transport to the daemon at `host`; throws (with a message saying why) for an address it cannot dial. */
+  connect(host: string): ApiTransport;
+}

@@ -1,19 +1,23 @@
 #!/usr/bin/env -S npx tsx
 // `drydock`: the Node command line. `drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]` boots the
-// guest and serves the Docker Engine API on the socket.
+// guest and serves the Docker Engine API on the socket; `drydock <verb> …` is the docker CLI (engine/cli) against a
+// daemon: -H, then DOCKER_HOST, then unix:///tmp/drydock.sock (where `drydock daemon` listens by default).
 import { parseArgs } from "node:util";
+import { runCli } from "../cli/index.ts";
 import { ContainerService } from "../container-service.ts";
+import { processCliIO, unixConnector } from "./cli.ts";
 import { DEFAULT_DATA_ROOT, startDaemon } from "./daemon.ts";
 import { openNodeImageService } from "./images.ts";
 import { bootDrydock } from "./index.ts";
 
-const USAGE = "usage: drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]";
+/** Where `drydock daemon` listens and `drydock <verb>` looks, unless told otherwise. */
+const DEFAULT_HOST = "unix:///tmp/drydock.sock";
 
 async function daemon(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      host: { type: "string", short: "H", default: "unix:///tmp/drydock.sock" },
+      host: { type: "string", short: "H", default: DEFAULT_HOST },
       "data-root": { type: "string", default: DEFAULT_DATA_ROOT },
       "no-guest": { type: "boolean", default: false },
     },
@@ -42,6 +46,15 @@ if (verb === "daemon") {
     process.exit(1);
   });
 } else {
-  console.error(USAGE);
-  process.exit(verb === undefined || verb === "--help" || verb === "-h" ? 0 : 2);
+  if (verb === undefined || verb === "--help" || verb === "-h") {
+    console.log("drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]   serve the Engine API");
+    console.log("drydock <docker command> …                                               the docker CLI against it");
+  }
+  runCli(process.argv.slice(2), processCliIO(), unixConnector(DEFAULT_HOST)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(`drydock: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(125);
+    },
+  );
 }

@@ -1,0 +1,190 @@
+// The flags `docker create` and `docker run` share, and their translation into the Engine API's create body
+// (Config + HostConfig). Validation errors are flag errors, as in docker (exit 125 with "See '… --help'").
+
+import { familiarReference } from "../oci/index.ts";
+import type { CommonContext } from "./command.ts";
+import { CliError, DaemonError } from "./errors.ts";
+import { FlagError, type FlagSpec, type FlagValues } from "./flags.ts";
+import { type JsonMessage, JsonMessageRenderer, jsonLines } from "./jsonmessage.ts";
+import type { Output } from "./output.ts";
+import { cliReference, familiarName } from "./reference.ts";
+import { ramInBytes } from "./units.ts";
+
+/** The flags of `docker create`; `docker run` adds -d and friends. */
+export const CONTAINER_FLAGS = [
+  { name: "attach", short: "a", type: "list", help: "Attach to STDIN, STDOUT or STDERR" },
+  { name: "cpus", type: "string", valueName: "decimal", help: "Number of CPUs" },
+  { name: "entrypoint", type: "string", help: "Overwrite the default ENTRYPOINT of the image" },
+  { name: "env", short: "e", type: "list", help: "Set environment variables" },
+  { name: "hostname", short: "h", type: "string", help: "Container host name" },
+  { name: "interactive", short: "i", type: "bool", help: "Keep STDIN open even if not attached" },
+  { name: "label", short: "l", type: "list", help: "Set meta data on a container" },
+  { name: "memory", short: "m", type: "string", valueName: "bytes", help: "Memory limit" },
+  { name: "name", type: "string", help: "Assign a name to the container" },
+  { name: "pids-limit", type: "int", help: "Tune container pids limit (set -1 for unlimited)" },
+  { name: "platform", type: "string", help: "Set platform if server is multi-platform capable" },
+  { name: "pull", type: "string", default: "missing", help: 'Pull image before running ("always"|"missing"|"never")' },
+  { name: "rm", type: "bool", help: "Automatically remove the container when it exits" },
+  { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
+  { name: "user", short: "u", type: "string", help: "Username or UID (format: <name|uid>[:<group|gid>])" },
+  { name: "workdir", short: "w", type: "string", help: "Working directory inside the container" },
+  { name: "help", type: "bool", help: "Print usage" },
+] as const satisfies readonly FlagSpec[];
+
+type ContainerFlags = FlagValues<typeof CONTAINER_FLAGS>;
+
+/** The create body: docker's container.Config with its HostConfig inside. */
+export interface CreateBody {
+  Image: string;
+  Cmd: string[] | null;
+  Entrypoint: string[] | null;
+  Env: string[];
+  WorkingDir: string;
+  User: string;
+  Hostname: string;
+  Labels: Record<string, string>;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  HostConfig: { Memory: number; NanoCpus: number; PidsLimit: number | null; AutoRemove: boolean };
+}
+
+/**
+ * Translates create/run flags into the create body; `env` resolves `-e NAME` (no value) from the CLI's environment.
+ * @example
+ * containerConfig({ ...flags, tty: true }, changed, "busybox", ["sh"], {});
+ */
+export function containerConfig(
+  flags: ContainerFlags,
+  changed: Set<string>,
+  image: string,
+  args: string[],
+  env: Record<string, string>,
+): CreateBody {
+  let memory = 0;
+  if (flags.memory !== "") {
+    const bytes = ramInBytes(flags.memory);
+    if (bytes === undefined)
+      throw new FlagError(
+        `invalid argument "${flags.memory}" for "-m, --memory" flag: invalid size: '${flags.memory}'`,
+      );
+    memory = bytes;
+  }
+  let nanoCpus = 0;
+  if (flags.cpus !== "") {
+    const cpus = Number(flags.cpus);
+    if (!/^\d*\.?\d+$/.test(flags.cpus) || !Number.isFinite(cpus))
+      throw new FlagError(
+        `invalid argument "${flags.cpus}" for "--cpus" flag: failed to parse ${flags.cpus} as a rational number`,
+      );
+    nanoCpus = Math.round(cpus * 1e9);
+  }
+  const attach = new Set(flags.attach.map((stream) => stream.toLowerCase()));
+  for (const stream of attach) {
+    if (stream !== "stdin" && stream !== "stdout" && stream !== "stderr")
+      throw new FlagError(
+        `invalid argument "${stream}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`,
+      );
+  }
+  const attachAll = attach.size === 0;
+  const attachStdin = attach.has("stdin") || (attachAll && flags.interactive);
+  const environment: string[] = [];
+  for (const entry of flags.env) {
+    if (entry.includes("=")) environment.push(entry);
+    else if (entry in env) environment.push(`${entry}=${env[entry]}`);
+  }
+  const labels: Record<string, string> = {};
+  for (const label of flags.label) {
+    const equals = label.indexOf("=");
+    labels[equals === -1 ? label : label.slice(0, equals)] = equals === -1 ? "" : label.slice(equals + 1);
+  }
+  return {
+    Image: image,
+    Cmd: args.length > 0 ? args : null,
+    Entrypoint: changed.has("entrypoint") ? (flags.entrypoint === "" ? [""] : [flags.entrypoint]) : null,
+    Env: environment,
+    WorkingDir: flags.workdir,
+    User: flags.user,
+    Hostname: flags.hostname,
+    Labels: labels,
+    Tty: flags.tty,
+    OpenStdin: flags.interactive,
+    StdinOnce: attachStdin && flags.interactive,
+    AttachStdin: attachStdin,
+    AttachStdout: attachAll || attach.has("stdout"),
+    AttachStderr: attachAll || attach.has("stderr"),
+    HostConfig: {
+      Memory: memory,
+      NanoCpus: nanoCpus,
+      PidsLimit: changed.has("pids-limit") ? flags["pids-limit"] : null,
+      AutoRemove: flags.rm,
+    },
+  };
+}
+
+/**
+ * Pulls an image showing docker's progress on `out` (a terminal redraws lines in place); with no `out` the progress
+ * is read to its end (an error comes last) but not shown.
+ * @example
+ * await pullImage(context, "busybox:latest", context.err);
+ */
+export async function pullImage(
+  context: CommonContext,
+  image: string,
+  out: Pick<Output, "write"> | undefined,
+): Promise<void> {
+  const reference = cliReference(image);
+  const client = await context.client();
+  const body = await client.request("POST", "/images/create", {
+    query: { fromImage: familiarName(reference), tag: reference.digest ?? reference.tag },
+  });
+  const renderer = new JsonMessageRenderer(context.out.isTerminal, context.io.size()?.cols ?? 200);
+  if (!body.body) return;
+  try {
+    for await (const message of jsonLines(body.body)) {
+      const text = renderer.render(message as JsonMessage);
+      if (out) await out.write(text);
+    }
+  } catch (error) {
+    if (error instanceof Error && error.name === "JsonMessageError") throw new CliError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * docker's createContainer: create, and when the image is missing say so, pull it (progress on stderr) and retry.
+ * Returns the new container's id.
+ * @example
+ * const id = await createContainer(context, body, "web", "missing");
+ */
+export async function createContainer(
+  context: CommonContext,
+  body: CreateBody,
+  name: string,
+  pull: string,
+): Promise<string> {
+  const reference = cliReference(body.Image, 125);
+  const client = await context.client();
+  if (pull !== "always" && pull !== "missing" && pull !== "never")
+    throw new CliError(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`, 125);
+  const create = () =>
+    client.json<{ Id: string; Warnings?: string[] | null }>("POST", "/containers/create", {
+      query: { name: name || undefined },
+      body,
+    });
+  if (pull === "always") await pullImage(context, body.Image, context.err);
+  let created: { Id: string; Warnings?: string[] | null };
+  try {
+    created = await create();
+  } catch (error) {
+    if (!(error instanceof DaemonError) || error.httpStatus !== 404 || pull !== "missing") throw error;
+    await context.err.line(`Unable to find image '${familiarReference(reference)}' locally`);
+    await pullImage(context, body.Image, context.err);
+    created = await create();
+  }
+  for (const warning of created.Warnings ?? []) await context.err.line(`WARNING: ${warning}`);
+  return created.Id;
+}

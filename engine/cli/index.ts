@@ -1,0 +1,284 @@
+// engine/cli: a `docker` command line over the Engine API. It needs no DOM and no Node: where it runs hands it a
+// CliIO (stdio, terminal, environment) and a way to reach an API (io.ts). Verbs live one per file; this file holds
+// the global flags, the verb table, dispatch and the mapping of failures to messages and exit codes.
+import { DockerClient } from "./client.ts";
+import { argsError, groupHelp, rootHelp, type Verb, type VerbContext, type VerbGroup, verbHelp } from "./command.ts";
+import { create } from "./create.ts";
+import { describeFailure } from "./errors.ts";
+import { events } from "./events.ts";
+import { exec } from "./exec.ts";
+import { FlagError, type FlagSpec, parseFlags } from "./flags.ts";
+import { history } from "./history.ts";
+import { images } from "./images.ts";
+import { info } from "./info.ts";
+import { containerInspect, imageInspect, inspect } from "./inspect.ts";
+import type { ApiConnector, ApiTransport, CliIO } from "./io.ts";
+import { kill } from "./kill.ts";
+import { logs } from "./logs.ts";
+import { Output } from "./output.ts";
+import { pause } from "./pause.ts";
+import { ps } from "./ps.ts";
+import { pull } from "./pull.ts";
+import { restart } from "./restart.ts";
+import { rm } from "./rm.ts";
+import { rmi } from "./rmi.ts";
+import { run } from "./run.ts";
+import { start } from "./start.ts";
+import { stats } from "./stats.ts";
+import { stop } from "./stop.ts";
+import { systemDf } from "./system-df.ts";
+import { tag } from "./tag.ts";
+import { top } from "./top.ts";
+import { unpause } from "./unpause.ts";
+import { CLIENT_VERSION, version } from "./version.ts";
+import { wait } from "./wait.ts";
+
+export type { ApiConnector, ApiTransport, CliIO } from "./io.ts";
+
+/** The docker default when nothing names a daemon. */
+export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
+
+const GLOBAL_FLAGS = [
+  { name: "config", type: "string", help: "Location of client config files" },
+  {
+    name: "context",
+    short: "c",
+    type: "string",
+    help: 'Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")',
+  },
+  { name: "debug", short: "D", type: "bool", help: "Enable debug mode" },
+  { name: "host", short: "H", type: "list", help: "Daemon socket(s) to connect to" },
+  {
+    name: "log-level",
+    short: "l",
+    type: "string",
+    default: "info",
+    help: 'Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")',
+  },
+  { name: "version", short: "v", type: "bool", help: "Print version information and quit" },
+  { name: "help", short: "h", type: "bool", help: "Print usage", hidden: true },
+] as const satisfies readonly FlagSpec[];
+
+/** Every top-level verb, in no particular order (help sorts them). */
+export const VERBS: Verb[] = [
+  run,
+  create,
+  start,
+  stop,
+  kill,
+  restart,
+  pause,
+  unpause,
+  rm,
+  ps,
+  logs,
+  exec,
+  inspect,
+  top,
+  stats,
+  wait,
+  pull,
+  images,
+  rmi,
+  tag,
+  history,
+  info,
+  version,
+  events,
+];
+
+/** `docker <group> <verb>`: docker's management commands, each verb under the name it has there. */
+export const GROUPS: VerbGroup[] = [
+  {
+    name: "container",
+    summary: "Manage containers",
+    commands: [
+      ["create", create],
+      ["exec", exec],
+      ["inspect", containerInspect],
+      ["kill", kill],
+      ["logs", logs],
+      ["ls", ps],
+      ["pause", pause],
+      ["restart", restart],
+      ["rm", rm],
+      ["run", run],
+      ["start", start],
+      ["stats", stats],
+      ["stop", stop],
+      ["top", top],
+      ["unpause", unpause],
+      ["wait", wait],
+    ],
+  },
+  {
+    name: "image",
+    summary: "Manage images",
+    commands: [
+      ["history", history],
+      ["inspect", imageInspect],
+      ["ls", images],
+      ["pull", pull],
+      ["rm", rmi],
+      ["tag", tag],
+    ],
+  },
+  {
+    name: "system",
+    summary: "Manage Docker",
+    commands: [
+      ["df", systemDf],
+      ["events", events],
+      ["info", info],
+    ],
+  },
+];
+
+/** Aliases docker keeps inside groups (`container list`, `image list`). */
+const GROUP_ALIASES: Record<string, Record<string, string>> = {
+  container: { list: "ls", ps: "ls", remove: "rm" },
+  image: { list: "ls", remove: "rm", rmi: "rm" },
+};
+
+/** Where to send the API's requests, from the transport or connector and the -H / DOCKER_HOST choice. */
+function resolveTransport(api: ApiTransport | ApiConnector, hosts: string[], env: Record<string, string>) {
+  if (typeof api === "function") return { host: hosts[0] ?? env.DOCKER_HOST ?? "the Drydock engine", transport: api };
+  const host = hosts[0] ?? (env.DOCKER_HOST || api.defaultHost);
+  return { host, transport: api.connect(host) };
+}
+
+interface Target {
+  verb: Verb;
+  commandPath: string;
+  argv: string[];
+}
+
+/**
+ * Runs one `docker …` command line and resolves with its exit code; all output goes through `io`. `api` is either a
+ * fixed transport (the guest, the page) or a connector that dials the daemon `-H` / `DOCKER_HOST` names.
+ * @example
+ * const code = await runCli(["run", "--rm", "busybox", "echo", "hi"], io, transport);
+ */
+export async function runCli(argv: string[], io: CliIO, api: ApiTransport | ApiConnector): Promise<number> {
+  const out = new Output(io.stdout, io.isTTY.stdout);
+  const err = new Output(io.stderr, false);
+  try {
+    return await dispatch(argv, io, api, out, err);
+  } finally {
+    out.release();
+    err.release();
+  }
+}
+
+async function dispatch(
+  argv: string[],
+  io: CliIO,
+  api: ApiTransport | ApiConnector,
+  out: Output,
+  err: Output,
+): Promise<number> {
+  const columns = io.size()?.cols ?? 80;
+  let global: ReturnType<typeof parseFlags>;
+  try {
+    global = parseFlags(GLOBAL_FLAGS, argv, false);
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error;
+    await err.line(`${error.message}\nSee 'docker --help'.`);
+    return 125;
+  }
+  if (global.values.version) {
+    await out.line(`Docker version ${CLIENT_VERSION}, build drydock`);
+    return 0;
+  }
+  const [name, ...rest] = global.args;
+  if (name === undefined || global.values.help || name === "help") {
+    const topic = name === "help" ? rest : [];
+    if (topic.length > 0) return dispatch([...topic, "--help"], io, api, out, err);
+    await out.write(rootHelp(GLOBAL_FLAGS, VERBS, GROUPS, columns));
+    return 0;
+  }
+
+  let target: Target | undefined;
+  const group = GROUPS.find((candidate) => candidate.name === name);
+  if (group) {
+    const [sub, ...subArgs] = rest;
+    if (sub === undefined || sub === "--help" || sub === "-h") {
+      await out.write(groupHelp(group));
+      return 0;
+    }
+    const subName = GROUP_ALIASES[group.name]?.[sub] ?? sub;
+    const found = group.commands.find(([commandName]) => commandName === subName);
+    if (!found) {
+      await err.line(`docker: '${group.name} ${sub}' is not a docker command.\nSee 'docker ${group.name} --help'`);
+      return 1;
+    }
+    target = { verb: found[1], commandPath: `docker ${group.name} ${subName}`, argv: subArgs };
+  } else {
+    const verb = VERBS.find((candidate) => candidate.descriptor.name === name);
+    if (!verb) {
+      await err.line(`docker: '${name}' is not a docker command.\nSee 'docker --help'`);
+      return 1;
+    }
+    target = { verb, commandPath: `docker ${name}`, argv: rest };
+  }
+
+  const { descriptor } = target.verb;
+  const specs: FlagSpec[] = [...descriptor.flags];
+  if (!specs.some((spec) => spec.name === "help")) {
+    const shortTaken = specs.some((spec) => spec.short === "h");
+    specs.push({
+      name: "help",
+      ...(shortTaken ? {} : { short: "h" }),
+      type: "bool",
+      help: "Print usage",
+      hidden: true,
+    });
+  }
+  let parsed: ReturnType<typeof parseFlags>;
+  try {
+    parsed = parseFlags(specs, target.argv, descriptor.interspersed !== false);
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error;
+    await err.line(`${error.message}\nSee '${target.commandPath} --help'.`);
+    return 125;
+  }
+  if (parsed.values.help) {
+    await out.write(verbHelp(target.commandPath, descriptor, columns));
+    return 0;
+  }
+  const problem = argsError(target.commandPath, descriptor, parsed.args.length);
+  if (problem) {
+    await err.line(problem);
+    return 1;
+  }
+
+  const hosts = global.values.host as string[];
+  let client: Promise<DockerClient> | undefined;
+  const context: VerbContext = {
+    flags: parsed.values as VerbContext["flags"],
+    changed: parsed.changed,
+    args: parsed.args,
+    io,
+    out,
+    err,
+    commandPath: target.commandPath,
+    client: () => {
+      client ??= Promise.resolve().then(() => {
+        const { host, transport } = resolveTransport(api, hosts, io.env);
+        return DockerClient.connect(transport, host, io.env);
+      });
+      return client;
+    },
+  };
+  try {
+    return (await target.verb.run(context)) ?? 0;
+  } catch (error) {
+    if (error instanceof FlagError) {
+      await err.line(`${error.message}\nSee '${target.commandPath} --help'.`);
+      return 125;
+    }
+    const { message, status } = describeFailure(error);
+    if (message) await err.line(message);
+    return status;
+  }
+}
