@@ -1,0 +1,106 @@
+// The Engine API: `docker run --rm busybox true` end to end through the real docker CLI and the daemon's unix socket,
+// and what one API request costs (`docker ps` as a whole; the same request over the socket on a kept-alive
+// connection; the API app called in process; and from inside the guest through the forwarded /var/run/docker.sock).
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ContainerService, serveDockerInGuest } from "../../engine/index.ts";
+import { startDaemon } from "../../engine/node/daemon.ts";
+import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
+import { seedRegistry } from "../fixtures/images.ts";
+import { startRegistry } from "../fixtures/registry.ts";
+import type { BenchSuite } from "./harness.ts";
+
+const exec = promisify(execFile);
+
+const suite: BenchSuite = {
+  name: "api",
+  async run(ctx) {
+    const registry = await startRegistry();
+    const dir = await mkdtemp(join(tmpdir(), "drydock-bench-api-"));
+    const drydock = await bootDrydock();
+    const socketPath = join(dir, "docker.sock");
+    try {
+      const { busybox: seeded } = await seedRegistry(registry, ["busybox"]);
+      const images = await openNodeImageService(join(dir, "root"));
+      const busybox = (await images.pull(seeded.reference)).name;
+      const containers = ContainerService.open(drydock, images);
+      const daemon = await startDaemon({ host: `unix://${socketPath}`, images, containers });
+      const guest = await serveDockerInGuest(drydock, { images, containers });
+      const docker = (...args: string[]) =>
+        exec("/usr/bin/docker", ["-H", `unix://${socketPath}`, ...args], {
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "docker-config") },
+        });
+
+      await ctx.time(
+        "docker run --rm busybox true (real CLI, unix socket)",
+        10,
+        async () => {
+          await docker("run", "--rm", busybox, "true");
+        },
+        { warmup: 5, goal: "< 500 ms" },
+      );
+      await ctx.time(
+        "docker ps (real CLI process, 2 requests)",
+        20,
+        async () => {
+          await docker("ps");
+        },
+        { warmup: 3 },
+      );
+
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const overSocket = () =>
+        new Promise<void>((resolve, reject) => {
+          const req = httpRequest({ socketPath, path: "/v1.43/containers/json", agent }, (res) => {
+            res.resume();
+            res.on("end", resolve);
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      await ctx.time("GET /containers/json over the unix socket (kept alive)", 200, overSocket, {
+        warmup: 20,
+        goal: "< 2 ms",
+      });
+      await ctx.time(
+        "GET /containers/json in process (API app only)",
+        200,
+        async () => {
+          await (await guest.fetch(new Request("http://docker/v1.43/containers/json"))).arrayBuffer();
+        },
+        { warmup: 20 },
+      );
+      agent.destroy();
+
+      // From the guest: one request per connection through drydockd's forwarding (busybox has no unix-socket client;
+      // `drydockd connect` is one). A loop of 20 requests, less the same loop without the request, over 20.
+      const loop = async (body: string) => {
+        const started = performance.now();
+        const proc = await drydock.agent.spawn({ argv: ["sh", "-c", `for i in $(seq 20); do ${body}; done`] });
+        await proc.stdin.close();
+        await new Response(proc.stdout).arrayBuffer();
+        await proc.exit;
+        return performance.now() - started;
+      };
+      const request = "printf 'GET /containers/json HTTP/1.0\\r\\n\\r\\n'";
+      const perRequest: number[] = [];
+      for (let run = 0; run < 5; run++) {
+        const full = await loop(`${request} | drydockd connect /var/run/docker.sock >/dev/null`);
+        const baseline = await loop(`${request} | cat >/dev/null`);
+        perRequest.push((full - baseline) / 20);
+      }
+      ctx.samples("GET /containers/json from the guest (a new connection each)", perRequest, "ms");
+      await daemon.close();
+    } finally {
+      await drydock.dispose();
+      await registry.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+export default suite;
