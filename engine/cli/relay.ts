@@ -144,6 +144,9 @@ export function parseRelayStart(payload: Uint8Array): RelayStart {
   };
 }
 
+const appletGone = (cause?: unknown) =>
+  new EngineError("unavailable", "the docker command in the guest has ended", { cause });
+
 function u32(value: number): Uint8Array {
   const bytes = new Uint8Array(4);
   new DataView(bytes.buffer).setUint32(0, value >>> 0);
@@ -217,9 +220,14 @@ export async function serveCliRelay(
   const output = (type: number) =>
     new WritableStream<Uint8Array>({
       write: async (chunk) => {
-        if (over) throw new EngineError("unavailable", "the docker command in the guest has ended");
-        for (let at = 0; at < chunk.length; at += MAX_OUTPUT_FRAME) {
-          await send(type, chunk.subarray(at, at + MAX_OUTPUT_FRAME));
+        if (over) throw appletGone();
+        try {
+          for (let at = 0; at < chunk.length; at += MAX_OUTPUT_FRAME) {
+            await send(type, chunk.subarray(at, at + MAX_OUTPUT_FRAME));
+          }
+        } catch (error) {
+          // The connection failed under a write: to the CLI that is one thing, its command is gone.
+          throw appletGone(error);
         }
       },
     });
@@ -323,17 +331,18 @@ export async function serveCliRelay(
     for (const listener of signalListeners) listener(1);
   }
   over = true;
-  stdinEnd(new EngineError("unavailable", "the docker command in the guest has ended"));
+  stdinEnd(appletGone());
+  await reader.cancel().catch(() => {});
+  if ("lost" in ending) {
+    // Output still queued for the applet fails when the guest reports the connection closed; nobody waits for it.
+    writer.close().catch(() => {});
+    return;
+  }
   try {
-    if (!("lost" in ending)) {
-      if (ending.message !== undefined) {
-        await send(RelayFrameType.STDERR, encoder.encode(`docker: ${ending.message}\n`));
-      }
-      await send(RelayFrameType.EXIT, u32(ending.exit));
-    }
+    if (ending.message !== undefined) await send(RelayFrameType.STDERR, encoder.encode(`docker: ${ending.message}\n`));
+    await send(RelayFrameType.EXIT, u32(ending.exit));
     await writer.close();
   } catch {
     // The applet left while we were saying goodbye: nobody is left to tell.
   }
-  await reader.cancel().catch(() => {});
 }

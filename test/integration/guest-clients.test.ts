@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GuestConnection } from "../../engine/agent/client.ts";
 import type { CliIO } from "../../engine/cli/io.ts";
 import { serveCliRelay } from "../../engine/cli/relay.ts";
+import { serveHttpConnection } from "../../engine/http/index.ts";
 import type { Drydock, GuestProcess } from "../../engine/index.ts";
 import { bootDrydock } from "../../engine/node/index.ts";
 
@@ -74,6 +75,32 @@ async function answerHttp(connection: GuestConnection): Promise<void> {
   await reader.cancel();
 }
 
+// ---- the same through engine/http's server, the one the guest's Docker socket is answered by -------------------
+
+let releaseEvent: () => void = () => {};
+
+async function answerFetch(request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.pathname === "/events") {
+    // An endless stream in Docker's way: one JSON line per event, as they happen.
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(encoder.encode('{"status":"create"}\n'));
+        await new Promise<void>((resolve) => {
+          releaseEvent = resolve;
+        });
+        controller.enqueue(encoder.encode('{"status":"start"}\n'));
+        controller.close();
+      },
+    });
+    return new Response(stream, { headers: { "Content-Type": "application/json" } });
+  }
+  return Response.json(
+    { method: request.method, path: url.pathname + url.search, body: await request.text() },
+    { status: request.method === "POST" ? 201 : 200 },
+  );
+}
+
 beforeAll(async () => {
   drydock = await bootDrydock();
   await drydock.agent.listen("/run/drydock/cli.sock", (connection) => {
@@ -84,6 +111,7 @@ beforeAll(async () => {
     });
   });
   await drydock.agent.listen("/run/t.sock", (connection) => void answerHttp(connection));
+  await drydock.agent.listen("/run/api.sock", (connection) => void serveHttpConnection(connection, answerFetch));
 });
 
 afterAll(async () => {
@@ -166,9 +194,25 @@ describe("docker (the relay applet)", () => {
     const big = await drydock.agent.run([
       "sh",
       "-c",
-      "head -c 300000 /dev/urandom | tee /tmp/in | docker cat | cmp - /tmp/in && echo same",
+      "head -c 300000 /dev/urandom > /tmp/in && docker cat < /tmp/in | cmp - /tmp/in && echo same",
     ]);
     expect(big.stdout).toBe("same\n");
+  });
+
+  it("ends like any program whose reader left when its output pipe closes, and the CLI's writes then fail", async () => {
+    let cliSaw = "";
+    VERBS.yes = async (_argv, io) => {
+      const writer = io.stdout.getWriter();
+      try {
+        for (;;) await writer.write(encoder.encode("y\n"));
+      } catch (error) {
+        cliSaw = error instanceof Error ? error.message : String(error);
+      }
+      return 0;
+    };
+    const { stdout } = await drydock.agent.run(["sh", "-c", "set -o pipefail; docker yes | head -n 2; echo rc=$?"]);
+    expect(stdout).toBe("y\ny\nrc=141\n");
+    await expect.poll(() => cliSaw).toBe("the docker command in the guest has ended");
   });
 
   it("exits with 125 and the message when the engine's CLI throws", async () => {
@@ -418,6 +462,35 @@ describe("curl", () => {
     expect(unknown.stderr).toMatch(
       /^curl: option --compressed: is unknown\ncurl: this is Drydock's small curl; it knows --unix-socket/,
     );
+  });
+
+  it("talks to engine/http's server: JSON, a POST's body and a status, a stream of events as they happen", async () => {
+    const api = ["--unix-socket", "/run/api.sock"];
+    const list = await curl("-s", ...api, "http://localhost/v1.43/containers/json?all=1");
+    expect(JSON.parse(list.stdout)).toEqual({ method: "GET", path: "/v1.43/containers/json?all=1", body: "" });
+    const created = await curl(
+      "-s",
+      "-w",
+      "\\n%{http_code}",
+      ...api,
+      "-H",
+      "Content-Type: application/json",
+      "-d",
+      '{"Image":"busybox"}',
+      "http://localhost/containers/create",
+    );
+    const [body, status] = created.stdout.split("\n");
+    expect(status).toBe("201");
+    expect(JSON.parse(body ?? "")).toMatchObject({ method: "POST", body: '{"Image":"busybox"}' });
+
+    const events = await drydock.spawn("curl", ["-sN", ...api, "http://localhost/events"]);
+    const reader = events.stdout.getReader();
+    expect(decoder.decode((await reader.read()).value)).toBe('{"status":"create"}\n');
+    releaseEvent();
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += decoder.decode(r.value);
+    expect(rest).toBe('{"status":"start"}\n');
+    expect((await events.exit).code).toBe(0);
   });
 
   it("speaks TCP to an IPv4 address: 200 from busybox httpd, 7 from a closed port, 6 for a name", async () => {

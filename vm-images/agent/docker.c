@@ -163,7 +163,10 @@ static void write_all(int fd, const uint8_t *p, size_t n) {
 				poll(&pfd, 1, -1);
 				continue;
 			}
-			return; /* stdout gone (a closed pipe): drop, as the engine decides when the command ends */
+			/* The reader went away (`docker logs -f | head`): end as SIGPIPE would end any program, so the pipeline
+			 * finishes and the engine sees the connection close. */
+			if (errno == EPIPE) exit(128 + SIGPIPE);
+			return;
 		}
 		p += w;
 		n -= w;

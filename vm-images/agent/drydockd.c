@@ -260,6 +260,9 @@ static void pump_input(struct stream *s) {
 			send_frame(MSG_CREDIT, s->id, b, 5);
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			s->in_len = 0; /* the reader is gone (EPIPE): drop what it will never read */
+			/* A connection's client that left will read nothing more: that direction is over (maybe_close_conn then
+			 * tells the engine), or the engine's writes would wait forever for credit. */
+			if (s->kind == S_CONN) close_fd(&s->in_fd);
 		}
 	}
 	if (s->in_len == 0 && s->in_close_pending) {
@@ -761,6 +764,7 @@ static void dispatch(uint16_t type, uint32_t id, const uint8_t *p, size_t len) {
 	case MSG_LISTEN: return do_listen(id, p, len);
 	case MSG_INPUT:
 		if (!(s = find_stream(id))) return;
+		if (s->kind == S_CONN && s->in_fd < 0) return; /* its client left: nothing will read this */
 		if (len == 0) s->in_close_pending = 1;
 		else if (s->in_len + len > STREAM_WINDOW) return send_error(id, ENOBUFS, "input beyond the credit window");
 		else {
