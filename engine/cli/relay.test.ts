@@ -175,6 +175,33 @@ describe("serveCliRelay", () => {
     expect(exitCode(frames)).toBe(0);
   });
 
+  it("stops taking stdin from the applet while the CLI leaves more than 1 MiB of it unread", async () => {
+    let reader!: ReadableStreamDefaultReader<Uint8Array>;
+    const client = applet(async (_argv, io) => {
+      reader = io.stdin.getReader();
+      await reader.read();
+      return new Promise<number>(() => {});
+    });
+    await client.start();
+    await client.until(T.STDIN_WANTED);
+    const piece = new Uint8Array(64 * 1024);
+    let accepted = 0;
+    const sending = (async () => {
+      for (let i = 0; i < 48; i++) {
+        await client.send(T.STDIN, piece);
+        accepted++;
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // 3 MiB offered: the relay holds about 1 MiB (plus what the pipe itself buffers) and waits.
+    expect(accepted).toBeGreaterThan(16);
+    expect(accepted).toBeLessThan(24);
+    let read = 0;
+    while (read < 47 * piece.length) read += (await reader.read()).value?.length ?? 0;
+    await sending;
+    expect(accepted).toBe(48);
+  });
+
   it("never asks for stdin when the CLI does not read it", async () => {
     const client = applet(async () => 0);
     await client.start();

@@ -341,6 +341,24 @@ describe("docker (the relay applet)", () => {
       expect(await exitStatus()).toBe(130);
     });
 
+    it("gives up on the third ^C when the CLI hears signals but does not end", async () => {
+      VERBS.deaf = async (_argv, io) => {
+        let heard = 0;
+        io.onSignal?.(() => void write(io.stdout, `heard ${++heard}\n`));
+        await write(io.stdout, "not listening\n");
+        return new Promise<number>(() => {});
+      };
+      await shell.type("docker deaf\n");
+      await shell.until(/not listening/);
+      await shell.type("\x03");
+      await shell.until(/heard 1/);
+      await shell.type("\x03");
+      await shell.until(/heard 2/);
+      await shell.type("\x03");
+      expect(await shell.until(/forcefully exiting/)).not.toMatch(/heard 3/);
+      expect(await exitStatus()).toBe(130);
+    });
+
     it("restores the terminal and says so when the engine goes away mid-command", async () => {
       VERBS.drop = async (_argv, io, connection) => {
         await io.setRawMode(true);

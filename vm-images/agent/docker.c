@@ -238,6 +238,14 @@ static void handle_signal(int sig) {
 	/* In raw mode the keyboard sends ^C and ^\ as bytes, to the container; a SIGINT or SIGQUIT from elsewhere is
 	 * not relayed then (docker's CLI does not proxy signals for a tty either). Termination requests always are. */
 	if (terminal_raw && (sig == SIGINT || sig == SIGQUIT)) return;
+	/* An engine that does not answer must not trap the user: the third interrupt ends the applet, as docker's CLI
+	 * does ("got 3 SIGTERM/SIGINTs, forcefully exiting"). */
+	static int interrupts;
+	if ((sig == SIGINT || sig == SIGTERM) && ++interrupts >= 3) {
+		restore_terminal();
+		dprintf(2, "\ndocker: got 3 SIGTERM/SIGINTs, forcefully exiting\n");
+		exit(128 + sig);
+	}
 	uint8_t b[4];
 	put32be(b, sig);
 	queue_frame(R_SIGNAL, b, 4);
