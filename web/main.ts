@@ -190,25 +190,30 @@ void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
   .catch((error: unknown) =>
     addTrace({ time: performance.now(), kind: "error", text: `lessons: ${errorMessage(error)}` }),
   );
-const lessonsToggle = byId("lessons-toggle", HTMLButtonElement);
-function showLessons(open: boolean): void {
-  root.dataset.lessons = open ? "open" : "closed";
-  lessonsToggle.setAttribute("aria-pressed", String(open));
-  byId("lessons-pane", HTMLElement).hidden = !open;
+// --- beside the terminal: the lessons or the trace (tabs; the choice is remembered) ---------------------------------
+const sideTabs = [byId("tab-lessons", HTMLButtonElement), byId("tab-trace", HTMLButtonElement)];
+function showSide(tab: HTMLButtonElement): void {
+  for (const t of sideTabs) {
+    const selected = t === tab;
+    t.setAttribute("aria-selected", String(selected));
+    t.tabIndex = selected ? 0 : -1;
+    byId(t.getAttribute("aria-controls") ?? "", HTMLElement).hidden = !selected;
+  }
 }
-showLessons(localStorage.getItem("drydock.lessons.pane") !== "closed");
-lessonsToggle.addEventListener("click", () => {
-  const open = root.dataset.lessons !== "open";
-  localStorage.setItem("drydock.lessons.pane", open ? "open" : "closed");
-  showLessons(open);
-});
-byId("proxy-form", HTMLFormElement).addEventListener("submit", (event) => {
-  event.preventDefault();
-  const value = proxyInput.value.trim();
-  if (!value || value === defaultProxy) localStorage.removeItem("drydock.proxy");
-  else localStorage.setItem("drydock.proxy", value);
-  void images.open(new URL(value || defaultProxy, location.href).href);
-});
+showSide(sideTabs.find((t) => t.id === localStorage.getItem("drydock.side")) ?? sideTabs[0]!);
+for (const [i, tab] of sideTabs.entries()) {
+  tab.addEventListener("click", () => {
+    localStorage.setItem("drydock.side", tab.id);
+    showSide(tab);
+  });
+  // Arrow keys move between tabs, as in any tab list.
+  tab.addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    const next = sideTabs[(i + (event.key === "ArrowRight" ? 1 : sideTabs.length - 1)) % sideTabs.length]!;
+    next.click();
+    next.focus();
+  });
+}
 
 async function main(): Promise<void> {
   await startShell();

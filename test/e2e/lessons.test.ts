@@ -77,6 +77,8 @@ describe("the lessons panel", () => {
     await expect.poll(() => step.getAttribute("data-state"), { timeout: 30_000 }).toBe("done");
     expect(await page.locator("#lessons .check-status").innerText()).toContain("Done");
     expect(await page.locator("#lessons .step-dots li:first-child button").getAttribute("data-state")).toBe("done");
+    // The screenshot waits for the terminal's painted rows, which can trail its accessibility tree by a frame.
+    await expect.poll(() => page.locator("#terminal .xterm-rows").innerText()).toContain("Hello from a container");
     await screenshot(page, "lessons-03-step-done");
   });
 
@@ -84,8 +86,13 @@ describe("the lessons panel", () => {
     const { page } = browser;
     await page.click("#lessons .step-actions button:last-child");
     expect(await page.locator("#lessons article.step").getAttribute("data-step")).toBe("keep-a-container-running");
+    // The tab beside the terminal is remembered too.
+    await page.click("#tab-trace");
+    expect(await page.locator("#lessons-pane").isHidden()).toBe(true);
     await page.reload();
     await waitForPrompt(page);
+    expect(await page.locator("#trace-pane").isVisible()).toBe(true);
+    await page.click("#tab-lessons");
     const step = page.locator("#lessons article.step");
     await expect.poll(() => step.getAttribute("data-step")).toBe("keep-a-container-running");
     expect(await page.locator("#lessons .step-dots li:first-child button").getAttribute("data-state")).toBe("done");
