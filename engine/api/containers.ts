@@ -554,11 +554,12 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
     const done = new Promise<void>((resolve) => {
       finished = resolve;
     });
+    let reader: ReadableStreamDefaultReader<LogEntry> | undefined;
     const body = new ReadableStream<Uint8Array>({
       start: async (controller) => {
         for (const entry of kept) if (wanted(entry)) controller.enqueue(entryBytes(entry, tty, false));
         if (live) {
-          const reader = live.getReader();
+          reader = live.getReader();
           try {
             for (let next = await reader.read(); !next.done; next = await reader.read()) {
               if (wanted(next.value)) controller.enqueue(entryBytes(next.value, tty, false));
@@ -571,7 +572,8 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
         controller.close();
       },
       cancel: () => {
-        void live?.cancel();
+        // The output stream is locked by the reader above: cancel through it (the client went away).
+        void reader?.cancel().catch(() => {});
         finished();
       },
     });

@@ -274,6 +274,8 @@ export class Containers {
           error: String((error as Error).message),
         };
       }
+      // `--rm` covers a start that failed too (Docker removes it; a client waiting for the removal is answered).
+      if (container.options.rm) await this.remove(container.id).catch(() => {});
       throw error;
     }
     container.task = task;
@@ -327,12 +329,7 @@ export class Containers {
    */
   async run(image: string, options: RunOptions = {}): Promise<RunResult> {
     const created = await this.create(image, options);
-    try {
-      await this.start(created.id);
-    } catch (error) {
-      if (options.rm) await this.remove(created.id).catch(() => {});
-      throw error;
-    }
+    await this.start(created.id);
     const container = this.#containers.get(created.id);
     const exited = container?.exited ?? Promise.reject(new EngineError("notFound", `no such container: ${created.id}`));
     // With --rm a quick task may already be gone.
