@@ -1,7 +1,10 @@
 // Docker inside the guest: its /var/run/docker.sock answers the Engine API, so a learner's `curl --unix-socket` (and
-// any client in the guest) reaches the engine. drydockd forwards each connection to that socket over the agent link;
-// the engine answers it with the same HTTP server and API app that the Node daemon serves.
+// any client in the guest) reaches the engine; and the guest's `docker` command (a drydockd applet) relays its
+// argv, stdio and terminal over /run/drydock/cli.sock to the engine's CLI, which calls the same API app in process.
+// drydockd forwards each connection to those sockets over the agent link.
 import { createApiApp } from "./api/index.ts";
+import { runCli } from "./cli/index.ts";
+import { serveCliRelay } from "./cli/relay.ts";
 import type { ContainerService } from "./container-service.ts";
 import type { Drydock } from "./drydock.ts";
 import { type HttpExchange, serveHttpConnection } from "./http/index.ts";
@@ -9,6 +12,8 @@ import type { ImageService } from "./image-service.ts";
 
 /** Where the guest's Docker socket is. */
 export const GUEST_DOCKER_SOCKET = "/var/run/docker.sock";
+/** Where the guest's `docker` command reaches the engine's CLI. */
+export const GUEST_CLI_SOCKET = "/run/drydock/cli.sock";
 
 export interface GuestDockerOptions {
   images: ImageService;
@@ -25,19 +30,28 @@ export interface GuestDocker {
 }
 
 /**
- * Makes the guest's `/var/run/docker.sock` answer the Docker Engine API.
+ * Makes the guest's `/var/run/docker.sock` answer the Docker Engine API and its `docker` command run the engine's CLI.
  * @example
  * const drydock = await Drydock.boot(options);
  * const containers = ContainerService.open(drydock, images);
  * await serveDockerInGuest(drydock, { images, containers });
- * // in the guest: curl --unix-socket /var/run/docker.sock http://localhost/containers/json
+ * // in the guest: docker run --rm busybox echo hi
+ * //               curl --unix-socket /var/run/docker.sock http://localhost/containers/json
  */
 export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerOptions): Promise<GuestDocker> {
   const app = createApiApp({ images: options.images, containers: options.containers });
   const fetch = async (request: Request) => app.fetch(request);
-  await drydock.agent.mkdir("/var/run", { parents: true });
-  await drydock.agent.listen(GUEST_DOCKER_SOCKET, (connection) => {
-    void serveHttpConnection(connection, fetch, { onExchange: options.onExchange });
-  });
+  await Promise.all([
+    drydock.agent.mkdir("/var/run", { parents: true }),
+    drydock.agent.mkdir("/run/drydock", { parents: true }),
+  ]);
+  await Promise.all([
+    drydock.agent.listen(GUEST_DOCKER_SOCKET, (connection) => {
+      void serveHttpConnection(connection, fetch, { onExchange: options.onExchange });
+    }),
+    drydock.agent.listen(GUEST_CLI_SOCKET, (connection) => {
+      void serveCliRelay(connection, (argv, io) => runCli(argv, io, fetch));
+    }),
+  ]);
   return { fetch };
 }

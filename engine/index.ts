@@ -6,6 +6,7 @@ export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
 export { createLayerServer, imageStoreLayers, type LayerServerOptions, type LayerSource } from "./fs9p/index.ts";
 export {
+  GUEST_CLI_SOCKET,
   GUEST_DOCKER_SOCKET,
   type GuestDocker,
   type GuestDockerOptions,

@@ -1,5 +1,6 @@
 // Docker inside the real guest: /var/run/docker.sock answers the Engine API (drydockd forwards each connection to the
-// engine, whose HTTP server and API app answer it), with containers that really run.
+// engine, whose HTTP server and API app answer it) and the guest's `docker` command runs the engine's CLI, with
+// containers that really run: what a learner types in the page's terminal.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,5 +100,80 @@ describe("the guest's /var/run/docker.sock", () => {
     const after = await sh("printf 'GET /version HTTP/1.0\\r\\n\\r\\n' | drydockd connect /var/run/docker.sock");
     expect(parseAnswer(after.stdout).status).toBe(200);
     expect(JSON.parse(parseAnswer(after.stdout).body)).toMatchObject({ ApiVersion: "1.43", Os: "linux" });
+  });
+});
+
+describe("the guest's docker command", () => {
+  it("runs a container and prints its output, with Docker's exit codes", async () => {
+    const hello = await sh(`docker run --rm ${busybox} echo hello from the guest`);
+    expect(hello).toMatchObject({ code: 0, stdout: "hello from the guest\n", stderr: "" });
+    const failing = await sh(`docker run --rm ${busybox} sh -c 'echo oops >&2; exit 3'`);
+    expect(failing).toMatchObject({ code: 3, stdout: "", stderr: "oops\n" });
+    const missing = await sh(`docker run --rm ${busybox} no-such-command`);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/no-such-command/);
+  });
+
+  it("runs detached, lists, shows logs, execs, stops and removes", async () => {
+    const started = await sh(`docker run -d --name web ${busybox} sh -c 'echo serving; sleep 300'`);
+    expect(started.code).toBe(0);
+    const id = started.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const ps = await sh("docker ps");
+    expect(ps.stdout.split("\n")[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    expect(ps.stdout).toMatch(
+      new RegExp(`^${id.slice(0, 12)}\\s+${busybox.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s.*Up .*\\sweb$`, "m"),
+    );
+    expect((await sh("docker logs web")).stdout).toBe("serving\n");
+    expect((await sh("docker exec web hostname")).stdout).toBe(`${id.slice(0, 12)}\n`);
+    expect((await sh("docker inspect --format '{{.State.Status}}' web")).stdout).toBe("running\n");
+    expect((await sh("docker stop -t 1 web")).stdout).toBe("web\n");
+    expect((await sh("docker ps -a --format '{{.Names}} {{.Status}}'")).stdout).toMatch(/^web Exited \(137\)/m);
+    expect((await sh("docker rm web")).stdout).toBe("web\n");
+    expect((await sh("docker ps -aq")).stdout).toBe("");
+  });
+
+  it("runs an interactive container on the guest's terminal (-it), raw mode set and restored", async () => {
+    const proc = await drydock.agent.spawn({
+      argv: [
+        "sh",
+        "-c",
+        `stty -a | grep -o ' -\\?icanon'; docker run -it --rm ${busybox} sh; echo docker exited $?; stty -a | grep -o ' -\\?icanon'`,
+      ],
+      env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+      pty: { rows: 30, cols: 100 },
+    });
+    const writer = proc.stdin.getWriter();
+    const reader = proc.stdout.getReader();
+    let screen = "";
+    const decoder = new TextDecoder();
+    const waitFor = async (pattern: RegExp) => {
+      while (!pattern.test(screen)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the terminal closed before ${pattern}: ${JSON.stringify(screen)}`);
+        screen += decoder.decode(value, { stream: true });
+      }
+    };
+    // busybox sh's prompt (it may ask the terminal where the cursor is right after it).
+    await waitFor(/ icanon[\s\S]*\/ # /);
+    await writer.write(new TextEncoder().encode("stty size; echo in-$((6*7))\r"));
+    await waitFor(/30 100[\s\S]*in-42/);
+    await writer.write(new TextEncoder().encode("exit 5\r"));
+    await waitFor(/docker exited 5[\s\S]* icanon/);
+    expect((await proc.exit).code).toBe(0);
+    // The terminal is canonical again after docker returned (raw mode restored).
+    expect(screen.trim().endsWith("icanon")).toBe(true);
+  });
+
+  it("says what is wrong with an unknown flag, an unknown container and a malformed reference", async () => {
+    const flag = await sh("docker run --no-such-flag busybox");
+    expect(flag.code).toBe(125);
+    expect(flag.stderr).toContain("unknown flag: --no-such-flag");
+    const container = await sh("docker logs nope");
+    expect(container.code).toBe(1);
+    expect(container.stderr).toContain("No such container: nope");
+    const reference = await sh("docker pull 'Not A Reference'");
+    expect(reference.code).not.toBe(0);
+    expect(reference.stderr).toContain("invalid reference format");
   });
 });
