@@ -14,7 +14,7 @@ import {
   requireContainers,
   withContainer,
 } from "./common.ts";
-import { frame, hijacked, pumpStdin, streamContentType } from "./streams.ts";
+import { frame, hijacked, pumpStdin, splitHijackedBody, streamContentType } from "./streams.ts";
 
 interface ExecInstance {
   id: string;
@@ -117,7 +117,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
   app.post("/exec/:id/start", async (c) => {
     const s = requireContainers(options);
     const instance = find(c.req.param("id"));
-    const body = await jsonBody(c);
+    const { config: body, stdin } = await splitHijackedBody(c.req.raw);
     if (instance.process || instance.exitCode !== null) {
       throw new EngineError("conflict", `Exec ${instance.id} has already been started`);
     }
@@ -163,7 +163,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
     const writer = process.stdin.getWriter();
     const closeStdin = () => void writer.close().catch(() => {});
     if (instance.attachStdin) {
-      void pumpStdin(c.req.raw.body, (bytes) => writer.write(bytes).catch(() => {}), closeStdin, exited);
+      void pumpStdin(stdin, (bytes) => writer.write(bytes).catch(() => {}), closeStdin, exited);
     } else if (!tty) {
       closeStdin();
     }

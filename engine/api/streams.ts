@@ -1,5 +1,6 @@
 // Docker's stream formats for attach, exec and logs: raw bytes when the process has a terminal, otherwise frames
 // that say which stream each chunk came from (an 8-byte header: stream type, three zero bytes, big-endian length).
+import { EngineError } from "../errors.ts";
 import { compareApiVersions } from "./version.ts";
 
 export type StreamType = "stdin" | "stdout" | "stderr";
@@ -94,4 +95,51 @@ export async function pumpStdin(
   } finally {
     if (!stopped) end();
   }
+}
+
+/**
+ * A hijacked request's JSON (exec start sends `{"Detach":false,"Tty":false}` with a Content-Length, then stdin on the
+ * same connection): the first Content-Length bytes of the body parsed as JSON, and the rest as the stdin stream.
+ * @example
+ * const { config, stdin } = await splitHijackedBody(c.req.raw);
+ */
+export async function splitHijackedBody(
+  request: Request,
+): Promise<{ config: Record<string, unknown>; stdin: ReadableStream<Uint8Array> | null }> {
+  const length = Number(request.headers.get("content-length") ?? 0);
+  const body = request.body;
+  if (!body || !(length > 0)) return { config: {}, stdin: body };
+  const reader = body.getReader();
+  let buffered = new Uint8Array(0);
+  while (buffered.length < length) {
+    const next = await reader.read();
+    if (next.done) break;
+    const joined = new Uint8Array(buffered.length + next.value.length);
+    joined.set(buffered);
+    joined.set(next.value, buffered.length);
+    buffered = joined;
+  }
+  const text = new TextDecoder().decode(buffered.subarray(0, length));
+  let leftover: Uint8Array | undefined = buffered.length > length ? buffered.slice(length) : undefined;
+  let config: unknown = {};
+  try {
+    config = text.trim() ? JSON.parse(text) : {};
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw new EngineError("invalidArgument", `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  const stdin = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      if (leftover) {
+        controller.enqueue(leftover);
+        leftover = undefined;
+        return;
+      }
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { config: (config ?? {}) as Record<string, unknown>, stdin };
 }

@@ -322,8 +322,9 @@ export class TaskRunner {
       "-n",
       "-p",
       "-r",
-      // -w alone is the target's own working directory; -wDIR is DIR inside its root.
-      workdir === undefined ? "-w" : `-w${workdir}`,
+      // -w alone is the target's own working directory. -wDIR is opened before nsenter enters anything, so DIR is
+      // named through the target's root as the guest sees it.
+      workdir === undefined ? "-w" : `-w/proc/${pid}/root${workdir}`,
       ...credentials,
       "--",
       ...argv,

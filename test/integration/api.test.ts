@@ -1,13 +1,18 @@
 // The Engine API served on a unix socket by engine/node/daemon.ts, driven by the real `docker` client from Debian's
 // docker.io (and a newer one where the machine has it): version negotiation, info, pull from the fixture registry,
-// images, inspect, rmi, ps -a over a real container, and Docker's messages for a too-new API and an unknown image.
-import { execFile } from "node:child_process";
+// images, inspect, rmi, ps -a over a real container, and Docker's messages for a too-new API and an unknown image;
+// then containers: run attached, -i with piped stdin, -it under a pty, -d then logs/ps/inspect/top/stats/exec/pause/
+// stop/kill/restart/wait/rm, limits, events, tag, system df, what Drydock refuses, and bad requests on the raw socket.
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiApp } from "../../engine/api/index.ts";
+import { parseFrames } from "../../engine/api/streams.ts";
 import { ContainerService, type Drydock, type ImageService } from "../../engine/index.ts";
 import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
 import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
@@ -51,16 +56,16 @@ interface Outcome {
   stderr: string;
 }
 
+function clientEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "config") };
+}
+
 /** Runs the docker client against the daemon; never throws on a non-zero exit. */
 async function docker(
   args: string[],
   options: { client?: string; env?: Record<string, string> } = {},
 ): Promise<Outcome> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: dir,
-    DOCKER_CONFIG: join(dir, "config"),
-  };
+  const env = clientEnv();
   try {
     const { stdout, stderr } = await promisify(execFile)(
       options.client ?? DEBIAN_DOCKER,
@@ -168,5 +173,330 @@ describe("docker CLI against the Drydock daemon", () => {
     expect(pulled.stderr).toMatch(/^Error response from daemon: .*nosuch/m);
     // The daemon keeps serving.
     expect((await docker(["version"])).code).toBe(0);
+  });
+});
+
+/** Runs a command with `input` written to its stdin, then stdin kept open for `holdMs` (a user still at the keyboard). */
+function withInput(command: string, args: string[], input: string, holdMs = 0): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: clientEnv() });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.on("error", () => {});
+    child.stdin.write(input);
+    setTimeout(() => child.stdin.end(), holdMs);
+  });
+}
+
+/** `docker …` on a pseudo-terminal (util-linux `script`), as a person at a terminal runs it. */
+function onPty(args: string[], input: string): Promise<Outcome> {
+  const line = ["docker", "-H", `unix://${daemon.socketPath}`, ...args].map((arg) => `'${arg}'`).join(" ");
+  return withInput("script", ["-qec", line, "/dev/null"], input, 3000);
+}
+
+/** One raw request on the daemon's socket, as a client library would send it. */
+function raw(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      { socketPath: daemon.socketPath, method, path, headers: body ? { "content-type": "application/json" } : {} },
+      (response) => {
+        let text = "";
+        response.on("data", (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body: text }));
+      },
+    );
+    request.on("error", reject);
+    request.end(body);
+  });
+}
+
+const lines = (text: string) => text.replace(/\r/g, "").trim().split("\n");
+
+describe("containers through the docker CLI", () => {
+  it("run attached: pulls when missing, stdout and stderr apart, the container's exit code, --rm", async () => {
+    const run = await docker(["run", "--rm", busybox.reference, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(run.stderr).toContain(`Unable to find image '${busybox.reference}' locally`);
+    expect(run.stdout).toBe("out\n");
+    expect(run.stderr).toMatch(/^err$/m);
+    expect(run.code).toBe(3);
+    expect((await docker(["ps", "-aq"])).stdout.trim()).toBe("");
+  });
+
+  it("run -i with piped stdin delivers the bytes to the process", async () => {
+    const run = await withInput(
+      DEBIAN_DOCKER,
+      ["-H", `unix://${daemon.socketPath}`, "run", "-i", "--rm", busybox.reference, "head", "-n", "2"],
+      "one\ntwo\nthree\n",
+    );
+    expect(run.stdout).toBe("one\ntwo\n");
+    expect(run.code).toBe(0);
+  });
+
+  it("run -it under a pty: a terminal in the container, typed commands run, exit code comes back", async () => {
+    const run = await onPty(
+      ["run", "-it", "--rm", busybox.reference, "sh"],
+      "[ -t 0 ] && echo is-a-tty\necho typed-$((6*7))\nexit 5\n",
+    );
+    const output = run.stdout.replace(/\r/g, "");
+    expect(output).toMatch(/^is-a-tty$/m);
+    expect(output).toMatch(/^typed-42$/m);
+    expect(run.code).toBe(5);
+  });
+
+  it("run -d, then logs, ps, inspect, top, exec, pause, stop, restart, kill, wait and rm", async () => {
+    const started = await docker([
+      "run",
+      "-d",
+      "--name",
+      "web1",
+      "-e",
+      "GREETING=hello",
+      busybox.reference,
+      "sh",
+      "-c",
+      'echo "$GREETING out"; echo warn >&2; exec sleep 600',
+    ]);
+    expect(started.code).toBe(0);
+    const id = started.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+
+    await expect.poll(async () => (await docker(["logs", "web1"])).stdout).toBe("hello out\n");
+    const logs = await docker(["logs", "-t", "--tail", "1", "web1"]);
+    expect(logs.stderr).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z warn$/m);
+    expect(logs.stdout).toBe("");
+
+    const ps = await docker(["ps"]);
+    expect(ps.stdout).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+${busybox.reference}\\s+"sh -c .*Up .*web1$`, "m"));
+
+    const [inspected] = JSON.parse((await docker(["inspect", "web1"])).stdout);
+    expect(inspected.Id).toBe(id);
+    expect(inspected.Name).toBe("/web1");
+    expect(inspected.State).toMatchObject({ Status: "running", Running: true, Paused: false, ExitCode: 0 });
+    expect(inspected.State.Pid).toBeGreaterThan(1);
+    expect(inspected.Path).toBe("sh");
+    expect(inspected.Config.Env).toContain("GREETING=hello");
+    expect(inspected.Config.Cmd).toEqual(["sh", "-c", 'echo "$GREETING out"; echo warn >&2; exec sleep 600']);
+    expect(inspected.GraphDriver.Name).toBe("overlay");
+    expect(inspected.GraphDriver.Data.UpperDir).toMatch(/^\/run\/drydock\//);
+
+    const top = await docker(["top", "web1"]);
+    expect(top.code).toBe(0);
+    expect(lines(top.stdout)[0]).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
+    expect(top.stdout).toMatch(new RegExp(`^root\\s+${inspected.State.Pid}\\s+\\d+\\s+.*sleep 600$`, "m"));
+
+    const exec = await docker(["exec", "web1", "sh", "-c", "echo in; echo problem >&2; exit 3"]);
+    expect(exec).toMatchObject({ code: 3, stdout: "in\n" });
+    expect(exec.stderr).toMatch(/^problem$/m);
+    const where = await docker([
+      "exec",
+      "-w",
+      "/tmp",
+      "-u",
+      "1000:1000",
+      "-e",
+      "X=y",
+      "web1",
+      "sh",
+      "-c",
+      "pwd; id -u; echo $X",
+    ]);
+    expect(lines(where.stdout)).toEqual(["/tmp", "1000", "y"]);
+    const typed = await withInput(
+      DEBIAN_DOCKER,
+      ["-H", `unix://${daemon.socketPath}`, "exec", "-i", "web1", "head", "-n", "1"],
+      "typed line\n",
+    );
+    expect(typed).toMatchObject({ code: 0, stdout: "typed line\n" });
+    const interactive = await onPty(["exec", "-it", "web1", "sh"], "[ -t 0 ] && echo exec-tty\nexit 7\n");
+    expect(interactive.stdout.replace(/\r/g, "")).toMatch(/^exec-tty$/m);
+    expect(interactive.code).toBe(7);
+
+    expect((await docker(["pause", "web1"])).code).toBe(0);
+    expect((await docker(["ps", "--format", "{{.Names}} {{.Status}}"])).stdout).toMatch(/^web1 Up .*\(Paused\)$/m);
+    expect((await docker(["unpause", "web1"])).code).toBe(0);
+
+    const removing = await docker(["rm", "web1"]);
+    expect(removing.code).toBe(1);
+    expect(removing.stderr).toContain(`You cannot remove a running container ${id}`);
+
+    // sleep as pid 1 ignores SIGTERM: stop waits -t seconds, then kills.
+    const before = Date.now();
+    expect((await docker(["stop", "-t", "1", "web1"])).code).toBe(0);
+    expect(Date.now() - before).toBeGreaterThanOrEqual(900);
+    expect((await docker(["ps", "-a", "--format", "{{.Names}} {{.Status}}"])).stdout).toMatch(/^web1 Exited \(137\)/m);
+
+    expect((await docker(["start", "web1"])).code).toBe(0);
+    expect((await docker(["restart", "-t", "0", "web1"])).code).toBe(0);
+    expect(JSON.parse((await docker(["inspect", "web1"])).stdout)[0].State.Running).toBe(true);
+    const waited = docker(["wait", "web1"]);
+    expect((await docker(["kill", "-s", "KILL", "web1"])).code).toBe(0);
+    expect(await waited).toMatchObject({ code: 0, stdout: "137\n" });
+    const killAgain = await docker(["kill", "web1"]);
+    expect(killAgain.code).toBe(1);
+    expect(killAgain.stderr).toContain("is not running");
+
+    expect((await docker(["rm", "web1"])).code).toBe(0);
+    const gone = await docker(["logs", "web1"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain("No such container: web1");
+  });
+
+  it("limits show in inspect and stats; a busy container's CPU % is close to its --cpus", async () => {
+    const started = await docker([
+      ...["run", "-d", "--name", "busy", "-m", "32m", "--cpus", "0.5", "--pids-limit", "20", busybox.reference],
+      ...["sh", "-c", "while :; do :; done"],
+    ]);
+    expect(started.code).toBe(0);
+    const [inspected] = JSON.parse((await docker(["inspect", "busy"])).stdout);
+    expect(inspected.HostConfig).toMatchObject({ Memory: 32 * 1024 * 1024, NanoCpus: 500_000_000, PidsLimit: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const stats = await docker(["stats", "--no-stream", "busy"]);
+    expect(stats.code).toBe(0);
+    const [header, row] = lines(stats.stdout);
+    expect(header).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    const match = /^[0-9a-f]{12}\s+busy\s+([\d.]+)%\s+([\d.]+)(KiB|MiB) \/ 32MiB\s+[\d.]+%.*\s(\d+)$/.exec(row ?? "");
+    expect(match, row).not.toBeNull();
+    const cpu = Number(match![1]);
+    expect(cpu).toBeGreaterThan(25);
+    expect(cpu).toBeLessThan(65);
+    expect(Number(match![4])).toBe(1);
+    expect((await docker(["rm", "-f", "busy"])).code).toBe(0);
+  });
+
+  it("info has the guest's kernel, CPUs and memory; tag, system df and events", async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const info = await docker(["info"]);
+    expect(info.stdout).toMatch(/Kernel Version: 6\.1\.\d+/);
+    expect(info.stdout).toMatch(/CPUs: 1$/m);
+    expect(info.stdout).toMatch(/Total Memory: \d+(\.\d+)?MiB/);
+
+    expect((await docker(["tag", busybox.reference, "mine:1"])).code).toBe(0);
+    const images = await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    expect(lines(images.stdout).sort()).toEqual([busybox.reference, "mine:1"].sort());
+    const badTag = await docker(["tag", busybox.reference, "Bad:Name"]);
+    expect(badTag.code).not.toBe(0);
+
+    const ran = await docker(["run", "--name", "evented", busybox.reference, "sh", "-c", "exit 2"]);
+    expect(ran.code).toBe(2);
+    expect((await docker(["rm", "evented"])).code).toBe(0);
+
+    const df = await docker(["system", "df"]);
+    expect(df.code).toBe(0);
+    expect(df.stdout).toMatch(/^Images\s+1\s+0\s+[\d.]+[kM]B/m);
+    expect(df.stdout).toMatch(/^Containers\s+0\s+0\s+0B/m);
+
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const events = await docker(["events", "--since", String(since), "--until", String(until)]);
+    expect(events.code).toBe(0);
+    const ours = lines(events.stdout)
+      .filter((line) => line.includes("name=evented") || line.includes("image tag"))
+      .map((line) => line.split(" ").slice(1, 3).join(" "));
+    expect(ours).toEqual([
+      "image tag",
+      "container create",
+      "container attach",
+      "container start",
+      "container die",
+      "container destroy",
+    ]);
+    expect(events.stdout).toMatch(/container die [0-9a-f]{64} \(exitCode=2, image=.*, name=evented\)/);
+    expect((await docker(["rmi", "mine:1"])).stdout).toContain("Untagged: mine:1");
+  });
+
+  it("what Drydock cannot do is refused by name; a missing command exits 127", async () => {
+    const ports = await docker(["run", "-d", "-p", "8080:80", busybox.reference, "true"]);
+    expect(ports.code).toBe(125);
+    expect(ports.stderr).toContain("Drydock does not support publishing ports (-p, -P)");
+    const volumes = await docker(["run", "-d", "-v", "/tmp:/data", busybox.reference, "true"]);
+    expect(volumes.code).toBe(125);
+    expect(volumes.stderr).toContain("Drydock does not support volumes or bind mounts");
+    const network = await docker(["run", "-d", "--network", "host", busybox.reference, "true"]);
+    expect(network.code).toBe(125);
+    expect(network.stderr).toContain('Drydock does not support the network "host"');
+    const missing = await docker(["run", "--rm", busybox.reference, "no-such-command"]);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toContain('exec: "no-such-command": executable file not found in $PATH');
+  });
+
+  it("bad requests get Docker's status and message, and the daemon keeps serving", async () => {
+    const notJson = await raw("POST", "/v1.43/containers/create", "{not json");
+    expect(notJson.status).toBe(400);
+    expect(JSON.parse(notJson.body).message).toMatch(/^the request body is not valid JSON/);
+    const reference = await raw("POST", "/v1.43/containers/create", JSON.stringify({ Image: "Not/Valid" }));
+    expect(reference.status).toBe(400);
+    expect(JSON.parse(reference.body).message).toBe("invalid reference format: repository name must be lowercase");
+    const unknown = await raw("GET", "/v1.43/containers/x/json");
+    expect(unknown).toEqual({ status: 404, body: '{"message":"No such container: x"}\n' });
+    const tooNew = await raw("GET", "/v9.99/containers/json");
+    expect(tooNew.status).toBe(400);
+    expect(JSON.parse(tooNew.body).message).toBe(
+      "client version 9.99 is too new. Maximum supported API version is 1.43",
+    );
+    expect((await raw("GET", "/_ping")).body).toBe("OK");
+  });
+});
+
+describe("hijacked attach through the API app", () => {
+  it("attach before start delivers output from the start; closing stdin (StdinOnce) ends the reader's input", async () => {
+    const app = createApiApp({ images, containers });
+    const post = (path: string, body?: unknown, init: RequestInit = {}) =>
+      app.fetch(
+        new Request(`http://docker/v1.43${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          ...init,
+        }),
+      );
+    const createdAnswer = await post("/containers/create", {
+      Image: busybox.reference,
+      Cmd: ["sh", "-c", "echo ready; wc -l; echo oops >&2"],
+      OpenStdin: true,
+      StdinOnce: true,
+      AttachStdin: true,
+    });
+    expect(createdAnswer.status).toBe(201);
+    const { Id } = (await createdAnswer.json()) as { Id: string };
+    let typing!: ReadableStreamDefaultController<Uint8Array>;
+    const stdin = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        typing = controller;
+      },
+    });
+    const attached = await post(`/containers/${Id}/attach?stream=1&stdin=1&stdout=1&stderr=1`, undefined, {
+      body: stdin,
+      duplex: "half",
+    } as RequestInit);
+    expect(attached.status).toBe(200);
+    expect(attached.headers.get("content-type")).toBe("application/vnd.docker.multiplexed-stream");
+    expect((await post(`/containers/${Id}/start`)).status).toBe(204);
+    typing.enqueue(new TextEncoder().encode("a\nb\nc\n"));
+    typing.close();
+    const { frames, rest } = parseFrames(new Uint8Array(await attached.arrayBuffer()));
+    expect(rest.length).toBe(0);
+    const text = (stream: string) =>
+      frames
+        .filter((f) => f.stream === stream)
+        .map((f) => new TextDecoder().decode(f.payload))
+        .join("");
+    expect(text("stdout")).toBe("ready\n3\n");
+    expect(text("stderr")).toBe("oops\n");
+    expect((await containers.waitFor(Id)).code).toBe(0);
+    await containers.remove(Id);
   });
 });
