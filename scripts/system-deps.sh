@@ -6,10 +6,11 @@
 #   chromium         the real browser the end-to-end tests and the page benchmark drive (through playwright-core)
 #   zstd             compresses the saved guest state the page downloads (web/guest-assets.ts)
 #   docker.io        the real `docker` client the API tests drive (no dockerd is started)
+#   python3-docker   docker-py, the Docker SDK for Python, which test/integration/docker-py.test.ts drives
 # The test image fixtures also download busybox-static:i386 with `apt-get download`, so dpkg needs the i386
 # architecture and its package lists.
 set -euo pipefail
-packages=(docker-registry skopeo umoci apache2-utils chromium zstd docker.io)
+packages=(docker-registry skopeo umoci apache2-utils chromium zstd docker.io python3-docker)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 need_i386=
