@@ -313,6 +313,58 @@ describe("lifecycle", () => {
   });
 });
 
+describe("what the Engine API builds on", () => {
+  it("stdin: without openStdin a reader sees end-of-file at once; with it, written bytes arrive and closing ends it", async () => {
+    expect(await run(["sh", "-c", "cat; echo done"])).toMatchObject({ output: "done\n", code: 0 });
+    const { id } = await containers.run(busybox, { cmd: ["sh", "-c", "wc -c"], openStdin: true });
+    await containers.writeStdin(id, new TextEncoder().encode("12345"));
+    containers.closeStdin(id);
+    expect((await containers.wait(id)).code).toBe(0);
+    expect((await logsText(id)).trim()).toBe("5");
+    await containers.remove(id);
+  });
+
+  it("waits for the next exit and for removal, attaches before start, and reports events in order", async () => {
+    const seen: string[] = [];
+    const off = images.events.on((event) => {
+      if (event.type === "container")
+        seen.push(event.action + (event.attributes.exitCode ? `=${event.attributes.exitCode}` : ""));
+    });
+    const { id } = await containers.create(busybox, { cmd: ["sh", "-c", "echo attached; exit 6"] });
+    const nextExit = containers.waitFor(id, "next-exit");
+    const removed = containers.waitFor(id, "removed");
+    const output = containers.attachOutput(id);
+    await containers.start(id);
+    expect((await nextExit).code).toBe(6);
+    let text = "";
+    for await (const entry of output) text += new TextDecoder().decode(entry.data);
+    expect(text).toBe("attached\n");
+    await containers.restart(id);
+    await containers.wait(id);
+    await containers.remove(id);
+    expect((await removed).code).toBe(6);
+    off();
+    expect(seen).toEqual(["create", "start", "die=6", "start", "restart", "die=6", "destroy"]);
+  });
+
+  it("top lists the cgroup's processes and stats reads its counters", async () => {
+    const { id, pid } = await containers.run(busybox, {
+      cmd: ["sh", "-c", "sleep 600 & exec sleep 601"],
+      memory: "32m",
+    });
+    await expect
+      .poll(async () => (await containers.top(id)).map((p) => p.command).sort())
+      .toEqual(["sleep 600", "sleep 601"]);
+    expect((await containers.top(id)).find((p) => p.command === "sleep 601")?.pid).toBe(pid);
+    const sample = await containers.stats(id);
+    expect(sample.memoryMax).toBe(32 * 1024 * 1024);
+    expect(sample.memoryCurrent).toBeGreaterThan(0);
+    expect(sample.pidsCurrent).toBe(2);
+    expect(sample.cpuStat.usage_usec).toBeGreaterThan(0);
+    await containers.remove(id, { force: true });
+  });
+});
+
 describe("cleanup", () => {
   it("leaves no mount, cgroup, process or tmpfs usage behind after 50 run-and-remove cycles", async () => {
     await run(["true"]);

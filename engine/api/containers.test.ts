@@ -1,0 +1,141 @@
+import { describe, expect, it } from "vitest";
+import { isEngineError } from "../errors.ts";
+import { createOptions, parseSignal } from "./containers.ts";
+import { registryAuth } from "./images.ts";
+import { frame, parseFrames, splitHijackedBody, streamContentType } from "./streams.ts";
+import { parseFilters } from "./system.ts";
+
+function refusal(work: () => unknown): string {
+  try {
+    work();
+  } catch (error) {
+    if (isEngineError(error, "invalidArgument")) return error.message;
+    throw error;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("createOptions: Docker's create body as run options", () => {
+  it("maps what the docker CLI sends for run -it -m --cpus --pids-limit --rm --name", () => {
+    const options = createOptions(
+      {
+        Image: "busybox",
+        Cmd: ["sh"],
+        Entrypoint: null,
+        Env: ["A=b"],
+        WorkingDir: "/tmp",
+        User: "1000:1000",
+        Hostname: "",
+        Tty: true,
+        OpenStdin: true,
+        HostConfig: {
+          Memory: 33554432,
+          NanoCpus: 500000000,
+          PidsLimit: 20,
+          AutoRemove: true,
+          NetworkMode: "default",
+          PortBindings: {},
+          Binds: null,
+          ConsoleSize: [40, 120],
+        },
+      },
+      "/web",
+    );
+    expect(options).toEqual({
+      cmd: ["sh"],
+      env: ["A=b"],
+      workdir: "/tmp",
+      user: "1000:1000",
+      tty: true,
+      openStdin: true,
+      memory: 33554432,
+      cpus: 0.5,
+      pidsLimit: 20,
+      rm: true,
+      consoleSize: { rows: 40, cols: 120 },
+      name: "web",
+    });
+  });
+
+  it("reads CpuQuota/CpuPeriod as a CPU share and --entrypoint '' as no entrypoint", () => {
+    expect(createOptions({ HostConfig: { CpuQuota: 25000, CpuPeriod: 100000 } }, undefined).cpus).toBe(0.25);
+    expect(createOptions({ Entrypoint: [""], Cmd: ["ls"] }, undefined)).toEqual({ entrypoint: [], cmd: ["ls"] });
+  });
+
+  it("refuses ports, volumes, other networks and privileged mode, saying what is not supported", () => {
+    expect(
+      refusal(() => createOptions({ HostConfig: { PortBindings: { "80/tcp": [{ HostPort: "8080" }] } } }, "")),
+    ).toMatch(/^Drydock does not support publishing ports/);
+    expect(refusal(() => createOptions({ HostConfig: { Binds: ["/tmp:/data"] } }, ""))).toMatch(
+      /volumes or bind mounts/,
+    );
+    expect(refusal(() => createOptions({ Volumes: { "/data": {} } }, ""))).toMatch(/volumes or bind mounts/);
+    expect(refusal(() => createOptions({ HostConfig: { NetworkMode: "bridge" } }, ""))).toMatch(/the network "bridge"/);
+    expect(refusal(() => createOptions({ HostConfig: { Privileged: true } }, ""))).toMatch(/privileged mode/);
+    expect(refusal(() => createOptions({ Cmd: [1, 2] }, ""))).toBe("Cmd must be a list of strings");
+  });
+});
+
+describe("signals, filters, auth", () => {
+  it("parses signals as docker kill --signal takes them", () => {
+    expect([parseSignal(undefined), parseSignal("TERM"), parseSignal("SIGUSR1"), parseSignal("2")]).toEqual([
+      9, 15, 10, 2,
+    ]);
+    expect(refusal(() => parseSignal("NOPE"))).toBe("Invalid signal: NOPE");
+  });
+
+  it("reads filters in both of Docker's forms", () => {
+    expect(parseFilters('{"status":["exited"],"name":{"web":true}}')).toEqual({ status: ["exited"], name: ["web"] });
+    expect(refusal(() => parseFilters("{"))).toMatch(/invalid filters/);
+  });
+
+  it("decodes X-Registry-Auth (base64url JSON); empty means none", () => {
+    const header = btoa(JSON.stringify({ username: "me", password: "pw?>", serveraddress: "r" }))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
+    expect(registryAuth(header)).toEqual({ username: "me", password: "pw?>" });
+    expect(registryAuth(btoa("{}"))).toBeUndefined();
+    expect(registryAuth(undefined)).toBeUndefined();
+    expect(refusal(() => registryAuth("!!!"))).toMatch(/X-Registry-Auth/);
+  });
+});
+
+describe("stream framing", () => {
+  it("frames stdout and stderr and parses them back, keeping a partial frame for later", () => {
+    const bytes = new Uint8Array([
+      ...frame("stdout", new TextEncoder().encode("hi\n")),
+      ...frame("stderr", new TextEncoder().encode("oops")),
+    ]);
+    expect([...bytes.subarray(0, 8)]).toEqual([1, 0, 0, 0, 0, 0, 0, 3]);
+    const { frames, rest } = parseFrames(bytes.subarray(0, bytes.length - 2));
+    expect(frames.map((f) => [f.stream, new TextDecoder().decode(f.payload)])).toEqual([["stdout", "hi\n"]]);
+    expect(rest.length).toBe(10);
+  });
+
+  it("names the content type as dockerd does per API version", () => {
+    expect(streamContentType(false, "1.43")).toBe("application/vnd.docker.multiplexed-stream");
+    expect(streamContentType(false, "1.41")).toBe("application/vnd.docker.raw-stream");
+    expect(streamContentType(true, "1.43")).toBe("application/vnd.docker.raw-stream");
+  });
+
+  it("splits a hijacked exec start into its JSON config and the stdin that follows on the same stream", async () => {
+    const config = JSON.stringify({ Detach: false, Tty: false });
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        controller.enqueue(new TextEncoder().encode(`${config}typed`));
+        controller.enqueue(new TextEncoder().encode(" more"));
+        controller.close();
+      },
+    });
+    const request = new Request("http://docker/exec/x/start", {
+      method: "POST",
+      body,
+      headers: { "content-length": String(config.length) },
+      duplex: "half",
+    } as RequestInit);
+    const split = await splitHijackedBody(request);
+    expect(split.config).toEqual({ Detach: false, Tty: false });
+    expect(await new Response(split.stdin).text()).toBe("typed more");
+  });
+});
