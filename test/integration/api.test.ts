@@ -236,6 +236,17 @@ describe("containers through the docker CLI", () => {
     expect((await docker(["ps", "-aq"])).stdout.trim()).toBe("");
   });
 
+  it.each(CLIENTS)("%s: run attached and exec give output and exit codes", async (client) => {
+    const run = await docker(["run", "--rm", busybox.reference, "sh", "-c", "echo out; exit 3"], { client });
+    expect(run).toMatchObject({ code: 3, stdout: "out\n" });
+    const id = (await docker(["run", "-d", busybox.reference, "sleep", "600"], { client })).stdout.trim();
+    expect(await docker(["exec", id, "sh", "-c", "echo in; exit 2"], { client })).toMatchObject({
+      code: 2,
+      stdout: "in\n",
+    });
+    expect((await docker(["rm", "-f", id], { client })).code).toBe(0);
+  });
+
   it("run -i with piped stdin delivers the bytes to the process", async () => {
     const run = await withInput(
       DEBIAN_DOCKER,
