@@ -1,0 +1,189 @@
+import { describe, expect, it } from "vitest";
+import { encodeFrame } from "./frames.ts";
+import { type ApiTransport, type CliIO, runCli } from "./index.ts";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  requests: string[];
+}
+
+/** Runs the CLI against `handler` (a fake daemon) with pipes for stdio. */
+async function cli(
+  argv: string[],
+  handler: (request: Request) => Response | Promise<Response> = () => new Response(null, { status: 500 }),
+): Promise<Run> {
+  const chunks = { stdout: [] as Uint8Array[], stderr: [] as Uint8Array[] };
+  const sink = (into: Uint8Array[]) => new WritableStream<Uint8Array>({ write: (chunk) => void into.push(chunk) });
+  const io: CliIO = {
+    stdin: new ReadableStream({ start: (controller) => controller.close() }),
+    stdout: sink(chunks.stdout),
+    stderr: sink(chunks.stderr),
+    isTTY: { stdin: false, stdout: false },
+    env: {},
+    cwd: "/",
+    size: () => undefined,
+    onResize: () => () => {},
+    setRawMode: async () => {},
+  };
+  const requests: string[] = [];
+  const transport: ApiTransport = async (request) => {
+    const url = new URL(request.url);
+    requests.push(`${request.method} ${url.pathname}${url.search}`);
+    if (url.pathname === "/_ping") return new Response("OK", { headers: { "api-version": "1.43" } });
+    return handler(request);
+  };
+  const code = await runCli(argv, io, transport);
+  const decode = (parts: Uint8Array[]) => new TextDecoder().decode(Buffer.concat(parts));
+  return { code, stdout: decode(chunks.stdout), stderr: decode(chunks.stderr), requests };
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+describe("runCli", () => {
+  it("docker --help lists every verb from its descriptor; a verb's --help shows its options", async () => {
+    const root = await cli(["--help"]);
+    expect(root.code).toBe(0);
+    expect(root.stdout).toMatch(/^Usage: {2}docker \[OPTIONS\] COMMAND$/m);
+    for (const verb of ["run", "ps", "exec", "logs", "images", "rmi", "pull", "inspect", "stats", "version"])
+      expect(root.stdout).toMatch(new RegExp(`^  ${verb} +\\S`, "m"));
+    expect(root.stdout).toMatch(/^ {2}system +Manage Docker$/m);
+    const ps = await cli(["ps", "--help"]);
+    expect(ps.stdout).toContain("Usage:  docker ps [OPTIONS]\n\nList containers\n\nOptions:\n  -a, --all ");
+    expect(ps.requests).toEqual([]);
+    const run = await cli(["run", "--help"]);
+    expect(run.stdout).toMatch(/^ {2}-h, --hostname string +Container host name$/m);
+  });
+
+  it("usage errors: unknown verb (1), unknown flag (125), missing argument (1)", async () => {
+    expect(await cli(["nosuch"])).toMatchObject({
+      code: 1,
+      stderr: "docker: 'nosuch' is not a docker command.\nSee 'docker --help'\n",
+    });
+    expect(await cli(["ps", "--foo"])).toMatchObject({
+      code: 125,
+      stderr: "unknown flag: --foo\nSee 'docker ps --help'.\n",
+    });
+    const missing = await cli(["run"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^"docker run" requires at least 1 argument\.\nSee 'docker run --help'\.\n\nUsage: {2}docker run \[OPTIONS\] IMAGE/,
+    );
+  });
+
+  it("ps renders docker's table from the API's list", async () => {
+    const created = Math.floor(Date.now() / 1000) - 5;
+    const result = await cli(["ps", "-a"], (request) => {
+      expect(new URL(request.url).searchParams.get("all")).toBe("1");
+      return json([
+        {
+          Id: "84c38e09019ad74b9",
+          Names: ["/web"],
+          Image: "busybox",
+          ImageID: "sha256:2ced",
+          Command: "sleep 1000",
+          Created: created,
+          State: "exited",
+          Status: "Exited (3) 2 seconds ago",
+        },
+      ]);
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      "CONTAINER ID   IMAGE     COMMAND        CREATED         STATUS                     PORTS     NAMES\n" +
+        '84c38e09019a   busybox   "sleep 1000"   5 seconds ago   Exited (3) 2 seconds ago             web\n',
+    );
+  });
+
+  it("daemon errors: docker's wording, and 'No such container' for a missing one", async () => {
+    const stop = await cli(["stop", "web"], () => json({ message: "No such container: web" }, 404));
+    expect(stop).toMatchObject({ code: 1, stderr: "Error response from daemon: No such container: web\n" });
+    const logs = await cli(["logs", "web"], () => json({ message: "No such container: web" }, 404));
+    expect(logs).toMatchObject({ code: 1, stderr: "Error: No such container: web\n" });
+  });
+
+  it("run: create, attach, wait, start, demultiplexed output, the container's exit code", async () => {
+    const result = await cli(["run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "x"], async (request) => {
+      const path = new URL(request.url).pathname.replace(/^\/v1\.43/, "");
+      if (path === "/containers/create") {
+        const body = (await request.json()) as { Cmd: string[]; Env: string[]; HostConfig: { AutoRemove: boolean } };
+        expect(body).toMatchObject({ Cmd: ["sh", "-c", "x"], Env: ["A=1"], HostConfig: { AutoRemove: true } });
+        return json({ Id: "c1", Warnings: [] }, 201);
+      }
+      if (path === "/containers/c1/attach") {
+        const frames = [
+          encodeFrame("stdout", new TextEncoder().encode("hi\n")),
+          encodeFrame("stderr", new TextEncoder().encode("oops\n")),
+        ];
+        return new Response(new Blob(frames), {
+          headers: { "content-type": "application/vnd.docker.multiplexed-stream" },
+        });
+      }
+      if (path === "/containers/c1/wait") return json({ StatusCode: 3 });
+      if (path === "/containers/c1/start") return new Response(null, { status: 204 });
+      return json({ message: "page not found" }, 404);
+    });
+    expect(result).toMatchObject({ code: 3, stdout: "hi\n", stderr: "oops\n" });
+    const order = result.requests.map((line) => line.replace(/\?.*/, ""));
+    expect(order.indexOf("POST /v1.43/containers/c1/attach")).toBeLessThan(
+      order.indexOf("POST /v1.43/containers/c1/start"),
+    );
+    expect(result.requests).toContain("POST /v1.43/containers/c1/wait?condition=removed");
+  });
+
+  it("run: a missing image is pulled (progress on stderr), a command not found exits 127", async () => {
+    let created = 0;
+    const result = await cli(["run", "busybox", "nope"], (request) => {
+      const path = new URL(request.url).pathname.replace(/^\/v1\.43/, "");
+      if (path === "/containers/create")
+        return created++ === 0 ? json({ message: "No such image: busybox:latest" }, 404) : json({ Id: "c2" }, 201);
+      if (path === "/images/create")
+        return new Response(
+          '{"status":"Pulling from library/busybox","id":"latest"}\r\n{"status":"Status: Downloaded newer image for busybox:latest"}\r\n',
+        );
+      if (path === "/containers/c2/attach") return new Response(new Blob([]));
+      if (path === "/containers/c2/wait") return json({ StatusCode: 127 });
+      if (path === "/containers/c2/start")
+        return json({ message: 'failed to create task: exec: "nope": executable file not found in $PATH' }, 400);
+      return json({ message: "page not found" }, 404);
+    });
+    expect(result.stderr).toBe(
+      "Unable to find image 'busybox:latest' locally\nlatest: Pulling from library/busybox\nStatus: Downloaded newer image for busybox:latest\n" +
+        'docker: Error response from daemon: failed to create task: exec: "nope": executable file not found in $PATH.\n',
+    );
+    expect(result.code).toBe(127);
+  });
+
+  it("a daemon that does not answer: docker's connection message", async () => {
+    const io = await cli(["ps"]);
+    expect(io.code).toBe(1);
+    const unreachable = await runCliUnreachable();
+    expect(unreachable).toContain(
+      "Cannot connect to the Docker daemon at unix:///nowhere.sock. Is the docker daemon running?",
+    );
+  });
+});
+
+async function runCliUnreachable(): Promise<string> {
+  const parts: Uint8Array[] = [];
+  const io: CliIO = {
+    stdin: new ReadableStream({ start: (controller) => controller.close() }),
+    stdout: new WritableStream(),
+    stderr: new WritableStream({ write: (chunk) => void parts.push(chunk) }),
+    isTTY: { stdin: false, stdout: false },
+    env: {},
+    cwd: "/",
+    size: () => undefined,
+    onResize: () => () => {},
+    setRawMode: async () => {},
+  };
+  await runCli(["-H", "unix:///nowhere.sock", "ps"], io, {
+    defaultHost: "unix:///var/run/docker.sock",
+    connect: () => async () => {
+      throw new Error("connect ENOENT");
+    },
+  });
+  return new TextDecoder().decode(Buffer.concat(parts));
+}
