@@ -7,7 +7,7 @@ import { chmod, mkdir, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { Duplex } from "node:stream";
+import { Writable } from "node:stream";
 import { createApiApp } from "../api/index.ts";
 import type { ContainerService } from "../container-service.ts";
 import { serveHttpConnection } from "../http/index.ts";
@@ -27,6 +27,39 @@ export interface Daemon {
   socketPath: string;
   /** Stops listening and removes the socket. */
   close(): Promise<void>;
+}
+
+/**
+ * The socket's incoming bytes as a web stream that ends when the client half-closes. (Duplex.toWeb's readable never
+ * ends on an allowHalfOpen socket, so `echo x | docker run -i img wc -l` would wait for an end of input forever.)
+ */
+function socketReadable(socket: Socket): ReadableStream<Uint8Array> {
+  let open = true;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      socket.on("data", (chunk: Buffer) => {
+        if (!open) return;
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) socket.pause();
+      });
+      socket.once("end", () => {
+        if (open) controller.close();
+        open = false;
+      });
+      socket.once("error", (error) => {
+        if (open) controller.error(error);
+        open = false;
+      });
+    },
+    pull() {
+      socket.resume();
+    },
+    cancel() {
+      // The server is done reading; what it wrote still drains before it ends the socket.
+      open = false;
+      socket.resume();
+    },
+  });
 }
 
 /** The default place the Node daemon keeps its images. */
@@ -52,9 +85,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    const { readable, writable } = Duplex.toWeb(socket);
     void serveHttpConnection(
-      { readable: readable as ReadableStream<Uint8Array>, writable: writable as WritableStream<Uint8Array> },
+      { readable: socketReadable(socket), writable: Writable.toWeb(socket) as WritableStream<Uint8Array> },
       app.fetch,
     ).finally(() => socket.end());
   });

@@ -247,7 +247,7 @@ describe("containers through the docker CLI", () => {
     expect((await docker(["rm", "-f", id], { client })).code).toBe(0);
   });
 
-  it("run -i with piped stdin delivers the bytes to the process", async () => {
+  it("run -i with piped stdin delivers the bytes to the process, then the end of input", async () => {
     const run = await withInput(
       DEBIAN_DOCKER,
       ["-H", `unix://${daemon.socketPath}`, "run", "-i", "--rm", busybox.reference, "head", "-n", "2"],
@@ -255,6 +255,14 @@ describe("containers through the docker CLI", () => {
     );
     expect(run.stdout).toBe("one\ntwo\n");
     expect(run.code).toBe(0);
+    // wc only answers once its input ends: the client's half-close reaches the container's stdin.
+    const counted = await withInput(
+      DEBIAN_DOCKER,
+      ["-H", `unix://${daemon.socketPath}`, "run", "-i", "--rm", busybox.reference, "wc", "-l"],
+      "one\ntwo\nthree\n",
+    );
+    expect(counted.stdout.trim()).toBe("3");
+    expect(counted.code).toBe(0);
   });
 
   it("run -it under a pty: a terminal in the container, typed commands run, exit code comes back", async () => {
