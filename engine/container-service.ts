@@ -13,6 +13,7 @@ import {
   Containers,
   type ExecOptions,
   type ExitInfo,
+  type FilesystemChange,
   type LogEntry,
   type LogReadOptions,
   type ProcessInfo,
@@ -33,6 +34,7 @@ export type {
   ContainerSummary,
   ExecOptions,
   ExitInfo,
+  FilesystemChange,
   LogEntry,
   LogReadOptions,
   ProcessInfo,
@@ -287,6 +289,15 @@ export class ContainerService {
    */
   resize(id: string, rows: number, cols: number): void {
     this.containers.resize(id, rows, cols);
+  }
+
+  /**
+   * What the container changed in its filesystem, from its writable layer (`docker diff`).
+   * @example
+   * for (const { kind, path } of await containers.changes(id)) console.log(kind, path); // A /root/notes.txt
+   */
+  changes(id: string): Promise<FilesystemChange[]> {
+    return this.containers.changes(id);
   }
 
   /**

@@ -654,6 +654,15 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
     return new Response(body, { headers: { "content-type": streamContentType(tty, requestApiVersion(c)) } });
   });
 
+  app.get("/containers/:id/changes", async (c) => {
+    const s = service();
+    const details = await find(c, s);
+    const kinds = { C: 0, A: 1, D: 2 } as const;
+    const changes = await s.changes(details.id);
+    // dockerd answers null, not [], for a container that changed nothing.
+    return c.json(changes.length ? changes.map(({ kind, path }) => ({ Path: path, Kind: kinds[kind] })) : null);
+  });
+
   app.get("/containers/:id/top", async (c) => {
     const s = service();
     const details = await find(c, s);

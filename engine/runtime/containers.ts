@@ -85,6 +85,28 @@ interface Container {
   logs: LogBuffer;
 }
 
+/** One path a container changed: `A`dded, `C`hanged or `D`eleted, as `docker diff` prints them. */
+export interface FilesystemChange {
+  kind: "A" | "C" | "D";
+  path: string;
+}
+
+/**
+ * Lists a writable layer's paths ($1, the upper dir) against the layers below ($2…): a character device 0:0 is
+ * overlayfs's whiteout (deleted), a path found below was changed, anything else was added.
+ */
+const CHANGES_SCRIPT = `upper=$1; shift
+cd "$upper" || exit 1
+find . -mindepth 1 | while IFS= read -r p; do
+  p=\${p#.}
+  if [ -c "$upper$p" ] && [ "$(stat -c %t:%T "$upper$p")" = 0:0 ]; then echo "D $p"; continue; fi
+  kind=A
+  for lower in "$@"; do
+    if [ -e "$lower$p" ] || [ -L "$lower$p" ]; then kind=C; break; fi
+  done
+  echo "$kind $p"
+done`;
+
 export interface ExecOptions {
   env?: string[];
   user?: { uid: number; gid: number };
@@ -544,6 +566,38 @@ export class Containers {
     this.tracer?.emit({ op: "exec", argv: ["du", "-sk", upper] }, container.id);
     const { stdout } = await this.agent.run(["/bin/busybox", "du", "-sk", upper]);
     return Number(/^(\d+)/.exec(stdout)?.[1] ?? 0) * 1024;
+  }
+
+  /**
+   * What the container changed in its filesystem (`docker diff`): each path of its writable layer, sorted, as added
+   * (not in any layer below), changed (in a layer below too) or deleted (an overlay whiteout).
+   */
+  async changes(ref: string): Promise<FilesystemChange[]> {
+    const container = this.#find(ref);
+    const upper = this.snapshotter.upperDir(container.id);
+    const lowers = (this.snapshotter.mounts(container.id)[0]?.options ?? [])
+      .find((option) => option.startsWith("lowerdir="))
+      ?.slice("lowerdir=".length)
+      .split(":")
+      .filter(Boolean);
+    this.tracer?.emit({ op: "exec", argv: ["find", upper, "-mindepth", "1"] }, container.id);
+    const { stdout, code, stderr } = await this.agent.run([
+      "/bin/busybox",
+      "sh",
+      "-c",
+      CHANGES_SCRIPT,
+      "changes",
+      upper,
+      ...(lowers ?? []),
+    ]);
+    if (code !== 0)
+      throw new EngineError("internal", `could not list the changes of ${container.id.slice(0, 12)}: ${stderr.trim()}`);
+    const changes: FilesystemChange[] = [];
+    for (const line of stdout.split("\n")) {
+      const match = /^([ACD]) (\/.*)$/.exec(line);
+      if (match) changes.push({ kind: match[1] as FilesystemChange["kind"], path: match[2]! });
+    }
+    return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   /** The guest directory of the container's cgroup. */

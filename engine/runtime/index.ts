@@ -6,6 +6,7 @@ export {
   Containers,
   type ExecOptions,
   type ExitInfo,
+  type FilesystemChange,
   type ImageLookup,
   type RunResult,
   type WaitCondition,

@@ -396,6 +396,30 @@ describe("containers through the docker CLI", () => {
     expect((await docker(["rm", "-f", "busy"])).code).toBe(0);
   });
 
+  it("diff lists what a container added, changed and deleted, from its writable layer", async () => {
+    const clean = await docker(["run", "-d", "--name", "differ", busybox.reference, "sleep", "60"]);
+    expect(clean.code).toBe(0);
+    expect(await docker(["diff", "differ"])).toMatchObject({ code: 0, stdout: "" });
+    const changed = await docker([
+      ...["exec", "differ", "sh", "-c"],
+      "mkdir -p /root/notes && echo hi > /root/notes/a.txt && rm /bin/ls && echo '# mine' >> /etc/profile",
+    ]);
+    expect(changed.code).toBe(0);
+    const diff = await docker(["diff", "differ"]);
+    expect(diff.code).toBe(0);
+    expect(lines(diff.stdout)).toEqual([
+      "C /bin",
+      "D /bin/ls",
+      // /etc is in the layer below (the init layer's mount points); the fixture image has no /etc/profile.
+      "C /etc",
+      "A /etc/profile",
+      "C /root",
+      "A /root/notes",
+      "A /root/notes/a.txt",
+    ]);
+    expect((await docker(["rm", "-f", "differ"])).code).toBe(0);
+  });
+
   it("info has the guest's kernel, CPUs and memory; tag, system df and events", async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     const info = await docker(["info"]);
