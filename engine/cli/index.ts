@@ -4,6 +4,7 @@
 import { DockerClient } from "./client.ts";
 import { argsError, groupHelp, rootHelp, type Verb, type VerbContext, type VerbGroup, verbHelp } from "./command.ts";
 import { create } from "./create.ts";
+import { diff } from "./diff.ts";
 import { describeFailure } from "./errors.ts";
 import { events } from "./events.ts";
 import { exec } from "./exec.ts";
@@ -75,6 +76,7 @@ export const VERBS: Verb[] = [
   exec,
   inspect,
   top,
+  diff,
   stats,
   wait,
   pull,
@@ -94,6 +96,7 @@ export const GROUPS: VerbGroup[] = [
     summary: "Manage containers",
     commands: [
       ["create", create],
+      ["diff", diff],
       ["exec", exec],
       ["inspect", containerInspect],
       ["kill", kill],

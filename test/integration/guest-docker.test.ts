@@ -114,7 +114,7 @@ describe("the guest's docker command", () => {
     expect(missing.stderr).toMatch(/no-such-command/);
   });
 
-  it("runs detached, lists, shows logs, execs, stops and removes", async () => {
+  it("runs detached, lists, shows logs, execs, diffs, stops and removes", async () => {
     const started = await sh(`docker run -d --name web ${busybox} sh -c 'echo serving; sleep 300'`);
     expect(started.code).toBe(0);
     const id = started.stdout.trim();
@@ -127,6 +127,9 @@ describe("the guest's docker command", () => {
     expect((await sh("docker logs web")).stdout).toBe("serving\n");
     expect((await sh("docker exec web hostname")).stdout).toBe(`${id.slice(0, 12)}\n`);
     expect((await sh("docker inspect --format '{{.State.Status}}' web")).stdout).toBe("running\n");
+    expect((await sh("docker exec web sh -c 'mkdir /data && echo x > /data/f'; docker diff web")).stdout).toBe(
+      "A /data\nA /data/f\n",
+    );
     expect((await sh("docker stop -t 1 web")).stdout).toBe("web\n");
     expect((await sh("docker ps -a --format '{{.Names}} {{.Status}}'")).stdout).toMatch(/^web Exited \(137\)/m);
     expect((await sh("docker rm web")).stdout).toBe("web\n");
