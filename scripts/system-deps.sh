@@ -25,7 +25,9 @@ if [ -n "$need_i386" ]; then
   echo "system-deps: adding the i386 architecture to dpkg (for busybox-static:i386)"
   dpkg --add-architecture i386
 fi
-apt-get update -q >/dev/null
+# A mirror in the middle of a sync fails an index or two; the lists already there (or the rest) are usually enough,
+# and the install below says clearly when they are not.
+apt-get update -q >/dev/null || echo "system-deps: apt-get update reported errors (a mirror mid-sync?); going on with the package lists there are" >&2
 if [ ${#missing[@]} -gt 0 ]; then
   echo "system-deps: installing ${missing[*]} from Debian"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

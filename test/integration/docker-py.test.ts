@@ -117,8 +117,9 @@ describe("python3-docker against the Drydock daemon", () => {
     const credentials = privateRegistry.credentials!;
     let stdout: string;
     try {
+      // Debian's python3 with Debian's python3-docker, whatever other python is first on PATH.
       ({ stdout } = await promisify(execFile)(
-        "python3",
+        "/usr/bin/python3",
         [
           join(dir, "scenario.py"),
           daemon.socketPath,
