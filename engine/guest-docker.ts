@@ -41,6 +41,18 @@ export interface GuestDocker {
 export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerOptions): Promise<GuestDocker> {
   const app = createApiApp({ images: options.images, containers: options.containers });
   const fetch = async (request: Request) => app.fetch(request);
+  // The guest's docker calls the API in process (no HTTP framing), yet its requests are traced like the socket's.
+  const cliTransport = async (request: Request) => {
+    const response = await fetch(request);
+    const url = new URL(request.url);
+    options.onExchange?.({
+      method: request.method,
+      target: `${url.pathname}${url.search}`,
+      status: response.status,
+      upgraded: request.headers.get("upgrade") !== null && response.ok,
+    });
+    return response;
+  };
   await Promise.all([
     drydock.agent.mkdir("/var/run", { parents: true }),
     drydock.agent.mkdir("/run/drydock", { parents: true }),
@@ -50,7 +62,7 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
       void serveHttpConnection(connection, fetch, { onExchange: options.onExchange });
     }),
     drydock.agent.listen(GUEST_CLI_SOCKET, (connection) => {
-      void serveCliRelay(connection, (argv, io) => runCli(argv, io, fetch));
+      void serveCliRelay(connection, (argv, io) => runCli(argv, io, cliTransport));
     }),
   ]);
   return { fetch };

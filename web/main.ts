@@ -190,8 +190,8 @@ void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
   .catch((error: unknown) =>
     addTrace({ time: performance.now(), kind: "error", text: `lessons: ${errorMessage(error)}` }),
   );
-// --- beside the terminal: the lessons or the trace (tabs; the choice is remembered) ---------------------------------
-const sideTabs = [byId("tab-lessons", HTMLButtonElement), byId("tab-trace", HTMLButtonElement)];
+// --- beside the terminal: the lessons, the images or the trace (tabs; the choice is remembered) ---------------------
+const sideTabs = ["tab-lessons", "tab-images", "tab-trace"].map((id) => byId(id, HTMLButtonElement));
 function showSide(tab: HTMLButtonElement): void {
   for (const t of sideTabs) {
     const selected = t === tab;

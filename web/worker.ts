@@ -91,7 +91,8 @@ async function wireDocker(): Promise<void> {
   await serveDockerInGuest(drydock, {
     images: imageService,
     containers: containerService,
-    onExchange: ({ method, target, status }) => trace("api", `${method} ${target} → ${status}`),
+    onExchange: ({ method, target, status, upgraded }) =>
+      trace("api", `${method} ${target} → ${upgraded ? "101 UPGRADED: the connection now carries the stdio" : status}`),
   });
   trace("api", "the Engine API answers on /var/run/docker.sock in the guest");
 }

@@ -113,6 +113,7 @@ describe("the playground", () => {
   it("pulls images through the proxy into OPFS with a progress bar per layer", async () => {
     const { page } = browser;
     await expect.poll(() => page.locator("html").getAttribute("data-proxy")).toBe("up");
+    await page.click("#tab-images");
     // Hold each layer's response for a moment so the bars can be seen (and photographed) mid-pull.
     await page.route("**/registry/v2/**/blobs/**", async (route) => {
       const response = await route.fetch();
@@ -136,6 +137,15 @@ describe("the playground", () => {
     const trace = await page.locator("#trace").innerText();
     expect(trace).toContain(`GET /registry/v2/${registry.host}/busybox/manifests/latest`);
     await screenshot(page, "04-pulled");
+    // The guest's docker and curl reach the same engine: the images pulled from the pane are its images.
+    await typeCommand(page, "docker images --format '{{.Repository}}:{{.Tag}}' | sort");
+    await expect.poll(() => terminalText(page)).toContain(`${registry.host}/layers:latest`);
+    await typeCommand(page, "curl -s --unix-socket /var/run/docker.sock http://localhost/_ping; echo");
+    await expect.poll(() => terminalText(page)).toMatch(/^OK$/m);
+    await page.click("#tab-trace");
+    await expect.poll(() => page.locator("#trace").innerText()).toContain("GET /_ping → 200");
+    await screenshot(page, "04b-docker-in-terminal");
+    await page.click("#tab-images");
   });
 
   it("keeps pulled images across a reload, and shows the dark theme", async () => {
@@ -155,6 +165,7 @@ describe("the playground", () => {
     const { page } = browser;
     await page.goto(`${server.url}?proxy=${encodeURIComponent("http://127.0.0.1:9/registry")}`);
     await waitForPrompt(page);
+    await page.click("#tab-images");
     await expect.poll(() => page.locator("#proxy-status").textContent()).toContain("unreachable");
     expect(await page.locator("#pull-form button[type=submit]").isDisabled()).toBe(true);
     await typeCommand(page, "echo still-$((6*7))");

@@ -107,6 +107,16 @@ describe("the guest's docker command", () => {
   it("runs a container and prints its output, with Docker's exit codes", async () => {
     const hello = await sh(`docker run --rm ${busybox} echo hello from the guest`);
     expect(hello).toMatchObject({ code: 0, stdout: "hello from the guest\n", stderr: "" });
+    // Its API requests are traced like the socket's, the attach as a hijacked one.
+    const targets = exchanges.map((exchange) => `${exchange.method} ${exchange.target.replace(/[0-9a-f]{64}/, "ID")}`);
+    expect(targets).toEqual(
+      expect.arrayContaining([
+        "POST /v1.43/containers/create",
+        "POST /v1.43/containers/ID/attach?stream=1&stdin=0&stdout=1&stderr=1",
+        "POST /v1.43/containers/ID/start",
+      ]),
+    );
+    expect(exchanges.find((exchange) => exchange.target.includes("/attach"))?.upgraded).toBe(true);
     const failing = await sh(`docker run --rm ${busybox} sh -c 'echo oops >&2; exit 3'`);
     expect(failing).toMatchObject({ code: 3, stdout: "", stderr: "oops\n" });
     const missing = await sh(`docker run --rm ${busybox} no-such-command`);
