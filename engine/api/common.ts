@@ -1,9 +1,9 @@
 // What every route file of the API shares: the services it serves, Docker's ways of writing times and sizes, query
 // flags, JSON bodies, and the services' errors in Docker's words.
 import type { Context } from "hono";
-import type { ContainerService } from "../container-service.ts";
+import type { ContainerService, ContainerSummary } from "../container-service.ts";
 import { EngineError, isEngineError } from "../errors.ts";
-import type { ImageService } from "../image-service.ts";
+import type { ImageService, ImageSummary } from "../image-service.ts";
 import { type ImageReference, parseReference } from "../oci/index.ts";
 import { API_VERSION, splitVersionedPath } from "./version.ts";
 
@@ -145,4 +145,24 @@ export function dockerReference(text: string): ImageReference {
     }
     throw error;
   }
+}
+
+/**
+ * An image as `GET /images/json` and `GET /system/df` list it, with how many of `containers` use it.
+ * @example
+ * const rows = (await images.images()).map((image) => imageSummaryJson(image, containers.list({ all: true }), -1));
+ */
+export function imageSummaryJson(image: ImageSummary, containers: ContainerSummary[], sharedSize: number) {
+  return {
+    Id: image.id,
+    ParentId: "",
+    RepoTags: image.repoTags,
+    RepoDigests: image.repoDigests,
+    Created: unixSeconds(image.created),
+    Size: image.size,
+    VirtualSize: image.size,
+    SharedSize: sharedSize,
+    Labels: {},
+    Containers: containers.filter((container) => container.imageId === image.id).length,
+  };
 }

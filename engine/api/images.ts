@@ -3,7 +3,16 @@ import type { Hono } from "hono";
 import { EngineError } from "../errors.ts";
 import type { Credentials, ImageService, LayerProgress } from "../image-service.ts";
 import { parseReference } from "../oci/index.ts";
-import { type ApiOptions, dockerReference, empty, flag, humanSize, unixSeconds, withImage } from "./common.ts";
+import {
+  type ApiOptions,
+  dockerReference,
+  empty,
+  flag,
+  humanSize,
+  imageSummaryJson,
+  unixSeconds,
+  withImage,
+} from "./common.ts";
 import { errorBody, errorResponse } from "./errors.ts";
 
 /** One of Docker's pull progress lines for a layer's event. */
@@ -68,18 +77,8 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
     const list = await images.images();
     const all = options.containers?.list({ all: true }) ?? [];
     return c.json(
-      list.map((image) => ({
-        Id: image.id,
-        ParentId: "",
-        RepoTags: image.repoTags,
-        RepoDigests: image.repoDigests,
-        Created: unixSeconds(image.created),
-        Size: image.size,
-        VirtualSize: image.size,
-        SharedSize: -1,
-        Labels: {},
-        Containers: all.filter((container) => container.imageId === image.id).length,
-      })),
+      // dockerd counts shared sizes only for system df.
+      list.map((image) => imageSummaryJson(image, all, -1)),
     );
   });
 

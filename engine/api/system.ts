@@ -4,7 +4,7 @@ import type { Context, Hono } from "hono";
 import type { HostInfo } from "../container-service.ts";
 import { EngineError } from "../errors.ts";
 import type { EngineEvent, EventLog } from "../events.ts";
-import { type ApiOptions, PLATFORM, unixSeconds } from "./common.ts";
+import { type ApiOptions, imageSummaryJson, PLATFORM } from "./common.ts";
 import { containerJson } from "./containers.ts";
 import { API_VERSION, MIN_API_VERSION } from "./version.ts";
 
@@ -244,18 +244,7 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
     const sizes = await Promise.all(all.map((container) => containers!.diskUsage(container.id).catch(() => 0)));
     return c.json({
       LayersSize: list.reduce((sum, image) => sum + image.size, 0),
-      Images: list.map((image) => ({
-        Id: image.id,
-        ParentId: "",
-        RepoTags: image.repoTags,
-        RepoDigests: image.repoDigests,
-        Created: unixSeconds(image.created),
-        Size: image.size,
-        VirtualSize: image.size,
-        SharedSize: 0,
-        Labels: {},
-        Containers: all.filter((container) => container.imageId === image.id).length,
-      })),
+      Images: list.map((image) => imageSummaryJson(image, all, 0)),
       Containers: all.map((summary, index) => {
         const details = containers!.inspect(summary.id);
         const imageSize = list.find((image) => image.id === summary.imageId)?.size ?? 0;

@@ -42,15 +42,8 @@ afterAll(async () => {
 });
 
 /** Runs a shell command in the guest (outside containers). */
-async function sh(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = await drydock.agent.spawn({ argv: ["sh", "-c", script], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] });
-  await proc.stdin.close();
-  const [stdout, stderr, { code }] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exit,
-  ]);
-  return { code, stdout, stderr };
+function sh(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return drydock.agent.run(["sh", "-c", script], { env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] });
 }
 
 /** Splits a raw HTTP/1.0 answer into status, headers and body. */
