@@ -7,7 +7,7 @@ import { runCli } from "./cli/index.ts";
 import { serveCliRelay } from "./cli/relay.ts";
 import type { ContainerService } from "./container-service.ts";
 import type { Drydock } from "./drydock.ts";
-import { type HttpExchange, serveHttpConnection } from "./http/index.ts";
+import { type HttpExchange, isRawStream, serveHttpConnection } from "./http/index.ts";
 import type { ImageService } from "./image-service.ts";
 
 /** Where the guest's Docker socket is. */
@@ -49,7 +49,7 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
       method: request.method,
       target: `${url.pathname}${url.search}`,
       status: response.status,
-      upgraded: request.headers.get("upgrade") !== null && response.ok,
+      upgraded: response.ok && isRawStream(response),
     });
     return response;
   };

@@ -1,6 +1,7 @@
 // Docker's stream formats for attach, exec and logs: raw bytes when the process has a terminal, otherwise frames
 // that say which stream each chunk came from (an 8-byte header: stream type, three zero bytes, big-endian length).
 import { EngineError } from "../errors.ts";
+import { HIJACK_BODY_LENGTH } from "../http/index.ts";
 import { compareApiVersions } from "./version.ts";
 
 export type StreamType = "stdin" | "stdout" | "stderr";
@@ -106,7 +107,7 @@ export async function pumpStdin(
 export async function splitHijackedBody(
   request: Request,
 ): Promise<{ config: Record<string, unknown>; stdin: ReadableStream<Uint8Array> | null }> {
-  const length = Number(request.headers.get("content-length") ?? 0);
+  const length = Number(request.headers.get(HIJACK_BODY_LENGTH) ?? request.headers.get("content-length") ?? 0);
   const body = request.body;
   if (!body || !(length > 0)) return { config: {}, stdin: body };
   const reader = body.getReader();

@@ -2,6 +2,7 @@
 // daemon's `/_ping` like docker's client does, JSON in and out, daemon errors as docker words them, and hijacked
 // requests (attach, exec start) whose answer body is the raw output stream.
 
+import { HIJACK_BODY_LENGTH } from "../http/index.ts";
 import { ConnectionError, DaemonError } from "./errors.ts";
 import type { ApiTransport } from "./io.ts";
 
@@ -176,6 +177,8 @@ export class DockerClient {
       headers.set("content-type", "application/json");
       // docker's client sends the JSON with its length, then the raw stdin bytes once the daemon has upgraded.
       headers.set("content-length", String(prefix.length));
+      // The same under a name a browser keeps (it drops Content-Length from a Request it did not frame itself).
+      headers.set(HIJACK_BODY_LENGTH, String(prefix.length));
     }
     const body = prefix || options.stdin ? concatStreams(prefix, options.stdin) : undefined;
     const init: RequestInit & { duplex?: "half" } = { method, headers, body, duplex: body ? "half" : undefined };

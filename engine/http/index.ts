@@ -3,7 +3,9 @@
 export {
   type ByteConnection,
   type FetchHandler,
+  HIJACK_BODY_LENGTH,
   type HttpExchange,
+  isRawStream,
   type ServeOptions,
   serveHttpConnection,
 } from "./server.ts";

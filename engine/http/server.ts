@@ -35,7 +35,20 @@ const MAX_HEADERS = 100;
 const encoder = new TextEncoder();
 
 /** Content types whose bodies are raw streams, delimited by the connection's end (dockerd's attach without upgrade). */
-const RAW_STREAM_TYPES = ["application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream"];
+export const RAW_STREAM_TYPES = ["application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream"];
+
+/**
+ * The length of the JSON that leads a hijacked request's body (docker's exec start sends its config with a
+ * Content-Length, then stdin). Content-Length, Connection and Upgrade are forbidden request headers: a browser's
+ * `new Request()` drops them, so the length also travels under this name, which survives.
+ */
+export const HIJACK_BODY_LENGTH = "x-drydock-body-length";
+
+/** Whether an answer's body is one of Docker's raw streams (what a hijacked request gets). */
+export function isRawStream(response: Response): boolean {
+  const contentType = response.headers.get("content-type") ?? "";
+  return RAW_STREAM_TYPES.some((type) => contentType.startsWith(type));
+}
 
 const REASONS: Record<number, string> = {
   101: "UPGRADED",
@@ -226,6 +239,8 @@ async function exchange(
   const host = head.headers.get("host") || options.defaultHost || "localhost";
   const url = head.target.startsWith("/") ? `http://${host}${head.target}` : head.target;
   const hasBody = body !== null && head.method !== "GET" && head.method !== "HEAD";
+  const leadingLength = head.headers.get("content-length");
+  if (upgrade && leadingLength !== null) head.headers.set(HIJACK_BODY_LENGTH, leadingLength);
   let response: Response;
   try {
     const request = new Request(url, {
@@ -240,8 +255,7 @@ async function exchange(
   const report = (status: number) =>
     options.onExchange?.({ method: head.method, target: head.target, status, upgraded: upgrade && status === 101 });
 
-  const contentType = response.headers.get("content-type") ?? "";
-  const rawStream = RAW_STREAM_TYPES.some((type) => contentType.startsWith(type));
+  const rawStream = isRawStream(response);
   if (upgrade && response.ok) {
     await writer.write(
       encoder.encode(

@@ -145,6 +145,17 @@ describe("the playground", () => {
     await page.click("#tab-trace");
     await expect.poll(() => page.locator("#trace").innerText()).toContain("GET /_ping → 200");
     await screenshot(page, "04b-docker-in-terminal");
+    // An interactive exec in the browser: the exec's start config must not leak into the shell's input (a browser
+    // drops Content-Length from the in-process request), and the terminal must be the container's.
+    await typeCommand(page, `docker run -d --name e2e ${registry.host}/busybox sleep 300 >/dev/null`);
+    await typeCommand(page, "docker exec -it e2e sh");
+    await expect.poll(() => terminalText(page)).toMatch(/^\/ # $/m);
+    await typeCommand(page, "echo inside-$((6*7)) $(hostname | wc -c)");
+    await expect.poll(() => terminalText(page)).toContain("inside-42 13");
+    await typeCommand(page, "exit");
+    await typeCommand(page, "docker rm -f e2e");
+    await expect.poll(() => terminalText(page)).toMatch(/^e2e$/m);
+    expect(await terminalText(page)).not.toContain('"Detach"');
     await page.click("#tab-images");
   });
 
