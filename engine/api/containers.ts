@@ -628,9 +628,9 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
     const keptCount = (await collect(snapshot)).length;
     const wanted = (entry: LogEntry) =>
       (entry.stream === "stdout" ? stdout : stderr) && (until === undefined || entry.time <= until);
+    const reader = stream.getReader();
     const body = new ReadableStream<Uint8Array>({
       start: async (controller) => {
-        const reader = stream.getReader();
         const kept: LogEntry[] = [];
         for (let i = 0; i < keptCount; i++) {
           const next = await reader.read();
@@ -649,7 +649,9 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
         }
         controller.close();
       },
-      cancel: () => void stream.cancel(),
+      // The follower's stream is locked by the reader: cancel through it (the client went away), which also ends
+      // the follower's subscription.
+      cancel: () => void reader.cancel().catch(() => {}),
     });
     return new Response(body, { headers: { "content-type": streamContentType(tty, requestApiVersion(c)) } });
   });

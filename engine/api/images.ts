@@ -173,12 +173,21 @@ async function pullResponse(
 ): Promise<Response> {
   const encoder = new TextEncoder();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
+  // A client that goes away stops the pull, as dockerd cancels it with the request.
+  const abort = new AbortController();
+  let open = true;
   const body = new ReadableStream<Uint8Array>({
     start: (c) => {
       controller = c;
     },
+    cancel: () => {
+      open = false;
+      abort.abort(new EngineError("unavailable", "the client went away during the pull"));
+    },
   });
-  const send = (line: Record<string, unknown>) => controller.enqueue(encoder.encode(`${JSON.stringify(line)}\r\n`));
+  const send = (line: Record<string, unknown>) => {
+    if (open) controller.enqueue(encoder.encode(`${JSON.stringify(line)}\r\n`));
+  };
   let started!: () => void;
   const firstLine = new Promise<void>((resolve) => {
     started = resolve;
@@ -192,6 +201,7 @@ async function pullResponse(
     started();
   };
   const pull = images.pull(reference, {
+    signal: abort.signal,
     ...(credentials ? { credentials } : {}),
     onProgress: (progress) => {
       head();
@@ -229,7 +239,8 @@ async function pullResponse(
           : `Status: Downloaded newer image for ${settled.result.name}`,
       });
     }
-    controller.close();
+    if (open) controller.close();
+    open = false;
   });
   return new Response(body, { headers: { "content-type": "application/json" } });
 }

@@ -396,6 +396,25 @@ describe("containers through the docker CLI", () => {
     expect((await docker(["rm", "-f", "busy"])).code).toBe(0);
   });
 
+  it("a client that leaves a followed log midway leaves the daemon serving", async () => {
+    const started = await docker([
+      ...["run", "-d", "--name", "chatty", busybox.reference],
+      ...["sh", "-c", "while :; do echo tick; sleep 0.2; done"],
+    ]);
+    expect(started.code).toBe(0);
+    const follower = spawn(DEBIAN_DOCKER, ["-H", `unix://${daemon.socketPath}`, "logs", "-f", "chatty"], {
+      env: clientEnv(),
+    });
+    await new Promise<void>((resolve) => follower.stdout.once("data", () => resolve()));
+    follower.kill("SIGKILL");
+    // The container goes on printing to a follower whose client is gone: the daemon must not trip over it.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const pull = await raw("POST", `/v1.43/images/create?fromImage=${encodeURIComponent(busybox.reference)}`);
+    expect(pull.status).toBe(200);
+    expect((await docker(["ps", "--format", "{{.Names}}"])).stdout).toContain("chatty");
+    expect((await docker(["rm", "-f", "chatty"])).code).toBe(0);
+  });
+
   it("diff lists what a container added, changed and deleted, from its writable layer", async () => {
     const clean = await docker(["run", "-d", "--name", "differ", busybox.reference, "sleep", "60"]);
     expect(clean.code).toBe(0);
