@@ -3,7 +3,7 @@
 // arrive (a top-level `await` before it would lose that message). The engine and v86 (most of the worker's code) are
 // a separate chunk, loaded while the guest's files download.
 import * as Comlink from "comlink";
-import type { ContainerService, Drydock, GuestProcess, ImageService } from "../engine/index.ts";
+import type { ContainerService, Drydock, GuestDocker, GuestProcess, ImageService } from "../engine/index.ts";
 import type {
   DownloadProgress,
   GuestFile,
@@ -20,6 +20,7 @@ let shell: GuestProcess | undefined;
 let shellInput: WritableStreamDefaultWriter<Uint8Array> | undefined;
 let imageService: ImageService | undefined;
 let containerService: ContainerService | undefined;
+let guestDocker: GuestDocker | undefined;
 let imageStorage: "opfs" | "memory" = "memory";
 let proxyUrl = "";
 let traceSink: PageSink["trace"] = () => {};
@@ -88,7 +89,7 @@ async function wireDocker(): Promise<void> {
   const { ContainerService, serveDockerInGuest } = await engine();
   containerService = ContainerService.open(drydock, imageService);
   containerService.trace((event) => trace("engine", event.command));
-  await serveDockerInGuest(drydock, {
+  guestDocker = await serveDockerInGuest(drydock, {
     images: imageService,
     containers: containerService,
     onExchange: ({ method, target, status, upgraded }) =>
@@ -256,8 +257,16 @@ const api: WorkerApi = {
 
   async removeImage(nameOrId: string) {
     if (!imageService) return;
-    trace("pull", `docker rmi ${nameOrId}`);
-    await imageService.removeImage(nameOrId, { force: true });
+    trace("pull", `docker rmi -f ${nameOrId}`);
+    if (!guestDocker) {
+      await imageService.removeImage(nameOrId, { force: true });
+      return;
+    }
+    // Through the Engine API, so the pane obeys what `docker rmi` does (an image a container uses stays).
+    const answer = await guestDocker.fetch(
+      new Request(`http://docker/images/${encodeURIComponent(nameOrId)}?force=1`, { method: "DELETE" }),
+    );
+    if (!answer.ok) throw new Error(((await answer.json()) as { message: string }).message);
   },
 
   async clearImages() {

@@ -154,7 +154,28 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
 
   app.delete("/images/*", async (c) => {
     const name = imageName(c.req.path, "");
-    const removed = await withImage(name, () => images.removeImage(name, { force: flag(c.req.query("force")) }));
+    const force = flag(c.req.query("force"));
+    const details = await withImage(name, () => images.image(name));
+    const id = details.record.config.digest;
+    const users = options.containers?.list({ all: true }).filter((container) => container.imageId === id) ?? [];
+    const otherNames = (await images.images()).find((image) => image.id === id)?.repoTags.length ?? 0;
+    // As dockerd: an image a container was made from stays while the container exists (its layers are the
+    // container's lower layers); taking away one of several names is always fine.
+    if (users.length > 0 && !(otherNames > 1 && !name.startsWith("sha256:"))) {
+      const short = id.replace(/^sha256:/, "").slice(0, 12);
+      const running = users.find((container) => container.status === "running" || container.status === "paused");
+      if (force && running) {
+        throw new EngineError(
+          "conflict",
+          `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`,
+        );
+      }
+      throw new EngineError(
+        "conflict",
+        `conflict: unable to remove repository reference "${name}" (must remove the container first: docker rm ${users[0]!.id.slice(0, 12)}) - container ${users[0]!.id.slice(0, 12)} is using its referenced image ${short}`,
+      );
+    }
+    const removed = await withImage(name, () => images.removeImage(name, { force }));
     return c.json(
       removed.map((item) => ("untagged" in item ? { Untagged: item.untagged } : { Deleted: item.deleted })),
     );

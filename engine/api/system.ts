@@ -227,7 +227,7 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
       ContainerdCommit: { ID: "", Expected: "" },
       RuncCommit: { ID: "", Expected: "" },
       InitCommit: { ID: "", Expected: "" },
-      SecurityOptions: ["name=cgroupns"],
+      SecurityOptions: [],
       Warnings: containers ? [] : ["WARNING: no guest is booted: containers cannot run"],
     });
   });

@@ -436,6 +436,13 @@ describe("containers through the docker CLI", () => {
       "A /root/notes",
       "A /root/notes/a.txt",
     ]);
+    // The image's layers are the container's lower layers: rmi refuses while the container exists, -f too.
+    const refused = await docker(["rmi", busybox.reference]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/conflict: unable to remove repository reference .* is using its referenced image/);
+    const forced = await docker(["rmi", "-f", busybox.reference]);
+    expect(forced.code).toBe(1);
+    expect(forced.stderr).toMatch(/\(cannot be forced\) - image is being used by running container [0-9a-f]{12}/);
     expect((await docker(["rm", "-f", "differ"])).code).toBe(0);
   });
 
