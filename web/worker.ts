@@ -30,6 +30,8 @@ const engine = () => {
   return engineModule;
 };
 let timeOffset = 0;
+/** How long a lesson's check may run before it is killed. */
+const CHECK_TIMEOUT_MS = 20_000;
 
 function trace(kind: string, text: string): void {
   const entry: TraceEntry = { time: performance.now() + timeOffset, kind, text };
@@ -185,15 +187,39 @@ const api: WorkerApi = {
     if (!drydock) throw new Error("the guest is not running");
     const proc = await drydock.agent.spawn({
       argv: ["sh", "-c", script],
-      env: ["HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+      // DRYDOCK_CHECK: the guest's docker leaves a check's API requests out of the trace (one every few seconds).
+      env: ["HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DRYDOCK_CHECK=1"],
     });
     void proc.stdin.close().catch(() => {});
-    const [stdout, stderr, { code }] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exit,
-    ]);
-    return { code, stdout: stdout.slice(0, 65536), stderr: stderr.slice(0, 65536) };
+    const decoder = new TextDecoder();
+    const collect = async (stream: ReadableStream<Uint8Array>, into: { text: string }) => {
+      for (const reader = stream.getReader(); ; ) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        if (into.text.length < 65536) into.text += decoder.decode(value, { stream: true });
+      }
+    };
+    const stdout = { text: "" };
+    const stderr = { text: "" };
+    const drained = Promise.all([collect(proc.stdout, stdout), collect(proc.stderr, stderr)]);
+    // A check that hangs (a docker command waiting forever) must not stop every later check: kill it.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), CHECK_TIMEOUT_MS);
+    });
+    const first = await Promise.race([proc.exit, timedOut]);
+    clearTimeout(timer);
+    if (first === "timeout") {
+      proc.kill(9);
+      return {
+        code: 124,
+        stdout: stdout.text,
+        stderr: `${stderr.text}the check ran over ${CHECK_TIMEOUT_MS / 1000} s and was killed\n`,
+      };
+    }
+    // What a background child still holds open is not waited for long.
+    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    return { code: first.code, stdout: stdout.text, stderr: stderr.text };
   },
 
   async readFile(path: string): Promise<Uint8Array> {

@@ -110,6 +110,10 @@ describe("the guest's docker command", () => {
       ]),
     );
     expect(exchanges.find((exchange) => exchange.target.includes("/attach"))?.upgraded).toBe(true);
+    // A lesson's check polls every few seconds: its requests stay out of the trace.
+    const before = exchanges.length;
+    expect((await sh("DRYDOCK_CHECK=1 docker ps -aq")).code).toBe(0);
+    expect(exchanges.length).toBe(before);
     const failing = await sh(`docker run --rm ${busybox} sh -c 'echo oops >&2; exit 3'`);
     expect(failing).toMatchObject({ code: 3, stdout: "", stderr: "oops\n" });
     const missing = await sh(`docker run --rm ${busybox} no-such-command`);
