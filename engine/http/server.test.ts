@@ -112,6 +112,44 @@ describe("serveHttpConnection", () => {
     await client.finish();
   });
 
+  it("reports a streamed exchange when its head is out, not when the stream ends", async () => {
+    let finish!: () => void;
+    const client = connect(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              finish = () => controller.close();
+            },
+          }),
+        ),
+    );
+    client.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    await client.readUntil("\r\n\r\n");
+    expect(client.exchanges).toEqual([{ method: "GET", target: "/events", status: 200, upgraded: false }]);
+    finish();
+    await client.finish();
+  });
+
+  it("closes an HTTP/1.0 keep-alive connection after a streamed answer (its end is the connection's end)", async () => {
+    const client = connect(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(encoder.encode("streamed"));
+              controller.close();
+            },
+          }),
+        ),
+    );
+    client.send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const all = await client.readAll();
+    expect(all).toMatch(/connection: close\r\n/i);
+    expect(all.endsWith("\r\n\r\nstreamed")).toBe(true);
+    await client.served;
+  });
+
   it("hijacks a request that asks to upgrade: 101, then the client's bytes in, the answer's bytes out, raw", async () => {
     const client = connect(async (request) => {
       const stdin = request.body!;

@@ -174,10 +174,14 @@ function headLines(headers: Headers, extra: Record<string, string>): string {
 }
 
 function plainAnswer(status: number, message: string): Uint8Array {
-  const body = `${message}\n`;
-  return encoder.encode(
-    `${statusLine(status, "")}content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+  const body = encoder.encode(`${message}\n`);
+  const head = encoder.encode(
+    `${statusLine(status, "")}content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
   );
+  const answer = new Uint8Array(head.length + body.length);
+  answer.set(head);
+  answer.set(body, head.length);
+  return answer;
 }
 
 /**
@@ -268,8 +272,7 @@ async function exchange(
   }
   if (upgrade) {
     // Refused before hijacking: the client's bytes after the head cannot be delimited, so the connection ends here.
-    await writeFramed(writer, head, response, true);
-    report(response.status);
+    await writeFramed(writer, head, response, true, () => report(response.status));
     await body?.cancel().catch(() => {});
     return false;
   }
@@ -284,52 +287,56 @@ async function exchange(
     await pipeRaw(response.body, writer);
     return false;
   }
-  await writeFramed(writer, head, response, closeAfter);
-  report(response.status);
-  if (closeAfter) return false;
+  if (await writeFramed(writer, head, response, closeAfter, () => report(response.status))) return false;
   await drain();
   return true;
 }
 
-/** Writes an ordinary answer: Content-Length when known, chunked when streamed. */
+/**
+ * Writes an ordinary answer: Content-Length when known, chunked when streamed (close-delimited for HTTP/1.0, which
+ * has no chunks). Calls `onHead` once the head is out, so a long stream shows in a trace when it starts. Returns
+ * whether the connection must close because the body's end is the connection's end.
+ */
 async function writeFramed(
   writer: WritableStreamDefaultWriter<Uint8Array>,
   head: RequestHead,
   response: Response,
   close: boolean,
-): Promise<void> {
+  onHead: () => void,
+): Promise<boolean> {
   const headers = new Headers(response.headers);
   const extra: Record<string, string> = {};
-  if (close) extra.connection = "close";
+  const writeHead = async () => {
+    if (close) extra.connection = "close";
+    const written = writer.write(
+      encoder.encode(`${statusLine(response.status, response.statusText)}${headLines(headers, extra)}`),
+    );
+    onHead();
+    await written;
+  };
   const noBody = head.method === "HEAD" || response.status === 204 || response.status === 304;
   const length = headers.get("content-length");
   if (noBody) {
     if (head.method !== "HEAD") headers.delete("content-length");
-    await writer.write(
-      encoder.encode(`${statusLine(response.status, response.statusText)}${headLines(headers, extra)}`),
-    );
+    await writeHead();
     await response.body?.cancel().catch(() => {});
-    return;
+    return close;
   }
   if (length !== null || response.body === null) {
     if (length === null) extra["content-length"] = "0";
-    await writer.write(
-      encoder.encode(`${statusLine(response.status, response.statusText)}${headLines(headers, extra)}`),
-    );
+    await writeHead();
     await pipeRaw(response.body, writer);
-    return;
+    return close;
   }
   headers.delete("transfer-encoding");
   if (head.minor === 0) {
-    // HTTP/1.0 has no chunks: the body ends with the connection (the caller closes it).
-    await writer.write(
-      encoder.encode(`${statusLine(response.status, response.statusText)}${headLines(headers, extra)}`),
-    );
+    close = true;
+    await writeHead();
     await pipeRaw(response.body, writer);
-    return;
+    return true;
   }
   extra["transfer-encoding"] = "chunked";
-  await writer.write(encoder.encode(`${statusLine(response.status, response.statusText)}${headLines(headers, extra)}`));
+  await writeHead();
   const reader = response.body.getReader();
   try {
     for (let next = await reader.read(); !next.done; next = await reader.read()) {
@@ -346,6 +353,7 @@ async function writeFramed(
     throw error;
   }
   await writer.write(encoder.encode("0\r\n\r\n"));
+  return close;
 }
 
 /** Copies a body to the connection as it is; stops the body when the client goes away. */
