@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isEngineError } from "../errors.ts";
-import { createOptions, parseSignal } from "./containers.ts";
+import { containerJson, createOptions, parseSignal } from "./containers.ts";
 import { registryAuth } from "./images.ts";
 import { frame, parseFrames, splitHijackedBody, streamContentType } from "./streams.ts";
 import { parseFilters } from "./system.ts";
@@ -137,5 +137,22 @@ describe("stream framing", () => {
     const split = await splitHijackedBody(request);
     expect(split.config).toEqual({ Detach: false, Tty: false });
     expect(await new Response(split.stdin).text()).toBe("typed more");
+  });
+});
+
+describe("containerJson: a container as docker ps lists it", () => {
+  it("quotes an argument with a space in Command, as dockerd does", () => {
+    const json = containerJson({
+      id: "a".repeat(64),
+      name: "web",
+      image: "busybox",
+      imageId: "sha256:b",
+      command: ["sh", "-c", "echo hi; sleep 60"],
+      status: "exited",
+      created: Date.now(),
+    });
+    expect(json.Command).toBe("sh -c 'echo hi; sleep 60'");
+    expect(json.Names).toEqual(["/web"]);
+    expect(json.Status).toMatch(/^Exited \(0\) /);
   });
 });

@@ -56,7 +56,8 @@ export function containerJson(
     Names: [`/${container.name}`],
     Image: container.image,
     ImageID: container.imageId,
-    Command: container.command.join(" "),
+    // As dockerd lists it: an argument with a space in single quotes.
+    Command: container.command.map((arg) => (arg.includes(" ") ? `'${arg}'` : arg)).join(" "),
     Created: unixSeconds(container.created),
     Ports: [],
     Labels: {},
