@@ -8,6 +8,7 @@ import { FlagError, type FlagSpec, type FlagValues } from "./flags.ts";
 import { type JsonMessage, JsonMessageRenderer, jsonLines } from "./jsonmessage.ts";
 import type { Output } from "./output.ts";
 import { cliReference, familiarName } from "./reference.ts";
+import { interruptible } from "./signals.ts";
 import { ramInBytes } from "./units.ts";
 
 /** The flags of `docker create`; `docker run` adds -d and friends. */
@@ -144,7 +145,8 @@ export async function pullImage(
   const renderer = new JsonMessageRenderer(context.out.isTerminal, context.io.size()?.cols ?? 200);
   if (!body.body) return;
   try {
-    for await (const message of jsonLines(body.body)) {
+    // Ctrl-C stops following the pull (exit 130), as it stops docker's.
+    for await (const message of jsonLines(interruptible(context.io, body.body))) {
       const text = renderer.render(message as JsonMessage);
       if (out) await out.write(text);
     }

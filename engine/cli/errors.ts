@@ -18,6 +18,19 @@ export class CliError extends Error {
 }
 
 /**
+ * The command stops here, whatever it was doing and however many targets were left: a signal ended it, or whatever
+ * read its output is gone. Nothing is printed; `status` is the exit code.
+ * @example
+ * throw new CommandStopped(130);
+ */
+export class CommandStopped extends CliError {
+  constructor(status: number, cause?: unknown) {
+    super("", status);
+    this.cause = cause;
+  }
+}
+
+/**
  * The daemon answered with an error status: `Error response from daemon: <its message>`, or docker's
  * `Error: No such container: x` when the call names the object a 404 is about.
  * @example

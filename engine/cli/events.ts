@@ -1,9 +1,10 @@
 // `docker events`: the daemon's events as they happen (or between --since and --until), one line each as docker
-// prints them: time, type, action, actor and its attributes.
+// prints them: time, type, action, actor and its attributes. It streams until --until or Ctrl-C (exit 130).
 import { defineVerb } from "./command.ts";
 import { compileTemplate, renderTemplate, rfc3339Nano } from "./format.ts";
 import { jsonLines } from "./jsonmessage.ts";
 import { filtersJson } from "./ps.ts";
+import { interruptible } from "./signals.ts";
 
 /** One event of `GET /events`. */
 export interface EventMessage {
@@ -77,7 +78,7 @@ export const events = defineVerb(
     });
     const template = flags.format ? compileTemplate(flags.format) : undefined;
     if (!response.body) return 0;
-    for await (const event of jsonLines(response.body)) {
+    for await (const event of jsonLines(interruptible(context.io, response.body))) {
       await context.out.line(template ? renderTemplate(template, event) : eventLine(event as EventMessage));
     }
     return 0;

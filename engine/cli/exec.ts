@@ -1,6 +1,7 @@
 // `docker exec`: a new process in a running container (POST /containers/{id}/exec, then /exec/{id}/start hijacked,
-// then /exec/{id}/json for its exit code), interactive with -it like `docker run -it`.
-import { copyOutput, monitorTtySize, stdinPipe, withRawTerminal } from "./attach.ts";
+// then /exec/{id}/json for its exit code), interactive with -it like `docker run -it`. docker does not pass signals
+// to an exec: Ctrl-C ends the CLI (exit 130) and the process goes on; the detach keys say "read escape sequence".
+import { attachedSession, detachKeysOption, monitorTtySize, stdinPipe, withRawTerminal } from "./attach.ts";
 import { defineVerb } from "./command.ts";
 import { CliError } from "./errors.ts";
 
@@ -32,6 +33,7 @@ export const exec = defineVerb(
     }
     const attachStdin = flags.interactive && !flags.detach;
     if (attachStdin && flags.tty && !io.isTTY.stdin) throw new CliError("the input device is not a TTY");
+    const detachKeys = detachKeysOption(flags["detach-keys"]);
     const client = await context.client();
     const created = await client.json<{ Id: string }>("POST", `/containers/${encodeURIComponent(container!)}/exec`, {
       body: {
@@ -45,13 +47,14 @@ export const exec = defineVerb(
         Env: env,
         WorkingDir: flags.workdir,
         Cmd: command,
+        DetachKeys: flags["detach-keys"],
       },
     });
     if (flags.detach) {
       await client.call("POST", `/exec/${created.Id}/start`, { body: { Detach: true, Tty: flags.tty } });
       return 0;
     }
-    const stdin = attachStdin ? stdinPipe(io) : undefined;
+    const stdin = attachStdin ? stdinPipe(io, flags.tty ? detachKeys : undefined) : undefined;
     return withRawTerminal(io, flags.tty && attachStdin && io.isTTY.stdin, async () => {
       const output = await client.hijack("POST", `/exec/${created.Id}/start`, {
         body: { Detach: false, Tty: flags.tty },
@@ -63,16 +66,18 @@ export const exec = defineVerb(
               client.call("POST", `/exec/${created.Id}/resize`, { query: { h: size.rows, w: size.cols } }),
             )
           : () => {};
+      const exitCode = async () => {
+        const inspected = await client.json<{ ExitCode: number | null }>("GET", `/exec/${created.Id}/json`);
+        return inspected.ExitCode ?? 0;
+      };
       try {
-        await copyOutput(context, output, { tty: flags.tty, stdin });
+        const code = await attachedSession(context, output, { tty: flags.tty, stdin }, exitCode);
+        // docker's exec returns the escape as its error: it prints it and fails.
+        if (code === "detached") throw new CliError("read escape sequence");
+        return code;
       } finally {
         stopResizing();
       }
-      const inspected = await client.json<{ ExitCode: number | null; Running: boolean }>(
-        "GET",
-        `/exec/${created.Id}/json`,
-      );
-      return inspected.ExitCode ?? 0;
     });
   },
 );

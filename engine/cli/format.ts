@@ -59,7 +59,11 @@ export interface FormatOptions {
  * @example
  * await writeFormatted(out, { format: "", defaultFormat: "table {{.ID}}\t{{.Names}}", header: { ID: "CONTAINER ID", Names: "NAMES" } }, rows);
  */
-export async function writeFormatted(out: Output, options: FormatOptions, items: unknown[]): Promise<void> {
+export async function writeFormatted(
+  out: Pick<Output, "write">,
+  options: FormatOptions,
+  items: unknown[],
+): Promise<void> {
   const format = options.format === "" || options.format === "table" ? options.defaultFormat : options.format;
   const template = compileTemplate(templateSource(format));
   let text = "";

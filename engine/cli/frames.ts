@@ -69,13 +69,15 @@ export interface FrameSinks {
 
 /**
  * Reads a multiplexed stream to its end, writing each frame to its sink (stdin echoes go to stdout, as stdcopy does).
- * A systemerr frame (the daemon's own error) ends the copy with that error.
+ * A systemerr frame (the daemon's own error) ends the copy with that error. Stopping early for any reason (a sink
+ * failing, an error, a signal) cancels `body`, so the daemon stops producing it.
  * @example
  * await demultiplex(response.body!, { stdout: (b) => out.write(b), stderr: (b) => err.write(b) });
  */
 export async function demultiplex(body: ReadableStream<Uint8Array>, sinks: FrameSinks): Promise<void> {
   const parser = new FrameParser();
   const reader = body.getReader();
+  let finished = false;
   try {
     for (let next = await reader.read(); !next.done; next = await reader.read()) {
       for (const frame of parser.push(next.value)) {
@@ -84,7 +86,19 @@ export async function demultiplex(body: ReadableStream<Uint8Array>, sinks: Frame
         await (frame.stream === "stderr" ? sinks.stderr(frame.payload) : sinks.stdout(frame.payload));
       }
     }
+    finished = true;
   } finally {
-    reader.releaseLock();
+    await settle(reader, finished);
   }
+}
+
+/**
+ * Lets go of a stream read in a loop: released when it was read to its end, cancelled otherwise, since a stream
+ * nobody reads any more (a follow, an attach) would otherwise be fed by its producer for as long as it lives.
+ * @example
+ * try { … finished = true; } finally { await settle(reader, finished); }
+ */
+export async function settle(reader: ReadableStreamDefaultReader<Uint8Array>, finished: boolean): Promise<void> {
+  if (!finished) await reader.cancel().catch(() => {});
+  reader.releaseLock();
 }

@@ -34,6 +34,7 @@ import { unpause } from "./unpause.ts";
 import { CLIENT_VERSION, version } from "./version.ts";
 import { wait } from "./wait.ts";
 
+export { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "./detach-keys.ts";
 export type { ApiConnector, ApiTransport, CliIO } from "./io.ts";
 
 /** The docker default when nothing names a daemon. */
@@ -281,7 +282,8 @@ async function dispatch(
       return 125;
     }
     const { message, status } = describeFailure(error);
-    if (message) await err.line(message);
+    // Nowhere to say it (stderr is gone too): the exit code is all that is left.
+    if (message) await err.line(message).catch(() => {});
     return status;
   }
 }

@@ -1,5 +1,6 @@
 // Docker's JSON progress stream (pkg/jsonmessage) as the docker CLI shows it: without a terminal one line per status
 // and no progress bars; on a terminal one line per layer id, redrawn in place with cursor moves.
+import { settle } from "./frames.ts";
 import { humanSize } from "./units.ts";
 
 /** One line of a pull's (or push's) progress stream. */
@@ -104,7 +105,8 @@ export class JsonMessageRenderer {
 }
 
 /**
- * Reads a stream of JSON values separated by newlines (the daemon's `\r\n`), yielding each as it arrives.
+ * Reads a stream of JSON values separated by newlines (the daemon's `\r\n`), yielding each as it arrives; a consumer
+ * that stops before the end cancels the stream.
  * @example
  * for await (const message of jsonLines(response.body!)) console.log(message);
  */
@@ -112,6 +114,7 @@ export async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerat
   const decoder = new TextDecoder();
   const reader = body.getReader();
   let buffer = "";
+  let finished = false;
   try {
     for (;;) {
       const next = await reader.read();
@@ -126,8 +129,10 @@ export async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerat
       }
       if (next.done) break;
     }
+    finished = true;
     if (buffer.trim()) yield JSON.parse(buffer);
   } finally {
-    reader.releaseLock();
+    // A consumer that stops early (breaks out, fails, is interrupted) cancels the daemon's stream.
+    await settle(reader, finished);
   }
 }

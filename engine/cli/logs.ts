@@ -1,6 +1,8 @@
 // `docker logs`: what a container wrote, from the daemon's log (demultiplexed unless the container has a tty).
+// `-f` follows until Ctrl-C, which ends it at once (exit 130) and lets go of the daemon's stream.
 import { copyOutput } from "./attach.ts";
 import { defineVerb } from "./command.ts";
+import { interruptible } from "./signals.ts";
 
 export const logs = defineVerb(
   {
@@ -53,7 +55,9 @@ export const logs = defineVerb(
       },
       notFound: { object: "container", id: name },
     });
-    if (response.body) await copyOutput(context, response.body, { tty: details.Config.Tty });
+    if (response.body) {
+      await copyOutput(context, interruptible(context.io, response.body), { tty: details.Config.Tty });
+    }
     return 0;
   },
 );

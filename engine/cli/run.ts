@@ -1,7 +1,15 @@
 // `docker run`: create (pulling a missing image), attach before start, start, wait for the exit (or the removal,
 // with --rm) and exit with the container's code. Failures read and exit as docker's do: 125 for the daemon or the
-// options, 126 when the command cannot be invoked, 127 when it is not found.
-import { copyOutput, monitorTtySize, type StdinPipe, stdinPipe, withRawTerminal } from "./attach.ts";
+// options, 126 when the command cannot be invoked, 127 when it is not found. Signals go to the container
+// (--sig-proxy, on by default) while the CLI waits for its exit; with -it the detach keys leave it running.
+import {
+  attachedSession,
+  detachKeysOption,
+  monitorTtySize,
+  type StdinPipe,
+  stdinPipe,
+  withRawTerminal,
+} from "./attach.ts";
 import { defineVerb } from "./command.ts";
 import { CONTAINER_FLAGS, containerConfig, createContainer } from "./container-options.ts";
 import { CliError, describeFailure } from "./errors.ts";
@@ -56,6 +64,7 @@ export const run = defineVerb(
     } else if (body.AttachStdin && body.Tty && !io.isTTY.stdin) {
       throw new CliError("the input device is not a TTY");
     }
+    const detachKeys = detachKeysOption(flags["detach-keys"], 125);
 
     let id: string;
     try {
@@ -70,9 +79,16 @@ export const run = defineVerb(
     let stdin: StdinPipe | undefined;
     let output: ReadableStream<Uint8Array> | undefined;
     if (attached) {
-      stdin = body.AttachStdin ? stdinPipe(io) : undefined;
+      // docker's CLI looks for the detach keys itself in a terminal session; the daemon is told them too.
+      stdin = body.AttachStdin ? stdinPipe(io, body.Tty ? detachKeys : undefined) : undefined;
       output = await client.hijack("POST", `/containers/${id}/attach`, {
-        query: { stream: true, stdin: body.AttachStdin, stdout: body.AttachStdout, stderr: body.AttachStderr },
+        query: {
+          stream: true,
+          stdin: body.AttachStdin,
+          stdout: body.AttachStdout,
+          stderr: body.AttachStderr,
+          detachKeys: flags["detach-keys"] || undefined,
+        },
         stdin: stdin?.stream,
       });
     }
@@ -107,8 +123,10 @@ export const run = defineVerb(
           await context.out.line(id);
           return 0;
         }
-        await copyOutput(context, output!, { tty: body.Tty, stdin });
-        return await exited;
+        const proxy = flags["sig-proxy"] ? { client, id } : undefined;
+        const code = await attachedSession(context, output!, { tty: body.Tty, stdin, proxy }, () => exited);
+        // Detached: docker says nothing and leaves the container running.
+        return code === "detached" ? 0 : code;
       } finally {
         stopResizing();
       }

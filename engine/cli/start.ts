@@ -1,5 +1,6 @@
-// `docker start`: start stopped containers; with -a (one container) stay attached and exit with its code.
-import { copyOutput, monitorTtySize, stdinPipe, withRawTerminal } from "./attach.ts";
+// `docker start`: start stopped containers; with -a (one container) stay attached and exit with its code, passing
+// signals on to a container without a tty as docker does, and leaving it running on the detach keys.
+import { attachedSession, detachKeysOption, monitorTtySize, stdinPipe, withRawTerminal } from "./attach.ts";
 import { defineVerb } from "./command.ts";
 import { CliError, describeFailure } from "./errors.ts";
 
@@ -33,9 +34,16 @@ export const start = defineVerb(
       const tty = details.Config.Tty;
       const withStdin = flags.interactive && details.Config.OpenStdin;
       if (withStdin && tty && !io.isTTY.stdin) throw new CliError("the input device is not a TTY");
-      const stdin = withStdin ? stdinPipe(io) : undefined;
+      const detachKeys = detachKeysOption(flags["detach-keys"]);
+      const stdin = withStdin ? stdinPipe(io, tty ? detachKeys : undefined) : undefined;
       const output = await client.hijack("POST", `/containers/${details.Id}/attach`, {
-        query: { stream: true, stdin: withStdin, stdout: true, stderr: true },
+        query: {
+          stream: true,
+          stdin: withStdin,
+          stdout: true,
+          stderr: true,
+          detachKeys: flags["detach-keys"] || undefined,
+        },
         stdin: stdin?.stream,
       });
       const exited = client
@@ -61,8 +69,10 @@ export const start = defineVerb(
               )
             : () => {};
         try {
-          await copyOutput(context, output, { tty, stdin });
-          return await exited;
+          // docker's start proxies signals only to a container without a tty.
+          const proxy = tty ? undefined : { client, id: details.Id };
+          const code = await attachedSession(context, output, { tty, stdin, proxy }, () => exited);
+          return code === "detached" ? 0 : code;
         } finally {
           stopResizing();
         }

@@ -1,7 +1,7 @@
 // Verbs that act on several containers or images one by one (stop, kill, rm, rmi…): each success prints its name,
 // each failure is kept, and the failures end the command together, as docker does.
 import type { CommonContext } from "./command.ts";
-import { CliError, describeFailure } from "./errors.ts";
+import { CliError, CommandStopped, describeFailure } from "./errors.ts";
 
 /**
  * Runs `act` for every name in order; prints each name that succeeded (or the lines `act` returns), then fails with all messages joined.
@@ -21,6 +21,7 @@ export async function eachTarget(
       const lines = await act(name);
       for (const line of Array.isArray(lines) ? (lines as string[]) : [name]) await context.out.line(line);
     } catch (error) {
+      if (error instanceof CommandStopped) throw error;
       if (onFailure && (await onFailure(error, name))) continue;
       failures.push(describeFailure(error).message);
     }
