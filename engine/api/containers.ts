@@ -27,7 +27,7 @@ import {
   unixSeconds,
   withContainer,
 } from "./common.ts";
-import { frame, hijacked, pumpStdin, streamContentType } from "./streams.ts";
+import { detachKeysParam, frame, hijacked, pumpStdin, streamContentType } from "./streams.ts";
 import { parseFilters } from "./system.ts";
 
 /** What a container was created with through the API, kept to answer inspect as Docker does. */
@@ -547,6 +547,7 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
     const wantStderr = flag(c.req.query("stderr"));
     const withLogs = flag(c.req.query("logs"));
     const streaming = c.req.query("stream") === undefined || flag(c.req.query("stream"));
+    const detachKeys = detachKeysParam(c.req.query("detachKeys"));
     const kept = withLogs ? await collect(s.logs(id)) : [];
     const live = streaming ? s.attachOutput(id) : undefined;
     s.event(id, "attach");
@@ -580,15 +581,20 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
     });
     if (wantStdin && streaming && (details.options.openStdin || tty)) {
       const stdinOnce = created.get(id)?.stdinOnce ?? false;
+      // As dockerd: with a tty, the end of the client's input (or its detach keys) ends this attach, not the
+      // container's stdin, so a shell survives its user detaching.
+      const endAttach = () => void reader?.cancel().catch(() => {});
       void runningOf(s, id, done).then((running) => {
         if (!running) return;
         return pumpStdin(
           c.req.raw.body,
           (bytes) => s.writeStdin(id, bytes),
           () => {
-            if (stdinOnce) tryClose(s, id);
+            if (tty) endAttach();
+            else if (stdinOnce) tryClose(s, id);
           },
           done,
+          tty ? { keys: detachKeys, onDetach: endAttach } : undefined,
         );
       });
     }

@@ -14,7 +14,7 @@ import {
   requireContainers,
   withContainer,
 } from "./common.ts";
-import { frame, hijacked, pumpStdin, splitHijackedBody, streamContentType } from "./streams.ts";
+import { detachKeysParam, frame, hijacked, pumpStdin, splitHijackedBody, streamContentType } from "./streams.ts";
 
 interface ExecInstance {
   id: string;
@@ -27,6 +27,8 @@ interface ExecInstance {
   attachStdin: boolean;
   attachStdout: boolean;
   attachStderr: boolean;
+  /** The detach key sequence of a terminal session, in docker's notation ("" for ctrl-p,ctrl-q). */
+  detachKeys: string;
   consoleSize?: { rows: number; cols: number };
   process?: GuestProcess;
   running: boolean;
@@ -102,6 +104,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
       attachStdin: body.AttachStdin === true,
       attachStdout: body.AttachStdout === true,
       attachStderr: body.AttachStderr === true,
+      detachKeys: typeof body.DetachKeys === "string" ? body.DetachKeys : "",
       running: false,
       exitCode: null,
     };
@@ -123,6 +126,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
     }
     const detach = body.Detach === true;
     const tty = body.Tty === true || instance.tty;
+    const detachKeys = detachKeysParam(instance.detachKeys);
     const size = Array.isArray(body.ConsoleSize) ? body.ConsoleSize : undefined;
     const pty = tty
       ? size && Number(size[0]) > 0
@@ -147,23 +151,44 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
       void process.stdin.close().catch(() => {});
       return empty(200);
     }
+    // Once the client has gone (cancelled) or detached, the process runs on and what it writes is dropped, as
+    // dockerd drops an exec's output nobody is attached to.
+    let attached = true;
+    let controls!: ReadableStreamDefaultController<Uint8Array>;
+    const endSession = () => {
+      if (!attached) return;
+      attached = false;
+      controls.close();
+    };
     const output = new ReadableStream<Uint8Array>({
       start: async (controller) => {
+        controls = controller;
         const send = (stream: "stdout" | "stderr") => (bytes: Uint8Array) => {
           const wanted = stream === "stdout" ? instance.attachStdout : instance.attachStderr;
-          if (wanted || (!instance.attachStdout && !instance.attachStderr)) {
+          if (attached && (wanted || (!instance.attachStdout && !instance.attachStderr))) {
             controller.enqueue(tty ? bytes : frame(stream, bytes));
           }
         };
         await Promise.all([drain(process.stdout, send("stdout")), drain(process.stderr, send("stderr"))]);
         await exited;
-        controller.close();
+        endSession();
+      },
+      cancel: () => {
+        attached = false;
       },
     });
     const writer = process.stdin.getWriter();
     const closeStdin = () => void writer.close().catch(() => {});
     if (instance.attachStdin) {
-      void pumpStdin(stdin, (bytes) => writer.write(bytes).catch(() => {}), closeStdin, exited);
+      // As dockerd: with a tty the end of the client's input (or its detach keys) ends the session, and the process
+      // keeps its stdin.
+      void pumpStdin(
+        stdin,
+        (bytes) => writer.write(bytes).catch(() => {}),
+        tty ? endSession : closeStdin,
+        exited,
+        tty ? { keys: detachKeys, onDetach: endSession } : undefined,
+      );
     } else if (!tty) {
       closeStdin();
     }
@@ -200,7 +225,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
       OpenStdout: instance.attachStdout,
       CanRemove: false,
       ContainerID: instance.containerId,
-      DetachKeys: "",
+      DetachKeys: instance.detachKeys,
       Pid: instance.process?.pid ?? 0,
     });
   });

@@ -1,5 +1,6 @@
 // Docker's stream formats for attach, exec and logs: raw bytes when the process has a terminal, otherwise frames
 // that say which stream each chunk came from (an 8-byte header: stream type, three zero bytes, big-endian length).
+import { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "../cli/index.ts";
 import { EngineError } from "../errors.ts";
 import { HIJACK_BODY_LENGTH } from "../http/index.ts";
 import { compareApiVersions } from "./version.ts";
@@ -66,8 +67,25 @@ export function hijacked(body: ReadableStream<Uint8Array>, contentType: string):
 }
 
 /**
+ * The detach key sequence a client asked for (`detachKeys` of an attach, `DetachKeys` of an exec), in docker's
+ * notation (`ctrl-p,ctrl-q`, the default when empty); refused as dockerd refuses it.
+ * @example
+ * detachKeysParam(c.req.query("detachKeys")); // Uint8Array [16, 17]
+ */
+export function detachKeysParam(value: string | undefined): Uint8Array {
+  if (!value) return DEFAULT_DETACH_KEYS;
+  try {
+    return parseDetachKeys(value);
+  } catch {
+    throw new EngineError("invalidArgument", `Invalid detach keys (${value}) provided`);
+  }
+}
+
+/**
  * Copies a hijacked request's body (what the client types) into `write` until the client half-closes or `stop`
  * settles, then calls `end` (which may close the process's stdin). Errors of a client that went away end it too.
+ * With `detach` (a terminal session), the detach key sequence typed by the client is not written: it ends the copy
+ * with `detach.onDetach` instead of `end`, as dockerd's escape proxy does, and the process keeps its stdin.
  * @example
  * void pumpStdin(c.req.raw.body, (bytes) => containers.writeStdin(id, bytes), () => containers.closeStdin(id), exited);
  */
@@ -76,12 +94,14 @@ export async function pumpStdin(
   write: (bytes: Uint8Array) => Promise<void>,
   end: () => void,
   stop: Promise<unknown>,
+  detach?: { keys: Uint8Array; onDetach: () => void },
 ): Promise<void> {
   if (!body) {
     end();
     return;
   }
   const reader = body.getReader();
+  const sequence = detach ? new EscapeSequence(detach.keys) : undefined;
   let stopped = false;
   void stop.then(() => {
     stopped = true;
@@ -89,7 +109,18 @@ export async function pumpStdin(
   });
   try {
     for (let next = await reader.read(); !next.done && !stopped; next = await reader.read()) {
-      await write(next.value);
+      if (!sequence) {
+        await write(next.value);
+        continue;
+      }
+      const { forward, detached } = sequence.push(next.value);
+      if (forward.length > 0) await write(forward);
+      if (detached) {
+        stopped = true;
+        reader.cancel().catch(() => {});
+        detach?.onDetach();
+        return;
+      }
     }
   } catch {
     // The client went away.

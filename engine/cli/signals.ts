@@ -51,7 +51,7 @@ export function stoppable(
         control = controller;
       },
       pull: async (controller) => {
-        let next: ReadableStreamReadResult<Uint8Array>;
+        let next: Awaited<ReturnType<typeof reader.read>>;
         try {
           next = await reader.read();
         } catch (error) {

@@ -214,7 +214,7 @@ async function streamStats(
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const tick = new Promise<undefined>((resolve) => {
-        timer = setTimeout(resolve, STATS_REDRAW_MS);
+        timer = setTimeout(() => resolve(undefined), STATS_REDRAW_MS);
       });
       const received = await Promise.race([tick, signal.received]);
       clearTimeout(timer);
