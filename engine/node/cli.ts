@@ -28,6 +28,9 @@ function lazyStdin(source: NodeJS.ReadableStream & Readable): ReadableStream<Uin
 }
 
 function writable(stream: NodeJS.WritableStream): WritableStream<Uint8Array> {
+  // A reader that went away (`docker logs -f web | head -1`) fails the write (EPIPE) through its callback, which the
+  // CLI turns into its exit; the same error emitted as an event must not crash the process on the way.
+  stream.on("error", () => {});
   return new WritableStream<Uint8Array>({
     write: (chunk) =>
       new Promise<void>((resolve, reject) => {
@@ -62,6 +65,8 @@ export function processCliIO(): CliIO {
     setRawMode: async (raw) => {
       if (stdin.isTTY) stdin.setRawMode(raw);
     },
+    // While a verb listens, SIGINT/SIGTERM/SIGHUP/SIGQUIT are its to handle (docker's signal proxy); once nobody
+    // listens, Node's default is back: the process dies of the signal (a shell sees 128 + its number).
     onSignal: (listener) => {
       const handlers = Object.entries(SIGNALS).map(([name, number]) => {
         const handler = () => listener(number!);
