@@ -1,7 +1,7 @@
 // `docker create`: the container without starting it; prints its id.
 import { defineVerb } from "./command.ts";
 import { CONTAINER_FLAGS, containerConfig, createContainer } from "./container-options.ts";
-import { CliError, describeFailure } from "./errors.ts";
+import { CliError, CommandStopped, describeFailure } from "./errors.ts";
 import { FlagError } from "./flags.ts";
 import { reportRunError } from "./run.ts";
 
@@ -26,6 +26,7 @@ export const create = defineVerb(
     try {
       await context.out.line(await createContainer(context, body, context.flags.name, context.flags.pull));
     } catch (error) {
+      if (error instanceof CommandStopped) throw error;
       throw new CliError(reportRunError(describeFailure(error).message, "create", true), 125);
     }
     return 0;

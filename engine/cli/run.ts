@@ -12,7 +12,7 @@ import {
 } from "./attach.ts";
 import { defineVerb } from "./command.ts";
 import { CONTAINER_FLAGS, containerConfig, createContainer } from "./container-options.ts";
-import { CliError, describeFailure } from "./errors.ts";
+import { CliError, CommandStopped, describeFailure } from "./errors.ts";
 import { FlagError } from "./flags.ts";
 
 /** docker's reportError: `docker: <message>.` and, for option errors, where to find help. */
@@ -70,6 +70,8 @@ export const run = defineVerb(
     try {
       id = await createContainer(context, body, flags.name, flags.pull);
     } catch (error) {
+      // Ctrl-C during the pull, or nobody reading any more: nothing to report.
+      if (error instanceof CommandStopped) throw error;
       const { message, status } = describeFailure(error);
       throw new CliError(reportRunError(message, "run", true), status === 125 ? 125 : startFailureStatus(message));
     }

@@ -246,6 +246,22 @@ describe("signals", () => {
     }
   });
 
+  it("Ctrl-C during docker run's pull stops it (130) without a word more, cancelling the pull's stream", async () => {
+    const progress = new Feed();
+    const fake = daemon({
+      "POST /containers/create": () => json({ message: "No such image: busybox:latest" }, 404),
+      "POST /images/create": () => new Response(progress.stream),
+    });
+    const term = terminal();
+    const code = runCli(["run", "busybox"], term.io, fake.transport);
+    progress.push(`${JSON.stringify({ status: "Pulling from library/busybox", id: "latest" })}\n`);
+    await until(() => term.listeners() > 0, "the pull's signal listener");
+    term.signal(2);
+    expect(await code).toBe(130);
+    expect(progress.cancelled).toBe(true);
+    expect(term.stderr()).toBe("Unable to find image 'busybox:latest' locally\nlatest: Pulling from library/busybox\n");
+  });
+
   it("a stdout nobody reads any more ends docker logs -f (141, like SIGPIPE) and cancels the stream", async () => {
     const logs = new Feed();
     const fake = daemon({
