@@ -176,7 +176,7 @@ describe("signals", () => {
   it("docker start -a passes SIGTERM on as TERM", async () => {
     const container = runningContainer();
     const fake = daemon({
-      [`GET /containers/web/json`]: () =>
+      "GET /containers/web/json": () =>
         json({ Id: ID, Config: { Tty: false, OpenStdin: false }, HostConfig: { AutoRemove: false } }),
     });
     const transport: ApiTransport = (request) =>
