@@ -177,7 +177,7 @@ describe("engine/cli and docker 20.10 against the Drydock daemon", () => {
     expect(ourPs.code).toBe(0);
     expect(steady(ourPs.stdout)).toBe(steady(realPs.stdout));
     expect(ourPs.stdout).toMatch(
-      new RegExp(`^${ourId.slice(0, 12)} +${busybox.reference} +"sh -c echo out; ech…" +.+ ago +Up .+ +our-web$`, "m"),
+      new RegExp(`^${ourId.slice(0, 12)} +${busybox.reference} +"sh -c 'echo out; ec…" +.+ ago +Up .+ +our-web$`, "m"),
     );
 
     const format = [
