@@ -33,31 +33,6 @@ export function goTime(ms: number | undefined): string {
   return ms === undefined ? "0001-01-01T00:00:00Z" : new Date(ms).toISOString().replace("Z", "000000Z");
 }
 
-/** Sizes as Docker's go-units prints them in progress lines: `1.234MB`. */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(3).replace(/\.?0+$/, "")}${units[unit]}`;
-}
-
-/** go-units' HumanDuration: what `docker ps` shows after "Up" and before "ago". */
-export function humanDuration(ms: number): string {
-  const seconds = Math.max(0, Math.round(ms / 1000));
-  if (seconds < 1) return "Less than a second";
-  if (seconds === 1) return "1 second";
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.round(seconds / 60);
-  if (minutes === 1) return "About a minute";
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(minutes / 60);
-  return hours === 1 ? "About an hour" : `${hours} hours`;
-}
-
 /** A query flag as dockerd reads one: present and not 0/false. */
 export function flag(value: string | undefined): boolean {
   return value !== undefined && value !== "" && value !== "0" && value.toLowerCase() !== "false";

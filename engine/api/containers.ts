@@ -11,6 +11,7 @@ import type {
   RunOptions,
   WaitCondition,
 } from "../container-service.ts";
+import { humanDuration } from "../conventions/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import { familiarReference } from "../oci/index.ts";
 import {
@@ -19,7 +20,6 @@ import {
   empty,
   flag,
   goTime,
-  humanDuration,
   json,
   jsonBody,
   requestApiVersion,

@@ -1,18 +1,10 @@
 // Image routes: list, pull (`create`, Docker's JSON progress lines), inspect, history, tag, delete.
 import type { Hono } from "hono";
+import { humanSize } from "../conventions/index.ts";
 import { EngineError } from "../errors.ts";
 import type { Credentials, ImageService, LayerProgress } from "../image-service.ts";
 import { parseReference } from "../oci/index.ts";
-import {
-  type ApiOptions,
-  dockerReference,
-  empty,
-  flag,
-  humanSize,
-  imageSummaryJson,
-  unixSeconds,
-  withImage,
-} from "./common.ts";
+import { type ApiOptions, dockerReference, empty, flag, imageSummaryJson, unixSeconds, withImage } from "./common.ts";
 import { errorBody, errorResponse } from "./errors.ts";
 
 /** One of Docker's pull progress lines for a layer's event. */

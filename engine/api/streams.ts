@@ -1,6 +1,6 @@
 // Docker's stream formats for attach, exec and logs: raw bytes when the process has a terminal, otherwise frames
 // that say which stream each chunk came from (an 8-byte header: stream type, three zero bytes, big-endian length).
-import { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "../cli/index.ts";
+import { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "../conventions/index.ts";
 import { EngineError } from "../errors.ts";
 import { HIJACK_BODY_LENGTH } from "../http/index.ts";
 import { compareApiVersions } from "./version.ts";

@@ -1,9 +1,10 @@
 // The client side of a hijacked connection (run, start -a, exec): the user's stdin into it, its output onto stdout and
 // stderr (demultiplexed without a tty, raw with one), the terminal in raw mode while a tty session lasts, and the
 // container's tty kept at the terminal's size.
+
+import { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "../conventions/index.ts";
 import type { DockerClient } from "./client.ts";
 import type { VerbContext } from "./command.ts";
-import { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "./detach-keys.ts";
 import { CliError } from "./errors.ts";
 import { demultiplex, settle } from "./frames.ts";
 import type { CliIO } from "./io.ts";

@@ -1,6 +1,7 @@
 // The flags `docker create` and `docker run` share, and their translation into the Engine API's create body
 // (Config + HostConfig). Validation errors are flag errors, as in docker (exit 125 with "See '… --help'").
 
+import { ramInBytes } from "../conventions/index.ts";
 import { familiarReference } from "../oci/index.ts";
 import type { CommonContext } from "./command.ts";
 import { CliError, DaemonError } from "./errors.ts";
@@ -9,7 +10,6 @@ import { type JsonMessage, JsonMessageRenderer, jsonLines } from "./jsonmessage.
 import type { Output } from "./output.ts";
 import { cliReference, familiarName } from "./reference.ts";
 import { interruptible } from "./signals.ts";
-import { ramInBytes } from "./units.ts";
 
 /** The flags of `docker create`; `docker run` adds -d and friends. */
 export const CONTAINER_FLAGS = [

@@ -1,8 +1,9 @@
 // `docker history`: an image's layers and the steps that made them, newest first.
+
+import { ellipsis, humanDuration, humanSize, shortId } from "../conventions/index.ts";
 import { defineVerb } from "./command.ts";
 import { writeFormatted } from "./format.ts";
 import { goStruct } from "./template.ts";
-import { ellipsis, humanDuration, humanSize, shortId } from "./units.ts";
 
 const DEFAULT_FORMAT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 const HEADER = {

@@ -1,12 +1,12 @@
 // `docker images` / `docker image ls`: one row per repository and tag, sizes as docker rounds them.
 
+import { humanDuration, humanSize, shortId } from "../conventions/index.ts";
 import { parseReference } from "../oci/index.ts";
 import { defineVerb } from "./command.ts";
 import { goTimeString, writeFormatted } from "./format.ts";
 import { filtersJson } from "./ps.ts";
 import { familiarName } from "./reference.ts";
 import { goStruct } from "./template.ts";
-import { humanDuration, humanSize, shortId } from "./units.ts";
 
 /** An image as `GET /images/json` lists it. */
 export interface ImageSummary {

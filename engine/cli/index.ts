@@ -34,7 +34,6 @@ import { unpause } from "./unpause.ts";
 import { CLIENT_VERSION, version } from "./version.ts";
 import { wait } from "./wait.ts";
 
-export { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "./detach-keys.ts";
 export type { ApiConnector, ApiTransport, CliIO } from "./io.ts";
 
 /** The docker default when nothing names a daemon. */

@@ -1,7 +1,8 @@
 // `docker info`: the client's context and the daemon's system-wide information, laid out as docker prints it.
+
+import { bytesSize } from "../conventions/index.ts";
 import { defineVerb } from "./command.ts";
 import { compileTemplate, renderTemplate } from "./format.ts";
-import { bytesSize } from "./units.ts";
 
 type Info = Record<string, unknown> & {
   Plugins?: { Volume?: string[]; Network?: string[]; Authorization?: string[] | null; Log?: string[] };

@@ -1,7 +1,8 @@
 // Docker's JSON progress stream (pkg/jsonmessage) as the docker CLI shows it: without a terminal one line per status
 // and no progress bars; on a terminal one line per layer id, redrawn in place with cursor moves.
+
+import { humanSize } from "../conventions/index.ts";
 import { settle } from "./frames.ts";
-import { humanSize } from "./units.ts";
 
 /** One line of a pull's (or push's) progress stream. */
 export interface JsonMessage {

@@ -1,9 +1,10 @@
 // `docker ps`: the container list as docker's formatter shows it (12-character ids, quoted and shortened commands,
 // "Up 3 seconds", names without their slash), or as --format says.
+
+import { ellipsis, humanDuration, humanSize, shortId } from "../conventions/index.ts";
 import { defineVerb } from "./command.ts";
 import { goTimeString, writeFormatted } from "./format.ts";
 import { goStruct } from "./template.ts";
-import { ellipsis, humanDuration, humanSize, shortId } from "./units.ts";
 
 /** A container as `GET /containers/json` lists it (the fields ps reads). */
 export interface ContainerSummary {

@@ -1,6 +1,8 @@
 // `docker stats`: each container's CPU, memory, network, block I/O and pids, computed from the daemon's stats the way
 // docker's client does (cgroup v2: memory usage without inactive file pages); a live table until Ctrl-C, or one
 // sample with --no-stream.
+
+import { bytesSize, humanSize, shortId } from "../conventions/index.ts";
 import type { DockerClient } from "./client.ts";
 import { type CommonContext, defineVerb } from "./command.ts";
 import { CliError, describeFailure } from "./errors.ts";
@@ -10,7 +12,6 @@ import { jsonLines } from "./jsonmessage.ts";
 import { type ContainerSummary, filtersJson } from "./ps.ts";
 import { nextSignal, stoppable } from "./signals.ts";
 import { goStruct } from "./template.ts";
-import { bytesSize, humanSize, shortId } from "./units.ts";
 
 /** The part of `GET /containers/{id}/stats` the CLI reads. */
 export interface StatsJson {

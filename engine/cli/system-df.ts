@@ -1,8 +1,9 @@
 // `docker system df`: space used by images, containers, local volumes and the build cache, and what could go.
+
+import { humanSize } from "../conventions/index.ts";
 import { defineVerb } from "./command.ts";
 import { writeFormatted } from "./format.ts";
 import { goStruct } from "./template.ts";
-import { humanSize } from "./units.ts";
 
 interface DiskUsage {
   LayersSize?: number;
