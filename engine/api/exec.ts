@@ -33,7 +33,12 @@ interface ExecInstance {
   process?: GuestProcess;
   running: boolean;
   exitCode: number | null;
+  /** When the process exited (ms since the epoch): the instance is dropped a while later. */
+  exitedAt?: number;
 }
+
+/** How long an exited exec instance can still be inspected (dockerd's exec GC keeps them about as long). */
+const EXITED_EXEC_KEEP_MS = 5 * 60_000;
 
 function newExecId(): string {
   const bytes = new Uint8Array(32);
@@ -111,6 +116,14 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
     if (workdir !== undefined) instance.workdir = workdir;
     if (Array.isArray(size) && Number(size[0]) > 0 && Number(size[1]) > 0) {
       instance.consoleSize = { rows: Number(size[0]), cols: Number(size[1]) };
+    }
+    // A lesson's checks exec every few seconds: forget instances that exited a while ago or whose container is gone.
+    const now = Date.now();
+    const live = new Set(s.list({ all: true }).map((container) => container.id));
+    for (const [id, old] of instances) {
+      if (!live.has(old.containerId) || (old.exitedAt !== undefined && now - old.exitedAt > EXITED_EXEC_KEEP_MS)) {
+        instances.delete(id);
+      }
     }
     instances.set(instance.id, instance);
     s.event(details.id, "exec_create", { execID: instance.id, execCommand: argv.join(" ") });
@@ -236,6 +249,7 @@ async function finish(s: ContainerService, instance: ExecInstance, process: Gues
   const status = await process.exit.catch(() => ({ code: 126 }));
   instance.running = false;
   instance.exitCode = status.code;
+  instance.exitedAt = Date.now();
   try {
     s.event(instance.containerId, "exec_die", { execID: instance.id, exitCode: String(status.code) });
   } catch {

@@ -415,6 +415,21 @@ describe("containers through the docker CLI", () => {
     expect((await docker(["rm", "-f", "chatty"])).code).toBe(0);
   });
 
+  it("forgets exec instances once their container is gone", async () => {
+    expect((await docker(["run", "-d", "--name", "exec-a", busybox.reference, "sleep", "60"])).code).toBe(0);
+    expect((await docker(["run", "-d", "--name", "exec-b", busybox.reference, "sleep", "60"])).code).toBe(0);
+    const first = await raw("POST", "/v1.43/containers/exec-a/exec", JSON.stringify({ Cmd: ["true"] }));
+    expect(first.status).toBe(201);
+    const { Id } = JSON.parse(first.body) as { Id: string };
+    expect((await raw("GET", `/v1.43/exec/${Id}/json`)).status).toBe(200);
+    expect((await docker(["rm", "-f", "exec-a"])).code).toBe(0);
+    expect((await raw("POST", "/v1.43/containers/exec-b/exec", JSON.stringify({ Cmd: ["true"] }))).status).toBe(201);
+    const gone = await raw("GET", `/v1.43/exec/${Id}/json`);
+    expect(gone.status).toBe(404);
+    expect(gone.body).toContain(`No such exec instance: ${Id}`);
+    expect((await docker(["rm", "-f", "exec-b"])).code).toBe(0);
+  });
+
   it("diff lists what a container added, changed and deleted, from its writable layer", async () => {
     const clean = await docker(["run", "-d", "--name", "differ", busybox.reference, "sleep", "60"]);
     expect(clean.code).toBe(0);
