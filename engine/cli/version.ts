@@ -75,6 +75,8 @@ export const version = defineVerb(
     } catch (error) {
       serverError = error;
     }
+    // Templates name Go's fields: the JSON's ApiVersion is types.Version's APIVersion.
+    if (server && server.APIVersion === undefined) server.APIVersion = server.ApiVersion;
     const data = { Client: clientInfo, Server: server ?? null, ServerOK: server !== undefined };
     const template = compileTemplate(context.flags.format || VERSION_TEMPLATE);
     const text = `${renderTemplate(template, data)}\n`;

@@ -103,6 +103,11 @@ describe("engine/cli and docker 20.10 against the Drydock daemon", () => {
     const server = (text: string) => text.slice(text.indexOf("Server:"));
     expect(server(ours.stdout)).toBe(server(real.stdout));
     expect(ours.stdout).toMatch(/^Client: Drydock\n Version: +0\.1\.0\n API version: +1\.43$/m);
+    // --format names Go's fields, as the real client's does.
+    const format = "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}";
+    const [realFormat, oursFormat] = await both(["version", "--format", format]);
+    expect(oursFormat.stdout).toBe(realFormat.stdout);
+    expect(oursFormat.stdout).toBe("0.1.0 1.43 linux\n");
   });
 
   it("pull from the local registry: the same status lines, digest and final reference", async () => {
