@@ -1,41 +1,24 @@
 // Signals and the detach keys through the real guest's `docker` command: Ctrl-C (a SIGINT to the applet) reaches the
 // container through the CLI's signal proxy, and Ctrl-P Ctrl-Q on a terminal leaves an -it container running.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GuestProcess } from "../../engine/agent/index.ts";
-import { ContainerService, type Drydock, type ImageService, serveDockerInGuest } from "../../engine/index.ts";
-import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
-import { seedRegistry } from "../fixtures/images.ts";
-import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import type { ContainerService, Drydock } from "../../engine/index.ts";
+import { type GuestDockerFixture, startGuestDocker } from "../fixtures/guest-docker.ts";
 
 const ENV = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=xterm"];
 const SIGINT = 2;
 
+let guest: GuestDockerFixture;
 let drydock: Drydock;
-let images: ImageService;
 let containers: ContainerService;
-let registry: Registry;
-let dir: string;
 let busybox: string;
 
 beforeAll(async () => {
-  registry = await startRegistry();
-  const seeded = await seedRegistry(registry, ["busybox"]);
-  dir = await mkdtemp(join(tmpdir(), "drydock-cli-signals-"));
-  images = await openNodeImageService(dir);
-  busybox = (await images.pull(seeded.busybox.reference)).name;
-  drydock = await bootDrydock();
-  containers = ContainerService.open(drydock, images);
-  await serveDockerInGuest(drydock, { images, containers });
+  guest = await startGuestDocker();
+  ({ drydock, containers, busybox } = guest);
 });
 
-afterAll(async () => {
-  await drydock?.dispose();
-  await registry?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => guest?.stop());
 
 /** Everything a process prints, as it comes, and a way to wait for a pattern in it. */
 function screen(proc: GuestProcess) {

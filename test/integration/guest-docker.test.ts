@@ -1,45 +1,22 @@
 // Docker inside the real guest: /var/run/docker.sock answers the Engine API (drydockd forwards each connection to the
 // engine, whose HTTP server and API app answer it) and the guest's `docker` command runs the engine's CLI, with
 // containers that really run: what a learner types in the page's terminal.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ContainerService,
-  type Drydock,
-  type HttpExchange,
-  type ImageService,
-  serveDockerInGuest,
-} from "../../engine/index.ts";
-import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
-import { seedRegistry } from "../fixtures/images.ts";
-import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import type { ContainerService, Drydock, HttpExchange } from "../../engine/index.ts";
+import { type GuestDockerFixture, startGuestDocker } from "../fixtures/guest-docker.ts";
 
+let guest: GuestDockerFixture;
 let drydock: Drydock;
-let images: ImageService;
 let containers: ContainerService;
-let registry: Registry;
-let dir: string;
 let busybox: string;
 const exchanges: HttpExchange[] = [];
 
 beforeAll(async () => {
-  registry = await startRegistry();
-  const seeded = await seedRegistry(registry, ["busybox"]);
-  dir = await mkdtemp(join(tmpdir(), "drydock-guest-docker-"));
-  images = await openNodeImageService(dir);
-  busybox = (await images.pull(seeded.busybox.reference)).name;
-  drydock = await bootDrydock();
-  containers = ContainerService.open(drydock, images);
-  await serveDockerInGuest(drydock, { images, containers, onExchange: (exchange) => exchanges.push(exchange) });
+  guest = await startGuestDocker({ onExchange: (exchange) => exchanges.push(exchange) });
+  ({ drydock, containers, busybox } = guest);
 });
 
-afterAll(async () => {
-  await drydock?.dispose();
-  await registry?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => guest?.stop());
 
 /** Runs a shell command in the guest (outside containers). */
 function sh(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
