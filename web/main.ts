@@ -168,9 +168,10 @@ const lessonsCanRun = new Promise<void>((resolve) => {
   lessonsReady = resolve;
 });
 void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
-  .then(([{ LessonsPanel }, { loadCourse }]) => {
+  .then(async ([{ LessonsPanel }, { loadCourseInSlices }]) => {
+    const course = await loadCourseInSlices();
     lessons = new LessonsPanel(byId("lessons", HTMLDivElement), {
-      ...loadCourse(),
+      ...course,
       runScript: (script) => api.runScript(script),
       sendToShell: (text) => {
         void api.writeShell(encoder.encode(text));

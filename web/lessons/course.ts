@@ -15,3 +15,22 @@ const sources = Object.fromEntries(Object.entries(files).map(([path, text]) => [
 export function loadCourse(): { lessons: Lesson[]; errors: LessonError[] } {
   return parseCourse(sources);
 }
+
+/**
+ * The bundled course, parsed one lesson per task so the page never stalls on it (all seven at once took one
+ * 100–200 ms task on a first visit, just after the prompt).
+ * @example
+ * const { lessons, errors } = await loadCourseInSlices();
+ */
+export async function loadCourseInSlices(): Promise<{ lessons: Lesson[]; errors: LessonError[] }> {
+  const lessons: Lesson[] = [];
+  const errors: LessonError[] = [];
+  for (const [file, text] of Object.entries(sources)) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const one = parseCourse({ [file]: text });
+    lessons.push(...one.lessons);
+    errors.push(...one.errors);
+  }
+  lessons.sort((a, b) => a.id.localeCompare(b.id));
+  return { lessons, errors };
+}
