@@ -526,12 +526,18 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
     // The wait begins now, before the answer's head goes out: the CLI starts the container once it has the head.
     const exited = s.waitFor(details.id, condition);
     const encoder = new TextEncoder();
+    let open = true;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         void exited.then((exit) => {
+          // The client may have gone meanwhile (its answer was cancelled): nobody to tell.
+          if (!open) return;
           controller.enqueue(encoder.encode(`${JSON.stringify(waitBody(exit))}\n`));
           controller.close();
         });
+      },
+      cancel: () => {
+        open = false;
       },
     });
     return new Response(body, { headers: { "content-type": "application/json" } });
@@ -735,7 +741,8 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
             previous = current;
             timer = setTimeout(tick, 1000);
           } catch {
-            controller.close();
+            // A sample that failed ends the stream; an answer cancelled meanwhile is already over.
+            if (!stopped) controller.close();
           }
         };
         void tick();

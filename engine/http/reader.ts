@@ -4,6 +4,7 @@
 export class ByteReader {
   #buffer: Uint8Array = new Uint8Array(0);
   #ended = false;
+  #pending: Promise<boolean> | undefined;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
 
   constructor(stream: ReadableStream<Uint8Array>) {
@@ -20,8 +21,18 @@ export class ByteReader {
     return this.#ended && this.#buffer.length === 0;
   }
 
-  /** Reads more from the stream into the buffer; false at its end. */
-  async #fill(): Promise<boolean> {
+  /**
+   * Reads more from the stream into the buffer; false at its end. One read at a time: a caller that comes while one
+   * is under way (the watch for a vanished client, then the next request's head) waits for that same read.
+   */
+  #fill(): Promise<boolean> {
+    this.#pending ??= this.#read().finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  async #read(): Promise<boolean> {
     if (this.#ended) return false;
     const { done, value } = await this.#reader.read();
     if (done) {
@@ -79,6 +90,15 @@ export class ByteReader {
       if (!(await this.#fill())) throw new HttpParseError(400, "the connection ended inside a body");
     }
     return this.#take(count).slice();
+  }
+
+  /**
+   * Waits for the stream to say something: true when it ends before any more bytes come, false when bytes arrive
+   * (they stay buffered for the next read).
+   */
+  async endsBeforeMore(): Promise<boolean> {
+    if (this.#buffer.length > 0) return false;
+    return !(await this.#fill()) && this.#buffer.length === 0;
   }
 
   /** Everything from here to the end of the stream, as a stream (a hijacked connection's input). */

@@ -131,6 +131,25 @@ describe("serveHttpConnection", () => {
     await client.finish();
   });
 
+  it("stops an idle streamed answer when its client closes the connection (docker events, then Ctrl-C)", async () => {
+    let cancelled = false;
+    const client = connect(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            cancel: () => {
+              cancelled = true;
+            },
+          }),
+        ),
+    );
+    client.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    await client.readUntil("\r\n\r\n");
+    // Nothing to say, and the client leaves: the answer's stream is cancelled without waiting for a write to fail.
+    await client.finish();
+    expect(cancelled).toBe(true);
+  });
+
   it("closes an HTTP/1.0 keep-alive connection after a streamed answer (its end is the connection's end)", async () => {
     const client = connect(
       () =>

@@ -31,6 +31,7 @@ export interface ServeOptions {
 }
 
 const MAX_LINE = 16 * 1024;
+const NEVER = new Promise<never>(() => {});
 const MAX_HEADERS = 100;
 const encoder = new TextEncoder();
 
@@ -287,7 +288,11 @@ async function exchange(
     await pipeRaw(response.body, writer);
     return false;
   }
-  if (await writeFramed(writer, head, response, closeAfter, () => report(response.status))) return false;
+  // With no request body, nothing else reads the connection while the answer streams: watch it, so an idle stream
+  // (events, wait, a quiet logs -f) ends when its client leaves, not at its next write. Bytes that come instead
+  // (a pipelined request) stay buffered for the next round.
+  const gone = body === null ? reader.endsBeforeMore().then((ended) => (ended ? undefined : NEVER)) : undefined;
+  if (await writeFramed(writer, head, response, closeAfter, () => report(response.status), gone)) return false;
   await drain();
   return true;
 }
@@ -303,6 +308,7 @@ async function writeFramed(
   response: Response,
   close: boolean,
   onHead: () => void,
+  gone?: Promise<void>,
 ): Promise<boolean> {
   const headers = new Headers(response.headers);
   const extra: Record<string, string> = {};
@@ -325,47 +331,62 @@ async function writeFramed(
   if (length !== null || response.body === null) {
     if (length === null) extra["content-length"] = "0";
     await writeHead();
-    await pipeRaw(response.body, writer);
+    await pipeRaw(response.body, writer, gone);
     return close;
   }
   headers.delete("transfer-encoding");
   if (head.minor === 0) {
     close = true;
     await writeHead();
-    await pipeRaw(response.body, writer);
+    await pipeRaw(response.body, writer, gone);
     return true;
   }
   extra["transfer-encoding"] = "chunked";
   await writeHead();
-  const reader = response.body.getReader();
-  try {
-    for (let next = await reader.read(); !next.done; next = await reader.read()) {
-      if (next.value.length === 0) continue;
-      const size = encoder.encode(`${next.value.length.toString(16)}\r\n`);
-      const chunk = new Uint8Array(size.length + next.value.length + 2);
-      chunk.set(size);
-      chunk.set(next.value, size.length);
-      chunk.set([13, 10], size.length + next.value.length);
-      await writer.write(chunk);
-    }
-  } catch (error) {
-    await reader.cancel(error).catch(() => {});
-    throw error;
+  for await (const value of chunks(response.body, gone)) {
+    const size = encoder.encode(`${value.length.toString(16)}\r\n`);
+    const chunk = new Uint8Array(size.length + value.length + 2);
+    chunk.set(size);
+    chunk.set(value, size.length);
+    chunk.set([13, 10], size.length + value.length);
+    await writer.write(chunk);
   }
   await writer.write(encoder.encode("0\r\n\r\n"));
   return close;
 }
 
-/** Copies a body to the connection as it is; stops the body when the client goes away. */
-async function pipeRaw(body: ReadableStream<Uint8Array> | null, writer: WritableStreamDefaultWriter<Uint8Array>) {
-  if (!body) return;
+/** Thrown out of a body's copy when the client closed its end of the connection: nobody is left to read it. */
+class ClientGone extends Error {}
+
+/**
+ * A body's chunks as they come; the body is cancelled when the copy stops early: a failed write, or `gone`
+ * settling (the client closed its end while an idle stream, such as `events` or `wait`, had nothing to say).
+ */
+async function* chunks(body: ReadableStream<Uint8Array>, gone?: Promise<void>): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
+  const left = gone?.then(() => "gone" as const);
+  let finished = false;
   try {
-    for (let next = await reader.read(); !next.done; next = await reader.read()) {
-      if (next.value.length) await writer.write(next.value);
+    for (;;) {
+      const next = await (left ? Promise.race([reader.read(), left]) : reader.read());
+      if (next === "gone") throw new ClientGone("the client closed the connection");
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      if (next.value.length) yield next.value;
     }
-  } catch (error) {
-    await reader.cancel(error).catch(() => {});
-    throw error;
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
   }
+}
+
+/** Copies a body to the connection as it is; stops the body when the client goes away. */
+async function pipeRaw(
+  body: ReadableStream<Uint8Array> | null,
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  gone?: Promise<void>,
+): Promise<void> {
+  if (!body) return;
+  for await (const chunk of chunks(body, gone)) await writer.write(chunk);
 }
