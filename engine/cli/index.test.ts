@@ -62,6 +62,11 @@ describe("runCli", () => {
       code: 1,
       stderr: "docker: 'nosuch' is not a docker command.\nSee 'docker --help'\n",
     });
+    expect(await cli(["build", "."])).toMatchObject({
+      code: 1,
+      stderr:
+        "docker: 'build' is a docker command that Drydock does not have yet.\nSee 'docker --help' for the ones it has.\n",
+    });
     expect(await cli(["ps", "--foo"])).toMatchObject({
       code: 125,
       stderr: "unknown flag: --foo\nSee 'docker ps --help'.\n",

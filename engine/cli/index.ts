@@ -89,6 +89,29 @@ export const VERBS: Verb[] = [
   events,
 ];
 
+/** docker's own verbs that Drydock has not built yet: named as such, not as unknown commands. */
+const NOT_YET = new Set([
+  "attach",
+  "build",
+  "commit",
+  "cp",
+  "export",
+  "import",
+  "load",
+  "login",
+  "logout",
+  "port",
+  "push",
+  "rename",
+  "save",
+  "search",
+  "update",
+  "compose",
+  "network",
+  "volume",
+  "buildx",
+]);
+
 /** `docker <group> <verb>`: docker's management commands, each verb under the name it has there. */
 export const GROUPS: VerbGroup[] = [
   {
@@ -218,6 +241,13 @@ async function dispatch(
     target = { verb: found[1], commandPath: `docker ${group.name} ${subName}`, argv: subArgs };
   } else {
     const verb = VERBS.find((candidate) => candidate.descriptor.name === name);
+    if (!verb && NOT_YET.has(name)) {
+      // A learner following a Docker tutorial should learn that the command exists, just not here.
+      await err.line(
+        `docker: '${name}' is a docker command that Drydock does not have yet.\nSee 'docker --help' for the ones it has.`,
+      );
+      return 1;
+    }
     if (!verb) {
       await err.line(`docker: '${name}' is not a docker command.\nSee 'docker --help'`);
       return 1;
