@@ -131,9 +131,9 @@ describe("the playground", () => {
     await expect.poll(() => page.locator("#proxy-status").textContent(), { timeout: 30_000 }).toContain("Pulled");
     await expect.poll(() => page.locator("#layers li").count()).toBe(1);
     expect(await page.locator("#layers li").getAttribute("data-status")).toBe("complete");
-    const list = await page.locator("#image-list").innerText();
-    expect(list).toContain(`${registry.host}/busybox:latest`);
-    expect(list).toContain(`${registry.host}/layers:latest`);
+    // The list is refreshed after the pull's last line: wait for it rather than read it once.
+    await expect.poll(() => page.locator("#image-list").innerText()).toContain(`${registry.host}/busybox:latest`);
+    expect(await page.locator("#image-list").innerText()).toContain(`${registry.host}/layers:latest`);
     const trace = await page.locator("#trace").innerText();
     expect(trace).toContain(`GET /registry/v2/${registry.host}/busybox/manifests/latest`);
     await screenshot(page, "04-pulled");
@@ -151,7 +151,10 @@ describe("the playground", () => {
     await typeCommand(page, "docker exec -it e2e sh");
     await expect.poll(() => terminalText(page)).toMatch(/^\/ # $/m);
     await typeCommand(page, "echo inside-$((6*7)) $(hostname | wc -c)");
-    await expect.poll(() => terminalText(page)).toContain("inside-42 13");
+    // Wait for the container shell's next prompt: busybox sh asks the terminal where the cursor is after each one,
+    // and an answer that arrives after `exit` would be typed into the guest's own shell instead.
+    await expect.poll(() => terminalText(page)).toMatch(/inside-42 13\n\/ # /);
+    await new Promise((resolve) => setTimeout(resolve, 300));
     await typeCommand(page, "exit");
     await typeCommand(page, "docker rm -f e2e");
     await expect.poll(() => terminalText(page)).toMatch(/^e2e$/m);
