@@ -7,7 +7,7 @@ import { runCli } from "./cli/index.ts";
 import { serveCliRelay } from "./cli/relay.ts";
 import type { ContainerService } from "./container-service.ts";
 import type { Drydock } from "./drydock.ts";
-import { type HttpExchange, isRawStream, serveHttpConnection } from "./http/index.ts";
+import { type HttpExchange, isRawStream, QUIET_HEADER, serveHttpConnection } from "./http/index.ts";
 import type { ImageService } from "./image-service.ts";
 
 /** Where the guest's Docker socket is. */
@@ -41,6 +41,12 @@ export interface GuestDocker {
 export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerOptions): Promise<GuestDocker> {
   const app = createApiApp({ images: options.images, containers: options.containers });
   const fetch = async (request: Request) => app.fetch(request);
+  // A check's requests are neither traced nor do they trace the engine steps they cause (its docker exec).
+  const checkTransport = (request: Request) => {
+    const quiet = new Request(request, { headers: new Headers(request.headers) });
+    quiet.headers.set(QUIET_HEADER, "1");
+    return fetch(quiet);
+  };
   // The guest's docker calls the API in process (no HTTP framing), yet its requests are traced like the socket's.
   const cliTransport = async (request: Request) => {
     const response = await fetch(request);
@@ -63,7 +69,9 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
     }),
     drydock.agent.listen(GUEST_CLI_SOCKET, (connection) => {
       // A lesson's checks (DRYDOCK_CHECK=1) poll every few seconds: their requests would drown the learner's.
-      void serveCliRelay(connection, (argv, io) => runCli(argv, io, io.env.DRYDOCK_CHECK ? fetch : cliTransport));
+      void serveCliRelay(connection, (argv, io) =>
+        runCli(argv, io, io.env.DRYDOCK_CHECK ? checkTransport : cliTransport),
+      );
     }),
   ]);
   return { fetch };

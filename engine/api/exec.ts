@@ -4,6 +4,7 @@ import type { Hono } from "hono";
 import type { GuestProcess } from "../agent/index.ts";
 import type { ContainerService } from "../container-service.ts";
 import { EngineError } from "../errors.ts";
+import { QUIET_HEADER } from "../http/index.ts";
 import { parseUser } from "../runtime/index.ts";
 import {
   type ApiOptions,
@@ -152,6 +153,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
         ...(instance.user ? { user: parseUser(instance.user) } : {}),
         ...(instance.workdir !== undefined ? { workdir: instance.workdir } : {}),
         ...(pty ? { pty } : {}),
+        ...(c.req.header(QUIET_HEADER) ? { quiet: true } : {}),
       }),
     );
     instance.process = process;

@@ -6,6 +6,7 @@ export {
   HIJACK_BODY_LENGTH,
   type HttpExchange,
   isRawStream,
+  QUIET_HEADER,
   type ServeOptions,
   serveHttpConnection,
 } from "./server.ts";

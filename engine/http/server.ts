@@ -45,6 +45,12 @@ export const RAW_STREAM_TYPES = ["application/vnd.docker.raw-stream", "applicati
  */
 export const HIJACK_BODY_LENGTH = "x-drydock-body-length";
 
+/**
+ * A request header that keeps what the request makes the engine do out of the trace: the guest's docker sets it for
+ * a lesson's checks (DRYDOCK_CHECK=1), which poll every few seconds and would drown what the learner does.
+ */
+export const QUIET_HEADER = "x-drydock-quiet";
+
 /** Whether an answer's body is one of Docker's raw streams (what a hijacked request gets). */
 export function isRawStream(response: Response): boolean {
   const contentType = response.headers.get("content-type") ?? "";

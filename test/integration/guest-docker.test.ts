@@ -109,7 +109,14 @@ describe("the guest's docker command", () => {
       new RegExp(`^${id.slice(0, 12)}\\s+${busybox.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s.*Up .*\\sweb$`, "m"),
     );
     expect((await sh("docker logs web")).stdout).toBe("serving\n");
+    const steps: string[] = [];
+    const stopTracing = containers.trace((event) => steps.push(event.command));
     expect((await sh("docker exec web hostname")).stdout).toBe(`${id.slice(0, 12)}\n`);
+    // A lesson's check execs quietly: the learner's exec shows in the trace, the check's does not.
+    expect((await sh("DRYDOCK_CHECK=1 docker exec web true")).code).toBe(0);
+    stopTracing();
+    expect(steps.filter((step) => / hostname$/.test(step))).toHaveLength(1);
+    expect(steps.filter((step) => / true$/.test(step))).toHaveLength(0);
     expect((await sh("docker inspect --format '{{.State.Status}}' web")).stdout).toBe("running\n");
     expect((await sh("docker exec web sh -c 'mkdir /data && echo x > /data/f'; docker diff web")).stdout).toBe(
       "A /data\nA /data/f\n",
