@@ -156,6 +156,8 @@ describe("the playground", () => {
     await expect.poll(() => terminalText(page)).toMatch(/inside-42 13\n\/ # /);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await typeCommand(page, "exit");
+    // Keys typed before the guest's prompt is back would still go to the ending exec session, as with real docker.
+    await expect.poll(() => terminalText(page)).toMatch(/\/ # exit\s*\ndrydock:~# \s*$/);
     await typeCommand(page, "docker rm -f e2e");
     await expect.poll(() => terminalText(page)).toMatch(/^e2e$/m);
     expect(await terminalText(page)).not.toContain('"Detach"');
