@@ -3,24 +3,23 @@
 // images, inspect, rmi, ps -a over a real container, and Docker's messages for a too-new API and an unknown image;
 // then containers: run attached, -i with piped stdin, -it under a pty, -d then logs/ps/inspect/top/stats/exec/pause/
 // stop/kill/restart/wait/rm, limits, events, tag, system df, what Drydock refuses, and bad requests on the raw socket.
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiApp } from "../../engine/api/index.ts";
 import { parseFrames } from "../../engine/api/streams.ts";
 import { ContainerService, type Drydock, type ImageService } from "../../engine/index.ts";
 import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
 import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
+import { DEBIAN_DOCKER, dockerClientEnv, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
 
 /** Debian's client (API 1.41) first; then a newer one if installed. */
-const DEBIAN_DOCKER = "/usr/bin/docker";
 const CLIENTS = [DEBIAN_DOCKER, "/usr/local/bin/docker"].filter((path) => existsSync(path));
 
 let registry: Registry;
@@ -50,34 +49,13 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function clientEnv(): Record<string, string> {
-  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "config") };
+  return dockerClientEnv(dir);
 }
 
 /** Runs the docker client against the daemon; never throws on a non-zero exit. */
-async function docker(
-  args: string[],
-  options: { client?: string; env?: Record<string, string> } = {},
-): Promise<Outcome> {
-  const env = clientEnv();
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      options.client ?? DEBIAN_DOCKER,
-      ["-H", `unix://${daemon.socketPath}`, ...args],
-      { env: { ...env, ...options.env }, timeout: 60_000 },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    if (typeof failed.code !== "number") throw error;
-    return { code: failed.code, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-  }
+function docker(args: string[], options: { client?: string; env?: Record<string, string> } = {}): Promise<Outcome> {
+  return runDocker({ host: `unix://${daemon.socketPath}`, home: dir, ...options }, args);
 }
 
 describe("docker CLI against the Drydock daemon", () => {

@@ -1,22 +1,19 @@
 // engine/cli (the TypeScript docker CLI, through its Node unix-socket transport) and Debian's real docker 20.10,
 // side by side against the Node daemon: the same scenario through both, comparing what a person reads (tables,
 // inspect fields, logs, pull lines, error messages) and the exit codes.
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliIO, runCli } from "../../engine/cli/index.ts";
 import { ContainerService, type Drydock } from "../../engine/index.ts";
 import { unixConnector } from "../../engine/node/cli.ts";
 import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
 import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
+import { DEBIAN_DOCKER, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
-
-const DOCKER = "/usr/bin/docker";
 
 let registry: Registry;
 let busybox: SeededImage;
@@ -26,7 +23,8 @@ let daemon: Daemon;
 let host: string;
 
 beforeAll(async () => {
-  if (!existsSync(DOCKER)) throw new Error("docker is not installed: run `bash scripts/system-deps.sh` (docker.io)");
+  if (!existsSync(DEBIAN_DOCKER))
+    throw new Error("docker is not installed: run `bash scripts/system-deps.sh` (docker.io)");
   registry = await startRegistry();
   ({ busybox } = await seedRegistry(registry, ["busybox"]));
   dir = await mkdtemp(join(tmpdir(), "drydock-cli-"));
@@ -47,23 +45,9 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The real docker CLI; never throws on a non-zero exit. */
-async function docker(args: string[]): Promise<Outcome> {
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: join(dir, "config") };
-  try {
-    const { stdout, stderr } = await promisify(execFile)(DOCKER, ["-H", host, ...args], { env, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    if (typeof failed.code !== "number") throw error;
-    return { code: failed.code, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-  }
+function docker(args: string[]): Promise<Outcome> {
+  return runDocker({ host, home: dir }, args);
 }
 
 /** engine/cli in this process, over the same unix socket, with pipes for stdio. */
