@@ -19,6 +19,7 @@ import "monaco-editor/languages/definitions/dockerfile/register";
 import "monaco-editor/languages/definitions/shell/register";
 import "monaco-editor/languages/definitions/yaml/register";
 import { createTokenizationSupport } from "monaco-editor/languages/features/json/tokenization";
+import { cssVariable } from "./format.ts";
 
 globalThis.MonacoEnvironment = { getWorker: () => new EditorWorker() };
 
@@ -56,20 +57,18 @@ function isDark(): boolean {
 
 /** Monaco's light or dark theme, with the page's own colours (style.css) for the surfaces. */
 function applyPageTheme(): void {
-  const style = getComputedStyle(document.documentElement);
-  const v = (name: string) => style.getPropertyValue(name).trim();
   monaco.editor.defineTheme("drydock", {
     base: isDark() ? "vs-dark" : "vs",
     inherit: true,
     rules: [],
     colors: {
-      "editor.background": v("--term-bg"),
-      "editor.foreground": v("--term-fg"),
-      "editorCursor.foreground": v("--term-cursor"),
-      "editor.selectionBackground": v("--term-selection"),
-      "editorLineNumber.foreground": v("--muted"),
-      "editorGutter.background": v("--term-bg"),
-      focusBorder: v("--accent"),
+      "editor.background": cssVariable("--term-bg"),
+      "editor.foreground": cssVariable("--term-fg"),
+      "editorCursor.foreground": cssVariable("--term-cursor"),
+      "editor.selectionBackground": cssVariable("--term-selection"),
+      "editorLineNumber.foreground": cssVariable("--muted"),
+      "editorGutter.background": cssVariable("--term-bg"),
+      focusBorder: cssVariable("--accent"),
     },
   });
   monaco.editor.setTheme("drydock");
@@ -92,7 +91,7 @@ export function createEditor(container: HTMLElement, path: string, text: string)
     theme: "drydock",
     ariaLabel: "File contents",
     placeholder: "Open a file, or type here and Save",
-    fontFamily: getComputedStyle(document.documentElement).getPropertyValue("--mono"),
+    fontFamily: cssVariable("--mono"),
     fontSize: 14,
     automaticLayout: true,
     minimap: { enabled: false },

@@ -23,3 +23,12 @@ export function byId<T extends HTMLElement>(id: string, type: { new (): T }): T 
   if (!(element instanceof type)) throw new Error(`index.html lacks #${id}`);
   return element;
 }
+
+/**
+ * A custom property of the page's current theme (style.css), as its computed text: what xterm and Monaco are given.
+ * @example
+ * const background = cssVariable("--term-bg"); // "#0d1117" in the dark theme
+ */
+export function cssVariable(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}

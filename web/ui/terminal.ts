@@ -3,16 +3,15 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { type ITheme, Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
+import { cssVariable } from "./format.ts";
 
 function themeFromCss(): ITheme {
-  const style = getComputedStyle(document.documentElement);
-  const v = (name: string) => style.getPropertyValue(name).trim();
   return {
-    background: v("--term-bg"),
-    foreground: v("--term-fg"),
-    cursor: v("--term-cursor"),
-    cursorAccent: v("--term-bg"),
-    selectionBackground: v("--term-selection"),
+    background: cssVariable("--term-bg"),
+    foreground: cssVariable("--term-fg"),
+    cursor: cssVariable("--term-cursor"),
+    cursorAccent: cssVariable("--term-bg"),
+    selectionBackground: cssVariable("--term-selection"),
   };
 }
 
@@ -28,7 +27,7 @@ export interface PageTerminal {
 
 export function createTerminal(container: HTMLElement): PageTerminal {
   const terminal = new Terminal({
-    fontFamily: getComputedStyle(document.documentElement).getPropertyValue("--mono"),
+    fontFamily: cssVariable("--mono"),
     fontSize: 15,
     lineHeight: 1.15,
     cursorBlink: true,
