@@ -254,3 +254,76 @@ describe("persistence", () => {
     expect(await reopened.get("registry.test/app:1")).toEqual(details);
   });
 });
+
+describe("creating images here (build, commit, load)", () => {
+  it("stores a layer tar on a pulled image's layers, names it, and lists it without a registry digest", async () => {
+    const { registry, store } = setup();
+    await registry.addImage("team/app", "1", [base]);
+    const pulled = await store.pull("registry.test/team/app:1");
+    const created = await store.create({
+      config: {
+        ...pulled.config,
+        history: [...(pulled.config.history ?? [{}]), { created_by: "COPY main /app/" }],
+      },
+      layers: [...pulled.layers.map((stored) => ({ stored })), { tar: app, mediaType: MediaType.ociLayerTar }],
+      names: ["mine:1"],
+      parent: pulled.record.config.digest,
+    });
+    expect(created.record.name).toBe("docker.io/library/mine:1");
+    expect(created.layers).toHaveLength(2);
+    expect(created.layers[1]?.parent).toBe(pulled.layers[0]?.chainId);
+    expect(created.layers[1]?.diffId).toBe(digestOf(app));
+    const index = await store.layerIndex(created.layers[1]!);
+    expect(index.entries.map((entry) => entry.path)).toContain("app/main");
+    const listed = (await store.list()).find((image) => image.id === created.record.config.digest);
+    expect(listed).toMatchObject({ repoTags: ["mine:1"], repoDigests: [] });
+    expect((await store.history("mine:1"))[0]?.createdBy).toBe("COPY main /app/");
+  });
+
+  it("keeps untagged build steps for the cache, hides them from the list, and removes them with their image", async () => {
+    const { registry, store } = setup();
+    await registry.addImage("team/app", "1", [base]);
+    const pulled = await store.pull("registry.test/team/app:1");
+    const layers = pulled.layers.map((stored) => ({ stored }));
+    const step1 = await store.create({
+      config: { ...pulled.config, history: [{}, { created_by: "ENV A=1", empty_layer: true }] },
+      layers,
+      parent: pulled.record.config.digest,
+      cacheKey: "k1",
+    });
+    const step2 = await store.create({
+      config: { ...pulled.config, history: [{}, { created_by: "COPY", empty_layer: false }] },
+      layers: [...layers, { tar: tool, mediaType: MediaType.ociLayerTar }],
+      parent: step1.record.config.digest,
+      cacheKey: "k2",
+      names: ["tool:latest"],
+    });
+    expect((await store.cached("k1"))?.record.config.digest).toBe(step1.record.config.digest);
+    const ids = (await store.list()).map((image) => image.id);
+    expect(ids).not.toContain(step1.record.config.digest);
+    expect((await store.list({ all: true })).map((image) => image.id)).toContain(step1.record.config.digest);
+    const removed = await store.remove("tool");
+    expect(removed).toEqual([
+      { untagged: "tool:latest" },
+      { deleted: step2.record.config.digest },
+      { deleted: step1.record.config.digest },
+    ]);
+    expect(await store.cached("k1")).toBeUndefined();
+  });
+
+  it("prunes a dangling image and its steps, and says how many bytes that freed", async () => {
+    const { registry, store } = setup();
+    await registry.addImage("team/app", "1", [base]);
+    const pulled = await store.pull("registry.test/team/app:1");
+    const made = await store.create({
+      config: { ...pulled.config, history: [{}, { created_by: "RUN make" }] },
+      layers: [...pulled.layers.map((stored) => ({ stored })), { tar: tool, mediaType: MediaType.ociLayerTar }],
+      parent: pulled.record.config.digest,
+    });
+    expect((await store.list()).find((image) => image.id === made.record.config.digest)?.repoTags).toEqual([]);
+    const { items, reclaimed } = await store.prune();
+    expect(items).toEqual([{ deleted: made.record.config.digest }]);
+    expect(reclaimed).toBeGreaterThan(tool.byteLength);
+    expect((await store.list()).map((image) => image.id)).toEqual([pulled.record.config.digest]);
+  });
+});

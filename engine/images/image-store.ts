@@ -20,8 +20,10 @@ import {
   type HasherFactory,
   type HistoryEntry,
   type ImageConfig,
+  type ImageManifest,
   type ImageReference,
   layerCompression,
+  MediaType,
   parseImageConfig,
   parseJson,
   parseReference,
@@ -41,8 +43,34 @@ export interface ImageRecord {
   /** The linux/386 manifest. */
   manifest: Descriptor;
   config: Descriptor;
-  /** When it was pulled (ISO 8601). */
+  /** When it was pulled, built or loaded (ISO 8601). */
   pulledAt: string;
+  /** The image it was built on (its config digest), for a build step or a commit; prune keeps an image's parents. */
+  parent?: Digest;
+  /** The build cache key that made it (engine/build): a later build with the same key reuses the image. */
+  cacheKey?: string;
+  /** Made here (built, committed, loaded), not pulled: no registry has its manifest digest yet. */
+  local?: boolean;
+}
+
+/**
+ * A layer of an image being created: one already in the store, or a layer tar (compressed as its media type says)
+ * to unpack and store.
+ */
+export type NewImageLayer =
+  | { stored: LayerRecord }
+  | { tar: Uint8Array | ReadableStream<Uint8Array>; mediaType: string };
+
+/** An image to store from a config and layers (`docker build`, `docker commit`, `docker load`). */
+export interface CreateImageOptions {
+  /** The config; its rootfs is filled in from `layers`. */
+  config: Omit<ImageConfig, "rootfs">;
+  /** Base layer first. */
+  layers: NewImageLayer[];
+  /** Names to give it (`app:1`, `localhost:5000/app`); without one it is an untagged image, found by ID. */
+  names?: string[];
+  parent?: Digest;
+  cacheKey?: string;
 }
 
 /** An unpacked layer, shared by every image whose stack contains it. */
@@ -66,6 +94,14 @@ interface ImagesDocument {
 }
 
 const DOCUMENT = "images.json";
+
+/** The OCI name of a layer media type (Docker's gzip layers are the same bytes). */
+function ociLayerMediaType(mediaType: string): string {
+  return mediaType === MediaType.dockerLayerGzip ? MediaType.ociLayerGzip : mediaType;
+}
+
+/** An image with no name is kept under its ID (the config digest) and listed as `<none>:<none>`. */
+const isUntagged = (record: ImageRecord) => record.name === record.config.digest;
 
 export type LayerStatus = "waiting" | "downloading" | "exists" | "complete";
 
@@ -227,10 +263,22 @@ export class ImageStore {
    * @example
    * for (const image of await store.list()) console.log(image.repoTags, image.id);
    */
-  async list(): Promise<ImageSummary[]> {
+  async list(options: { all?: boolean } = {}): Promise<ImageSummary[]> {
     const document = await this.#load();
     const byId = new Map<Digest, ImageSummary>();
+    const named = new Set(
+      Object.values(document.images)
+        .filter((record) => !isUntagged(record))
+        .map((record) => record.config.digest),
+    );
+    const parents = new Set(Object.values(document.images).map((record) => record.parent));
     for (const record of Object.values(document.images)) {
+      // Docker lists top-level images: an untagged build step that another image stacks on shows only with -a.
+      if (
+        isUntagged(record) &&
+        (named.has(record.config.digest) || (!options.all && parents.has(record.config.digest)))
+      )
+        continue;
       let summary = byId.get(record.config.digest);
       if (!summary) {
         const details = await this.#details(document, record);
@@ -245,8 +293,10 @@ export class ImageStore {
         };
         byId.set(record.config.digest, summary);
       }
+      if (isUntagged(record)) continue;
       const reference = parseReference(record.name);
       if (reference.tag !== undefined) summary.repoTags.push(familiarReference({ ...reference, digest: undefined }));
+      if (record.local) continue;
       const repoDigest = familiarReference({ ...reference, tag: undefined, digest: record.target.digest });
       if (!summary.repoDigests.includes(repoDigest)) summary.repoDigests.push(repoDigest);
     }
@@ -510,6 +560,197 @@ export class ImageStore {
     }
   }
 
+  // --- creating ------------------------------------------------------------------------------------------------
+
+  /**
+   * Stores an image made here from a config and its layers: the build's steps, `docker commit` and `docker load`
+   * use it. New layers (tars) are unpacked into the store and kept as given (their media type says how they are
+   * compressed); the config's rootfs is filled in, and an OCI manifest is written, so the image can be run, pushed
+   * and saved like a pulled one. The image ID is the config's digest.
+   * @example
+   * const base = await store.get("busybox");
+   * const image = await store.create({
+   *   config: { ...base.config, history: [...(base.config.history ?? []), { created_by: "COPY hi /" }] },
+   *   layers: [...base.layers.map((stored) => ({ stored })), { tar: layerTar, mediaType: MediaType.ociLayerTar }],
+   *   names: ["hi:latest"],
+   * });
+   */
+  async create(options: CreateImageOptions): Promise<ImageDetails> {
+    const lease = new Set<Digest>();
+    this.#leases.add(lease);
+    try {
+      const layers: LayerRecord[] = [];
+      for (const layer of options.layers) {
+        const parent = layers.at(-1)?.chainId;
+        if ("stored" in layer) {
+          const expected = parent ? this.#chainId(parent, layer.stored.diffId) : layer.stored.diffId;
+          if (expected !== layer.stored.chainId) {
+            throw new EngineError(
+              "invalidArgument",
+              `layer ${layer.stored.chainId} does not sit on ${parent ?? "nothing"}`,
+            );
+          }
+          lease.add(layer.stored.chainId);
+          layers.push(layer.stored);
+        } else {
+          layers.push(await this.#storeLayer(layer.tar, layer.mediaType, parent, lease));
+        }
+      }
+      const history = options.config.history;
+      if (history && history.filter((step) => !step.empty_layer).length !== layers.length) {
+        throw new EngineError(
+          "invalidArgument",
+          `the image's history has ${history.filter((step) => !step.empty_layer).length} steps with a layer, but it has ${layers.length} layers`,
+        );
+      }
+      const config: ImageConfig = {
+        ...options.config,
+        rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+      };
+      const configBytes = new TextEncoder().encode(JSON.stringify(config));
+      const configDescriptor: Descriptor = {
+        mediaType: MediaType.ociImageConfig,
+        digest: digestOf(configBytes, "sha256", this.#hashers),
+        size: configBytes.byteLength,
+      };
+      const manifest: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.ociImageManifest,
+        config: configDescriptor,
+        layers: layers.map((layer) => ({ ...layer.blob, mediaType: ociLayerMediaType(layer.blob.mediaType) })),
+      };
+      const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
+      const manifestDescriptor: Descriptor = {
+        mediaType: MediaType.ociImageManifest,
+        digest: digestOf(manifestBytes, "sha256", this.#hashers),
+        size: manifestBytes.byteLength,
+      };
+      for (const [bytes, descriptor] of [
+        [configBytes, configDescriptor],
+        [manifestBytes, manifestDescriptor],
+      ] as const) {
+        lease.add(descriptor.digest);
+        await writeBlob(this.#content, bytes, descriptor);
+      }
+      const id = configDescriptor.digest;
+      const names = (options.names ?? []).map((name) => {
+        const parsed = parseReference(name);
+        if (parsed.digest !== undefined) {
+          throw new EngineError("invalidArgument", `refusing to create a tag with a digest reference: ${name}`);
+        }
+        return formatReference({ ...parsed, tag: parsed.tag ?? "latest" });
+      });
+      const base: Omit<ImageRecord, "name"> = {
+        target: manifestDescriptor,
+        manifest: manifestDescriptor,
+        config: configDescriptor,
+        pulledAt: new Date().toISOString(),
+        local: true,
+      };
+      if (options.parent !== undefined) base.parent = options.parent;
+      if (options.cacheKey !== undefined) base.cacheKey = options.cacheKey;
+      const replaced = await this.#update((document) => {
+        const moved: ImageRecord[] = [];
+        // The untagged record stays while a build step has no name of its own: the build cache finds it there.
+        if (names.length === 0 || options.cacheKey !== undefined) {
+          const existing = document.images[id];
+          document.images[id] = { ...existing, ...base, name: id };
+        }
+        for (const name of names) {
+          const previous = document.images[name];
+          if (previous && previous.config.digest !== id) moved.push(previous);
+          document.images[name] = { ...base, name };
+        }
+        return moved;
+      });
+      if (replaced.length > 0) await this.#collect();
+      return this.get(names[0] ?? id);
+    } catch (error) {
+      this.#leases.delete(lease);
+      await this.#collect(lease).catch(() => {});
+      throw error;
+    } finally {
+      this.#leases.delete(lease);
+    }
+  }
+
+  /** The chain id of a layer with `diffId` on the chain `parent` (image-spec config.md). */
+  #chainId(parent: Digest, diffId: Digest): Digest {
+    return digestOf(new TextEncoder().encode(`${parent} ${diffId}`), "sha256", this.#hashers);
+  }
+
+  /** Unpacks a layer tar into the store and records it on top of `parent` (a chain id). */
+  async #storeLayer(
+    tar: Uint8Array | ReadableStream<Uint8Array>,
+    mediaType: string,
+    parent: Digest | undefined,
+    lease: Set<Digest>,
+  ): Promise<LayerRecord> {
+    const compression = layerCompression(mediaType);
+    if (compression === undefined) {
+      throw new EngineError("invalidArgument", `media type ${mediaType} is not a layer's`);
+    }
+    const source = tar instanceof Uint8Array ? new Blob([tar as Uint8Array<ArrayBuffer>]).stream() : tar;
+    const writer = await this.#content.writer();
+    const tap = new TransformStream<Uint8Array, Uint8Array>({
+      async transform(chunk, controller) {
+        await writer.write(chunk);
+        controller.enqueue(chunk);
+      },
+    });
+    try {
+      const unpacked = await unpackLayer({
+        store: this.#content,
+        hashers: this.#hashers,
+        blob: source.pipeThrough(tap),
+        compression,
+        onContent: (digest) => lease.add(digest),
+      }).catch((error: unknown) => {
+        if (isEngineError(error)) throw error;
+        throw new EngineError("invalidArgument", `the layer could not be unpacked: ${(error as Error).message}`, {
+          cause: error,
+        });
+      });
+      const size = writer.offset;
+      const info = await writer.commit({ digest: writer.digest(), size });
+      lease.add(info.digest);
+      const chainId = parent ? this.#chainId(parent, unpacked.diffId) : unpacked.diffId;
+      lease.add(chainId);
+      const existing = (await this.#load()).layers[chainId];
+      if (existing) return existing;
+      const indexBytes = serializeLayerIndex(unpacked.index);
+      const index = { digest: digestOf(indexBytes, "sha256", this.#hashers), size: indexBytes.byteLength };
+      lease.add(index.digest);
+      await writeBlob(this.#content, indexBytes, index);
+      const record: LayerRecord = {
+        chainId,
+        diffId: unpacked.diffId,
+        blob: { mediaType, digest: info.digest, size: info.size },
+        index,
+        size: unpacked.size,
+      };
+      if (parent !== undefined) record.parent = parent;
+      await this.#update((document) => {
+        document.layers[chainId] ??= record;
+      });
+      return record;
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  /**
+   * The image a build step made before with this cache key, if it is still stored.
+   * @example
+   * const hit = await store.cached(key); // ImageDetails | undefined
+   */
+  async cached(cacheKey: string): Promise<ImageDetails | undefined> {
+    const document = await this.#load();
+    const record = Object.values(document.images).find((record) => record.cacheKey === cacheKey);
+    return record ? this.#details(document, record) : undefined;
+  }
+
   // --- removing ------------------------------------------------------------------------------------------------
 
   /**
@@ -542,28 +783,91 @@ export class ImageStore {
    */
   async remove(nameOrId: string, options: { force?: boolean } = {}): Promise<RemovedItem[]> {
     const removed = await this.#update((document) => {
-      const { records, byId } = this.#find(document, nameOrId);
-      if (byId && records.length > 1 && !options.force) {
+      const { records } = this.#find(document, nameOrId);
+      const named = records.filter((record) => !isUntagged(record));
+      if (named.length > 1 && !options.force) {
         throw new EngineError(
           "conflict",
-          `unable to delete ${nameOrId} (must be forced): the image is referenced by ${records.map((r) => familiarReference(parseReference(r.name))).join(", ")}`,
+          `unable to delete ${nameOrId} (must be forced): the image is referenced by ${named.map((r) => familiarReference(parseReference(r.name))).join(", ")}`,
         );
       }
       const items: RemovedItem[] = [];
       for (const record of records) {
+        if (isUntagged(record)) continue;
         delete document.images[record.name];
         items.push({ untagged: familiarReference(parseReference(record.name)) });
       }
       const configs = new Set(records.map((record) => record.config.digest));
       for (const config of configs) {
-        if (!Object.values(document.images).some((record) => record.config.digest === config)) {
-          items.push({ deleted: config });
+        if (named.length === 0 && this.#children(document, config).length > 0) {
+          throw new EngineError(
+            "conflict",
+            `conflict: unable to delete ${shortDigest(config)} (cannot be forced) - image has dependent child images`,
+          );
         }
+        items.push(...this.#deleteUnnamed(document, config));
       }
       return items;
     });
     await this.#collect();
     return removed;
+  }
+
+  /** Images built on `config`. */
+  #children(document: ImagesDocument, config: Digest): ImageRecord[] {
+    return Object.values(document.images).filter((record) => record.parent === config);
+  }
+
+  /**
+   * Deletes an image ID that no name points at any more, and then its untagged parents that nothing else is built
+   * on (the build steps of a removed image, as Docker deletes them).
+   */
+  #deleteUnnamed(document: ImagesDocument, config: Digest): RemovedItem[] {
+    const items: RemovedItem[] = [];
+    for (let id: Digest | undefined = config; id !== undefined; ) {
+      const records = Object.values(document.images).filter((record) => record.config.digest === id);
+      if (records.some((record) => !isUntagged(record)) || this.#children(document, id).length > 0) break;
+      const parent: Digest | undefined = records[0]?.parent;
+      for (const record of records) delete document.images[record.name];
+      items.push({ deleted: id });
+      id = parent;
+    }
+    return items;
+  }
+
+  /**
+   * Removes dangling images (`docker image prune`): untagged images nothing is built on, with their untagged build
+   * steps; with `all`, every image no container uses (`inUse`: image IDs). Says what went and how many bytes of
+   * content that freed.
+   * @example
+   * const { items, reclaimed } = await store.prune({ all: true, inUse: new Set([busyboxId]) });
+   */
+  async prune(options: { all?: boolean; inUse?: ReadonlySet<Digest> } = {}): Promise<{
+    items: RemovedItem[];
+    reclaimed: number;
+  }> {
+    const before = await this.#content.usage();
+    const items = await this.#update((document) => {
+      const items: RemovedItem[] = [];
+      if (options.all) {
+        for (const record of Object.values(document.images)) {
+          if (isUntagged(record) || options.inUse?.has(record.config.digest)) continue;
+          if (this.#children(document, record.config.digest).length > 0) continue;
+          delete document.images[record.name];
+          items.push({ untagged: familiarReference(parseReference(record.name)) });
+        }
+      }
+      for (const record of Object.values(document.images)) {
+        if (!document.images[record.name] || !isUntagged(record)) continue;
+        if (options.inUse?.has(record.config.digest)) continue;
+        if (this.#children(document, record.config.digest).length > 0) continue;
+        items.push(...this.#deleteUnnamed(document, record.config.digest));
+      }
+      return items;
+    });
+    await this.#collect();
+    const after = await this.#content.usage();
+    return { items, reclaimed: Math.max(0, before.size - after.size) };
   }
 
   /**

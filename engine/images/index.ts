@@ -23,6 +23,7 @@
 // `opaque: true` (answer the trusted.overlay.opaque xattr with "y").
 export { chainIds } from "./chain-id.ts";
 export {
+  type CreateImageOptions,
   type HistoryItem,
   type ImageDetails,
   type ImageRecord,
@@ -32,6 +33,7 @@ export {
   type LayerProgress,
   type LayerRecord,
   type LayerStatus,
+  type NewImageLayer,
   type PulledImage,
   type PullOptions,
   type RemovedItem,
