@@ -16,6 +16,9 @@ import {
   ImageStore,
   type ImageSummary,
   type LayerProgress,
+  type PushedTag,
+  type PushProgress,
+  pushImage,
   type RemovedItem,
 } from "./images/index.ts";
 import {
@@ -33,7 +36,34 @@ import {
   type RegistryRequest,
 } from "./registry/index.ts";
 
-export type { Credentials, HistoryItem, ImageDetails, ImageSummary, LayerProgress, RegistryRequest, RemovedItem };
+export type {
+  Credentials,
+  HistoryItem,
+  ImageDetails,
+  ImageSummary,
+  LayerProgress,
+  PushedTag,
+  PushProgress,
+  RegistryRequest,
+  RemovedItem,
+};
+
+/**
+ * The registry host a `docker login` server address names: `https://index.docker.io/v1/` and other spellings of
+ * Docker Hub are `docker.io`; a scheme and path are dropped (`http://localhost:5000/v2/` → `localhost:5000`).
+ * @example
+ * registryHost("https://index.docker.io/v1/"); // "docker.io"
+ */
+export function registryHost(serverAddress: string | undefined): string {
+  const text = (serverAddress ?? "").trim();
+  if (text === "") return "docker.io";
+  const host = text
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, "")
+    .replace(/\/.*$/, "")
+    .toLowerCase();
+  if (host === "index.docker.io" || host === "registry-1.docker.io" || host === "docker.io") return "docker.io";
+  return host;
+}
 
 /** Where images are kept: in memory (gone with the page), in OPFS (kept per origin), or stores you made. */
 export type ImageStorage =
@@ -88,14 +118,21 @@ export interface PullResult {
 export class ImageService {
   /** What happened to images (pull, tag, untag, delete); ContainerService adds its containers' by default. */
   readonly events = new EventLog();
-  /** Credentials given for one pull (`X-Registry-Auth`), by registry host, while that pull runs. */
+  /** Credentials given for one pull or push (`X-Registry-Auth`), by registry host, while it runs. */
   readonly #pullCredentials: Map<string, Credentials>;
+  /** Credentials of `docker login`, by registry host: in memory only, gone when the page or daemon stops. */
+  readonly #logins: Map<string, Credentials>;
+  readonly #registry: RegistryClient;
 
   private constructor(
     readonly store: ImageStore,
+    registry: RegistryClient,
     pullCredentials: Map<string, Credentials>,
+    logins: Map<string, Credentials>,
   ) {
+    this.#registry = registry;
     this.#pullCredentials = pullCredentials;
+    this.#logins = logins;
   }
 
   /**
@@ -118,15 +155,18 @@ export class ImageService {
       ({ content, metadata, hashers } = storage);
     }
     const pullCredentials = new Map<string, Credentials>();
+    const logins = new Map<string, Credentials>();
     const registry = new RegistryClient({
       fetch: options.fetch,
-      credentials: (host) => pullCredentials.get(host) ?? options.credentials?.(host),
+      credentials: (host) => pullCredentials.get(host) ?? logins.get(host) ?? options.credentials?.(host),
       endpoint: options.endpoint ?? (options.proxy ? proxyEndpoint(options.proxy) : undefined),
       onRequest: options.onRequest,
     });
     return new ImageService(
       new ImageStore({ content, metadata, registry, hashers, concurrency: options.concurrency }),
+      registry,
       pullCredentials,
+      logins,
     );
   }
 
@@ -161,6 +201,76 @@ export class ImageService {
         this.#pullCredentials.delete(parsed.registry);
       }
     }
+  }
+
+  /**
+   * Pushes an image to its registry, like `docker push`: one tag, or every tag of the repository when the reference
+   * names none. Layers the registry has are skipped, those another repository of it has are mounted.
+   * @example
+   * await images.tag("busybox", "localhost:5000/tools:1");
+   * const [pushed] = await images.push("localhost:5000/tools:1", { onProgress: (p) => console.log(p.id, p.status) });
+   */
+  async push(
+    reference: string,
+    options: {
+      onTag?: (tag: string) => void;
+      onProgress?: (progress: PushProgress) => void;
+      onPushed?: (pushed: PushedTag) => void;
+      signal?: AbortSignal;
+      /** Credentials for this push only (`X-Registry-Auth`); otherwise those of `login`. */
+      credentials?: Credentials;
+      /** PATCH chunk size for big blobs. */
+      chunkSize?: number;
+    } = {},
+  ): Promise<PushedTag[]> {
+    const parsed = parseReference(reference);
+    // A reference without a tag pushes every tag; parseReference fills in latest, so look at what was written.
+    const named = /:[^/]+$/.test(reference.replace(/@.*$/, "")) ? parsed.tag : undefined;
+    const { credentials, ...pushOptions } = options;
+    if (credentials) this.#pullCredentials.set(parsed.registry, credentials);
+    try {
+      const pushed = await pushImage(this.store, this.#registry, parsed, {
+        ...pushOptions,
+        ...(named !== undefined ? { tag: named } : {}),
+      });
+      for (const item of pushed) {
+        this.events.emit({ type: "image", action: "push", id: item.name, attributes: { name: item.name } });
+      }
+      return pushed;
+    } finally {
+      if (credentials && this.#pullCredentials.get(parsed.registry) === credentials) {
+        this.#pullCredentials.delete(parsed.registry);
+      }
+    }
+  }
+
+  /**
+   * Checks credentials with a registry and keeps them, in memory only, for later pulls and pushes (`docker login`).
+   * Returns the registry host they are kept for.
+   * @example
+   * await images.login("localhost:5000", { username: "me", password: "secret" }); // "localhost:5000"
+   */
+  async login(serverAddress: string | undefined, credentials: Credentials): Promise<string> {
+    const host = registryHost(serverAddress);
+    await this.#registry.login(host, credentials);
+    this.#logins.set(host, credentials);
+    return host;
+  }
+
+  /**
+   * Forgets the credentials and tokens of a registry (`docker logout`). Returns whether there were any.
+   * @example
+   * images.logout("localhost:5000"); // true
+   */
+  logout(serverAddress: string | undefined): boolean {
+    const host = registryHost(serverAddress);
+    this.#registry.forget(host);
+    return this.#logins.delete(host);
+  }
+
+  /** The registry hosts `login` holds credentials for (never the credentials themselves). */
+  loggedIn(): string[] {
+    return [...this.#logins.keys()].sort();
   }
 
   /**

@@ -2,8 +2,8 @@
 import type { Hono } from "hono";
 import { humanSize } from "../conventions/index.ts";
 import { EngineError } from "../errors.ts";
-import type { Credentials, ImageService, LayerProgress } from "../image-service.ts";
-import { parseReference } from "../oci/index.ts";
+import type { Credentials, ImageService, LayerProgress, PushProgress } from "../image-service.ts";
+import { familiarReference, parseReference } from "../oci/index.ts";
 import { type ApiOptions, dockerReference, empty, flag, imageSummaryJson, unixSeconds, withImage } from "./common.ts";
 import { errorBody, errorResponse } from "./errors.ts";
 
@@ -17,18 +17,21 @@ function progressLine(progress: LayerProgress): Record<string, unknown> {
       return { status: "Already exists", progressDetail: {}, id };
     case "complete":
       return { status: "Pull complete", progressDetail: {}, id };
-    default: {
-      const width = 50;
-      const filled = progress.total > 0 ? Math.min(width, Math.floor((progress.done / progress.total) * width)) : 0;
-      const bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(width - filled)}]`;
+    default:
       return {
         status: "Downloading",
         progressDetail: { current: progress.done, total: progress.total },
-        progress: `${bar} ${humanSize(progress.done)}/${humanSize(progress.total)}`,
+        progress: `${progressBar(progress.done, progress.total)} ${humanSize(progress.done)}/${humanSize(progress.total)}`,
         id,
       };
-    }
   }
+}
+
+/** Docker's progress bar: `[=====>      ]`, 50 wide. */
+function progressBar(done: number, total: number): string {
+  const width = 50;
+  const filled = total > 0 ? Math.min(width, Math.floor((done / total) * width)) : 0;
+  return `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(width - filled)}]`;
 }
 
 /** The name an image route names: everything between `/images/` and the route's last segment (names have slashes). */
@@ -130,8 +133,35 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
     return errorResponse(404, "page not found");
   });
 
+  app.post("/auth", async (c) => {
+    const body = (await c.req.json().catch(() => undefined)) as
+      | { username?: unknown; password?: unknown; serveraddress?: unknown }
+      | undefined;
+    if (!body || typeof body.username !== "string" || body.username === "") {
+      throw new EngineError("invalidArgument", "a username is required to log in");
+    }
+    const server = typeof body.serveraddress === "string" ? body.serveraddress : undefined;
+    const password = typeof body.password === "string" ? body.password : "";
+    await images.login(server, { username: body.username, password });
+    return c.json({ Status: "Login Succeeded", IdentityToken: "" });
+  });
+
+  // Drydock's own route (dockerd has none: its client forgets credentials by itself): the engine holds logins in
+  // memory, so `docker logout` in the guest asks it to drop them.
+  app.delete("/auth", (c) => {
+    const removed = images.logout(c.req.query("serveraddress"));
+    return c.json({ Status: removed ? "Removed login credentials" : "Not logged in" });
+  });
+
   app.post("/images/*", async (c) => {
     const path = c.req.path;
+    if (path.endsWith("/push")) {
+      const name = imageName(path, "/push");
+      const tag = c.req.query("tag");
+      const reference = tag ? `${name}:${tag}` : name;
+      dockerReference(reference);
+      return pushResponse(images, reference, registryAuth(c.req.header("X-Registry-Auth")));
+    }
     if (!path.endsWith("/tag")) return errorResponse(404, "page not found");
     const name = imageName(path, "/tag");
     const repo = c.req.query("repo");
@@ -172,6 +202,127 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
       removed.map((item) => ("untagged" in item ? { Untagged: item.untagged } : { Deleted: item.deleted })),
     );
   });
+}
+
+/** One of Docker's push progress lines for a layer's event. */
+function pushLine(progress: PushProgress): Record<string, unknown> {
+  const id = progress.id;
+  switch (progress.status) {
+    case "preparing":
+      return { status: "Preparing", progressDetail: {}, id };
+    case "waiting":
+      return { status: "Waiting", progressDetail: {}, id };
+    case "exists":
+      return { status: "Layer already exists", progressDetail: {}, id };
+    case "mounted":
+      return { status: `Mounted from ${progress.from ?? ""}`, progressDetail: {}, id };
+    case "pushed":
+      return { status: "Pushed", progressDetail: {}, id };
+    default:
+      return {
+        status: "Pushing",
+        progressDetail: { current: progress.done, total: progress.total },
+        progress: `${progressBar(progress.done, progress.total)} ${humanSize(progress.done)}/${humanSize(progress.total)}`,
+        id,
+      };
+  }
+}
+
+/**
+ * A JSON-lines answer whose status waits for the first line, as dockerd's: work that fails at once is an HTTP
+ * error, later failures an `errorDetail` line. `run` gets a `send` for lines and a signal that fires if the client
+ * goes away; what it returns is passed to `finish` for the closing lines.
+ */
+async function progressResponse<T>(
+  run: (send: (line: Record<string, unknown>) => void, signal: AbortSignal) => Promise<T>,
+  finish: (result: T, send: (line: Record<string, unknown>) => void) => void,
+): Promise<Response> {
+  const encoder = new TextEncoder();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const abort = new AbortController();
+  let open = true;
+  const body = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c;
+    },
+    cancel: () => {
+      open = false;
+      abort.abort(new EngineError("unavailable", "the client went away"));
+    },
+  });
+  const pending: Record<string, unknown>[] = [];
+  let started = false;
+  let markStarted!: () => void;
+  const firstLine = new Promise<void>((resolve) => {
+    markStarted = resolve;
+  });
+  const send = (line: Record<string, unknown>) => {
+    if (!started) {
+      pending.push(line);
+      markStarted();
+      return;
+    }
+    if (open) controller.enqueue(encoder.encode(`${JSON.stringify(line)}\r\n`));
+  };
+  const outcome = run(send, abort.signal).then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
+  await Promise.race([firstLine, outcome]);
+  if (pending.length === 0) {
+    const settled = await outcome;
+    if ("error" in settled) {
+      const { status, body: error } = errorBody(settled.error);
+      return errorResponse(status, error.message);
+    }
+  }
+  started = true;
+  for (const line of pending.splice(0)) send(line);
+  void outcome.then((settled) => {
+    if ("error" in settled) {
+      const message = errorBody(settled.error).body.message;
+      send({ errorDetail: { message }, error: message });
+    } else {
+      finish(settled.result, send);
+    }
+    if (open) controller.close();
+    open = false;
+  });
+  return new Response(body, { headers: { "content-type": "application/json" } });
+}
+
+/** `POST /images/{name}/push`: Docker's push lines, then each tag's digest line and its aux record. */
+function pushResponse(
+  images: ImageService,
+  reference: string,
+  credentials: Credentials | undefined,
+): Promise<Response> {
+  const repository = familiarReference({ ...parseReference(reference), tag: undefined, digest: undefined });
+  return progressResponse(
+    async (send, signal) => {
+      const seen = new Map<string, string>();
+      return images.push(reference, {
+        signal,
+        ...(credentials ? { credentials } : {}),
+        onTag: () => {
+          seen.clear();
+          send({ status: `The push refers to repository [${repository}]` });
+        },
+        onProgress: (progress) => {
+          const line = pushLine(progress);
+          const last = seen.get(progress.id);
+          if (last && last !== "Pushing" && last !== "Waiting" && last !== "Preparing") return;
+          seen.set(progress.id, line.status as string);
+          send(line);
+        },
+        onPushed: (pushed) => {
+          send({ status: `${pushed.tag}: digest: ${pushed.digest} size: ${pushed.size}` });
+          send({ progressDetail: {}, aux: { Tag: pushed.tag, Digest: pushed.digest, Size: pushed.size } });
+        },
+      });
+    },
+    () => {},
+  );
 }
 
 /**

@@ -15,11 +15,13 @@ import { info } from "./info.ts";
 import { containerInspect, imageInspect, inspect } from "./inspect.ts";
 import type { ApiConnector, ApiTransport, CliIO } from "./io.ts";
 import { kill } from "./kill.ts";
+import { login, logout } from "./login.ts";
 import { logs } from "./logs.ts";
 import { Output } from "./output.ts";
 import { pause } from "./pause.ts";
 import { ps } from "./ps.ts";
 import { pull } from "./pull.ts";
+import { push } from "./push.ts";
 import { restart } from "./restart.ts";
 import { rm } from "./rm.ts";
 import { rmi } from "./rmi.ts";
@@ -80,6 +82,9 @@ export const VERBS: Verb[] = [
   stats,
   wait,
   pull,
+  push,
+  login,
+  logout,
   images,
   rmi,
   tag,
@@ -98,10 +103,7 @@ const NOT_YET = new Set([
   "export",
   "import",
   "load",
-  "login",
-  "logout",
   "port",
-  "push",
   "rename",
   "save",
   "search",
@@ -145,6 +147,7 @@ export const GROUPS: VerbGroup[] = [
       ["inspect", imageInspect],
       ["ls", images],
       ["pull", pull],
+      ["push", push],
       ["rm", rmi],
       ["tag", tag],
     ],

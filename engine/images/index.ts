@@ -45,3 +45,10 @@ export {
   type LayerIndex,
   parseLayerIndex,
 } from "./layer-index.ts";
+export {
+  type PushedTag,
+  type PushImageOptions,
+  type PushLayerStatus,
+  type PushProgress,
+  pushImage,
+} from "./push.ts";

@@ -59,6 +59,25 @@ export interface RegistryClientOptions {
   onRequest?: (request: RegistryRequest) => void;
 }
 
+/** One request of {@link RegistryClient.exchange}: to `path` under the repository, or to a `url` a registry gave. */
+export interface RegistryExchange {
+  method: string;
+  path?: string;
+  /** An upload's Location, absolute or relative to the registry. */
+  url?: string;
+  /** What is asked for, in a user's words, for messages. */
+  what: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  /** The actions on the repository to ask a token for: `pull` (default) or `pull,push`. */
+  actions?: string;
+  /** More token scopes (`repository:other:pull` for a cross-repository mount). */
+  scopes?: string[];
+  /** Statuses that are answers, not errors. */
+  accept?: (status: number) => boolean;
+  signal?: AbortSignal;
+}
+
 export interface ResolvedManifest {
   descriptor: Descriptor;
   bytes: Uint8Array;
@@ -403,7 +422,7 @@ export class RegistryClient {
   }
 
   /** Sends a request to `/v2/<repository>/<path>`, authenticating as the registry asks; throws on a non-2xx answer. */
-  async #send(
+  #send(
     reference: ImageReference,
     method: string,
     path: string,
@@ -411,19 +430,45 @@ export class RegistryClient {
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<Response> {
+    return this.exchange(reference, { method, path, what, headers, signal });
+  }
+
+  /**
+   * One request to a repository's API, authenticated as the registry's challenge asks (a token for
+   * `repository:<name>:<actions>`, plus any `scopes` such as the source repository of a cross-repository mount).
+   * A status that `accept` does not take (by default any 2xx) is thrown as the registry's error. The push flow
+   * (push.ts) is built on this.
+   * @example
+   * const response = await client.exchange(ref, { method: "HEAD", path: `blobs/${digest}`, what: "blob", accept: (s) => s < 500 });
+   */
+  async exchange(reference: ImageReference, request: RegistryExchange): Promise<Response> {
     const endpoint = this.#endpoint(reference);
-    const url = `${endpoint.baseUrl}/v2/${endpoint.repository}/${path}`;
-    const scope = `repository:${endpoint.repository}:pull`;
+    const url = request.url
+      ? new URL(request.url, `${endpoint.baseUrl}/`).toString()
+      : `${endpoint.baseUrl}/v2/${endpoint.repository}/${request.path ?? ""}`;
+    const scope = [`repository:${endpoint.repository}:${request.actions ?? "pull"}`, ...(request.scopes ?? [])].join(
+      " ",
+    );
+    const accept = request.accept ?? ((status: number) => status >= 200 && status < 300);
     const credentials = this.#options.credentials?.(reference.registry);
     let authorization = await this.#authorization(endpoint.baseUrl, scope, credentials, reference, false);
     for (let attempt = 0; ; attempt++) {
-      const response = await this.#fetchWithRetry(url, method, { ...headers, ...authorization }, what, signal);
-      if (response.ok) return response;
+      const response = await this.#fetchWithRetry(
+        url,
+        request.method,
+        { ...request.headers, ...authorization },
+        request.what,
+        request.signal,
+        request.body,
+      );
+      if (accept(response.status)) return response;
       if (response.status === 401 && attempt === 0) {
         const challenge = this.#pickChallenge(response);
         if (challenge !== undefined) {
           this.#challenges.set(endpoint.baseUrl, challenge);
-          const challengeScope = challenge.parameters.scope || scope;
+          // The challenge names the scope it wants; a push asks for more than a pull, so keep ours when it is wider.
+          const challengeScope =
+            request.actions && request.actions !== "pull" ? scope : challenge.parameters.scope || scope;
           const fresh = await this.#authorization(endpoint.baseUrl, challengeScope, credentials, reference, true);
           if (fresh !== undefined) {
             await response.body?.cancel();
@@ -432,8 +477,56 @@ export class RegistryClient {
           }
         }
       }
-      throw await this.#failure(response, what, reference, credentials);
+      throw await this.#failure(response, request.what, reference, credentials);
     }
+  }
+
+  /**
+   * Checks credentials with a registry, as `docker login` does: `GET /v2/` and, when it challenges, the Basic
+   * credentials or a token obtained with them. Throws unauthorized when the registry refuses them.
+   * @example
+   * await client.login("localhost:5000", { username: "me", password: "secret" });
+   */
+  async login(registry: string, credentials: Credentials): Promise<void> {
+    const reference: ImageReference = { registry, repository: "", tag: undefined, digest: undefined };
+    const endpoint = this.#endpoint(reference);
+    const url = `${endpoint.baseUrl}/v2/`;
+    const what = `the login to ${registry}`;
+    const first = await this.#fetchWithRetry(url, "GET", {}, what);
+    await first.body?.cancel();
+    if (first.ok) return;
+    const challenge = first.status === 401 ? this.#pickChallenge(first) : undefined;
+    if (challenge === undefined) throw await registryError(first, what, registry);
+    let authorization: string;
+    if (challenge.scheme === "basic") {
+      authorization = `Basic ${base64(`${credentials.username}:${credentials.password}`)}`;
+    } else if (challenge.scheme === "bearer" && challenge.parameters.realm) {
+      authorization = `Bearer ${await this.#token(challenge, "", credentials, reference, true)}`;
+    } else {
+      throw new EngineError(
+        "unauthorized",
+        `${registry} asks for ${challenge.scheme} auth, which Drydock does not speak`,
+      );
+    }
+    const second = await this.#fetchWithRetry(url, "GET", { authorization }, what);
+    await second.body?.cancel();
+    if (second.ok) {
+      this.#challenges.set(endpoint.baseUrl, challenge);
+      return;
+    }
+    if (second.status === 401) {
+      throw new EngineError("unauthorized", `${registry} refused the username or password of ${credentials.username}`);
+    }
+    throw await registryError(second, what, registry);
+  }
+
+  /** Forgets the tokens obtained for a registry (after `docker logout`). */
+  forget(registry: string): void {
+    const reference: ImageReference = { registry, repository: "", tag: undefined, digest: undefined };
+    const baseUrl = this.#endpoint(reference).baseUrl;
+    this.#challenges.delete(baseUrl);
+    // Token keys name realms, not registries; dropping them all costs a token request on the next pull at most.
+    this.#tokens.clear();
   }
 
   async #failure(
@@ -538,12 +631,19 @@ export class RegistryClient {
     headers: Record<string, string>,
     what: string,
     signal?: AbortSignal,
+    body?: Uint8Array,
   ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       this.#options.onRequest?.({ method, url });
       let response: Response;
       try {
-        response = await this.#fetch(url, { method, headers, signal, redirect: "follow" });
+        response = await this.#fetch(url, {
+          method,
+          headers,
+          signal,
+          redirect: "follow",
+          body: body as Uint8Array<ArrayBuffer> | undefined,
+        });
       } catch (cause) {
         if (signal?.aborted || isEngineError(cause)) throw cause;
         if (attempt >= this.#retry.retries) {

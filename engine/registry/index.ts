@@ -9,8 +9,18 @@ export {
   RegistryClient,
   type RegistryClientOptions,
   type RegistryEndpoint,
+  type RegistryExchange,
   type RegistryRequest,
   type ResolvedImage,
   type ResolvedManifest,
 } from "./client.ts";
+export {
+  type BlobPushProgress,
+  type BlobPushStatus,
+  type BlobReader,
+  DEFAULT_CHUNK_SIZE,
+  type PushBlobOptions,
+  pushBlob,
+  pushManifest,
+} from "./push.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.ts";
