@@ -46,7 +46,7 @@ export type ContainerEventAction =
   | "exec_die";
 
 /** What can happen to an image, in dockerd's words. */
-export type ImageEventAction = "pull" | "push" | "tag" | "untag" | "delete";
+export type ImageEventAction = "pull" | "push" | "load" | "save" | "tag" | "untag" | "delete";
 
 /** One thing that happened, as `docker events` shows it. */
 export type EngineEvent = (

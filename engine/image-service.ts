@@ -16,10 +16,13 @@ import {
   ImageStore,
   type ImageSummary,
   type LayerProgress,
+  type LoadedImage,
+  loadImages,
   type PushedTag,
   type PushProgress,
   pushImage,
   type RemovedItem,
+  saveImages,
 } from "./images/index.ts";
 import {
   type Digest,
@@ -42,6 +45,7 @@ export type {
   ImageDetails,
   ImageSummary,
   LayerProgress,
+  LoadedImage,
   PushedTag,
   PushProgress,
   RegistryRequest,
@@ -123,14 +127,17 @@ export class ImageService {
   /** Credentials of `docker login`, by registry host: in memory only, gone when the page or daemon stops. */
   readonly #logins: Map<string, Credentials>;
   readonly #registry: RegistryClient;
+  readonly #content: ContentStore;
 
   private constructor(
     readonly store: ImageStore,
+    content: ContentStore,
     registry: RegistryClient,
     pullCredentials: Map<string, Credentials>,
     logins: Map<string, Credentials>,
   ) {
     this.#registry = registry;
+    this.#content = content;
     this.#pullCredentials = pullCredentials;
     this.#logins = logins;
   }
@@ -164,6 +171,7 @@ export class ImageService {
     });
     return new ImageService(
       new ImageStore({ content, metadata, registry, hashers, concurrency: options.concurrency }),
+      content,
       registry,
       pullCredentials,
       logins,
@@ -242,6 +250,33 @@ export class ImageService {
         this.#pullCredentials.delete(parsed.registry);
       }
     }
+  }
+
+  /**
+   * The named images as one tar (`docker save`): an OCI image layout with docker's manifest.json beside it.
+   * @example
+   * const tar = await images.save(["busybox"]);
+   */
+  save(names: readonly string[]): Promise<ReadableStream<Uint8Array>> {
+    return saveImages(this.store, names);
+  }
+
+  /**
+   * Stores the images of a `docker save` archive or an OCI layout tar (`docker load`), keeping their IDs and names.
+   * @example
+   * for (const image of await images.load(tar)) console.log(image.message); // Loaded image: busybox:latest
+   */
+  async load(archive: ReadableStream<Uint8Array>): Promise<LoadedImage[]> {
+    const loaded = await loadImages(this.store, this.#content, archive);
+    for (const image of loaded) {
+      this.events.emit({
+        type: "image",
+        action: "load",
+        id: image.id,
+        attributes: { name: image.names[0] ?? image.id },
+      });
+    }
+    return loaded;
   }
 
   /**

@@ -89,6 +89,12 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
 
   app.get("/images/*", async (c) => {
     const path = c.req.path;
+    if (path === "/images/get" || path.endsWith("/get")) {
+      const names = path === "/images/get" ? (c.req.queries("names") ?? []) : [imageName(path, "/get")];
+      for (const name of names) await withImage(name, () => images.image(name));
+      const tar = await images.save(names);
+      return new Response(tar, { headers: { "content-type": "application/x-tar" } });
+    }
     if (path.endsWith("/json")) {
       const name = imageName(path, "/json");
       const details = await withImage(name, () => images.image(name));
@@ -131,6 +137,15 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
       );
     }
     return errorResponse(404, "page not found");
+  });
+
+  app.post("/images/load", async (c) => {
+    const body = c.req.raw.body;
+    if (!body) throw new EngineError("invalidArgument", "no image archive was sent: pipe one from docker save");
+    const loaded = await images.load(body);
+    // As dockerd: quiet only silences progress; what was loaded is always said.
+    const lines = loaded.map((image) => `${JSON.stringify({ stream: `${image.message}\n` })}\r\n`);
+    return new Response(lines.join(""), { headers: { "content-type": "application/json" } });
   });
 
   app.post("/auth", async (c) => {

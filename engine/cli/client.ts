@@ -150,6 +150,22 @@ export class DockerClient {
     return this.send(new Request(this.url(path, options.query), { method, headers, body }), options.notFound);
   }
 
+  /** A request whose body is a stream of bytes (`docker load`'s archive, `docker cp`'s tar). */
+  stream(
+    method: string,
+    path: string,
+    body: ReadableStream<Uint8Array>,
+    options: Omit<RequestOptions, "body"> = {},
+  ): Promise<Response> {
+    const init: RequestInit & { duplex?: "half" } = {
+      method,
+      headers: new Headers(options.headers),
+      body,
+      duplex: "half",
+    };
+    return this.send(new Request(this.url(path, options.query), init), options.notFound);
+  }
+
   /** A request whose answer is JSON. */
   async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.request(method, path, options);

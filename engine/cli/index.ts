@@ -26,6 +26,7 @@ import { restart } from "./restart.ts";
 import { rm } from "./rm.ts";
 import { rmi } from "./rmi.ts";
 import { run } from "./run.ts";
+import { load, save } from "./save.ts";
 import { start } from "./start.ts";
 import { stats } from "./stats.ts";
 import { stop } from "./stop.ts";
@@ -83,6 +84,8 @@ export const VERBS: Verb[] = [
   wait,
   pull,
   push,
+  save,
+  load,
   login,
   logout,
   images,
@@ -102,10 +105,8 @@ const NOT_YET = new Set([
   "cp",
   "export",
   "import",
-  "load",
   "port",
   "rename",
-  "save",
   "search",
   "update",
   "compose",
@@ -145,10 +146,12 @@ export const GROUPS: VerbGroup[] = [
     commands: [
       ["history", history],
       ["inspect", imageInspect],
+      ["load", load],
       ["ls", images],
       ["pull", pull],
       ["push", push],
       ["rm", rmi],
+      ["save", save],
       ["tag", tag],
     ],
   },

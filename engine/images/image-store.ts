@@ -71,6 +71,11 @@ export interface CreateImageOptions {
   names?: string[];
   parent?: Digest;
   cacheKey?: string;
+  /**
+   * The config's exact bytes, kept as they are so the image keeps its ID (`docker load`); their rootfs must list
+   * the layers' diff ids. `config` is then only checked against them.
+   */
+  configBytes?: Uint8Array;
 }
 
 /** An unpacked layer, shared by every image whose stack contains it. */
@@ -607,7 +612,16 @@ export class ImageStore {
         ...options.config,
         rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
       };
-      const configBytes = new TextEncoder().encode(JSON.stringify(config));
+      const configBytes = options.configBytes ?? new TextEncoder().encode(JSON.stringify(config));
+      if (options.configBytes) {
+        const given = parseImageConfig(parseJson(options.configBytes, "image config"), "image config");
+        if (given.rootfs.diff_ids.join() !== config.rootfs.diff_ids.join()) {
+          throw new EngineError(
+            "dataLoss",
+            `the image config lists layers ${given.rootfs.diff_ids.join(", ")} but the layers are ${config.rootfs.diff_ids.join(", ")}`,
+          );
+        }
+      }
       const configDescriptor: Descriptor = {
         mediaType: MediaType.ociImageConfig,
         digest: digestOf(configBytes, "sha256", this.#hashers),

@@ -21,6 +21,8 @@
 // A 9P server (fs9p/) serves a layer lazily: stat and readdir from the index, reads from a file blob with a byte
 // range. Whiteouts are entries of type "whiteout" (show them as char 0:0 devices); opaque directories have
 // `opaque: true` (answer the trusted.overlay.opaque xattr with "y").
+
+export { type LoadedImage, loadImages, saveImages } from "./archive.ts";
 export { chainIds } from "./chain-id.ts";
 export {
   type CreateImageOptions,
