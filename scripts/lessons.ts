@@ -1,14 +1,15 @@
 // `npm run lessons -- --check [lesson …]`: proves every lesson of the course can be done. Each lesson gets a fresh
 // guest (restored from the saved state) whose docker talks to an engine pulling from a local registry that serves the
 // fixture images under their Docker Hub names, so it runs offline and in CI. The steps are proved by
-// web/lessons/verify.ts, the same module the page's lessons are parsed with.
+// web/lessons/verify.ts, the same module the page's lessons are parsed with: straight through, then each one again as
+// the page opens it directly after "Start over", with a bystander container and file that Start over must not touch.
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ContainerService, serveDockerInGuest } from "../engine/index.ts";
 import { bootDrydock, openNodeImageService } from "../engine/node/index.ts";
-import { IMAGE_NAMES, seedRegistry } from "../test/fixtures/images.ts";
+import { IMAGE_NAMES, MANIFEST_ACCEPT, seedRegistry } from "../test/fixtures/images.ts";
 import { type Registry, startRegistry } from "../test/fixtures/registry.ts";
 import { type Lesson, type LessonError, parseCourse } from "../web/lessons/format.ts";
 import { formatStep, type LessonReport, type StepReport, verifyLesson } from "../web/lessons/verify.ts";
@@ -26,7 +27,26 @@ export interface CheckLessonsOptions {
   dir?: string;
   /** Live progress, a line at a time. */
   log?: (line: string) => void;
+  /** Only the straight run: skip proving Start over and opening each step directly (faster, for authors). */
+  quick?: boolean;
 }
+
+/** What a learner did outside the lesson, which the lesson's setup (its Start over) must leave as it is. */
+const BYSTANDER = {
+  mark: [
+    "docker rm -f drydock-bystander >/dev/null 2>&1",
+    "docker run -d --name drydock-bystander busybox sleep 86400 >/dev/null",
+    "mkdir -p /root/bystander && echo kept > /root/bystander/file",
+  ].join(" && "),
+  intact: [
+    `[ "$(docker inspect --format '{{.State.Running}}' drydock-bystander)" = true ]`,
+    "grep -qx kept /root/bystander/file",
+  ].join(" && "),
+};
+/** Tags Docker Hub has that lessons use, served by the local registry with the fixture's content. */
+const EXTRA_TAGS: Array<{ repository: string; from: string; to: string }> = [
+  { repository: "busybox", from: "latest", to: "1.36" },
+];
 
 export interface CheckLessonsResult {
   /** Files that are not valid lessons: each says its file and line. */
@@ -72,10 +92,16 @@ export async function checkLessons(options: CheckLessonsOptions = {}): Promise<C
       registry,
       IMAGE_NAMES.filter((name) => name !== "big"),
     );
+    for (const tag of EXTRA_TAGS) await retag(registry, tag);
     for (const lesson of chosen) {
       log(`▸ ${lesson.file}: ${lesson.title}`);
       const started = performance.now();
-      const report = await checkLesson(lesson, registry, (step) => {
+      let jumping = false;
+      const report = await checkLesson(lesson, registry, !options.quick, (step) => {
+        if (!jumping && step.direct) {
+          jumping = true;
+          log("    opened directly, after Start over:");
+        }
         for (const line of formatStep(step)) log(line);
       });
       reports.push(report);
@@ -91,10 +117,24 @@ export async function checkLessons(options: CheckLessonsOptions = {}): Promise<C
   return { errors, reports, ok: errors.length === 0 && reports.every((r) => r.ok) };
 }
 
+/** Gives a repository of the local registry another tag for the same manifest, as Docker Hub has it. */
+async function retag(registry: Registry, tag: { repository: string; from: string; to: string }): Promise<void> {
+  const url = (reference: string) => `${registry.url}/v2/${tag.repository}/manifests/${reference}`;
+  const got = await fetch(url(tag.from), { headers: { accept: MANIFEST_ACCEPT } });
+  if (!got.ok) throw new Error(`GET ${url(tag.from)} answered ${got.status}`);
+  const put = await fetch(url(tag.to), {
+    method: "PUT",
+    headers: { "content-type": got.headers.get("content-type") ?? "" },
+    body: await got.arrayBuffer(),
+  });
+  if (!put.ok) throw new Error(`PUT ${url(tag.to)} answered ${put.status}: ${await put.text()}`);
+}
+
 /** One lesson in its own guest and image store, so no lesson sees what another left behind. */
 async function checkLesson(
   lesson: Lesson,
   registry: Registry,
+  jumps: boolean,
   onStep: (report: StepReport) => void,
 ): Promise<LessonReport> {
   const dir = await mkdtemp(join(tmpdir(), "drydock-lesson-"));
@@ -110,6 +150,8 @@ async function checkLesson(
     });
     const containers = ContainerService.open(drydock, images);
     await serveDockerInGuest(drydock, { images, containers });
+    // The bystander is a busybox container, whatever images the lesson itself pulls.
+    if (jumps) await images.pull("busybox");
     return await verifyLesson(
       lesson,
       async (script) => {
@@ -121,6 +163,7 @@ async function checkLesson(
           await images.pull(reference);
         },
         onStep,
+        ...(jumps ? { jumps: true, bystander: BYSTANDER } : {}),
       },
     );
   } finally {
@@ -129,10 +172,13 @@ async function checkLesson(
   }
 }
 
-const USAGE = `Usage: npm run lessons -- --check [LESSON …]
+const USAGE = `Usage: npm run lessons -- --check [--quick] [LESSON …]
 
 Proves that every step of each lesson can be done: in a fresh guest, its check fails, its solution runs, and then
-its check passes. LESSON is a file name in lessons/ without .md, or its prefix (05, 05-cgroups); all when omitted.`;
+its check passes. Then each step again as the page opens it directly: after Start over (the lesson's setup), with
+the steps it needs done for the learner; and Start over must leave a container and a file of the learner's alone.
+--quick proves only the straight run. LESSON is a file name in lessons/ without .md, or its prefix (05, 05-cgroups);
+all when omitted.`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -143,14 +189,15 @@ async function main(argv: string[]): Promise<number> {
     console.error(`lessons: say what to do.\n\n${USAGE}`);
     return 2;
   }
-  const only = argv.filter((a) => a !== "--check");
+  const quick = argv.includes("--quick");
+  const only = argv.filter((a) => a !== "--check" && a !== "--quick");
   const bad = only.find((a) => a.startsWith("-"));
   if (bad) {
     console.error(`lessons: unknown option ${bad}\n\n${USAGE}`);
     return 2;
   }
   const started = performance.now();
-  const result = await checkLessons({ only, log: (line) => console.log(line) });
+  const result = await checkLessons({ only, quick, log: (line) => console.log(line) });
   const steps = result.reports.reduce((n, r) => n + r.steps.filter((s) => s.ok).length, 0);
   const failed = result.reports.filter((r) => !r.ok).length + result.errors.length;
   console.log(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LessonError, parseCourse, parseLesson, renderMarkdown } from "./format.ts";
+import { LessonError, parseCourse, parseLesson, prerequisites, renderMarkdown } from "./format.ts";
 
 const GOOD = `---
 title: A first container
@@ -154,6 +154,124 @@ describe("parseLesson", () => {
       38,
       /two steps are called "Run a container" \(see line 10\)/,
     );
+  });
+});
+
+describe("the grown format: step setups, needs, copy blocks, the finish page", () => {
+  const STEPS = `---
+title: T
+summary: S
+minutes: 5
+---
+
+## Make a
+
+\`\`\`sh copy
+docker run --name NAME busybox
+\`\`\`
+
+> Hint: h
+
+\`\`\`check
+has a
+\`\`\`
+
+\`\`\`solution
+make a
+\`\`\`
+
+## Make b
+
+> Needs: nothing
+
+\`\`\`setup
+make seed
+\`\`\`
+
+> Hint: h
+
+\`\`\`check
+has b
+\`\`\`
+
+\`\`\`solution
+make b
+\`\`\`
+
+## Make c
+
+> **Needs:** Make a, make-b.
+
+> Hint: h
+
+\`\`\`check
+has c
+\`\`\`
+
+\`\`\`solution
+make c
+\`\`\`
+
+## Make d
+
+> Hint: h
+
+\`\`\`check
+has d
+\`\`\`
+
+\`\`\`solution
+make d
+\`\`\`
+
+## Finish
+
+You made four things. Next: [the course](#).
+
+\`\`\`sh
+docker ps -a
+\`\`\`
+`;
+
+  it("reads a step's setup, its needs (a straight line by default), copy blocks and the finish section", () => {
+    const lesson = parseLesson("lessons/09-t.md", STEPS);
+    expect(lesson.steps.map((s) => [s.id, s.needs])).toEqual([
+      ["make-a", []],
+      ["make-b", []],
+      ["make-c", ["make-a", "make-b"]],
+      ["make-d", ["make-c"]],
+    ]);
+    expect(lesson.steps[0]!.parts).toEqual([{ kind: "copy", code: "docker run --name NAME busybox", line: 9 }]);
+    expect(lesson.steps[1]!.setup).toEqual({ script: "make seed", line: 27 });
+    expect(lesson.steps[0]!.setup).toBeUndefined();
+    expect(lesson.finish).toEqual([
+      { kind: "prose", markdown: "You made four things. Next: [the course](#)." },
+      { kind: "command", command: "docker ps -a", line: 71 },
+    ]);
+  });
+
+  it("lists what a step needs, theirs included, in the lesson's order", () => {
+    const lesson = parseLesson("lessons/09-t.md", STEPS);
+    const d = lesson.steps.find((s) => s.id === "make-d")!;
+    expect(prerequisites(lesson, d).map((s) => s.id)).toEqual(["make-a", "make-b", "make-c"]);
+    expect(prerequisites(lesson, lesson.steps[1]!)).toEqual([]);
+  });
+
+  it("refuses a need that is unknown or comes later, a second Needs, a flag it does not know", () => {
+    expectRefused(STEPS.replace("Make a, make-b.", "Make z"), 43, /needs "Make z", which is not a step before it/);
+    expectRefused(STEPS.replace("Make a, make-b.", "Make d"), 43, /needs "Make d"/);
+    expectRefused(STEPS.replace("> Needs: nothing", "> Needs: nothing\n\n> Needs: nothing"), 27, /second Needs/);
+    expectRefused(STEPS.replace("```sh copy", "```sh paste"), 9, /unknown flag "paste"/);
+    expectRefused(
+      STEPS.replace("```setup\nmake seed", "```setup\nmake seed\n```\n\n```setup\nx"),
+      31,
+      /second ```setup/,
+    );
+  });
+
+  it("refuses a finish section that is not last or says nothing", () => {
+    expectRefused(`${STEPS}\n## Later\n`, 75, /`## Finish` section \(line 67\) must be the last/);
+    expectRefused(STEPS.replace("You made four things. Next: [the course](#).", ""), 67, /Finish` section is empty/);
   });
 });
 

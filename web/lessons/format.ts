@@ -1,6 +1,8 @@
 // The lesson format (lessons/README.md is its authoring guide): YAML front matter, then Markdown where each `## `
-// heading opens a step. Fenced blocks carry the parts a runner needs: ```sh (a command the learner can click),
-// ```check (exits 0 once the step is done), ```solution; a `> Hint:` quote is a hint. Pure: runs in Node and the page.
+// heading opens a step. Fenced blocks carry the parts a runner needs: ```sh (a command the learner can click; ```sh copy
+// only copies), ```check (exits 0 once the step is done), ```solution, ```setup (the step's own starting state); a
+// `> Hint:` quote is a hint, a `> Needs:` quote names the steps that must be done first. A closing `## Finish` section
+// is the page shown when the lesson is done. Pure: runs in Node and the page.
 import MarkdownIt from "markdown-it";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 
@@ -20,8 +22,14 @@ export class LessonError extends Error {
   }
 }
 
-/** A piece of a step's text: prose (Markdown source) or a command the learner can send to the terminal. */
-export type StepPart = { kind: "prose"; markdown: string } | { kind: "command"; command: string; line: number };
+/**
+ * A piece of a step's text: prose (Markdown source), a command the learner can send to the terminal, or code to copy
+ * and adapt rather than run as it is (```sh copy).
+ */
+export type StepPart =
+  | { kind: "prose"; markdown: string }
+  | { kind: "command"; command: string; line: number }
+  | { kind: "copy"; code: string; line: number };
 
 /** A script run with `sh -c` in the guest, outside any container. */
 export interface Script {
@@ -43,6 +51,16 @@ export interface Step {
   check: Script;
   /** What a learner could type to finish the step; the checker runs it to prove the check can pass. */
   solution: Script;
+  /**
+   * Run when the step opens (not when it is already done), after the steps it needs: makes the step's own starting
+   * state, such as a container to look into, so the step does not rely on what the learner did elsewhere.
+   */
+  setup?: Script;
+  /**
+   * Ids of the steps that must be done before this one, all earlier in the file. Without a `> Needs:` quote a step
+   * needs the one before it (a straight line); `> Needs: nothing` makes it independent.
+   */
+  needs: string[];
 }
 
 export interface Lesson {
@@ -59,11 +77,16 @@ export interface Lesson {
   /** Prose and commands before the first step: something to look at before starting, with nothing to check. */
   intro: StepPart[];
   steps: Step[];
+  /** The `## Finish` section: what was learned and where to go next, shown once every step is done. */
+  finish: StepPart[];
 }
 
 const FRONT_MATTER_KEYS = ["title", "summary", "minutes", "images", "setup"] as const;
 const COMMAND_INFOS = new Set(["sh", "shell", "bash"]);
 const HINT_PREFIX = /^\s*(\*\*Hint:?\*\*:?|Hint:)\s*/i;
+const NEEDS_PREFIX = /^\s*(\*\*Needs:?\*\*:?|Needs:)\s*/i;
+const FINISH_TITLE = "finish";
+const NO_NEEDS = new Set(["nothing", "none"]);
 
 const markdown = new MarkdownIt({ html: false });
 
@@ -92,8 +115,13 @@ export function parseLesson(file: string, text: string): Lesson {
     ...meta,
     intro: [],
     steps: [],
+    finish: [],
   };
-  let step: (Partial<Step> & { title: string; line: number; parts: StepPart[]; hints: string[] }) | undefined;
+  type Draft = Partial<Step> & { title: string; line: number; parts: StepPart[]; hints: string[] };
+  let step: Draft | undefined;
+  /** The `> Needs:` of each step, as written, resolved once every step is known. */
+  const neededBy = new Map<Draft, { names: string[]; line: number }>();
+  let finishLine: number | undefined;
   const finish = () => {
     if (!step) return;
     if (!step.check) throw new LessonError(file, step.line, `the step "${step.title}" has no \`\`\`check block`);
@@ -104,12 +132,17 @@ export function parseLesson(file: string, text: string): Lesson {
     const id = slug(step.title);
     const twin = lesson.steps.find((s) => s.id === id);
     if (twin) throw new LessonError(file, step.line, `two steps are called "${step.title}" (see line ${twin.line})`);
-    lesson.steps.push({ ...step, id, check: step.check, solution: step.solution });
+    const written = neededBy.get(step);
+    const previous = lesson.steps.at(-1);
+    const needs = written ? resolveNeeds(file, written, lesson.steps, step.title) : previous ? [previous.id] : [];
+    lesson.steps.push({ ...step, id, check: step.check, solution: step.solution, needs });
   };
+  /** Where prose and commands go now: the step, the finish page, or the introduction. */
+  const target = () => (step ? step.parts : finishLine !== undefined ? lesson.finish : lesson.intro);
   const prose = (startLine: number, endLine: number) => {
     const text = body.slice(startLine, endLine).join("\n").trim();
     if (!text) return;
-    const parts = step ? step.parts : lesson.intro;
+    const parts = target();
     const last = parts.at(-1);
     if (last?.kind === "prose") last.markdown += `\n\n${text}`;
     else parts.push({ kind: "prose", markdown: text });
@@ -125,47 +158,64 @@ export function parseLesson(file: string, text: string): Lesson {
       if (token.tag === "h1") {
         throw new LessonError(file, line, "use `## ` for steps; the lesson's title belongs in the front matter");
       }
+      if (finishLine !== undefined) {
+        throw new LessonError(file, line, `the \`## Finish\` section (line ${finishLine}) must be the last one`);
+      }
       finish();
+      step = undefined;
       const title = tokens[i + 1]?.content.trim() ?? "";
       if (!title) throw new LessonError(file, line, "a step heading needs a title");
-      step = { title, line, parts: [], hints: [] };
+      if (title.toLowerCase() === FINISH_TITLE) finishLine = line;
+      else step = { title, line, parts: [], hints: [] };
       continue;
     }
     if (token.type === "fence") {
-      const info = token.info.trim().split(/\s+/)[0] ?? "";
+      const [info = "", ...flags] = token.info.trim().split(/\s+/);
       const content = token.content.replace(/\n$/, "");
-      if (info === "check" || info === "solution" || COMMAND_INFOS.has(info)) {
+      const special = info === "check" || info === "solution" || info === "setup";
+      if (special || COMMAND_INFOS.has(info)) {
         if (!content.trim()) throw new LessonError(file, line, `the \`\`\`${info} block is empty`);
-        if (!step && COMMAND_INFOS.has(info)) {
-          lesson.intro.push({ kind: "command", command: content, line });
+        if (COMMAND_INFOS.has(info)) {
+          const unknown = flags.find((flag) => flag !== "copy");
+          if (unknown) {
+            throw new LessonError(file, line, `unknown flag "${unknown}" on a \`\`\`${info} block (known: copy)`);
+          }
+          target().push(
+            flags.includes("copy")
+              ? { kind: "copy", code: content, line }
+              : { kind: "command", command: content, line },
+          );
           continue;
         }
-        if (!step)
+        if (!step) {
           throw new LessonError(file, line, `a \`\`\`${info} block must be inside a step (after a \`## \` heading)`);
-        if (info === "check" || info === "solution") {
-          if (step[info]) {
-            throw new LessonError(
-              file,
-              line,
-              `the step "${step.title}" has a second \`\`\`${info} block (one per step)`,
-            );
-          }
-          step[info] = { script: content, line };
-        } else {
-          step.parts.push({ kind: "command", command: content, line });
         }
+        const kind = info as "check" | "solution" | "setup";
+        if (step[kind]) {
+          throw new LessonError(file, line, `the step "${step.title}" has a second \`\`\`${info} block (one per step)`);
+        }
+        step[kind] = { script: content, line };
         continue;
       }
     }
     if (token.type === "blockquote_open") {
       const quoted = body.slice(startLine, endLine).map((l) => l.replace(/^\s*>\s?/, ""));
       const first = quoted.findIndex((l) => l.trim() !== "");
-      if (first >= 0 && HINT_PREFIX.test(quoted[first]!)) {
-        if (!step) throw new LessonError(file, line, "a hint must be inside a step (after a `## ` heading)");
-        quoted[first] = quoted[first]!.replace(HINT_PREFIX, "");
-        const hint = quoted.join("\n").trim();
-        if (!hint) throw new LessonError(file, line, "the hint is empty");
-        step.hints.push(hint);
+      const opening = quoted[first] ?? "";
+      if (first >= 0 && (HINT_PREFIX.test(opening) || NEEDS_PREFIX.test(opening))) {
+        const what = HINT_PREFIX.test(opening) ? "hint" : "needs";
+        if (!step) throw new LessonError(file, line, `a ${what} quote must be inside a step (after a \`## \` heading)`);
+        quoted[first] = opening.replace(what === "hint" ? HINT_PREFIX : NEEDS_PREFIX, "");
+        const value = quoted.join("\n").trim();
+        if (what === "hint") {
+          if (!value) throw new LessonError(file, line, "the hint is empty");
+          step.hints.push(value);
+        } else {
+          if (neededBy.has(step))
+            throw new LessonError(file, line, `the step "${step.title}" has a second Needs quote`);
+          if (!value) throw new LessonError(file, line, `name the steps needed first, or write "Needs: nothing"`);
+          neededBy.set(step, { names: value.split(","), line });
+        }
         continue;
       }
     }
@@ -176,7 +226,46 @@ export function parseLesson(file: string, text: string): Lesson {
   if (lesson.steps.length === 0) {
     throw new LessonError(file, offset, "the lesson has no steps: each `## ` heading opens one");
   }
+  if (finishLine !== undefined && !lesson.finish.some((part) => part.kind === "prose")) {
+    throw new LessonError(file, finishLine, "the `## Finish` section is empty: say what was learned and what is next");
+  }
   return lesson;
+}
+
+/** Turns the names of a `> Needs:` quote into ids of earlier steps (titles or ids, separated by commas). */
+function resolveNeeds(
+  file: string,
+  written: { names: string[]; line: number },
+  earlier: readonly Step[],
+  title: string,
+): string[] {
+  const names = written.names.map((name) => name.trim().replace(/\.$/, "")).filter(Boolean);
+  if (names.length === 1 && NO_NEEDS.has(names[0]!.toLowerCase())) return [];
+  return names.map((name) => {
+    const id = slug(name);
+    if (earlier.some((s) => s.id === id)) return id;
+    throw new LessonError(
+      file,
+      written.line,
+      `the step "${title}" needs "${name}", which is not a step before it (steps it can need: ${earlier.map((s) => s.title).join(", ") || "none"})`,
+    );
+  });
+}
+
+/**
+ * The steps that must be done before `step`, its needs and theirs, in the lesson's order.
+ * @example
+ * for (const before of prerequisites(lesson, step)) await run(before.solution.script);
+ */
+export function prerequisites(lesson: Lesson, step: Step): Step[] {
+  const wanted = new Set<string>();
+  const visit = (id: string) => {
+    if (wanted.has(id)) return;
+    wanted.add(id);
+    for (const need of lesson.steps.find((s) => s.id === id)?.needs ?? []) visit(need);
+  };
+  for (const need of step.needs) visit(need);
+  return lesson.steps.filter((s) => wanted.has(s.id));
 }
 
 /**

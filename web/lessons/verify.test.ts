@@ -149,4 +149,62 @@ describe("verifyLesson", () => {
       'lessons/05-test.md:7 (step "Hang"): the script `has a` ran for more than 20 ms',
     );
   });
+
+  it("proves each step again as the page opens it directly: Start over, its needs done, its own setup", async () => {
+    // `clean` is the lesson's setup: it forgets everything but the bystander's `mine`.
+    const guest = fakeGuest();
+    const run: RunScript = async (script) => {
+      if (script === "clean") {
+        guest.scripts.push(script);
+        for (const thing of [...guest.things]) if (thing !== "mine") guest.things.delete(thing);
+        return { code: 0, stdout: "", stderr: "" };
+      }
+      return guest.run(script);
+    };
+    const text = `---\ntitle: T\nsummary: S\nminutes: 5\nsetup: clean\n---\n
+## One\n\n> Hint: h\n\n\`\`\`check\nhas a\n\`\`\`\n\n\`\`\`solution\nmake a\n\`\`\`\n
+## Two\n\n> Needs: nothing\n\n\`\`\`setup\nmake seed\n\`\`\`\n\n> Hint: h\n\n\`\`\`check\nhas b\n\`\`\`\n\n\`\`\`solution\nmake b\n\`\`\`\n
+## Three\n\n> Hint: h\n\n\`\`\`check\nhas c\n\`\`\`\n\n\`\`\`solution\nmake c\n\`\`\`\n`;
+    const report = await verifyLesson(parseLesson("lessons/05-test.md", text), run, {
+      ...fast,
+      jumps: true,
+      bystander: { mark: "make mine", intact: "has mine" },
+    });
+    expect(report.ok).toBe(true);
+    expect(report.jumps.map((s) => [s.step.title, s.ok, s.direct])).toEqual([
+      ["One", true, true],
+      ["Two", true, true],
+      ["Three", true, true],
+    ]);
+    const direct = guest.scripts.slice(guest.scripts.indexOf("has c", guest.scripts.indexOf("make c")) + 1);
+    expect(direct).toEqual([
+      ...["clean", "has a", "make a", "has a"],
+      ...["clean", "make seed", "has b", "make b", "has b"],
+      // Three needs Two (the step before it), which needs nothing: Two's setup and solution, then Three.
+      ...["clean", "make seed", "make b", "has c", "make c", "has c"],
+      "has mine",
+    ]);
+    expect(formatReport(report)).toContain("    opened directly, after Start over:");
+  });
+
+  it("fails when Start over leaves a step done, or touches what is not the lesson's", async () => {
+    const steps = [{ title: "One", check: "has a", solution: "make a" }];
+    const keeps = await verifyLesson(lesson(steps, "setup: noop\n"), fakeGuest().run, { ...fast, jumps: true });
+    expect(keeps.ok).toBe(false);
+    expect(keeps.jumps[0]!.failure).toBe(
+      'lessons/05-test.md:8 (step "One", opened directly after Start over): the check passes before the solution ran: Start over left this step done',
+    );
+    const guest = fakeGuest();
+    const run: RunScript = async (script) => {
+      if (script === "wipe") guest.things.clear();
+      return guest.run(script);
+    };
+    const wipes = await verifyLesson(lesson(steps, "setup: wipe\n"), run, {
+      ...fast,
+      jumps: true,
+      bystander: { mark: "make mine", intact: "has mine" },
+    });
+    expect(wipes.ok).toBe(false);
+    expect(wipes.failure).toMatch(/^lessons\/05-test\.md: the lesson's setup touched something outside the lesson/);
+  });
 });
