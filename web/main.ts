@@ -168,24 +168,44 @@ const lessonsCanRun = new Promise<void>((resolve) => {
   lessonsReady = resolve;
 });
 void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
-  .then(async ([{ LessonsPanel }, { loadCourseInSlices }]) => {
+  .then(async ([{ LessonsPanel, parseLessonLink }, { loadCourseInSlices }]) => {
     const course = await loadCourseInSlices();
-    lessons = new LessonsPanel(byId("lessons", HTMLDivElement), {
-      ...course,
-      runScript: (script) => api.runScript(script),
-      sendToShell: (text) => {
-        void api.writeShell(encoder.encode(text));
-        terminal.focus();
+    const link = parseLessonLink(location.hash);
+    if (link) showSide(sideTabs[0]!);
+    lessons = new LessonsPanel(
+      byId("lessons", HTMLDivElement),
+      {
+        ...course,
+        runScript: (script) => api.runScript(script),
+        sendToShell: (text) => {
+          void api.writeShell(encoder.encode(text));
+          terminal.focus();
+        },
+        pull: async (reference) => {
+          await api.pull(
+            reference,
+            Comlink.proxy(() => {}),
+          );
+          void images.refresh();
+        },
+        ready: lessonsCanRun,
+        storage: localStorage,
+        // The presenter's mode: the page in large type for a projector, the terminal's font with it.
+        onPresent: (on) => {
+          root.dataset.present = on ? "on" : "off";
+          terminal.options.fontSize = on ? 22 : 15;
+          pageTerminal.fit();
+        },
       },
-      pull: async (reference) => {
-        await api.pull(
-          reference,
-          Comlink.proxy(() => {}),
-        );
-        void images.refresh();
-      },
-      ready: lessonsCanRun,
-      storage: localStorage,
+      link,
+    );
+    addEventListener("hashchange", () => {
+      const next = parseLessonLink(location.hash);
+      if (!next) return;
+      showSide(sideTabs[0]!);
+      if (next.present) lessons?.present(true);
+      if (next.step) void lessons?.openAt(next.lesson, next.step);
+      else lessons?.openLesson(next.lesson);
     });
   })
   .catch((error: unknown) =>

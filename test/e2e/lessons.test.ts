@@ -15,6 +15,7 @@ import {
   screenshot,
   servePage,
   terminalText,
+  typeCommand,
   waitForPrompt,
 } from "./harness.ts";
 
@@ -100,5 +101,68 @@ describe("the lessons panel", () => {
     await expect
       .poll(() => page.locator('#lessons [data-lesson="01-images-and-containers"]').innerText())
       .toContain("1 of 5 steps");
+  });
+
+  it("opens a step from a link with the steps before it done, in the presenter's mode", async () => {
+    const { page } = browser;
+    // A link from the teacher: Start over, the three steps before it done for the class, this step ready to do.
+    await page.goto(`${server.url}#lesson=01-images-and-containers&step=see-that-the-image-did-not-change&present`);
+    await page.reload();
+    await waitForPrompt(page);
+    const step = page.locator("#lessons article.step");
+    await expect
+      .poll(() => step.getAttribute("data-step"), { timeout: 90_000 })
+      .toBe("see-that-the-image-did-not-change");
+    await expect.poll(() => step.getAttribute("data-state"), { timeout: 60_000 }).toBe("pending");
+    const dots = page.locator("#lessons .step-dots button");
+    expect(await dots.evaluateAll((all) => all.map((d) => d.getAttribute("data-state")))).toEqual([
+      "done",
+      "done",
+      "done",
+      null,
+      null,
+    ]);
+    // What the earlier steps made is really there: the container `box` runs, with the file written into its layer.
+    await typeCommand(page, "docker exec box cat /note.txt");
+    await expect.poll(() => terminalText(page), { timeout: 30_000 }).toMatch(/^mine$/m);
+    // The presenter's mode: the solution shown, the terminal in large type, the file pane out of the way.
+    expect(await page.locator("html").getAttribute("data-present")).toBe("on");
+    expect(await page.locator("#lessons details.solution").getAttribute("open")).not.toBeNull();
+    expect(await page.locator("#files-pane").isHidden()).toBe(true);
+    // A row of 22 px type is about 25 px high (15 px type: about 17 px).
+    const row = await page.locator("#terminal .xterm-rows > div").first().boundingBox();
+    expect(row?.height).toBeGreaterThanOrEqual(24);
+    await screenshot(page, "lessons-04-presenter");
+
+    // A clicker's PageDown moves to the next step (from anywhere but the terminal).
+    await page.locator("#lessons .lesson-title").click();
+    await page.keyboard.press("PageDown");
+    await expect.poll(() => step.getAttribute("data-step")).toBe("remove-a-container-and-its-layer-with-it");
+    await page.keyboard.press("PageUp");
+    await expect.poll(() => step.getAttribute("data-step")).toBe("see-that-the-image-did-not-change");
+    await page.click("#lessons .present-toggle");
+    expect(await page.locator("html").getAttribute("data-present")).toBe("off");
+  });
+
+  it("ends the lesson on its finish page, with the next lesson one click away", async () => {
+    const { page } = browser;
+    const step = page.locator("#lessons article.step");
+    for (const id of ["see-that-the-image-did-not-change", "remove-a-container-and-its-layer-with-it"]) {
+      await expect.poll(() => step.getAttribute("data-step")).toBe(id);
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 60_000 }).toBe("pending");
+      await page.click("#lessons details.solution summary");
+      await page.click("#lessons details.solution button.command");
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 60_000 }).toBe("done");
+      await page.click("#lessons .step-actions button:last-child");
+    }
+    const finish = page.locator("#lessons article.finish");
+    await expect.poll(() => finish.count()).toBe(1);
+    expect(await finish.locator(".finish-verdict").innerText()).toBe("✓ Lesson done: all 5 steps");
+    expect(await finish.innerText()).toContain("Registries, repositories and tags");
+    await screenshot(page, "lessons-05-finish");
+    await finish.locator("button", { hasText: "Next lesson" }).click();
+    await expect
+      .poll(() => page.locator("#lessons .lesson-title").innerText())
+      .toBe("Registries, repositories and tags");
   });
 });

@@ -1,9 +1,18 @@
 // The lessons panel beside the terminal: the course, then one lesson a step at a time. Command blocks type themselves
-// into the terminal; the step's check runs in the guest on demand, shortly after each Enter and every few seconds,
-// and the step turns green when it passes. Hints come one at a time, the solution behind a button, and progress is
-// kept in localStorage.
+// into the terminal (copy blocks only copy, or type without running); the step's check runs in the guest on demand,
+// shortly after each Enter and every few seconds, and the step turns green when it passes. Hints come one at a time,
+// the solution behind a button, progress is kept in localStorage, and a finished lesson ends on its finish page. A
+// step that needs others says so and can do them for the learner; a link (#lesson=…&step=…) opens a step with its
+// setup done, and the presenter's mode shows one step per screen with its solution, for a projector.
 import { CheckLoop } from "../lessons/check-loop.ts";
-import { type Lesson, type LessonError, renderMarkdown, type Step, type StepPart } from "../lessons/format.ts";
+import {
+  type Lesson,
+  type LessonError,
+  prerequisites,
+  renderMarkdown,
+  type Step,
+  type StepPart,
+} from "../lessons/format.ts";
 import { type KeyValueStorage, ProgressStore } from "../lessons/progress.ts";
 import { errorMessage } from "./format.ts";
 
@@ -22,11 +31,46 @@ export interface LessonsPanelOptions {
   storage: KeyValueStorage;
   /** Milliseconds between checks while a step is open. Default 3000. */
   checkIntervalMs?: number;
+  /** Called when the presenter's mode is turned on or off (the page enlarges the terminal). */
+  onPresent?: (on: boolean) => void;
+}
+
+/** Where a link into the course points: `#lesson=04-namespaces&step=a-host-name-of-its-own`. */
+export interface LessonLink {
+  lesson: string;
+  step?: string;
+  /** `&present`: open in the presenter's mode. */
+  present: boolean;
+}
+
+/**
+ * Reads a link into the course from a URL's hash (`#lesson=ID&step=ID&present`); undefined when it names no lesson.
+ * @example
+ * const link = parseLessonLink(location.hash);
+ */
+export function parseLessonLink(hash: string): LessonLink | undefined {
+  const params = new URLSearchParams(hash.replace(/^#/, ""));
+  const lesson = params.get("lesson");
+  if (!lesson) return undefined;
+  const step = params.get("step");
+  return { lesson, ...(step ? { step } : {}), present: params.has("present") };
+}
+
+/**
+ * The link that opens `lesson` at `step` with its setup done.
+ * @example
+ * navigator.clipboard.writeText(lessonLink(location.href, lesson.id, step.id));
+ */
+export function lessonLink(page: string, lessonId: string, stepId: string, present = false): string {
+  const url = new URL(page);
+  url.hash = `lesson=${encodeURIComponent(lessonId)}&step=${encodeURIComponent(stepId)}${present ? "&present" : ""}`;
+  return url.href;
 }
 
 /** After Enter, the command has usually finished (or at least started) by then. */
 const AFTER_ENTER_MS = 400;
 const OPEN_KEY = "drydock.lessons.open";
+const PRESENT_KEY = "drydock.lessons.present";
 
 type StepState = "waiting" | "checking" | "pending" | "done";
 
@@ -46,15 +90,87 @@ export class LessonsPanel {
   /** Bumped whenever the view changes, so late answers for a view that is gone are dropped. */
   #view = 0;
   #prepared = new Set<string>();
+  /** Steps whose own setup ran since they were last opened fresh (`lesson/step`). */
+  #setUp = new Set<string>();
+  #present = false;
+  /** The step on screen, for the presenter's keys. */
+  #current: { lesson: Lesson; index: number } | undefined;
 
-  constructor(root: HTMLElement, options: LessonsPanelOptions) {
+  constructor(root: HTMLElement, options: LessonsPanelOptions, link?: LessonLink) {
     this.#root = root;
     this.#options = options;
     this.#progress = new ProgressStore(options.storage);
-    const open = options.storage.getItem(OPEN_KEY);
+    this.#root.ownerDocument.addEventListener("keydown", (event) => this.#presenterKey(event));
+    if (link?.present || options.storage.getItem(PRESENT_KEY) === "1") this.present(true);
+    const linked = link && options.lessons.find((l) => l.id === link.lesson);
+    if (linked && link.step) {
+      void this.openAt(linked.id, link.step);
+      return;
+    }
+    const open = linked?.id ?? options.storage.getItem(OPEN_KEY);
     const lesson = options.lessons.find((l) => l.id === open);
     if (lesson) this.openLesson(lesson.id);
     else this.showCourse();
+  }
+
+  /**
+   * The presenter's mode: one step per screen in large type with its solution shown, PageDown / PageUp (what a
+   * clicker sends) to move between steps; the page enlarges the terminal through `onPresent`.
+   * @example
+   * panel.present(true);
+   */
+  present(on: boolean): void {
+    this.#present = on;
+    this.#options.storage.setItem(PRESENT_KEY, on ? "1" : "");
+    this.#root.dataset.present = on ? "on" : "off";
+    this.#options.onPresent?.(on);
+    for (const solution of this.#root.querySelectorAll<HTMLDetailsElement>("details.solution")) solution.open = on;
+    const toggle = this.#root.querySelector<HTMLButtonElement>("button.present-toggle");
+    if (toggle) toggle.setAttribute("aria-pressed", String(on));
+  }
+
+  /**
+   * Opens `stepId` of a lesson as a link does: Start over (the lesson's setup), then the setups and solutions of the
+   * steps it needs, then the step itself with its own setup. `npm run lessons -- --check` proves this path.
+   * @example
+   * await panel.openAt("04-namespaces", "a-host-name-of-its-own");
+   */
+  async openAt(lessonId: string, stepId: string): Promise<void> {
+    const lesson = this.#options.lessons.find((l) => l.id === lessonId);
+    const step = lesson?.steps.find((s) => s.id === stepId);
+    if (!lesson || !step) {
+      if (lesson) this.openLesson(lesson.id);
+      else this.showCourse();
+      return;
+    }
+    this.#options.storage.setItem(OPEN_KEY, lesson.id);
+    this.#leave();
+    const view = this.#view;
+    const status = el("p", { className: "check-status", role: "status", textContent: "Waiting for the machine…" });
+    this.#root.replaceChildren(el("h3", { className: "lesson-title", textContent: lesson.title }), status);
+    const problem = await this.#prepare(lesson, (text) => {
+      status.textContent = text;
+    });
+    if (view !== this.#view) return;
+    if (problem) {
+      status.textContent = problem;
+      return;
+    }
+    this.#progress.reset(lesson.id);
+    this.#setUp.clear();
+    try {
+      if (lesson.setup) {
+        status.textContent = "Starting the lesson over…";
+        await this.#mustRun(lesson.setup);
+      }
+      await this.#doFor(lesson, prerequisites(lesson, step), (text) => {
+        status.textContent = text;
+      });
+    } catch (error) {
+      status.textContent = `This step could not be set up: ${errorMessage(error)}`;
+      return;
+    }
+    if (view === this.#view) this.#showStep(lesson, step);
   }
 
   /**
@@ -128,7 +244,42 @@ export class LessonsPanel {
   #leave(): void {
     this.#loop?.stop();
     this.#loop = undefined;
+    this.#current = undefined;
     this.#view++;
+  }
+
+  /** Runs a script in the guest that must succeed. */
+  async #mustRun(script: string): Promise<void> {
+    const result = await this.#options.runScript(script);
+    if (result.code !== 0) {
+      throw new Error(`a script exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(-300)}`);
+    }
+  }
+
+  /** Does `steps` for the learner, in order: each one's setup and solution; a step whose check then passes is done. */
+  async #doFor(lesson: Lesson, steps: Step[], say: (text: string) => void): Promise<void> {
+    for (const step of steps) {
+      if (this.#progress.get(lesson.id).done.includes(step.id)) continue;
+      say(`Doing "${step.title}" for you…`);
+      if (step.setup) await this.#mustRun(step.setup.script);
+      await this.#mustRun(step.solution.script);
+      if ((await this.#options.runScript(step.check.script)).code === 0) this.#progress.markDone(lesson.id, step.id);
+      else throw new Error(`"${step.title}" was done for you, but its check still fails`);
+    }
+  }
+
+  #presenterKey(event: KeyboardEvent): void {
+    const current = this.#current;
+    if (!this.#present || !current || event.defaultPrevented) return;
+    // Keys typed into the terminal or a form belong there.
+    const target = event.target as HTMLElement | null;
+    if (target?.closest(".terminal, input, textarea, .editor")) return;
+    const move = event.key === "PageDown" ? 1 : event.key === "PageUp" ? -1 : 0;
+    if (!move) return;
+    event.preventDefault();
+    const next = current.lesson.steps[current.index + move];
+    if (next) this.#showStep(current.lesson, next);
+    else if (move > 0) this.showFinish(current.lesson.id);
   }
 
   #showStep(lesson: Lesson, step: Step): void {
@@ -141,11 +292,30 @@ export class LessonsPanel {
     const back = el("button", { type: "button", className: "quiet", textContent: "← All lessons" });
     back.addEventListener("click", () => this.showCourse());
     const startOver = el("button", { type: "button", className: "quiet", textContent: "Start over" });
-    startOver.title = "Forget this lesson's progress and run its setup again";
+    startOver.title = "Forget this lesson's progress and run its setup again (what other lessons made stays)";
     startOver.addEventListener("click", () => {
       this.#progress.reset(lesson.id);
       this.#prepared.delete(lesson.id);
+      this.#setUp.clear();
       this.#showStep(lesson, lesson.steps[0]!);
+    });
+    const presentToggle = el("button", { type: "button", className: "quiet present-toggle", textContent: "Present" });
+    presentToggle.title = "One step per screen in large type, with its solution: PageDown and PageUp move";
+    presentToggle.setAttribute("aria-pressed", String(this.#present));
+    presentToggle.addEventListener("click", () => this.present(!this.#present));
+    const copyLink = el("button", { type: "button", className: "quiet", textContent: "Link to this step" });
+    copyLink.title = "Copy a link that opens this step with everything before it done";
+    copyLink.addEventListener("click", () => {
+      const link = lessonLink(location.href, lesson.id, step.id, this.#present);
+      void navigator.clipboard?.writeText(link).then(
+        () => {
+          copyLink.textContent = "Link copied";
+        },
+        () => {
+          copyLink.textContent = "Copy failed: see the address bar";
+          history.replaceState(null, "", link);
+        },
+      );
     });
 
     const dots = el(
@@ -167,19 +337,22 @@ export class LessonsPanel {
     const checkButton = el("button", { type: "button", textContent: "Check" });
     const next = el("button", {
       type: "button",
-      textContent: index === lesson.steps.length - 1 ? "Back to all lessons" : "Next step →",
+      textContent: index === lesson.steps.length - 1 ? "Finish →" : "Next step →",
     });
     next.addEventListener("click", () => {
       const following = lesson.steps[index + 1];
       if (following) this.#showStep(lesson, following);
-      else this.showCourse();
+      else this.showFinish(lesson.id);
     });
     const previous = el("button", { type: "button", className: "quiet", textContent: "← Previous" });
     previous.disabled = index === 0;
     previous.addEventListener("click", () => this.#showStep(lesson, lesson.steps[index - 1]!));
 
+    const missing = () => step.needs.filter((id) => !done().includes(id));
+    const needsBox = el("div", { className: "needs", role: "note" });
     const article = el("article", { className: "step" }, [
       el("h4", { textContent: step.title }),
+      needsBox,
       ...this.#parts(step.parts),
       el("div", { className: "row check-row" }, [checkButton, status]),
       this.#hints(step),
@@ -194,8 +367,9 @@ export class LessonsPanel {
       next.classList.toggle("quiet", state !== "done");
     };
 
+    this.#current = { lesson, index };
     const children: HTMLElement[] = [
-      el("div", { className: "row lesson-head" }, [back, startOver]),
+      el("div", { className: "row lesson-head" }, [back, startOver, presentToggle, copyLink]),
       el("h3", { className: "lesson-title", textContent: lesson.title }),
       el("p", {
         className: "note",
@@ -241,13 +415,117 @@ export class LessonsPanel {
     });
     this.#loop = loop;
     checkButton.addEventListener("click", () => loop.request(0));
-    void this.#prepare(lesson, (text) => {
+    const say = (text: string) => {
       if (view === this.#view) setState("waiting", text);
-    }).then((problem) => {
+    };
+    /** The step's own setup, once per opening, then checking starts. */
+    const begin = async () => {
+      const key = `${lesson.id}/${step.id}`;
+      if (step.setup && !this.#setUp.has(key)) {
+        say("Setting up this step…");
+        try {
+          await this.#mustRun(step.setup.script);
+          this.#setUp.add(key);
+        } catch (error) {
+          if (view === this.#view) setState("pending", `This step's setup failed: ${errorMessage(error)}`);
+          return;
+        }
+      }
+      if (view === this.#view) loop.start();
+    };
+    void this.#prepare(lesson, say).then(async (problem) => {
       if (view !== this.#view) return;
-      if (problem) setState("pending", problem);
-      loop.start();
+      if (problem) {
+        setState("pending", problem);
+        loop.start();
+        return;
+      }
+      const needed = missing();
+      if (!needed.length) return begin();
+      const titles = needed.map((id) => lesson.steps.find((s) => s.id === id)?.title ?? id);
+      const doIt = el("button", { type: "button", textContent: "Do them for me" });
+      doIt.addEventListener("click", async () => {
+        doIt.disabled = true;
+        try {
+          await this.#doFor(lesson, prerequisites(lesson, step), say);
+        } catch (error) {
+          if (view === this.#view) setState("pending", `Could not do the earlier steps: ${errorMessage(error)}`);
+          doIt.disabled = false;
+          return;
+        }
+        if (view !== this.#view) return;
+        needsBox.replaceChildren();
+        dots.querySelectorAll("button").forEach((dot, i) => {
+          if (done().includes(lesson.steps[i]!.id)) dot.dataset.state = "done";
+        });
+        void begin();
+      });
+      needsBox.replaceChildren(
+        el("p", {
+          textContent: `This step builds on ${titles.map((t) => `"${t}"`).join(", ")}. Do ${needed.length > 1 ? "them" : "it"} first, or let the page do it.`,
+        }),
+        doIt,
+      );
+      setState("pending", "Waiting for the steps it builds on");
     });
+  }
+
+  /**
+   * The page a lesson ends on: what was learned, what is next, and any step not done yet.
+   * @example
+   * panel.showFinish("01-images-and-containers");
+   */
+  showFinish(lessonId: string): void {
+    const lesson = this.#options.lessons.find((l) => l.id === lessonId);
+    if (!lesson) {
+      this.showCourse();
+      return;
+    }
+    this.#leave();
+    this.#options.storage.setItem(OPEN_KEY, lesson.id);
+    const done = this.#progress.get(lesson.id).done;
+    const left = lesson.steps.filter((s) => !done.includes(s.id));
+    const position = this.#options.lessons.indexOf(lesson);
+    const following = this.#options.lessons[position + 1];
+    const back = el("button", { type: "button", className: "quiet", textContent: "← All lessons" });
+    back.addEventListener("click", () => this.showCourse());
+    const children: HTMLElement[] = [
+      el("div", { className: "row lesson-head" }, [back]),
+      el("h3", { className: "lesson-title", textContent: lesson.title }),
+      el("p", {
+        className: "finish-verdict",
+        role: "status",
+        textContent: left.length
+          ? `${lesson.steps.length - left.length} of ${lesson.steps.length} steps done`
+          : `✓ Lesson done: all ${lesson.steps.length} steps`,
+      }),
+    ];
+    if (left.length) {
+      children.push(
+        el("p", { textContent: "Not done yet:" }),
+        el(
+          "ul",
+          { className: "finish-left" },
+          left.map((s) => {
+            const open = el("button", { type: "button", className: "quiet", textContent: s.title });
+            open.addEventListener("click", () => this.#showStep(lesson, s));
+            return el("li", {}, [open]);
+          }),
+        ),
+      );
+    }
+    children.push(...this.#parts(lesson.finish));
+    const actions = el("div", { className: "row step-actions" });
+    if (following) {
+      const nextLesson = el("button", { type: "button", textContent: `Next lesson: ${following.title} →` });
+      nextLesson.addEventListener("click", () => this.openLesson(following.id));
+      actions.append(nextLesson);
+    }
+    children.push(actions);
+    const article = el("article", { className: "finish" }, children);
+    article.dataset.lesson = lesson.id;
+    this.#root.replaceChildren(article);
+    this.#root.scrollTop = 0;
   }
 
   /** Pulls the lesson's images and, for a fresh start, runs its setup; says what went wrong, if anything. */
@@ -281,8 +559,34 @@ export class LessonsPanel {
         prose.innerHTML = renderMarkdown(part.markdown);
         return prose;
       }
+      if (part.kind === "copy") return this.#copyBlock(part.code);
       return this.#command(part.command);
     });
+  }
+
+  /** Code to read and adapt: copied, or typed into the terminal without pressing Enter, never run as it is. */
+  #copyBlock(code: string): HTMLElement {
+    const copy = el("button", { type: "button", className: "quiet", textContent: "Copy" });
+    copy.setAttribute("aria-label", `Copy: ${code}`);
+    copy.addEventListener("click", () => {
+      void navigator.clipboard?.writeText(code).then(
+        () => {
+          copy.textContent = "Copied";
+        },
+        () => {
+          copy.textContent = "Copy failed";
+        },
+      );
+    });
+    const type = el("button", { type: "button", className: "quiet", textContent: "Type, don't run" });
+    type.setAttribute("aria-label", `Type into the terminal without running: ${code}`);
+    // Lines after the first are typed as they are; only Enter is left to the learner.
+    type.addEventListener("click", () => this.#options.sendToShell(code.replace(/\n/g, "\r")));
+    const block = el("div", { className: "copy-block" }, [
+      el("pre", {}, [el("code", { textContent: code })]),
+      el("div", { className: "row" }, [copy, type]),
+    ]);
+    return block;
   }
 
   #command(command: string): HTMLElement {
@@ -322,6 +626,8 @@ export class LessonsPanel {
       el("summary", { textContent: "Show the solution" }),
       this.#command(step.solution.script),
     ]);
+    // A presenter has every solution at hand.
+    block.open = this.#present;
     return block;
   }
 }
