@@ -9,6 +9,7 @@ import {
   OpfsContentStore,
   OpfsMetadataStore,
 } from "./content/index.ts";
+import { DistributionRegistry } from "./distribution/index.ts";
 import { EventLog } from "./events.ts";
 import {
   type HistoryItem,
@@ -30,6 +31,7 @@ import {
   type HasherFactory,
   type ImageReference,
   parseReference,
+  registryBaseUrl,
 } from "./oci/index.ts";
 import {
   type Credentials,
@@ -96,6 +98,12 @@ export interface ImageServiceOptions {
    * `(ref) => ({ baseUrl: "http://localhost:5000", repository: ref.repository })` serves docker.io's names locally.
    */
   endpoint?: (reference: ImageReference) => RegistryEndpoint;
+  /**
+   * The registry the engine serves from its own store (engine/distribution): `docker push localhost:5000/app` and
+   * pulls of that name stay inside the engine, offline. Its host is `localhost:5000` unless given; false turns it
+   * off (then that name is a registry on the network like any other).
+   */
+  registry?: { host?: string } | false;
 }
 
 export interface PullResult {
@@ -131,12 +139,14 @@ export class ImageService {
 
   private constructor(
     readonly store: ImageStore,
+    /** The engine's own registry (`localhost:5000`), unless turned off. */
+    readonly registry: DistributionRegistry | undefined,
     content: ContentStore,
-    registry: RegistryClient,
+    client: RegistryClient,
     pullCredentials: Map<string, Credentials>,
     logins: Map<string, Credentials>,
   ) {
-    this.#registry = registry;
+    this.#registry = client;
     this.#content = content;
     this.#pullCredentials = pullCredentials;
     this.#logins = logins;
@@ -163,14 +173,44 @@ export class ImageService {
     }
     const pullCredentials = new Map<string, Credentials>();
     const logins = new Map<string, Credentials>();
+    const local =
+      options.registry === false
+        ? undefined
+        : new DistributionRegistry({
+            content,
+            metadata,
+            ...(options.registry?.host ? { host: options.registry.host } : {}),
+          });
+    const outside = options.fetch ?? ((input: string | URL | Request, init?: RequestInit) => fetch(input, init));
+    const endpoint = options.endpoint ?? (options.proxy ? proxyEndpoint(options.proxy) : undefined);
     const registry = new RegistryClient({
-      fetch: options.fetch,
+      // Requests for the engine's own registry never leave it.
+      fetch: (input, init) => {
+        const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+        if (local && url.startsWith(`${local.url}/`)) return local.fetch(new Request(url, init));
+        return outside(input, init);
+      },
       credentials: (host) => pullCredentials.get(host) ?? logins.get(host) ?? options.credentials?.(host),
-      endpoint: options.endpoint ?? (options.proxy ? proxyEndpoint(options.proxy) : undefined),
+      endpoint: (reference) => {
+        if (local && reference.registry === local.host) {
+          return { baseUrl: local.url, repository: reference.repository };
+        }
+        return endpoint
+          ? endpoint(reference)
+          : { baseUrl: registryBaseUrl(reference.registry), repository: reference.repository };
+      },
       onRequest: options.onRequest,
     });
     return new ImageService(
-      new ImageStore({ content, metadata, registry, hashers, concurrency: options.concurrency }),
+      new ImageStore({
+        content,
+        metadata,
+        registry,
+        hashers,
+        concurrency: options.concurrency,
+        ...(local ? { roots: () => local.roots() } : {}),
+      }),
+      local,
       content,
       registry,
       pullCredentials,

@@ -177,6 +177,8 @@ export interface ImageStoreOptions {
   hashers?: HasherFactory;
   /** Layers downloaded at once. */
   concurrency?: number;
+  /** Blobs something else keeps in the same content store (the in-engine registry's): collection spares them. */
+  roots?: () => Promise<Iterable<Digest>>;
 }
 
 /** Runs `work` over items with at most `limit` running at once; fails fast, but lets running ones finish. */
@@ -209,6 +211,7 @@ export class ImageStore {
   readonly #registry: RegistryClient;
   readonly #hashers: HasherFactory;
   readonly #concurrency: number;
+  readonly #roots: (() => Promise<Iterable<Digest>>) | undefined;
   #document: ImagesDocument | undefined;
   #lock: Promise<unknown> = Promise.resolve();
   /** Blobs written, and chain ids needed, by pulls still running: garbage collection must not take them. */
@@ -221,6 +224,7 @@ export class ImageStore {
     this.#registry = options.registry;
     this.#hashers = options.hashers ?? defaultHasherFactory;
     this.#concurrency = options.concurrency ?? 3;
+    this.#roots = options.roots;
   }
 
   /** Where file bytes of unpacked layers are read from (a layer index entry's `content`). */
@@ -917,6 +921,7 @@ export class ImageStore {
         for (const entry of index?.entries ?? []) if (entry.content) used.add(entry.content);
       }
       for (const digest of leased) used.add(digest);
+      for (const digest of (await this.#roots?.()) ?? []) used.add(digest);
       const doomed: Digest[] = [];
       if (candidates) {
         for (const digest of candidates) if (!used.has(digest)) doomed.push(digest);
