@@ -7,6 +7,7 @@ import type { ContainerEventAction, EventLog } from "./events.ts";
 import { createLayerServer, imageStoreLayers } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
 import {
+  type BlockIo,
   type CgroupSample,
   type ContainerDetails,
   type ContainerSummary,
@@ -29,6 +30,7 @@ export { createRuntimeSpec, formatLogLine, validateRunOptions } from "./runtime/
 export { type Mount, OverlaySnapshotter, type SnapshotInfo } from "./snapshots/index.ts";
 export { commandOf, type TraceAction, Tracer } from "./trace/index.ts";
 export type {
+  BlockIo,
   CgroupSample,
   ContainerDetails,
   ContainerSummary,

@@ -42,7 +42,7 @@ export function createApiApp(options: ApiOptions): Hono {
 
   registerSystemRoutes(app, options);
   registerImageRoutes(app, options);
-  registerContainerRoutes(app, options);
-  registerExecRoutes(app, options);
+  const execIdsOf = registerExecRoutes(app, options);
+  registerContainerRoutes(app, options, execIdsOf);
   return app;
 }

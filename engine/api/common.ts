@@ -137,7 +137,7 @@ export function imageSummaryJson(image: ImageSummary, containers: ContainerSumma
     Size: image.size,
     VirtualSize: image.size,
     SharedSize: sharedSize,
-    Labels: {},
+    Labels: image.labels,
     Containers: containers.filter((container) => container.imageId === image.id).length,
   };
 }

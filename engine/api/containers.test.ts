@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isEngineError } from "../errors.ts";
-import { containerJson, createOptions, parseSignal } from "./containers.ts";
+import { containerJson, cpuPercent, createOptions, parseSignal } from "./containers.ts";
 import { registryAuth } from "./images.ts";
 import { frame, parseFrames, splitHijackedBody, streamContentType } from "./streams.ts";
 import { parseFilters } from "./system.ts";
@@ -150,9 +150,55 @@ describe("containerJson: a container as docker ps lists it", () => {
       command: ["sh", "-c", "echo hi; sleep 60"],
       status: "exited",
       created: Date.now(),
+      labels: { tier: "web" },
+      exposedPorts: ["80/tcp"],
     });
     expect(json.Command).toBe("sh -c 'echo hi; sleep 60'");
     expect(json.Names).toEqual(["/web"]);
     expect(json.Status).toMatch(/^Exited \(0\) /);
+    expect(json.Labels).toEqual({ tier: "web" });
+    // An exited container has no network endpoint: nothing is listed, as with dockerd.
+    expect(json.Ports).toEqual([]);
+  });
+
+  it("lists what a running container exposes, as the CLI prints 80/tcp", () => {
+    const json = containerJson({
+      id: "b".repeat(64),
+      name: "web",
+      image: "nginx",
+      imageId: "sha256:c",
+      command: ["nginx"],
+      status: "running",
+      created: Date.now(),
+      labels: {},
+      exposedPorts: ["80/tcp", "53/udp"],
+    });
+    expect(json.Ports).toEqual([
+      { PrivatePort: 80, Type: "tcp" },
+      { PrivatePort: 53, Type: "udp" },
+    ]);
+  });
+});
+
+describe("cpuPercent: top's C column", () => {
+  it.each([
+    [50, 200, 25],
+    [0, 1000, 0],
+    [500, 100, 99],
+    [10, 0, 0],
+  ])("%i ticks of CPU over %i ticks of life is %i%%", (cpu, age, percent) => {
+    expect(cpuPercent(cpu, age)).toBe(percent);
+  });
+});
+
+describe("createOptions: labels and exposed ports", () => {
+  it("keeps --label and --expose", () => {
+    const options = createOptions({ Image: "busybox", Labels: { a: "1" }, ExposedPorts: { "80/tcp": {} } }, undefined);
+    expect(options.labels).toEqual({ a: "1" });
+    expect(options.exposedPorts).toEqual(["80/tcp"]);
+  });
+
+  it("refuses labels that are not strings", () => {
+    expect(refusal(() => createOptions({ Image: "busybox", Labels: { a: 1 } }, undefined))).toMatch(/Labels/);
   });
 });

@@ -2,6 +2,7 @@
 // start, stop, kill, restart, pause, unpause, wait, attach (hijacked), resize, logs, json, inspect, top, stats, delete.
 import type { Context, Hono } from "hono";
 import type {
+  BlockIo,
   CgroupSample,
   ContainerDetails,
   ContainerService,
@@ -27,6 +28,7 @@ import {
   unixSeconds,
   withContainer,
 } from "./common.ts";
+import { acceptFilters, invalidFilterValue, labelsMatch } from "./filters.ts";
 import { detachKeysParam, frame, hijacked, pumpStdin, streamContentType } from "./streams.ts";
 import { parseFilters } from "./system.ts";
 
@@ -36,7 +38,6 @@ export interface CreateRequest {
   attachStdout: boolean;
   attachStderr: boolean;
   stdinOnce: boolean;
-  labels: Record<string, string>;
 }
 
 /** A container as `GET /containers/json` lists it. */
@@ -59,14 +60,58 @@ export function containerJson(
     // As dockerd lists it: an argument with a space in single quotes.
     Command: container.command.map((arg) => (arg.includes(" ") ? `'${arg}'` : arg)).join(" "),
     Created: unixSeconds(container.created),
-    Ports: [],
-    Labels: {},
+    // Nothing is published (a container has loopback only); a running one lists what it exposes, as `80/tcp`.
+    Ports: container.status === "running" || container.status === "paused" ? portsJson(container.exposedPorts) : [],
+    Labels: container.labels,
     State: container.status === "removed" ? "removing" : container.status,
     Status: status,
     HostConfig: { NetworkMode: "none" },
     NetworkSettings: { Networks: {} },
     Mounts: [],
   };
+}
+
+/** `80/tcp` as the list's port entries: the container's port, nothing on the host side. */
+function portsJson(ports: string[]): { PrivatePort: number; Type: string }[] {
+  return ports.map((port) => {
+    const [number, type] = port.split("/");
+    return { PrivatePort: Number(number), Type: type ?? "tcp" };
+  });
+}
+
+/** The filters `GET /containers/json` takes, as dockerd lists them. */
+const CONTAINER_FILTERS = [
+  "ancestor",
+  "before",
+  "expose",
+  "exited",
+  "health",
+  "id",
+  "isolation",
+  "is-task",
+  "label",
+  "name",
+  "network",
+  "publish",
+  "since",
+  "status",
+  "volume",
+] as const;
+
+/** The states a container can be in, as `--filter status=` names them. */
+const CONTAINER_STATES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+/** Whether a container's exposed ports include one a `--filter expose=` value names (`80`, `80/tcp`, `8000-8080`). */
+function exposes(ports: string[], wanted: string): boolean {
+  const match = /^(\d+)(?:-(\d+))?(?:\/(\w+))?$/.exec(wanted);
+  if (!match) throw invalidFilterValue("expose", [wanted]);
+  const low = Number(match[1]);
+  const high = Number(match[2] ?? match[1]);
+  const protocol = match[3] ?? "tcp";
+  return ports.some((port) => {
+    const [number, type] = port.split("/");
+    return type === protocol && Number(number) >= low && Number(number) <= high;
+  });
 }
 
 const SIGNALS: Record<string, number> = {
@@ -180,17 +225,32 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
   if (Array.isArray(size) && size.length === 2 && Number(size[0]) > 0 && Number(size[1]) > 0) {
     options.consoleSize = { rows: Number(size[0]), cols: Number(size[1]) };
   }
+  const labels = body.Labels;
+  if (labels !== undefined && labels !== null) {
+    if (
+      typeof labels !== "object" ||
+      Array.isArray(labels) ||
+      !Object.values(labels).every((v) => typeof v === "string")
+    )
+      throw new EngineError("invalidArgument", "Labels must be an object of strings");
+    options.labels = labels as Record<string, string>;
+  }
+  const exposed = body.ExposedPorts;
+  if (exposed && typeof exposed === "object" && !Array.isArray(exposed)) options.exposedPorts = Object.keys(exposed);
   if (name) options.name = name.replace(/^\//, "");
   return options;
 }
 
 /** `docker inspect` of a container: the fields the CLI and people read. */
-export function inspectJson(details: ContainerDetails, request: CreateRequest | undefined): Record<string, unknown> {
+export function inspectJson(
+  details: ContainerDetails,
+  request: CreateRequest | undefined,
+  execIds: string[] = [],
+): Record<string, unknown> {
   const { options, spec } = details;
   const running = details.status === "running" || details.status === "paused";
   const user = options.user ? `${options.user.uid}:${options.user.gid}` : "";
-  const upper = details.snapshot.upperDir;
-  const base = upper.replace(/\/[^/]+$/, "");
+  const ports = Object.fromEntries(details.exposedPorts.map((port) => [port, {}]));
   return {
     Id: details.id,
     Created: goTime(details.created),
@@ -221,7 +281,7 @@ export function inspectJson(details: ContainerDetails, request: CreateRequest | 
     MountLabel: "",
     ProcessLabel: "",
     AppArmorProfile: "",
-    ExecIDs: null,
+    ExecIDs: execIds.length ? execIds : null,
     HostConfig: {
       Binds: null,
       NetworkMode: "none",
@@ -244,12 +304,15 @@ export function inspectJson(details: ContainerDetails, request: CreateRequest | 
     },
     GraphDriver: {
       Name: "overlay",
-      Data: {
-        LowerDir: "",
-        MergedDir: `/run/drydock/containers/${details.id}/rootfs`,
-        UpperDir: upper,
-        WorkDir: `${base}/work`,
-      },
+      // Where the overlay's parts are in the guest (`ls` them in a guest shell).
+      Data: details.graphDriver.upperDir
+        ? {
+            LowerDir: details.graphDriver.lowerDir,
+            MergedDir: details.graphDriver.mergedDir,
+            UpperDir: details.graphDriver.upperDir,
+            WorkDir: details.graphDriver.workDir,
+          }
+        : null,
     },
     Mounts: [],
     Config: {
@@ -269,13 +332,14 @@ export function inspectJson(details: ContainerDetails, request: CreateRequest | 
       WorkingDir: spec.process.cwd === "/" && !options.workdir ? "" : spec.process.cwd,
       Entrypoint: details.entrypoint.length ? details.entrypoint : null,
       OnBuild: null,
-      Labels: request?.labels ?? {},
+      Labels: details.labels,
+      ...(details.exposedPorts.length ? { ExposedPorts: ports } : {}),
       StopTimeout: options.stopTimeoutSeconds,
     },
     NetworkSettings: {
       Bridge: "",
       SandboxID: "",
-      Ports: {},
+      Ports: running ? Object.fromEntries(details.exposedPorts.map((port) => [port, null])) : {},
       Networks: { none: { NetworkID: "none", IPAddress: "", Gateway: "", MacAddress: "" } },
       IPAddress: "",
       Gateway: "",
@@ -291,6 +355,39 @@ function clock(ticks: number): string {
   const seconds = Math.floor(ticks / 100);
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}`;
+}
+
+/**
+ * `ps`'s C column: the share of a CPU a process has used over its life, in whole percent (at most 99), from its CPU
+ * time and its age, both in clock ticks.
+ * @example
+ * cpuPercent(50, 200); // 25
+ */
+export function cpuPercent(cpuTicks: number, ageTicks: number): number {
+  if (!(ageTicks > 0)) return 0;
+  return Math.min(99, Math.floor((cpuTicks * 100) / ageTicks));
+}
+
+/**
+ * Block I/O as dockerd reports it on cgroup v2: io.stat's bytes and operations per device, `read`/`write` entries
+ * (what the CLI sums into BLOCK I/O); every list null when the cgroup has no io controller.
+ */
+function blkioJson(sample: CgroupSample): Record<string, unknown> {
+  const entries = (read: keyof BlockIo, write: keyof BlockIo) =>
+    sample.io?.flatMap((device) => [
+      { major: device.major, minor: device.minor, op: "read", value: device[read] },
+      { major: device.major, minor: device.minor, op: "write", value: device[write] },
+    ]) ?? null;
+  return {
+    io_service_bytes_recursive: entries("rbytes", "wbytes"),
+    io_serviced_recursive: entries("rios", "wios"),
+    io_queue_recursive: null,
+    io_service_time_recursive: null,
+    io_wait_time_recursive: null,
+    io_merged_recursive: null,
+    io_time_recursive: null,
+    sectors_recursive: null,
+  };
 }
 
 /** The part of dockerd's stats answer the CLI reads, from two cgroup samples. */
@@ -321,7 +418,7 @@ export function statsJson(
     read: new Date(sample.read).toISOString(),
     preread: previous ? new Date(previous.read).toISOString() : "0001-01-01T00:00:00Z",
     pids_stats: { current: sample.pidsCurrent, ...(sample.pidsMax !== undefined ? { limit: sample.pidsMax } : {}) },
-    blkio_stats: {},
+    blkio_stats: blkioJson(sample),
     num_procs: 0,
     storage_stats: {},
     cpu_stats: cpu(sample),
@@ -367,38 +464,117 @@ function lineEntries(entries: LogEntry[]): LogEntry[] {
  * @example
  * registerContainerRoutes(app, { images, containers });
  */
-export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
+export function registerContainerRoutes(
+  app: Hono,
+  options: ApiOptions,
+  execIdsOf: (containerId: string) => string[] = () => [],
+): void {
   const created = new Map<string, CreateRequest>();
   const service = () => requireContainers(options);
+  /** `ps -s`: bytes in each container's writable layer, and with its image's. */
+  const sizesOf = async (list: ContainerSummary[]) => {
+    const s = service();
+    const images = await options.images.images();
+    return Promise.all(
+      list.map(async (container) => {
+        const rw = await s.diskUsage(container.id).catch(() => 0);
+        const image = images.find((candidate) => candidate.id === container.imageId)?.size ?? 0;
+        return { SizeRw: rw, SizeRootFs: rw + image };
+      }),
+    );
+  };
   /** Resolves the ref to the container's details (Docker's 404 if none). */
   const find = (c: Context, s: ContainerService = service()) => {
     const ref = c.req.param("id") ?? "";
     return withContainer(ref, () => s.inspect(ref));
   };
 
-  app.get("/containers/json", (c) => {
+  app.get("/containers/json", async (c) => {
     const s = options.containers;
     const filters = parseFilters(c.req.query("filters"));
-    const all = flag(c.req.query("all")) || (filters.status?.some((status) => status !== "running") ?? false);
-    let list = s?.list({ all }) ?? [];
-    if (filters.status) list = list.filter((container) => filters.status!.includes(container.status));
-    if (filters.name) {
-      list = list.filter((container) => filters.name!.some((name) => container.name.includes(name.replace(/^\//, ""))));
+    acceptFilters(filters, CONTAINER_FILTERS);
+    for (const status of filters.status ?? []) {
+      if (!CONTAINER_STATES.includes(status)) throw invalidFilterValue("status", [status]);
     }
-    if (filters.id) list = list.filter((container) => filters.id!.some((id) => container.id.startsWith(id)));
-    if (filters.ancestor) list = list.filter((container) => filters.ancestor!.includes(container.image));
-    // Newest first, as dockerd lists them.
-    list = [...list].sort((a, b) => b.created - a.created);
+    const exitCodes = filters.exited?.map((code) => {
+      if (!/^-?\d+$/.test(code)) throw invalidFilterValue("exited", filters.exited!);
+      return Number(code);
+    });
+    const health = filters.health ?? [];
+    for (const value of health) {
+      if (!["starting", "healthy", "unhealthy", "none"].includes(value))
+        throw new EngineError("invalidArgument", `Unrecognised filter value for health: ${value}`);
+    }
+    const names = (filters.name ?? []).map((name) => {
+      try {
+        return new RegExp(name);
+      } catch {
+        throw invalidFilterValue("name", [name]);
+      }
+    });
     const limit = Number(c.req.query("limit") ?? -1);
+    // Newest first, as dockerd lists them; before/since count from a container's place in that order.
+    let list = [...(s?.list({ all: true }) ?? [])].sort((a, b) => b.created - a.created);
+    const place = async (key: "before" | "since") => {
+      const ref = filters[key]?.at(-1);
+      if (ref === undefined) return undefined;
+      const found = await withContainer(ref, () => requireContainers(options).inspect(ref));
+      return list.findIndex((container) => container.id === found.id);
+    };
+    const before = await place("before");
+    const since = await place("since");
+    // An ancestor is an image, by name or ID: the containers made from it (an unknown image matches nothing).
+    const ancestors = await Promise.all(
+      (filters.ancestor ?? []).map((ref) =>
+        options.images.image(ref).then(
+          (image) => image.record.config.digest as string,
+          () => undefined,
+        ),
+      ),
+    );
+    const all =
+      flag(c.req.query("all")) ||
+      filters.status !== undefined ||
+      before !== undefined ||
+      since !== undefined ||
+      limit > 0;
+    list = list.filter((container, index) => {
+      const running = container.status === "running" || container.status === "paused";
+      const details = s?.inspect(container.id);
+      return (
+        (all || running) &&
+        (before === undefined || index > before) &&
+        (since === undefined || index < since) &&
+        (!filters.status || filters.status.includes(container.status === "removed" ? "removing" : container.status)) &&
+        (names.length === 0 || names.some((name) => name.test(`/${container.name}`))) &&
+        (!filters.id || filters.id.some((id) => container.id.startsWith(id))) &&
+        (!filters.ancestor || ancestors.includes(container.imageId)) &&
+        labelsMatch(container.labels, filters.label) &&
+        (!exitCodes || (container.status === "exited" && exitCodes.includes(details?.exit?.code ?? Number.NaN))) &&
+        (!filters.expose || filters.expose.some((port) => exposes(container.exposedPorts, port))) &&
+        (health.length === 0 || health.includes("none")) &&
+        (!filters.network || filters.network.includes("none")) &&
+        (!filters["is-task"] || filters["is-task"].includes("false")) &&
+        (!filters.isolation || filters.isolation.includes("default")) &&
+        // Nothing is published and no container has volumes.
+        !filters.publish &&
+        !filters.volume
+      );
+    });
     if (limit > 0) list = list.slice(0, limit);
+    const size = flag(c.req.query("size"));
+    const sizes = size ? await sizesOf(list) : undefined;
     return c.json(
-      list.map((summary) => {
+      list.map((summary, index) => {
         const details = s?.inspect(summary.id);
-        return containerJson(summary, {
-          startedAt: details?.startedAt,
-          exitCode: details?.exit?.code,
-          finishedAt: details?.exit?.finishedAt,
-        });
+        return {
+          ...containerJson(summary, {
+            startedAt: details?.startedAt,
+            exitCode: details?.exit?.code,
+            finishedAt: details?.exit?.finishedAt,
+          }),
+          ...sizes?.[index],
+        };
       }),
     );
   });
@@ -429,20 +605,20 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
       }
       throw error;
     }
-    const labels = body.Labels && typeof body.Labels === "object" ? (body.Labels as Record<string, string>) : {};
     created.set(details.id, {
       attachStdin: body.AttachStdin === true,
       attachStdout: body.AttachStdout === true,
       attachStderr: body.AttachStderr === true,
       stdinOnce: body.StdinOnce === true,
-      labels,
     });
     return json({ Id: details.id, Warnings: [] }, 201);
   });
 
   app.get("/containers/:id/json", async (c) => {
     const details = await find(c);
-    return c.json(inspectJson(details, created.get(details.id)));
+    const answer = inspectJson(details, created.get(details.id), execIdsOf(details.id));
+    if (flag(c.req.query("size"))) Object.assign(answer, (await sizesOf([details]))[0]);
+    return c.json(answer);
   });
 
   app.post("/containers/:id/start", async (c) => {
@@ -684,15 +860,15 @@ export function registerContainerRoutes(app: Hono, options: ApiOptions): void {
     if (details.status !== "running" && details.status !== "paused") {
       throw new EngineError("conflict", `Container ${details.id} is not running`);
     }
-    const processes = await s.top(details.id);
-    const boot = Date.now() - (await uptimeMs(s));
+    const [processes, uptime] = await Promise.all([s.top(details.id), uptimeMs(s)]);
+    const boot = Date.now() - uptime;
     return c.json({
       Titles: TOP_TITLES,
       Processes: processes.map((p) => [
         p.uid === 0 ? "root" : String(p.uid),
         String(p.pid),
         String(p.ppid),
-        "0",
+        String(cpuPercent(p.utime + p.stime, uptime / 10 - p.startTime)),
         new Date(boot + p.startTime * 10).toISOString().slice(11, 16),
         p.ttyNr ? `pts/${p.ttyNr & 0xff}` : "?",
         clock(p.utime + p.stime),

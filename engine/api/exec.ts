@@ -64,11 +64,12 @@ async function drain(stream: ReadableStream<Uint8Array>, send: (bytes: Uint8Arra
 }
 
 /**
- * The exec routes; instances live as long as the API app (dockerd drops them a while after they exit).
+ * The exec routes; instances live as long as the API app (dockerd drops them a while after they exit). Returns the
+ * IDs of a container's exec instances that have not exited (inspect's `ExecIDs`).
  * @example
- * registerExecRoutes(app, { images, containers });
+ * const execIdsOf = registerExecRoutes(app, { images, containers });
  */
-export function registerExecRoutes(app: Hono, options: ApiOptions): void {
+export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId: string) => string[] {
   const instances = new Map<string, ExecInstance>();
   const find = (id: string) => {
     const instance = instances.get(id);
@@ -244,6 +245,10 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): void {
       Pid: instance.process?.pid ?? 0,
     });
   });
+  return (containerId) =>
+    [...instances.values()]
+      .filter((instance) => instance.containerId === containerId && instance.exitCode === null)
+      .map((instance) => instance.id);
 }
 
 /** Records the exec's exit (its code, the exec_die event) once the process is gone. */

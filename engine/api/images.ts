@@ -6,6 +6,8 @@ import type { Credentials, ImageService, LayerProgress, PushProgress } from "../
 import { familiarReference, parseReference } from "../oci/index.ts";
 import { type ApiOptions, dockerReference, empty, flag, imageSummaryJson, unixSeconds, withImage } from "./common.ts";
 import { errorBody, errorResponse } from "./errors.ts";
+import { acceptFilters, booleanFilter, labelsMatch, referenceMatches } from "./filters.ts";
+import { parseEventTime, parseFilters } from "./system.ts";
 
 /** One of Docker's pull progress lines for a layer's event. */
 function progressLine(progress: LayerProgress): Record<string, unknown> {
@@ -32,6 +34,21 @@ function progressBar(done: number, total: number): string {
   const width = 50;
   const filled = total > 0 ? Math.min(width, Math.floor((done / total) * width)) : 0;
   return `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(width - filled)}]`;
+}
+
+/** The filters `GET /images/json` takes, as dockerd lists them. */
+const IMAGE_FILTERS = ["before", "dangling", "label", "reference", "since", "until"] as const;
+
+/** An `until` filter: unix seconds, an RFC 3339 time, or a Go duration before now (`24h`, `1h30m`); in ms. */
+function untilTime(value: string): number {
+  const duration = /^(?:\d+(?:\.\d+)?(?:h|m|s|ms))+$/.test(value)
+    ? [...value.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)].reduce(
+        (sum, [, amount, unit]) => sum + Number(amount) * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[unit as "h"],
+        0,
+      )
+    : undefined;
+  if (duration !== undefined) return Date.now() - duration;
+  return parseEventTime(value, "until") ?? Date.now();
 }
 
 /** The name an image route names: everything between `/images/` and the route's last segment (names have slashes). */
@@ -69,12 +86,40 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
   const { images } = options;
 
   app.get("/images/json", async (c) => {
-    const list = await images.images();
+    const filters = parseFilters(c.req.query("filters"));
+    acceptFilters(filters, IMAGE_FILTERS);
+    const dangling = booleanFilter(filters, "dangling");
+    /** The creation time of the image a before/since filter names (dockerd's 404 if there is none). */
+    const createdOf = async (key: "before" | "since") => {
+      const ref = filters[key]?.at(-1);
+      if (ref === undefined) return undefined;
+      const details = await withImage(ref, () => images.image(ref));
+      return Date.parse(details.config.created ?? "") || 0;
+    };
+    const before = await createdOf("before");
+    const since = await createdOf("since");
+    const until = filters.until?.map((value) => untilTime(value));
+    const patterns = filters.reference;
+    const matching = (refs: string[]) =>
+      patterns ? refs.filter((ref) => patterns.some((pattern) => referenceMatches(pattern, ref))) : refs;
+    const rows = [];
+    for (const image of await images.images()) {
+      const created = Date.parse(image.created ?? "") || 0;
+      if (before !== undefined && !(created < before)) continue;
+      if (since !== undefined && !(created > since)) continue;
+      if (until && !until.every((time) => created <= time)) continue;
+      if (dangling !== undefined && (image.repoTags.length === 0) !== dangling) continue;
+      if (!labelsMatch(image.labels, filters.label)) continue;
+      // As dockerd: with a reference filter an image lists only its names that match, and none means not listed.
+      const repoTags = matching(image.repoTags);
+      const repoDigests = matching(image.repoDigests);
+      if (patterns && repoTags.length === 0 && repoDigests.length === 0) continue;
+      rows.push({ ...image, repoTags, repoDigests });
+    }
     const all = options.containers?.list({ all: true }) ?? [];
-    return c.json(
-      // dockerd counts shared sizes only for system df.
-      list.map((image) => imageSummaryJson(image, all, -1)),
-    );
+    // Newest first, as dockerd lists them; dockerd counts shared sizes only for system df.
+    rows.sort((a, b) => (Date.parse(b.created ?? "") || 0) - (Date.parse(a.created ?? "") || 0));
+    return c.json(rows.map((image) => imageSummaryJson(image, all, -1)));
   });
 
   app.post("/images/create", async (c) => {

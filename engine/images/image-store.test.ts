@@ -57,6 +57,7 @@ describe("pulling", () => {
         size: base.byteLength + app.byteLength,
         architecture: "386",
         os: "linux",
+        labels: {},
       },
     ]);
     for (const layer of pushed.layers) {

@@ -141,6 +141,8 @@ export interface ImageSummary {
   size: number;
   architecture: string;
   os: string;
+  /** The config's labels (`LABEL` in a Dockerfile). */
+  labels: Record<string, string>;
 }
 
 /** Everything the runtime needs to run an image. */
@@ -299,6 +301,7 @@ export class ImageStore {
           size: details.layers.reduce((sum, layer) => sum + layer.size, 0),
           architecture: details.config.architecture,
           os: details.config.os,
+          labels: details.config.config?.Labels ?? {},
         };
         byId.set(record.config.digest, summary);
       }

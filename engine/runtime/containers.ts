@@ -34,6 +34,10 @@ export interface ContainerSummary {
   command: string[];
   status: ContainerStatus;
   created: number;
+  /** The image's labels with the container's own over them (`docker ps --filter label=…`). */
+  labels: Record<string, string>;
+  /** The image's exposed ports with the container's own (`80/tcp`). */
+  exposedPorts: string[];
 }
 
 /** What `run` returns: the container as it is once started, and its exit to come. */
@@ -54,6 +58,8 @@ export interface ContainerDetails extends ContainerSummary {
   exit?: ExitInfo;
   /** The snapshot holding the container's writable layer, and its upper dir in the guest. */
   snapshot: { key: string; upperDir: string };
+  /** The overlay mount of its root as the guest has it (empty once removed): `docker inspect`'s GraphDriver. */
+  graphDriver: { lowerDir: string; upperDir: string; workDir: string; mergedDir: string };
 }
 
 /** What the runtime needs from the image store. */
@@ -77,6 +83,8 @@ interface Container {
   spec: RuntimeSpec;
   status: ContainerStatus;
   created: number;
+  labels: Record<string, string>;
+  exposedPorts: string[];
   startedAt?: number;
   task?: Task;
   exit?: ExitInfo;
@@ -182,7 +190,8 @@ export class Containers {
     }
     const details = await this.images.image(image);
     const id = newId();
-    const spec = createRuntimeSpec(details.config.config ?? {}, valid, id);
+    const imageConfig = details.config.config ?? {};
+    const spec = createRuntimeSpec(imageConfig, valid, id);
     const { entrypoint, cmd } = resolveCommand(details.config.config ?? {}, valid);
     const top = details.layers.at(-1)?.chainId;
     this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
@@ -198,6 +207,8 @@ export class Containers {
       spec,
       status: "created",
       created: Date.now(),
+      labels: { ...imageConfig.Labels, ...valid.labels },
+      exposedPorts: [...new Set([...Object.keys(imageConfig.ExposedPorts ?? {}), ...valid.exposedPorts])],
       logs: new LogBuffer(),
     };
     this.#containers.set(id, container);
@@ -630,6 +641,8 @@ export class Containers {
       command: c.spec.process.args,
       status: c.status,
       created: c.created,
+      labels: c.labels,
+      exposedPorts: c.exposedPorts,
     };
   }
 
@@ -641,9 +654,18 @@ export class Containers {
       entrypoint: c.entrypoint,
       cmd: c.cmd,
       snapshot: { key: c.id, upperDir: `${this.snapshotter.root}` },
+      graphDriver: { lowerDir: "", upperDir: "", workDir: "", mergedDir: "" },
     };
     try {
       details.snapshot.upperDir = this.snapshotter.upperDir(c.id);
+      const options = this.snapshotter.mounts(c.id)[0]?.options ?? [];
+      const option = (name: string) => options.find((o) => o.startsWith(`${name}=`))?.slice(name.length + 1) ?? "";
+      details.graphDriver = {
+        lowerDir: option("lowerdir"),
+        upperDir: option("upperdir"),
+        workDir: option("workdir"),
+        mergedDir: `${containerDir(c.id)}/${c.spec.root.path}`,
+      };
     } catch {
       // Removed with the container.
     }

@@ -17,10 +17,12 @@ export { parseBytes, parseUser, type RunOptions, type ValidRunOptions, validateR
 export type { RuntimeMount, RuntimeSpec } from "./spec.ts";
 export { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
 export {
+  type BlockIo,
   CGROUP_ROOT,
   type CgroupSample,
   mountFlags,
   type ProcessInfo,
+  parseIoStat,
   parseKeyedFile,
   parseProcStat,
   type RuntimeAgent,

@@ -38,6 +38,10 @@ export interface RunOptions {
   rm?: boolean;
   /** `--stop-timeout`: seconds between SIGTERM and SIGKILL on stop (default 10). */
   stopTimeout?: number;
+  /** `--label`: added to (or replacing) the image's labels. */
+  labels?: Record<string, string>;
+  /** `--expose`: ports such as `80/tcp`, added to the image's exposed ports. */
+  exposedPorts?: string[];
 }
 
 /** Run options after validation: every value checked and in the unit the kernel wants. */
@@ -60,6 +64,9 @@ export interface ValidRunOptions {
   name?: string;
   rm: boolean;
   stopTimeoutSeconds: number;
+  labels: Record<string, string>;
+  /** `port/protocol`, as Docker keys them. */
+  exposedPorts: string[];
 }
 
 /** Docker refuses less; the kernel would OOM-kill the container before it started. */
@@ -95,6 +102,8 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     openStdin: options.openStdin ?? false,
     rm: options.rm ?? false,
     stopTimeoutSeconds: 10,
+    labels: { ...options.labels },
+    exposedPorts: (options.exposedPorts ?? []).map(exposedPort),
   };
   if (options.cmd) valid.cmd = [...options.cmd];
   if (options.entrypoint) valid.entrypoint = [...options.entrypoint];
@@ -151,6 +160,14 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     valid.stopTimeoutSeconds = options.stopTimeout;
   }
   return valid;
+}
+
+/** A port as `--expose` takes it (`80`, `53/udp`), keyed as Docker keys it: `80/tcp`. */
+function exposedPort(port: string): string {
+  const match = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(port.trim());
+  if (!match || Number(match[1]) > 65535)
+    throw invalid(`invalid port "${port}": use a number with /tcp, /udp or /sctp`);
+  return `${Number(match[1])}/${(match[2] ?? "tcp").toLowerCase()}`;
 }
 
 /** `uid`, `uid:gid` or `root`. Names other than root need the image's /etc/passwd, which Drydock does not read yet. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseKeyedFile, parseProcStat } from "./task.ts";
+import { parseIoStat, parseKeyedFile, parseProcStat } from "./task.ts";
 
 describe("parseProcStat", () => {
   it("reads pid, ppid, state, times and the command line of a container's process", () => {
@@ -42,5 +42,18 @@ describe("parseKeyedFile", () => {
       user_usec: 1000,
       system_usec: 500,
     });
+  });
+});
+
+describe("parseIoStat: a cgroup's io.stat", () => {
+  it("reads each device's bytes and operations", () => {
+    const devices = parseIoStat(
+      "254:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=0 rios=1 wios=0\n",
+    );
+    expect(devices).toEqual([
+      { major: 254, minor: 0, rbytes: 4096, wbytes: 8192, rios: 1, wios: 2 },
+      { major: 8, minor: 16, rbytes: 1, wbytes: 0, rios: 1, wios: 0 },
+    ]);
+    expect(parseIoStat("")).toEqual([]);
   });
 });

@@ -98,6 +98,46 @@ export interface CgroupSample {
   pidsCurrent: number;
   /** pids.max; undefined for "max". */
   pidsMax?: number;
+  /**
+   * io.stat, one entry per block device; undefined when the cgroup has no io controller (a kernel without a block
+   * layer, as the guest's: it has no disks, so there is no block I/O to count).
+   */
+  io?: BlockIo[];
+}
+
+/** One device's line of io.stat: `MAJ:MIN rbytes=… wbytes=… rios=… wios=…`. */
+export interface BlockIo {
+  major: number;
+  minor: number;
+  rbytes: number;
+  wbytes: number;
+  rios: number;
+  wios: number;
+}
+
+/**
+ * Parses a cgroup's io.stat.
+ * @example
+ * parseIoStat("254:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n")[0].rbytes; // 4096
+ */
+export function parseIoStat(text: string): BlockIo[] {
+  const devices: BlockIo[] = [];
+  for (const line of text.split("\n")) {
+    const [device, ...pairs] = line.trim().split(/\s+/);
+    const match = /^(\d+):(\d+)$/.exec(device ?? "");
+    if (!match) continue;
+    const fields = Object.fromEntries(pairs.map((pair) => pair.split("=") as [string, string]));
+    const count = (key: string) => Number(fields[key] ?? 0);
+    devices.push({
+      major: Number(match[1]),
+      minor: Number(match[2]),
+      rbytes: count("rbytes"),
+      wbytes: count("wbytes"),
+      rios: count("rios"),
+      wios: count("wios"),
+    });
+  }
+  return devices;
 }
 
 /**
@@ -160,6 +200,8 @@ export interface Task {
 
 export class TaskRunner {
   #parentReady: Promise<void> | undefined;
+  /** Whether the guest's cgroup root offers the io controller (delegated to containers when it does). */
+  #io = false;
 
   constructor(
     readonly agent: RuntimeAgent,
@@ -178,7 +220,9 @@ export class TaskRunner {
       await this.agent.mkdir(parent).catch((error) => {
         if (!isEngineError(error, "alreadyExists")) throw error;
       });
-      const controllers = "+cpu +memory +pids";
+      const offered = await this.#readText(`${CGROUP_ROOT}/cgroup.controllers`).catch(() => "");
+      this.#io = offered.split(/\s+/).includes("io");
+      const controllers = `+cpu +memory +pids${this.#io ? " +io" : ""}`;
       this.#trace({ op: "write", path: `${parent}/cgroup.subtree_control`, value: controllers }, id);
       await this.agent.writeFile(`${parent}/cgroup.subtree_control`, controllers);
     })().catch((error) => {
@@ -433,6 +477,8 @@ export class TaskRunner {
         return this.#readText(`${dir}/${file}`).catch(() => "");
       }),
     );
+    // Only a kernel with a block layer has the io controller (the guest's has none: no io.stat, nothing to count).
+    const ioStat = this.#io ? await this.#readText(`${dir}/io.stat`).catch(() => undefined) : undefined;
     const [memoryCurrent, memoryMax, memoryStat, cpuStat, pidsCurrent, pidsMax] = texts as [
       string,
       string,
@@ -452,6 +498,7 @@ export class TaskRunner {
     if (memoryLimit !== undefined) sample.memoryMax = memoryLimit;
     const pidsLimit = limitOf(pidsMax);
     if (pidsLimit !== undefined) sample.pidsMax = pidsLimit;
+    if (ioStat !== undefined) sample.io = parseIoStat(ioStat);
     return sample;
   }
 
