@@ -536,9 +536,11 @@ export class ImageStore {
         compression,
         onContent: (digest) => lease.add(digest),
       }).catch((error: unknown) => {
-        if (isEngineError(error)) throw error;
+        // What the layer itself holds (a hostile or damaged tar) is named with the layer; registry and abort errors
+        // say what they are already.
+        if (isEngineError(error) && error.kind !== "invalidArgument" && error.kind !== "dataLoss") throw error;
         throw new EngineError(
-          "dataLoss",
+          isEngineError(error) ? error.kind : "dataLoss",
           `layer ${blob.digest} of ${familiarReference(reference)} could not be unpacked: ${(error as Error).message}`,
           { cause: error },
         );

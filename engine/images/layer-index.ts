@@ -60,14 +60,23 @@ const TYPES: readonly LayerEntryType[] = [
 ];
 
 /**
- * Normalises a tar entry's name to `path` form, or throws invalidArgument for one that would escape the root
- * (a hostile layer must not be able to name `../etc/passwd`).
+ * Normalises a tar entry's name to `path` form (`./a/../b/` is `b`; a leading `/` is the layer's root), or throws
+ * invalidArgument for one that would leave the root, as Docker refuses it: a hostile layer must not be able to name
+ * `../etc/passwd`.
+ * @example
+ * normalizeLayerPath("/etc/./x/../passwd"); // "etc/passwd"
  */
 export function normalizeLayerPath(name: string): string {
   const parts: string[] = [];
   for (const part of name.split("/")) {
     if (part === "" || part === ".") continue;
-    if (part === "..") throw new EngineError("invalidArgument", `layer entry "${name}" points outside the layer`);
+    if (part === "..") {
+      if (parts.length === 0) {
+        throw new EngineError("invalidArgument", `layer entry "${name}" points outside the layer: refusing the layer`);
+      }
+      parts.pop();
+      continue;
+    }
     parts.push(part);
   }
   return parts.join("/");

@@ -1,9 +1,16 @@
 // Unpacking a layer while its bytes stream in: blob → decompress → (hash for the diff id) → tar entries → one
 // content blob per file and an index entry per path. Whiteouts stay entries (overlayfs needs them in the lower
 // layer, not applied), and `.wh..wh..opq` marks its directory opaque.
+//
+// Layers come from strangers, so every entry lands inside the layer or the layer is refused, as containerd and
+// Docker unpack: `..` never leaves the root; a path under a symlink of the same layer is resolved within the layer
+// (an absolute target from the layer's root); a hard link must name a file earlier in the layer; a later entry
+// replaces an earlier one (a directory replaced by a file takes its children with it); device nodes and setuid bits
+// are kept as entries (the container's confinement decides what they may do); a damaged, cut or oversized header
+// ends the unpack with an error.
 import { createTarDecoder, type ParsedTarEntry, type TarHeader } from "modern-tar";
 import type { ContentStore } from "../content/index.ts";
-import { EngineError } from "../errors.ts";
+import { EngineError, isEngineError } from "../errors.ts";
 import type { Digest, HasherFactory, LayerCompression } from "../oci/index.ts";
 import { decompressor } from "./decompress.ts";
 import {
@@ -80,6 +87,105 @@ function baseEntry(path: string, header: TarHeader, type: LayerEntryType): Layer
   return entry;
 }
 
+/** What a layer error says to a user: the tar reader's and decompressors' terse words made clear. */
+function layerError(error: unknown): unknown {
+  if (isEngineError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const explain = (why: string) => new EngineError("dataLoss", why, { cause: error });
+  if (/truncated/i.test(message)) return explain("the layer's tar is cut short: it ends inside an entry");
+  if (/checksum|Invalid tar header/i.test(message)) {
+    return explain("the layer's tar has a damaged header (its checksum does not match)");
+  }
+  if (/metadata entry exceeds/i.test(message)) {
+    return explain("the layer's tar has a PAX or long-name header over 8 MiB: refusing to read it");
+  }
+  if (/Invalid EOF/i.test(message)) return explain("the layer's tar has data after its end-of-archive marker");
+  return explain(`the layer cannot be decompressed or read: ${message}`);
+}
+
+/**
+ * Appends the tar's end-of-archive blocks when the stream stops at a block boundary without them (umoci's layers
+ * do; Go's reader, and so Docker, accepts that), so the strict reader accepts that end and only that: a stream cut
+ * inside a header or a file still fails.
+ */
+function endOfArchive(): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      total += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    flush(controller) {
+      if (total % 512 === 0) controller.enqueue(new Uint8Array(1024));
+    },
+  });
+}
+
+/** Most symlinks followed for one path, as the kernel's limit (ELOOP). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Where a path lands when its parent directories are looked up as the kernel would with the layer as the root: a
+ * symlink of this layer among them is followed (an absolute target starts again at the layer's root, `..` stops at
+ * it), so `link/x` with `link → /etc` is the layer's `etc/x`, never the host's. The last part is not followed.
+ * @example
+ * resolveInLayer("up/x", new Map([["up", { type: "symlink", linkTarget: "../../.." }]])); // "x"
+ */
+export function resolveInLayer(path: string, byPath: ReadonlyMap<string, LayerEntry>): string {
+  const parts = path.split("/");
+  const name = parts.pop() ?? "";
+  const pending = parts;
+  let resolved: string[] = [];
+  let hops = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      resolved.pop();
+      continue;
+    }
+    const here = [...resolved, part].join("/");
+    const entry = byPath.get(here);
+    if (entry?.type === "symlink") {
+      if (++hops > MAX_LINK_HOPS) {
+        throw new EngineError("invalidArgument", `layer entry "${path}": too many levels of symbolic links`);
+      }
+      const target = entry.linkTarget ?? "";
+      if (target.startsWith("/")) resolved = [];
+      pending.unshift(...target.split("/"));
+      continue;
+    }
+    if (entry && entry.type !== "directory" && entry.type !== "whiteout") {
+      throw new EngineError(
+        "invalidArgument",
+        `layer entry "${path}" is under "${here}", which the layer makes a ${entry.type}, not a directory`,
+      );
+    }
+    resolved.push(part);
+  }
+  return [...resolved, name].filter(Boolean).join("/");
+}
+
+/** The entry a hard link names: a file (or symlink) earlier in this layer, never a path outside it. */
+function hardLinkTarget(path: string, linkname: string, byPath: ReadonlyMap<string, LayerEntry>): LayerEntry {
+  let target: string;
+  try {
+    target = resolveInLayer(normalizeLayerPath(linkname), byPath);
+  } catch (error) {
+    throw new EngineError("invalidArgument", `hard link "${path}" points to "${linkname}", outside the layer`, {
+      cause: error,
+    });
+  }
+  const linked = byPath.get(target);
+  if (!linked || !["file", "hardlink", "symlink"].includes(linked.type)) {
+    throw new EngineError(
+      "invalidArgument",
+      `hard link "${path}" points to "${linkname}", which is not a file earlier in this layer (a hard link cannot reach another layer)`,
+    );
+  }
+  return linked;
+}
+
 function impliedDirectory(path: string): LayerEntry {
   return { path, type: "directory", mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 };
 }
@@ -102,12 +208,21 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
   const entries = options.blob
     .pipeThrough(decompressor(options.compression))
     .pipeThrough(measure)
-    // Not strict: real layers (umoci's, for one) may end without the two zero blocks, which Go's reader and Docker
-    // accept. A damaged or cut tar still fails: the blob digest and the diff id are both checked before commit.
-    .pipeThrough(createTarDecoder());
+    .pipeThrough(endOfArchive())
+    .pipeThrough(createTarDecoder({ strict: true }));
 
   const byPath = new Map<string, LayerEntry>();
   const opaqueDirs = new Set<string>();
+  /** A later entry replaces an earlier one; a directory replaced by anything else loses what was under it. */
+  const put = (entry: LayerEntry) => {
+    const existing = byPath.get(entry.path);
+    if (existing?.type === "directory" && entry.type !== "directory") {
+      const under = `${entry.path}/`;
+      for (const path of byPath.keys()) if (path.startsWith(under)) byPath.delete(path);
+      for (const path of opaqueDirs) if (path === entry.path || path.startsWith(under)) opaqueDirs.delete(path);
+    }
+    byPath.set(entry.path, entry);
+  };
 
   const writeFile = async (entry: LayerEntry, body: ReadableStream<Uint8Array>, expectedSize: number) => {
     if (expectedSize === 0) {
@@ -134,7 +249,7 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
   };
 
   await readAll(entries, async ({ header, body }: ParsedTarEntry) => {
-    const path = normalizeLayerPath(header.name);
+    const path = resolveInLayer(normalizeLayerPath(header.name), byPath);
     const name = path.slice(path.lastIndexOf("/") + 1);
     const directory = parentPath(path);
     if (name === OPAQUE_MARKER) {
@@ -147,28 +262,34 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
     }
     if (name.startsWith(WHITEOUT_PREFIX)) {
       const hidden = (directory ? `${directory}/` : "") + name.slice(WHITEOUT_PREFIX.length);
-      byPath.set(hidden, { ...baseEntry(hidden, header, "whiteout"), mode: 0 });
+      put({ ...baseEntry(hidden, header, "whiteout"), mode: 0 });
       return body.cancel();
     }
     const type = TAR_TYPES[header.type ?? "file"];
     if (type === undefined) return body.cancel();
     const entry = baseEntry(path, header, type);
+    // Checked before any byte of it is stored.
+    const linked = type === "hardlink" ? hardLinkTarget(path, header.linkname ?? "", byPath) : undefined;
     if (type === "file") {
       await writeFile(entry, body, header.size);
     } else {
       await body.cancel();
     }
     if (type === "symlink") entry.linkTarget = header.linkname ?? "";
-    if (type === "hardlink") {
-      const target = normalizeLayerPath(header.linkname ?? "");
-      entry.linkTarget = target;
-      const linked = byPath.get(target);
-      if (linked?.type === "file") {
+    if (linked) {
+      entry.linkTarget = linked.path;
+      if (linked.type === "symlink") {
+        // A hard link to a symlink is that symlink again.
+        entry.type = "symlink";
+        entry.linkTarget = linked.linkTarget ?? "";
+      } else {
         entry.size = linked.size;
         if (linked.content) entry.content = linked.content;
       }
     }
-    byPath.set(path, entry);
+    put(entry);
+  }).catch((error: unknown) => {
+    throw layerError(error);
   });
 
   for (const directory of opaqueDirs) {
@@ -178,10 +299,16 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
     byPath.set(directory, entry);
   }
   // A tar may name a/b/c without a or a/b; the 9P server needs every directory on the way.
+  // A directory the layer whited out and then filled again hides what lower layers had there: it is opaque.
   for (const path of [...byPath.keys()]) {
     for (let parent = path; parent !== ""; ) {
       parent = parentPath(parent);
-      if (byPath.has(parent)) break;
+      const existing = byPath.get(parent);
+      if (existing?.type === "whiteout") {
+        byPath.set(parent, { ...impliedDirectory(parent), opaque: true });
+        continue;
+      }
+      if (existing) break;
       byPath.set(parent, impliedDirectory(parent));
     }
   }

@@ -87,7 +87,10 @@ describe("docker images honours its filters", () => {
       const out = await docker(["image", "inspect", "--format", "{{.Created}}", image.reference]);
       created.set(image.reference, Date.parse(out.stdout.trim()));
     }
-    const [older, newer] = [busybox.reference, layers.reference].sort((a, b) => created.get(a)! - created.get(b)!);
+    const [older, newer] = [busybox.reference, layers.reference].sort((a, b) => created.get(a)! - created.get(b)!) as [
+      string,
+      string,
+    ];
     const since = await listed(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `since=${older}`]);
     const before = await listed(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", `before=${newer}`]);
     if (created.get(older) === created.get(newer)) {
