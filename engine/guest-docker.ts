@@ -2,12 +2,12 @@
 // any client in the guest) reaches the engine; and the guest's `docker` command (a drydockd applet) relays its
 // argv, stdio and terminal over /run/drydock/cli.sock to the engine's CLI, which calls the same API app in process.
 // drydockd forwards each connection to those sockets over the agent link.
-import { createApiApp } from "./api/index.ts";
+import { createApiApp, requestBodyLimit } from "./api/index.ts";
 import { runCli } from "./cli/index.ts";
 import { serveCliRelay } from "./cli/relay.ts";
 import type { ContainerService } from "./container-service.ts";
 import type { Drydock } from "./drydock.ts";
-import { type HttpExchange, isRawStream, QUIET_HEADER, serveHttpConnection } from "./http/index.ts";
+import { type HttpExchange, type HttpLimits, isRawStream, QUIET_HEADER, serveHttpConnection } from "./http/index.ts";
 import type { ImageService } from "./image-service.ts";
 
 /** Where the guest's Docker socket is. */
@@ -21,6 +21,8 @@ export interface GuestDockerOptions {
   containers?: ContainerService;
   /** Called for every request answered on the socket: what the trace shows (`GET /v1.43/containers/json → 200`). */
   onExchange?: (exchange: HttpExchange) => void;
+  /** Overrides of the socket's HTTP time and size limits (`DEFAULT_HTTP_LIMITS`, the API's body limits). */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 /** What serveDockerInGuest set up; the sockets live as long as the guest. */
@@ -65,7 +67,10 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
   ]);
   await Promise.all([
     drydock.agent.listen(GUEST_DOCKER_SOCKET, (connection) => {
-      void serveHttpConnection(connection, fetch, { onExchange: options.onExchange });
+      void serveHttpConnection(connection, fetch, {
+        onExchange: options.onExchange,
+        limits: { maxBodyBytes: requestBodyLimit, ...options.httpLimits },
+      });
     }),
     drydock.agent.listen(GUEST_CLI_SOCKET, (connection) => {
       // A lesson's checks (DRYDOCK_CHECK=1) poll every few seconds: their requests would drown the learner's.

@@ -12,7 +12,7 @@ export {
   type GuestDockerOptions,
   serveDockerInGuest,
 } from "./guest-docker.ts";
-export type { ByteConnection, FetchHandler, HttpExchange } from "./http/index.ts";
+export type { ByteConnection, FetchHandler, HttpExchange, HttpLimits } from "./http/index.ts";
 export {
   type Credentials,
   type HistoryItem,

@@ -2,9 +2,11 @@
 // Engine API's Hono app; Docker's connection hijacking included.
 export {
   type ByteConnection,
+  DEFAULT_HTTP_LIMITS,
   type FetchHandler,
   HIJACK_BODY_LENGTH,
   type HttpExchange,
+  type HttpLimits,
   isRawStream,
   QUIET_HEADER,
   type ServeOptions,

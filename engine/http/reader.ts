@@ -32,6 +32,35 @@ export class ByteReader {
     return this.#pending;
   }
 
+  /**
+   * `#fill`, given up after `ms` (undefined: wait as long as it takes) with `HttpParseError(408, message)`. The read
+   * itself stays pending: the connection is about to close, which ends it.
+   */
+  async #fillWithin(ms: number | undefined, message: string): Promise<boolean> {
+    if (ms === undefined) return this.#fill();
+    if (ms <= 0) throw new HttpParseError(408, message);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HttpParseError(408, message)), ms);
+    });
+    try {
+      return await Promise.race([this.#fill(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits up to `ms` for a byte: "data" once one is buffered, "end" when the stream ends, "timeout" otherwise. */
+  async waitForBytes(ms: number): Promise<"data" | "end" | "timeout"> {
+    try {
+      while (this.#buffer.length === 0) if (!(await this.#fillWithin(ms, "idle"))) return "end";
+      return "data";
+    } catch (error) {
+      if (error instanceof HttpParseError) return "timeout";
+      throw error;
+    }
+  }
+
   async #read(): Promise<boolean> {
     if (this.#ended) return false;
     const { done, value } = await this.#reader.read();
@@ -57,29 +86,35 @@ export class ByteReader {
 
   /**
    * The next line without its CRLF (or LF), as latin1 text; undefined at the end of the stream before any byte.
-   * Throws when a line grows past `limit` bytes or the stream ends inside a line.
+   * Throws (431) when a line grows past `limit` bytes, (400) when the stream ends inside a line, and (408) when it has
+   * not come by `deadline` (a `Date.now()` time).
    */
-  async line(limit: number): Promise<string | undefined> {
+  async line(limit: number, deadline?: number): Promise<string | undefined> {
     let searched = 0;
     for (;;) {
       const at = this.#buffer.indexOf(10, searched);
       if (at >= 0) {
         const bytes = this.#take(at + 1);
         const end = at > 0 && bytes[at - 1] === 13 ? at - 1 : at;
+        if (end > limit) throw new HttpParseError(431, "request header too large");
         return latin1(bytes.subarray(0, end));
       }
       if (this.#buffer.length > limit) throw new HttpParseError(431, "request header too large");
       searched = this.#buffer.length;
-      if (!(await this.#fill())) {
+      const wait = deadline === undefined ? undefined : deadline - Date.now();
+      if (!(await this.#fillWithin(wait, "the request head did not arrive in time"))) {
         if (this.#buffer.length === 0) return undefined;
         throw new HttpParseError(400, "the connection ended inside a line");
       }
     }
   }
 
-  /** Up to `max` bytes, waiting for at least one; undefined at the end of the stream. */
-  async some(max: number): Promise<Uint8Array | undefined> {
-    if (this.#buffer.length === 0 && !(await this.#fill())) return undefined;
+  /**
+   * Up to `max` bytes, waiting for at least one; undefined at the end of the stream. Throws (408) when none comes
+   * within `idleMs`.
+   */
+  async some(max: number, idleMs?: number): Promise<Uint8Array | undefined> {
+    if (this.#buffer.length === 0 && !(await this.#fillWithin(idleMs, "the request body stalled"))) return undefined;
     // Copied: the buffer's memory is reused by later reads.
     return this.#take(Math.min(max, this.#buffer.length)).slice();
   }

@@ -1,16 +1,27 @@
 import { describe, expect, it } from "vitest";
-import { type FetchHandler, type HttpExchange, serveHttpConnection } from "./index.ts";
+import { type FetchHandler, type HttpExchange, type ServeOptions, serveHttpConnection } from "./index.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** A client end of an in-memory socket served by `handler`. */
-function connect(handler: FetchHandler) {
+function connect(handler: FetchHandler, options: ServeOptions = {}) {
   const toServer = new TransformStream<Uint8Array, Uint8Array>();
   const toClient = new TransformStream<Uint8Array, Uint8Array>();
   const exchanges: HttpExchange[] = [];
-  const served = serveHttpConnection({ readable: toServer.readable, writable: toClient.writable }, handler, {
+  // Counts what the server took off the connection: what a flood could make it hold.
+  const stats = { read: 0 };
+  const counted = toServer.readable.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        stats.read += chunk.length;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const served = serveHttpConnection({ readable: counted, writable: toClient.writable }, handler, {
     onExchange: (exchange) => exchanges.push(exchange),
+    ...options,
   });
   const writer = toServer.writable.getWriter();
   const reader = toClient.readable.getReader();
@@ -18,9 +29,12 @@ function connect(handler: FetchHandler) {
   return {
     exchanges,
     served,
+    stats,
+    /** Writes and waits until the server's side took the bytes (or the connection closed). */
+    write: (bytes: Uint8Array) => writer.write(bytes),
     /** Queues bytes without waiting for the server to read them (a socket's buffer). */
     send: (text: string | Uint8Array) => {
-      void writer.write(typeof text === "string" ? encoder.encode(text) : text);
+      writer.write(typeof text === "string" ? encoder.encode(text) : text).catch(() => {});
     },
     /** Half-closes (the client sends no more), reads what is left and waits for the server to finish. */
     async finish(): Promise<string> {
@@ -239,5 +253,169 @@ describe("serveHttpConnection", () => {
     client.send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
     expect(await client.readUntil("fine")).toContain("200 OK");
     await client.finish();
+  });
+
+  describe("limits", () => {
+    const MiB = 1024 * 1024;
+    /** Writes `total` bytes of body in `chunk`-sized pieces, framed as `framing`, until the server stops taking them. */
+    async function flood(client: ReturnType<typeof connect>, total: number, chunk: number, chunked: boolean) {
+      const piece = new Uint8Array(chunk).fill(120);
+      const frame = chunked
+        ? new Uint8Array([...encoder.encode(`${chunk.toString(16)}\r\n`), ...piece, 13, 10])
+        : piece;
+      try {
+        for (let sent = 0; sent < total; sent += chunk) await client.write(frame);
+      } catch {
+        // The server closed the connection: the flood is over.
+      }
+    }
+
+    it("answers 408 and closes a connection whose request head never finishes (slowloris)", async () => {
+      let called = false;
+      const client = connect(
+        () => {
+          called = true;
+          return new Response("no");
+        },
+        { limits: { headerTimeoutMs: 150 } },
+      );
+      client.send("GET /_ping HTTP/1.1\r\nHost: x\r\n");
+      // One more header byte every 50 ms keeps bytes coming, but not the head's end.
+      const dribble = setInterval(() => client.send("X"), 50);
+      const answer = await client.readAll();
+      clearInterval(dribble);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      expect(answer).toMatch(/connection: close/);
+      await client.served;
+      expect(called).toBe(false);
+    });
+
+    it("closes a connection that says nothing, and a kept-alive one that goes quiet", async () => {
+      const silent = connect(echo, { limits: { headerTimeoutMs: 100 } });
+      expect(await silent.readAll()).toBe("");
+      await silent.served;
+      const idle = connect(echo, { limits: { idleTimeoutMs: 100 } });
+      idle.send("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n");
+      const all = await idle.readAll();
+      expect(all).toMatch(/^HTTP\/1\.1 200 OK/);
+      expect(all.endsWith("0\r\n\r\n")).toBe(true);
+      await idle.served;
+    });
+
+    it("answers 431 to a head larger than allowed, however it is split", async () => {
+      const client = connect(echo, { limits: { maxHeaderBytes: 4096 } });
+      client.send("GET / HTTP/1.1\r\nHost: x\r\n");
+      for (let i = 0; i < 100; i++) client.send(`X-Filler-${i}: ${"a".repeat(40)}\r\n`);
+      const answer = await client.readAll();
+      expect(answer).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+      await client.served;
+      expect(client.stats.read).toBeLessThan(4096 + 2048);
+    });
+
+    it("answers 413 to a Content-Length over the limit before reading any of the body", async () => {
+      let called = false;
+      const client = connect(
+        () => {
+          called = true;
+          return new Response("no");
+        },
+        { limits: { maxBodyBytes: MiB } },
+      );
+      client.send(`POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * MiB}\r\n\r\n`);
+      const flooding = flood(client, 200 * MiB, 64 * 1024, false);
+      const answer = await client.readAll();
+      await flooding;
+      expect(answer).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/);
+      expect(answer).toContain(`request body of ${200 * MiB} bytes is larger than the ${MiB} allowed`);
+      await client.served;
+      expect(called).toBe(false);
+      expect(client.stats.read).toBeLessThan(512 * 1024);
+    });
+
+    it("answers 413 to a chunked body that outgrows the limit, in big chunks or small ones, having read no more", async () => {
+      for (const chunk of [4 * MiB, 1024]) {
+        let handlerSaw: unknown;
+        const client = connect(
+          async (request) => {
+            try {
+              await request.text();
+            } catch (error) {
+              handlerSaw = error;
+            }
+            return Response.json({ message: "handler's own answer" }, { status: 400 });
+          },
+          { limits: { maxBodyBytes: MiB } },
+        );
+        client.send("POST /containers/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        const flooding = flood(client, 64 * MiB, chunk, true);
+        const answer = await client.readAll();
+        await flooding;
+        expect(answer).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/);
+        expect(answer).not.toContain("handler's own answer");
+        expect(handlerSaw).toBeDefined();
+        await client.served;
+        expect(client.stats.read).toBeLessThan(MiB + 2 * Math.max(chunk, 64 * 1024) + 4096);
+      }
+    });
+
+    it("asks for the body with 100 Continue, and refuses an oversized one without asking", async () => {
+      const client = connect(echo, { limits: { maxBodyBytes: 1024 } });
+      client.send("POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+      expect(await client.readUntil("\r\n\r\n")).toBe("HTTP/1.1 100 Continue\r\n\r\n");
+      client.send("hello");
+      expect(await client.readUntil('"body":"hello"')).toMatch(/HTTP\/1\.1 200 OK\r\n/);
+      client.send("POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n");
+      const rest = (await client.readAll()).split('"body":"hello"}')[1];
+      expect(rest).toMatch(/HTTP\/1\.1 413 Payload Too Large\r\n/);
+      expect(rest).not.toContain("100 Continue");
+      await client.served;
+    });
+
+    it("answers 400 and closes cleanly for malformed requests", async () => {
+      const cases: Array<[string, RegExp]> = [
+        ["GET /containers/%zz/json HTTP/1.1\r\nHost: x\r\n\r\n", /malformed %-escape/],
+        ["GET /containers/%C3/json HTTP/1.1\r\nHost: x\r\n\r\n", /not UTF-8/],
+        ["GET containers/json HTTP/1.1\r\nHost: x\r\n\r\n", /neither a path nor an absolute http URL/],
+        ["GET /_ping HTTP/1.1\r\nHo st: x\r\n\r\n", /malformed header name/],
+        ["GET /_ping HTTP/1.1\r\nHost : x\r\n\r\n", /malformed header name/],
+        ["GET /_ping HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", /obsolete line folding/],
+        ["GET /_ping HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", /control character/],
+        ["POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", /Content-Length/],
+        ["POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", /both/],
+        ["POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", /chunk size/],
+        ["POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n", /CRLF/],
+      ];
+      for (const [request, message] of cases) {
+        const client = connect(echo);
+        client.send(request);
+        const answer = await client.readAll();
+        expect(answer, request).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+        expect(answer, request).toMatch(message);
+        expect(answer, request).toMatch(/connection: close/);
+        await client.served;
+      }
+    });
+
+    it("answers 408 when a request body stalls, instead of holding the connection", async () => {
+      const client = connect(echo, { limits: { idleTimeoutMs: 100 } });
+      client.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhel");
+      const answer = await client.readAll();
+      expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      expect(answer).toContain("stalled");
+      await client.served;
+    });
+
+    it("disconnects rather than reads a large body the handler did not want, and keeps a small one's connection", async () => {
+      const client = connect(() => new Response("ignored"));
+      client.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+      await client.readUntil("ignored");
+      client.send(`POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: ${4 * MiB}\r\n\r\n`);
+      const flooding = flood(client, 4 * MiB, 64 * 1024, false);
+      const all = await client.readAll();
+      await flooding;
+      expect(all.split("ignored").length).toBe(3);
+      await client.served;
+      expect(client.stats.read).toBeLessThan(MiB);
+    });
   });
 });

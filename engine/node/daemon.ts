@@ -8,9 +8,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
-import { createApiApp } from "../api/index.ts";
+import { createApiApp, requestBodyLimit } from "../api/index.ts";
 import type { ContainerService } from "../container-service.ts";
-import { serveHttpConnection } from "../http/index.ts";
+import { type HttpLimits, serveHttpConnection } from "../http/index.ts";
 import type { ImageService } from "../image-service.ts";
 
 export interface DaemonOptions {
@@ -20,6 +20,8 @@ export interface DaemonOptions {
   containers?: ContainerService;
   /** Shown as `Docker Root Dir`. */
   root?: string;
+  /** Overrides of the HTTP server's time and size limits (`DEFAULT_HTTP_LIMITS`, the API's body limits). */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export interface Daemon {
@@ -88,6 +90,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     void serveHttpConnection(
       { readable: socketReadable(socket), writable: Writable.toWeb(socket) as WritableStream<Uint8Array> },
       app.fetch,
+      { limits: { maxBodyBytes: requestBodyLimit, ...options.httpLimits } },
     ).finally(() => socket.end());
   });
   await mkdir(dirname(socketPath), { recursive: true });
