@@ -2,7 +2,7 @@
 // through the `fetch` option, so no sockets and no DNS: a fake resolver decides which names are private.
 import { Hono } from "hono";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { createProxy, type ProxyOptions, readAuthorization } from "./app.ts";
+import { AnonymousMarks, createProxy, type ProxyOptions } from "./app.ts";
 import { digestOf, MemoryBlobCache } from "./cache.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -122,6 +122,9 @@ async function fakeUpstream(): Promise<Upstream> {
 }
 
 const PUBLIC = ["93.184.216.34"];
+const TOKEN_SECRET = "a secret the tests share with their proxies";
+/** The anonymous token the proxy hands out for the fake realm's anonymous-token, as its /token would sign it. */
+const MARKED = await new AnonymousMarks(TOKEN_SECRET).mark("anonymous-token");
 const resolveHost = async (host: string) => (host === "private.test" ? ["10.0.0.7"] : PUBLIC);
 
 let upstream: Upstream;
@@ -137,6 +140,7 @@ function proxy(options: ProxyOptions = {}) {
     resolveHost,
     fetch: upstream.fetch,
     warn: (m) => warnings.push(m),
+    tokenSecret: TOKEN_SECRET,
     ...options,
   });
   return async (path: string, init: RequestInit = {}) => app.fetch(new Request(`http://proxy.test${path}`, init));
@@ -174,7 +178,8 @@ describe("as a registry", () => {
   it("gets an anonymous token from the real realm, marked so the proxy knows it may cache", async () => {
     const get = proxy();
     const t = await token(get, "repository:alpine:pull,push");
-    expect(t).toBe("drydock-anonymous.anonymous-token");
+    expect(t).toBe(MARKED);
+    expect(t).toMatch(/^drydock-anonymous\.[\w-]{43}\.anonymous-token$/);
     // Read-only: the proxy asked upstream for pull alone, for the upstream's name, from the realm /v2/ announced.
     expect(upstream.requests).toContain("GET auth registry.test repository:library/alpine:pull");
     const response = await get("/v2/alpine/manifests/latest", { headers: { authorization: `Bearer ${t}` } });
@@ -253,7 +258,7 @@ describe("as a registry", () => {
   it("follows blob redirects itself, without carrying credentials to the CDN", async () => {
     const get = proxy();
     const response = await get(`/v2/alpine/blobs/${upstream.layerDigest}`, {
-      headers: { authorization: "Bearer drydock-anonymous.anonymous-token" },
+      headers: { authorization: `Bearer ${MARKED}` },
     });
     expect(response.status).toBe(200);
     expect(await response.text()).toBe(LAYER);
@@ -272,7 +277,7 @@ describe("as a registry", () => {
 });
 
 describe("the cache", () => {
-  const anonymous = { headers: { authorization: "Bearer drydock-anonymous.anonymous-token" } };
+  const anonymous = { headers: { authorization: `Bearer ${MARKED}` } };
 
   it("serves a second pull of a blob without going upstream", async () => {
     const get = proxy();
@@ -353,6 +358,115 @@ describe("the cache", () => {
     await (await get(path, anonymous)).text();
     await (await get(path, anonymous)).text();
     expect(upstream.count("GET cdn")).toBe(2);
+  });
+});
+
+describe("memory under slow and vanishing clients", () => {
+  const MiB = 1024 * 1024;
+  const CHUNK = 64 * 1024;
+
+  /**
+   * An upstream whose blobs are `size` bytes of zeros made on demand, counting what the proxy pulled from each (the
+   * bytes it could be holding) and whether it stopped them.
+   */
+  function bigUpstream(size: number) {
+    const blobs = new Map<string, { pulled: number; cancelled: boolean }>();
+    const fetch = async (request: Request) => {
+      const digest = new URL(request.url).pathname.split("/").pop()!;
+      const state = { pulled: 0, cancelled: false };
+      blobs.set(digest, state);
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(controller) {
+            if (state.pulled >= size) return controller.close();
+            const n = Math.min(CHUNK, size - state.pulled);
+            state.pulled += n;
+            controller.enqueue(new Uint8Array(n));
+          },
+          cancel() {
+            state.cancelled = true;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { headers: { "content-length": String(size), "docker-content-digest": digest } });
+    };
+    return { fetch, blobs };
+  }
+
+  const digestOf = (i: number) => `sha256:${i.toString(16).padStart(64, "0")}`;
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+  };
+
+  it("reads a blob no further ahead of a client that does not read than its window", async () => {
+    const big = bigUpstream(512 * MiB);
+    const get = proxy({ fetch: big.fetch, limits: { readAheadBytes: MiB } });
+    const response = await get(`/v2/alpine/blobs/${digestOf(1)}`);
+    expect(response.headers.get("x-drydock-cache")).toBe("miss");
+    await settle();
+    const state = big.blobs.get(digestOf(1))!;
+    // The window, the chunk that filled it, and the writes behind it: never the 512 MiB the upstream would send.
+    expect(state.pulled).toBeLessThanOrEqual(2 * MiB + 2 * CHUNK);
+    await response.body!.cancel();
+  });
+
+  it("stops the upstream when its client goes, unless the rest is small enough to finish for the cache", async () => {
+    const big = bigUpstream(64 * MiB);
+    const cache = new MemoryBlobCache({ maxBytes: 2048 * MiB });
+    const get = proxy({ fetch: big.fetch, cache, limits: { readAheadBytes: MiB, maxConcurrentFills: 16 } });
+    for (let i = 0; i < 10; i++) {
+      const response = await get(`/v2/alpine/blobs/${digestOf(i)}`);
+      const reader = response.body!.getReader();
+      await reader.read();
+      await reader.cancel();
+    }
+    await settle();
+    const pulled = [...big.blobs.values()].reduce((sum, state) => sum + state.pulled, 0);
+    expect([...big.blobs.values()].every((state) => state.cancelled)).toBe(true);
+    expect(pulled).toBeLessThanOrEqual(10 * (2 * MiB + 2 * CHUNK));
+    // Nothing half-fetched is held for them either.
+    expect(await cache.usage()).toEqual({ bytes: 0, count: 0, reservedBytes: 0 });
+
+    // A small blob whose client leaves is finished and kept: the next pull of it costs nothing upstream.
+    const path = `/v2/alpine/blobs/${upstream.layerDigest}`;
+    const smallGet = proxy({ cache, limits: { readAheadBytes: 4 } });
+    const first = await smallGet(path, { headers: { authorization: `Bearer ${MARKED}` } });
+    expect(first.headers.get("x-drydock-cache")).toBe("miss");
+    await first.body!.cancel();
+    await vi.waitFor(async () => expect(await cache.stat(upstream.layerDigest)).toBeDefined());
+    expect((await smallGet(path)).headers.get("x-drydock-cache")).toBe("hit");
+  });
+
+  it("bounds concurrent cache fills and counts them against the cache's size", async () => {
+    const big = bigUpstream(40 * MiB);
+    const cache = new MemoryBlobCache({ maxBytes: 100 * MiB, maxEntryBytes: 100 * MiB });
+    const get = proxy({ fetch: big.fetch, cache, limits: { readAheadBytes: MiB, maxConcurrentFills: 3 } });
+    const responses = [];
+    for (let i = 0; i < 4; i++) responses.push(await get(`/v2/alpine/blobs/${digestOf(100 + i)}`));
+    // Two 40 MiB fills fit in 100 MiB; the third is refused room, the fourth is over the concurrency bound.
+    expect(responses.map((r) => r.headers.get("x-drydock-cache"))).toEqual(["miss", "miss", "miss", "bypass"]);
+    const usage = await cache.usage();
+    expect(usage.reservedBytes).toBe(80 * MiB);
+    expect(usage.bytes + usage.reservedBytes).toBeLessThanOrEqual(100 * MiB);
+    for (const response of responses) await response.body!.cancel();
+    await settle();
+    expect(await cache.usage()).toEqual({ bytes: 0, count: 0, reservedBytes: 0 });
+  });
+
+  it("does not cache what a client fetched with its own token labelled anonymous", async () => {
+    const cache = new MemoryBlobCache();
+    const get = proxy({ cache });
+    const path = `/v2/alpine/blobs/${upstream.layerDigest}`;
+    // The upstream's own token, labelled anonymous by the client rather than signed by the proxy.
+    const response = await get(path, { headers: { authorization: "Bearer drydock-anonymous.anonymous-token" } });
+    expect(response.headers.get("x-drydock-cache")).toBe("bypass");
+    expect(await response.text()).toBe(LAYER);
+    expect(upstream.authorizations.get(`GET /v2/library/alpine/blobs/${upstream.layerDigest}`)).toBe(
+      "Bearer anonymous-token",
+    );
+    await settle();
+    expect(await cache.usage()).toEqual({ bytes: 0, count: 0, reservedBytes: 0 });
   });
 });
 
@@ -495,16 +609,26 @@ describe("safety", () => {
   });
 });
 
-describe("readAuthorization", () => {
-  it("strips the anonymous mark and passes anything else through", () => {
-    expect(readAuthorization(undefined)).toEqual({ anonymous: true });
-    expect(readAuthorization("Bearer drydock-anonymous")).toEqual({ anonymous: true });
-    expect(readAuthorization("Bearer drydock-anonymous.abc.def")).toEqual({
-      upstream: "Bearer abc.def",
-      anonymous: true,
+describe("AnonymousMarks", () => {
+  it("strips the anonymous mark, trusts only a mark it signed, and passes anything else through", async () => {
+    const marks = new AnonymousMarks();
+    expect(await marks.read(undefined)).toEqual({ anonymous: true });
+    expect(await marks.read("Bearer drydock-anonymous")).toEqual({ anonymous: true });
+    const marked = await marks.mark("abc.def");
+    expect(await marks.read(`Bearer ${marked}`)).toEqual({ upstream: "Bearer abc.def", anonymous: true });
+    // A client's own token labelled anonymous, signed by another key, or with its signature altered: not anonymous.
+    expect(await marks.read("Bearer drydock-anonymous.abc.def")).toEqual({ upstream: "Bearer def", anonymous: false });
+    expect(await marks.read("Bearer drydock-anonymous.my-own-token")).toEqual({
+      upstream: "Bearer my-own-token",
+      anonymous: false,
     });
-    expect(readAuthorization("Basic dXNlcjpwYXNz")).toEqual({ upstream: "Basic dXNlcjpwYXNz", anonymous: false });
-    expect(readAuthorization("Bearer drydock-basic.dXNlcjpwYXNz")).toEqual({
+    const foreign = await new AnonymousMarks().mark("abc.def");
+    expect((await marks.read(`Bearer ${foreign}`)).anonymous).toBe(false);
+    const [, signature = ""] = marked.split(".");
+    const altered = marked.replace(signature, `${signature.slice(0, -1)}${signature.endsWith("A") ? "B" : "A"}`);
+    expect((await marks.read(`Bearer ${altered}`)).anonymous).toBe(false);
+    expect(await marks.read("Basic dXNlcjpwYXNz")).toEqual({ upstream: "Basic dXNlcjpwYXNz", anonymous: false });
+    expect(await marks.read("Bearer drydock-basic.dXNlcjpwYXNz")).toEqual({
       upstream: "Basic dXNlcjpwYXNz",
       anonymous: false,
     });

@@ -8,6 +8,7 @@ import {
   type BlobCache,
   type BlobWriter,
   type CachedBlobInfo,
+  CacheFullError,
   MemoryBlobCache,
   parseDigest,
   parseRange,
@@ -36,6 +37,7 @@ import {
   checkUrl,
   Deadline,
   type FetchFunction,
+  FillAbandoned,
   fetchUpstream,
   type HostPolicy,
   limitBody,
@@ -59,6 +61,18 @@ export interface ProxyLimits {
   readonly transferTimeoutMs: number;
   /** Redirects followed per request. Default 5. */
   readonly maxRedirects: number;
+  /**
+   * Bytes read from upstream ahead of a client that fills the cache (and bytes waiting to be written to it): what one
+   * slow or stalled client can make the proxy hold. Default 4 MiB.
+   */
+  readonly readAheadBytes: number;
+  /**
+   * When a client that was filling the cache goes away, the fill is finished without it if at most this many bytes
+   * are left to fetch; otherwise the upstream is stopped at once. Default 16 MiB.
+   */
+  readonly finishFillBytes: number;
+  /** Cache fills in progress at once; requests beyond them stream through uncached. Default 8. */
+  readonly maxConcurrentFills: number;
   /** Sustained requests per minute per client. Default 1200 (one image pull is about ten requests). */
   readonly requestsPerMinute: number;
   /** Requests a client may make in a burst. Default 300. */
@@ -72,6 +86,9 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   headersTimeoutMs: 30_000,
   transferTimeoutMs: 30 * 60_000,
   maxRedirects: 5,
+  readAheadBytes: 4 * 1024 ** 2,
+  finishFillBytes: 16 * 1024 ** 2,
+  maxConcurrentFills: 8,
   requestsPerMinute: 1200,
   burst: 300,
 };
@@ -99,11 +116,16 @@ export interface ProxyOptions {
   readonly corsOrigin?: string | string[];
   /** How to reach upstreams. Default the global fetch. */
   readonly fetch?: FetchFunction;
+  /**
+   * The key that signs the proxy's anonymous tokens (see `AnonymousMarks`). Default a random one per instance; give
+   * several instances behind one address the same secret so each accepts the others' tokens.
+   */
+  readonly tokenSecret?: string;
   /** Reports problems that do not fail the request, such as a cache fill that did not verify. Default console.warn. */
   readonly warn?: (message: string) => void;
 }
 
-/** The token the proxy hands out for anonymous access; see `readAuthorization`. */
+/** The token the proxy hands out for anonymous access; see `AnonymousMarks`. */
 const ANONYMOUS_TOKEN = "drydock-anonymous";
 /** The token the proxy hands out for an upstream behind basic auth; see `basicToken`. */
 const BASIC_TOKEN = "drydock-basic";
@@ -184,24 +206,67 @@ interface ClientAuthorization {
 }
 
 /**
- * Tokens the proxy's token endpoint obtained without user credentials come back marked (`drydock-anonymous.<token>`):
- * the mark is stripped before the request goes upstream, and only such requests may fill the shared cache, so blobs
- * fetched with someone's credentials are streamed but never kept. What is cached was anonymously readable, which is
- * why a cache hit can be served to anyone. The bare mark stands for "no credentials at all" (an upstream without
- * auth, reached by a client such as skopeo that always asks for a token first). A `drydock-basic.` token carries a
- * client's own basic credentials (see `basicToken`).
+ * Tokens the proxy's token endpoint obtained without user credentials come back marked and signed
+ * (`drydock-anonymous.<signature>.<token>`, an HMAC with a key only this proxy holds): the mark is stripped before the
+ * request goes upstream, and only requests whose mark verifies may fill the shared cache, so blobs fetched with
+ * someone's credentials are streamed but never kept, and a client cannot label its own credentials anonymous. What is
+ * cached was anonymously readable, which is why a cache hit can be served to anyone. The bare mark stands for "no
+ * credentials at all" (an upstream without auth, reached by a client such as skopeo that always asks for a token
+ * first), and sends nothing upstream. A `drydock-basic.` token carries a client's own basic credentials (see
+ * `basicToken`). A mark that does not verify (forged, or signed before a restart with another key) is stripped and its
+ * token passed on as the client's own.
  */
-export function readAuthorization(header: string | undefined): ClientAuthorization {
-  if (!header) return { anonymous: true };
-  const bearer = /^Bearer\s+(.+)$/i.exec(header)?.[1];
-  if (bearer === ANONYMOUS_TOKEN) return { anonymous: true };
-  if (bearer?.startsWith(`${ANONYMOUS_TOKEN}.`)) {
-    return { upstream: `Bearer ${bearer.slice(ANONYMOUS_TOKEN.length + 1)}`, anonymous: true };
+export class AnonymousMarks {
+  readonly #key: ReturnType<typeof crypto.subtle.importKey>;
+
+  /** `secret`: the signing key, shared by proxies that serve the same clients; default a random one per instance. */
+  constructor(secret?: string) {
+    const raw = secret === undefined ? crypto.getRandomValues(new Uint8Array(32)) : new TextEncoder().encode(secret);
+    this.#key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
   }
-  if (bearer?.startsWith(`${BASIC_TOKEN}.`)) {
-    return { upstream: `Basic ${bearer.slice(BASIC_TOKEN.length + 1)}`, anonymous: false };
+
+  /** The marked form of an upstream token obtained without credentials. */
+  async mark(token: string): Promise<string> {
+    const signature = await crypto.subtle.sign("HMAC", await this.#key, new TextEncoder().encode(token));
+    return `${ANONYMOUS_TOKEN}.${base64url(new Uint8Array(signature))}.${token}`;
   }
-  return { upstream: header, anonymous: false };
+
+  /** How a client's Authorization maps upstream, and whether what it fetches may fill the shared cache. */
+  async read(header: string | undefined): Promise<ClientAuthorization> {
+    if (!header) return { anonymous: true };
+    const bearer = /^Bearer\s+(.+)$/i.exec(header)?.[1];
+    if (bearer === ANONYMOUS_TOKEN) return { anonymous: true };
+    if (bearer?.startsWith(`${ANONYMOUS_TOKEN}.`)) {
+      const rest = bearer.slice(ANONYMOUS_TOKEN.length + 1);
+      const dot = rest.indexOf(".");
+      const token = dot < 0 ? rest : rest.slice(dot + 1);
+      const signature = dot < 0 ? undefined : fromBase64url(rest.slice(0, dot));
+      const valid =
+        signature !== undefined &&
+        (await crypto.subtle.verify("HMAC", await this.#key, signature, new TextEncoder().encode(token)));
+      return { upstream: `Bearer ${token}`, anonymous: valid };
+    }
+    if (bearer?.startsWith(`${BASIC_TOKEN}.`)) {
+      return { upstream: `Basic ${bearer.slice(BASIC_TOKEN.length + 1)}`, anonymous: false };
+    }
+    return { upstream: header, anonymous: false };
+  }
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64url(text: string): Uint8Array<ArrayBuffer> | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+  try {
+    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -229,6 +294,7 @@ export function createProxy(options: ProxyOptions = {}): Hono {
     ]),
     ...(options.resolveHost ? { resolve: options.resolveHost } : {}),
   };
+  const marks = new AnonymousMarks(options.tokenSecret);
   const rateLimiter = new RateLimiter({ requestsPerMinute: limits.requestsPerMinute, burst: limits.burst });
   // Fills in progress by digest: a second request for the same blob waits for the first instead of fetching it
   // again, which is what makes thirty simultaneous pulls cost one upstream download.
@@ -316,7 +382,7 @@ export function createProxy(options: ProxyOptions = {}): Hono {
       const account = c.req.query("account");
       if (account) url.searchParams.set("account", account);
       const headers = new Headers({ accept: "application/json", "user-agent": PROXY_SERVICE });
-      if (auth && readAuthorization(auth).upstream === auth) headers.set("authorization", auth);
+      if (auth && (await marks.read(auth)).upstream === auth) headers.set("authorization", auth);
       const deadline = new Deadline(limits.headersTimeoutMs, limits.headersTimeoutMs * 2);
       try {
         const { response } = await fetchUpstream(
@@ -330,7 +396,7 @@ export function createProxy(options: ProxyOptions = {}): Hono {
         if (!response.ok || headers.has("authorization")) {
           return new Response(text, { status: response.status, headers: { "content-type": contentType } });
         }
-        return c.json(markAnonymous(text));
+        return c.json(await markAnonymous(text, marks));
       } finally {
         deadline.done();
       }
@@ -342,7 +408,7 @@ export function createProxy(options: ProxyOptions = {}): Hono {
 
   // An upstream behind basic auth has no token service, but clients that saw the proxy's Bearer challenge ask for a
   // token anyway. The token handed back is the client's own credentials, checked upstream once and wrapped; the proxy
-  // unwraps it on each request (see readAuthorization) and so still stores nothing.
+  // unwraps it on each request (see AnonymousMarks.read) and so still stores nothing.
   async function basicToken(c: Context, repository: UpstreamRepository, auth: string | undefined): Promise<Response> {
     const credentials = auth && /^Basic\s+(\S+)$/i.exec(auth)?.[1];
     if (!credentials) {
@@ -421,7 +487,7 @@ export function createProxy(options: ProxyOptions = {}): Hono {
 
   async function serveRoute(c: Context, route: RegistryRoute, repository: UpstreamRepository): Promise<Response> {
     const method = c.req.method === "HEAD" ? "HEAD" : "GET";
-    const auth = readAuthorization(c.req.header("authorization"));
+    const auth = await marks.read(c.req.header("authorization"));
     const cacheable = cache !== undefined && (route.kind === "blobs" || route.kind === "manifests");
 
     // By digest, the cache answers first: its content is verified and was anonymously readable.
@@ -557,7 +623,8 @@ export function createProxy(options: ProxyOptions = {}): Hono {
       return registryError(502, "UNAVAILABLE", `upstream response of ${length} bytes exceeds the limit of ${max}`);
     }
     const digest = cacheKey(route, response);
-    if (!mayFill || response.status !== 200 || !digest || !parseDigest(digest) || inflight.has(digest)) {
+    const fillable = inflight.size < limits.maxConcurrentFills && !(digest && inflight.has(digest));
+    if (!mayFill || !fillable || response.status !== 200 || !digest || !parseDigest(digest)) {
       return new Response(
         limitBody(response.body, max, () => deadline.done()),
         { status: response.status, headers },
@@ -571,17 +638,19 @@ export function createProxy(options: ProxyOptions = {}): Hono {
       ...(size === undefined ? {} : { size }),
       ...(mediaType === undefined ? {} : { mediaType }),
     });
-    // The client gets each chunk as it arrives; the cache writes it behind, without holding the client up.
-    const { client, filled } = streamWhileFilling(
-      response.body,
-      max,
-      () => deadline.done(),
-      async (chunk) => {
+    // The client gets each chunk as it arrives, the upstream read no further ahead of it than the window; the cache
+    // writes behind. A client that leaves stops the upstream, unless little is left and the fill is worth finishing.
+    const { client, filled } = streamWhileFilling(response.body, {
+      maxBytes: max,
+      onEnd: () => deadline.done(),
+      write: async (chunk) => {
         const writer = await ingesting;
         if (!writer) throw NOT_CACHED;
         await writer.write(chunk);
       },
-    );
+      windowBytes: limits.readAheadBytes,
+      finishWithoutClient: (seen) => size !== undefined && size - seen <= limits.finishFillBytes,
+    });
     const done = finishFill(digest, ingesting, filled).finally(() => inflight.delete(digest));
     inflight.set(digest, done);
     waitUntil(c, done);
@@ -602,7 +671,9 @@ export function createProxy(options: ProxyOptions = {}): Hono {
       await writer?.commit();
     } catch (error) {
       await writer?.abort().catch(() => {});
-      if (error !== NOT_CACHED) warn(`not caching ${digest}: ${messageOf(error)}`);
+      // Declined, abandoned by its client or crowded out by other fills: expected, not worth a warning.
+      const expected = error === NOT_CACHED || error instanceof FillAbandoned || error instanceof CacheFullError;
+      if (!expected) warn(`not caching ${digest}: ${messageOf(error)}`);
     }
   }
 
@@ -668,8 +739,8 @@ async function readText(response: Response, maxBytes: number): Promise<string> {
   }
 }
 
-/** Marks the tokens of an anonymous token response (see `readAuthorization`) and drops anything long-lived. */
-function markAnonymous(text: string): Record<string, unknown> {
+/** Marks the tokens of an anonymous token response (see `AnonymousMarks`) and drops anything long-lived. */
+async function markAnonymous(text: string, marks: AnonymousMarks): Promise<Record<string, unknown>> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -683,7 +754,7 @@ function markAnonymous(text: string): Record<string, unknown> {
   delete out.refresh_token;
   for (const key of ["token", "access_token"]) {
     const value = out[key];
-    if (typeof value === "string") out[key] = `${ANONYMOUS_TOKEN}.${value}`;
+    if (typeof value === "string") out[key] = await marks.mark(value);
   }
   return out;
 }

@@ -15,6 +15,7 @@ import {
   type ByteRange,
   type CachedBlob,
   type CachedBlobInfo,
+  CacheFullError,
   DigestMismatchError,
   type IngestRequest,
   parseDigest,
@@ -39,6 +40,8 @@ export class FsBlobCache implements BlobCache {
   // Recency order, least recently used first, rebuilt from file times at startup.
   readonly #index = new Map<string, CachedBlobInfo>();
   #bytes = 0;
+  /** Bytes held by fills in progress: they count against `maxBytes` like stored blobs. */
+  #reserved = 0;
   #ingestSeq = 0;
   readonly #ready: Promise<void>;
 
@@ -145,6 +148,18 @@ export class FsBlobCache implements BlobCache {
     const parsed = parseDigest(request.digest);
     const paths = this.#paths(request.digest);
     if (!parsed || !paths || (request.size ?? 0) > this.maxEntryBytes) return undefined;
+    let reservation = 0;
+    const reserve = async (bytes: number): Promise<boolean> => {
+      if (!(await this.#reserve(bytes))) return false;
+      reservation += bytes;
+      return true;
+    };
+    const release = () => {
+      this.#reserved -= reservation;
+      reservation = 0;
+    };
+    if (request.size !== undefined && !(await reserve(request.size))) return undefined;
+    let full = false;
     const tmp = join(this.dir, "ingest", `${parsed.hex}.${process.pid}.${++this.#ingestSeq}`);
     const file = await open(tmp, "w");
     const hash = createHash(parsed.algorithm);
@@ -158,6 +173,7 @@ export class FsBlobCache implements BlobCache {
     let done = false;
     const discard = async () => {
       done = true;
+      release();
       await file.close().catch(() => {});
       await rm(tmp, { force: true });
     };
@@ -166,7 +182,11 @@ export class FsBlobCache implements BlobCache {
         if (done) throw new Error("write after commit or abort");
         written += chunk.byteLength;
         // Commit will refuse these; stop spending disk on them.
-        if (written > this.maxEntryBytes || (request.size !== undefined && written > request.size)) return;
+        if (written > this.maxEntryBytes || (request.size !== undefined && written > request.size) || full) return;
+        if (request.size === undefined && !(await reserve(chunk.byteLength))) {
+          full = true;
+          throw new CacheFullError(chunk.byteLength);
+        }
         hash.update(chunk);
         // Network chunks are small (16-64 KiB); gathering them saves a system call and a thread-pool trip each.
         let offset = 0;
@@ -181,6 +201,7 @@ export class FsBlobCache implements BlobCache {
       commit: async () => {
         if (done) throw new Error("commit after commit or abort");
         try {
+          if (full) throw new CacheFullError(0);
           if (written > this.maxEntryBytes) throw new Error(`blob of ${written} bytes is larger than the cache allows`);
           if (request.size !== undefined && written !== request.size) {
             throw new Error(`size mismatch: expected ${request.size} bytes, got ${written}`);
@@ -190,6 +211,7 @@ export class FsBlobCache implements BlobCache {
           await flush();
           await file.close();
           done = true;
+          release();
           if (this.#index.has(request.digest)) {
             await rm(tmp, { force: true });
             return;
@@ -213,9 +235,17 @@ export class FsBlobCache implements BlobCache {
     };
   }
 
-  async usage(): Promise<{ bytes: number; count: number }> {
+  async usage(): Promise<{ bytes: number; count: number; reservedBytes: number }> {
     await this.#ready;
-    return { bytes: this.#bytes, count: this.#index.size };
+    return { bytes: this.#bytes, count: this.#index.size, reservedBytes: this.#reserved };
+  }
+
+  /** Claims `bytes` for a fill, evicting stored blobs for room; false when fills in progress already hold too much. */
+  async #reserve(bytes: number): Promise<boolean> {
+    if (this.#reserved + bytes > this.maxBytes) return false;
+    this.#reserved += bytes;
+    await this.#evict();
+    return true;
   }
 
   #forget(digest: string): void {
@@ -227,7 +257,7 @@ export class FsBlobCache implements BlobCache {
 
   async #evict(): Promise<void> {
     for (const digest of [...this.#index.keys()]) {
-      if (this.#bytes <= this.maxBytes) break;
+      if (this.#bytes + this.#reserved <= this.maxBytes) break;
       const paths = this.#paths(digest)!;
       this.#forget(digest);
       // Metadata first: once it is gone the blob is invisible, whatever happens to the data file.

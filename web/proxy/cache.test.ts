@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type BlobCache, DigestMismatchError, digestOf, MemoryBlobCache, parseRange } from "./cache.ts";
+import { type BlobCache, CacheFullError, DigestMismatchError, digestOf, MemoryBlobCache, parseRange } from "./cache.ts";
 import { FsBlobCache } from "./cache-fs.ts";
 import { nodeHash } from "./node.ts";
 
@@ -62,7 +62,7 @@ describe.each(implementations)("%s", (_name, make) => {
     });
     expect(await read(cache, digest)).toBe("hello, layer");
     expect(await read(cache, digest, { start: 7, end: 11 })).toBe("layer");
-    expect(await cache.usage()).toEqual({ bytes: 12, count: 1 });
+    expect(await cache.usage()).toEqual({ bytes: 12, count: 1, reservedBytes: 0 });
   });
 
   it("never shows a blob whose bytes do not match its digest", async () => {
@@ -98,7 +98,7 @@ describe.each(implementations)("%s", (_name, make) => {
     const d = await put(cache, bytes("dddddddddd"));
     expect(await cache.stat(b)).toBeUndefined();
     for (const kept of [a, c, d]) expect(await cache.stat(kept)).toBeDefined();
-    expect(await cache.usage()).toEqual({ bytes: 30, count: 3 });
+    expect(await cache.usage()).toEqual({ bytes: 30, count: 3, reservedBytes: 0 });
   });
 
   it("declines blobs over its entry limit, announced or not", async () => {
@@ -128,7 +128,7 @@ describe.each(implementations)("%s", (_name, make) => {
     expect(await cache.stat(digest)).toEqual({ digest, size: whole.length });
     const blob = (await cache.open(digest))!;
     expect(new Uint8Array(await new Response(blob.body).arrayBuffer())).toEqual(whole);
-    expect(await cache.usage()).toEqual({ bytes: whole.length, count: 1 });
+    expect(await cache.usage()).toEqual({ bytes: whole.length, count: 1, reservedBytes: 0 });
   });
 
   it("refuses more bytes than were announced", async () => {
@@ -138,6 +138,31 @@ describe.each(implementations)("%s", (_name, make) => {
     await writer.write(data.subarray(0, 6));
     await writer.write(data.subarray(6));
     await expect(writer.commit()).rejects.toThrow(/size mismatch/);
+  });
+
+  it("counts fills in progress against its size, evicting stored blobs for them and refusing what cannot fit", async () => {
+    const cache = await make(100, 100);
+    const old = await put(cache, new Uint8Array(30).fill(1));
+    const big = new Uint8Array(80).fill(2);
+    const first = (await cache.ingest({ digest: await sha256(big), size: 80 }))!;
+    expect(first).toBeDefined();
+    // The fill's room came from the least recently used blob, before a byte was written.
+    expect(await cache.stat(old)).toBeUndefined();
+    expect(await cache.usage()).toEqual({ bytes: 0, count: 0, reservedBytes: 80 });
+    const other = new Uint8Array(40).fill(3);
+    expect(await cache.ingest({ digest: await sha256(other), size: 40 })).toBeUndefined();
+    // Of unknown size, a fill claims room as it writes, and is refused once there is none.
+    const unsized = (await cache.ingest({ digest: await sha256(other) }))!;
+    await unsized.write(other.subarray(0, 15));
+    await expect(unsized.write(other.subarray(15))).rejects.toBeInstanceOf(CacheFullError);
+    await expect(unsized.commit()).rejects.toBeInstanceOf(CacheFullError);
+    expect(await cache.usage()).toEqual({ bytes: 0, count: 0, reservedBytes: 80 });
+    await first.write(big);
+    await first.commit();
+    expect(await cache.usage()).toEqual({ bytes: 80, count: 1, reservedBytes: 0 });
+    const aborted = (await cache.ingest({ digest: await sha256(other), size: 10 }))!;
+    await aborted.abort();
+    expect(await cache.usage()).toEqual({ bytes: 80, count: 1, reservedBytes: 0 });
   });
 
   it("declines digests it cannot verify", async () => {

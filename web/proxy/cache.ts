@@ -44,7 +44,19 @@ export interface BlobCache {
   open(digest: string, range?: ByteRange): Promise<CachedBlob | undefined>;
   /** Starts writing a blob, or answers undefined when it will not be cached (too large, unsupported digest). */
   ingest(request: IngestRequest): Promise<BlobWriter | undefined>;
-  usage(): Promise<{ readonly bytes: number; readonly count: number }>;
+  /**
+   * `bytes` stored and `count` blobs; `reservedBytes` held by fills in progress, which count against the size bound
+   * like stored blobs do (so `bytes + reservedBytes` never exceeds it).
+   */
+  usage(): Promise<{ readonly bytes: number; readonly count: number; readonly reservedBytes: number }>;
+}
+
+/** What a fill's write fails with when the cache has no room left for it (other fills hold the rest). */
+export class CacheFullError extends Error {
+  constructor(bytes: number) {
+    super(`no room in the cache for ${bytes} more bytes: fills in progress hold the rest`);
+    this.name = "CacheFullError";
+  }
 }
 
 /** Thrown by `commit()` when the bytes written are not the blob that was asked for. */
@@ -133,6 +145,7 @@ export class MemoryBlobCache implements BlobCache {
   // A Map iterates in insertion order; re-inserting on every use keeps the least recently used entry first.
   readonly #entries = new Map<string, MemoryEntry>();
   #bytes = 0;
+  #reserved = 0;
 
   constructor(options: MemoryBlobCacheOptions = {}) {
     this.maxBytes = options.maxBytes ?? 512 * 1024 * 1024;
@@ -156,6 +169,21 @@ export class MemoryBlobCache implements BlobCache {
   async ingest(request: IngestRequest): Promise<BlobWriter | undefined> {
     const parsed = parseDigest(request.digest);
     if (!parsed || (request.size ?? 0) > this.maxEntryBytes) return undefined;
+    // A fill of known size holds its room from the start (its buffer is allocated at once); one of unknown size
+    // claims room as its bytes come.
+    let reservation = 0;
+    const reserve = (bytes: number): boolean => {
+      if (!this.#makeRoom(bytes)) return false;
+      this.#reserved += bytes;
+      reservation += bytes;
+      return true;
+    };
+    const release = () => {
+      this.#reserved -= reservation;
+      reservation = 0;
+    };
+    if (request.size !== undefined && !reserve(request.size)) return undefined;
+    let full = false;
     // The bytes go straight into one buffer, allocated at the announced size (or grown by doubling when no size was
     // announced), so a fill costs one copy of each chunk and no concatenation at the end.
     let buffer = new Uint8Array(Math.min(request.size ?? INITIAL_CAPACITY, this.maxEntryBytes));
@@ -169,9 +197,15 @@ export class MemoryBlobCache implements BlobCache {
         written = end;
         // Past either limit the bytes are dropped at once rather than held until commit fails. Chunks are copied
         // because a caller may reuse its buffer once write() resolves.
-        if (end > this.maxEntryBytes || (request.size !== undefined && end > request.size)) {
+        if (end > this.maxEntryBytes || (request.size !== undefined && end > request.size) || full) {
           buffer = EMPTY;
           return;
+        }
+        if (request.size === undefined && !reserve(chunk.byteLength)) {
+          full = true;
+          buffer = EMPTY;
+          release();
+          throw new CacheFullError(chunk.byteLength);
         }
         if (end > buffer.byteLength) {
           const grown = new Uint8Array(Math.min(Math.max(end, buffer.byteLength * 2), this.maxEntryBytes));
@@ -184,6 +218,8 @@ export class MemoryBlobCache implements BlobCache {
       commit: async () => {
         if (done) throw new Error("commit after commit or abort");
         done = true;
+        release();
+        if (full) throw new CacheFullError(0);
         if (written > this.maxEntryBytes) throw new Error(`blob of ${written} bytes is larger than the cache allows`);
         if (request.size !== undefined && written !== request.size) {
           throw new Error(`size mismatch: expected ${request.size} bytes, got ${written}`);
@@ -205,20 +241,28 @@ export class MemoryBlobCache implements BlobCache {
       abort: async () => {
         done = true;
         buffer = EMPTY;
+        release();
       },
     };
   }
 
-  async usage(): Promise<{ bytes: number; count: number }> {
-    return { bytes: this.#bytes, count: this.#entries.size };
+  async usage(): Promise<{ bytes: number; count: number; reservedBytes: number }> {
+    return { bytes: this.#bytes, count: this.#entries.size, reservedBytes: this.#reserved };
   }
 
-  #evict(): void {
+  /** Evicts until `extra` more bytes fit beside what is stored and reserved; false when even an empty store cannot. */
+  #makeRoom(extra: number): boolean {
+    if (this.#reserved + extra > this.maxBytes) return false;
     for (const [digest, entry] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
+      if (this.#bytes + this.#reserved + extra <= this.maxBytes) break;
       this.#entries.delete(digest);
       this.#bytes -= entry.info.size;
     }
+    return true;
+  }
+
+  #evict(): void {
+    this.#makeRoom(0);
   }
 }
 

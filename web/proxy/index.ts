@@ -35,15 +35,19 @@
  *   export default { fetch: app.fetch };
  *   ```
  *
- * Known limits: a client slower than the upstream has the rest of a blob being cached buffered for it in memory (the
- * cache fill runs at upstream speed); requests for a blob whose fill is in progress wait for it to finish; names are
- * resolved and checked just before each connection, not during it (a DNS rebinding window of one lookup).
+ * Memory and trust: a blob that fills the cache is read from upstream at most `readAheadBytes` (4 MiB) ahead of its
+ * client, so a client that stops reading stops the upstream (and requests waiting for that fill wait at its pace); a
+ * client that goes away stops the upstream too, unless at most `finishFillBytes` (16 MiB) are left, which the cache
+ * then keeps. At most `maxConcurrentFills` (8) fills run at once, and each holds its room in the cache from its start
+ * (in-flight bytes count against the cache's size). Anonymous tokens are signed by the proxy (`AnonymousMarks`), so a
+ * client cannot label its own credentials anonymous to fill the shared cache. Under Node, an upstream name is resolved
+ * once, checked, and connected to at that very address (`pinnedFetch`), leaving DNS rebinding no window.
  *
  * Node-only parts live in their own files: node.ts (DNS checks, client addresses, disk or memory cache),
  * cache-fs.ts (the disk cache), cli.ts (the server) and vite-plugin.ts.
  */
 
-export { createProxy, DEFAULT_LIMITS, type ProxyLimits, type ProxyOptions, readAuthorization } from "./app.ts";
+export { AnonymousMarks, createProxy, DEFAULT_LIMITS, type ProxyLimits, type ProxyOptions } from "./app.ts";
 export {
   type BlobCache,
   type BlobWriter,
@@ -57,4 +61,4 @@ export {
   type MemoryBlobCacheOptions,
 } from "./cache.ts";
 export { DEFAULT_UPSTREAMS, DOCKER_HUB_ALIAS, mapRepository, type UpstreamConfig } from "./names.ts";
-export type { FetchFunction, ResolveHost } from "./upstream.ts";
+export type { ConnectTarget, FetchFunction, ResolveHost } from "./upstream.ts";

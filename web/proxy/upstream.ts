@@ -8,8 +8,17 @@ import { classifyAddress, isIpLiteral, isLocalName } from "./address.ts";
 /** Resolves a host name to its IP addresses (all of them: every one must be public). */
 export type ResolveHost = (hostname: string) => Promise<readonly string[]>;
 
-/** Performs one HTTP exchange; the global `fetch` by default, replaceable in tests and exotic runtimes. */
-export type FetchFunction = (request: Request) => Promise<Response>;
+/**
+ * Performs one HTTP exchange; the global `fetch` by default, replaceable in tests and exotic runtimes. `target`, when
+ * given, is the address the host name was resolved to and checked at: connect there and nowhere else (node.ts's
+ * `pinnedFetch` does), so DNS cannot answer differently between the check and the connection.
+ */
+export type FetchFunction = (request: Request, target?: ConnectTarget) => Promise<Response>;
+
+/** Where to connect for one request: the address `checkUrl` resolved and allowed. */
+export interface ConnectTarget {
+  readonly address: string;
+}
 
 export interface HostPolicy {
   /** `host` values (`name[:port]`) of configured upstreams: the only ones that may be reached over plain http. */
@@ -35,8 +44,12 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Refuses `url` unless the policy lets the proxy connect to it. */
-export async function checkUrl(url: URL, policy: HostPolicy): Promise<void> {
+/**
+ * Refuses `url` unless the policy lets the proxy connect to it. Answers the address to connect to when it resolved the
+ * name itself (every address it resolved to was allowed; the first is the one to use), undefined for an IP literal or
+ * when there is no resolver.
+ */
+export async function checkUrl(url: URL, policy: HostPolicy): Promise<ConnectTarget | undefined> {
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new UpstreamError("DENIED", `refusing ${url.protocol} URL ${url.origin}`);
   }
@@ -44,15 +57,16 @@ export async function checkUrl(url: URL, policy: HostPolicy): Promise<void> {
     throw new UpstreamError("DENIED", `refusing plain http to ${url.host}, which is not a configured upstream`);
   }
   if (url.username || url.password) throw new UpstreamError("DENIED", "refusing a URL with credentials in it");
-  if (policy.privateHosts.has(url.host)) return;
+  // A host the operator allowed is trusted wherever it resolves: nothing to check, so nothing to pin.
+  if (policy.privateHosts.has(url.host)) return undefined;
   const hostname = url.hostname;
   if (isIpLiteral(hostname)) {
     const kind = classifyAddress(hostname);
     if (kind !== "public") throw new UpstreamError("DENIED", `refusing ${hostname}: a ${kind} address`);
-    return;
+    return undefined;
   }
   if (isLocalName(hostname)) throw new UpstreamError("DENIED", `refusing ${hostname}: a local name`);
-  if (!policy.resolve) return;
+  if (!policy.resolve) return undefined;
   let addresses: readonly string[];
   try {
     addresses = await policy.resolve(hostname);
@@ -64,6 +78,7 @@ export async function checkUrl(url: URL, policy: HostPolicy): Promise<void> {
     const kind = classifyAddress(address);
     if (kind !== "public") throw new UpstreamError("DENIED", `refusing ${hostname}: it resolves to ${kind} ${address}`);
   }
+  return { address: addresses[0]! };
 }
 
 export interface UpstreamRequest {
@@ -95,11 +110,12 @@ export async function fetchUpstream(
   const headers = new Headers(request.headers);
   let url = request.url;
   for (let hop = 0; ; hop++) {
-    await checkUrl(url, policy);
+    const target = await checkUrl(url, policy);
     let response: Response;
     try {
       response = await fetchFn(
         new Request(url, { method: request.method, headers, redirect: "manual", signal: request.signal }),
+        target,
       );
     } catch (error) {
       if (request.signal.aborted) throw abortReason(request.signal);
@@ -216,76 +232,116 @@ export function limitBody(
 }
 
 export interface StreamWhileFilling {
-  /** The bytes for the client, at the upstream's pace; cancelling it does not stop the fill. */
+  /** The bytes for the client, read from upstream at most `windowBytes` ahead of it. */
   readonly client: ReadableStream<Uint8Array>;
   /**
    * Settles once every byte has been handed to `write` and its last write has finished; rejects when the body fails,
-   * exceeds `maxBytes` or a write fails. Never before the client's stream has ended or been given its error.
+   * exceeds `maxBytes`, a write fails, or the client left a fill not worth finishing (`FillAbandoned`). Never before
+   * the client's stream has ended or been given its error.
    */
   readonly filled: Promise<void>;
 }
 
+export interface FillOptions {
+  /** Largest body; beyond it both sides fail with TOO_LARGE. */
+  readonly maxBytes: number;
+  /** Called exactly once, when the body has ended, failed or been cancelled. */
+  readonly onEnd: () => void;
+  /** Writes one chunk to the fill; calls run one at a time. */
+  readonly write: (chunk: Uint8Array) => Promise<void>;
+  /** Bytes read ahead of the client, and bytes waiting for writes: each at most this. Default 4 MiB. */
+  readonly windowBytes?: number;
+  /**
+   * Asked when the client goes away, with the bytes read so far: true to finish the fill without it (the rest is
+   * small), false to stop the upstream at once. Default: stop.
+   */
+  readonly finishWithoutClient?: (seen: number) => boolean;
+}
+
+/** What a fill fails with when its client left and the rest of the blob was not worth fetching for the cache. */
+export class FillAbandoned extends Error {
+  constructor() {
+    super("the client went away before the blob was complete");
+    this.name = "FillAbandoned";
+  }
+}
+
+export const DEFAULT_FILL_WINDOW = 4 * 1024 * 1024;
+
 /**
  * Streams `body` to a client and, in the same pass, to `write` (a cache fill): what `body.tee()` plus `limitBody`
- * would do, with one hop instead of three. The body is read at the upstream's pace whatever the client does, so a fill
- * other requests wait for is not held up by one slow client (its unread bytes queue in memory, as with `tee`) and
- * continues if the client goes away. Writes run one at a time without holding up the client, until more than
- * `maxPendingBytes` are waiting for them; then reading pauses until they catch up. Once a write fails the rest of the
- * body still goes to the client, and the body is cancelled only when nobody wants it any more. `onEnd` is called
- * exactly once, when the body has ended, failed or been cancelled.
+ * would do, with one hop instead of three, and with memory bounded where `tee` has none: the upstream is read only
+ * while the client has less than `windowBytes` unread and the writes have less than `windowBytes` waiting, so a client
+ * that stops reading stops the upstream (a fill others wait for goes at its pace). When the client goes away the
+ * upstream is cancelled at once, unless `finishWithoutClient` says the fill is worth finishing; once a write fails
+ * the rest still goes to the client.
  */
-export function streamWhileFilling(
-  body: ReadableStream<Uint8Array>,
-  maxBytes: number,
-  onEnd: () => void,
-  write: (chunk: Uint8Array) => Promise<void>,
-  maxPendingBytes = 16 * 1024 * 1024,
-): StreamWhileFilling {
+export function streamWhileFilling(body: ReadableStream<Uint8Array>, options: FillOptions): StreamWhileFilling {
+  const windowBytes = options.windowBytes ?? DEFAULT_FILL_WINDOW;
   const reader = body.getReader();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let clientWants = true;
   let writeFailure: { error: unknown } | undefined;
   let writing: Promise<void> = Promise.resolve();
   let pending = 0;
-  let stopPumping: (() => void) | undefined;
+  // The pump sleeps on this while the client's queue is full; a pull or a cancel wakes it.
+  let wake: (() => void) | undefined;
+  const signal = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const nextSignal = () =>
+    new Promise<"signal">((resolve) => {
+      wake = () => resolve("signal");
+    });
   const client = new ReadableStream<Uint8Array>(
     {
       start(c) {
         controller = c;
       },
+      pull() {
+        signal();
+      },
       cancel() {
         clientWants = false;
-        if (writeFailure) stopPumping?.();
+        signal();
       },
     },
-    // Nothing waits for the client to pull: chunks are queued for it as they arrive (`tee` does the same).
-    { highWaterMark: 0 },
+    new ByteLengthQueuingStrategy({ highWaterMark: windowBytes }),
   );
   const failWrites = (error: unknown) => {
     writeFailure ??= { error };
-    if (!clientWants) stopPumping?.();
+    signal();
   };
   const pump = async (): Promise<void> => {
     let seen = 0;
-    const stopped = new Promise<"stopped">((resolve) => {
-      stopPumping = () => resolve("stopped");
-    });
+    let abandoned = false;
+    let reading: ReturnType<typeof reader.read> | undefined;
     try {
       for (;;) {
-        const result = await Promise.race([reader.read(), stopped]);
-        if (result === "stopped") {
+        if (clientWants && (controller.desiredSize ?? 0) <= 0) {
+          await nextSignal();
+          continue;
+        }
+        if (!clientWants && (writeFailure || !options.finishWithoutClient?.(seen))) {
+          abandoned = !writeFailure;
           await reader.cancel().catch(() => {});
           break;
         }
+        reading ??= reader.read();
+        const result = await Promise.race([reading, nextSignal()]);
+        if (result === "signal") continue;
+        reading = undefined;
         if (result.done) {
           if (clientWants) controller.close();
           break;
         }
         const chunk = result.value;
         seen += chunk.byteLength;
-        if (seen > maxBytes) {
+        if (seen > options.maxBytes) {
           await reader.cancel().catch(() => {});
-          throw new UpstreamError("TOO_LARGE", `upstream body exceeds ${maxBytes} bytes`);
+          throw new UpstreamError("TOO_LARGE", `upstream body exceeds ${options.maxBytes} bytes`);
         }
         if (clientWants) controller.enqueue(chunk);
         if (writeFailure) continue;
@@ -293,23 +349,24 @@ export function streamWhileFilling(
         writing = writing.then(async () => {
           if (writeFailure) return;
           try {
-            await write(chunk);
+            await options.write(chunk);
           } catch (error) {
             failWrites(error);
           } finally {
             pending -= chunk.byteLength;
           }
         });
-        if (pending > maxPendingBytes) await writing;
+        if (pending > windowBytes) await writing;
       }
     } catch (error) {
       if (clientWants) controller.error(error);
       throw error;
     } finally {
-      onEnd();
+      options.onEnd();
     }
     await writing;
     if (writeFailure) throw writeFailure.error;
+    if (abandoned) throw new FillAbandoned();
   };
   return { client, filled: pump() };
 }
