@@ -25,7 +25,7 @@ import {
   tryParseDigest,
   verifyBytes,
 } from "../oci/index.ts";
-import { type Challenge, parseChallenges } from "./challenge.ts";
+import { type Challenge, challengeParam, isScheme, parseChallenges } from "./challenge.ts";
 import { registryError } from "./errors.ts";
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, type RetryPolicy, retryDelay } from "./retry.ts";
 
@@ -468,7 +468,7 @@ export class RegistryClient {
           this.#challenges.set(endpoint.baseUrl, challenge);
           // The challenge names the scope it wants; a push asks for more than a pull, so keep ours when it is wider.
           const challengeScope =
-            request.actions && request.actions !== "pull" ? scope : challenge.parameters.scope || scope;
+            request.actions && request.actions !== "pull" ? scope : challengeParam(challenge, "scope") || scope;
           const fresh = await this.#authorization(endpoint.baseUrl, challengeScope, credentials, reference, true);
           if (fresh !== undefined) {
             await response.body?.cancel();
@@ -498,9 +498,9 @@ export class RegistryClient {
     const challenge = first.status === 401 ? this.#pickChallenge(first) : undefined;
     if (challenge === undefined) throw await registryError(first, what, registry);
     let authorization: string;
-    if (challenge.scheme === "basic") {
+    if (isScheme(challenge, "basic")) {
       authorization = `Basic ${base64(`${credentials.username}:${credentials.password}`)}`;
-    } else if (challenge.scheme === "bearer" && challenge.parameters.realm) {
+    } else if (isScheme(challenge, "bearer") && challengeParam(challenge, "realm")) {
       authorization = `Bearer ${await this.#token(challenge, "", credentials, reference, true)}`;
     } else {
       throw new EngineError(
@@ -544,7 +544,7 @@ export class RegistryClient {
       );
     }
     const challenge = this.#pickChallenge(response) ?? this.#challenges.get(this.#endpoint(reference).baseUrl);
-    if (challenge?.scheme === "basic") {
+    if (challenge && isScheme(challenge, "basic")) {
       return new EngineError(
         "unauthorized",
         `${reference.registry} requires a username and password for ${what}; log in to that registry first`,
@@ -560,7 +560,7 @@ export class RegistryClient {
 
   #pickChallenge(response: Response): Challenge | undefined {
     const challenges = parseChallenges(response.headers.get("www-authenticate") ?? "");
-    return challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
+    return challenges.find((c) => isScheme(c, "bearer")) ?? challenges.find((c) => isScheme(c, "basic"));
   }
 
   /** The Authorization header for a request, from the registry's known challenge; undefined if it needs none. */
@@ -573,12 +573,12 @@ export class RegistryClient {
   ): Promise<Record<string, string> | undefined> {
     const challenge = this.#challenges.get(baseUrl);
     if (challenge === undefined) return undefined;
-    if (challenge.scheme === "basic") {
+    if (isScheme(challenge, "basic")) {
       return credentials
         ? { authorization: `Basic ${base64(`${credentials.username}:${credentials.password}`)}` }
         : undefined;
     }
-    if (challenge.scheme !== "bearer" || !challenge.parameters.realm) return undefined;
+    if (!isScheme(challenge, "bearer") || !challengeParam(challenge, "realm")) return undefined;
     const token = await this.#token(challenge, scope, credentials, reference, fresh);
     return { authorization: `Bearer ${token}` };
   }
@@ -590,7 +590,8 @@ export class RegistryClient {
     reference: ImageReference,
     fresh: boolean,
   ): Promise<string> {
-    const { realm, service } = challenge.parameters;
+    const realm = challengeParam(challenge, "realm");
+    const service = challengeParam(challenge, "service");
     const key = JSON.stringify([realm, service, scope, credentials?.username ?? ""]);
     const cached = this.#tokens.get(key);
     if (!fresh && cached && cached.expiresAt > Date.now()) return cached.token;

@@ -1,6 +1,6 @@
 // The distribution client: resolves image references to the linux/386 manifest and config, authenticates the way
 // the registry's challenge asks, and streams blobs with retries and Range resume. It stores nothing itself.
-export { type Challenge, parseChallenges } from "./challenge.ts";
+export { type Challenge, challengeParam, formatChallenges, isScheme, parseChallenges } from "./challenge.ts";
 export {
   type BlobProgress,
   type Credentials,

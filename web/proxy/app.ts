@@ -4,6 +4,7 @@
 
 import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
+import { challengeParam, isScheme, parseChallenges } from "../../engine/registry/challenge.ts";
 import {
   type BlobCache,
   type BlobWriter,
@@ -24,9 +25,7 @@ import {
 } from "./names.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import {
-  challengeParam,
   formatScope,
-  parseChallenges,
   parseScope,
   rewriteChallenge,
   rewriteTagsLink,
@@ -454,11 +453,11 @@ export function createProxy(options: ProxyOptions = {}): Hono {
       if (response.ok) value = "anonymous";
       else {
         const challenges = parseChallenges(response.headers.get("www-authenticate") ?? "");
-        const bearer = challenges.find((ch) => ch.scheme.toLowerCase() === "bearer");
+        const bearer = challenges.find((ch) => isScheme(ch, "bearer"));
         const realm = bearer && challengeParam(bearer, "realm");
         const service = bearer && challengeParam(bearer, "service");
         if (realm) value = service === undefined ? { realm } : { realm, service };
-        else if (challenges.some((ch) => ch.scheme.toLowerCase() === "basic")) value = "basic";
+        else if (challenges.some((ch) => isScheme(ch, "basic"))) value = "basic";
         else {
           throw new UpstreamError("UNAVAILABLE", `${repository.alias} answered /v2/ with ${response.status}`);
         }
