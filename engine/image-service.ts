@@ -30,6 +30,7 @@ import {
   familiarReference,
   type HasherFactory,
   type ImageReference,
+  type Platform,
   parseReference,
   registryBaseUrl,
 } from "./oci/index.ts";
@@ -219,7 +220,7 @@ export class ImageService {
   }
 
   /**
-   * Pulls an image for the guest's platform (linux/386), like `docker pull`. Layers arrive several at once, each
+   * Pulls an image for the guest's platform (linux/386; else wasi/wasm, or the `platform` asked for), like `docker pull`. Layers arrive several at once, each
    * verified and unpacked as it streams; progress is reported per layer.
    * @example
    * const { name, digest } = await images.pull("busybox", { onProgress: (p) => bar.update(p.id, p.done, p.total) });
@@ -229,6 +230,8 @@ export class ImageService {
     options: {
       onProgress?: (progress: LayerProgress) => void;
       signal?: AbortSignal;
+      /** `docker pull --platform`: `linux/386` or `wasi/wasm`. */
+      platform?: Platform;
       /**
        * Credentials for this pull only (the Engine API's `X-Registry-Auth`), used for the reference's registry while
        * the pull runs; a pull from the same registry meanwhile uses them too.

@@ -3,7 +3,7 @@ import type { Hono } from "hono";
 import { humanSize } from "../conventions/index.ts";
 import { EngineError } from "../errors.ts";
 import type { Credentials, ImageService, LayerProgress, PushProgress } from "../image-service.ts";
-import { familiarReference, parseReference } from "../oci/index.ts";
+import { familiarReference, type Platform, parsePlatformSpecifier, parseReference } from "../oci/index.ts";
 import { type ApiOptions, dockerReference, empty, flag, imageSummaryJson, unixSeconds, withImage } from "./common.ts";
 import { errorBody, errorResponse } from "./errors.ts";
 import { acceptFilters, booleanFilter, labelsMatch, referenceMatches } from "./filters.ts";
@@ -129,7 +129,14 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
     const tag = c.req.query("tag");
     const reference = tag ? `${fromImage}${tag.includes(":") ? "@" : ":"}${tag}` : fromImage;
     dockerReference(reference);
-    return pullResponse(images, reference, tag, registryAuth(c.req.header("X-Registry-Auth")));
+    const platform = c.req.query("platform");
+    return pullResponse(
+      images,
+      reference,
+      tag,
+      registryAuth(c.req.header("X-Registry-Auth")),
+      platform ? parsePlatformSpecifier(platform) : undefined,
+    );
   });
 
   app.get("/images/*", async (c) => {
@@ -394,6 +401,7 @@ async function pullResponse(
   reference: string,
   tag: string | undefined,
   credentials: Credentials | undefined,
+  platform?: Platform,
 ): Promise<Response> {
   const encoder = new TextEncoder();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -427,6 +435,7 @@ async function pullResponse(
   const pull = images.pull(reference, {
     signal: abort.signal,
     ...(credentials ? { credentials } : {}),
+    ...(platform ? { platform } : {}),
     onProgress: (progress) => {
       head();
       const line = progressLine(progress);

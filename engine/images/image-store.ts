@@ -22,17 +22,25 @@ import {
   type ImageConfig,
   type ImageManifest,
   type ImageReference,
+  isWasmArtifactConfig,
+  isWasmModuleLayer,
   layerCompression,
   MediaType,
+  type Platform,
   parseImageConfig,
+  parseImageManifest,
   parseJson,
   parseReference,
+  platformMatches,
   shortDigest,
+  wasmArtifactConfig,
+  wasmModuleFileName,
 } from "../oci/index.ts";
 import type { RegistryClient } from "../registry/index.ts";
 import { chainIds } from "./chain-id.ts";
 import { type LayerIndex, parseLayerIndex, serializeLayerIndex } from "./layer-index.ts";
 import { unpackLayer } from "./unpack.ts";
+import { unpackWasmModuleLayer } from "./wasm-layer.ts";
 
 /** An image name and what it points at. */
 export interface ImageRecord {
@@ -125,6 +133,8 @@ export interface LayerProgress {
 export interface PullOptions {
   onProgress?: (progress: LayerProgress) => void;
   signal?: AbortSignal;
+  /** The platform to pull (`docker pull --platform`); by default linux/386, or else wasi/wasm. */
+  platform?: Platform;
 }
 
 /** An image as `docker images` lists it. Images sharing a config (same ID) are listed once, with all their names. */
@@ -317,7 +327,14 @@ export class ImageStore {
 
   async #details(document: ImagesDocument, record: ImageRecord): Promise<ImageDetails> {
     const configBytes = await this.#content.readBytes(record.config.digest);
-    const config = parseImageConfig(parseJson(configBytes, `config of ${record.name}`), `config of ${record.name}`);
+    const what = `config of ${record.name}`;
+    const config = isWasmArtifactConfig(record.config.mediaType)
+      ? wasmArtifactConfig(
+          parseJson(configBytes, what),
+          parseImageManifest(parseJson(await this.#content.readBytes(record.manifest.digest), what), what).layers,
+          what,
+        )
+      : parseImageConfig(parseJson(configBytes, what), what);
     const layers = chainIds(config.rootfs.diff_ids, this.#hashers).map((chainId) => {
       const layer = document.layers[chainId];
       if (!layer) throw new EngineError("dataLoss", `layer ${chainId} of ${record.name} is missing from the store`);
@@ -395,7 +412,7 @@ export class ImageStore {
   async pull(reference: string | ImageReference, options: PullOptions = {}): Promise<PulledImage> {
     const parsed = typeof reference === "string" ? parseReference(reference) : reference;
     const name = parsed.tag !== undefined ? formatReference({ ...parsed, digest: undefined }) : formatReference(parsed);
-    const current = await this.#upToDate(name, parsed);
+    const current = await this.#upToDate(name, parsed, options.platform);
     if (current) {
       for (const layer of current.layers) {
         options.onProgress?.({
@@ -414,7 +431,7 @@ export class ImageStore {
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     try {
-      const image = await this.#registry.resolveImage(parsed);
+      const image = await this.#registry.resolveImage(parsed, options.platform);
       const put = async (bytes: Uint8Array, descriptor: Descriptor) => {
         lease.add(descriptor.digest);
         await writeBlob(this.#content, bytes, descriptor);
@@ -487,9 +504,11 @@ export class ImageStore {
   }
 
   /** The stored image, if `name` has one and the registry still points the reference at it. */
-  async #upToDate(name: string, reference: ImageReference): Promise<ImageDetails | undefined> {
+  async #upToDate(name: string, reference: ImageReference, platform?: Platform): Promise<ImageDetails | undefined> {
     const existing = (await this.#load()).images[name];
     if (!existing) return undefined;
+    // The name holds another platform's image (`--platform wasi/wasm` after a linux/386 pull): pull the one asked for.
+    if (platform && !platformMatches((await this.get(name)).config, platform)) return undefined;
     if (reference.digest !== undefined) {
       return reference.digest === existing.target.digest ? this.get(name) : undefined;
     }
@@ -507,7 +526,8 @@ export class ImageStore {
   ): Promise<LayerRecord> {
     const { blob } = layer;
     const compression = layerCompression(blob.mediaType);
-    if (compression === undefined) {
+    const wasmModule = isWasmModuleLayer(blob.mediaType);
+    if (compression === undefined && !wasmModule) {
       throw new EngineError(
         "invalidArgument",
         `layer ${blob.digest} has media type ${blob.mediaType}, which is not a layer`,
@@ -529,13 +549,20 @@ export class ImageStore {
       },
     });
     try {
-      const unpacked = await unpackLayer({
-        store: this.#content,
-        hashers: this.#hashers,
-        blob: source.pipeThrough(tap),
-        compression,
-        onContent: (digest) => lease.add(digest),
-      }).catch((error: unknown) => {
+      const unpacked = await (compression === undefined
+        ? unpackWasmModuleLayer({
+            hashers: this.#hashers,
+            blob: source.pipeThrough(tap),
+            name: wasmModuleFileName(blob),
+          })
+        : unpackLayer({
+            store: this.#content,
+            hashers: this.#hashers,
+            blob: source.pipeThrough(tap),
+            compression,
+            onContent: (digest) => lease.add(digest),
+          })
+      ).catch((error: unknown) => {
         // What the layer itself holds (a hostile or damaged tar) is named with the layer; registry and abort errors
         // say what they are already.
         if (isEngineError(error) && error.kind !== "invalidArgument" && error.kind !== "dataLoss") throw error;

@@ -1,4 +1,5 @@
 // The OCI content descriptor (image-spec descriptor.md) and the platform object that image indexes attach to it.
+import { EngineError } from "../errors.ts";
 import type { Digest } from "./digest.ts";
 import * as json from "./json.ts";
 
@@ -66,10 +67,36 @@ export function formatPlatform(platform: Platform): string {
   return [platform.os, platform.architecture, platform.variant].filter((part) => part).join("/");
 }
 
+/**
+ * Reads a platform as Docker's `--platform` writes it (`os[/architecture[/variant]]`, `wasi/wasm`, `linux/386`).
+ * Throws invalidArgument, in dockerd's words, for one that is not.
+ * @example
+ * parsePlatformSpecifier("wasi/wasm"); // { os: "wasi", architecture: "wasm" }
+ */
+export function parsePlatformSpecifier(value: string): Platform {
+  const parts = value.trim().toLowerCase().split("/");
+  if (parts.length > 3 || parts.some((part) => !/^[a-z0-9_.-]+$/.test(part))) {
+    throw new EngineError("invalidArgument", `"${value}": unknown operating system or architecture: invalid argument`);
+  }
+  const [os, architecture, variant] = parts as [string, string?, string?];
+  const platform: Platform = {
+    os,
+    architecture: architecture === "i386" || architecture === "i686" ? "386" : (architecture ?? ""),
+  };
+  if (platform.architecture === "") platform.architecture = os === "wasi" ? "wasm" : "386";
+  if (variant) platform.variant = variant;
+  return platform;
+}
+
 /** The platform Drydock's guest runs: a 32-bit x86 Linux. Any `386` variant will do. */
 export const GUEST_PLATFORM: Platform = { os: "linux", architecture: "386" };
 
 /** Whether content for `platform` runs on `wanted`. Variants are ignored: every 386 variant runs on the guest. */
 export function platformMatches(platform: Platform, wanted: Platform): boolean {
-  return platform.os === wanted.os && platform.architecture === wanted.architecture;
+  return osName(platform.os) === osName(wanted.os) && platform.architecture === wanted.architecture;
+}
+
+/** The CNCF wasm layout names WASI's first version `wasip1`; Docker calls it `wasi`. */
+function osName(os: string): string {
+  return os === "wasip1" ? "wasi" : os;
 }

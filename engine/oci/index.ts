@@ -7,6 +7,7 @@ export {
   type Platform,
   parseDescriptor,
   parsePlatform,
+  parsePlatformSpecifier,
   platformMatches,
 } from "./descriptor.ts";
 export {
@@ -51,3 +52,13 @@ export {
   registryBaseUrl,
   registryHost,
 } from "./reference.ts";
+export {
+  isWasmArtifactConfig,
+  isWasmModuleLayer,
+  WASI_PLATFORM,
+  WASM_CONFIG_MEDIA_TYPES,
+  WASM_LAYER_MEDIA_TYPES,
+  wasmArtifactConfig,
+  wasmLayerDiffId,
+  wasmModuleFileName,
+} from "./wasm-artifact.ts";

@@ -76,8 +76,54 @@ describe("resolving references", () => {
     ]);
     const error = await failure(clientFor(registry).resolveImage(ref("ubuntu")));
     expect(error.kind).toBe("notFound");
-    expect(error.message).toContain("has no linux/386 image (it has linux/amd64, linux/arm64/v8)");
+    expect(error.message).toContain("has no linux/386 or wasi/wasm image (it has linux/amd64, linux/arm64/v8)");
     expect(error.message).toContain("i386");
+  });
+
+  it("picks wasi/wasm when asked (past unknown/unknown attestations), linux/386 by default", async () => {
+    const registry = new FakeRegistry();
+    const i386 = await simpleImage(registry, "app", undefined, "386");
+    const wasm = await registry.addImage("app", undefined, [new Uint8Array(1024).fill(9)], {
+      architecture: "wasm",
+      config: { os: "wasi" },
+    });
+    registry.addIndex("app", "latest", [
+      { manifest: i386.manifest, platform: { os: "unknown", architecture: "unknown" } },
+      { manifest: wasm.manifest, platform: { os: "wasi", architecture: "wasm" } },
+      { manifest: i386.manifest, platform: { os: "linux", architecture: "386" } },
+    ]);
+    const client = clientFor(registry);
+    const picked = await client.resolveImage(ref("app"), { os: "wasi", architecture: "wasm" });
+    expect(picked.manifest.descriptor.digest).toBe(wasm.manifest.digest);
+    expect(picked.config.config.os).toBe("wasi");
+    expect((await client.resolveImage(ref("app"))).manifest.descriptor.digest).toBe(i386.manifest.digest);
+  });
+
+  it("reads a CNCF wasm artifact (application/wasm layer, wasm config) as a wasi/wasm image", async () => {
+    const registry = new FakeRegistry();
+    const module = registry.addBlob(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]), "application/wasm");
+    const config = registry.addBlob(
+      jsonBytes({ architecture: "wasm", os: "wasip1", layerDigests: [module.digest] }),
+      "application/vnd.wasm.config.v0+json",
+    );
+    registry.addManifest(
+      "artifact",
+      {
+        schemaVersion: 2,
+        mediaType: MediaType.ociImageManifest,
+        config,
+        layers: [{ ...module, annotations: { "org.opencontainers.image.title": "hello.wasm" } }],
+      },
+      MediaType.ociImageManifest,
+      "latest",
+    );
+    const image = await clientFor(registry).resolveImage(ref("artifact"));
+    expect(image.config.config).toMatchObject({
+      os: "wasi",
+      architecture: "wasm",
+      config: { Entrypoint: ["/hello.wasm"] },
+    });
+    expect(image.config.config.rootfs.diff_ids).toHaveLength(1);
   });
 
   it("checks the platform of a single-manifest image in its config", async () => {

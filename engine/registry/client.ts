@@ -13,6 +13,7 @@ import {
   type ImageIndex,
   type ImageManifest,
   type ImageReference,
+  isWasmArtifactConfig,
   MANIFEST_ACCEPT,
   MANIFEST_MEDIA_TYPES,
   type ManifestDocument,
@@ -24,6 +25,8 @@ import {
   registryBaseUrl,
   tryParseDigest,
   verifyBytes,
+  WASI_PLATFORM,
+  wasmArtifactConfig,
 } from "../oci/index.ts";
 import { type Challenge, challengeParam, isScheme, parseChallenges } from "./challenge.ts";
 import { registryError } from "./errors.ts";
@@ -54,7 +57,7 @@ export interface RegistryClientOptions {
   /** Maps a reference to the URL to reach it at; by default the registry itself (see {@link proxyEndpoint}). */
   endpoint?: (reference: ImageReference) => RegistryEndpoint;
   retry?: Partial<RetryPolicy>;
-  /** The platform to pick from an index; the guest's, linux/386, by default. */
+  /** The platform to pick from an index; by default the guest's, linux/386, or else wasi/wasm. */
   platform?: Platform;
   onRequest?: (request: RegistryRequest) => void;
 }
@@ -161,7 +164,7 @@ export class RegistryClient {
   readonly #fetch: typeof fetch;
   readonly #options: RegistryClientOptions;
   readonly #retry: RetryPolicy;
-  readonly #platform: Platform;
+  readonly #platforms: Platform[];
   /** The last challenge each API base URL answered with, so later requests authenticate up front. */
   readonly #challenges = new Map<string, Challenge>();
   readonly #tokens = new Map<string, CachedToken>();
@@ -170,7 +173,7 @@ export class RegistryClient {
     this.#options = options;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-    this.#platform = options.platform ?? GUEST_PLATFORM;
+    this.#platforms = options.platform ? [options.platform] : [GUEST_PLATFORM, WASI_PLATFORM];
   }
 
   /**
@@ -241,36 +244,42 @@ export class RegistryClient {
   }
 
   /**
-   * Resolves a reference to the manifest and config for the guest's platform (linux/386). Throws notFound, listing
-   * the platforms the image does have, when there is none.
+   * Resolves a reference to the manifest and config for `platform` (by default the guest's, linux/386, or else
+   * wasi/wasm, which Drydock runs beside it). Index entries of other platforms, such as the `unknown/unknown`
+   * attestations buildx adds, are passed over. Throws notFound, listing the platforms the image does have, when none
+   * fits.
    * @example
    * const image = await client.resolveImage(parseReference("busybox"));
    * image.config.config.rootfs.diff_ids;
    */
-  async resolveImage(reference: ImageReference): Promise<ResolvedImage> {
+  async resolveImage(reference: ImageReference, platform?: Platform): Promise<ResolvedImage> {
+    const wanted = platform ? [platform] : this.#platforms;
     const top = await this.resolve(reference);
     let index: ResolvedImage["index"];
     let chosen: ResolvedManifest = top;
     if (top.document.kind === "index") {
       const entries = top.document.index.manifests;
       index = { descriptor: top.descriptor, bytes: top.bytes, index: top.document.index };
-      const match = entries.find(
-        (entry) =>
-          entry.platform !== undefined &&
-          platformMatches(entry.platform, this.#platform) &&
-          MANIFEST_MEDIA_TYPES.includes(entry.mediaType),
-      );
+      const fits = (want: Platform) =>
+        entries.find(
+          (entry) =>
+            entry.platform !== undefined &&
+            platformMatches(entry.platform, want) &&
+            MANIFEST_MEDIA_TYPES.includes(entry.mediaType),
+        );
+      const match = wanted.map(fits).find((entry) => entry !== undefined);
       if (match === undefined) {
         throw this.#noPlatform(
           reference,
           entries.flatMap((entry) => (entry.platform ? [entry.platform] : [])),
+          wanted,
         );
       }
       chosen = await this.fetchManifest(reference, match);
       if (chosen.document.kind !== "manifest") {
         throw new EngineError(
           "invalidArgument",
-          `${familiarReference(reference)}: the index entry for ${formatPlatform(this.#platform)} is itself an index`,
+          `${familiarReference(reference)}: the index entry for ${formatPlatform(match.platform!)} is itself an index`,
         );
       }
     }
@@ -281,8 +290,10 @@ export class RegistryClient {
       throw new EngineError("invalidArgument", `${configWhat} is ${manifest.config.size} bytes, too large`);
     }
     const configBytes = await this.fetchBlobBytes(reference, manifest.config);
-    const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
-    if (!platformMatches(config, this.#platform)) throw this.#noPlatform(reference, [config]);
+    const config = isWasmArtifactConfig(manifest.config.mediaType)
+      ? wasmArtifactConfig(parseJson(configBytes, configWhat), manifest.layers, configWhat)
+      : parseImageConfig(parseJson(configBytes, configWhat), configWhat);
+    if (!wanted.some((want) => platformMatches(config, want))) throw this.#noPlatform(reference, [config], wanted);
     if (config.rootfs.diff_ids.length !== manifest.layers.length) {
       throw new EngineError(
         "invalidArgument",
@@ -298,14 +309,14 @@ export class RegistryClient {
     };
   }
 
-  #noPlatform(reference: ImageReference, platforms: Platform[]): EngineError {
+  #noPlatform(reference: ImageReference, platforms: Platform[], wanted: Platform[]): EngineError {
     const names = [...new Set(platforms.filter((platform) => platform.os !== "unknown").map(formatPlatform))];
-    const wanted = formatPlatform(this.#platform);
+    const asked = wanted.map(formatPlatform).join(" or ");
     return new EngineError(
       "notFound",
-      `${familiarReference(reference)} has no ${wanted} image (it has ${names.join(", ") || "no platform"}). ` +
-        `Drydock's guest is a 32-bit x86 (i386) Linux, so it runs only ${wanted} images; ` +
-        "alpine, busybox, debian, nginx, redis and python have one.",
+      `${familiarReference(reference)} has no ${asked} image (it has ${names.join(", ") || "no platform"}). ` +
+        "Drydock's guest is a 32-bit x86 (i386) Linux, so it runs linux/386 images " +
+        "(alpine, busybox, debian, nginx, redis and python have one), and WebAssembly (wasi/wasm) images beside it.",
     );
   }
 
