@@ -3,9 +3,18 @@
 // store's layers are served to the guest over 9P, stacked by the overlay snapshotter, and run by the runtime.
 import type { GuestProcess } from "./agent/index.ts";
 import type { Drydock } from "./drydock.ts";
+import { EngineError } from "./errors.ts";
 import type { ContainerEventAction, EventLog } from "./events.ts";
 import { createLayerServer, imageStoreLayers } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
+import {
+  formatPlatform,
+  GUEST_PLATFORM,
+  type Platform,
+  parsePlatformSpecifier,
+  platformMatches,
+  WASI_PLATFORM,
+} from "./oci/index.ts";
 import {
   type BlockIo,
   type CgroupSample,
@@ -15,6 +24,7 @@ import {
   type ExecOptions,
   type ExitInfo,
   type FilesystemChange,
+  GUEST_RUNTIME,
   type LogEntry,
   type LogReadOptions,
   type ProcessInfo,
@@ -24,11 +34,13 @@ import {
 } from "./runtime/index.ts";
 import { type LayerShare, ninePLayerShare, OverlaySnapshotter } from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
+import { WASI_RUNTIME, WasiRuntime, type WasiWorkerFactory } from "./wasi/index.ts";
 
 export type { ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
-export { createRuntimeSpec, formatLogLine, validateRunOptions } from "./runtime/index.ts";
+export { createRuntimeSpec, formatLogLine, GUEST_RUNTIME, validateRunOptions } from "./runtime/index.ts";
 export { type Mount, OverlaySnapshotter, type SnapshotInfo } from "./snapshots/index.ts";
 export { commandOf, type TraceAction, Tracer } from "./trace/index.ts";
+export { WASI_RUNTIME, type WasiWorkerFactory } from "./wasi/index.ts";
 export type {
   BlockIo,
   CgroupSample,
@@ -65,7 +77,21 @@ export interface ContainerServiceOptions {
   layers?: LayerShare;
   /** Where container events go; the image service's by default, so `docker events` sees both in one stream. */
   events?: EventLog;
+  /**
+   * Makes the worker each WASI module runs in (a Web Worker in the page, `nodeWasiWorkers()` in Node). Without it,
+   * wasi/wasm images cannot run and say so.
+   */
+  wasiWorkers?: WasiWorkerFactory;
 }
+
+/** The runtimes `docker info` lists and `--runtime` takes, with what each runs. */
+export const RUNTIMES: Readonly<Record<string, { path: string; platform: Platform }>> = {
+  [GUEST_RUNTIME]: { path: "drydockd (the v86 guest)", platform: GUEST_PLATFORM },
+  [WASI_RUNTIME]: { path: "@bjorn3/browser_wasi_shim", platform: WASI_PLATFORM },
+};
+
+/** Names Docker users type for the default runtime. */
+const GUEST_RUNTIME_ALIASES = ["runc", "io.containerd.runc.v2"];
 
 /**
  * Containers in a booted guest, from images in an ImageService.
@@ -87,6 +113,7 @@ export class ContainerService {
     readonly tracer: Tracer,
     readonly events: EventLog,
     readonly drydock: Drydock,
+    readonly wasi: WasiRuntime | undefined,
   ) {}
 
   /**
@@ -103,13 +130,58 @@ export class ContainerService {
     }
     const snapshotter = new OverlaySnapshotter({ agent: drydock.agent, layers, tracer });
     const events = options.events ?? images.events;
+    const wasi = options.wasiWorkers
+      ? new WasiRuntime({ images: images.store, workers: options.wasiWorkers, tracer })
+      : undefined;
     return new ContainerService(
-      new Containers(drydock.agent, images, snapshotter, tracer, events),
+      new Containers(drydock.agent, images, snapshotter, tracer, events, wasi),
       snapshotter,
       tracer,
       events,
       drydock,
+      wasi,
     );
+  }
+
+  /**
+   * The runtime a container of `image` gets, chosen once, here, from the image's platform: wasi/wasm images run as
+   * WebAssembly modules, the rest in the guest. `--runtime` may name the one that fits; `--platform` must match the
+   * image (a mismatch is Docker's "No such image", so the CLI pulls the platform asked for and tries again).
+   * @example
+   * await containers.runtimeFor("localhost:5000/app", { platform: "wasi/wasm" }); // "wasi"
+   */
+  async runtimeFor(image: string, options: Pick<RunOptions, "runtime" | "platform"> = {}): Promise<string> {
+    const { config } = await this.containers.images.image(image);
+    const platform: Platform = { os: config.os, architecture: config.architecture };
+    if (options.platform) {
+      const wanted = parsePlatformSpecifier(options.platform);
+      if (!platformMatches(platform, wanted)) {
+        throw new EngineError(
+          "notFound",
+          `No such image: ${image} (the image with this reference is ${formatPlatform(platform)}; wanted ${formatPlatform(wanted)})`,
+        );
+      }
+    }
+    const isWasi = platformMatches(platform, WASI_PLATFORM);
+    let runtime = isWasi ? WASI_RUNTIME : GUEST_RUNTIME;
+    if (options.runtime) {
+      runtime = GUEST_RUNTIME_ALIASES.includes(options.runtime) ? GUEST_RUNTIME : options.runtime;
+      if (!(runtime in RUNTIMES))
+        throw new EngineError("invalidArgument", `unknown or invalid runtime name: ${options.runtime}`);
+      if (isWasi !== (runtime === WASI_RUNTIME)) {
+        throw new EngineError(
+          "invalidArgument",
+          `the ${runtime} runtime runs ${formatPlatform(RUNTIMES[runtime]!.platform)} images, and ${image} is ${formatPlatform(platform)}: leave out --runtime and the image's platform chooses`,
+        );
+      }
+    }
+    if (runtime === WASI_RUNTIME && !this.wasi) {
+      throw new EngineError(
+        "unavailable",
+        "this engine was started without a WASI runtime, so it cannot run wasi/wasm images",
+      );
+    }
+    return runtime;
   }
 
   /**
@@ -156,8 +228,8 @@ export class ContainerService {
    * @example
    * const { id } = await containers.create("busybox", { cmd: ["sleep", "60"], memory: "32m" });
    */
-  create(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
-    return this.containers.create(image, options);
+  async create(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+    return this.containers.create(image, options, await this.runtimeFor(image, options));
   }
 
   /**
@@ -177,8 +249,8 @@ export class ContainerService {
    * const { exited } = await containers.run("busybox", { cmd: ["true"], rm: true });
    * const { code } = await exited;
    */
-  run(image: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.containers.run(image, options);
+  async run(image: string, options: RunOptions = {}): Promise<RunResult> {
+    return this.containers.run(image, options, await this.runtimeFor(image, options));
   }
 
   /**

@@ -7,10 +7,15 @@
 #   zstd             compresses the saved guest state the page downloads (web/guest-assets.ts)
 #   docker.io        the real `docker` client the API tests drive (no dockerd is started)
 #   python3-docker   docker-py, the Docker SDK for Python, which test/integration/docker-py.test.ts drives
+#   clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
+#                    compile test/fixtures/programs/twoways.c to wasm32-wasi for the WASI container tests and bench
+#   gcc-i686-linux-gnu musl-dev:i386 linux-libc-dev-i386-cross
+#                    compile the same program to static i386 Linux (the toolchain vm-images/build.sh uses for drydockd)
 # The test image fixtures also download busybox-static:i386 with `apt-get download`, so dpkg needs the i386
 # architecture and its package lists.
 set -euo pipefail
-packages=(docker-registry skopeo umoci apache2-utils chromium zstd docker.io python3-docker)
+packages=(docker-registry skopeo umoci apache2-utils chromium zstd docker.io python3-docker
+  clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 gcc-i686-linux-gnu musl-dev:i386 linux-libc-dev-i386-cross)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 need_i386=

@@ -12,6 +12,7 @@ import type {
   RunOptions,
   WaitCondition,
 } from "../container-service.ts";
+import { WASI_RUNTIME } from "../container-service.ts";
 import { humanDuration } from "../conventions/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import { familiarReference } from "../oci/index.ts";
@@ -219,6 +220,7 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
   const pids = numberOf(host.PidsLimit, "HostConfig.PidsLimit");
   if (pids !== undefined) options.pidsLimit = pids;
   if (host.AutoRemove === true) options.rm = true;
+  if (typeof host.Runtime === "string" && host.Runtime) options.runtime = host.Runtime;
   const stopTimeout = numberOf(body.StopTimeout, "StopTimeout");
   if (stopTimeout !== undefined) options.stopTimeout = stopTimeout;
   const size = host.ConsoleSize;
@@ -277,7 +279,7 @@ export function inspectJson(
     Name: `/${details.name}`,
     RestartCount: 0,
     Driver: "overlay",
-    Platform: "linux",
+    Platform: details.runtime === WASI_RUNTIME ? "wasi" : "linux",
     MountLabel: "",
     ProcessLabel: "",
     AppArmorProfile: "",
@@ -288,6 +290,7 @@ export function inspectJson(
       PortBindings: {},
       RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
       AutoRemove: options.rm,
+      Runtime: details.runtime,
       LogConfig: { Type: "json-file", Config: {} },
       Privileged: false,
       PublishAllPorts: false,
@@ -587,6 +590,8 @@ export function registerContainerRoutes(
       throw new EngineError("invalidArgument", "config.Image is required: the image to run");
     const reference = dockerReference(image);
     const runOptions = createOptions(body, c.req.query("name"));
+    const platform = c.req.query("platform");
+    if (platform) runOptions.platform = platform;
     let details: ContainerDetails;
     try {
       details = await s.create(image, runOptions);

@@ -2,7 +2,7 @@
 // `POST /exec/{id}/start` runs it (hijacked unless detached), `resize`, and `GET /exec/{id}/json`.
 import type { Hono } from "hono";
 import type { GuestProcess } from "../agent/index.ts";
-import type { ContainerService } from "../container-service.ts";
+import { type ContainerService, WASI_RUNTIME } from "../container-service.ts";
 import { EngineError } from "../errors.ts";
 import { QUIET_HEADER } from "../http/index.ts";
 import { parseUser } from "../runtime/index.ts";
@@ -88,6 +88,12 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
         details.status === "paused"
           ? `Container ${details.id} is paused, unpause the container before exec`
           : `Container ${details.id} is not running`,
+      );
+    }
+    if (details.runtime === WASI_RUNTIME) {
+      throw new EngineError(
+        "conflict",
+        `Container ${details.id} is a WASI container: a WebAssembly module is one program, with no shell or other processes to exec`,
       );
     }
     const argv = stringList(body.Cmd, "Cmd");

@@ -1,7 +1,7 @@
 // System routes: _ping, version, info (with the guest's kernel, CPUs and memory), events (a JSON-lines stream of
 // container and image events) and system/df.
 import type { Context, Hono } from "hono";
-import type { HostInfo } from "../container-service.ts";
+import { GUEST_RUNTIME, type HostInfo, RUNTIMES } from "../container-service.ts";
 import { EngineError } from "../errors.ts";
 import type { EngineEvent, EventLog } from "../events.ts";
 import { type ApiOptions, imageSummaryJson, PLATFORM } from "./common.ts";
@@ -211,8 +211,8 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: version,
-      Runtimes: { drydock: { path: "drydock" } },
-      DefaultRuntime: "drydock",
+      Runtimes: Object.fromEntries(Object.entries(RUNTIMES).map(([name, { path }]) => [name, { path }])),
+      DefaultRuntime: GUEST_RUNTIME,
       Swarm: {
         NodeID: "",
         NodeAddr: "",

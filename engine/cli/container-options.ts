@@ -26,6 +26,7 @@ export const CONTAINER_FLAGS = [
   { name: "platform", type: "string", help: "Set platform if server is multi-platform capable" },
   { name: "pull", type: "string", default: "missing", help: 'Pull image before running ("always"|"missing"|"never")' },
   { name: "rm", type: "bool", help: "Automatically remove the container when it exits" },
+  { name: "runtime", type: "string", help: "Runtime to use for this container" },
   { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
   { name: "user", short: "u", type: "string", help: "Username or UID (format: <name|uid>[:<group|gid>])" },
   { name: "workdir", short: "w", type: "string", help: "Working directory inside the container" },
@@ -50,7 +51,13 @@ export interface CreateBody {
   AttachStdin: boolean;
   AttachStdout: boolean;
   AttachStderr: boolean;
-  HostConfig: { Memory: number; NanoCpus: number; PidsLimit: number | null; AutoRemove: boolean };
+  HostConfig: {
+    Memory: number;
+    NanoCpus: number;
+    PidsLimit: number | null;
+    AutoRemove: boolean;
+    Runtime?: string;
+  };
 }
 
 /**
@@ -122,6 +129,7 @@ export function containerConfig(
       NanoCpus: nanoCpus,
       PidsLimit: changed.has("pids-limit") ? flags["pids-limit"] : null,
       AutoRemove: flags.rm,
+      ...(flags.runtime ? { Runtime: flags.runtime } : {}),
     },
   };
 }
@@ -136,11 +144,16 @@ export async function pullImage(
   context: CommonContext,
   image: string,
   out: Pick<Output, "write"> | undefined,
+  platform = "",
 ): Promise<void> {
   const reference = cliReference(image);
   const client = await context.client();
   const body = await client.request("POST", "/images/create", {
-    query: { fromImage: familiarName(reference), tag: reference.digest ?? reference.tag },
+    query: {
+      fromImage: familiarName(reference),
+      tag: reference.digest ?? reference.tag,
+      platform: platform || undefined,
+    },
   });
   const renderer = new JsonMessageRenderer(context.out.isTerminal, context.io.size()?.cols ?? 200);
   if (!body.body) return;
@@ -167,6 +180,7 @@ export async function createContainer(
   body: CreateBody,
   name: string,
   pull: string,
+  platform = "",
 ): Promise<string> {
   const reference = cliReference(body.Image, 125);
   const client = await context.client();
@@ -174,17 +188,17 @@ export async function createContainer(
     throw new CliError(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`, 125);
   const create = () =>
     client.json<{ Id: string; Warnings?: string[] | null }>("POST", "/containers/create", {
-      query: { name: name || undefined },
+      query: { name: name || undefined, platform: platform || undefined },
       body,
     });
-  if (pull === "always") await pullImage(context, body.Image, context.err);
+  if (pull === "always") await pullImage(context, body.Image, context.err, platform);
   let created: { Id: string; Warnings?: string[] | null };
   try {
     created = await create();
   } catch (error) {
     if (!(error instanceof DaemonError) || error.httpStatus !== 404 || pull !== "missing") throw error;
     await context.err.line(`Unable to find image '${familiarReference(reference)}' locally`);
-    await pullImage(context, body.Image, context.err);
+    await pullImage(context, body.Image, context.err, platform);
     created = await create();
   }
   for (const warning of created.Warnings ?? []) await context.err.line(`WARNING: ${warning}`);

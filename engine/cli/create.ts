@@ -24,7 +24,9 @@ export const create = defineVerb(
       throw error;
     }
     try {
-      await context.out.line(await createContainer(context, body, context.flags.name, context.flags.pull));
+      await context.out.line(
+        await createContainer(context, body, context.flags.name, context.flags.pull, context.flags.platform),
+      );
     } catch (error) {
       if (error instanceof CommandStopped) throw error;
       throw new CliError(reportRunError(describeFailure(error).message, "create", true), 125);

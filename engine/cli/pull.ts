@@ -21,7 +21,7 @@ export const pull = defineVerb(
     const text = context.args[0]!;
     const reference = cliReference(text);
     if (!/[:@]/.test(text.slice(text.lastIndexOf("/") + 1))) await context.out.line("Using default tag: latest");
-    await pullImage(context, text, context.flags.quiet ? undefined : context.out);
+    await pullImage(context, text, context.flags.quiet ? undefined : context.out, context.flags.platform);
     await context.out.line(qualifiedReference(reference));
     return 0;
   },

@@ -68,7 +68,7 @@ export const run = defineVerb(
 
     let id: string;
     try {
-      id = await createContainer(context, body, flags.name, flags.pull);
+      id = await createContainer(context, body, flags.name, flags.pull, flags.platform);
     } catch (error) {
       // Ctrl-C during the pull, or nobody reading any more: nothing to report.
       if (error instanceof CommandStopped) throw error;

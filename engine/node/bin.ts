@@ -9,6 +9,7 @@ import { processCliIO, unixConnector } from "./cli.ts";
 import { DEFAULT_DATA_ROOT, startDaemon } from "./daemon.ts";
 import { openNodeImageService } from "./images.ts";
 import { bootDrydock } from "./index.ts";
+import { nodeWasiWorkers } from "./wasi.ts";
 
 /** Where `drydock daemon` listens and `drydock <verb>` looks, unless told otherwise. */
 const DEFAULT_HOST = "unix:///tmp/drydock.sock";
@@ -25,7 +26,7 @@ async function daemon(args: string[]): Promise<void> {
   const root = values["data-root"];
   const images = await openNodeImageService(root);
   const drydock = values["no-guest"] ? undefined : await bootDrydock();
-  const containers = drydock ? ContainerService.open(drydock, images) : undefined;
+  const containers = drydock ? ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() }) : undefined;
   const served = await startDaemon({ host: values.host, images, containers, root });
   console.log(
     `drydock: API listening on unix://${served.socketPath}${drydock ? "" : " (no guest: containers cannot run)"}`,

@@ -7,6 +7,7 @@ import { ensureSavedState } from "./state.ts";
 export { bootGuest, GUEST_DIST_DIR, loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 export { openNodeImageService } from "./images.ts";
 export { ensureSavedState, STATE_CACHE_DIR, savedStateKey } from "./state.ts";
+export { nodeWasiWorkers } from "./wasi.ts";
 
 /**
  * Starts Drydock in Node: restores the saved guest state (made on first use) and connects to its agent.

@@ -7,6 +7,14 @@ import type { ContainerEventAction, EventLog } from "../events.ts";
 import type { ImageDetails } from "../images/index.ts";
 import type { OverlaySnapshotter } from "../snapshots/index.ts";
 import type { Tracer } from "../trace/index.ts";
+import {
+  layerChanges,
+  layerSize,
+  WASI_RUNTIME,
+  type WasiRuntime,
+  type WasiTask,
+  type WritableLayer,
+} from "../wasi/index.ts";
 import { containerDir, createRuntimeSpec, resolveCommand } from "./create-spec.ts";
 import { LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
 import { type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
@@ -38,7 +46,12 @@ export interface ContainerSummary {
   labels: Record<string, string>;
   /** The image's exposed ports with the container's own (`80/tcp`). */
   exposedPorts: string[];
+  /** What runs it: `drydock` (a process in the guest) or `wasi` (a WebAssembly module, engine/wasi). */
+  runtime: string;
 }
+
+/** The runtime of Linux containers: processes in the guest (`docker info` lists it with the WASI one). */
+export const GUEST_RUNTIME = "drydock";
 
 /** What `run` returns: the container as it is once started, and its exit to come. */
 export interface RunResult extends ContainerDetails {
@@ -91,6 +104,9 @@ interface Container {
   /** Settles when the current task's exit has been handled (cgroup removed, root unmounted). */
   exited?: Promise<ExitInfo>;
   logs: LogBuffer;
+  runtime: string;
+  /** A WASI container's image and writable layer, and its running module. */
+  wasi?: { image: ImageDetails; layer: WritableLayer; task?: WasiTask };
 }
 
 /** One path a container changed: `A`dded, `C`hanged or `D`eleted, as `docker diff` prints them. */
@@ -146,8 +162,25 @@ export class Containers {
     readonly snapshotter: OverlaySnapshotter,
     readonly tracer?: Tracer,
     readonly events?: EventLog,
+    readonly wasi?: WasiRuntime,
   ) {
     this.#runner = new TaskRunner(agent, tracer);
+  }
+
+  /** Signals a container's task: a guest process gets the signal, a WASI module's worker is terminated. */
+  #signal(container: Container, signal: number): void {
+    if (container.wasi) container.task?.process.kill(signal);
+    else if (container.task) this.#runner.signal(container.id, container.task, signal);
+  }
+
+  /** A WASI module is not a process tree in the guest: what needs one says so. */
+  #refuseWasi(container: Container, what: string): void {
+    if (container.wasi) {
+      throw new EngineError(
+        "conflict",
+        `cannot ${what} container ${container.id.slice(0, 12)}: it is a WASI container (a WebAssembly module, not Linux processes)`,
+      );
+    }
   }
 
   /** Tells `docker events` what happened to a container, with its name and image as dockerd does. */
@@ -183,7 +216,8 @@ export class Containers {
     container.status = transition(container.status, action, container.id);
   }
 
-  async create(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
+  /** `runtime` is chosen by the container service from the image's platform (GUEST_RUNTIME or WASI_RUNTIME). */
+  async create(image: string, options: RunOptions = {}, runtime = GUEST_RUNTIME): Promise<ContainerDetails> {
     const valid = validateRunOptions(options);
     if (valid.name && [...this.#containers.values()].some((c) => c.name === valid.name)) {
       throw new EngineError("conflict", `the container name "${valid.name}" is already in use`);
@@ -193,9 +227,10 @@ export class Containers {
     const imageConfig = details.config.config ?? {};
     const spec = createRuntimeSpec(imageConfig, valid, id);
     const { entrypoint, cmd } = resolveCommand(details.config.config ?? {}, valid);
-    const top = details.layers.at(-1)?.chainId;
-    this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
-    await this.#prepareRootfs(id, spec, top);
+    if (runtime !== WASI_RUNTIME) {
+      this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
+      await this.#prepareRootfs(id, spec, details.layers.at(-1)?.chainId);
+    }
     const container: Container = {
       id,
       name: valid.name ?? id.slice(0, 12),
@@ -210,7 +245,9 @@ export class Containers {
       labels: { ...imageConfig.Labels, ...valid.labels },
       exposedPorts: [...new Set([...Object.keys(imageConfig.ExposedPorts ?? {}), ...valid.exposedPorts])],
       logs: new LogBuffer(),
+      runtime,
     };
+    if (runtime === WASI_RUNTIME) container.wasi = { image: details, layer: new Map() };
     this.#containers.set(id, container);
     this.#event(container, "create");
     return this.inspect(id);
@@ -298,7 +335,9 @@ export class Containers {
     this.#move(container, "start");
     let task: Task;
     try {
-      task = await this.#runner.start(container.id, container.spec, this.snapshotter.mounts(container.id));
+      task = container.wasi
+        ? await this.#startWasi(container, container.wasi)
+        : await this.#runner.start(container.id, container.spec, this.snapshotter.mounts(container.id));
     } catch (error) {
       container.status = previous === "created" ? "exited" : previous;
       if (previous === "created") {
@@ -328,9 +367,13 @@ export class Containers {
     container.exited = (async () => {
       const status = await task.process.exit.catch((error: Error) => ({ code: 255, signal: undefined, error }));
       await drained;
-      this.#runner.traceExit(container.id, task.pid, status);
-      await task.network;
-      const { oomKilled, cleanedUp } = await this.#runner.finish(container.id, container.spec);
+      const { oomKilled, cleanedUp } = container.wasi
+        ? await this.#finishWasi(container.wasi)
+        : await (async () => {
+            this.#runner.traceExit(container.id, task.pid, status);
+            await task.network;
+            return this.#runner.finish(container.id, container.spec);
+          })();
       // A container that stays must be clean before it can be seen exited (and started again); one removed at once
       // sends its removal right behind the cgroup's rmdir and the umount.
       if (!container.options.rm) await cleanedUp;
@@ -348,6 +391,26 @@ export class Containers {
     })();
   }
 
+  async #startWasi(container: Container, wasi: NonNullable<Container["wasi"]>): Promise<Task> {
+    if (!this.wasi) throw new EngineError("unavailable", "this engine has no WASI runtime to run wasi/wasm images");
+    const { options, spec } = container;
+    const task = await this.wasi.start(container.id, wasi.image, wasi.layer, {
+      args: spec.process.args,
+      env: spec.process.env,
+      ...(options.memoryMax !== undefined ? { memoryMax: options.memoryMax } : {}),
+      openStdin: options.openStdin || options.tty,
+    });
+    wasi.task = task;
+    return task;
+  }
+
+  /** Keeps what the module wrote as the container's writable layer (a killed module's writes are lost). */
+  async #finishWasi(wasi: NonNullable<Container["wasi"]>): Promise<{ oomKilled: boolean; cleanedUp: Promise<void> }> {
+    const ended = await wasi.task!.ended;
+    if (ended.root && this.wasi) wasi.layer = await this.wasi.layerAfter(wasi.image, ended.root);
+    return { oomKilled: ended.oomKilled, cleanedUp: Promise.resolve() };
+  }
+
   async #collect(container: Container, stream: ReadableStream<Uint8Array>, name: LogEntry["stream"]): Promise<void> {
     const reader = stream.getReader();
     try {
@@ -362,8 +425,8 @@ export class Containers {
    * create + start; with `rm`, the container is removed once it exits. `exited` settles with the exit even when
    * `rm` has removed the container by then (as `docker run --rm` reports the code).
    */
-  async run(image: string, options: RunOptions = {}): Promise<RunResult> {
-    const created = await this.create(image, options);
+  async run(image: string, options: RunOptions = {}, runtime = GUEST_RUNTIME): Promise<RunResult> {
+    const created = await this.create(image, options, runtime);
     await this.start(created.id);
     const container = this.#containers.get(created.id);
     const exited = container?.exited ?? Promise.reject(new EngineError("notFound", `no such container: ${created.id}`));
@@ -462,6 +525,7 @@ export class Containers {
   async exec(ref: string, argv: string[], options: ExecOptions = {}): Promise<GuestProcess> {
     const container = this.#find(ref);
     requireTask(container.status, "exec", container.id);
+    this.#refuseWasi(container, "exec in");
     if (!argv.length) throw new EngineError("invalidArgument", "exec needs a command");
     const task = container.task!;
     await task.network;
@@ -487,7 +551,7 @@ export class Containers {
     const container = this.#find(ref);
     requireTask(container.status, "kill", container.id);
     // A frozen task cannot act on a signal until thawed; SIGKILL is delivered anyway, others wait for unpause.
-    this.#runner.signal(container.id, container.task!, signal);
+    this.#signal(container, signal);
     this.#event(container, "kill", { signal: String(signal) });
   }
 
@@ -498,7 +562,7 @@ export class Containers {
     requireTask(container.status, "stop", container.id);
     const exited = container.exited!;
     if (container.status === "paused") await this.unpause(container.id);
-    this.#runner.signal(container.id, container.task!, 15);
+    this.#signal(container, 15);
     this.#event(container, "kill", { signal: "15" });
     const seconds = options.timeoutSeconds ?? container.options.stopTimeoutSeconds;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -508,7 +572,7 @@ export class Containers {
     const first = await Promise.race([exited, timedOut]);
     clearTimeout(timer);
     if (first === "timeout" && container.task) {
-      this.#runner.signal(container.id, container.task, 9);
+      this.#signal(container, 9);
       this.#event(container, "kill", { signal: "9" });
     }
     const exit = await exited;
@@ -526,6 +590,7 @@ export class Containers {
 
   async pause(ref: string): Promise<void> {
     const container = this.#find(ref);
+    this.#refuseWasi(container, "pause");
     this.#move(container, "pause");
     try {
       await this.#runner.freeze(container.id, container.spec, true);
@@ -547,13 +612,13 @@ export class Containers {
   async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
     const container = this.#find(ref);
     if (options.force && (container.status === "running" || container.status === "paused")) {
-      if (container.task) this.#runner.signal(container.id, container.task, 9);
+      if (container.task) this.#signal(container, 9);
       await container.exited;
       if (!this.#containers.has(container.id)) return;
     }
     this.#move(container, "remove");
     this.#containers.delete(container.id);
-    await this.#removeRootfs(container.id);
+    if (!container.wasi) await this.#removeRootfs(container.id);
     this.#event(container, "destroy");
     for (const listener of [...this.#removals]) listener(container.id);
   }
@@ -562,6 +627,24 @@ export class Containers {
   top(ref: string): Promise<ProcessInfo[]> {
     const container = this.#find(ref);
     requireTask(container.status, "kill", container.id);
+    const wasi = container.wasi?.task;
+    if (wasi) {
+      // One "process": the module, on the CPU all the time it runs (USER_HZ ticks).
+      const { cpuMicroseconds } = wasi.sample();
+      return Promise.resolve([
+        {
+          pid: wasi.pid,
+          ppid: 0,
+          uid: 0,
+          state: "R",
+          ttyNr: 0,
+          utime: Math.round(cpuMicroseconds / 10_000),
+          stime: 0,
+          startTime: 0,
+          command: wasi.argv.join(" "),
+        },
+      ]);
+    }
     return this.#runner.processes(container.id, container.spec);
   }
 
@@ -569,12 +652,26 @@ export class Containers {
   stats(ref: string): Promise<CgroupSample> {
     const container = this.#find(ref);
     requireTask(container.status, "kill", container.id);
+    const wasi = container.wasi?.task;
+    if (wasi) {
+      const { memoryBytes, cpuMicroseconds } = wasi.sample();
+      const sample: CgroupSample = {
+        read: Date.now(),
+        memoryCurrent: memoryBytes,
+        memoryStat: {},
+        cpuStat: { usage_usec: cpuMicroseconds, user_usec: cpuMicroseconds, system_usec: 0 },
+        pidsCurrent: 1,
+      };
+      if (container.options.memoryMax !== undefined) sample.memoryMax = container.options.memoryMax;
+      return Promise.resolve(sample);
+    }
     return this.#runner.sample(container.id, container.spec);
   }
 
   /** Bytes in the container's writable layer (`du` of its upper dir, in KiB steps), for `docker system df`. */
   async diskUsage(ref: string): Promise<number> {
     const container = this.#find(ref);
+    if (container.wasi) return layerSize(container.wasi.layer);
     const upper = this.snapshotter.upperDir(container.id);
     this.tracer?.emit({ op: "exec", argv: ["du", "-sk", upper] }, container.id);
     const { stdout } = await this.agent.run(["/bin/busybox", "du", "-sk", upper]);
@@ -587,6 +684,9 @@ export class Containers {
    */
   async changes(ref: string): Promise<FilesystemChange[]> {
     const container = this.#find(ref);
+    if (container.wasi && this.wasi) {
+      return layerChanges(await this.wasi.imageTree(container.wasi.image), container.wasi.layer);
+    }
     const upper = this.snapshotter.upperDir(container.id);
     const lowers = (this.snapshotter.mounts(container.id)[0]?.options ?? [])
       .find((option) => option.startsWith("lowerdir="))
@@ -643,6 +743,7 @@ export class Containers {
       created: c.created,
       labels: c.labels,
       exposedPorts: c.exposedPorts,
+      runtime: c.runtime,
     };
   }
 

@@ -7,6 +7,7 @@ export {
   type ExecOptions,
   type ExitInfo,
   type FilesystemChange,
+  GUEST_RUNTIME,
   type ImageLookup,
   type RunResult,
   type WaitCondition,

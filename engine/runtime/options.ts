@@ -42,6 +42,10 @@ export interface RunOptions {
   labels?: Record<string, string>;
   /** `--expose`: ports such as `80/tcp`, added to the image's exposed ports. */
   exposedPorts?: string[];
+  /** `--runtime`: `drydock` (or `runc`) for the guest, `wasi` for WebAssembly; by default the image's platform decides. */
+  runtime?: string;
+  /** `--platform`: the image must be this one (`wasi/wasm`, `linux/386`). */
+  platform?: string;
 }
 
 /** Run options after validation: every value checked and in the unit the kernel wants. */

@@ -24,7 +24,13 @@ export type TraceAction =
   | { op: "exec"; argv: string[] }
   | { op: "kill"; pid: number; signal: number }
   | { op: "wait"; pid: number; code: number; signal?: number }
-  | { op: "http"; method: string; url: string; status?: number };
+  | { op: "http"; method: string; url: string; status?: number }
+  /** The WASI runtime compiled a module (or found it compiled): no guest involved. */
+  | { op: "wasm-compile"; path: string; digest?: string; cached: boolean; milliseconds: number }
+  /** The WASI runtime started a module in a worker of its own. */
+  | { op: "wasi-start"; argv: string[]; memoryMax?: number }
+  /** The WASI runtime ended a module by terminating its worker (a module takes no signals). */
+  | { op: "wasi-terminate"; signal: number };
 
 /** One step, when it happened, and which container or snapshot it was for. */
 export type TraceEvent = TraceAction & {
@@ -94,5 +100,11 @@ export function commandOf(action: TraceAction): string {
       return `wait ${action.pid} # exit ${action.code}${action.signal ? ` (SIG${signalName(action.signal)})` : ""}`;
     case "http":
       return `${action.method} ${action.url}${action.status ? ` → ${action.status}` : ""}`;
+    case "wasm-compile":
+      return `WebAssembly.compile(${q(action.path)}) # ${action.cached ? "cached" : `${action.milliseconds} ms`}${action.digest ? ` ${action.digest.slice(0, 19)}` : ""}`;
+    case "wasi-start":
+      return `new WASI([${action.argv.map((arg) => JSON.stringify(arg)).join(", ")}]).start(instance) # WASI runtime, own worker${action.memoryMax ? `, memory max ${action.memoryMax} bytes` : ""}`;
+    case "wasi-terminate":
+      return `worker.terminate() # SIG${signalName(action.signal)}: a WASI module takes no signals`;
   }
 }
