@@ -21,14 +21,20 @@ export const CONTAINER_FLAGS = [
   { name: "interactive", short: "i", type: "bool", help: "Keep STDIN open even if not attached" },
   { name: "label", short: "l", type: "list", help: "Set meta data on a container" },
   { name: "memory", short: "m", type: "string", valueName: "bytes", help: "Memory limit" },
+  { name: "mount", type: "list", valueName: "mount", help: "Attach a filesystem mount to the container" },
   { name: "name", type: "string", help: "Assign a name to the container" },
+  { name: "network", type: "string", help: "Connect a container to a network" },
+  { name: "net", type: "string", help: "Connect a container to a network", hidden: true },
   { name: "pids-limit", type: "int", help: "Tune container pids limit (set -1 for unlimited)" },
   { name: "platform", type: "string", help: "Set platform if server is multi-platform capable" },
+  { name: "publish", short: "p", type: "list", help: "Publish a container's port(s) to the host" },
+  { name: "publish-all", short: "P", type: "bool", help: "Publish all exposed ports to random ports" },
   { name: "pull", type: "string", default: "missing", help: 'Pull image before running ("always"|"missing"|"never")' },
   { name: "rm", type: "bool", help: "Automatically remove the container when it exits" },
   { name: "runtime", type: "string", help: "Runtime to use for this container" },
   { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
   { name: "user", short: "u", type: "string", help: "Username or UID (format: <name|uid>[:<group|gid>])" },
+  { name: "volume", short: "v", type: "list", help: "Bind mount a volume" },
   { name: "workdir", short: "w", type: "string", help: "Working directory inside the container" },
   { name: "help", type: "bool", help: "Print usage" },
 ] as const satisfies readonly FlagSpec[];
@@ -51,13 +57,61 @@ export interface CreateBody {
   AttachStdin: boolean;
   AttachStdout: boolean;
   AttachStderr: boolean;
+  /** Anonymous volumes (`-v /data`). */
+  Volumes?: Record<string, Record<string, never>>;
   HostConfig: {
     Memory: number;
     NanoCpus: number;
     PidsLimit: number | null;
     AutoRemove: boolean;
     Runtime?: string;
+    // What Drydock lacks is sent as docker sends it, so the daemon refuses it with its own message.
+    PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
+    PublishAllPorts?: boolean;
+    Binds?: string[];
+    Mounts?: Record<string, string>[];
+    NetworkMode?: string;
   };
+}
+
+/**
+ * The flags for what Drydock does not have (ports, volumes, networks), in the create body's own fields, so the
+ * daemon answers them with its message instead of the CLI calling them unknown.
+ */
+function unsupportedHostConfig(flags: ContainerFlags): Pick<CreateBody, "Volumes"> & {
+  HostConfig: Partial<CreateBody["HostConfig"]>;
+} {
+  const host: Partial<CreateBody["HostConfig"]> = {};
+  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const spec of flags.publish) {
+    const parts = spec.split(":");
+    const container = parts.pop() ?? spec;
+    const port = container.includes("/") ? container : `${container}/tcp`;
+    ports[port] = [
+      ...(ports[port] ?? []),
+      { HostIp: parts.length > 1 ? (parts[0] ?? "") : "", HostPort: parts.at(-1) ?? "" },
+    ];
+  }
+  if (flags.publish.length > 0) host.PortBindings = ports;
+  if (flags["publish-all"]) host.PublishAllPorts = true;
+  const binds = flags.volume.filter((volume) => volume.includes(":"));
+  const anonymous = flags.volume.filter((volume) => !volume.includes(":"));
+  if (binds.length > 0) host.Binds = binds;
+  if (flags.mount.length > 0) {
+    host.Mounts = flags.mount.map((spec) =>
+      Object.fromEntries(
+        spec.split(",").map((field) => {
+          const [key = "", value = ""] = field.split("=");
+          return [key.charAt(0).toUpperCase() + key.slice(1), value];
+        }),
+      ),
+    );
+  }
+  const network = flags.network || flags.net;
+  if (network) host.NetworkMode = network;
+  return anonymous.length > 0
+    ? { Volumes: Object.fromEntries(anonymous.map((path) => [path, {}])), HostConfig: host }
+    : { HostConfig: host };
 }
 
 /**
@@ -109,7 +163,9 @@ export function containerConfig(
     const equals = label.indexOf("=");
     labels[equals === -1 ? label : label.slice(0, equals)] = equals === -1 ? "" : label.slice(equals + 1);
   }
+  const unsupported = unsupportedHostConfig(flags);
   return {
+    ...unsupported,
     Image: image,
     Cmd: args.length > 0 ? args : null,
     Entrypoint: changed.has("entrypoint") ? (flags.entrypoint === "" ? [""] : [flags.entrypoint]) : null,
@@ -130,6 +186,7 @@ export function containerConfig(
       PidsLimit: changed.has("pids-limit") ? flags["pids-limit"] : null,
       AutoRemove: flags.rm,
       ...(flags.runtime ? { Runtime: flags.runtime } : {}),
+      ...unsupported.HostConfig,
     },
   };
 }

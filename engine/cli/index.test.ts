@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { createOptions } from "../api/containers.ts";
+import { isEngineError } from "../errors.ts";
 import { encodeFrame } from "./frames.ts";
 import { type ApiTransport, type CliIO, runCli } from "./index.ts";
 
@@ -107,6 +109,36 @@ describe("runCli", () => {
     expect(stop).toMatchObject({ code: 1, stderr: "Error response from daemon: No such container: web\n" });
     const logs = await cli(["logs", "web"], () => json({ message: "No such container: web" }, 404));
     expect(logs).toMatchObject({ code: 1, stderr: "Error: No such container: web\n" });
+  });
+
+  it("run: -p, -P, -v, --mount and --network reach the daemon, which says what Drydock lacks (not 'unknown flag')", async () => {
+    // The daemon's side is the API's own create translation, so the words are the ones a learner sees.
+    const daemon = async (request: Request) => {
+      try {
+        createOptions((await request.json()) as Record<string, unknown>, undefined);
+        return json({ Id: "c1", Warnings: [] }, 201);
+      } catch (error) {
+        if (isEngineError(error, "invalidArgument")) return json({ message: error.message }, 400);
+        throw error;
+      }
+    };
+    const cases: [string[], RegExp][] = [
+      [["-p", "8080:80"], /Drydock does not support publishing ports \(-p, -P\)/],
+      [["-P"], /publishing ports/],
+      [["-v", "/tmp:/data"], /Drydock does not support volumes or bind mounts/],
+      [["-v", "/data"], /volumes or bind mounts/],
+      [["--mount", "type=bind,source=/tmp,target=/data"], /volumes or bind mounts/],
+      [["--network", "bridge"], /Drydock does not support the network "bridge"/],
+      [["--net=host"], /the network "host"/],
+    ];
+    for (const [flags, message] of cases) {
+      const result = await cli(["create", ...flags, "busybox"], daemon);
+      expect(result.stderr).not.toContain("unknown");
+      expect(result.stderr).toMatch(message);
+      expect(result.code).toBe(125);
+    }
+    // --network none is what every container has: accepted.
+    expect((await cli(["create", "--network", "none", "busybox"], daemon)).stdout).toBe("c1\n");
   });
 
   it("run: create, attach, wait, start, demultiplexed output, the container's exit code", async () => {
