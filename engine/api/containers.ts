@@ -936,6 +936,34 @@ export function registerContainerRoutes(
     return new Response(body, { headers: { "content-type": "application/json" } });
   });
 
+  // `docker container prune`: every stopped container goes, with what its upper layer held.
+  app.post("/containers/prune", async (c) => {
+    const s = service();
+    const filters = parseFilters(c.req.query("filters"));
+    for (const key of Object.keys(filters))
+      if (key !== "label") throw new EngineError("invalidArgument", `invalid filter '${key}'`);
+    const labelled = (id: string) =>
+      (filters.label ?? []).every((wanted) => {
+        const labels = created.get(id)?.labels ?? {};
+        const [key = "", value] = wanted.split("=");
+        return key in labels && (value === undefined || labels[key] === value);
+      });
+    const stopped = s
+      .list({ all: true })
+      .filter((container) => container.status !== "running" && container.status !== "paused")
+      .filter((container) => labelled(container.id));
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const container of stopped) {
+      const size = await s.diskUsage(container.id).catch(() => 0);
+      await s.remove(container.id);
+      created.delete(container.id);
+      deleted.push(container.id);
+      reclaimed += size;
+    }
+    return c.json({ ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+  });
+
   app.delete("/containers/:id", async (c) => {
     const s = service();
     const details = await find(c, s);

@@ -3,6 +3,7 @@
 // the global flags, the verb table, dispatch and the mapping of failures to messages and exit codes.
 import { DockerClient } from "./client.ts";
 import { argsError, groupHelp, rootHelp, type Verb, type VerbContext, type VerbGroup, verbHelp } from "./command.ts";
+import { containerPrune } from "./container-prune.ts";
 import { create } from "./create.ts";
 import { diff } from "./diff.ts";
 import { describeFailure } from "./errors.ts";
@@ -129,6 +130,7 @@ export const GROUPS: VerbGroup[] = [
       ["logs", logs],
       ["ls", ps],
       ["pause", pause],
+      ["prune", containerPrune],
       ["restart", restart],
       ["rm", rm],
       ["run", run],

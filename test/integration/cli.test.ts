@@ -220,6 +220,28 @@ describe("engine/cli and docker 20.10 against the Drydock daemon", () => {
     expect((await drydockCli(["version"])).code).toBe(0);
   });
 
+  it("container prune: stopped containers go, running ones stay; the same report from both clients", async () => {
+    for (const client of [docker, drydockCli]) {
+      const exited = await client(["run", "-d", busybox.reference, "sh", "-c", "echo x > /made; exit 0"]);
+      const running = await client(["run", "-d", busybox.reference, "sleep", "60"]);
+      const exitedId = exited.stdout.trim();
+      const runningId = running.stdout.trim();
+      expect(exitedId).toMatch(/^[0-9a-f]{64}$/);
+      await client(["wait", exitedId]);
+      const pruned = await client(["container", "prune", "-f"]);
+      expect(pruned.code).toBe(0);
+      // docker's layout: the IDs under a title, a blank line, the total (the upper layer held /made and /root…).
+      expect(pruned.stdout).toMatch(new RegExp(`^Deleted Containers:\n${exitedId}\n\nTotal reclaimed space: \\d`));
+      expect(pruned.stdout).not.toContain(runningId);
+      const left = await client(["ps", "-aq", "--no-trunc"]);
+      expect(left.stdout).toContain(runningId);
+      expect(left.stdout).not.toContain(exitedId);
+      await client(["rm", "-f", runningId]);
+    }
+    // Nothing stopped: only the total.
+    expect((await drydockCli(["container", "prune", "-f"])).stdout).toBe("Total reclaimed space: 0B\n");
+  });
+
   it("rmi: untagged and deleted, then the image is gone for both clients", async () => {
     const ours = await drydockCli(["rmi", busybox.reference]);
     expect(ours.code).toBe(0);
