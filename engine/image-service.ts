@@ -17,6 +17,7 @@ import {
   ImageStore,
   type ImageSummary,
   type LayerProgress,
+  type LayerStep,
   type LoadedImage,
   loadImages,
   type PushedTag,
@@ -48,6 +49,7 @@ export type {
   ImageDetails,
   ImageSummary,
   LayerProgress,
+  LayerStep,
   LoadedImage,
   PushedTag,
   PushProgress,
@@ -119,6 +121,16 @@ export interface PullResult {
   details: ImageDetails;
 }
 
+/** The last pull's layers and their timed steps, for a waterfall (performance.now() milliseconds). */
+export interface PullTimeline {
+  reference: string;
+  start: number;
+  end?: number;
+  /** In the manifest's order; `existed`: already stored, not downloaded. */
+  layers: { digest: string; size: number; existed: boolean }[];
+  steps: LayerStep[];
+}
+
 /**
  * Images without a guest: pull from real registries, list, inspect and remove.
  * @example
@@ -129,6 +141,9 @@ export interface PullResult {
  * console.log(await images.images());
  */
 export class ImageService {
+  /** The most recent pull (the guest's `docker pull` included), as it went. */
+  lastPull: PullTimeline | undefined;
+
   /** What happened to images (pull, tag, untag, delete); ContainerService adds its containers' by default. */
   readonly events = new EventLog();
   /** Credentials given for one pull or push (`X-Registry-Auth`), by registry host, while it runs. */
@@ -229,6 +244,8 @@ export class ImageService {
     reference: string,
     options: {
       onProgress?: (progress: LayerProgress) => void;
+      /** Each layer's timed download, unpack and verify steps (the inspector's waterfall). */
+      onStep?: (step: LayerStep) => void;
       signal?: AbortSignal;
       /** `docker pull --platform`: `linux/386` or `wasi/wasm`. */
       platform?: Platform;
@@ -241,9 +258,22 @@ export class ImageService {
   ): Promise<PullResult> {
     const parsed = parseReference(reference);
     const { credentials, ...pullOptions } = options;
+    const timeline: PullTimeline = { reference, start: performance.now(), steps: [], layers: [] };
+    this.lastPull = timeline;
+    pullOptions.onStep = (step) => {
+      timeline.steps.push(step);
+      options.onStep?.(step);
+    };
+    const onProgress = options.onProgress;
+    pullOptions.onProgress = (progress) => {
+      if (!timeline.layers.some((layer) => layer.digest === progress.digest))
+        timeline.layers.push({ digest: progress.digest, size: progress.total, existed: progress.status === "exists" });
+      onProgress?.(progress);
+    };
     if (credentials) this.#pullCredentials.set(parsed.registry, credentials);
     try {
       const { upToDate, ...details } = await this.store.pull(parsed, pullOptions);
+      timeline.end = performance.now();
       const name = familiarReference(parseReference(details.record.name));
       this.events.emit({ type: "image", action: "pull", id: name, attributes: { name } });
       return { name, id: details.record.config.digest, digest: details.record.target.digest, upToDate, details };

@@ -22,9 +22,20 @@ export {
   type ImageStorage,
   type ImageSummary,
   type LayerProgress,
+  type LayerStep,
   type PullResult,
+  type PullTimeline,
   type RegistryRequest,
   type RemovedItem,
 } from "./image-service.ts";
+export {
+  type CgroupReading,
+  type ContainerInspection,
+  type InspectedLayer,
+  type InspectedNamespace,
+  type InspectedProcess,
+  inspectContainer,
+  readCgroup,
+} from "./inspect/index.ts";
 export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
 export * from "./vm/index.ts";

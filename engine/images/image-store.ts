@@ -130,8 +130,22 @@ export interface LayerProgress {
   total: number;
 }
 
+/**
+ * One timed step of a layer's pull, for a waterfall: its download (request to last byte), its unpack (streamed with
+ * the download, ending when the last file is stored) and its verification (the blob's digest, then the diff ID).
+ * Times are performance.now() milliseconds.
+ */
+export interface LayerStep {
+  digest: Digest;
+  phase: "download" | "unpack" | "verify";
+  start: number;
+  end: number;
+}
+
 export interface PullOptions {
   onProgress?: (progress: LayerProgress) => void;
+  /** Hears each layer's download, unpack and verify steps once they end. */
+  onStep?: (step: LayerStep) => void;
   signal?: AbortSignal;
   /** The platform to pull (`docker pull --platform`); by default linux/386, or else wasi/wasm. */
   platform?: Platform;
@@ -463,8 +477,13 @@ export class ImageStore {
           report(layer.blob, "exists", layer.blob.size);
           return;
         }
-        const pulling = this.#pullLayer(parsed, layer, lease, signal, (done) =>
-          report(layer.blob, "downloading", done),
+        const pulling = this.#pullLayer(
+          parsed,
+          layer,
+          lease,
+          signal,
+          (done) => report(layer.blob, "downloading", done),
+          options.onStep,
         );
         this.#layersInFlight.set(layer.chainId, pulling);
         try {
@@ -523,8 +542,11 @@ export class ImageStore {
     lease: Set<Digest>,
     signal: AbortSignal,
     onBytes: (done: number) => void,
+    onStep: PullOptions["onStep"],
   ): Promise<LayerRecord> {
     const { blob } = layer;
+    const started = performance.now();
+    let lastByte = started;
     const compression = layerCompression(blob.mediaType);
     const wasmModule = isWasmModuleLayer(blob.mediaType);
     if (compression === undefined && !wasmModule) {
@@ -537,7 +559,13 @@ export class ImageStore {
     const alreadyStored = await hasContent(this.#content, blob.digest);
     const source = alreadyStored
       ? await this.#content.read(blob.digest)
-      : this.#registry.fetchBlob(reference, blob, { onProgress: ({ done }) => onBytes(done), signal });
+      : this.#registry.fetchBlob(reference, blob, {
+          onProgress: ({ done }) => {
+            lastByte = performance.now();
+            onBytes(done);
+          },
+          signal,
+        });
     const writer: ContentWriter | undefined = alreadyStored
       ? undefined
       : await this.#content.writer({ expected: { digest: blob.digest, size: blob.size } });
@@ -572,6 +600,7 @@ export class ImageStore {
           { cause: error },
         );
       });
+      const unpackedAt = performance.now();
       await writer?.commit({ digest: blob.digest, size: blob.size });
       if (unpacked.diffId !== layer.diffId) {
         throw new EngineError(
@@ -579,6 +608,9 @@ export class ImageStore {
           `layer ${blob.digest} of ${familiarReference(reference)} unpacks to ${unpacked.diffId}, but the image config says ${layer.diffId}`,
         );
       }
+      if (!alreadyStored) onStep?.({ digest: blob.digest, phase: "download", start: started, end: lastByte });
+      onStep?.({ digest: blob.digest, phase: "unpack", start: started, end: unpackedAt });
+      onStep?.({ digest: blob.digest, phase: "verify", start: unpackedAt, end: performance.now() });
       const indexBytes = serializeLayerIndex(unpacked.index);
       const index = { digest: digestOf(indexBytes, "sha256", this.#hashers), size: indexBytes.byteLength };
       lease.add(index.digest);

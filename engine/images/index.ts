@@ -35,6 +35,7 @@ export {
   type LayerProgress,
   type LayerRecord,
   type LayerStatus,
+  type LayerStep,
   type NewImageLayer,
   type PulledImage,
   type PullOptions,
