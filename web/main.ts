@@ -7,7 +7,7 @@ import * as Comlink from "comlink";
 import type { DownloadProgress, TraceEntry } from "./protocol.ts";
 import { FilesView } from "./ui/files.ts";
 import { byId, errorMessage, formatBytes } from "./ui/format.ts";
-import { ImagesView } from "./ui/images.ts";
+import { ImagesView, type ProxyState } from "./ui/images.ts";
 import type { LessonsPanel } from "./ui/lessons.ts";
 import { createTerminal } from "./ui/terminal.ts";
 import { TracePanel } from "./ui/trace.ts";
@@ -19,6 +19,15 @@ const start = byId("start", HTMLDivElement);
 const startLabel = byId("start-label", HTMLLabelElement);
 const startProgress = byId("start-progress", HTMLProgressElement);
 const trace = new TracePanel(byId("trace", HTMLOListElement));
+const announcer = byId("announce", HTMLParagraphElement);
+
+/** Says `text` to a screen reader (an assertive live region), once. */
+function announce(text: string): void {
+  announcer.textContent = "";
+  requestAnimationFrame(() => {
+    announcer.textContent = text;
+  });
+}
 
 function addTrace(entry: TraceEntry): void {
   trace.add(entry);
@@ -49,7 +58,7 @@ function applyTheme(theme: Theme): void {
   themeButton.textContent = `Theme: ${theme}`;
   themeButton.setAttribute(
     "aria-label",
-    theme === "auto" ? "Colour theme: follows the system. Switch to light" : `Colour theme: ${theme}. Switch`,
+    theme === "auto" ? "Theme: auto, following the system. Switch to light" : `Theme: ${theme}. Switch`,
   );
 }
 let theme = (localStorage.getItem("drydock.theme") as Theme | null) ?? "auto";
@@ -75,7 +84,7 @@ addTrace({ time: workerStartedAt, kind: "vm", text: "worker started" });
 
 // Let the page lay out and paint before xterm builds itself: two shorter tasks instead of one long one.
 await new Promise((resolve) => setTimeout(resolve, 0));
-const pageTerminal = createTerminal(byId("terminal", HTMLDivElement));
+const pageTerminal = createTerminal(byId("terminal", HTMLDivElement), announce);
 const { terminal } = pageTerminal;
 themeButton.addEventListener("click", () => {
   theme = theme === "auto" ? "light" : theme === "light" ? "dark" : "auto";
@@ -154,11 +163,57 @@ async function startShell(): Promise<void> {
 
 // --- images: the proxy URL is `?proxy=`, else the saved setting, else the dev/preview server's /registry ----------
 const proxyInput = byId("proxy-url", HTMLInputElement);
+const proxyForm = byId("proxy-form", HTMLFormElement);
+const proxyButton = byId("proxy-state", HTMLButtonElement);
 const defaultProxy = new URL(`${import.meta.env.BASE_URL}registry`, location.href).href;
-const proxy =
-  new URLSearchParams(location.search).get("proxy") ?? localStorage.getItem("drydock.proxy") ?? defaultProxy;
+let proxy = new URLSearchParams(location.search).get("proxy") ?? localStorage.getItem("drydock.proxy") ?? defaultProxy;
 proxyInput.value = proxy;
-const images = new ImagesView(api);
+proxyInput.placeholder = defaultProxy;
+
+/** The header's proxy button: its state from every tab. */
+function showProxyState(state: ProxyState): void {
+  proxyButton.dataset.proxy = state.state;
+  const short = state.state === "checking" ? "checking…" : state.state === "up" ? "up" : "unreachable";
+  proxyButton.textContent = `Proxy: ${short}`;
+  const detail =
+    state.state === "down" ? `unreachable (${state.reason})` : state.state === "up" ? "answering" : "being checked";
+  proxyButton.setAttribute(
+    "aria-label",
+    `Proxy: ${short} (registry proxy at ${state.proxy}, ${detail}). Open its setting`,
+  );
+  proxyButton.title = `Registry proxy at ${state.proxy}: ${detail}`;
+}
+const images = new ImagesView(api, showProxyState);
+
+// The form saves the URL in this browser and pulls go through it at once (an empty field: the page's own proxy).
+proxyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = proxyInput.value.trim();
+  let next: string;
+  try {
+    next = text ? new URL(text, location.href).href : defaultProxy;
+  } catch {
+    proxyInput.setCustomValidity(`${text} is not a URL: give one such as https://proxy.example/`);
+    proxyInput.reportValidity();
+    return;
+  }
+  proxyInput.setCustomValidity("");
+  if (text) localStorage.setItem("drydock.proxy", next);
+  else localStorage.removeItem("drydock.proxy");
+  // A `?proxy=` in the address would win over the saved setting at the next reload: drop it.
+  const address = new URL(location.href);
+  if (address.searchParams.has("proxy")) {
+    address.searchParams.delete("proxy");
+    history.replaceState(null, "", address);
+  }
+  proxy = next;
+  proxyInput.value = next;
+  addTrace({ time: performance.now(), kind: "pull", text: `registry proxy: ${next}` });
+  void images.open(next).catch((error: unknown) => {
+    addTrace({ time: performance.now(), kind: "error", text: `image storage: ${errorMessage(error)}` });
+  });
+});
+proxyInput.addEventListener("input", () => proxyInput.setCustomValidity(""));
 
 // --- lessons: beside the terminal; their checks wait until the shell runs and images can be pulled -----------------
 // The panel's code (Markdown and YAML parsers, the course) is a chunk of its own, fetched while the machine downloads.
@@ -212,7 +267,7 @@ void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
     addTrace({ time: performance.now(), kind: "error", text: `lessons: ${errorMessage(error)}` }),
   );
 // --- beside the terminal: the lessons, the images or the trace (tabs; the choice is remembered) ---------------------
-const sideTabs = ["tab-lessons", "tab-images", "tab-trace"].map((id) => byId(id, HTMLButtonElement));
+const sideTabs = ["tab-lessons", "tab-images", "tab-trace", "tab-inspect"].map((id) => byId(id, HTMLButtonElement));
 function showSide(tab: HTMLButtonElement): void {
   for (const t of sideTabs) {
     const selected = t === tab;
@@ -221,7 +276,37 @@ function showSide(tab: HTMLButtonElement): void {
     byId(t.getAttribute("aria-controls") ?? "", HTMLElement).hidden = !selected;
   }
 }
+// --- the inspector: its code is fetched the first time its tab (or a container ID in the terminal) is used ----------
+let inspector: Promise<import("./ui/inspector.ts").Inspector> | undefined;
+function inspect(ref?: string): void {
+  inspector ??= import("./ui/inspector.ts").then(({ Inspector }) => new Inspector(api));
+  void inspector
+    .then((view) => view.show(ref))
+    .catch((error: unknown) =>
+      addTrace({ time: performance.now(), kind: "error", text: `inspector: ${errorMessage(error)}` }),
+    );
+}
+const inspectTab = byId("tab-inspect", HTMLButtonElement);
+inspectTab.addEventListener("click", () => inspect());
+// A container ID in the terminal (docker ps, docker run -d) is a link to the inspector.
+terminal.registerLinkProvider({
+  provideLinks(y, callback) {
+    const text = terminal.buffer.active.getLine(y - 1)?.translateToString(true) ?? "";
+    const links = [...text.matchAll(/\b[0-9a-f]{12}(?:[0-9a-f]{52})?\b/g)].map((match) => ({
+      range: { start: { x: match.index + 1, y }, end: { x: match.index + match[0].length, y } },
+      text: match[0],
+      decorations: { underline: true, pointerCursor: true },
+      activate: () => {
+        inspectTab.click();
+        inspect(match[0]);
+      },
+    }));
+    callback(links.length ? links : undefined);
+  },
+});
+
 showSide(sideTabs.find((t) => t.id === localStorage.getItem("drydock.side")) ?? sideTabs[0]!);
+if (!byId("inspect-pane", HTMLElement).hidden) inspect();
 for (const [i, tab] of sideTabs.entries()) {
   tab.addEventListener("click", () => {
     localStorage.setItem("drydock.side", tab.id);
@@ -235,6 +320,13 @@ for (const [i, tab] of sideTabs.entries()) {
     next.focus();
   });
 }
+
+proxyButton.addEventListener("click", () => {
+  const imagesTab = byId("tab-images", HTMLButtonElement);
+  imagesTab.click();
+  proxyForm.closest("details")?.setAttribute("open", "");
+  proxyInput.focus();
+});
 
 async function main(): Promise<void> {
   await startShell();

@@ -1,8 +1,16 @@
 // What the page's main thread and its worker say to each other (through comlink). The worker owns the engine and
 // v86; the main thread only renders what arrives here.
-import type { ImageSummary, LayerProgress } from "../engine/index.ts";
+import type { CgroupReading, ContainerInspection, ImageSummary, LayerProgress, PullTimeline } from "../engine/index.ts";
 
-export type { ImageSummary, LayerProgress };
+export type { CgroupReading, ContainerInspection, ImageSummary, LayerProgress, PullTimeline };
+
+/** A container as the inspector's chooser lists it. */
+export interface ContainerChoice {
+  id: string;
+  name: string;
+  image: string;
+  status: string;
+}
 
 /** One line of the trace panel. Generic on purpose: engine/trace's events will arrive in this shape too. */
 export interface TraceEntry {
@@ -55,6 +63,13 @@ export interface ShellSink {
   exit(code: number): void;
 }
 
+/** Where a spawned process's output and exit go (stderr is merged into stdout on a pty). */
+export interface ProcessSink {
+  stdout(bytes: Uint8Array): void;
+  stderr(bytes: Uint8Array): void;
+  exit(code: number): void;
+}
+
 export interface StorageInfo {
   usage: number;
   quota: number;
@@ -85,4 +100,25 @@ export interface WorkerApi {
   images(): Promise<ImageSummary[]>;
   removeImage(nameOrId: string): Promise<void>;
   clearImages(): Promise<void>;
+  /**
+   * Starts a process in the guest (outside containers; on a pty when `pty` is given); its output goes to `sink`. The
+   * number names it in the calls below. What an embedding page's spawn() and docker() use.
+   */
+  spawn(
+    argv: string[],
+    options: { env?: string[]; pty?: { rows: number; cols: number } },
+    sink: ProcessSink,
+  ): Promise<number>;
+  writeProcess(id: number, bytes: Uint8Array): Promise<void>;
+  closeProcessInput(id: number): Promise<void>;
+  resizeProcess(id: number, rows: number, cols: number): Promise<void>;
+  killProcess(id: number, signal: number): Promise<void>;
+  /** The inspector: every container, newest first. */
+  containers(): Promise<ContainerChoice[]>;
+  /** A container's layers, writable layer, namespaces, processes, mounts and interfaces, read from the guest. */
+  inspectContainer(ref: string): Promise<ContainerInspection>;
+  /** Its cgroup's counters and limits now; undefined once it no longer runs. */
+  readCgroup(ref: string): Promise<CgroupReading | undefined>;
+  /** The last pull's timed steps, with the page's clock (performance.now() of the main thread). */
+  lastPull(): Promise<PullTimeline | undefined>;
 }

@@ -30,6 +30,8 @@ const engine = () => {
   return engineModule;
 };
 let timeOffset = 0;
+const processes = new Map<number, { process: GuestProcess; input: WritableStreamDefaultWriter<Uint8Array> }>();
+let nextProcess = 1;
 /** How long a lesson's check may run before it is killed. */
 const CHECK_TIMEOUT_MS = 20_000;
 
@@ -314,6 +316,88 @@ const api: WorkerApi = {
       if (!(error instanceof DOMException && error.name === "NotFoundError")) throw error;
     });
     await api.openImages(proxyUrl);
+  },
+
+  async spawn(argv, options, sink) {
+    if (!drydock) throw new Error("the guest is not running");
+    trace(
+      "agent",
+      `spawn ${argv.join(" ")}${options.pty ? ` on a pty (${options.pty.cols}×${options.pty.rows})` : ""}`,
+    );
+    const process = await drydock.agent.spawn({
+      argv,
+      env: ["TERM=xterm-256color", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", ...(options.env ?? [])],
+      ...(options.pty ? { pty: options.pty } : {}),
+    });
+    const id = nextProcess++;
+    processes.set(id, { process, input: process.stdin.getWriter() });
+    const pump = async (stream: ReadableStream<Uint8Array>, to: (bytes: Uint8Array) => void) => {
+      for (const reader = stream.getReader(); ; ) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        to(Comlink.transfer(value, [value.buffer]));
+      }
+    };
+    void (async () => {
+      await Promise.all([
+        pump(process.stdout, (bytes) => sink.stdout(bytes)),
+        options.pty ? undefined : pump(process.stderr, (bytes) => sink.stderr(bytes)),
+      ]);
+      const { code } = await process.exit;
+      processes.delete(id);
+      sink.exit(code);
+    })();
+    return id;
+  },
+
+  async writeProcess(id, bytes) {
+    await processes.get(id)?.input.write(bytes);
+  },
+
+  async closeProcessInput(id) {
+    await processes.get(id)?.input.close();
+  },
+
+  async resizeProcess(id, rows, cols) {
+    processes.get(id)?.process.resize(rows, cols);
+  },
+
+  async killProcess(id, signal) {
+    processes.get(id)?.process.kill(signal);
+  },
+
+  async containers() {
+    return (containerService?.list({ all: true }) ?? [])
+      .sort((a, b) => b.created - a.created)
+      .map(({ id, name, image, status }) => ({ id, name, image, status }));
+  },
+
+  async inspectContainer(ref: string) {
+    if (!containerService || !imageService) throw new Error("the engine is not running yet");
+    const { inspectContainer } = await engine();
+    trace("engine", `cat /proc/<pid>/{ns/*,status,mountinfo,net/dev}  # inspect ${ref}`);
+    return inspectContainer(containerService, imageService, ref);
+  },
+
+  async readCgroup(ref: string) {
+    if (!containerService) return undefined;
+    const running = containerService.list({ all: true }).find((c) => c.id === ref || c.name === ref);
+    if (running?.status !== "running" && running?.status !== "paused") return undefined;
+    const { readCgroup } = await engine();
+    const reading = await readCgroup(containerService, ref);
+    return { ...reading, at: reading.at + timeOffset };
+  },
+
+  async lastPull() {
+    const pull = imageService?.lastPull;
+    if (!pull) return undefined;
+    const shift = (t: number) => t + timeOffset;
+    return {
+      ...pull,
+      start: shift(pull.start),
+      ...(pull.end === undefined ? {} : { end: shift(pull.end) }),
+      steps: pull.steps.map((step) => ({ ...step, start: shift(step.start), end: shift(step.end) })),
+    };
   },
 };
 

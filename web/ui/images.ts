@@ -11,6 +11,12 @@ const STATUS_TEXT: Record<LayerProgress["status"], string> = {
   complete: "Pull complete",
 };
 
+/** What the last check of the registry proxy found. */
+export type ProxyState =
+  | { state: "checking"; proxy: string }
+  | { state: "up"; proxy: string }
+  | { state: "down"; proxy: string; reason: string };
+
 export class ImagesView {
   readonly #api: Comlink.Remote<WorkerApi>;
   readonly #form = byId("pull-form", HTMLFormElement);
@@ -24,8 +30,12 @@ export class ImagesView {
   #pulling = false;
   #proxyOk = false;
 
-  constructor(api: Comlink.Remote<WorkerApi>) {
+  readonly #onProxy: (state: ProxyState) => void;
+
+  /** `onProxy` hears each check of the registry proxy, so the page can show its state from every tab. */
+  constructor(api: Comlink.Remote<WorkerApi>, onProxy: (state: ProxyState) => void = () => {}) {
     this.#api = api;
+    this.#onProxy = onProxy;
     this.#form.addEventListener("submit", (event) => {
       event.preventDefault();
       void this.pull(this.#reference.value.trim());
@@ -43,7 +53,9 @@ export class ImagesView {
 
   async #checkProxy(proxy: string): Promise<void> {
     this.#note("Checking the registry proxy…");
+    this.#onProxy({ state: "checking", proxy });
     const result = await this.#api.checkProxy(proxy);
+    this.#onProxy(result.ok ? { state: "up", proxy } : { state: "down", proxy, reason: result.reason });
     this.#proxyOk = result.ok;
     this.#submit().disabled = !result.ok;
     document.documentElement.dataset.proxy = result.ok ? "up" : "down";

@@ -25,7 +25,11 @@ export interface PageTerminal {
   enableWebgl(): Promise<"webgl" | "dom">;
 }
 
-export function createTerminal(container: HTMLElement): PageTerminal {
+/**
+ * The terminal in `container`. Ctrl+M switches Tab between the shell (completion, the default) and the page (focus
+ * moves on, as everywhere else), as Monaco's Ctrl+M does; `announce` tells a screen reader which it is now.
+ */
+export function createTerminal(container: HTMLElement, announce: (text: string) => void): PageTerminal {
   const terminal = new Terminal({
     fontFamily: cssVariable("--mono"),
     fontSize: 15,
@@ -35,7 +39,20 @@ export function createTerminal(container: HTMLElement): PageTerminal {
     screenReaderMode: true,
     theme: themeFromCss(),
   });
+  let tabMovesFocus = false;
   terminal.attachCustomKeyEventHandler((event) => {
+    if (event.key === "Tab" && tabMovesFocus && !event.ctrlKey && !event.altKey && !event.metaKey) return false;
+    if (event.type === "keydown" && event.code === "KeyM" && event.ctrlKey && !event.shiftKey && !event.altKey) {
+      tabMovesFocus = !tabMovesFocus;
+      container.dataset.tabMovesFocus = String(tabMovesFocus);
+      announce(
+        tabMovesFocus
+          ? "Tab now moves focus out of the terminal. Ctrl+M gives Tab back to the shell."
+          : "Tab now goes to the shell. Ctrl+M lets Tab leave the terminal.",
+      );
+      event.preventDefault();
+      return false;
+    }
     if (event.type !== "keydown" || !event.ctrlKey || !event.shiftKey) return true;
     if (event.code === "KeyC") {
       const selection = terminal.getSelection();
