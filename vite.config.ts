@@ -1,10 +1,27 @@
+import { resolve } from "node:path";
 import { defineConfig } from "vite";
 import { guestAssets } from "./web/guest-assets.ts";
 import { registryProxy } from "./web/proxy/vite-plugin.ts";
 
 export default defineConfig({
   root: "web",
-  build: { outDir: "../dist", emptyOutDir: true, target: "es2022" },
+  build: {
+    outDir: "../dist",
+    emptyOutDir: true,
+    target: "es2022",
+    rollupOptions: {
+      // The playground, the embedding example, and the module other sites load (at a stable URL, with its exports).
+      input: {
+        main: resolve(import.meta.dirname, "web/index.html"),
+        example: resolve(import.meta.dirname, "web/examples/embed.html"),
+        embed: resolve(import.meta.dirname, "web/embed/drydock.ts"),
+      },
+      preserveEntrySignatures: "exports-only",
+      output: {
+        entryFileNames: (chunk) => (chunk.name === "embed" ? "embed/drydock.js" : "assets/[name]-[hash].js"),
+      },
+    },
+  },
   worker: { format: "es" },
   server: { port: 5173 },
   plugins: [
