@@ -66,7 +66,7 @@ describe("the inspector", () => {
     await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("pulled-42");
     await typeCommand(
       page,
-      `docker run -d --name web --hostname inspected ${busybox.reference} sh -c 'echo hi > /made; sleep 600 & sleep 600'`,
+      `docker run -d --name web --hostname inspected ${busybox.reference} sh -c 'echo hi > /made; sleep 600 & sleep 600; true'`,
     );
     await typeCommand(page, "clear; docker ps --no-trunc");
     await expect.poll(() => terminalText(page)).toMatch(/^[0-9a-f]{64} /m);
@@ -82,7 +82,9 @@ describe("the inspector", () => {
     // Layers: busybox's one, with its digest, size and the step that made it, shared with the multi image; the
     // writable layer on top with the file the container made.
     const stack = page.locator("#inspector [data-section=layers] .layer");
-    await expect.poll(() => stack.count()).toBe(2);
+    await expect
+      .poll(async () => (await stack.count()) || (await page.locator("#inspector").innerText()), { timeout: 20_000 })
+      .toBe(2);
     const lower = page.locator("#inspector [data-section=layers] .layer:not(.upper)");
     expect(await lower.getAttribute("data-layer")).toBe(layerDigest);
     const lowerText = await lower.innerText();
@@ -92,7 +94,7 @@ describe("the inspector", () => {
     expect(lowerText).toMatch(/\/var\/lib\/drydock|\/layers?\//);
     await expect.poll(() => page.locator("#inspector .layer.upper").innerText()).toContain("A /made");
     expect(await page.locator("#inspector [data-section=layers]").innerText()).toMatch(
-      /Mounted as: overlay .*lowerdir=/,
+      /Mounted as:\s+overlay .*lowerdir=/,
     );
     // The PID namespace from both sides: the container's PID 1 is a guest pid much larger than 1, and both sleeps are
     // there with their two numbers.
@@ -126,10 +128,13 @@ describe("the inspector", () => {
       page,
       `clear; docker run -d --name hog -m 24m ${images.busybox.reference} sh -c 'sleep 4; tail /dev/zero; sleep 600'`,
     );
-    await typeCommand(page, "clear; docker ps -q");
-    await expect.poll(() => terminalText(page)).toMatch(/^[0-9a-f]{12}$/m);
+    await typeCommand(page, "clear; docker inspect -f '{{.Id}}' hog");
+    await expect.poll(() => terminalText(page)).toMatch(/^[0-9a-f]{64}$/m);
+    const id = /^([0-9a-f]{64})$/m.exec(await terminalText(page))![1]!;
     await page.click("#tab-inspect");
     await page.click("#inspect-refresh");
+    await expect.poll(() => page.locator(`#inspect-container option[value="${id}"]`).count()).toBe(1);
+    await page.selectOption("#inspect-container", id);
     await expect.poll(() => page.locator("#inspect-container option:checked").innerText()).toContain("hog");
     const memory = page.locator("#inspector figure:has([data-graph=memory])");
     // Before the allocation: well under the limit; the limit itself is the cgroup's memory.max.
