@@ -236,13 +236,18 @@ export class DrydockTerminal extends HTMLElement {
     terminal.onData((data) => void input.write(encoder.encode(data)));
     terminal.onResize(({ rows, cols }) => shell.resize(rows, cols));
     new ResizeObserver(() => fit.fit()).observe(this);
-    let first = true;
+    // The command is typed at the shell's first prompt (typed earlier, the terminal would echo it twice).
+    let waiting = true;
+    let seen = "";
+    const decoder = new TextDecoder();
     void shell.output.pipeTo(
       new WritableStream({
         write: (bytes) => {
           terminal.write(bytes);
-          if (!first) return;
-          first = false;
+          if (!waiting) return;
+          seen = (seen + decoder.decode(bytes, { stream: true })).slice(-200);
+          if (!/[#$] $/.test(seen)) return;
+          waiting = false;
           status.textContent = "";
           this.dataset.state = "ready";
           const command = this.getAttribute("command");
