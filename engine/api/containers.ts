@@ -940,18 +940,11 @@ export function registerContainerRoutes(
   app.post("/containers/prune", async (c) => {
     const s = service();
     const filters = parseFilters(c.req.query("filters"));
-    for (const key of Object.keys(filters))
-      if (key !== "label") throw new EngineError("invalidArgument", `invalid filter '${key}'`);
-    const labelled = (id: string) =>
-      (filters.label ?? []).every((wanted) => {
-        const labels = created.get(id)?.labels ?? {};
-        const [key = "", value] = wanted.split("=");
-        return key in labels && (value === undefined || labels[key] === value);
-      });
+    acceptFilters(filters, ["label"]);
     const stopped = s
       .list({ all: true })
       .filter((container) => container.status !== "running" && container.status !== "paused")
-      .filter((container) => labelled(container.id));
+      .filter((container) => labelsMatch(container.labels, filters.label));
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const container of stopped) {
