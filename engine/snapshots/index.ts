@@ -10,3 +10,4 @@ export {
   type SnapshotInfo,
   type SnapshotKind,
 } from "./overlay.ts";
+export { type DiffAgent, diffUpperDir, type UpperDirDiff, type UpperDirDiffOptions } from "./diff.ts";
