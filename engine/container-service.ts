@@ -32,7 +32,7 @@ import {
   type RunResult,
   type WaitCondition,
 } from "./runtime/index.ts";
-import { type LayerShare, ninePLayerShare, OverlaySnapshotter } from "./snapshots/index.ts";
+import { type LayerShare, ninePLayerShare, OverlaySnapshotter, type UpperDirDiff } from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
 import { WASI_RUNTIME, WasiRuntime, type WasiWorkerFactory } from "./wasi/index.ts";
 
@@ -271,6 +271,15 @@ export class ContainerService {
    */
   attach(id: string): Pick<GuestProcess, "stdin" | "resize"> {
     return this.containers.attach(id);
+  }
+
+  /**
+   * The container's changes as a standard OCI layer tar, for `docker commit` and a build's RUN steps.
+   * @example
+   * const { tar, deleted } = await containers.layer(id);
+   */
+  layer(id: string): Promise<UpperDirDiff> {
+    return this.containers.layer(id);
   }
 
   /**

@@ -5,7 +5,7 @@ import type { GuestProcess } from "../agent/index.ts";
 import { EngineError } from "../errors.ts";
 import type { ContainerEventAction, EventLog } from "../events.ts";
 import type { ImageDetails } from "../images/index.ts";
-import type { OverlaySnapshotter } from "../snapshots/index.ts";
+import { diffUpperDir, type OverlaySnapshotter, type UpperDirDiff } from "../snapshots/index.ts";
 import type { Tracer } from "../trace/index.ts";
 import {
   layerChanges,
@@ -711,6 +711,23 @@ export class Containers {
       if (match) changes.push({ kind: match[1] as FilesystemChange["kind"], path: match[2]! });
     }
     return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /**
+   * The container's changes as a standard OCI layer tar (`docker commit`, a build's RUN step): its upper dir with
+   * whiteouts as `.wh.` files and replaced directories marked opaque.
+   */
+  async layer(ref: string): Promise<UpperDirDiff> {
+    const container = this.#find(ref);
+    const { upperDir, lowerDirs } = this.snapshotter.layout(container.id);
+    return diffUpperDir({
+      agent: this.agent,
+      upperDir,
+      lowerDirs,
+      scratch: `${containerDir(container.id)}/diff`,
+      tracer: this.tracer,
+      subject: container.id,
+    });
   }
 
   /** The guest directory of the container's cgroup. */

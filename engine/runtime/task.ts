@@ -11,7 +11,7 @@ import type { NamespaceType, RuntimeMount, RuntimeSpec } from "./spec.ts";
 
 export type RuntimeAgent = Pick<
   AgentClient,
-  "spawn" | "run" | "mkdir" | "remove" | "mount" | "umount" | "readFile" | "writeFile"
+  "spawn" | "run" | "mkdir" | "remove" | "mount" | "umount" | "readFile" | "writeFile" | "readdir"
 >;
 
 export const CGROUP_ROOT = "/sys/fs/cgroup";
