@@ -43,7 +43,8 @@ export type ContainerEventAction =
   | "resize"
   | "exec_create"
   | "exec_start"
-  | "exec_die";
+  | "exec_die"
+  | "commit";
 
 /** What can happen to an image, in dockerd's words. */
 export type ImageEventAction = "pull" | "push" | "load" | "save" | "tag" | "untag" | "delete";

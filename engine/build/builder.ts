@@ -152,6 +152,126 @@ function durationNs(text: string, flag: string): number {
   return Math.round(total);
 }
 
+/** What a metadata step needs: how to expand variables, and ARGs it declares. */
+export interface ConfigStepContext {
+  expand: (text: string) => string;
+  /** Called for each ARG the step declares, with its default (undefined when none). */
+  declareArg?: (name: string, value: string | undefined) => void;
+  /** Whether a CMD was set earlier in the same stage (an ENTRYPOINT then keeps it). */
+  cmdSetInStage?: boolean;
+}
+
+/**
+ * Applies an instruction that only changes the image config (ENV, ARG, LABEL, MAINTAINER, EXPOSE, VOLUME, STOPSIGNAL,
+ * USER, SHELL, CMD, ENTRYPOINT, ONBUILD, HEALTHCHECK): a build step, or one of `docker commit --change`. Returns the
+ * history's created_by, or undefined when the instruction is not one of these.
+ * @example
+ * applyConfigStep(parseDockerfile("FROM scratch\nENV A=1").stages[0]!.steps[0]!, config, { expand: (t) => t });
+ */
+export function applyConfigStep(step: Step, config: ImageConfig, ctx: ConfigStepContext): string | undefined {
+  config.config ??= {};
+  const exec: ExecutionConfig = config.config;
+  const expand = ctx.expand;
+  const shell = exec.Shell ?? DEFAULT_SHELL;
+  const nop = (text: string) => `/bin/sh -c #(nop) ${text}`;
+  let createdBy = nop(` ${step.text}`);
+  switch (step.keyword) {
+    case "ENV":
+      for (const [name, value] of step.properties) exec.Env = setEnv(exec.Env, name, expand(value ?? ""));
+      createdBy = nop(` ENV ${step.properties.map(([n]) => `${n}=${envMap(exec.Env).get(n)}`).join(" ")}`);
+      break;
+    case "ARG":
+      for (const [name, value] of step.properties) {
+        ctx.declareArg?.(name, value === undefined ? undefined : expand(value));
+      }
+      break;
+    case "LABEL": {
+      exec.Labels ??= {};
+      const labels = exec.Labels;
+      for (const [name, value] of step.properties) labels[expand(name)] = expand(value ?? "");
+      break;
+    }
+    case "MAINTAINER":
+      config.author = expand(step.content);
+      break;
+    case "EXPOSE": {
+      exec.ExposedPorts ??= {};
+      const ports = exec.ExposedPorts;
+      for (const word of splitWords(expand(step.content))) {
+        const port = word.includes("/") ? word.toLowerCase() : `${word}/tcp`;
+        if (!/^\d+(-\d+)?\/(tcp|udp|sctp)$/.test(port)) {
+          throw new EngineError("invalidArgument", `invalid containerPort: ${word}`);
+        }
+        ports[port] = {};
+      }
+      break;
+    }
+    case "VOLUME": {
+      exec.Volumes ??= {};
+      const volumes = exec.Volumes;
+      const list = jsonForm(step.content) ?? splitWords(expand(step.content));
+      if (list.length === 0) throw new EngineError("invalidArgument", "VOLUME specified can not be an empty string");
+      for (const path of list) volumes[path] = {};
+      break;
+    }
+    case "STOPSIGNAL":
+      exec.StopSignal = expand(step.content);
+      break;
+    case "USER":
+      exec.User = expand(step.content);
+      break;
+    case "SHELL":
+      if (!step.json || step.json.length === 0) {
+        throw new EngineError("invalidArgument", "SHELL requires the arguments to be in JSON form");
+      }
+      exec.Shell = step.json;
+      break;
+    case "CMD":
+      exec.Cmd = step.json ?? [...shell, step.content];
+      createdBy = nop(` CMD ${JSON.stringify(exec.Cmd)}`);
+      break;
+    case "ENTRYPOINT":
+      exec.Entrypoint = step.json ?? [...shell, step.content];
+      // Docker: an ENTRYPOINT set in this stage drops a CMD inherited from the base image.
+      if (!ctx.cmdSetInStage) delete exec.Cmd;
+      createdBy = nop(` ENTRYPOINT ${JSON.stringify(exec.Entrypoint)}`);
+      break;
+    case "ONBUILD": {
+      const trigger = step.content.trim();
+      const keyword = trigger.split(/\s+/)[0]?.toUpperCase();
+      if (keyword === "ONBUILD" || keyword === "FROM" || keyword === "MAINTAINER") {
+        throw new EngineError("invalidArgument", `${keyword} isn't allowed as an ONBUILD trigger`);
+      }
+      exec.OnBuild = [...(exec.OnBuild ?? []), trigger];
+      break;
+    }
+    case "HEALTHCHECK": {
+      const [kind = "", ...rest] = step.words;
+      if (kind.toUpperCase() === "NONE") {
+        exec.Healthcheck = { Test: ["NONE"] };
+        break;
+      }
+      if (kind.toUpperCase() !== "CMD") throw new EngineError("invalidArgument", "HEALTHCHECK needs CMD or NONE");
+      const commandText = step.content.replace(/^\s*cmd\s+/i, "");
+      const json = jsonForm(commandText);
+      const check: NonNullable<ExecutionConfig["Healthcheck"]> = {
+        Test: json ? ["CMD", ...json] : ["CMD-SHELL", commandText],
+      };
+      void rest;
+      const flag = (name: string) => step.flags.get(name);
+      if (flag("interval")) check.Interval = durationNs(flag("interval")!, "--interval");
+      if (flag("timeout")) check.Timeout = durationNs(flag("timeout")!, "--timeout");
+      if (flag("start-period")) check.StartPeriod = durationNs(flag("start-period")!, "--start-period");
+      if (flag("retries")) check.Retries = Number(flag("retries"));
+      exec.Healthcheck = check;
+      break;
+    }
+    default:
+      return undefined;
+  }
+  return createdBy;
+}
+
 /**
  * Builds images from Dockerfiles, with the containers of a booted guest for RUN.
  * @example
@@ -355,161 +475,77 @@ export class Builder {
     let newLayer: (() => Promise<NewImageLayer>) | undefined;
     let keyExtra: unknown = null;
 
-    switch (step.keyword) {
-      case "ENV":
-        for (const [name, value] of step.properties) exec.Env = setEnv(exec.Env, name, expand(value ?? ""));
-        createdBy = nop(` ENV ${step.properties.map(([n]) => `${n}=${envMap(exec.Env).get(n)}`).join(" ")}`);
-        break;
-      case "ARG":
-        for (const [name, value] of step.properties) {
-          ctx.usedArgs.add(name);
-          const given = ctx.buildArgs.get(name);
-          const fallback = value !== undefined ? expand(value) : (ctx.metaArgs.get(name) ?? PLATFORM_ARGS[name]);
-          const resolved = given ?? fallback;
-          if (resolved !== undefined) state.args.set(name, resolved);
-          else state.args.delete(name);
-        }
-        keyExtra = [...state.args];
-        break;
-      case "LABEL": {
-        exec.Labels ??= {};
-        const labels = exec.Labels;
-        for (const [name, value] of step.properties) labels[expand(name)] = expand(value ?? "");
-        break;
-      }
-      case "MAINTAINER":
-        config.author = expand(step.content);
-        break;
-      case "EXPOSE": {
-        exec.ExposedPorts ??= {};
-        const ports = exec.ExposedPorts;
-        for (const word of splitWords(expand(step.content))) {
-          const port = word.includes("/") ? word.toLowerCase() : `${word}/tcp`;
-          if (!/^\d+(-\d+)?\/(tcp|udp|sctp)$/.test(port)) {
-            throw new EngineError("invalidArgument", `invalid containerPort: ${word}`);
+    const configured = applyConfigStep(step, config, {
+      expand,
+      cmdSetInStage: state.stage.steps.slice(0, state.stage.steps.indexOf(step)).some((s) => s.keyword === "CMD"),
+      declareArg: (name, value) => {
+        ctx.usedArgs.add(name);
+        const given = ctx.buildArgs.get(name);
+        const resolved = given ?? value ?? ctx.metaArgs.get(name) ?? PLATFORM_ARGS[name];
+        if (resolved !== undefined && resolved !== null) state.args.set(name, resolved);
+        else state.args.delete(name);
+      },
+    });
+    if (step.keyword === "ARG") keyExtra = [...state.args];
+    if (configured !== undefined) createdBy = configured;
+    else
+      switch (step.keyword) {
+        case "WORKDIR": {
+          const dir = expand(step.content.trim());
+          const path = `/${cleanPath(dir.startsWith("/") ? dir : `${exec.WorkingDir ?? "/"}/${dir}`)}`;
+          exec.WorkingDir = path;
+          const tree = await this.#tree(state);
+          const missing = path !== "/" && tree.get(cleanPath(path))?.type !== "directory";
+          if (missing) {
+            keyExtra = "mkdir";
+            newLayer = async () => ({
+              tar: await copyLayer(
+                [
+                  {
+                    target: cleanPath(path),
+                    source: {
+                      path: "",
+                      type: "directory",
+                      mode: 0o755,
+                      uid: 0,
+                      gid: 0,
+                      mtime: Math.floor(Date.now() / 1000),
+                      contentKey: "",
+                      read: async () => new Uint8Array(),
+                    },
+                  },
+                ],
+                { below: tree, now: Math.floor(Date.now() / 1000) },
+              ),
+              mediaType: MediaType.ociLayerTar,
+            });
           }
-          ports[port] = {};
-        }
-        break;
-      }
-      case "VOLUME": {
-        exec.Volumes ??= {};
-        const volumes = exec.Volumes;
-        const list = jsonForm(step.content) ?? splitWords(expand(step.content));
-        if (list.length === 0) throw new EngineError("invalidArgument", "VOLUME specified can not be an empty string");
-        for (const path of list) volumes[path] = {};
-        break;
-      }
-      case "STOPSIGNAL":
-        exec.StopSignal = expand(step.content);
-        break;
-      case "USER":
-        exec.User = expand(step.content);
-        break;
-      case "SHELL":
-        if (!step.json || step.json.length === 0) {
-          throw new EngineError("invalidArgument", "SHELL requires the arguments to be in JSON form");
-        }
-        exec.Shell = step.json;
-        break;
-      case "CMD":
-        exec.Cmd = step.json ?? [...shell, step.content];
-        createdBy = nop(` CMD ${JSON.stringify(exec.Cmd)}`);
-        break;
-      case "ENTRYPOINT":
-        exec.Entrypoint = step.json ?? [...shell, step.content];
-        // Docker: an ENTRYPOINT set in this stage drops a CMD inherited from the base image.
-        if (!state.stage.steps.slice(0, state.stage.steps.indexOf(step)).some((s) => s.keyword === "CMD")) {
-          delete exec.Cmd;
-        }
-        createdBy = nop(` ENTRYPOINT ${JSON.stringify(exec.Entrypoint)}`);
-        break;
-      case "ONBUILD": {
-        const trigger = step.content.trim();
-        const keyword = trigger.split(/\s+/)[0]?.toUpperCase();
-        if (keyword === "ONBUILD" || keyword === "FROM" || keyword === "MAINTAINER") {
-          throw new EngineError("invalidArgument", `${keyword} isn't allowed as an ONBUILD trigger`);
-        }
-        exec.OnBuild = [...(exec.OnBuild ?? []), trigger];
-        break;
-      }
-      case "HEALTHCHECK": {
-        const [kind = "", ...rest] = step.words;
-        if (kind.toUpperCase() === "NONE") {
-          exec.Healthcheck = { Test: ["NONE"] };
           break;
         }
-        if (kind.toUpperCase() !== "CMD") throw new EngineError("invalidArgument", "HEALTHCHECK needs CMD or NONE");
-        const commandText = step.content.replace(/^\s*cmd\s+/i, "");
-        const json = jsonForm(commandText);
-        const check: NonNullable<ExecutionConfig["Healthcheck"]> = {
-          Test: json ? ["CMD", ...json] : ["CMD-SHELL", commandText],
-        };
-        void rest;
-        const flag = (name: string) => step.flags.get(name);
-        if (flag("interval")) check.Interval = durationNs(flag("interval")!, "--interval");
-        if (flag("timeout")) check.Timeout = durationNs(flag("timeout")!, "--timeout");
-        if (flag("start-period")) check.StartPeriod = durationNs(flag("start-period")!, "--start-period");
-        if (flag("retries")) check.Retries = Number(flag("retries"));
-        exec.Healthcheck = check;
-        break;
-      }
-      case "WORKDIR": {
-        const dir = expand(step.content.trim());
-        const path = `/${cleanPath(dir.startsWith("/") ? dir : `${exec.WorkingDir ?? "/"}/${dir}`)}`;
-        exec.WorkingDir = path;
-        const tree = await this.#tree(state);
-        const missing = path !== "/" && tree.get(cleanPath(path))?.type !== "directory";
-        if (missing) {
-          keyExtra = "mkdir";
-          newLayer = async () => ({
-            tar: await copyLayer(
-              [
-                {
-                  target: cleanPath(path),
-                  source: {
-                    path: "",
-                    type: "directory",
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    mtime: Math.floor(Date.now() / 1000),
-                    contentKey: "",
-                    read: async () => new Uint8Array(),
-                  },
-                },
-              ],
-              { below: tree, now: Math.floor(Date.now() / 1000) },
-            ),
-            mediaType: MediaType.ociLayerTar,
-          });
+        case "COPY":
+        case "ADD": {
+          const result = await this.#copy(state, step, exec, expand, ctx);
+          createdBy = nop(`${step.keyword} ${result.describe}`);
+          keyExtra = result.key;
+          newLayer = result.layer;
+          break;
         }
-        break;
+        case "RUN": {
+          const argv = this.#runArgv(step, shell);
+          const argEnv = [...state.args].filter(([name]) => !envMap(exec.Env).has(name)).map(([n, v]) => `${n}=${v}`);
+          createdBy = step.json
+            ? argv.join(" ")
+            : `${argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")}`;
+          keyExtra = argEnv;
+          newLayer = () => this.#run(state, argv, argEnv, exec, ctx.write, ctx.options.signal);
+          break;
+        }
+        default:
+          throw new EngineError(
+            "invalidArgument",
+            `Dockerfile parse error line ${step.line}: unknown instruction: ${step.keyword}`,
+          );
       }
-      case "COPY":
-      case "ADD": {
-        const result = await this.#copy(state, step, exec, expand, ctx);
-        createdBy = nop(`${step.keyword} ${result.describe}`);
-        keyExtra = result.key;
-        newLayer = result.layer;
-        break;
-      }
-      case "RUN": {
-        const argv = this.#runArgv(step, shell);
-        const argEnv = [...state.args].filter(([name]) => !envMap(exec.Env).has(name)).map(([n, v]) => `${n}=${v}`);
-        createdBy = step.json
-          ? argv.join(" ")
-          : `${argEnv.length > 0 ? `|${argEnv.length} ${argEnv.join(" ")} ` : ""}${argv.join(" ")}`;
-        keyExtra = argEnv;
-        newLayer = () => this.#run(state, argv, argEnv, exec, ctx.write, ctx.options.signal);
-        break;
-      }
-      default:
-        throw new EngineError(
-          "invalidArgument",
-          `Dockerfile parse error line ${step.line}: unknown instruction: ${step.keyword}`,
-        );
-    }
 
     const parentId = state.image.record.name === "scratch" ? "scratch" : state.image.record.config.digest;
     const cacheKey = digestOf(
