@@ -7,6 +7,7 @@ import { runCli } from "./cli/index.ts";
 import { serveCliRelay } from "./cli/relay.ts";
 import type { ContainerService } from "./container-service.ts";
 import type { Drydock } from "./drydock.ts";
+import { EngineError } from "./errors.ts";
 import { type HttpExchange, type HttpLimits, isRawStream, QUIET_HEADER, serveHttpConnection } from "./http/index.ts";
 import type { ImageService } from "./image-service.ts";
 
@@ -74,10 +75,29 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
     }),
     drydock.agent.listen(GUEST_CLI_SOCKET, (connection) => {
       // A lesson's checks (DRYDOCK_CHECK=1) poll every few seconds: their requests would drown the learner's.
-      void serveCliRelay(connection, (argv, io) =>
-        runCli(argv, io, io.env.DRYDOCK_CHECK ? checkTransport : cliTransport),
+      void serveCliRelay(
+        connection,
+        (argv, io) => runCli(argv, io, io.env.DRYDOCK_CHECK ? checkTransport : cliTransport),
+        {
+          readDirectory: (path) => guestDirectoryTar(drydock, path),
+          writeFile: (path, text) => drydock.agent.writeFile(path, text),
+        },
       );
     }),
   ]);
   return { fetch };
+}
+
+/**
+ * A directory of the guest as a tar stream (`docker build .` typed in the guest's terminal): busybox tar run in the
+ * guest's own root, where the learner's files are. A directory that is not there fails with tar's words.
+ */
+async function guestDirectoryTar(drydock: Drydock, path: string): Promise<ReadableStream<Uint8Array>> {
+  const stat = await drydock.agent.stat(path).catch(() => undefined);
+  if (!stat?.isDirectory) {
+    throw new EngineError("invalidArgument", `unable to prepare context: path "${path}" not found`);
+  }
+  const proc = await drydock.agent.spawn({ argv: ["/bin/busybox", "tar", "-c", "-f", "-", "-C", path, "."] });
+  void proc.stderr.cancel().catch(() => {});
+  return proc.stdout;
 }

@@ -1,8 +1,10 @@
 // engine/cli: a `docker` command line over the Engine API. It needs no DOM and no Node: where it runs hands it a
 // CliIO (stdio, terminal, environment) and a way to reach an API (io.ts). Verbs live one per file; this file holds
 // the global flags, the verb table, dispatch and the mapping of failures to messages and exit codes.
+import { build } from "./build.ts";
 import { DockerClient } from "./client.ts";
 import { argsError, groupHelp, rootHelp, type Verb, type VerbContext, type VerbGroup, verbHelp } from "./command.ts";
+import { commit } from "./commit.ts";
 import { containerPrune } from "./container-prune.ts";
 import { create } from "./create.ts";
 import { diff } from "./diff.ts";
@@ -11,6 +13,7 @@ import { events } from "./events.ts";
 import { exec } from "./exec.ts";
 import { FlagError, type FlagSpec, parseFlags } from "./flags.ts";
 import { history } from "./history.ts";
+import { imagePrune } from "./image-prune.ts";
 import { images } from "./images.ts";
 import { info } from "./info.ts";
 import { containerInspect, imageInspect, inspect } from "./inspect.ts";
@@ -93,6 +96,8 @@ export const VERBS: Verb[] = [
   rmi,
   tag,
   history,
+  build,
+  commit,
   info,
   version,
   events,
@@ -101,8 +106,6 @@ export const VERBS: Verb[] = [
 /** docker's own verbs that Drydock has not built yet: named as such, not as unknown commands. */
 const NOT_YET = new Set([
   "attach",
-  "build",
-  "commit",
   "cp",
   "export",
   "import",
@@ -122,6 +125,7 @@ export const GROUPS: VerbGroup[] = [
     name: "container",
     summary: "Manage containers",
     commands: [
+      ["commit", commit],
       ["create", create],
       ["diff", diff],
       ["exec", exec],
@@ -146,10 +150,12 @@ export const GROUPS: VerbGroup[] = [
     name: "image",
     summary: "Manage images",
     commands: [
+      ["build", build],
       ["history", history],
       ["inspect", imageInspect],
       ["load", load],
       ["ls", images],
+      ["prune", imagePrune],
       ["pull", pull],
       ["push", push],
       ["rm", rmi],

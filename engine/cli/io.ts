@@ -27,6 +27,13 @@ export interface CliIO {
    * where signals cannot reach the CLI.
    */
   onSignal?(listener: (signal: number) => void): () => void;
+  /**
+   * A tar of a directory where the command runs (`docker build .`), read by the host: Node's filesystem, or the
+   * guest's own (a `tar -c` spawned there). Absent where the CLI cannot read files (the page's own terminal).
+   */
+  readDirectory?(path: string): Promise<ReadableStream<Uint8Array>>;
+  /** Writes a small file where the command runs (`docker build --iidfile`); absent where the CLI cannot. */
+  writeFile?(path: string, text: string): Promise<void>;
 }
 
 /**

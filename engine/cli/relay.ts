@@ -167,6 +167,7 @@ type Ending = { exit: number; message?: string } | { lost: true };
 export async function serveCliRelay(
   connection: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> },
   run: (argv: string[], io: CliIO) => Promise<number>,
+  host: Pick<CliIO, "readDirectory" | "writeFile"> = {},
 ): Promise<void> {
   const reader = connection.readable.getReader();
   const writer = connection.writable.getWriter();
@@ -305,6 +306,8 @@ export async function serveCliRelay(
         return () => signalListeners.delete(listener);
       },
     };
+    if (host.readDirectory) io.readDirectory = host.readDirectory;
+    if (host.writeFile) io.writeFile = host.writeFile;
     run([...start.argv], io).then(
       (code) => finish({ exit: code }),
       (error: unknown) =>

@@ -65,6 +65,17 @@ export function processCliIO(): CliIO {
     setRawMode: async (raw) => {
       if (stdin.isTTY) stdin.setRawMode(raw);
     },
+    readDirectory: async (path) => {
+      const { packTar } = await import("modern-tar/fs");
+      const { stat } = await import("node:fs/promises");
+      const info = await stat(path).catch(() => undefined);
+      if (!info?.isDirectory()) throw new Error(`unable to prepare context: path "${path}" not found`);
+      return Readable.toWeb(packTar(path)) as ReadableStream<Uint8Array>;
+    },
+    writeFile: async (path, text) => {
+      const { writeFile } = await import("node:fs/promises");
+      await writeFile(path, text);
+    },
     // While a verb listens, SIGINT/SIGTERM/SIGHUP/SIGQUIT are its to handle (docker's signal proxy); once nobody
     // listens, Node's default is back: the process dies of the signal (a shell sees 128 + its number).
     onSignal: (listener) => {

@@ -76,7 +76,10 @@ async function readUpperDir(options: UpperDirDiffOptions): Promise<Entry[]> {
   const [status] = await Promise.all([proc.exit, reading]);
   if (status.code !== 0) {
     const message = new TextDecoder().decode(await errors).trim();
-    throw new EngineError("unavailable", `reading the container's changes failed (tar exit ${status.code}): ${message}`);
+    throw new EngineError(
+      "unavailable",
+      `reading the container's changes failed (tar exit ${status.code}): ${message}`,
+    );
   }
   return entries;
 }
@@ -110,7 +113,10 @@ export async function diffUpperDir(options: UpperDirDiffOptions): Promise<UpperD
       const data = `lowerdir=${lowerDirs.join(":")}`;
       tracer?.emit({ op: "mkdir", path: target }, subject);
       await agent.mkdir(target, { parents: true });
-      tracer?.emit({ op: "mount", source: "overlay", target, fstype: "overlay", options: data, readonly: true }, subject);
+      tracer?.emit(
+        { op: "mount", source: "overlay", target, fstype: "overlay", options: data, readonly: true },
+        subject,
+      );
       await agent.mount("overlay", target, "overlay", data, MS_RDONLY);
       mounted.push(target);
     };

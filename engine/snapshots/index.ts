@@ -1,5 +1,7 @@
 // Snapshots: the overlay snapshotter (prepare, view, commit, remove, mounts in containerd's vocabulary). Image
 // layers come read-only from the 9P layer share; upper and work dirs live on guest tmpfs.
+
+export { type DiffAgent, diffUpperDir, type UpperDirDiff, type UpperDirDiffOptions } from "./diff.ts";
 export { LAYER_SHARE_ROOT, ninePLayerShare } from "./layer-share.ts";
 export {
   type LayerShare,
@@ -10,4 +12,3 @@ export {
   type SnapshotInfo,
   type SnapshotKind,
 } from "./overlay.ts";
-export { type DiffAgent, diffUpperDir, type UpperDirDiff, type UpperDirDiffOptions } from "./diff.ts";

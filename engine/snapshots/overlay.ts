@@ -270,7 +270,7 @@ export class OverlaySnapshotter {
    */
   layout(key: string): { upperDir: string; lowerDirs: string[] } {
     const [self, ...ancestors] = this.#chain(key);
-    if (!self || self.kind !== "active") throw new EngineError("invalidArgument", `snapshot ${key} is not active`);
+    if (self?.kind !== "active") throw new EngineError("invalidArgument", `snapshot ${key} is not active`);
     return { upperDir: `${self.dir}/fs`, lowerDirs: ancestors.map((s) => this.#lowerDir(s)) };
   }
 
