@@ -64,10 +64,10 @@ describe("runCli", () => {
       code: 1,
       stderr: "docker: 'nosuch' is not a docker command.\nSee 'docker --help'\n",
     });
-    expect(await cli(["build", "."])).toMatchObject({
+    expect(await cli(["network", "ls"])).toMatchObject({
       code: 1,
       stderr:
-        "docker: 'build' is a docker command that Drydock does not have yet.\nSee 'docker --help' for the ones it has.\n",
+        "docker: 'network' is a docker command that Drydock does not have yet.\nSee 'docker --help' for the ones it has.\n",
     });
     expect(await cli(["ps", "--foo"])).toMatchObject({
       code: 125,
