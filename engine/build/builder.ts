@@ -354,6 +354,10 @@ export class Builder {
         args: new Map(),
       };
       write(` ---> ${image.record.name === "scratch" ? "" : short(image.record.config.digest)}\n`);
+      const triggers = image.config.config?.OnBuild ?? [];
+      if (triggers.length > 0 && !done.some((state) => state.image === image)) {
+        write(`[Warning] ${base} has ONBUILD triggers, which Drydock does not run yet: ${triggers.join("; ")}\n`);
+      }
       const steps = index === stages.length - 1 && labelStep ? [...stage.steps, labelStep] : stage.steps;
       for (const step of steps) {
         options.signal?.throwIfAborted();
@@ -531,6 +535,13 @@ export class Builder {
           break;
         }
         case "RUN": {
+          for (const name of step.flags.keys()) {
+            if (name === "network" && step.flags.get(name) !== "host") continue;
+            throw new EngineError(
+              "invalidArgument",
+              `Dockerfile line ${step.line}: RUN --${name} needs BuildKit, which Drydock does not have: drop the flag (or COPY what the mount would bring)`,
+            );
+          }
           const argv = this.#runArgv(step, shell);
           const argEnv = [...state.args].filter(([name]) => !envMap(exec.Env).has(name)).map(([n, v]) => `${n}=${v}`);
           createdBy = step.json
