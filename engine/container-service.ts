@@ -19,8 +19,12 @@ import {
   type BlockIo,
   type CgroupSample,
   type ContainerDetails,
+  ContainerFiles,
+  type ContainerPathStat,
+  type ContainerRootSource,
   type ContainerSummary,
   Containers,
+  containerDir,
   type ExecOptions,
   type ExitInfo,
   type FilesystemChange,
@@ -36,7 +40,7 @@ import { type LayerShare, ninePLayerShare, OverlaySnapshotter, type UpperDirDiff
 import { type TraceEvent, Tracer } from "./trace/index.ts";
 import { WASI_RUNTIME, WasiRuntime, type WasiWorkerFactory } from "./wasi/index.ts";
 
-export type { ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
+export type { ContainerPathStat, ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
 export { createRuntimeSpec, formatLogLine, GUEST_RUNTIME, validateRunOptions } from "./runtime/index.ts";
 export { type Mount, OverlaySnapshotter, type SnapshotInfo } from "./snapshots/index.ts";
 export { commandOf, type TraceAction, Tracer } from "./trace/index.ts";
@@ -408,6 +412,67 @@ export class ContainerService {
    */
   diskUsage(id: string): Promise<number> {
     return this.containers.diskUsage(id);
+  }
+
+  /** Where a container's root is for copying files: its mounted root while it runs, else its overlay's mounts. */
+  #rootSource(id: string): { source: ContainerRootSource; id: string; name: string } {
+    const details = this.containers.inspect(id);
+    const source: ContainerRootSource =
+      details.status === "running" || details.status === "paused"
+        ? { running: `${containerDir(details.id)}/rootfs` }
+        : { mounts: this.snapshotter.mounts(details.id) };
+    return { source, id: details.id, name: details.name };
+  }
+
+  #files(): ContainerFiles {
+    return new ContainerFiles(this.drydock.agent, this.tracer);
+  }
+
+  /**
+   * Stat of a path in the container, its last component not followed (`HEAD /containers/{id}/archive`).
+   * @example
+   * const { mode, size } = await containers.statPath(id, "/etc/hostname");
+   */
+  async statPath(id: string, path: string): Promise<ContainerPathStat> {
+    const { source, id: full, name } = this.#rootSource(id);
+    const { resolved: _resolved, ...stat } = await this.#files().stat(full, source, path, name);
+    return stat;
+  }
+
+  /**
+   * A path of the container as a tar, with its stat (`docker cp CONTAINER:PATH -`): modes, owners, symlinks kept.
+   * @example
+   * const { stat, tar } = await containers.archivePath(id, "/etc");
+   */
+  archivePath(id: string, path: string): Promise<{ stat: ContainerPathStat; tar: ReadableStream<Uint8Array> }> {
+    const { source, id: full, name } = this.#rootSource(id);
+    return this.#files().archive(full, source, path, name);
+  }
+
+  /**
+   * Extracts a tar into a directory of the container (`docker cp - CONTAINER:DIR`); `copyUIDGID` keeps the
+   * archive's owners (`docker cp -a`), else root owns what is copied.
+   * @example
+   * await containers.extractArchive(id, "/tmp", tarStream, { copyUIDGID: true });
+   */
+  extractArchive(
+    id: string,
+    path: string,
+    tar: ReadableStream<Uint8Array>,
+    options: { copyUIDGID?: boolean } = {},
+  ): Promise<void> {
+    const { source, id: full, name } = this.#rootSource(id);
+    return this.#files().extract(full, source, path, name, tar, options);
+  }
+
+  /**
+   * The container's whole filesystem as a tar (`docker export`).
+   * @example
+   * const tar = await containers.exportFilesystem(id);
+   */
+  exportFilesystem(id: string): Promise<ReadableStream<Uint8Array>> {
+    const { source, id: full } = this.#rootSource(id);
+    return this.#files().export(full, source);
   }
 
   /**

@@ -3,6 +3,7 @@
 // argv, stdio and terminal over /run/drydock/cli.sock to the engine's CLI, which calls the same API app in process.
 // drydockd forwards each connection to those sockets over the agent link.
 import { createApiApp, requestBodyLimit } from "./api/index.ts";
+import type { HostFiles } from "./cli/index.ts";
 import { runCli } from "./cli/index.ts";
 import { serveCliRelay } from "./cli/relay.ts";
 import type { ContainerService } from "./container-service.ts";
@@ -77,7 +78,12 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
       // A lesson's checks (DRYDOCK_CHECK=1) poll every few seconds: their requests would drown the learner's.
       void serveCliRelay(
         connection,
-        (argv, io) => runCli(argv, io, io.env.DRYDOCK_CHECK ? checkTransport : cliTransport),
+        (argv, io) =>
+          runCli(
+            argv,
+            { ...io, files: guestFiles(drydock.agent) },
+            io.env.DRYDOCK_CHECK ? checkTransport : cliTransport,
+          ),
         {
           readDirectory: (path) => guestDirectoryTar(drydock, path),
           writeFile: (path, text) => drydock.agent.writeFile(path, text),
@@ -100,4 +106,43 @@ async function guestDirectoryTar(drydock: Drydock, path: string): Promise<Readab
   const proc = await drydock.agent.spawn({ argv: ["/bin/busybox", "tar", "-c", "-f", "-", "-C", path, "."] });
   void proc.stderr.cancel().catch(() => {});
   return proc.stdout;
+}
+
+/**
+ * The guest's own files for its `docker` command (`docker cp` from and to the guest's shell), as busybox tar in the
+ * guest makes and extracts them, so owners, modes and symlinks are kept.
+ */
+function guestFiles(agent: Drydock["agent"]): HostFiles {
+  const slash = (path: string) => path.lastIndexOf("/");
+  return {
+    stat: async (path) => {
+      try {
+        const stat = await agent.stat(path);
+        return { isDirectory: stat.isDirectory };
+      } catch {
+        return undefined;
+      }
+    },
+    pack: async (path) => {
+      const dir = path.slice(0, slash(path)) || "/";
+      const process = await agent.spawn({
+        argv: ["/bin/busybox", "tar", "-c", "-f", "-", "-C", dir, path.slice(slash(path) + 1)],
+      });
+      await process.stdin.close().catch(() => {});
+      void process.stderr.cancel().catch(() => {});
+      return process.stdout;
+    },
+    unpack: async (dir, tar) => {
+      const process = await agent.spawn({ argv: ["/bin/busybox", "tar", "-x", "-f", "-", "-C", dir] });
+      const feeding = tar.pipeTo(process.stdin).catch(() => {});
+      const [stderr, exit] = await Promise.all([
+        new Response(process.stderr).text(),
+        process.exit,
+        new Response(process.stdout).text(),
+        feeding,
+      ]);
+      if (exit.code !== 0)
+        throw new Error(`could not extract into ${dir}: ${stderr.trim() || `tar exited ${exit.code}`}`);
+    },
+  };
 }

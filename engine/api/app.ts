@@ -2,6 +2,7 @@
 // in Node (engine/node/daemon.ts) and requests inside the page's Web Worker. This file assembles it: version
 // negotiation and Docker's headers for every answer, errors as `{"message"}`, and the routes of each area.
 import { Hono } from "hono";
+import { registerArchiveRoutes } from "./archive.ts";
 import { registerBuildRoutes } from "./build.ts";
 import { type ApiOptions, PLATFORM } from "./common.ts";
 import { registerContainerRoutes } from "./containers.ts";
@@ -45,6 +46,7 @@ export function createApiApp(options: ApiOptions): Hono {
   // Before the image routes: /images/prune would otherwise be taken for an image called "prune".
   registerBuildRoutes(app, options);
   registerImageRoutes(app, options);
+  registerArchiveRoutes(app, options);
   const execIdsOf = registerExecRoutes(app, options);
   registerContainerRoutes(app, options, execIdsOf);
   return app;

@@ -15,7 +15,6 @@ import {
   familiarReference,
   type HistoryEntry,
   type ImageConfig,
-  MediaType,
   parseReference,
   shortDigest,
 } from "../oci/index.ts";
@@ -34,6 +33,7 @@ import {
   archiveTree,
   contextTree,
   copyLayer,
+  gzipLayer,
   imageTree,
   type PlannedFile,
   planCopy,
@@ -502,27 +502,27 @@ export class Builder {
           const missing = path !== "/" && tree.get(cleanPath(path))?.type !== "directory";
           if (missing) {
             keyExtra = "mkdir";
-            newLayer = async () => ({
-              tar: await copyLayer(
-                [
-                  {
-                    target: cleanPath(path),
-                    source: {
-                      path: "",
-                      type: "directory",
-                      mode: 0o755,
-                      uid: 0,
-                      gid: 0,
-                      mtime: Math.floor(Date.now() / 1000),
-                      contentKey: "",
-                      read: async () => new Uint8Array(),
+            newLayer = async () =>
+              gzipLayer(
+                await copyLayer(
+                  [
+                    {
+                      target: cleanPath(path),
+                      source: {
+                        path: "",
+                        type: "directory",
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        mtime: Math.floor(Date.now() / 1000),
+                        contentKey: "",
+                        read: async () => new Uint8Array(),
+                      },
                     },
-                  },
-                ],
-                { below: tree, now: Math.floor(Date.now() / 1000) },
-              ),
-              mediaType: MediaType.ociLayerTar,
-            });
+                  ],
+                  { below: tree, now: Math.floor(Date.now() / 1000) },
+                ),
+              );
           }
           break;
         }
@@ -653,7 +653,7 @@ export class Builder {
         throw new EngineError("invalidArgument", message);
       }
       const { tar } = await containers.layer(id);
-      return { tar, mediaType: MediaType.ociLayerTar };
+      return gzipLayer(tar);
     } finally {
       signal?.removeEventListener("abort", onAbort);
       write(`Removing intermediate container ${id.slice(0, 12)}\n`);
@@ -744,7 +744,7 @@ export class Builder {
         const options: Parameters<typeof copyLayer>[1] = { below, now: Math.floor(Date.now() / 1000) };
         if (owner) options.owner = owner;
         if (mode !== undefined) options.mode = mode;
-        return { tar: await copyLayer(planned, options), mediaType: MediaType.ociLayerTar };
+        return gzipLayer(await copyLayer(planned, options));
       },
     };
   }

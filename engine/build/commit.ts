@@ -4,9 +4,10 @@
 import type { ContainerService } from "../container-service.ts";
 import { EngineError } from "../errors.ts";
 import type { ImageService } from "../image-service.ts";
-import { type Digest, type ImageConfig, MediaType } from "../oci/index.ts";
+import type { Digest, ImageConfig } from "../oci/index.ts";
 import { applyConfigStep } from "./builder.ts";
 import { expandVariables, parseDockerfile } from "./dockerfile.ts";
+import { gzipLayer } from "./files.ts";
 
 /** Instructions `docker commit --change` accepts, as dockerd lists them. */
 const COMMIT_INSTRUCTIONS = new Set([
@@ -96,7 +97,7 @@ export async function commitContainer(
   const { rootfs: _rootfs, ...withoutRootfs } = config;
   const image = await images.store.create({
     config: withoutRootfs,
-    layers: [...base.layers.map((stored) => ({ stored })), { tar, mediaType: MediaType.ociLayerTar }],
+    layers: [...base.layers.map((stored) => ({ stored })), await gzipLayer(tar)],
     names: options.reference ? [options.reference] : [],
     parent: base.record.config.digest,
   });

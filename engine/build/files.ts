@@ -5,8 +5,8 @@ import { createTarDecoder, packTar, type TarEntry } from "modern-tar";
 import picomatch from "picomatch";
 import { EngineError } from "../errors.ts";
 import { decompressor } from "../images/decompress.ts";
-import type { ImageDetails, ImageStore } from "../images/index.ts";
-import { digestOf } from "../oci/index.ts";
+import type { ImageDetails, ImageStore, NewImageLayer } from "../images/index.ts";
+import { digestOf, MediaType } from "../oci/index.ts";
 import { type BuildContext, cleanPath } from "./context.ts";
 
 /** A file of a source tree (the context or an image): metadata, and its bytes on demand. */
@@ -266,6 +266,15 @@ export async function copyLayer(planned: PlannedFile[], options: LayerFileOption
     }
   }
   return packTar([...entries.values()]);
+}
+
+/**
+ * A layer tar as it is stored and pushed: gzip-compressed, as Docker's builders make layers (the diff id is still the
+ * digest of the tar itself).
+ */
+export async function gzipLayer(tar: Uint8Array): Promise<NewImageLayer> {
+  const compressed = new Blob([tar as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("gzip"));
+  return { tar: new Uint8Array(await new Response(compressed).arrayBuffer()), mediaType: MediaType.ociLayerGzip };
 }
 
 /** Whether bytes look like a tar archive (gzip'd or not) that ADD unpacks, and which compression. */

@@ -6,6 +6,7 @@ import { DockerClient } from "./client.ts";
 import { argsError, groupHelp, rootHelp, type Verb, type VerbContext, type VerbGroup, verbHelp } from "./command.ts";
 import { commit } from "./commit.ts";
 import { containerPrune } from "./container-prune.ts";
+import { cp, exportVerb } from "./cp.ts";
 import { create } from "./create.ts";
 import { diff } from "./diff.ts";
 import { describeFailure } from "./errors.ts";
@@ -41,7 +42,7 @@ import { unpause } from "./unpause.ts";
 import { CLIENT_VERSION, version } from "./version.ts";
 import { wait } from "./wait.ts";
 
-export type { ApiConnector, ApiTransport, CliIO } from "./io.ts";
+export type { ApiConnector, ApiTransport, CliIO, HostFiles } from "./io.ts";
 
 /** The docker default when nothing names a daemon. */
 export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
@@ -88,6 +89,8 @@ export const VERBS: Verb[] = [
   wait,
   pull,
   push,
+  cp,
+  exportVerb,
   save,
   load,
   login,
@@ -106,8 +109,6 @@ export const VERBS: Verb[] = [
 /** docker's own verbs that Drydock has not built yet: named as such, not as unknown commands. */
 const NOT_YET = new Set([
   "attach",
-  "cp",
-  "export",
   "import",
   "port",
   "rename",
@@ -126,9 +127,11 @@ export const GROUPS: VerbGroup[] = [
     summary: "Manage containers",
     commands: [
       ["commit", commit],
+      ["cp", cp],
       ["create", create],
       ["diff", diff],
       ["exec", exec],
+      ["export", exportVerb],
       ["inspect", containerInspect],
       ["kill", kill],
       ["logs", logs],

@@ -34,6 +34,21 @@ export interface CliIO {
   readDirectory?(path: string): Promise<ReadableStream<Uint8Array>>;
   /** Writes a small file where the command runs (`docker build --iidfile`); absent where the CLI cannot. */
   writeFile?(path: string, text: string): Promise<void>;
+  /**
+   * The files of the machine the CLI was started on (`docker cp` between them and a container): in Node the local
+   * file system, in the guest the guest's. Absent where there are none (then only `-`, a tar on stdin or stdout).
+   */
+  files?: HostFiles;
+}
+
+/** Files on the CLI's side, as tar streams, so modes, owners and symlinks cross unchanged. Paths are absolute. */
+export interface HostFiles {
+  /** Whether a path exists (not following a final symlink), and whether it is a directory. */
+  stat(path: string): Promise<{ isDirectory: boolean } | undefined>;
+  /** A tar of `path`, its base name as the entries' first component. */
+  pack(path: string): Promise<ReadableStream<Uint8Array>>;
+  /** Extracts a tar into the existing directory `dir`. */
+  unpack(dir: string, tar: ReadableStream<Uint8Array>): Promise<void>;
 }
 
 /**

@@ -1,9 +1,12 @@
 // The docker CLI (engine/cli) in Node: a CliIO over the process's stdio and terminal, and an ApiTransport over a unix
 // socket with node:http, hijacked requests included (101 UPGRADED, or a 200 raw stream from older daemons).
+import { spawn } from "node:child_process";
+import { lstat } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { Readable } from "node:stream";
-import type { ApiConnector, ApiTransport, CliIO } from "../cli/index.ts";
+import { basename, dirname } from "node:path";
+import { Readable, Writable } from "node:stream";
+import type { ApiConnector, ApiTransport, CliIO, HostFiles } from "../cli/index.ts";
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 };
 
@@ -40,6 +43,41 @@ function writable(stream: NodeJS.WritableStream): WritableStream<Uint8Array> {
 }
 
 /**
+ * This machine's files for `docker cp`, through the system's tar (owners kept when run as root, as docker's are).
+ * @example
+ * const files = nodeHostFiles();
+ * const tar = await files.pack("/etc/hostname");
+ */
+export function nodeHostFiles(): HostFiles {
+  return {
+    stat: async (path) => {
+      try {
+        return { isDirectory: (await lstat(path)).isDirectory() };
+      } catch {
+        return undefined;
+      }
+    },
+    pack: async (path) => {
+      const child = spawn("tar", ["-c", "-f", "-", "-C", dirname(path), basename(path)], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      return Readable.toWeb(child.stdout) as ReadableStream<Uint8Array>;
+    },
+    unpack: async (dir, tar) => {
+      const child = spawn("tar", ["-x", "-f", "-", "-C", dir], { stdio: ["pipe", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number>((resolve) => child.once("close", (code) => resolve(code ?? 1)));
+      await tar.pipeTo(Writable.toWeb(child.stdin)).catch(() => {});
+      const code = await exited;
+      if (code !== 0) throw new Error(`could not extract into ${dir}: ${stderr.trim() || `tar exited ${code}`}`);
+    },
+  };
+}
+
+/**
  * The CLI's view of this process: stdio, whether they are terminals, raw mode, window size and signals.
  * @example
  * const code = await runCli(process.argv.slice(2), processCliIO(), unixConnector("unix:///tmp/drydock.sock"));
@@ -48,6 +86,7 @@ export function processCliIO(): CliIO {
   const stdin = process.stdin;
   const stdout = process.stdout;
   return {
+    files: nodeHostFiles(),
     stdin: lazyStdin(stdin),
     stdout: writable(stdout),
     stderr: writable(process.stderr),

@@ -1,5 +1,6 @@
 // The runtime: containers (metadata) and tasks (running process trees), an explicit state machine, the pure
 // translation of image defaults and run options into an OCI runtime spec, cgroup v2 limits, logs and exec.
+export { ContainerFiles, type ContainerPathStat, type ContainerRootSource, goFileMode } from "./archive.ts";
 export {
   type ContainerDetails,
   type ContainerSummary,

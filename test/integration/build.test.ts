@@ -1,7 +1,8 @@
 // docker build, commit, history and image prune against one booted guest: the real docker CLI's classic builder
 // (DOCKER_BUILDKIT=0) and docker-py over the Node daemon's socket, engine/cli in Node, and `docker build .` typed in
-// the guest (its docker applet relays to engine/cli, which reads the guest's own directory). The built image is
-// saved and unpacked with umoci to check its layers are standard OCI (a deleted file, a replaced directory).
+// the guest (its docker applet relays to engine/cli, which reads the guest's own directory). A built image is pushed
+// to Debian's docker-registry (basic auth), read back by skopeo and unpacked by umoci: its layers are standard OCI
+// (a deleted file, a replaced directory).
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { processCliIO, unixConnector } from "../../engine/node/cli.ts";
 import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
 import { type Outcome, runDocker } from "../fixtures/docker-cli.ts";
 import { type GuestDockerFixture, startGuestDocker } from "../fixtures/guest-docker.ts";
+import { startRegistry } from "../fixtures/registry.ts";
 
 const run = promisify(execFile);
 let guest: GuestDockerFixture;
@@ -256,7 +258,7 @@ describe("docker build typed in the guest's terminal", () => {
 });
 
 describe("the layers are standard OCI", () => {
-  it("umoci unpacks the saved image to the tree the build made: deleted files gone, replaced directories replaced", async () => {
+  it("pushed to a registry with basic auth, skopeo reads the same digest and umoci unpacks the tree the build made", async () => {
     const context = join(dir, "oci");
     await mkdir(join(context, "old"), { recursive: true });
     await writeFile(join(context, "old", "a"), "a\n");
@@ -266,19 +268,47 @@ describe("the layers are standard OCI", () => {
       join(context, "Dockerfile"),
       `FROM ${guest.busybox}\nCOPY . /work/\nRUN rm /work/gone && rm -rf /work/old && mkdir /work/old && echo new > /work/old/c\n`,
     );
-    const built = await docker(["build", "-t", "ocitest:1", context]);
-    expect(built.code).toBe(0);
-    const archive = join(dir, "ocitest.tar");
-    const saved = await docker(["save", "-o", archive, "ocitest:1"]);
-    expect(saved.code).toBe(0);
-    const layout = join(dir, "layout");
-    await mkdir(layout, { recursive: true });
-    await run("tar", ["-xf", archive, "-C", layout]);
-    const bundle = join(dir, "bundle");
-    await run("umoci", ["unpack", "--rootless", "--image", `${layout}:1`, bundle]);
-    const work = join(bundle, "rootfs", "work");
-    expect((await readdir(work)).sort()).toEqual(["Dockerfile", "old"]);
-    expect(await readdir(join(work, "old"))).toEqual(["c"]);
-    expect(await readFile(join(work, "old", "c"), "utf8")).toBe("new\n");
+    const registry = await startRegistry({ auth: "basic" });
+    try {
+      const name = `${registry.host}/ocitest:1`;
+      const built = await docker(["build", "-t", name, context]);
+      expect(built.code).toBe(0);
+      const { username, password } = registry.credentials!;
+      const login = await docker(["login", "-u", username, "-p", password, registry.host]);
+      expect(login.code).toBe(0);
+      const pushed = await docker(["push", name]);
+      expect(pushed.code).toBe(0);
+      const digest = /^1: digest: (sha256:[0-9a-f]{64}) size: \d+$/m.exec(pushed.stdout)?.[1];
+      expect(digest).toBeDefined();
+      const creds = `${username}:${password}`;
+      const { stdout } = await run("skopeo", [
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        "--format",
+        "{{.Digest}}",
+        `docker://${name}`,
+      ]);
+      expect(stdout.trim()).toBe(digest);
+
+      const layout = join(dir, "layout");
+      await run("skopeo", [
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        creds,
+        `docker://${name}`,
+        `oci:${layout}:1`,
+      ]);
+      const bundle = join(dir, "bundle");
+      await run("umoci", ["unpack", "--rootless", "--image", `${layout}:1`, bundle]);
+      const work = join(bundle, "rootfs", "work");
+      expect((await readdir(work)).sort()).toEqual(["Dockerfile", "old"]);
+      expect(await readdir(join(work, "old"))).toEqual(["c"]);
+      expect(await readFile(join(work, "old", "c"), "utf8")).toBe("new\n");
+    } finally {
+      await registry.stop();
+    }
   });
 });

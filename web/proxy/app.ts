@@ -23,6 +23,7 @@ import {
   type UpstreamConfig,
   type UpstreamRepository,
 } from "./names.ts";
+import { anyPushAllowed, PUSH_METHODS, registerPushRoutes } from "./push.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import {
   formatScope,
@@ -304,21 +305,28 @@ export function createProxy(options: ProxyOptions = {}): Hono {
     `${options.publicUrl?.replace(/\/+$/, "") ?? `${new URL(c.req.url).origin}${basePath}`}/token`;
 
   const app = new Hono();
+  const pushing = anyPushAllowed(upstreams);
 
   app.use(
     "*",
     cors({
       origin: options.corsOrigin ?? "*",
-      allowMethods: ["GET", "HEAD", "OPTIONS"],
-      allowHeaders: ["Authorization", "Accept", "Range", "If-None-Match"],
-      exposeHeaders: EXPOSED_HEADERS,
+      allowMethods: ["GET", "HEAD", "OPTIONS", ...(pushing ? PUSH_METHODS : [])],
+      allowHeaders: [
+        "Authorization",
+        "Accept",
+        "Range",
+        "If-None-Match",
+        ...(pushing ? ["Content-Type", "Content-Range"] : []),
+      ],
+      exposeHeaders: pushing ? [...EXPOSED_HEADERS, "Location", "Range", "Docker-Upload-UUID"] : EXPOSED_HEADERS,
       maxAge: 86400,
     }),
   );
 
   app.use("*", async (c, next) => {
     const method = c.req.method;
-    if (method !== "GET" && method !== "HEAD") {
+    if (method !== "GET" && method !== "HEAD" && !(pushing && PUSH_METHODS.includes(method))) {
       return registryError(405, "UNSUPPORTED", `${method} is not supported: this proxy is read-only`, {
         allow: "GET, HEAD, OPTIONS",
       });
@@ -365,8 +373,11 @@ export function createProxy(options: ProxyOptions = {}): Hono {
         return registryError(400, "UNSUPPORTED", "one token cannot cover repositories of two upstream registries");
       }
       target = mapped.repository;
-      // The proxy is read-only, so it never asks for more than pull.
-      upstreamScopes.push(formatScope({ type: "repository", name: mapped.repository.name, actions: ["pull"] }));
+      // Read-only unless the operator allowed pushes to this upstream: only then is push asked for.
+      const push = scope.actions.includes("push") && mapped.repository.upstream.allowPush === true;
+      upstreamScopes.push(
+        formatScope({ type: "repository", name: mapped.repository.name, actions: push ? ["pull", "push"] : ["pull"] }),
+      );
     }
     const auth = c.req.header("authorization");
     try {
@@ -468,6 +479,18 @@ export function createProxy(options: ProxyOptions = {}): Hono {
     if (typeof value === "object") await checkUrl(new URL(value.realm), policy);
     tokenServices.set(repository.alias, { value, expires: Date.now() + TOKEN_SERVICE_TTL_MS });
     return value;
+  }
+
+  if (pushing) {
+    registerPushRoutes(routes, {
+      upstreams,
+      policy,
+      fetchFn,
+      basePath,
+      upstreamAuthorization: async (header) => (await marks.read(header)).upstream,
+      challenge: (c, scope) => `Bearer realm="${realmFor(c)}",service="${PROXY_SERVICE}",scope="${scope}"`,
+      timeoutMs: limits.transferTimeoutMs,
+    });
   }
 
   routes.get("/v2/*", async (c) => {

@@ -18,6 +18,8 @@ Options:
   --upstream <alias>=<url>   add or replace an upstream; may repeat. Upstreams given here may be on private or
                              loopback addresses (e.g. --upstream local=http://127.0.0.1:5000)
   --no-default-upstreams     only the upstreams given with --upstream (defaults: ${Object.keys(DEFAULT_UPSTREAMS).join(", ")})
+  --allow-push <alias>       relay pushes to this upstream (with each client's own credentials, never kept);
+                             may repeat. Without it the proxy is read-only
   --allow-private-host <h>   also allow host[:port] on a private address (e.g. a local registry's token server)
   --cache-dir <dir>          keep the blob cache in this directory (default: in memory)
   --cache-max-bytes <n>      cache size bound; suffixes K, M, G (default 512M in memory, 10G on disk)
@@ -43,6 +45,7 @@ function main(): void {
       upstream: { type: "string", multiple: true, default: [] },
       "no-default-upstreams": { type: "boolean", default: false },
       "allow-private-host": { type: "string", multiple: true, default: [] },
+      "allow-push": { type: "string", multiple: true, default: [] },
       "cache-dir": { type: "string" },
       "cache-max-bytes": { type: "string" },
       "no-cache": { type: "boolean", default: false },
@@ -66,6 +69,11 @@ function main(): void {
     }
     // Naming an upstream on the command line is the explicit configuration that lets it be a private address.
     upstreams[alias] = { url, allowPrivate: true };
+  }
+  for (const alias of values["allow-push"]) {
+    const upstream = upstreams[alias];
+    if (!upstream) throw new Error(`--allow-push ${alias}: no upstream is configured as ${alias}`);
+    upstreams[alias] = { ...upstream, allowPush: true };
   }
   const requestsPerMinute = values["requests-per-minute"] ? Number(values["requests-per-minute"]) : undefined;
   const app = createNodeProxy({

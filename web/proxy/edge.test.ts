@@ -31,6 +31,7 @@ describe("the edge-deployable part", () => {
       "cache.ts",
       "index.ts",
       "names.ts",
+      "push.ts",
       "rate-limit.ts",
       "rewrite.ts",
       "upstream.ts",

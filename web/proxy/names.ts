@@ -12,6 +12,11 @@ export interface UpstreamConfig {
    * upstreams an operator names explicitly (the CLI's `--upstream`): the default table never sets it.
    */
   readonly allowPrivate?: boolean;
+  /**
+   * Relay pushes (blob uploads, manifest PUTs) to this upstream, with the client's own credentials. Only where the
+   * operator says so (the CLI's `--allow-push <alias>`): the proxy is read-only by default.
+   */
+  readonly allowPush?: boolean;
 }
 
 /** The alias under which Docker Hub is configured; names with no known alias go there. */
