@@ -287,7 +287,12 @@ function inspect(ref?: string): void {
     );
 }
 const inspectTab = byId("tab-inspect", HTMLButtonElement);
-inspectTab.addEventListener("click", () => inspect());
+/** The container a link asked for, shown when the tab's click handler runs. */
+let inspectRef: string | undefined;
+inspectTab.addEventListener("click", () => {
+  inspect(inspectRef);
+  inspectRef = undefined;
+});
 // A container ID in the terminal (docker ps, docker run -d) is a link to the inspector.
 terminal.registerLinkProvider({
   provideLinks(y, callback) {
@@ -297,8 +302,8 @@ terminal.registerLinkProvider({
       text: match[0],
       decorations: { underline: true, pointerCursor: true },
       activate: () => {
+        inspectRef = match[0];
         inspectTab.click();
-        inspect(match[0]);
       },
     }));
     callback(links.length ? links : undefined);

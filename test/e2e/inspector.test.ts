@@ -18,14 +18,14 @@ import {
 } from "./harness.ts";
 
 let registry: Registry;
-let images: Record<"busybox" | "multi", SeededImage>;
+let images: Record<"busybox" | "multi" | "layers", SeededImage>;
 let outDir: string;
 let server: PageServer;
 let browser: Browser;
 
 beforeAll(async () => {
   registry = await startRegistry();
-  [images, outDir] = await Promise.all([seedRegistry(registry, ["busybox", "multi"]), buildPage()]);
+  [images, outDir] = await Promise.all([seedRegistry(registry, ["busybox", "multi", "layers"]), buildPage()]);
   server = await servePage(outDir, { [registry.host]: registry.url });
   browser = await launchBrowser();
   await browser.page.setViewportSize({ width: 1280, height: 900 });
@@ -83,7 +83,7 @@ describe("the inspector", () => {
     // writable layer on top with the file the container made.
     const stack = page.locator("#inspector [data-section=layers] .layer");
     await expect
-      .poll(async () => (await stack.count()) || (await page.locator("#inspector").innerText()), { timeout: 20_000 })
+      .poll(async () => (await stack.count()) || (await page.locator("#inspector").innerText()), { timeout: 60_000 })
       .toBe(2);
     const lower = page.locator("#inspector [data-section=layers] .layer:not(.upper)");
     expect(await lower.getAttribute("data-layer")).toBe(layerDigest);
@@ -115,10 +115,19 @@ describe("the inspector", () => {
     await screenshot(page, "inspector-01-layers-and-pids");
     await page.locator("#inspector [data-section=layers]").scrollIntoViewIfNeeded();
     await screenshot(page, "inspector-02-layers");
-    // The last pull's waterfall: one row per layer with its download, unpack and verify.
+    // The last pull's waterfall: one row per layer with its download, unpack and verify (the three-layer image, none
+    // of whose layers is stored yet).
+    await typeCommand(page, `clear; docker pull -q ${images.layers.reference} && echo pulled-layers`);
+    await expect.poll(() => terminalText(page), { timeout: 60_000 }).toMatch(/^pulled-layers$/m);
+    await page.click("#inspect-refresh");
+    await expect.poll(() => page.locator("#inspector [data-section=pull] h3").innerText()).toContain("layers");
     const waterfall = page.locator("#inspector [data-section=pull] .waterfall-layers li");
-    expect(await waterfall.count()).toBe(1);
-    expect(await waterfall.first().innerText()).toMatch(/download \d+ ms · unpack \d+ ms · verify \d+ ms/);
+    expect(await waterfall.count()).toBe(3);
+    for (const row of await waterfall.allInnerTexts())
+      expect(row).toMatch(/download \d+ ms · unpack \d+ ms · verify \d+ ms/);
+    expect(await page.locator("#inspector .waterfall rect.download").count()).toBe(3);
+    await page.locator("#inspector [data-section=pull]").scrollIntoViewIfNeeded();
+    await screenshot(page, "inspector-04-pull-waterfall");
     await typeCommand(page, "docker rm -f web");
   });
 

@@ -106,8 +106,15 @@ export class Inspector {
     clearInterval(this.#timer);
   }
 
-  /** Lists the containers and draws `ref` (else the one chosen, else the newest). */
-  async show(ref?: string): Promise<void> {
+  #showing: Promise<void> = Promise.resolve();
+
+  /** Lists the containers and draws `ref` (else the one chosen, else the newest); one drawing at a time. */
+  show(ref?: string): Promise<void> {
+    this.#showing = this.#showing.then(() => this.#show(ref));
+    return this.#showing;
+  }
+
+  async #show(ref?: string): Promise<void> {
     const containers = await this.#api.containers();
     const wanted =
       containers.find((c) => c.id === ref || c.id.startsWith(ref ?? "\u0000") || c.name === ref) ??
