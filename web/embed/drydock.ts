@@ -246,7 +246,8 @@ export class DrydockTerminal extends HTMLElement {
           terminal.write(bytes);
           if (!waiting) return;
           seen = (seen + decoder.decode(bytes, { stream: true })).slice(-200);
-          if (!/[#$] $/.test(seen)) return;
+          // The prompt, maybe followed by the shell's question to the terminal (where is the cursor?).
+          if (!/[#$] $/.test(seen.replaceAll("\x1b[6n", ""))) return;
           waiting = false;
           status.textContent = "";
           this.dataset.state = "ready";
