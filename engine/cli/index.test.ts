@@ -141,6 +141,30 @@ describe("runCli", () => {
     expect((await cli(["create", "--network", "none", "busybox"], daemon)).stdout).toBe("c1\n");
   });
 
+  it("system prune -f: stopped containers, dangling images and build cache, with docker's report", async () => {
+    const result = await cli(["system", "prune", "-f"], (request) => {
+      const path = new URL(request.url).pathname.replace(/^\/v1\.43/, "");
+      if (path === "/containers/prune") return json({ ContainersDeleted: ["c1"], SpaceReclaimed: 4096 });
+      if (path === "/images/prune")
+        return json({ ImagesDeleted: [{ Untagged: "old:1" }, { Deleted: "sha256:aa" }], SpaceReclaimed: 1000 });
+      if (path === "/build/prune") return json({ CachesDeleted: null, SpaceReclaimed: 0 });
+      return json({ message: "page not found" }, 404);
+    });
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(result.stdout).toBe(
+      "Deleted Containers:\nc1\n\nDeleted Images:\nuntagged: old:1\ndeleted: sha256:aa\n\nTotal reclaimed space: 5.096kB\n",
+    );
+    expect(result.requests.filter((r) => r.startsWith("POST")).map((r) => r.split("?")[0])).toEqual([
+      "POST /v1.43/containers/prune",
+      "POST /v1.43/images/prune",
+      "POST /v1.43/build/prune",
+    ]);
+    // Without -f it asks, and "no" (here: stdin at its end) removes nothing.
+    const asked = await cli(["system", "prune"]);
+    expect(asked.stdout).toContain("WARNING! This will remove:\n  - all stopped containers\n  - all dangling images");
+    expect(asked.requests.filter((r) => r.startsWith("POST"))).toEqual([]);
+  });
+
   it("run: create, attach, wait, start, demultiplexed output, the container's exit code", async () => {
     const result = await cli(["run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "x"], async (request) => {
       const path = new URL(request.url).pathname.replace(/^\/v1\.43/, "");

@@ -36,6 +36,7 @@ import { start } from "./start.ts";
 import { stats } from "./stats.ts";
 import { stop } from "./stop.ts";
 import { systemDf } from "./system-df.ts";
+import { systemPrune } from "./system-prune.ts";
 import { tag } from "./tag.ts";
 import { top } from "./top.ts";
 import { unpause } from "./unpause.ts";
@@ -173,6 +174,7 @@ export const GROUPS: VerbGroup[] = [
       ["df", systemDf],
       ["events", events],
       ["info", info],
+      ["prune", systemPrune],
     ],
   },
 ];
