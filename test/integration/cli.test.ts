@@ -240,6 +240,11 @@ describe("engine/cli and docker 20.10 against the Drydock daemon", () => {
     }
     // Nothing stopped: only the total.
     expect((await drydockCli(["container", "prune", "-f"])).stdout).toBe("Total reclaimed space: 0B\n");
+    // system prune goes through containers, images and the build cache: one stopped container, one total.
+    const left = (await drydockCli(["create", busybox.reference, "true"])).stdout.trim();
+    const system = await drydockCli(["system", "prune", "-f"]);
+    expect(system.code).toBe(0);
+    expect(system.stdout).toMatch(new RegExp(`^Deleted Containers:\n${left}\n\n(.|\n)*Total reclaimed space: \\d`));
   });
 
   it("rmi: untagged and deleted, then the image is gone for both clients", async () => {
