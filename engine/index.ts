@@ -39,3 +39,4 @@ export {
 } from "./inspect/index.ts";
 export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
 export * from "./vm/index.ts";
+export { serveWasiModule, type WasiWorker, type WorkerEndpoint, withSpareWorker } from "./wasi/index.ts";

@@ -4,14 +4,14 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { FromWorker, WasiWorkerFactory } from "../wasi/index.ts";
+import { type FromWorker, type WasiWorkerFactory, withSpareWorker } from "../wasi/index.ts";
 
 const tsxApi = pathToFileURL(
   join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist/esm/api/index.mjs"),
 ).href;
 
 /**
- * The worker factory for a WasiRuntime in Node.
+ * The worker factory for a WasiRuntime in Node, with one worker started ahead of the next run.
  * @example
  * const containers = ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() });
  */
@@ -19,7 +19,7 @@ export function nodeWasiWorkers(): WasiWorkerFactory {
   const script = new URL("./wasi-worker.ts", import.meta.url).href;
   // Registering tsx inside the thread makes its imports TypeScript-aware, whatever loaded the parent (tsx, vitest).
   const boot = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`;
-  return () => {
+  return withSpareWorker(() => {
     const worker = new Worker(boot, { eval: true });
     // A module that loops keeps its thread busy; the daemon must still be able to exit.
     worker.unref();
@@ -29,5 +29,5 @@ export function nodeWasiWorkers(): WasiWorkerFactory {
       onError: (listener) => worker.on("error", listener),
       terminate: () => void worker.terminate(),
     };
-  };
+  });
 }

@@ -21,4 +21,5 @@ export {
   type WasiRuntimeOptions,
   type WasiTask,
 } from "./runtime.ts";
+export { withSpareWorker } from "./spare.ts";
 export { serveWasiModule, type WorkerEndpoint } from "./worker.ts";

@@ -1,7 +1,8 @@
 // The WASI runtime: runs a container of a wasi/wasm image as a WebAssembly module, with no guest at all. Each
 // container has a writable layer over its image's merged layers; each start compiles the entrypoint's module (once
 // per module and memory limit, then cached), and runs it in a worker of its own, so a module that computes (or loops)
-// never blocks the engine, and stopping it is terminating that worker.
+// never blocks the engine, and stopping it is terminating that worker. A worker whose module ended by itself serves
+// a later run (starting one costs more than a small module does).
 import type { ExitStatus, GuestProcess } from "../agent/index.ts";
 import type { Provider } from "../content/index.ts";
 import { EngineError } from "../errors.ts";
@@ -9,7 +10,7 @@ import type { ImageDetails, LayerIndex, LayerRecord } from "../images/index.ts";
 import type { Tracer } from "../trace/index.ts";
 import { diffTrees, type FsDirectory, lookup, mergeLayers, type WritableLayer, withLayer } from "./filesystem.ts";
 import { capMemory, WASM_PAGE_BYTES } from "./memory-limit.ts";
-import type { FromWorker, WasiWorkerFactory } from "./protocol.ts";
+import type { FromWorker, WasiWorker, WasiWorkerFactory } from "./protocol.ts";
 import { type WasmModule, wasm } from "./webassembly.ts";
 
 /** The runtime's name, as `docker info` lists it and `docker run --runtime` takes it. */
@@ -53,6 +54,16 @@ export interface WasiTask {
 
 let nextPid = 1;
 
+/** A worker the runtime holds, with the listeners of the run it serves now (none while it waits idle). */
+interface HeldWorker {
+  worker: WasiWorker;
+  onMessage?: (message: FromWorker) => void;
+  onError?: (error: Error) => void;
+}
+
+/** Workers kept for the next runs once a module has ended by itself: a started worker is the costly part of a run. */
+const IDLE_WORKERS = 2;
+
 /** A module whose memory ended within this much of its cap, and failed, is taken to have run out of memory. */
 function outOfMemory(memoryBytes: number, cap: number | undefined, code: number): boolean {
   if (cap === undefined || code === 0) return false;
@@ -75,6 +86,8 @@ export class WasiRuntime {
   readonly #trees = new Map<string, Promise<FsDirectory>>();
   /** Compiled modules, by file digest and memory cap. */
   readonly #modules = new Map<string, Promise<WasmModule>>();
+  /** Workers whose module ended by itself, ready for another (a killed module's worker is terminated instead). */
+  readonly #idle: HeldWorker[] = [];
 
   constructor(options: WasiRuntimeOptions) {
     this.#options = options;
@@ -100,6 +113,22 @@ export class WasiRuntime {
   clearCache(): void {
     this.#modules.clear();
     this.#trees.clear();
+  }
+
+  #acquire(): HeldWorker {
+    const idle = this.#idle.pop();
+    if (idle) return idle;
+    const held: HeldWorker = { worker: this.#options.workers() };
+    held.worker.onMessage((message) => held.onMessage?.(message));
+    held.worker.onError((error) => held.onError?.(error));
+    return held;
+  }
+
+  #release(held: HeldWorker, reusable: boolean): void {
+    held.onMessage = undefined;
+    held.onError = undefined;
+    if (reusable && this.#idle.length < IDLE_WORKERS) this.#idle.push(held);
+    else held.worker.terminate();
   }
 
   /**
@@ -183,16 +212,17 @@ export class WasiRuntime {
     let running = true;
     let launchedAt: number | undefined;
     let finishedAt: number | undefined;
-    let worker: ReturnType<WasiWorkerFactory> | undefined;
+    let held: HeldWorker | undefined;
     let settle!: (result: Awaited<WasiTask["ended"]>) => void;
     const ended = new Promise<Awaited<WasiTask["ended"]>>((resolve) => {
       settle = resolve;
     });
-    const finish = async (result: Awaited<WasiTask["ended"]>) => {
+    /** `reusable`: the module ended by itself, so its worker is free for another run. */
+    const finish = async (result: Awaited<WasiTask["ended"]>, reusable = false) => {
       if (!running) return;
       running = false;
       finishedAt = Date.now();
-      worker?.terminate();
+      if (held) this.#release(held, reusable);
       if (result.error) await writers.stderr.write(new TextEncoder().encode(`${result.error}\n`)).catch(() => {});
       await Promise.all([writers.stdout.close().catch(() => {}), writers.stderr.close().catch(() => {})]);
       settle(result);
@@ -221,11 +251,11 @@ export class WasiRuntime {
         at += chunk.byteLength;
       }
       launchedAt = Date.now();
-      worker = this.#options.workers();
-      worker.onError((error) => {
+      held = this.#acquire();
+      held.onError = (error) => {
         void finish({ status: { code: 125 }, oomKilled: false, error: `the WASI worker failed: ${error.message}` });
-      });
-      worker.onMessage((message: FromWorker) => {
+      };
+      held.onMessage = (message: FromWorker) => {
         if (message.type === "output") {
           void writers[message.stream].write(message.data).catch(() => {});
         } else if (message.type === "memory") {
@@ -238,16 +268,19 @@ export class WasiRuntime {
             const used = `the module ran out of memory: it had ${mib(message.memoryBytes)} of its ${mib(spec.memoryMax!)} limit (docker run -m) and could not grow past it`;
             error = error ? `${error}\n${used}` : used;
           }
-          void finish({
-            status: { code: message.code },
-            oomKilled,
-            ...(error ? { error } : {}),
-            root: message.root,
-          });
+          void finish(
+            {
+              status: { code: message.code },
+              oomKilled,
+              ...(error ? { error } : {}),
+              root: message.root,
+            },
+            true,
+          );
         }
-      });
+      };
       tracer?.emit({ op: "wasi-start", argv: spec.args, ...(spec.memoryMax ? { memoryMax: spec.memoryMax } : {}) }, id);
-      worker.postMessage({
+      held.worker.postMessage({
         type: "start",
         module,
         args: spec.args,
