@@ -8,6 +8,7 @@ import type { DownloadProgress, TraceEntry } from "./protocol.ts";
 import { FilesView } from "./ui/files.ts";
 import { byId, errorMessage, formatBytes } from "./ui/format.ts";
 import { ImagesView, type ProxyState } from "./ui/images.ts";
+import { RuntimesView } from "./ui/runtimes.ts";
 import type { LessonsPanel } from "./ui/lessons.ts";
 import { createTerminal } from "./ui/terminal.ts";
 import { TracePanel } from "./ui/trace.ts";
@@ -184,6 +185,7 @@ function showProxyState(state: ProxyState): void {
   proxyButton.title = `Registry proxy at ${state.proxy}: ${detail}`;
 }
 const images = new ImagesView(api, showProxyState);
+new RuntimesView(api, () => void images.refresh());
 
 // The form saves the URL in this browser and pulls go through it at once (an empty field: the page's own proxy).
 proxyForm.addEventListener("submit", (event) => {

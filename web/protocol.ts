@@ -76,6 +76,14 @@ export interface StorageInfo {
 }
 
 /** The worker's API, as the main thread sees it (every call is asynchronous). */
+/** One run of the side-by-side comparison: which runtime ran it, how long it took (create to exit), what it said. */
+export interface RuntimeRun {
+  runtime: string;
+  ms: number;
+  code: number;
+  output: string;
+}
+
 export interface WorkerApi {
   /** Downloads the saved state and BIOS images, restores the guest and greets its agent. */
   start(options: StartOptions, sink: PageSink): Promise<StartResult>;
@@ -98,6 +106,11 @@ export interface WorkerApi {
   checkProxy(proxy: string): Promise<{ ok: true } | { ok: false; reason: string }>;
   pull(reference: string, onProgress: (progress: LayerProgress) => void): Promise<{ name: string; upToDate: boolean }>;
   images(): Promise<ImageSummary[]>;
+  /**
+   * Pulls `reference` for linux/386 and for wasi/wasm (an index with both), runs each once with `args` and says how
+   * long each took: one program as an i386 Linux container in the emulator and as a WebAssembly module.
+   */
+  compareRuntimes(reference: string, args: string[]): Promise<{ linux: RuntimeRun; wasi: RuntimeRun }>;
   removeImage(nameOrId: string): Promise<void>;
   clearImages(): Promise<void>;
   /**

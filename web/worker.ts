@@ -3,11 +3,19 @@
 // arrive (a top-level `await` before it would lose that message). The engine and v86 (most of the worker's code) are
 // a separate chunk, loaded while the guest's files download.
 import * as Comlink from "comlink";
-import type { ContainerService, Drydock, GuestDocker, GuestProcess, ImageService } from "../engine/index.ts";
+import type {
+  ContainerService,
+  Drydock,
+  GuestDocker,
+  GuestProcess,
+  ImageService,
+  WasiWorker,
+} from "../engine/index.ts";
 import type {
   DownloadProgress,
   GuestFile,
   PageSink,
+  RuntimeRun,
   ShellSink,
   StartOptions,
   StartResult,
@@ -90,9 +98,12 @@ async function download(name: string, file: GuestFile, progress: (p: DownloadPro
  */
 async function wireDocker(): Promise<void> {
   if (!drydock || !imageService || containerService) return;
-  const { ContainerService, serveDockerInGuest } = await engine();
-  containerService = ContainerService.open(drydock, imageService);
-  containerService.trace((event) => trace("engine", event.command));
+  const { ContainerService, serveDockerInGuest, withSpareWorker } = await engine();
+  containerService = ContainerService.open(drydock, imageService, { wasiWorkers: withSpareWorker(webWasiWorker) });
+  // WASI steps get their own kind, so the Trace shows which runtime ran a container.
+  containerService.trace((event) =>
+    trace(event.op === "wasm-compile" || event.op.startsWith("wasi-") ? "wasi" : "engine", event.command),
+  );
   guestDocker = await serveDockerInGuest(drydock, {
     images: imageService,
     containers: containerService,
@@ -100,6 +111,53 @@ async function wireDocker(): Promise<void> {
       trace("api", `${method} ${target} → ${upgraded ? "101 UPGRADED: the connection now carries the stdio" : status}`),
   });
   trace("api", "the Engine API answers on /var/run/docker.sock in the guest");
+}
+
+/** A Web Worker of its own for each WASI module the engine runs (nested in this worker). */
+function webWasiWorker(): WasiWorker {
+  const worker = new Worker(new URL("./wasi-worker.ts", import.meta.url), { type: "module", name: "wasi" });
+  return {
+    postMessage: (message) => worker.postMessage(message),
+    onMessage: (listener) => worker.addEventListener("message", (event) => listener(event.data)),
+    onError: (listener) =>
+      worker.addEventListener("error", (event) => listener(new Error(event.message || "the WASI worker failed"))),
+    terminate: () => worker.terminate(),
+  };
+}
+
+/** Pulls `reference` for `platform` and names it `<repository>:<suffix>`, so both platforms stay side by side. */
+async function pullPlatform(reference: string, platform: string, suffix: string): Promise<string> {
+  if (!imageService) throw new Error("image storage is not open");
+  trace("pull", `docker pull --platform ${platform} ${reference}`);
+  const pulled = await imageService.pull(reference, { platform: parsePlatform(platform) });
+  const local = `${pulled.name.replace(/(@sha256:[0-9a-f]+|:[^/:]+)$/, "")}:${suffix}`;
+  trace("pull", `docker tag ${pulled.name} ${local}`);
+  await imageService.tag(pulled.name, local);
+  return local;
+}
+
+function parsePlatform(text: string): { os: string; architecture: string } {
+  const [os = "", architecture = ""] = text.split("/");
+  return { os, architecture };
+}
+
+/** Runs `image` once to its end and reads what it printed; the container is removed after. */
+async function runOnce(image: string, args: string[]): Promise<RuntimeRun> {
+  if (!containerService) throw new Error("the engine is not ready");
+  const started = performance.now();
+  const run = await containerService.run(image, { cmd: args });
+  const exit = await run.exited;
+  const ms = performance.now() - started;
+  let output = "";
+  const reader = containerService.logs(run.id).getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    output += decoder.decode(value.data, { stream: true });
+  }
+  await containerService.remove(run.id, { force: true });
+  return { runtime: run.runtime, ms, code: exit.code, output };
 }
 
 const api: WorkerApi = {
@@ -281,6 +339,16 @@ const api: WorkerApi = {
 
   async images() {
     return imageService ? imageService.images() : [];
+  },
+
+  async compareRuntimes(reference, args) {
+    if (!containerService) throw new Error("the engine is not ready: wait for the shell");
+    trace("pull", `# one program, two runtimes: ${reference} as linux/386 and as wasi/wasm`);
+    const linuxImage = await pullPlatform(reference, "linux/386", "linux-386");
+    const wasiImage = await pullPlatform(reference, "wasi/wasm", "wasi-wasm");
+    const linux = await runOnce(linuxImage, args);
+    const wasi = await runOnce(wasiImage, args);
+    return { linux, wasi };
   },
 
   async removeImage(nameOrId: string) {
