@@ -348,3 +348,60 @@ describe("endpoints", () => {
     });
   });
 });
+
+describe("size limits while streaming", () => {
+  /** A body of zeros without Content-Length that never ends by itself, counting what the client pulled. */
+  function endless() {
+    const state = { pulled: 0, cancelled: false };
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          state.pulled += 64 * 1024;
+          controller.enqueue(new Uint8Array(64 * 1024));
+        },
+        cancel() {
+          state.cancelled = true;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return { body, state };
+  }
+
+  function clientAnswering(answer: (url: URL) => Response) {
+    return new RegistryClient({
+      fetch: async (input) => answer(new URL(input instanceof Request ? input.url : String(input))),
+      retry: noWait,
+      endpoint: (reference) => ({ baseUrl: "https://registry.test", repository: reference.repository }),
+    });
+  }
+
+  it("stops reading a manifest, a token and an error body at their limits, however long the registry goes on", async () => {
+    const manifest = endless();
+    const big = clientAnswering(
+      () => new Response(manifest.body, { headers: { "content-type": MediaType.ociImageManifest } }),
+    );
+    const tooBig = await failure(big.resolve(ref("app:1")));
+    expect(tooBig.kind).toBe("invalidArgument");
+    expect(tooBig.message).toMatch(/more than the 4194304 bytes allowed/);
+    expect(manifest.state.cancelled).toBe(true);
+    expect(manifest.state.pulled).toBeLessThanOrEqual(4 * 1024 * 1024 + 64 * 1024);
+
+    const token = endless();
+    const challenged = clientAnswering((url) =>
+      url.pathname === "/token"
+        ? new Response(token.body, { headers: { "content-type": "application/json" } })
+        : new Response(null, {
+            status: 401,
+            headers: { "www-authenticate": 'Bearer realm="https://registry.test/token",service="registry.test"' },
+          }),
+    );
+    expect((await failure(challenged.resolve(ref("app:1")))).message).toMatch(/more than the 1048576 bytes allowed/);
+    expect(token.state.pulled).toBeLessThanOrEqual(1024 * 1024 + 64 * 1024);
+
+    const error = endless();
+    const missing = clientAnswering(() => new Response(error.body, { status: 404 }));
+    expect((await failure(missing.resolve(ref("app:1")))).kind).toBe("notFound");
+    expect(error.state.pulled).toBeLessThanOrEqual(128 * 1024);
+  });
+});

@@ -30,6 +30,7 @@ import {
 } from "../oci/index.ts";
 import { type Challenge, challengeParam, isScheme, parseChallenges } from "./challenge.ts";
 import { registryError } from "./errors.ts";
+import { readLimited } from "./limited.ts";
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, type RetryPolicy, retryDelay } from "./retry.ts";
 
 export interface Credentials {
@@ -132,19 +133,6 @@ function base64(text: string): string {
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary);
-}
-
-async function readLimited(response: Response, limit: number, what: string): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > limit) {
-    await response.body?.cancel();
-    throw new EngineError("invalidArgument", `${what} is ${declared} bytes, more than the ${limit} allowed`);
-  }
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.byteLength > limit) {
-    throw new EngineError("invalidArgument", `${what} is ${bytes.byteLength} bytes, more than the ${limit} allowed`);
-  }
-  return bytes;
 }
 
 interface CachedToken {

@@ -1,6 +1,10 @@
 // Turning a registry's error answers into EngineErrors. Registries answer with an HTTP status and, usually, a JSON
 // body `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"…"}]}` (distribution spec); the code is the better guide.
 import { EngineError, type ErrorKind } from "../errors.ts";
+import { readLimited } from "./limited.ts";
+
+/** An error body longer than this is not read: its codes are ignored and the status speaks alone. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 interface RegistryErrorBody {
   code?: string;
@@ -9,7 +13,9 @@ interface RegistryErrorBody {
 
 async function errorCodes(response: Response): Promise<RegistryErrorBody[]> {
   try {
-    const body: unknown = JSON.parse(await response.text());
+    // An error body is a few hundred bytes; one that is not is not read whole to find out.
+    const text = new TextDecoder().decode(await readLimited(response, MAX_ERROR_BODY_BYTES, "an error body"));
+    const body: unknown = JSON.parse(text);
     const errors = (body as { errors?: unknown }).errors;
     if (!Array.isArray(errors)) return [];
     return errors.filter((error): error is RegistryErrorBody => typeof error === "object" && error !== null);
