@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { isEngineError } from "../errors.ts";
 import { containerJson, cpuPercent, createOptions, parseSignal } from "./containers.ts";
 import { registryAuth } from "./images.ts";
-import { frame, parseFrames, splitHijackedBody, streamContentType } from "./streams.ts";
+import { splitHijackedBody, streamContentType } from "./streams.ts";
 import { parseFilters } from "./system.ts";
 
 function refusal(work: () => unknown): string {
@@ -102,17 +102,6 @@ describe("signals, filters, auth", () => {
 });
 
 describe("stream framing", () => {
-  it("frames stdout and stderr and parses them back, keeping a partial frame for later", () => {
-    const bytes = new Uint8Array([
-      ...frame("stdout", new TextEncoder().encode("hi\n")),
-      ...frame("stderr", new TextEncoder().encode("oops")),
-    ]);
-    expect([...bytes.subarray(0, 8)]).toEqual([1, 0, 0, 0, 0, 0, 0, 3]);
-    const { frames, rest } = parseFrames(bytes.subarray(0, bytes.length - 2));
-    expect(frames.map((f) => [f.stream, new TextDecoder().decode(f.payload)])).toEqual([["stdout", "hi\n"]]);
-    expect(rest.length).toBe(10);
-  });
-
   it("names the content type as dockerd does per API version", () => {
     expect(streamContentType(false, "1.43")).toBe("application/vnd.docker.multiplexed-stream");
     expect(streamContentType(false, "1.41")).toBe("application/vnd.docker.raw-stream");

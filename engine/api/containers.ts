@@ -13,7 +13,7 @@ import type {
   WaitCondition,
 } from "../container-service.ts";
 import { WASI_RUNTIME } from "../container-service.ts";
-import { humanDuration } from "../conventions/index.ts";
+import { encodeFrame, humanDuration } from "../conventions/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import { familiarReference } from "../oci/index.ts";
 import {
@@ -30,7 +30,7 @@ import {
   withContainer,
 } from "./common.ts";
 import { acceptFilters, invalidFilterValue, labelsMatch } from "./filters.ts";
-import { detachKeysParam, frame, hijacked, pumpStdin, streamContentType } from "./streams.ts";
+import { detachKeysParam, hijacked, pumpStdin, streamContentType } from "./streams.ts";
 import { parseFilters } from "./system.ts";
 
 /** What a container was created with through the API, kept to answer inspect as Docker does. */
@@ -448,7 +448,7 @@ function entryBytes(entry: LogEntry, tty: boolean, timestamps: boolean): Uint8Ar
     const lines = text.split(/(?<=\n)/);
     data = new TextEncoder().encode(lines.map((line) => `${stamp} ${line}`).join(""));
   }
-  return tty ? data : frame(entry.stream, data);
+  return tty ? data : encodeFrame(entry.stream, data);
 }
 
 /** Splits entries into one entry per line, so `--tail` counts lines as Docker does. */

@@ -3,6 +3,7 @@
 import type { Hono } from "hono";
 import type { GuestProcess } from "../agent/index.ts";
 import { type ContainerService, WASI_RUNTIME } from "../container-service.ts";
+import { encodeFrame } from "../conventions/index.ts";
 import { EngineError } from "../errors.ts";
 import { QUIET_HEADER } from "../http/index.ts";
 import { parseUser } from "../runtime/index.ts";
@@ -15,7 +16,7 @@ import {
   requireContainers,
   withContainer,
 } from "./common.ts";
-import { detachKeysParam, frame, hijacked, pumpStdin, splitHijackedBody, streamContentType } from "./streams.ts";
+import { detachKeysParam, hijacked, pumpStdin, splitHijackedBody, streamContentType } from "./streams.ts";
 
 interface ExecInstance {
   id: string;
@@ -188,7 +189,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
         const send = (stream: "stdout" | "stderr") => (bytes: Uint8Array) => {
           const wanted = stream === "stdout" ? instance.attachStdout : instance.attachStderr;
           if (attached && (wanted || (!instance.attachStdout && !instance.attachStderr))) {
-            controller.enqueue(tty ? bytes : frame(stream, bytes));
+            controller.enqueue(tty ? bytes : encodeFrame(stream, bytes));
           }
         };
         await Promise.all([drain(process.stdout, send("stdout")), drain(process.stderr, send("stderr"))]);

@@ -1,48 +1,9 @@
 // Docker's stream formats for attach, exec and logs: raw bytes when the process has a terminal, otherwise frames
-// that say which stream each chunk came from (an 8-byte header: stream type, three zero bytes, big-endian length).
+// that say which stream each chunk came from (engine/conventions' stdcopy codec, which the CLI reads with).
 import { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "../conventions/index.ts";
 import { EngineError } from "../errors.ts";
 import { HIJACK_BODY_LENGTH } from "../http/index.ts";
 import { compareApiVersions } from "./version.ts";
-
-export type StreamType = "stdin" | "stdout" | "stderr";
-
-const STREAM_TYPES: Record<StreamType, number> = { stdin: 0, stdout: 1, stderr: 2 };
-
-/**
- * One multiplexed frame: the header then the payload.
- * @example
- * frame("stdout", new TextEncoder().encode("hi\n")); // [1, 0, 0, 0, 0, 0, 0, 3, 104, 105, 10]
- */
-export function frame(stream: StreamType, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(8 + payload.length);
-  out[0] = STREAM_TYPES[stream];
-  new DataView(out.buffer).setUint32(4, payload.length);
-  out.set(payload, 8);
-  return out;
-}
-
-/**
- * Splits multiplexed bytes back into frames; the rest that is not a whole frame yet is returned for the next call.
- * @example
- * const { frames, rest } = parseFrames(bytes); // frames[0] = { stream: "stdout", payload }
- */
-export function parseFrames(bytes: Uint8Array): {
-  frames: { stream: StreamType; payload: Uint8Array }[];
-  rest: Uint8Array;
-} {
-  const frames: { stream: StreamType; payload: Uint8Array }[] = [];
-  let offset = 0;
-  while (bytes.length - offset >= 8) {
-    const length = new DataView(bytes.buffer, bytes.byteOffset + offset).getUint32(4);
-    if (bytes.length - offset - 8 < length) break;
-    const type = bytes[offset]!;
-    const stream: StreamType = type === 2 ? "stderr" : type === 0 ? "stdin" : "stdout";
-    frames.push({ stream, payload: bytes.slice(offset + 8, offset + 8 + length) });
-    offset += 8 + length;
-  }
-  return { frames, rest: bytes.slice(offset) };
-}
 
 /**
  * The Content-Type of an attach, exec or logs stream: dockerd says multiplexed-stream from API 1.42 when there is

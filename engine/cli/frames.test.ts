@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { demultiplex, encodeFrame, FrameParser } from "./frames.ts";
+import { encodeFrame, FrameParser } from "../conventions/index.ts";
+import { demultiplex } from "./frames.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createOptions } from "../api/containers.ts";
+import { encodeFrame } from "../conventions/index.ts";
 import { isEngineError } from "../errors.ts";
-import { encodeFrame } from "./frames.ts";
 import { type ApiTransport, type CliIO, runCli } from "./index.ts";
 
 interface Run {

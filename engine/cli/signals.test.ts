@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DETACH_KEYS, EscapeSequence, parseDetachKeys } from "../conventions/index.ts";
-import { encodeFrame } from "./frames.ts";
+import { DEFAULT_DETACH_KEYS, EscapeSequence, encodeFrame, parseDetachKeys } from "../conventions/index.ts";
 import { type ApiTransport, type CliIO, runCli } from "./index.ts";
 import { STATS_REDRAW_MS } from "./stats.ts";
 

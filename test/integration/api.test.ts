@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiApp } from "../../engine/api/index.ts";
-import { parseFrames } from "../../engine/api/streams.ts";
+import { FrameParser } from "../../engine/conventions/index.ts";
 import { ContainerService, type Drydock, type ImageService } from "../../engine/index.ts";
 import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
 import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
@@ -549,8 +549,9 @@ describe("hijacked attach through the API app", () => {
     expect((await post(`/containers/${Id}/start`)).status).toBe(204);
     typing.enqueue(new TextEncoder().encode("a\nb\nc\n"));
     typing.close();
-    const { frames, rest } = parseFrames(new Uint8Array(await attached.arrayBuffer()));
-    expect(rest.length).toBe(0);
+    const parser = new FrameParser();
+    const frames = parser.push(new Uint8Array(await attached.arrayBuffer()));
+    expect(parser.leftover).toBe(0);
     const text = (stream: string) =>
       frames
         .filter((f) => f.stream === stream)
