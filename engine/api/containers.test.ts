@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { isEngineError } from "../errors.ts";
 import { containerJson, cpuPercent, createOptions, parseSignal } from "./containers.ts";
+import { parseFilters } from "./filters.ts";
 import { registryAuth } from "./images.ts";
 import { splitHijackedBody, streamContentType } from "./streams.ts";
-import { parseFilters } from "./system.ts";
 
 function refusal(work: () => unknown): string {
   try {

@@ -29,9 +29,8 @@ import {
   unixSeconds,
   withContainer,
 } from "./common.ts";
-import { acceptFilters, invalidFilterValue, labelsMatch } from "./filters.ts";
+import { acceptFilters, invalidFilterValue, labelsMatch, parseFilters } from "./filters.ts";
 import { detachKeysParam, hijacked, pumpStdin, streamContentType } from "./streams.ts";
-import { parseFilters } from "./system.ts";
 
 /** What a container was created with through the API, kept to answer inspect as Docker does. */
 export interface CreateRequest {

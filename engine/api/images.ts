@@ -6,8 +6,14 @@ import type { Credentials, ImageService, LayerProgress, PushProgress } from "../
 import { familiarReference, type Platform, parsePlatformSpecifier, parseReference } from "../oci/index.ts";
 import { type ApiOptions, dockerReference, empty, flag, imageSummaryJson, unixSeconds, withImage } from "./common.ts";
 import { errorBody, errorResponse } from "./errors.ts";
-import { acceptFilters, booleanFilter, labelsMatch, referenceMatches } from "./filters.ts";
-import { parseEventTime, parseFilters } from "./system.ts";
+import {
+  acceptFilters,
+  booleanFilter,
+  labelsMatch,
+  parseEventTime,
+  parseFilters,
+  referenceMatches,
+} from "./filters.ts";
 
 /** One of Docker's pull progress lines for a layer's event. */
 function progressLine(progress: LayerProgress): Record<string, unknown> {

@@ -2,10 +2,10 @@
 // container and image events) and system/df.
 import type { Context, Hono } from "hono";
 import { GUEST_RUNTIME, type HostInfo, RUNTIMES } from "../container-service.ts";
-import { EngineError } from "../errors.ts";
 import type { EngineEvent, EventLog } from "../events.ts";
 import { type ApiOptions, imageSummaryJson, PLATFORM } from "./common.ts";
 import { containerJson } from "./containers.ts";
+import { parseEventTime, parseFilters } from "./filters.ts";
 import { API_VERSION, MIN_API_VERSION } from "./version.ts";
 
 /** A `docker events` message as dockerd writes it (both the old `status`/`id`/`from` and the newer fields). */
@@ -34,37 +34,6 @@ export function eventMessage(event: EngineEvent): Record<string, unknown> {
 function execAction(event: EngineEvent): string {
   const command = event.attributes.execCommand;
   return command ? `${event.action}: ${command}` : event.action;
-}
-
-/** Docker's `since`/`until`: unix seconds (fractions allowed) or an RFC 3339 time; in ms since the epoch. */
-export function parseEventTime(value: string | undefined, name: string): number | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new EngineError("invalidArgument", `invalid ${name} value "${value}": use unix seconds`);
-  return ms;
-}
-
-/**
- * Docker's `filters` query: JSON of `{"key": ["value", …]}`, or the old `{"key": {"value": true}}`.
- * @example
- * parseFilters('{"status":["exited"]}'); // { status: ["exited"] }
- */
-export function parseFilters(text: string | undefined): Record<string, string[]> {
-  if (!text) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new EngineError("invalidArgument", `invalid filters: ${text} is not JSON`);
-  }
-  const filters: Record<string, string[]> = {};
-  for (const [key, values] of Object.entries((value ?? {}) as Record<string, unknown>)) {
-    if (Array.isArray(values)) filters[key] = values.map(String);
-    else if (values && typeof values === "object") filters[key] = Object.keys(values);
-    else throw new EngineError("invalidArgument", `invalid filter ${key}: give a list of values`);
-  }
-  return filters;
 }
 
 /** Whether an event passes `docker events --filter` (type, event, container, image). */
