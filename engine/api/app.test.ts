@@ -50,3 +50,28 @@ describe("API app", () => {
     expect(await unknown.json()).toEqual({ message: "page not found" });
   });
 });
+
+describe("a subscriber that does not keep up", () => {
+  it("loses events past its buffer of 1024 instead of growing the engine's memory, as dockerd's does", async () => {
+    const images = await ImageService.open();
+    const events = await createApiApp({ images }).fetch(new Request("http://docker/events"));
+    for (let i = 0; i < 5000; i++) {
+      images.events.emit({ type: "image", action: "tag", id: `sha256:${i}`, attributes: { name: `app:${i}` } });
+    }
+    const reader = events.body!.getReader();
+    const decoder = new TextDecoder();
+    let lines = "";
+    // Everything queued is there at once; the rest was dropped. A later event is delivered again once there is room.
+    for (let text = ""; !lines.includes('"app:1023"'); lines += text) {
+      const { value } = await reader.read();
+      text = decoder.decode(value);
+    }
+    images.events.emit({ type: "image", action: "tag", id: "sha256:last", attributes: { name: "app:last" } });
+    const { value } = await reader.read();
+    lines += decoder.decode(value);
+    expect(lines.trim().split("\n").length).toBe(1025);
+    expect(lines).toContain('"app:last"');
+    expect(lines).not.toContain('"app:1024"');
+    await reader.cancel();
+  });
+});

@@ -55,10 +55,16 @@ const stringList = (value: unknown, field: string): string[] => {
 };
 
 /** Reads a process's output stream into `send` until it ends. */
-async function drain(stream: ReadableStream<Uint8Array>, send: (bytes: Uint8Array) => void): Promise<void> {
+/** Output an exec's client may leave unread before the process waits for it. */
+const OUTPUT_WINDOW_BYTES = 256 * 1024;
+
+async function drain(
+  stream: ReadableStream<Uint8Array>,
+  send: (bytes: Uint8Array) => void | Promise<void>,
+): Promise<void> {
   const reader = stream.getReader();
   try {
-    for (let next = await reader.read(); !next.done; next = await reader.read()) send(next.value);
+    for (let next = await reader.read(); !next.done; next = await reader.read()) await send(next.value);
   } catch {
     // The agent went away; the exit says so.
   }
@@ -178,28 +184,43 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
     // dockerd drops an exec's output nobody is attached to.
     let attached = true;
     let controls!: ReadableStreamDefaultController<Uint8Array>;
+    // A client that reads slowly slows the process, as a pipe would: output waits for room in a bounded queue, and
+    // the process's streams are not read meanwhile (the agent's credit stops it in the guest).
+    const room = new Set<() => void>();
+    const wake = () => {
+      for (const resolve of room) resolve();
+      room.clear();
+    };
     const endSession = () => {
       if (!attached) return;
       attached = false;
+      wake();
       controls.close();
     };
-    const output = new ReadableStream<Uint8Array>({
-      start: async (controller) => {
-        controls = controller;
-        const send = (stream: "stdout" | "stderr") => (bytes: Uint8Array) => {
-          const wanted = stream === "stdout" ? instance.attachStdout : instance.attachStderr;
-          if (attached && (wanted || (!instance.attachStdout && !instance.attachStderr))) {
-            controller.enqueue(tty ? bytes : encodeFrame(stream, bytes));
-          }
-        };
-        await Promise.all([drain(process.stdout, send("stdout")), drain(process.stderr, send("stderr"))]);
-        await exited;
-        endSession();
+    const output = new ReadableStream<Uint8Array>(
+      {
+        // Not awaited: a stream calls pull (which makes room) only once start has settled.
+        start: (controller) => {
+          controls = controller;
+          const send = (stream: "stdout" | "stderr") => async (bytes: Uint8Array) => {
+            const wanted = stream === "stdout" ? instance.attachStdout : instance.attachStderr;
+            if (attached && (wanted || (!instance.attachStdout && !instance.attachStderr))) {
+              controller.enqueue(tty ? bytes : encodeFrame(stream, bytes));
+              while (attached && (controller.desiredSize ?? 0) <= 0) await new Promise<void>((r) => room.add(r));
+            }
+          };
+          void Promise.all([drain(process.stdout, send("stdout")), drain(process.stderr, send("stderr"))])
+            .then(() => exited)
+            .then(endSession);
+        },
+        pull: wake,
+        cancel: () => {
+          attached = false;
+          wake();
+        },
       },
-      cancel: () => {
-        attached = false;
-      },
-    });
+      new ByteLengthQueuingStrategy({ highWaterMark: OUTPUT_WINDOW_BYTES }),
+    );
     const writer = process.stdin.getWriter();
     const closeStdin = () => void writer.close().catch(() => {});
     if (instance.attachStdin) {

@@ -54,6 +54,9 @@ function eventMatches(event: EngineEvent, filters: Record<string, string[]>): bo
 }
 
 /** The events answer: those kept since `since`, then live ones until `until` or until the client goes. */
+/** Events queued for one subscriber before more are dropped (dockerd's events buffer). */
+const EVENT_BUFFER = 1024;
+
 function eventsResponse(
   log: EventLog,
   since: number | undefined,
@@ -62,34 +65,45 @@ function eventsResponse(
 ) {
   const encoder = new TextEncoder();
   let stop = () => {};
-  const body = new ReadableStream<Uint8Array>({
-    start: (controller) => {
-      const send = (event: EngineEvent) => {
-        if (eventMatches(event, filters))
-          controller.enqueue(encoder.encode(`${JSON.stringify(eventMessage(event))}\n`));
-      };
-      const now = Date.now();
-      if (since !== undefined)
-        for (const event of log.history(since)) if (until === undefined || event.time <= until) send(event);
-      if (until !== undefined && until <= now) {
-        controller.close();
-        return;
-      }
-      const off = log.on(send);
-      const timer =
-        until === undefined
-          ? undefined
-          : setTimeout(() => {
-              stop();
-              controller.close();
-            }, until - now);
-      stop = () => {
-        off();
-        clearTimeout(timer);
-      };
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start: (controller) => {
+        const message = (event: EngineEvent) => encoder.encode(`${JSON.stringify(eventMessage(event))}\n`);
+        // A subscriber that does not keep up loses events rather than growing the engine's memory: dockerd's pubsub
+        // drops an event for a subscriber whose buffer of 1024 is full, and so does this.
+        const send = (event: EngineEvent) => {
+          if (eventMatches(event, filters) && (controller.desiredSize ?? 0) > 0) controller.enqueue(message(event));
+        };
+        const now = Date.now();
+        // The history asked for is bounded by the event log's own size: all of it is queued.
+        if (since !== undefined) {
+          for (const event of log.history(since)) {
+            if ((until === undefined || event.time <= until) && eventMatches(event, filters)) {
+              controller.enqueue(message(event));
+            }
+          }
+        }
+        if (until !== undefined && until <= now) {
+          controller.close();
+          return;
+        }
+        const off = log.on(send);
+        const timer =
+          until === undefined
+            ? undefined
+            : setTimeout(() => {
+                stop();
+                controller.close();
+              }, until - now);
+        stop = () => {
+          off();
+          clearTimeout(timer);
+        };
+      },
+      cancel: () => stop(),
     },
-    cancel: () => stop(),
-  });
+    new CountQueuingStrategy({ highWaterMark: EVENT_BUFFER }),
+  );
   return new Response(body, { headers: { "content-type": "application/json" } });
 }
 

@@ -50,3 +50,28 @@ describe("LogBuffer live reads (attach)", () => {
     expect(await texts(logs.read({ follow: true }))).toEqual(["stdout:a\n"]);
   });
 });
+
+describe("LogBuffer followers under a slow reader", () => {
+  it("hold no copy of the output: a follower that reads nothing while 10 MiB go by reads what the buffer kept", async () => {
+    const logs = new LogBuffer(1024 * 1024);
+    logs.append("stdout", bytes("first\n"));
+    for (const options of [{ follow: true }, { live: true }]) {
+      const reader = logs.read(options).getReader();
+      const chunk = new Uint8Array(64 * 1024).fill(120);
+      for (let i = 0; i < 160; i++) logs.append("stdout", chunk);
+      logs.append("stdout", bytes("last\n"));
+      logs.close();
+      let received = 0;
+      let sawLast = false;
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        received += next.value.data.length;
+        sawLast = new TextDecoder().decode(next.value.data) === "last\n";
+      }
+      // What was dropped for everyone is skipped; what is left ends with the last line, then the run's end.
+      expect(received).toBeLessThanOrEqual(1024 * 1024 + 64 * 1024);
+      expect(received).toBeGreaterThan(512 * 1024);
+      expect(sawLast).toBe(true);
+      logs.reopen();
+    }
+  });
+});

@@ -27,33 +27,51 @@ export const DEFAULT_LOG_LIMIT_BYTES = 1024 * 1024;
 
 export class LogBuffer {
   readonly #entries: LogEntry[] = [];
+  /** The sequence number of `#entries[0]`: entries are numbered as they come, and dropping old ones moves this on. */
+  #firstSeq = 0;
   #bytes = 0;
   #closed = false;
-  readonly #emitter = new Emitter<LogEntry | "end" | "open">();
+  /** Runs are numbered; a run ends at the sequence number of the entry that would have come next. */
+  #run = 0;
+  readonly #ends: Array<{ run: number; seq: number }> = [];
+  readonly #changed = new Emitter<void>();
 
   constructor(
     readonly limitBytes = DEFAULT_LOG_LIMIT_BYTES,
     readonly now: () => number = Date.now,
   ) {}
 
+  get #nextSeq(): number {
+    return this.#firstSeq + this.#entries.length;
+  }
+
   append(stream: LogEntry["stream"], data: Uint8Array): void {
     const entry = { time: this.now(), stream, data };
     this.#entries.push(entry);
     this.#bytes += data.length;
-    while (this.#bytes > this.limitBytes && this.#entries.length > 1) this.#bytes -= this.#entries.shift()!.data.length;
-    this.#emitter.emit(entry);
+    while (this.#bytes > this.limitBytes && this.#entries.length > 1) {
+      this.#bytes -= this.#entries.shift()!.data.length;
+      this.#firstSeq++;
+    }
+    this.#changed.emit();
   }
 
   /** No more output will come (the task exited); followers see the end. */
   close(): void {
+    if (!this.#closed) {
+      this.#ends.push({ run: this.#run, seq: this.#nextSeq });
+      // Followers wait for one of the last runs' ends at most; older ones are history.
+      if (this.#ends.length > 16) this.#ends.shift();
+    }
     this.#closed = true;
-    this.#emitter.emit("end");
+    this.#changed.emit();
   }
 
   /** Output comes again (the container was restarted). */
   reopen(): void {
+    if (this.#closed) this.#run++;
     this.#closed = false;
-    this.#emitter.emit("open");
+    this.#changed.emit();
   }
 
   /** Whether the current run has ended (no run has started counts as open: output may come). */
@@ -61,40 +79,70 @@ export class LogBuffer {
     return this.#closed;
   }
 
+  /**
+   * Entries as a stream that reads the buffer as its consumer asks for them (one at a time), so a slow follower holds
+   * no copy of the output: it reads behind the writer, and when it falls further behind than the buffer keeps, it
+   * skips what was dropped, as a slow `docker logs -f` skips a rotated json-file log. The container never waits.
+   */
   read(options: LogReadOptions = {}): ReadableStream<LogEntry> {
-    let unsubscribe: (() => void) | undefined;
-    return new ReadableStream<LogEntry>({
-      start: (controller) => {
-        if (options.live) {
-          let open = !this.#closed;
-          unsubscribe = this.#emitter.on((entry) => {
-            if (entry === "open") open = true;
-            else if (entry !== "end") controller.enqueue(entry);
-            else if (open) {
-              unsubscribe?.();
-              controller.close();
-            }
-          });
-          return;
-        }
-        let kept = this.#entries.filter((entry) => options.since === undefined || entry.time >= options.since);
-        if (options.tail !== undefined) kept = options.tail > 0 ? kept.slice(-options.tail) : [];
-        for (const entry of kept) controller.enqueue(entry);
-        if (!options.follow || this.#closed) {
-          controller.close();
-          return;
-        }
-        unsubscribe = this.#emitter.on((entry) => {
-          if (entry === "end") {
-            unsubscribe?.();
-            controller.close();
-          } else if (entry !== "open") {
-            controller.enqueue(entry);
-          }
+    let next: number;
+    // Where the stream ends: a fixed point (a read without follow), or the end of a run (follow, attach).
+    let stopAt: number | undefined;
+    let untilRunEnds: number | undefined;
+    if (options.live) {
+      next = this.#nextSeq;
+      untilRunEnds = this.#closed ? this.#run + 1 : this.#run;
+    } else {
+      let from = 0;
+      if (options.since !== undefined) {
+        const since = options.since;
+        const index = this.#entries.findIndex((entry) => entry.time >= since);
+        from = index < 0 ? this.#entries.length : index;
+      }
+      if (options.tail !== undefined) from = Math.max(from, this.#entries.length - Math.max(options.tail, 0));
+      next = this.#firstSeq + from;
+      if (!options.follow || this.#closed) stopAt = this.#nextSeq;
+      else untilRunEnds = this.#run;
+    }
+    let stopWaiting: (() => void) | undefined;
+    const changed = () =>
+      new Promise<void>((resolve) => {
+        const off = this.#changed.on(() => {
+          off();
+          resolve();
         });
+        stopWaiting = () => {
+          off();
+          resolve();
+        };
+      });
+    let cancelled = false;
+    return new ReadableStream<LogEntry>(
+      {
+        pull: async (controller) => {
+          for (;;) {
+            if (cancelled) return;
+            next = Math.max(next, this.#firstSeq);
+            const end = this.#ends.find((e) => e.run === untilRunEnds);
+            if ((stopAt !== undefined && next >= stopAt) || (end !== undefined && next >= end.seq)) {
+              controller.close();
+              return;
+            }
+            if (next < this.#nextSeq) {
+              controller.enqueue(this.#entries[next - this.#firstSeq]!);
+              next++;
+              return;
+            }
+            await changed();
+          }
+        },
+        cancel: () => {
+          cancelled = true;
+          stopWaiting?.();
+        },
       },
-      cancel: () => unsubscribe?.(),
-    });
+      { highWaterMark: 0 },
+    );
   }
 }
 
