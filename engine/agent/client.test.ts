@@ -14,6 +14,7 @@ import {
   MAX_PAYLOAD,
   Msg,
   ParsedFields,
+  PROTOCOL_VERSION,
   STREAM_WINDOW,
 } from "./protocol.ts";
 
@@ -56,7 +57,7 @@ class ScriptedGuest {
       Msg.HELLO,
       stream,
       new Fields()
-        .u32(Field.VERSION, 1)
+        .u32(Field.VERSION, PROTOCOL_VERSION)
         .string(Field.KERNEL, "6.1.0 fake")
         .string(Field.FEATURE, "pty")
         .string(Field.BOOT_ID, "b")
@@ -142,10 +143,10 @@ describe("connecting", () => {
   it("gives the guest the protocol version, the time and 64 fresh random bytes, then reads its hello", async () => {
     const { guest, agent } = await connected();
     const sync = new ParsedFields(guest.of(Msg.SYNC)[0]!.payload);
-    expect(sync.u32(Field.VERSION)).toBe(1);
+    expect(sync.u32(Field.VERSION)).toBe(PROTOCOL_VERSION);
     expect(Math.abs((sync.u64(Field.TIME) ?? 0) - Date.now())).toBeLessThan(5000);
     expect(sync.bytes(Field.ENTROPY)).toHaveLength(64);
-    expect(agent.hello).toEqual({ version: 1, kernel: "6.1.0 fake", features: ["pty"], bootId: "b" });
+    expect(agent.hello).toEqual({ version: PROTOCOL_VERSION, kernel: "6.1.0 fake", features: ["pty"], bootId: "b" });
   });
 
   it("on a cold boot says nothing until drydockd has announced itself", async () => {

@@ -57,6 +57,47 @@ export interface SpawnOptions {
   hostname?: string;
   /** Bring `lo` up before exec (a new network namespace starts with it down). */
   loopback?: boolean;
+  /** Supplementary groups set with the gid (none when absent). */
+  groups?: number[];
+  /**
+   * The capability sets the process execs with, as bit masks (bit n = capability n). Without them it keeps root's
+   * full set (the engine's own helpers).
+   */
+  capabilities?: CapabilitySets;
+  /** `PR_SET_NO_NEW_PRIVS`: no exec may gain privileges (setuid bits and file capabilities are ignored). */
+  noNewPrivileges?: boolean;
+  /** Device nodes made after the mounts (paths inside `root`). */
+  devices?: DeviceNode[];
+  /** Paths inside `root` covered after the mounts: a directory by an empty read-only tmpfs, a file by /dev/null. */
+  masks?: string[];
+  /** Paths inside `root` made read-only after the mounts ("/" is the root itself). */
+  readonly?: string[];
+  /** Symbolic links made after the devices (`path` inside `root`). */
+  symlinks?: { target: string; path: string }[];
+  /**
+   * exec in a running container: join the cgroup, the namespaces and the root of this process (a guest pid) instead
+   * of making new ones; `namespaces`, `mounts` and `root` are ignored.
+   */
+  enter?: number;
+}
+
+export interface CapabilitySets {
+  bounding: bigint;
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+  ambient: bigint;
+}
+
+export interface DeviceNode {
+  type: "c" | "b" | "p";
+  path: string;
+  major: number;
+  minor: number;
+  /** Permission bits. */
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 export interface ExitStatus {
@@ -75,6 +116,8 @@ export interface FileStat {
   isDirectory: boolean;
   isFile: boolean;
   isSymlink: boolean;
+  /** A device node's number. */
+  rdev?: { major: number; minor: number };
 }
 
 export interface DirEntry {
@@ -423,6 +466,36 @@ export class AgentClient {
     if (options.root) fields.string(Field.ROOT, options.root);
     if (options.hostname) fields.string(Field.HOSTNAME, options.hostname);
     if (options.loopback) fields.u8(Field.LOOPBACK, 1);
+    if (options.groups?.length) {
+      const groups = new Uint8Array(4 * options.groups.length);
+      for (const [i, gid] of options.groups.entries()) new DataView(groups.buffer).setUint32(4 * i, gid, true);
+      fields.bytes(Field.GROUPS, groups);
+    }
+    if (options.capabilities) {
+      const { bounding, effective, permitted, inheritable, ambient } = options.capabilities;
+      const sets = new Uint8Array(40);
+      const view = new DataView(sets.buffer);
+      for (const [i, set] of [bounding, effective, permitted, inheritable, ambient].entries()) {
+        view.setBigUint64(8 * i, set, true);
+      }
+      fields.bytes(Field.CAPS, sets);
+    }
+    if (options.noNewPrivileges) fields.u8(Field.NO_NEW_PRIVS, 1);
+    for (const device of options.devices ?? []) {
+      const path = new TextEncoder().encode(device.path);
+      const value = new Uint8Array(21 + path.length);
+      const view = new DataView(value.buffer);
+      value[0] = device.type.charCodeAt(0);
+      for (const [i, n] of [device.major, device.minor, device.mode, device.uid, device.gid].entries()) {
+        view.setUint32(1 + 4 * i, n, true);
+      }
+      value.set(path, 21);
+      fields.bytes(Field.DEVICE, value);
+    }
+    for (const path of options.masks ?? []) fields.string(Field.MASK, path);
+    for (const path of options.readonly ?? []) fields.string(Field.READONLY, path);
+    for (const link of options.symlinks ?? []) fields.string(Field.SYMLINK, `${link.target}\0${link.path}`);
+    if (options.enter !== undefined) fields.u32(Field.ENTER, options.enter);
     const payload = fields.finish();
     if (payload.length > MAX_PAYLOAD) {
       throw new EngineError(
@@ -516,7 +589,16 @@ export class AgentClient {
     const reply = await this.#fs(new Fields().u8(Field.OP, FsOp.STAT).string(Field.PATH, path));
     const mode = reply.u32(Field.MODE) ?? 0;
     const type = mode & 0o170000;
+    const rdev = reply.bytes(Field.RDEV);
     return {
+      ...(rdev?.length === 8
+        ? {
+            rdev: {
+              major: new DataView(rdev.buffer, rdev.byteOffset, 8).getUint32(0, true),
+              minor: new DataView(rdev.buffer, rdev.byteOffset, 8).getUint32(4, true),
+            },
+          }
+        : {}),
       mode,
       size: reply.u64(Field.SIZE) ?? 0,
       mtime: reply.u64(Field.MTIME) ?? 0,
@@ -620,6 +702,16 @@ export class AgentClient {
 
   async umount(target: string, flags = 0): Promise<void> {
     await this.#fs(new Fields().u8(Field.OP, FsOp.UMOUNT).string(Field.TARGET, target).u32(Field.FLAGS, flags));
+  }
+
+  /**
+   * Loads a `BPF_PROG_TYPE_CGROUP_DEVICE` program (its instructions, 8 bytes each) and attaches it to a cgroup
+   * directory: from then on every device open and mknod in that cgroup asks it.
+   * @example
+   * await agent.attachDeviceFilter("/sys/fs/cgroup/drydock/abc", deviceProgram(DEFAULT_DEVICE_RULES));
+   */
+  async attachDeviceFilter(cgroup: string, program: Uint8Array): Promise<void> {
+    await this.#request(Msg.DEVICE_FILTER, new Fields().string(Field.PATH, cgroup).bytes(Field.DATA, program).finish());
   }
 
   // ---- forwarded unix sockets -----------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 export {
   AgentClient,
   type AgentHello,
+  type CapabilitySets,
   type ConnectOptions,
+  type DeviceNode,
   type DirEntry,
   type ExitStatus,
   type FileStat,

@@ -1,7 +1,7 @@
-// The agent protocol, version 1: message and field numbers, frame encoding and decoding. This mirrors
+// The agent protocol, version 2: message and field numbers, frame encoding and decoding. This mirrors
 // vm-images/agent/PROTOCOL.md (the description) and vm-images/agent/protocol.h (the C side); change all three together.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const HEADER_SIZE = 12;
 export const MAX_PAYLOAD = 32768;
 /** Initial credit of every stream direction, in bytes. */
@@ -33,6 +33,7 @@ export const Msg = {
   LISTEN: 0x30,
   CONNECT: 0x31,
   CLOSE: 0x32,
+  DEVICE_FILTER: 0x40,
 } as const;
 export type MsgType = (typeof Msg)[keyof typeof Msg];
 
@@ -71,6 +72,15 @@ export const Field = {
   MTIME: 42,
   DIRENT: 43,
   MORE: 44,
+  CAPS: 45,
+  NO_NEW_PRIVS: 46,
+  GROUPS: 47,
+  DEVICE: 48,
+  MASK: 49,
+  READONLY: 50,
+  SYMLINK: 51,
+  ENTER: 52,
+  RDEV: 53,
 } as const;
 
 export const FsOp = { STAT: 1, READ: 2, WRITE: 3, MKDIR: 4, READDIR: 5, REMOVE: 6, MOUNT: 7, UMOUNT: 8 } as const;

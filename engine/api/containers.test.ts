@@ -62,7 +62,7 @@ describe("createOptions: Docker's create body as run options", () => {
     expect(createOptions({ Entrypoint: [""], Cmd: ["ls"] }, undefined)).toEqual({ entrypoint: [], cmd: ["ls"] });
   });
 
-  it("refuses ports, volumes, other networks and privileged mode, saying what is not supported", () => {
+  it("refuses ports, volumes and other networks, saying what is not supported", () => {
     expect(
       refusal(() => createOptions({ HostConfig: { PortBindings: { "80/tcp": [{ HostPort: "8080" }] } } }, "")),
     ).toMatch(/^Drydock does not support publishing ports/);
@@ -71,7 +71,6 @@ describe("createOptions: Docker's create body as run options", () => {
     );
     expect(refusal(() => createOptions({ Volumes: { "/data": {} } }, ""))).toMatch(/volumes or bind mounts/);
     expect(refusal(() => createOptions({ HostConfig: { NetworkMode: "bridge" } }, ""))).toMatch(/the network "bridge"/);
-    expect(refusal(() => createOptions({ HostConfig: { Privileged: true } }, ""))).toMatch(/privileged mode/);
     expect(refusal(() => createOptions({ Cmd: [1, 2] }, ""))).toBe("Cmd must be a list of strings");
   });
 });

@@ -176,7 +176,7 @@ const nonEmpty = (value: unknown) =>
 
 /**
  * Docker's create body as Drydock's run options. What Drydock cannot do (published ports, volumes and binds,
- * networks, privileged mode) is refused with a message that says so, rather than silently ignored.
+ * networks) is refused with a message that says so, rather than silently ignored.
  * @example
  * createOptions({ Image: "busybox", Cmd: ["sleep", "9"], HostConfig: { Memory: 33554432 } }, "web");
  * // { cmd: ["sleep", "9"], memory: 33554432, name: "web", … }
@@ -194,7 +194,6 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
   const network = typeof host.NetworkMode === "string" ? host.NetworkMode : "";
   if (!["", "default", "none"].includes(network))
     refuse(`the network "${network}": every container gets its own loopback-only network (--network none)`);
-  if (host.Privileged === true) refuse("privileged mode (--privileged)");
   const options: RunOptions = {};
   const cmd = strings(body.Cmd, "Cmd");
   if (cmd?.length) options.cmd = cmd;
@@ -220,6 +219,26 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
   if (pids !== undefined) options.pidsLimit = pids;
   if (host.AutoRemove === true) options.rm = true;
   if (typeof host.Runtime === "string" && host.Runtime) options.runtime = host.Runtime;
+  const capAdd = strings(host.CapAdd, "HostConfig.CapAdd");
+  if (capAdd?.length) options.capAdd = capAdd;
+  const capDrop = strings(host.CapDrop, "HostConfig.CapDrop");
+  if (capDrop?.length) options.capDrop = capDrop;
+  if (host.Privileged === true) options.privileged = true;
+  const securityOpt = strings(host.SecurityOpt, "HostConfig.SecurityOpt");
+  if (securityOpt?.length) options.securityOpt = securityOpt;
+  if (host.ReadonlyRootfs === true) options.readonlyRootfs = true;
+  if (host.Devices !== undefined && host.Devices !== null) {
+    if (!Array.isArray(host.Devices)) throw new EngineError("invalidArgument", "HostConfig.Devices must be a list");
+    options.devices = host.Devices.map((entry: unknown) => {
+      const device = (entry ?? {}) as Body;
+      const text = (key: string) => (typeof device[key] === "string" ? (device[key] as string) : "");
+      return {
+        pathOnHost: text("PathOnHost"),
+        pathInContainer: text("PathInContainer"),
+        cgroupPermissions: text("CgroupPermissions"),
+      };
+    });
+  }
   const stopTimeout = numberOf(body.StopTimeout, "StopTimeout");
   if (stopTimeout !== undefined) options.stopTimeout = stopTimeout;
   const size = host.ConsoleSize;
@@ -250,7 +269,7 @@ export function inspectJson(
 ): Record<string, unknown> {
   const { options, spec } = details;
   const running = details.status === "running" || details.status === "paused";
-  const user = options.user ? `${options.user.uid}:${options.user.gid}` : "";
+  const user = spec.process.user.username ?? options.user ?? "";
   const ports = Object.fromEntries(details.exposedPorts.map((port) => [port, {}]));
   return {
     Id: details.id,
@@ -291,9 +310,18 @@ export function inspectJson(
       AutoRemove: options.rm,
       Runtime: details.runtime,
       LogConfig: { Type: "json-file", Config: {} },
-      Privileged: false,
+      Privileged: options.privileged,
       PublishAllPorts: false,
-      ReadonlyRootfs: false,
+      ReadonlyRootfs: options.readonlyRootfs,
+      CapAdd: options.capAdd.length ? options.capAdd : null,
+      CapDrop: options.capDrop.length ? options.capDrop : null,
+      SecurityOpt: options.securityOpt.length ? options.securityOpt : null,
+      Devices: options.devices.map((device) => ({
+        PathOnHost: device.pathOnHost,
+        PathInContainer: device.pathInContainer,
+        CgroupPermissions: device.cgroupPermissions,
+      })),
+      CgroupnsMode: "private",
       ConsoleSize: [options.consoleSize?.rows ?? 0, options.consoleSize?.cols ?? 0],
       Memory: options.memoryMax ?? 0,
       NanoCpus:

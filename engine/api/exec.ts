@@ -6,7 +6,7 @@ import { type ContainerService, WASI_RUNTIME } from "../container-service.ts";
 import { encodeFrame } from "../conventions/index.ts";
 import { EngineError } from "../errors.ts";
 import { QUIET_HEADER } from "../http/index.ts";
-import { parseUser } from "../runtime/index.ts";
+import { validateUserSpec } from "../runtime/index.ts";
 import {
   type ApiOptions,
   empty,
@@ -106,7 +106,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
     const argv = stringList(body.Cmd, "Cmd");
     if (argv.length === 0) throw new EngineError("invalidArgument", "No exec command specified");
     const user = typeof body.User === "string" ? body.User : "";
-    if (user) parseUser(user);
+    if (user) validateUserSpec(user);
     const workdir = typeof body.WorkingDir === "string" && body.WorkingDir ? body.WorkingDir : undefined;
     if (workdir !== undefined && !workdir.startsWith("/")) {
       throw new EngineError("invalidArgument", `invalid WorkingDir "${workdir}": it must be absolute`);
@@ -164,7 +164,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
     const process = await withContainer(instance.containerId, () =>
       s.exec(instance.containerId, instance.argv, {
         env: instance.env,
-        ...(instance.user ? { user: parseUser(instance.user) } : {}),
+        ...(instance.user ? { user: instance.user } : {}),
         ...(instance.workdir !== undefined ? { workdir: instance.workdir } : {}),
         ...(pty ? { pty } : {}),
         ...(c.req.header(QUIET_HEADER) ? { quiet: true } : {}),

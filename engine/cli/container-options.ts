@@ -14,7 +14,10 @@ import { interruptible } from "./signals.ts";
 /** The flags of `docker create`; `docker run` adds -d and friends. */
 export const CONTAINER_FLAGS = [
   { name: "attach", short: "a", type: "list", help: "Attach to STDIN, STDOUT or STDERR" },
+  { name: "cap-add", type: "list", help: "Add Linux capabilities" },
+  { name: "cap-drop", type: "list", help: "Drop Linux capabilities" },
   { name: "cpus", type: "string", valueName: "decimal", help: "Number of CPUs" },
+  { name: "device", type: "list", help: "Add a host device to the container" },
   { name: "entrypoint", type: "string", help: "Overwrite the default ENTRYPOINT of the image" },
   { name: "env", short: "e", type: "list", help: "Set environment variables" },
   { name: "hostname", short: "h", type: "string", help: "Container host name" },
@@ -27,11 +30,14 @@ export const CONTAINER_FLAGS = [
   { name: "net", type: "string", help: "Connect a container to a network", hidden: true },
   { name: "pids-limit", type: "int", help: "Tune container pids limit (set -1 for unlimited)" },
   { name: "platform", type: "string", help: "Set platform if server is multi-platform capable" },
+  { name: "privileged", type: "bool", help: "Give extended privileges to this container" },
   { name: "publish", short: "p", type: "list", help: "Publish a container's port(s) to the host" },
   { name: "publish-all", short: "P", type: "bool", help: "Publish all exposed ports to random ports" },
   { name: "pull", type: "string", default: "missing", help: 'Pull image before running ("always"|"missing"|"never")' },
+  { name: "read-only", type: "bool", help: "Mount the container's root filesystem as read only" },
   { name: "rm", type: "bool", help: "Automatically remove the container when it exits" },
   { name: "runtime", type: "string", help: "Runtime to use for this container" },
+  { name: "security-opt", type: "list", help: "Security Options" },
   { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
   { name: "user", short: "u", type: "string", help: "Username or UID (format: <name|uid>[:<group|gid>])" },
   { name: "volume", short: "v", type: "list", help: "Bind mount a volume" },
@@ -71,6 +77,12 @@ export interface CreateBody {
     Binds?: string[];
     Mounts?: Record<string, string>[];
     NetworkMode?: string;
+    CapAdd: string[] | null;
+    CapDrop: string[] | null;
+    Privileged: boolean;
+    SecurityOpt: string[] | null;
+    Devices: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
+    ReadonlyRootfs: boolean;
   };
 }
 
@@ -158,6 +170,15 @@ export function containerConfig(
     if (entry.includes("=")) environment.push(entry);
     else if (entry in env) environment.push(`${entry}=${env[entry]}`);
   }
+  const devices = flags.device.map(parseDeviceFlag);
+  // docker's client spells capabilities CAP_… in upper case before sending them (ALL stays ALL).
+  const capabilities = (names: string[]) =>
+    names.length
+      ? names.map((name) => {
+          const upper = name.trim().toUpperCase();
+          return upper === "ALL" || upper.startsWith("CAP_") ? upper : `CAP_${upper}`;
+        })
+      : null;
   const labels: Record<string, string> = {};
   for (const label of flags.label) {
     const equals = label.indexOf("=");
@@ -186,9 +207,40 @@ export function containerConfig(
       PidsLimit: changed.has("pids-limit") ? flags["pids-limit"] : null,
       AutoRemove: flags.rm,
       ...(flags.runtime ? { Runtime: flags.runtime } : {}),
+      CapAdd: capabilities(flags["cap-add"]),
+      CapDrop: capabilities(flags["cap-drop"]),
+      Privileged: flags.privileged,
+      SecurityOpt: flags["security-opt"].length ? flags["security-opt"] : null,
+      Devices: devices,
+      ReadonlyRootfs: flags["read-only"],
       ...unsupported.HostConfig,
     },
   };
+}
+
+/**
+ * `--device SRC[:DST][:PERMISSIONS]`, parsed as docker's client parses it (a second part made of r, w and m is the
+ * permissions).
+ * @example
+ * parseDeviceFlag("/dev/null:/dev/mine:r"); // { PathOnHost: "/dev/null", PathInContainer: "/dev/mine", CgroupPermissions: "r" }
+ */
+export function parseDeviceFlag(value: string): CreateBody["HostConfig"]["Devices"][number] {
+  const parts = value.split(":");
+  const mode = (text: string) => /^[rwm]{1,3}$/.test(text);
+  const bad = (reason: string) => new FlagError(`invalid argument "${value}" for "--device" flag: ${reason}`);
+  let permissions = "rwm";
+  let dst = "";
+  if (parts.length === 3) {
+    if (!mode(parts[2]!)) throw bad(`invalid device mode: ${parts[2]}`);
+    permissions = parts[2]!;
+    dst = parts[1]!;
+  } else if (parts.length === 2) {
+    if (mode(parts[1]!)) permissions = parts[1]!;
+    else dst = parts[1]!;
+  } else if (parts.length !== 1) {
+    throw bad(`invalid device specification: ${value}`);
+  }
+  return { PathOnHost: parts[0]!, PathInContainer: dst || parts[0]!, CgroupPermissions: permissions };
 }
 
 /**

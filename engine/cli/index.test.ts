@@ -165,6 +165,39 @@ describe("runCli", () => {
     expect(asked.requests.filter((r) => r.startsWith("POST"))).toEqual([]);
   });
 
+  it("create: the confinement flags as Docker's HostConfig", async () => {
+    let body: unknown;
+    const result = await cli(
+      [
+        ...["create", "--cap-add", "net_admin", "--cap-drop", "ALL", "--privileged", "--read-only"],
+        ...["--security-opt", "no-new-privileges", "--device", "/dev/kmsg:r", "--device", "/dev/ttyS1:/dev/serial"],
+        ...["--user", "nobody:nogroup", "busybox"],
+      ],
+      async (request) => {
+        body = await request.json();
+        return json({ Id: "c1", Warnings: [] }, 201);
+      },
+    );
+    expect(result.code).toBe(0);
+    expect(body).toMatchObject({
+      User: "nobody:nogroup",
+      HostConfig: {
+        CapAdd: ["CAP_NET_ADMIN"],
+        CapDrop: ["ALL"],
+        Privileged: true,
+        ReadonlyRootfs: true,
+        SecurityOpt: ["no-new-privileges"],
+        Devices: [
+          { PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "r" },
+          { PathOnHost: "/dev/ttyS1", PathInContainer: "/dev/serial", CgroupPermissions: "rwm" },
+        ],
+      },
+    });
+    const bad = await cli(["create", "--device", "/dev/a:/dev/b:rx", "busybox"], () => json({}, 500));
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain('invalid argument "/dev/a:/dev/b:rx" for "--device" flag: invalid device mode: rx');
+  });
+
   it("run: create, attach, wait, start, demultiplexed output, the container's exit code", async () => {
     const result = await cli(["run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "x"], async (request) => {
       const path = new URL(request.url).pathname.replace(/^\/v1\.43/, "");

@@ -2,7 +2,7 @@
 // container exists from create to remove; a task exists from start to exit. Every status change goes through the
 // state machine in state.ts.
 import type { GuestProcess } from "../agent/index.ts";
-import { EngineError } from "../errors.ts";
+import { EngineError, isEngineError } from "../errors.ts";
 import type { ContainerEventAction, EventLog } from "../events.ts";
 import type { ImageDetails } from "../images/index.ts";
 import { diffUpperDir, type OverlaySnapshotter, type UpperDirDiff } from "../snapshots/index.ts";
@@ -15,10 +15,10 @@ import {
   type WasiTask,
   type WritableLayer,
 } from "../wasi/index.ts";
-import { containerDir, createRuntimeSpec, resolveCommand } from "./create-spec.ts";
+import { containerDir, createRuntimeSpec, DEFAULT_DEVICES, resolveCommand } from "./create-spec.ts";
 import { LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
 import { type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
-import type { RuntimeSpec } from "./spec.ts";
+import type { RuntimeDevice, RuntimeSpec } from "./spec.ts";
 import { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
 import { type CgroupSample, cgroupDir, type ProcessInfo, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
 
@@ -133,7 +133,8 @@ done`;
 
 export interface ExecOptions {
   env?: string[];
-  user?: { uid: number; gid: number };
+  /** `--user`: name, uid, name:group or uid:gid, resolved against the container's files; its own user if absent. */
+  user?: string;
   pty?: { rows: number; cols: number };
   /** An absolute directory in the container to run in (default: where its process runs). */
   workdir?: string;
@@ -225,7 +226,9 @@ export class Containers {
     const details = await this.images.image(image);
     const id = newId();
     const imageConfig = details.config.config ?? {};
-    const spec = createRuntimeSpec(imageConfig, valid, id);
+    // A WebAssembly container has no guest devices to add.
+    const devices = runtime === WASI_RUNTIME ? [] : await this.#guestDevices(valid);
+    const spec = createRuntimeSpec(imageConfig, valid, id, devices);
     const { entrypoint, cmd } = resolveCommand(details.config.config ?? {}, valid);
     if (runtime !== WASI_RUNTIME) {
       this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
@@ -251,6 +254,36 @@ export class Containers {
     this.#containers.set(id, container);
     this.#event(container, "create");
     return this.inspect(id);
+  }
+
+  /**
+   * The guest's device nodes a container gets besides the defaults: each `--device`, or with --privileged every
+   * device in the guest's /dev (as Docker gives a privileged container every host device).
+   */
+  async #guestDevices(options: ValidRunOptions): Promise<RuntimeDevice[]> {
+    const lookup = async (host: string, inContainer: string): Promise<RuntimeDevice> => {
+      const failed = (reason: string) =>
+        new EngineError(
+          "invalidArgument",
+          `error gathering device information while adding custom device "${host}": ${reason}`,
+        );
+      const info = await this.agent.stat(host).catch((error: unknown) => {
+        throw failed(isEngineError(error, "notFound") ? "no such file or directory" : String(error));
+      });
+      const type = (info.mode & 0o170000) === 0o060000 ? "b" : (info.mode & 0o170000) === 0o020000 ? "c" : undefined;
+      if (!type || !info.rdev) throw failed("not a device node");
+      return { type, path: inContainer, major: info.rdev.major, minor: info.rdev.minor, fileMode: info.mode & 0o7777 };
+    };
+    const devices = await Promise.all(options.devices.map((d) => lookup(d.pathOnHost, d.pathInContainer)));
+    if (options.privileged) {
+      const taken = new Set([...DEFAULT_DEVICES, ...devices].map((d) => d.path).concat("/dev/ptmx"));
+      const entries = await this.agent.readdir("/dev");
+      const nodes = entries.filter(
+        (e) => [0o020000, 0o060000].includes(e.mode & 0o170000) && !taken.has(`/dev/${e.name}`),
+      );
+      devices.push(...(await Promise.all(nodes.map((e) => lookup(`/dev/${e.name}`, `/dev/${e.name}`)))));
+    }
+    return devices;
   }
 
   /**
@@ -532,18 +565,17 @@ export class Containers {
     if (options.workdir !== undefined && !options.workdir.startsWith("/")) {
       throw new EngineError("invalidArgument", `invalid workdir "${options.workdir}": it must be absolute`);
     }
-    const spawnArgv = this.#runner.execArgv(
-      task.pid,
+    const user =
+      options.user !== undefined && options.user !== ""
+        ? await this.#runner.resolveUser(container.id, container.spec, options.user)
+        : (task.user ?? (await this.#runner.resolveUser(container.id, container.spec, "0")));
+    return this.#runner.exec(container.id, container.spec, task, {
       argv,
-      options.user ?? container.spec.process.user,
-      options.workdir,
-    );
-    if (!options.quiet) this.tracer?.emit({ op: "exec", argv: spawnArgv.slice(1) }, container.id);
-    return this.agent.spawn({
-      argv: spawnArgv,
       env: [...container.spec.process.env, ...(options.env ?? [])],
-      cgroup: `/sys/fs/cgroup${container.spec.linux.cgroupsPath}`,
+      user,
+      ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
       ...(options.pty ? { pty: options.pty } : {}),
+      ...(options.quiet ? { quiet: true } : {}),
     });
   }
 

@@ -2,6 +2,7 @@
 // Cmd wins, how Env merges, what /dev holds) is a row in a table test.
 import { EngineError } from "../errors.ts";
 import type { ExecutionConfig } from "../oci/index.ts";
+import { DEFAULT_DEVICE_RULES, type DeviceRule, MASKED_PATHS, READONLY_PATHS } from "./confinement.ts";
 import type { ValidRunOptions } from "./options.ts";
 import type { RuntimeDevice, RuntimeMount, RuntimeSpec } from "./spec.ts";
 
@@ -13,7 +14,7 @@ export function containerDir(id: string): string {
 }
 
 /** Docker's and runc's default devices, each a character device the container may open. */
-const DEVICES: RuntimeDevice[] = [
+export const DEFAULT_DEVICES: readonly RuntimeDevice[] = [
   { type: "c", path: "/dev/null", major: 1, minor: 3, fileMode: 0o666 },
   { type: "c", path: "/dev/zero", major: 1, minor: 5, fileMode: 0o666 },
   { type: "c", path: "/dev/full", major: 1, minor: 7, fileMode: 0o666 },
@@ -22,9 +23,13 @@ const DEVICES: RuntimeDevice[] = [
   { type: "c", path: "/dev/tty", major: 5, minor: 0, fileMode: 0o666 },
 ];
 
-/** The mounts of every container, as runc's default spec has them (minus mqueue, which the guest kernel lacks). */
-function defaultMounts(id: string): RuntimeMount[] {
+/**
+ * The mounts of every container, as Docker's default spec has them (minus mqueue, which the guest kernel lacks):
+ * /sys and the container's own cgroup (cgroup2 at /sys/fs/cgroup) read-only unless privileged.
+ */
+function defaultMounts(id: string, privileged: boolean): RuntimeMount[] {
   const dir = containerDir(id);
+  const ro = privileged ? [] : ["ro"];
   return [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
     {
@@ -45,7 +50,13 @@ function defaultMounts(id: string): RuntimeMount[] {
       source: "shm",
       options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
     },
-    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", ...ro] },
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup2",
+      source: "cgroup",
+      options: ["nosuid", "noexec", "nodev", "relatime", ...ro],
+    },
     { destination: "/etc/hostname", type: "bind", source: `${dir}/hostname`, options: ["rbind", "rprivate"] },
     { destination: "/etc/hosts", type: "bind", source: `${dir}/hosts`, options: ["rbind", "rprivate"] },
     { destination: "/etc/resolv.conf", type: "bind", source: `${dir}/resolv.conf`, options: ["rbind", "rprivate"] },
@@ -82,12 +93,19 @@ export function resolveCommand(
 
 /**
  * The OCI runtime spec for a container of an image: entrypoint and cmd, env, working dir, user, terminal, hostname,
- * the default mounts and devices, namespaces and cgroup limits.
+ * the default mounts and devices, namespaces and cgroup limits, and Docker's confinement (capabilities,
+ * no_new_privs, masked and read-only paths, the device list) or, with --privileged, none of it. `devices` are the
+ * guest's device nodes that `--device` (or --privileged) adds, already looked up.
  * @example
  * const spec = createRuntimeSpec(image.config.config ?? {}, validateRunOptions({ cmd: ["echo", "hi"] }), id);
  * spec.process.args; // ["echo", "hi"]
  */
-export function createRuntimeSpec(image: ExecutionConfig, options: ValidRunOptions, id: string): RuntimeSpec {
+export function createRuntimeSpec(
+  image: ExecutionConfig,
+  options: ValidRunOptions,
+  id: string,
+  devices: readonly RuntimeDevice[] = [],
+): RuntimeSpec {
   const { entrypoint, cmd } = resolveCommand(image, options);
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new EngineError("invalidArgument", "no command specified: the image has no Cmd");
@@ -98,10 +116,17 @@ export function createRuntimeSpec(image: ExecutionConfig, options: ValidRunOptio
     [`HOSTNAME=${hostname}`],
     imageEnv,
     options.tty ? ["TERM=xterm"] : [],
-    ["HOME=/root"].filter(() => !imageEnv.some((entry) => entry.startsWith("HOME="))),
     options.env,
   );
-  const user = options.user ?? (image.User ? imageUser(image.User) : { uid: 0, gid: 0 });
+  const username = options.user ?? image.User ?? "";
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(username);
+  const user = {
+    uid: numeric ? Number(numeric[1]) : 0,
+    gid: numeric?.[2] ? Number(numeric[2]) : 0,
+    // Resolved at start against the container's own /etc/passwd and /etc/group (root's groups too, as runc does).
+    username,
+  };
+  const caps = options.capabilities;
   const spec: RuntimeSpec = {
     ociVersion: "1.0.2",
     process: {
@@ -110,16 +135,29 @@ export function createRuntimeSpec(image: ExecutionConfig, options: ValidRunOptio
       args,
       env,
       cwd: options.workdir ?? (image.WorkingDir || "/"),
+      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
+      noNewPrivileges: options.noNewPrivileges,
     },
-    root: { path: "rootfs", readonly: false },
+    root: { path: "rootfs", readonly: options.readonlyRootfs },
     hostname,
-    mounts: defaultMounts(id),
+    mounts: defaultMounts(id, options.privileged),
     linux: {
-      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
-      devices: DEVICES.map((device) => ({ ...device, uid: 0, gid: 0 })),
+      namespaces: [
+        { type: "pid" },
+        { type: "network" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        { type: "cgroup" },
+      ],
+      devices: [...DEFAULT_DEVICES, ...devices].map((device) => ({ uid: 0, gid: 0, ...device })),
       cgroupsPath: `/drydock/${id}`,
     },
   };
+  if (!options.privileged) {
+    spec.linux.maskedPaths = [...MASKED_PATHS];
+    spec.linux.readonlyPaths = [...READONLY_PATHS];
+  }
   if (options.tty && options.consoleSize) {
     spec.process.consoleSize = { height: options.consoleSize.rows, width: options.consoleSize.cols };
   }
@@ -127,18 +165,19 @@ export function createRuntimeSpec(image: ExecutionConfig, options: ValidRunOptio
   if (options.memoryMax !== undefined) resources.memory = { limit: options.memoryMax };
   if (options.cpuQuota !== undefined) resources.cpu = { quota: options.cpuQuota, period: options.cpuPeriod! };
   if (options.pidsMax !== undefined) resources.pids = { limit: options.pidsMax };
+  if (!options.privileged) {
+    const added: DeviceRule[] = options.devices.map((mapping) => {
+      const device = devices.find((d) => d.path === mapping.pathInContainer);
+      return {
+        allow: true,
+        type: device?.type === "b" ? "b" : "c",
+        major: device?.major ?? 0,
+        minor: device?.minor ?? 0,
+        access: mapping.cgroupPermissions,
+      };
+    });
+    resources.devices = [...DEFAULT_DEVICE_RULES, ...added];
+  }
   if (Object.keys(resources).length) spec.linux.resources = resources;
   return spec;
-}
-
-function imageUser(user: string): { uid: number; gid: number } {
-  if (user === "root") return { uid: 0, gid: 0 };
-  const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match) {
-    throw new EngineError(
-      "invalidArgument",
-      `the image runs as user "${user}"; give --user uid:gid (names are not resolved yet)`,
-    );
-  }
-  return { uid: Number(match[1]), gid: Number(match[2] ?? 0) };
 }

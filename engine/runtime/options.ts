@@ -2,6 +2,14 @@
 // loose input ("32m", "0.5", "1000:1000") into checked values or an invalidArgument error that names the flag, and
 // createRuntimeSpec only ever sees checked values.
 import { EngineError } from "../errors.ts";
+import {
+  containerCapabilities,
+  type DeviceMapping,
+  normalizeCapability,
+  parseSecurityOptions,
+  validateDeviceMapping,
+} from "./confinement.ts";
+import { validateUserSpec } from "./user.ts";
 
 /** `docker run` options, as a user gives them. */
 export interface RunOptions {
@@ -13,8 +21,20 @@ export interface RunOptions {
   env?: string[];
   /** `--workdir`. */
   workdir?: string;
-  /** `--user`: `uid`, `uid:gid`, or `root`. */
+  /** `--user`: `name`, `uid`, `name:group` or `uid:gid` (names from the image's /etc/passwd and /etc/group). */
   user?: string;
+  /** `--cap-add`: capabilities beyond Docker's default set (`NET_ADMIN`, `CAP_SYS_TIME`, `ALL`). */
+  capAdd?: string[];
+  /** `--cap-drop`: capabilities taken from it (`ALL` for every one). */
+  capDrop?: string[];
+  /** `--privileged`: every capability, every guest device, no masked or read-only /proc and /sys paths. */
+  privileged?: boolean;
+  /** `--security-opt`: `no-new-privileges[=true|false]` (and `seccomp=unconfined`, which the guest already is). */
+  securityOpt?: string[];
+  /** `--device`: a guest device node made available in the container. */
+  devices?: DeviceMapping[];
+  /** `--read-only`: mount the container's root filesystem read-only. */
+  readonlyRootfs?: boolean;
   /** `--tty`: run on a pseudo-terminal. */
   tty?: boolean;
   /**
@@ -54,7 +74,18 @@ export interface ValidRunOptions {
   entrypoint?: string[];
   env: string[];
   workdir?: string;
-  user?: { uid: number; gid: number };
+  /** The user spec as given (resolved against the image's files at start). */
+  user?: string;
+  /** Normalized (`CAP_NET_ADMIN`, `ALL`), as given: inspect shows them. */
+  capAdd: string[];
+  capDrop: string[];
+  /** The capabilities the process gets. */
+  capabilities: string[];
+  privileged: boolean;
+  securityOpt: string[];
+  noNewPrivileges: boolean;
+  devices: DeviceMapping[];
+  readonlyRootfs: boolean;
   tty: boolean;
   openStdin: boolean;
   consoleSize?: { rows: number; cols: number };
@@ -72,6 +103,9 @@ export interface ValidRunOptions {
   /** `port/protocol`, as Docker keys them. */
   exposedPorts: string[];
 }
+
+/** Every container execs with no_new_privs unless it passes `--security-opt no-new-privileges=false`. */
+export const DEFAULT_NO_NEW_PRIVILEGES = true;
 
 /** Docker refuses less; the kernel would OOM-kill the container before it started. */
 export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
@@ -108,7 +142,17 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     stopTimeoutSeconds: 10,
     labels: { ...options.labels },
     exposedPorts: (options.exposedPorts ?? []).map(exposedPort),
+    capAdd: (options.capAdd ?? []).map(normalizeCapability),
+    capDrop: (options.capDrop ?? []).map(normalizeCapability),
+    capabilities: [],
+    privileged: options.privileged ?? false,
+    securityOpt: [...(options.securityOpt ?? [])],
+    // Drydock's daemon runs as `dockerd --no-new-privileges` does: on unless a container turns it off.
+    noNewPrivileges: parseSecurityOptions(options.securityOpt ?? []).noNewPrivileges ?? DEFAULT_NO_NEW_PRIVILEGES,
+    devices: (options.devices ?? []).map(validateDeviceMapping),
+    readonlyRootfs: options.readonlyRootfs ?? false,
   };
+  valid.capabilities = containerCapabilities(valid.capAdd, valid.capDrop, valid.privileged);
   if (options.cmd) valid.cmd = [...options.cmd];
   if (options.entrypoint) valid.entrypoint = [...options.entrypoint];
   for (const entry of options.env ?? []) {
@@ -119,7 +163,7 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     if (!options.workdir.startsWith("/")) throw invalid(`invalid workdir "${options.workdir}": it must be absolute`);
     valid.workdir = options.workdir;
   }
-  if (options.user !== undefined) valid.user = parseUser(options.user);
+  if (options.user !== undefined && options.user !== "") valid.user = validateUserSpec(options.user);
   if (options.consoleSize) {
     const { rows, cols } = options.consoleSize;
     if (![rows, cols].every((n) => Number.isInteger(n) && n > 0 && n < 65536)) {
@@ -172,16 +216,4 @@ function exposedPort(port: string): string {
   if (!match || Number(match[1]) > 65535)
     throw invalid(`invalid port "${port}": use a number with /tcp, /udp or /sctp`);
   return `${Number(match[1])}/${(match[2] ?? "tcp").toLowerCase()}`;
-}
-
-/** `uid`, `uid:gid` or `root`. Names other than root need the image's /etc/passwd, which Drydock does not read yet. */
-export function parseUser(user: string): { uid: number; gid: number } {
-  if (user === "" || user === "root") return { uid: 0, gid: 0 };
-  const match = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!match) throw invalid(`invalid user "${user}": use uid or uid:gid (user names are not supported yet)`);
-  const uid = Number(match[1]);
-  // Docker gives a uid without a group gid 0 when the image does not know the user.
-  const gid = match[2] === undefined ? 0 : Number(match[2]);
-  if (uid > 0xfffffffe || gid > 0xfffffffe) throw invalid(`invalid user "${user}": out of range`);
-  return { uid, gid };
 }

@@ -2,6 +2,8 @@
 // names are the wire keys. (The wire types belong in engine/oci beside the image types; they live here until oci/
 // grows a runtime-config.ts.)
 
+import type { DeviceRule } from "./confinement.ts";
+
 export interface RuntimeSpec {
   ociVersion: string;
   process: RuntimeProcess;
@@ -15,10 +17,23 @@ export interface RuntimeSpec {
 export interface RuntimeProcess {
   terminal?: boolean;
   consoleSize?: { height: number; width: number };
-  user: { uid: number; gid: number; additionalGids?: number[] };
+  /**
+   * Numeric ids. `username` (OCI has it for Windows only) holds a `--user`/USER spec with names in it
+   * (`nginx`, `1000:staff`): the runtime resolves it against the container's /etc/passwd and /etc/group at start.
+   */
+  user: { uid: number; gid: number; additionalGids?: number[]; username?: string };
   args: string[];
   env: string[];
   cwd: string;
+  /** Capability names (`CAP_CHOWN`) per set. */
+  capabilities?: {
+    bounding: string[];
+    effective: string[];
+    permitted: string[];
+    inheritable: string[];
+    ambient: string[];
+  };
+  noNewPrivileges?: boolean;
 }
 
 export interface RuntimeMount {
@@ -48,6 +63,8 @@ export interface RuntimeLinux {
     memory?: { limit?: number };
     cpu?: { quota?: number; period?: number };
     pids?: { limit: number };
+    /** The device list the cgroup's device program enforces; absent: every device (privileged). */
+    devices?: DeviceRule[];
   };
   maskedPaths?: string[];
   readonlyPaths?: string[];

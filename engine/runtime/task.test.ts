@@ -40,6 +40,8 @@ function setup(options: { memoryEvents?: string; busyRmdirs?: number } = {}) {
         if (busy-- > 0) throw new EngineError("conflict", `remove ${path}: Device or resource busy`);
       }),
     umount: (target, flags) => request(`umount ${target} ${flags}`, () => undefined),
+    stat: unexpected,
+    attachDeviceFilter: unexpected,
   };
   /** Answers every request sent so far, and lets the runner send what follows. */
   const answer = async () => {

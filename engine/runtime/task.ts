@@ -2,21 +2,68 @@
 // cgroup and its limits, the root filesystem (the snapshot's overlay, a tmpfs /dev with the default devices), then
 // one spawn that clones the namespaces, joins the cgroup, mounts /proc, /sys, /dev/pts…, pivots into the root and
 // execs. Each step is traced as the command behind it.
-import type { AgentClient, ExitStatus, GuestProcess, MountSpec, Namespace } from "../agent/index.ts";
+import type {
+  AgentClient,
+  CapabilitySets,
+  DeviceNode,
+  ExitStatus,
+  GuestProcess,
+  MountSpec,
+  Namespace,
+} from "../agent/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import type { Mount } from "../snapshots/index.ts";
 import type { TraceAction, Tracer } from "../trace/index.ts";
+import { CAPABILITIES, capabilityMask, deviceProgram, formatDeviceRule } from "./confinement.ts";
 import { containerDir } from "./create-spec.ts";
 import type { NamespaceType, RuntimeMount, RuntimeSpec } from "./spec.ts";
+import { type ResolvedUser, resolveUser } from "./user.ts";
 
 export type RuntimeAgent = Pick<
   AgentClient,
-  "spawn" | "run" | "mkdir" | "remove" | "mount" | "umount" | "readFile" | "writeFile" | "readdir"
+  | "spawn"
+  | "run"
+  | "mkdir"
+  | "remove"
+  | "mount"
+  | "umount"
+  | "readFile"
+  | "writeFile"
+  | "stat"
+  | "readdir"
+  | "attachDeviceFilter"
 >;
 
+/** The links runc makes in every container's /dev. */
+const DEV_SYMLINKS = [
+  { target: "/proc/self/fd", path: "/dev/fd" },
+  { target: "/proc/self/fd/0", path: "/dev/stdin" },
+  { target: "/proc/self/fd/1", path: "/dev/stdout" },
+  { target: "/proc/self/fd/2", path: "/dev/stderr" },
+  // The new devpts instance's, or a pty opened in the container would belong to the guest's.
+  { target: "pts/ptmx", path: "/dev/ptmx" },
+];
+
+/** The spec's capability sets as the bit masks drydockd applies. */
+function capabilitySets(spec: RuntimeSpec): CapabilitySets | undefined {
+  const caps = spec.process.capabilities;
+  if (!caps) return undefined;
+  return {
+    bounding: capabilityMask(caps.bounding),
+    effective: capabilityMask(caps.effective),
+    permitted: capabilityMask(caps.permitted),
+    inheritable: capabilityMask(caps.inheritable),
+    ambient: capabilityMask(caps.ambient),
+  };
+}
+
+/** `setpriv`'s spelling of a capability list: `-all,+chown,+kill`, or `+all` when it holds every one. */
+function setprivCaps(caps: readonly string[]): string {
+  if (CAPABILITIES.every((cap) => caps.includes(cap))) return "+all";
+  return ["-all", ...caps.map((cap) => `+${cap.replace(/^CAP_/, "").toLowerCase()}`)].join(",");
+}
+
 export const CGROUP_ROOT = "/sys/fs/cgroup";
-/** busybox in the guest's own root, for the steps a container's image cannot be relied on for (nsenter, ip). */
-const HOST_BUSYBOX = "/bin/busybox";
 
 const MS = {
   ro: 1,
@@ -196,6 +243,20 @@ export interface Task {
   readonly process: GuestProcess;
   /** Resolves once the loopback interface is up (or the task ended first). */
   readonly network: Promise<void>;
+  /** Who it runs as (an exec without --user runs as the same); a WebAssembly task has no Linux user. */
+  readonly user?: ResolvedUser;
+}
+
+/** What an exec in a running container asks for. */
+export interface ExecRequest {
+  argv: string[];
+  env: string[];
+  user: ResolvedUser;
+  /** Absolute; the container's working directory when absent. */
+  workdir?: string;
+  pty?: { rows: number; cols: number };
+  /** Leave it out of the trace. */
+  quiet?: boolean;
 }
 
 export class TaskRunner {
@@ -240,8 +301,6 @@ export class TaskRunner {
     await this.#ensureParent(id);
     const cgroup = cgroupDir(spec);
     const root = `${containerDir(id)}/${spec.root.path}`;
-    const devices = spec.linux.devices ?? [];
-    const devMount = spec.mounts.find((mount) => mount.destination === "/dev");
 
     // Host-side steps go out together: drydockd handles requests in the order they arrive, so each sees the
     // previous one done, and the first failure fails the batch. One round trip instead of a dozen.
@@ -261,6 +320,18 @@ export class TaskRunner {
     for (const [file, value] of limits) {
       step({ op: "write", path: `${cgroup}/${file}`, value }, () => this.agent.writeFile(`${cgroup}/${file}`, value));
     }
+    // Device access: a BPF program on the cgroup, before any process is in it (none with --privileged).
+    const rules = resources?.devices;
+    if (rules) {
+      step(
+        {
+          op: "device-filter",
+          cgroup,
+          rules: rules.map((rule) => `${rule.allow ? "allow" : "deny"} ${formatDeviceRule(rule)}`),
+        },
+        () => this.agent.attachDeviceFilter(cgroup, deviceProgram(rules)),
+      );
+    }
     for (const mount of rootfs) {
       const { flags, data } = mountFlags(
         mount.options.filter((o) => o !== "rbind").concat(mount.type === "bind" ? ["rbind"] : []),
@@ -272,20 +343,23 @@ export class TaskRunner {
         () => this.agent.mount(mount.source, root, mount.type === "bind" ? "" : mount.type, data, flags),
       );
     }
-    if (devMount) {
-      // /dev is filled from outside: drydockd cannot mknod, so each device is an empty file here that the spawn
-      // bind-mounts the guest's own device node onto (as runc does in rootless mode). The mount point itself is in
-      // the container's init layer.
-      const { flags, data } = mountFlags(devMount.options);
-      const target = `${root}/dev`;
-      step({ op: "mount", source: devMount.source ?? "tmpfs", target, fstype: devMount.type, options: data }, () =>
-        this.agent.mount(devMount.source ?? "tmpfs", target, devMount.type ?? "tmpfs", data, flags),
-      );
-      for (const device of [...devices.map((d) => d.path), "/dev/ptmx"]) {
-        step({ op: "write", path: `${root}${device}`, value: "" }, () => this.agent.writeFile(`${root}${device}`, ""));
-      }
+    // The image's own account files, read once its root is mounted (the same batch, answered in order).
+    const accounts = this.#accountFiles(root);
+    try {
+      await Promise.all(steps);
+    } catch (error) {
+      await accounts.catch(() => {});
+      await this.cleanup(id, spec).catch(() => {});
+      throw error;
     }
-    await Promise.all(steps);
+    let user: ResolvedUser;
+    try {
+      const [passwd, group] = await accounts;
+      user = resolveUser(userSpec(spec), passwd, group);
+    } catch (error) {
+      await this.cleanup(id, spec).catch(() => {});
+      throw error;
+    }
 
     const mounts: MountSpec[] = [];
     const childMount = (mount: RuntimeMount) => {
@@ -320,27 +394,49 @@ export class TaskRunner {
     const namespaces = spec.linux.namespaces.map((ns) => ns.type);
     this.#trace({ op: "clone", flags: namespaces.map((ns) => CLONE_NAMES[ns]) }, id);
     if (namespaces.includes("network")) this.#trace({ op: "link-up", device: "lo" }, id);
-    for (const mount of spec.mounts) if (mount !== devMount) childMount(mount);
-    for (const device of devices)
-      childMount({ destination: device.path, source: device.path, type: "bind", options: ["bind"] });
-    // /dev/ptmx must be the new devpts instance's, or a pty opened in the container would belong to the guest's.
-    if (devMount)
-      childMount({ destination: "/dev/ptmx", source: `${root}/dev/pts/ptmx`, type: "bind", options: ["bind"] });
+    for (const mount of spec.mounts) childMount(mount);
+    const devices: DeviceNode[] = (spec.linux.devices ?? []).map((device) => ({
+      type: device.type,
+      path: device.path,
+      major: device.major,
+      minor: device.minor,
+      mode: device.fileMode ?? 0o666,
+      uid: device.uid ?? 0,
+      gid: device.gid ?? 0,
+    }));
+    for (const device of devices) this.#trace({ op: "mknod", ...device }, id);
+    const hasDev = spec.mounts.some((mount) => mount.destination === "/dev");
+    const symlinks = hasDev ? DEV_SYMLINKS : [];
+    for (const link of symlinks) this.#trace({ op: "symlink", ...link }, id);
+    const masks = spec.linux.maskedPaths ?? [];
+    for (const path of masks) this.#trace({ op: "mask", path }, id);
+    const readonly = [...(spec.linux.readonlyPaths ?? []), ...(spec.root.readonly ? ["/"] : [])];
+    for (const path of readonly)
+      this.#trace({ op: "mount", source: path, target: path, bind: true, readonly: true }, id);
     this.#trace({ op: "pivot_root", root }, id);
+    this.#tracePrivileges(id, spec, user);
     this.#trace({ op: "exec", argv: spec.process.args }, id);
     const size = spec.process.consoleSize;
+    const capabilities = capabilitySets(spec);
     let process: GuestProcess;
     try {
       process = await this.agent.spawn({
         argv: spec.process.args,
-        env: spec.process.env,
+        env: withHome(spec.process.env, user),
         cwd: spec.process.cwd,
-        uid: spec.process.user.uid,
-        gid: spec.process.user.gid,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.additionalGids,
         namespaces: namespaces.map((ns) => NAMESPACES[ns]),
         cgroup,
         mounts,
+        devices,
+        symlinks,
+        masks,
+        readonly,
         root,
+        ...(capabilities ? { capabilities } : {}),
+        ...(spec.process.noNewPrivileges ? { noNewPrivileges: true } : {}),
         ...(spec.hostname ? { hostname: spec.hostname } : {}),
         loopback: namespaces.includes("network"),
         ...(spec.process.terminal ? { pty: { rows: size?.height ?? 24, cols: size?.width ?? 80 } } : {}),
@@ -349,30 +445,81 @@ export class TaskRunner {
       await this.cleanup(id, spec).catch(() => {});
       throw execError(error, spec.process.args[0]!);
     }
-    return { pid: process.pid, process, network: Promise.resolve() };
+    return { pid: process.pid, process, network: Promise.resolve(), user };
   }
 
-  /** What `exec` spawns: nsenter into every namespace and the root of the container's pid 1, inside its cgroup. */
-  execArgv(pid: number, argv: string[], user?: { uid: number; gid: number }, workdir?: string): string[] {
-    const credentials = user ? ["-S", String(user.uid), "-G", String(user.gid)] : [];
-    return [
-      HOST_BUSYBOX,
-      "nsenter",
-      "-t",
-      String(pid),
-      "-m",
-      "-u",
-      "-i",
-      "-n",
-      "-p",
-      "-r",
-      // -w alone is the target's own working directory. -wDIR is opened before nsenter enters anything, so DIR is
-      // named through the target's root as the guest sees it.
-      workdir === undefined ? "-w" : `-w/proc/${pid}/root${workdir}`,
-      ...credentials,
-      "--",
-      ...argv,
-    ];
+  /** The container's /etc/passwd and /etc/group (undefined when missing or not a regular file). */
+  #accountFiles(root: string): Promise<[string | undefined, string | undefined]> {
+    const read = (name: string) => {
+      const path = `${root}/etc/${name}`;
+      const stat = this.agent.stat(path).then(
+        (info) => info.isFile,
+        () => false,
+      );
+      const text = this.agent.readFile(path).then(
+        (bytes) => new TextDecoder().decode(bytes),
+        () => undefined,
+      );
+      return Promise.all([stat, text]).then(([isFile, content]) => (isFile ? content : undefined));
+    };
+    return Promise.all([read("passwd"), read("group")]);
+  }
+
+  /** Resolves a user spec (exec --user) against a running container's own account files. */
+  async resolveUser(id: string, spec: RuntimeSpec, user: string): Promise<ResolvedUser> {
+    const [passwd, group] = await this.#accountFiles(`${containerDir(id)}/${spec.root.path}`);
+    return resolveUser(user, passwd, group);
+  }
+
+  #tracePrivileges(id: string, spec: RuntimeSpec, user: ResolvedUser): void {
+    const caps = spec.process.capabilities;
+    this.#trace(
+      {
+        op: "setpriv",
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.additionalGids,
+        ...(caps
+          ? {
+              bounding: setprivCaps(caps.bounding),
+              inheritable: setprivCaps(caps.inheritable),
+              ambient: setprivCaps(caps.ambient),
+            }
+          : {}),
+        noNewPrivs: spec.process.noNewPrivileges ?? false,
+      },
+      id,
+    );
+  }
+
+  /**
+   * Runs a process in a running container, as `runc exec` does: drydockd clones it into the container's pid
+   * namespace, and it joins the cgroup, the other namespaces and the root of the container's pid 1, with the same
+   * capabilities and no_new_privs as the container.
+   */
+  async exec(id: string, spec: RuntimeSpec, task: Task, request: ExecRequest): Promise<GuestProcess> {
+    const cwd = request.workdir ?? spec.process.cwd;
+    if (!request.quiet) {
+      this.#trace(
+        { op: "exec", argv: ["nsenter", "-t", String(task.pid), "-a", "-r", `-w${cwd}`, "--", ...request.argv] },
+        id,
+      );
+      this.#tracePrivileges(id, spec, request.user);
+    }
+    const capabilities = capabilitySets(spec);
+    return this.agent.spawn({
+      argv: request.argv,
+      env: withHome(request.env, request.user),
+      cwd,
+      uid: request.user.uid,
+      gid: request.user.gid,
+      groups: request.user.additionalGids,
+      enter: task.pid,
+      cgroup: cgroupDir(spec),
+      ...(capabilities ? { capabilities } : {}),
+      ...(spec.process.noNewPrivileges ? { noNewPrivileges: true } : {}),
+      ...(request.pty ? { pty: request.pty } : {}),
+    });
   }
 
   /**
@@ -432,11 +579,23 @@ export class TaskRunner {
           throw error;
         }
         await new Promise((resolve) => setTimeout(resolve, 10));
-        pending = this.agent.remove(cgroup);
+        // A privileged container may have made cgroups of its own below its cgroup (cgroup.kill emptied them).
+        pending = this.#removeChildCgroups(id, cgroup).then(() => this.agent.remove(cgroup));
       }
     }
     const failed = await unmounted;
     if (failed) throw failed;
+  }
+
+  async #removeChildCgroups(id: string, cgroup: string): Promise<void> {
+    const entries = await this.agent.readdir(cgroup).catch(() => []);
+    for (const entry of entries) {
+      if ((entry.mode & 0o170000) !== 0o040000) continue;
+      const child = `${cgroup}/${entry.name}`;
+      await this.#removeChildCgroups(id, child);
+      this.#trace({ op: "rmdir", path: child }, id);
+      await this.agent.remove(child).catch(() => {});
+    }
   }
 
   /** Freezes or thaws every process of the container (`cgroup.freeze`). */
@@ -514,6 +673,17 @@ export class TaskRunner {
   traceExit(id: string, pid: number, status: ExitStatus): void {
     this.#trace({ op: "wait", pid, code: status.code, ...(status.signal ? { signal: status.signal } : {}) }, id);
   }
+}
+
+/** The spec's user as runc is given it: the names to resolve, or the numbers. */
+function userSpec(spec: RuntimeSpec): string {
+  const { uid, gid, username } = spec.process.user;
+  return username || (uid === 0 && gid === 0 ? "0" : `${uid}:${gid}`);
+}
+
+/** runc sets HOME from the user's passwd entry when the environment has none. */
+function withHome(env: string[], user: ResolvedUser): string[] {
+  return env.some((entry) => entry.startsWith("HOME=")) ? env : [...env, `HOME=${user.home}`];
 }
 
 /** drydockd names the failed step ("exec foo: No such file or directory"); say it as Docker users know it. */

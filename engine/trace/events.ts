@@ -20,6 +20,21 @@ export type TraceAction =
   | { op: "umount"; target: string; lazy: boolean }
   | { op: "clone"; flags: string[] }
   | { op: "pivot_root"; root: string }
+  | { op: "mknod"; path: string; type: "c" | "b" | "p"; major: number; minor: number; mode: number }
+  | { op: "symlink"; target: string; path: string }
+  | { op: "mask"; path: string }
+  | { op: "device-filter"; cgroup: string; rules: string[] }
+  | {
+      op: "setpriv";
+      uid: number;
+      gid: number;
+      groups: number[];
+      /** setpriv's capability lists (`-all,+chown,…`); absent: unchanged. */
+      bounding?: string;
+      inheritable?: string;
+      ambient?: string;
+      noNewPrivs: boolean;
+    }
   | { op: "link-up"; device: string }
   | { op: "exec"; argv: string[] }
   | { op: "kill"; pid: number; signal: number }
@@ -90,6 +105,21 @@ export function commandOf(action: TraceAction): string {
       return `clone(${action.flags.join("|") || "0"})`;
     case "pivot_root":
       return `pivot_root ${q(action.root)} ${q(action.root)}`;
+    case "mknod":
+      return `mknod -m ${action.mode.toString(8)} ${q(action.path)} ${action.type}${action.type === "p" ? "" : ` ${action.major} ${action.minor}`}`;
+    case "symlink":
+      return `ln -s ${q(action.target)} ${q(action.path)}`;
+    case "mask":
+      return `mount --bind /dev/null ${q(action.path)} # a directory gets an empty read-only tmpfs`;
+    case "device-filter":
+      return `bpftool cgroup attach ${q(action.cgroup)} device multi <program> # the last matching rule decides: ${action.rules.join(", ")}`;
+    case "setpriv": {
+      const groups = action.groups.length ? `--groups=${action.groups.join(",")}` : "--clear-groups";
+      const caps = action.bounding
+        ? ` --inh-caps=${action.inheritable} --ambient-caps=${action.ambient} --bounding-set=${action.bounding}`
+        : "";
+      return `setpriv --reuid=${action.uid} --regid=${action.gid} ${groups}${caps}${action.noNewPrivs ? " --no-new-privs" : ""}`;
+    }
     case "link-up":
       return `ip link set ${q(action.device)} up`;
     case "exec":

@@ -374,6 +374,91 @@ describe("containers through the docker CLI", () => {
     expect((await docker(["rm", "-f", "busy"])).code).toBe(0);
   });
 
+  it("confinement: Docker's default capabilities, --cap-add/--cap-drop, --privileged, --user NAME, --read-only, --device, shown in inspect", async () => {
+    const caps = (args: string[]) =>
+      docker([
+        "run",
+        "--rm",
+        ...args,
+        busybox.reference,
+        "sh",
+        "-c",
+        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | cut -f2",
+      ]);
+    expect(lines((await caps([])).stdout)).toEqual(["00000000a80425fb", "1"]);
+    expect(lines((await caps(["--cap-drop", "ALL", "--cap-add", "net_admin"])).stdout)[0]).toBe("0000000000001000");
+    expect(lines((await caps(["--cap-drop", "chown", "--security-opt", "no-new-privileges=false"])).stdout)).toEqual([
+      "00000000a80425fa",
+      "0",
+    ]);
+    expect(lines((await caps(["--privileged"])).stdout)[0]).toBe("000001ffffffffff");
+    const unknownCap = await docker(["run", "--rm", "--cap-add", "SYS_NOTHING", busybox.reference, "true"]);
+    expect(unknownCap.code).toBe(125);
+    expect(unknownCap.stderr).toContain('unknown capability: "CAP_SYS_NOTHING"');
+
+    const nobody = await docker([
+      "run",
+      "--rm",
+      "--user",
+      "nobody",
+      busybox.reference,
+      "sh",
+      "-c",
+      "id -u; id -g; echo $HOME",
+    ]);
+    expect(lines(nobody.stdout)).toEqual(["65534", "65534", "/"]);
+    const unknownUser = await docker(["run", "--rm", "--user", "nosuch", busybox.reference, "true"]);
+    expect(unknownUser.code).toBe(125);
+    expect(unknownUser.stderr).toContain("unable to find user nosuch: no matching entries in passwd file");
+
+    const readOnly = await docker([
+      "run",
+      "--rm",
+      "--read-only",
+      busybox.reference,
+      "sh",
+      "-c",
+      "touch /x || echo refused",
+    ]);
+    expect(readOnly.stdout).toBe("refused\n");
+    expect(readOnly.stderr).toContain("Read-only file system");
+
+    // A guest device made available by --device, readable only (the device program enforces the permissions).
+    const device = await docker([
+      ...["run", "--rm", "--device", "/dev/kmsg:/dev/guestlog:r", busybox.reference],
+      ...[
+        "sh",
+        "-c",
+        "ls -l /dev/guestlog | cut -c1; dd if=/dev/guestlog of=/dev/null bs=8192 count=1 2>/dev/null && echo read; echo x > /dev/guestlog || echo no-write",
+      ],
+    ]);
+    expect(lines(device.stdout)).toEqual(["c", "read", "no-write"]);
+    const missing = await docker(["run", "--rm", "--device", "/dev/nothing", busybox.reference, "true"]);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toContain('error gathering device information while adding custom device "/dev/nothing"');
+
+    const created = await docker([
+      ...["create", "--name", "confined", "--cap-add", "SYS_TIME", "--cap-drop", "MKNOD", "--read-only"],
+      ...["--security-opt", "no-new-privileges", "--device", "/dev/kmsg", "--user", "nobody", busybox.reference],
+    ]);
+    expect(created.code).toBe(0);
+    const [inspected] = JSON.parse((await docker(["inspect", "confined"])).stdout);
+    expect(inspected.HostConfig).toMatchObject({
+      CapAdd: ["CAP_SYS_TIME"],
+      CapDrop: ["CAP_MKNOD"],
+      Privileged: false,
+      ReadonlyRootfs: true,
+      SecurityOpt: ["no-new-privileges"],
+      Devices: [{ PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "rwm" }],
+    });
+    expect(inspected.Config.User).toBe("nobody");
+    expect((await docker(["rm", "confined"])).code).toBe(0);
+    const privileged = await docker(["create", "--name", "wide", "--privileged", busybox.reference]);
+    expect(privileged.code).toBe(0);
+    expect(JSON.parse((await docker(["inspect", "wide"])).stdout)[0].HostConfig.Privileged).toBe(true);
+    expect((await docker(["rm", "wide"])).code).toBe(0);
+  });
+
   it("a client that leaves a followed log midway leaves the daemon serving", async () => {
     const started = await docker([
       ...["run", "-d", "--name", "chatty", busybox.reference],

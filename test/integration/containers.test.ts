@@ -108,12 +108,16 @@ describe("run", () => {
     expect(code).toBe(0);
     const [devices, zero, sys] = output.split("\n");
     expect(devices!.trim().split(" ").sort()).toEqual([
+      "fd",
       "full",
       "null",
       "ptmx",
       "pts",
       "random",
       "shm",
+      "stderr",
+      "stdin",
+      "stdout",
       "tty",
       "urandom",
       "zero",

@@ -63,6 +63,13 @@ out["stopped"] = [container.status, container.attrs["State"]["ExitCode"]]
 container.remove()
 out["after_remove"] = [c.name for c in client.containers.list(all=True)]
 
+confined = client.containers.run(ref, ["sh", "-c", "grep CapEff /proc/self/status | cut -f2; id -u"], remove=True,
+                                 cap_drop=["ALL"], cap_add=["NET_RAW"], user="nobody").decode().split()
+privileged = client.containers.create(ref, ["true"], privileged=True, read_only=True, security_opt=["no-new-privileges"])
+out["confined"] = [confined, privileged.attrs["HostConfig"]["Privileged"], privileged.attrs["HostConfig"]["ReadonlyRootfs"],
+                   privileged.attrs["HostConfig"]["SecurityOpt"]]
+privileged.remove()
+
 out["images"] = sorted(t for image in client.images.list() for t in image.tags)
 client.images.remove(ref)
 out["images_after"] = sorted(t for image in client.images.list() for t in image.tags)
@@ -159,6 +166,8 @@ describe("python3-docker against the Drydock daemon", () => {
     expect(out.exec_demux).toEqual(["o\n", "e\n"]);
     expect(out.stopped).toEqual(["exited", 137]);
     expect(out.after_remove).toEqual([]);
+    // cap_drop ALL + cap_add NET_RAW, user nobody (a non-root user execs with no effective capabilities, as runc).
+    expect(out.confined).toEqual([["0000000000000000", "65534"], true, true, ["no-new-privileges"]]);
     expect(out.images).toEqual([reference]);
     expect(out.images_after).toEqual([]);
     expect(out.private_without_auth[0]).toBe(401);

@@ -58,6 +58,20 @@ describe("namespaces", () => {
     ).toEqual(["lo"]);
   });
 
+  it("a process has a cgroup namespace and the kernel knows capabilities up to CHECKPOINT_RESTORE (40)", async () => {
+    expect(await sh("readlink /proc/self/ns/cgroup")).toMatch(/^cgroup:\[\d+\]\n$/);
+    expect(await sh("cat /proc/sys/kernel/cap_last_cap")).toBe("40\n");
+  });
+
+  it("setpriv drops capabilities and sets no_new_privs (what drydockd does for every container)", async () => {
+    const status = await sh("setpriv --nnp --inh-caps=-all grep -E '^(CapInh|NoNewPrivs)' /proc/self/status");
+    expect(status).toMatch(/^CapInh:\s+0000000000000000\nNoNewPrivs:\s+1\n$/);
+  });
+
+  it("has /proc/sysrq-trigger (containers get it read-only; --privileged may write it)", async () => {
+    expect(await sh("test -f /proc/sysrq-trigger && stat -c %a /proc/sysrq-trigger")).toBe("200\n");
+  });
+
   it("a new user namespace maps root to the caller", async () => {
     expect(await sh("unshare -U -r sh -c 'id -u; readlink /proc/self/ns/user'")).toMatch(/^0\nuser:\[\d+\]\n$/);
   });

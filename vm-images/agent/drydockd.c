@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/bpf.h>
+#include <linux/capability.h>
 #include <linux/random.h>
 #include <net/if.h>
 #include <poll.h>
@@ -24,9 +26,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
@@ -42,6 +47,20 @@
 #define MAX_STREAMS 256
 #define MAX_LISTENERS 8
 #define MAX_ARGS 256
+#define MAX_MOUNTS 64
+#define MAX_DEVICES 64
+#define MAX_PATHS 32
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+/* The highest capability the kernel knows (/proc/sys/kernel/cap_last_cap), read at start. */
+static int cap_last = 40;
+/* drydockd's own pid namespace, to come back to after a spawn that entered a container's (ENTER). */
+static int own_pid_ns = -1;
 
 extern char **environ;
 
@@ -287,11 +306,26 @@ struct spawn_req {
 	struct {
 		uint32_t flags;
 		char *source, *target, *fstype, *data;
-	} mounts[32];
+	} mounts[MAX_MOUNTS];
 	int mount_count;
+	/* Confinement (CAPS, NO_NEW_PRIVS, GROUPS, DEVICE, MASK, READONLY, SYMLINK) and ENTER. */
+	int has_caps, no_new_privs, group_count, device_count, mask_count, readonly_count, symlink_count;
+	uint64_t caps[5]; /* bounding, effective, permitted, inheritable, ambient */
+	gid_t groups[64];
+	struct {
+		char type;
+		uint32_t major, minor, mode, uid, gid;
+		char *path;
+	} devices[MAX_DEVICES];
+	char *masks[MAX_PATHS], *readonly[MAX_PATHS];
+	struct {
+		char *target, *path;
+	} symlinks[16];
+	pid_t enter;
 };
 
 /* In the child: report the failed step to the agent through the error pipe and exit. */
+static void child_fail(int errfd, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void child_fail(int errfd, const char *fmt, ...) {
 	char buf[400];
 	int err = errno;
@@ -303,6 +337,72 @@ static void child_fail(int errfd, const char *fmt, ...) {
 	put32((uint8_t *)buf, err);
 	if (write(errfd, buf, 4 + n) < 0) _exit(126);
 	_exit(127);
+}
+
+static void join_cgroup(const char *cgroup, int errfd) {
+	char path[300];
+	snprintf(path, sizeof path, "%s/cgroup.procs", cgroup);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1) child_fail(errfd, "join cgroup %s", cgroup);
+	close(fd);
+}
+
+/* The last steps before exec, in runc's order: shrink the bounding set, change groups and user keeping the
+ * capabilities across setuid, set the effective, permitted and inheritable sets, raise the ambient ones, then
+ * no_new_privs. Without CAPS the process keeps what it has (root's full set): the engine's own helpers. */
+static void drop_privileges(struct spawn_req *r, int errfd) {
+	if (r->has_caps) {
+		for (int cap = 0; cap <= cap_last; cap++)
+			if (!(r->caps[0] >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+				child_fail(errfd, "drop capability %d from the bounding set", cap);
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(errfd, "keep capabilities across setuid");
+	}
+	if (r->has_gid && (setgroups(r->group_count, r->groups) < 0 || setgid(r->gid) < 0))
+		child_fail(errfd, "setgid %u", r->gid);
+	if (r->has_uid && setuid(r->uid) < 0) child_fail(errfd, "setuid %u", r->uid);
+	if (r->has_caps) {
+		prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+		struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+		struct __user_cap_data_struct data[2];
+		for (int i = 0; i < 2; i++) {
+			data[i].effective = r->caps[1] >> (32 * i);
+			data[i].permitted = r->caps[2] >> (32 * i);
+			data[i].inheritable = r->caps[3] >> (32 * i);
+		}
+		if (syscall(SYS_capset, &header, data) < 0) child_fail(errfd, "set the capabilities");
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(errfd, "clear the ambient capabilities");
+		for (int cap = 0; cap <= cap_last; cap++)
+			if ((r->caps[4] >> cap & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+				child_fail(errfd, "raise ambient capability %d", cap);
+	}
+	if (r->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(errfd, "set no_new_privs");
+}
+
+/* exec in a running container (ENTER): drydockd already cloned this process into the container's pid namespace;
+ * here it joins the container's cgroup and its other namespaces, and takes its root (as `nsenter -t PID -a -r`). */
+static void enter_container(struct spawn_req *r, int errfd) {
+	static const struct {
+		const char *name;
+		int type;
+	} kinds[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
+		     {"mnt", CLONE_NEWNS}};
+	int fds[5], root;
+	char path[64];
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof path, "/proc/%d/ns/%s", r->enter, kinds[i].name);
+		if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) child_fail(errfd, "open %s", path);
+	}
+	snprintf(path, sizeof path, "/proc/%d/root", r->enter);
+	if ((root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) child_fail(errfd, "open %s", path);
+	if (r->cgroup) join_cgroup(r->cgroup, errfd);
+	for (int i = 0; i < 5; i++) {
+		if (setns(fds[i], kinds[i].type) < 0) child_fail(errfd, "enter the %s namespace of %d", kinds[i].name, r->enter);
+		close(fds[i]);
+	}
+	if (fchdir(root) < 0 || chroot(".") < 0) child_fail(errfd, "enter the root of %d", r->enter);
+	close(root);
+	if (chdir(r->cwd ? r->cwd : "/") < 0) child_fail(errfd, "chdir %s", r->cwd ? r->cwd : "/");
 }
 
 static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], int out[2], int err[2]) {
@@ -321,13 +421,16 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 		dup2(out[1], 1);
 		dup2(err[1], 2);
 	}
-	if (r->cgroup) {
-		char path[300];
-		snprintf(path, sizeof path, "%s/cgroup.procs", r->cgroup);
-		int fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, "0", 1) != 1) child_fail(errfd, "join cgroup %s", r->cgroup);
-		close(fd);
+	if (r->enter) {
+		enter_container(r, errfd);
+		drop_privileges(r, errfd);
+		environ = r->envp;
+		execvp(r->argv[0], r->argv);
+		child_fail(errfd, "exec %s", r->argv[0]);
 	}
+	if (r->cgroup) join_cgroup(r->cgroup, errfd);
+	/* A cgroup namespace is made after joining the cgroup, so the container sees its own cgroup as its root. */
+	if ((r->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) child_fail(errfd, "unshare the cgroup namespace");
 	if ((r->clone_flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(errfd, "make mounts private");
 	if (r->hostname && sethostname(r->hostname, strlen(r->hostname)) < 0)
@@ -342,12 +445,65 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 		if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) child_fail(errfd, "bring lo up");
 		close(sock);
 	}
+	const char *prefix = r->root ? r->root : "";
+	char target[512];
 	for (int i = 0; i < r->mount_count; i++) {
-		char target[512];
-		snprintf(target, sizeof target, "%s%s", r->root ? r->root : "", r->mounts[i].target);
-		mkdir(target, 0755);
+		snprintf(target, sizeof target, "%s%s", prefix, r->mounts[i].target);
+		/* A bind of a file needs a file to cover (runc makes one too); everything else a directory. */
+		struct stat st;
+		if ((r->mounts[i].flags & MS_BIND) && r->mounts[i].source && stat(r->mounts[i].source, &st) == 0 &&
+		    !S_ISDIR(st.st_mode)) {
+			int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+			if (fd >= 0) close(fd);
+		} else {
+			mkdir(target, 0755);
+		}
 		if (mount(r->mounts[i].source, target, r->mounts[i].fstype, r->mounts[i].flags, r->mounts[i].data) < 0)
 			child_fail(errfd, "mount %s on %s", r->mounts[i].source, target);
+	}
+	/* The container's device nodes, made in its fresh /dev (the device program decides who may open them). */
+	for (int i = 0; i < r->device_count; i++) {
+		snprintf(target, sizeof target, "%s%s", prefix, r->devices[i].path);
+		mode_t type = r->devices[i].type == 'b' ? S_IFBLK : r->devices[i].type == 'p' ? S_IFIFO : S_IFCHR;
+		unlink(target);
+		if (mknod(target, type | (r->devices[i].mode & 07777), makedev(r->devices[i].major, r->devices[i].minor)) < 0)
+			child_fail(errfd, "mknod %s", target);
+		if (chmod(target, r->devices[i].mode & 07777) < 0 || chown(target, r->devices[i].uid, r->devices[i].gid) < 0)
+			child_fail(errfd, "set the owner and mode of %s", target);
+	}
+	for (int i = 0; i < r->symlink_count; i++) {
+		snprintf(target, sizeof target, "%s%s", prefix, r->symlinks[i].path);
+		if (symlink(r->symlinks[i].target, target) < 0 && errno != EEXIST) child_fail(errfd, "symlink %s", target);
+	}
+	/* Masked paths: a directory is covered by an empty read-only tmpfs, a file by /dev/null; missing ones are
+	 * skipped (runc does the same). */
+	for (int i = 0; i < r->mask_count; i++) {
+		snprintf(target, sizeof target, "%s%s", prefix, r->masks[i]);
+		struct stat st;
+		if (stat(target, &st) < 0) {
+			if (errno == ENOENT) continue;
+			child_fail(errfd, "mask %s", target);
+		}
+		if (S_ISDIR(st.st_mode) ? mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL) < 0
+					: mount("/dev/null", target, NULL, MS_BIND, NULL) < 0)
+			child_fail(errfd, "mask %s", target);
+	}
+	/* Read-only paths: bound onto themselves, then remounted read-only with their other flags kept. "/" is the root
+	 * itself, already a mount of its own. */
+	for (int i = 0; i < r->readonly_count; i++) {
+		int whole = !strcmp(r->readonly[i], "/");
+		snprintf(target, sizeof target, "%s%s", prefix, whole ? "" : r->readonly[i]);
+		struct statvfs sv;
+		if (statvfs(target, &sv) < 0) {
+			if (errno == ENOENT) continue;
+			child_fail(errfd, "make %s read-only", target);
+		}
+		unsigned long keep = (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+				     (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+		if (!whole && mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(errfd, "bind %s", target);
+		if (mount(target, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0)
+			child_fail(errfd, "make %s read-only", target);
 	}
 	if (r->root) {
 		if (chdir(r->root) < 0) child_fail(errfd, "chdir %s", r->root);
@@ -356,8 +512,7 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 		if (chdir("/") < 0) child_fail(errfd, "chdir /");
 	}
 	if (r->cwd && chdir(r->cwd) < 0) child_fail(errfd, "chdir %s", r->cwd);
-	if (r->has_gid && (setgroups(0, NULL) < 0 || setgid(r->gid) < 0)) child_fail(errfd, "setgid %u", r->gid);
-	if (r->has_uid && setuid(r->uid) < 0) child_fail(errfd, "setuid %u", r->uid);
+	drop_privileges(r, errfd);
 	environ = r->envp;
 	execvp(r->argv[0], r->argv);
 	child_fail(errfd, "exec %s", r->argv[0]);
@@ -393,8 +548,43 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
 				r.ws.ws_col = get16(v + 2);
 			}
 			break;
+		case F_CAPS:
+			if (size == 40) {
+				r.has_caps = 1;
+				for (int i = 0; i < 5; i++) r.caps[i] = get64(v + 8 * i);
+			}
+			break;
+		case F_NO_NEW_PRIVS: r.no_new_privs = size == 1 && v[0]; break;
+		case F_GROUPS:
+			for (int i = 0; i + 4 <= size && r.group_count < 64; i += 4) r.groups[r.group_count++] = get32(v + i);
+			break;
+		case F_DEVICE:
+			if (size > 21 && r.device_count < MAX_DEVICES) {
+				r.devices[r.device_count].type = v[0];
+				r.devices[r.device_count].major = get32(v + 1);
+				r.devices[r.device_count].minor = get32(v + 5);
+				r.devices[r.device_count].mode = get32(v + 9);
+				r.devices[r.device_count].uid = get32(v + 13);
+				r.devices[r.device_count].gid = get32(v + 17);
+				if ((r.devices[r.device_count].path = arena_str(v + 21, size - 21))) r.device_count++;
+			}
+			break;
+		case F_MASK: if (r.mask_count < MAX_PATHS && (r.masks[r.mask_count] = arena_str(v, size))) r.mask_count++; break;
+		case F_READONLY:
+			if (r.readonly_count < MAX_PATHS && (r.readonly[r.readonly_count] = arena_str(v, size))) r.readonly_count++;
+			break;
+		case F_SYMLINK: {
+			char *s = arena_str(v, size);
+			char *nul = s ? memchr(s, 0, size) : NULL;
+			if (nul && r.symlink_count < 16) {
+				r.symlinks[r.symlink_count].target = s;
+				r.symlinks[r.symlink_count++].path = nul + 1;
+			}
+			break;
+		}
+		case F_ENTER: if (size == 4) r.enter = get32(v); break;
 		case F_MOUNT: {
-			if (size < 4 || r.mount_count >= 32) break;
+			if (size < 4 || r.mount_count >= MAX_MOUNTS) break;
 			char *s = arena_str(v + 4, size - 4);
 			if (!s) break;
 			char *parts[4] = {NULL, NULL, NULL, NULL};
@@ -427,7 +617,26 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
 	} else if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		goto fail_setup;
 	}
-	pid_t pid = syscall(SYS_clone, SIGCHLD | (r.clone_flags & ~0xff), 0, 0, 0, 0);
+	/* ENTER: the child is born in the container's pid namespace (setns of a pid namespace applies to children),
+	 * then drydockd returns to its own. A new cgroup namespace is made by the child, after it joined its cgroup. */
+	if (r.enter) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)r.enter);
+		int ns = open(path, O_RDONLY | O_CLOEXEC);
+		if (ns < 0 || setns(ns, CLONE_NEWPID) < 0) {
+			int e = errno;
+			if (ns >= 0) close(ns);
+			errno = e;
+			goto fail_setup;
+		}
+		close(ns);
+	}
+	uint32_t clone_flags = r.enter ? 0 : r.clone_flags & ~0xffu & ~(uint32_t)CLONE_NEWCGROUP;
+	pid_t pid = syscall(SYS_clone, SIGCHLD | clone_flags, 0, 0, 0, 0);
+	if (r.enter && setns(own_pid_ns, CLONE_NEWPID) < 0) {
+		dprintf(2, "drydockd: cannot return to its own pid namespace: %s\n", strerror(errno));
+		_exit(1);
+	}
 	if (pid < 0) goto fail_setup;
 	if (pid == 0) child_setup(&r, errpipe[1], slave, in, out, err);
 
@@ -563,6 +772,12 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 		add_u64(&f, F_MTIME, st.st_mtime);
 		add_u32(&f, F_UID, st.st_uid);
 		add_u32(&f, F_GID, st.st_gid);
+		if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+			uint8_t rdev[8];
+			put32(rdev, major(st.st_rdev));
+			put32(rdev + 4, minor(st.st_rdev));
+			add_field(&f, F_RDEV, rdev, 8);
+		}
 		return send_frame(MSG_FS_REPLY, id, f.data, f.len);
 	}
 	case FS_READ: {
@@ -638,6 +853,67 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 	}
 }
 
+/* ---- device access: a cgroup's BPF_PROG_TYPE_CGROUP_DEVICE program ------------------------------------------- */
+
+/* Loads the engine's device program (DATA: struct bpf_insn array) and attaches it to the cgroup at PATH, as runc
+ * does on cgroup v2. Every open or mknod of a device node by a process of that cgroup asks it. */
+static void do_device_filter(uint32_t id, const uint8_t *p, size_t len) {
+	arena_used = 0;
+	size_t pos = 0;
+	uint8_t tag;
+	const uint8_t *v, *data = NULL;
+	uint16_t size, data_len = 0;
+	char *path = NULL;
+	while (next_field(p, len, &pos, &tag, &v, &size)) {
+		if (tag == F_PATH) path = arena_str(v, size);
+		if (tag == F_DATA) {
+			data = v;
+			data_len = size;
+		}
+	}
+	if (!path || !data || data_len == 0 || data_len % sizeof(struct bpf_insn))
+		return send_error(id, EINVAL, "a device filter needs PATH and DATA (whole BPF instructions)");
+	static struct bpf_insn insns[MAX_PAYLOAD / sizeof(struct bpf_insn)];
+	memcpy(insns, data, data_len);
+	static char log[2048];
+	log[0] = 0;
+	static const char license[] = "Apache-2.0";
+	union bpf_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	attr.insns = (uint64_t)(uintptr_t)insns;
+	attr.insn_cnt = data_len / sizeof(struct bpf_insn);
+	attr.license = (uint64_t)(uintptr_t)license;
+	attr.log_buf = (uint64_t)(uintptr_t)log;
+	attr.log_size = sizeof log;
+	attr.log_level = 1;
+	int prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+	if (prog < 0) {
+		int e = errno;
+		log[sizeof log - 1] = 0;
+		for (char *c = log; *c; c++)
+			if (*c == '\n') *c = ' ';
+		return send_error(id, e, "load the device program: %s%s%s", strerror(e), *log ? ": " : "", log);
+	}
+	int cgroup = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgroup < 0) {
+		int e = errno;
+		close(prog);
+		return send_error(id, e, "open %s: %s", path, strerror(e));
+	}
+	memset(&attr, 0, sizeof attr);
+	attr.target_fd = cgroup;
+	attr.attach_bpf_fd = prog;
+	attr.attach_type = BPF_CGROUP_DEVICE;
+	attr.attach_flags = BPF_F_ALLOW_MULTI;
+	int attached = syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
+	int e = errno;
+	close(cgroup);
+	close(prog); /* the attachment holds the program */
+	if (attached < 0) return send_error(id, e, "attach the device program to %s: %s", path, strerror(e));
+	send_ok(id);
+}
+
 /* ---- unix socket forwarding ---------------------------------------------------------------------------------- */
 
 static void do_listen(uint32_t id, const uint8_t *p, size_t len) {
@@ -710,7 +986,8 @@ static void send_hello(uint32_t stream) {
 	}
 	add_u32(&f, F_VERSION, PROTOCOL_VERSION);
 	add_str(&f, F_KERNEL, kernel);
-	static const char *features[] = {"pty", "pipes", "namespaces", "cgroup2", "pivot_root", "fs", "listen"};
+	static const char *features[] = {"pty",    "pipes", "namespaces",    "cgroup2", "pivot_root",
+					 "fs",     "listen", "capabilities", "enter",   "device-filter"};
 	for (size_t i = 0; i < sizeof features / sizeof *features; i++) add_str(&f, F_FEATURE, features[i]);
 	add_str(&f, F_BOOT_ID, boot_id);
 	send_frame(MSG_HELLO, stream, f.data, f.len);
@@ -762,6 +1039,7 @@ static void dispatch(uint16_t type, uint32_t id, const uint8_t *p, size_t len) {
 	case MSG_SPAWN: return do_spawn(id, p, len);
 	case MSG_FS: return do_fs(id, p, len);
 	case MSG_LISTEN: return do_listen(id, p, len);
+	case MSG_DEVICE_FILTER: return do_device_filter(id, p, len);
 	case MSG_INPUT:
 		if (!(s = find_stream(id))) return;
 		if (s->kind == S_CONN && s->in_fd < 0) return; /* its client left: nothing will read this */
@@ -888,6 +1166,13 @@ int main(int argc, char **argv) {
 			   "       docker ARGS...         (as /usr/bin/docker: the engine's docker command line)\n"
 			   "       curl [OPTIONS] URL     (as /usr/bin/curl: a small HTTP client)\n");
 		return 2;
+	}
+	own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	int last = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+	if (last >= 0) {
+		char text[16] = "";
+		if (read(last, text, sizeof text - 1) > 0) cap_last = atoi(text);
+		close(last);
 	}
 	link_fd = open(LINK_DEVICE, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (link_fd < 0) {

@@ -1,8 +1,8 @@
-/* The agent protocol, version 1: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
+/* The agent protocol, version 2: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
 #ifndef DRYDOCK_PROTOCOL_H
 #define DRYDOCK_PROTOCOL_H
 
-#define PROTOCOL_VERSION 1
+#define PROTOCOL_VERSION 2
 #define HEADER_SIZE 12
 #define MAX_PAYLOAD 32768
 #define STREAM_WINDOW 65536
@@ -30,6 +30,7 @@ enum msg_type {
 	MSG_LISTEN = 0x30,
 	MSG_CONNECT = 0x31,
 	MSG_CLOSE = 0x32,
+	MSG_DEVICE_FILTER = 0x40,
 };
 
 enum field_tag {
@@ -67,6 +68,15 @@ enum field_tag {
 	F_MTIME = 42,
 	F_DIRENT = 43,
 	F_MORE = 44,
+	F_CAPS = 45,
+	F_NO_NEW_PRIVS = 46,
+	F_GROUPS = 47,
+	F_DEVICE = 48,
+	F_MASK = 49,
+	F_READONLY = 50,
+	F_SYMLINK = 51,
+	F_ENTER = 52,
+	F_RDEV = 53,
 };
 
 enum fs_op {

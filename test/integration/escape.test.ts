@@ -1,0 +1,288 @@
+// The escape suite: in the real guest, a container's root tries the known ways out (escape/escape.c, compiled here
+// static for i386 with the toolchain vm-images/build.sh uses) and every one fails; the guest is unharmed after.
+// With --privileged the same attempts behave as they do under Docker, which is what --privileged is for:
+//
+// | attempt                               | default                              | --privileged (as Docker)          |
+// | ------------------------------------- | ------------------------------------ | --------------------------------- |
+// | write /sys/fs/cgroup/cgroup.procs     | EROFS (cgroupfs read-only)           | ok, but it is the container's own |
+// |                                       |                                      | cgroup (cgroup namespace): it     |
+// |                                       |                                      | stays in it                       |
+// | mount cgroup2, proc, sysfs; remount   | EPERM (no CAP_SYS_ADMIN)             | ok (its own views)                |
+// |   /sys read-write                     |                                      |                                   |
+// | write /sys, /proc/sys                 | EROFS                                | ok (its own net and uts ns)       |
+// | mknod hvc0, ttyS0, console, a disk    | ok (CAP_MKNOD, `c *:* m`, as Docker) | ok                                |
+// | open them                             | EPERM (the cgroup's device program)  | ok; the disk ENXIO/ENODEV (the    |
+// |                                       |                                      | guest has no block devices)       |
+// | write /proc/sysrq-trigger             | EROFS (read-only path)               | ok (`h` prints the help)          |
+// | load a module                         | ENOSYS: the kernel has no modules    | ENOSYS                            |
+// | ptrace / signal a guest process       | ESRCH: not in its pid namespace      | ESRCH                             |
+// | sethostname, clock_settime            | EPERM (no SYS_ADMIN, SYS_TIME)       | ok: its own hostname; the clock   |
+// |                                       |                                      | is the guest's (set to now)       |
+// | reboot                                | EPERM (no CAP_SYS_BOOT)              | EINVAL: in a pid namespace only   |
+// |                                       |                                      | restart/halt, which end the       |
+// |                                       |                                      | container                         |
+// | detach the device program (bpf)       | EPERM                                | ENOENT (none is attached)         |
+// | connect /run/drydock/cli.sock         | ENOENT: not in its root              | ENOENT                            |
+// | chroot + fchdir + chdir .. escape     | chroot is allowed (CAP_SYS_CHROOT)   | same: pivot_root left nothing     |
+// |                                       | but the climb ends at its own root   | above the root                    |
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ContainerService, type Drydock, type ImageService, type TraceEvent } from "../../engine/index.ts";
+import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
+import type { RunOptions } from "../../engine/runtime/index.ts";
+import { seedRegistry } from "../fixtures/images.ts";
+import { type Registry, startRegistry } from "../fixtures/registry.ts";
+
+const exec = promisify(execFile);
+
+let drydock: Drydock;
+let images: ImageService;
+let containers: ContainerService;
+let registry: Registry;
+let dir: string;
+let busybox: string;
+let program: Uint8Array;
+const trace: TraceEvent[] = [];
+
+/** Compiles escape.c as build.sh compiles drydockd: static, i686, musl, the kernel's uapi headers. */
+async function compileEscape(work: string): Promise<Uint8Array> {
+  const headers = join(work, "kinc");
+  await exec("mkdir", ["-p", headers]);
+  for (const d of ["linux", "asm", "asm-generic"]) {
+    await exec("ln", ["-sfn", `/usr/i686-linux-gnu/include/${d}`, join(headers, d)]);
+  }
+  const out = join(work, "escape");
+  const source = new URL("./escape/escape.c", import.meta.url).pathname;
+  await exec("i686-linux-gnu-gcc", [
+    "-specs",
+    "/usr/lib/i386-linux-musl/musl-gcc.specs",
+    "-static",
+    "-Os",
+    "-s",
+    "-std=gnu11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-idirafter",
+    headers,
+    source,
+    "-o",
+    out,
+  ]);
+  return new Uint8Array(await readFile(out));
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "drydock-escape-"));
+  program = await compileEscape(dir);
+  registry = await startRegistry();
+  const seeded = await seedRegistry(registry, ["busybox"]);
+  images = await openNodeImageService(join(dir, "store"));
+  busybox = (await images.pull(seeded.busybox.reference)).name;
+  drydock = await bootDrydock();
+  containers = ContainerService.open(drydock, images);
+  containers.trace((event) => trace.push(event));
+});
+
+afterAll(async () => {
+  await drydock?.dispose();
+  await registry?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function logsText(id: string): Promise<string> {
+  let text = "";
+  const decoder = new TextDecoder();
+  for (const reader = containers.logs(id).getReader(); ; ) {
+    const { value, done } = await reader.read();
+    if (done) return text;
+    text += decoder.decode(value.data, { stream: true });
+  }
+}
+
+async function guest(script: string): Promise<string> {
+  return (await drydock.agent.run(["sh", "-c", script])).stdout.trim();
+}
+
+interface Attempts {
+  results: Record<string, string>;
+  /** Was the program still in the container's cgroup after its attempts (read from outside)? */
+  inItsCgroup: boolean;
+  guestHostname: string;
+}
+
+/**
+ * Runs the escape program as the container's root: copied into a created container's writable layer (what
+ * `docker cp` into a created container does), started, read once it says `done`, then looked at from outside.
+ */
+async function attempt(options: RunOptions): Promise<Attempts> {
+  // A guest process that is not in the container: drydockd itself.
+  const outside = (await guest("pidof drydockd")).split(/\s+/).at(-1)!;
+  const details = await containers.create(busybox, { ...options, cmd: ["/escape", outside, "wait"] });
+  const id = details.id;
+  try {
+    await drydock.agent.writeFile(`${details.snapshot.upperDir}/escape`, program, 0o755);
+    await containers.start(id);
+    let output = "";
+    for (let i = 0; i < 600 && !output.includes("\ndone\n"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      output = await logsText(id);
+    }
+    expect(output, output).toContain("\ndone\n");
+    const processes = await containers.top(id);
+    const results: Record<string, string> = {};
+    for (const line of output.trim().split("\n")) {
+      const space = line.indexOf(" ");
+      if (space > 0) results[line.slice(0, space)] = line.slice(space + 1);
+    }
+    return {
+      results,
+      inItsCgroup: processes.some((p) => p.command.startsWith("/escape")),
+      guestHostname: await guest("hostname"),
+    };
+  } finally {
+    await containers.remove(id, { force: true });
+  }
+}
+
+describe("a container's root with Docker's default confinement", () => {
+  let got: Attempts;
+  beforeAll(async () => {
+    got = await attempt({});
+  });
+
+  it("has exactly Docker's default capabilities and no_new_privs", () => {
+    expect(got.results.capeff).toBe("00000000a80425fb");
+    expect(got.results.capbnd).toBe("00000000a80425fb");
+    expect(got.results.nonewprivs).toBe("1");
+  });
+
+  it("sees its own cgroup as / and cannot leave it", () => {
+    expect(got.results.cgroup).toBe("0::/");
+    expect(got.results).toMatchObject({
+      "cgroup-leave": "EROFS",
+      "cgroup-mkdir": "EROFS",
+      "mount-cgroup2": "EPERM",
+    });
+    expect(got.inItsCgroup).toBe(true);
+  });
+
+  it("cannot mount proc or sysfs, nor write /sys or /proc/sys", () => {
+    expect(got.results).toMatchObject({
+      "mount-proc": "EPERM",
+      "mount-sysfs": "EPERM",
+      "remount-sys-rw": "EPERM",
+      "write-sys": "EROFS",
+      "write-proc-sys": "EROFS",
+    });
+  });
+
+  it("may mknod the console and a disk, as under Docker, but never open them", () => {
+    expect(got.results).toMatchObject({
+      "mknod-hvc0": "ok",
+      "open-hvc0": "EPERM",
+      "mknod-ttyS0": "ok",
+      "open-ttyS0": "EPERM",
+      "mknod-console": "ok",
+      "open-console": "EPERM",
+      "mknod-disk": "ok",
+      "open-disk": "EPERM",
+      "open-dev-null": "ok",
+    });
+  });
+
+  it("cannot write /proc/sysrq-trigger, and /proc/kcore is masked", () => {
+    expect(got.results.sysrq).toBe("EROFS");
+    expect(got.results.kcore).toBe("masked");
+  });
+
+  it("cannot load a module, reach a process outside, set the hostname or clock, reboot, or detach the device program", () => {
+    expect(got.results).toMatchObject({
+      module: "ENOSYS",
+      "ptrace-outside": "ESRCH",
+      "signal-outside": "ESRCH",
+      hostname: "EPERM",
+      clock: "EPERM",
+      reboot: "EPERM",
+      "bpf-detach": "EPERM",
+    });
+  });
+
+  it("cannot reach the agent's socket or climb out of a chroot", () => {
+    expect(got.results["agent-socket"]).toBe("ENOENT");
+    expect(got.results.chroot).toBe("ok");
+    expect(got.results["chroot-escape"]).toBe("inside");
+  });
+
+  it("leaves the guest unharmed: its hostname, and the engine still runs containers", async () => {
+    expect(got.guestHostname).toBe("drydock");
+    const { id } = await containers.run(busybox, { cmd: ["echo", "still here"] });
+    expect((await containers.wait(id)).code).toBe(0);
+    expect(await logsText(id)).toBe("still here\n");
+    await containers.remove(id);
+  });
+
+  it("says in the trace how it was confined, as commands", () => {
+    const commands = trace.map((event) => event.command);
+    expect(commands).toContainEqual(
+      expect.stringMatching(/^bpftool cgroup attach \/sys\/fs\/cgroup\/drydock\/\w+ device .*deny a \*:\* rwm/),
+    );
+    expect(commands).toContainEqual(expect.stringMatching(/^setpriv .*--bounding-set=-all,\+chown,.* --no-new-privs$/));
+    expect(commands).toContainEqual(expect.stringMatching(/^mount --bind -o ro \/proc\/sysrq-trigger/));
+  });
+});
+
+describe("the same attempts with --privileged behave as under Docker", () => {
+  let got: Attempts;
+  beforeAll(async () => {
+    got = await attempt({ privileged: true });
+  });
+
+  it("has every capability", () => {
+    expect(got.results.capeff).toBe("000001ffffffffff");
+  });
+
+  it("mounts what it likes, but the cgroup it sees is still its own", () => {
+    expect(got.results).toMatchObject({
+      cgroup: "0::/",
+      "cgroup-leave": "ok",
+      "mount-cgroup2": "ok",
+      "cgroup2-rw-leave": "ok",
+      "mount-proc": "ok",
+      "mount-sysfs": "ok",
+      "remount-sys-rw": "ok",
+      "write-sys": "ok",
+      "write-proc-sys": "ok",
+    });
+    expect(got.inItsCgroup).toBe(true);
+  });
+
+  it("opens the guest's devices (all of /dev is its), and writes /proc/sysrq-trigger", () => {
+    expect(got.results).toMatchObject({ "open-hvc0": "ok", "open-ttyS0": "ok", "open-console": "ok", sysrq: "ok" });
+    expect(["ENXIO", "ENODEV"]).toContain(got.results["open-disk"]);
+    expect(got.results.kcore).not.toBe("masked");
+  });
+
+  it("changes its own hostname and the guest's clock; still no modules, no outside processes, no reboot", () => {
+    expect(got.results).toMatchObject({
+      hostname: "ok",
+      clock: "ok",
+      module: "ENOSYS",
+      "ptrace-outside": "ESRCH",
+      reboot: "EINVAL",
+      "agent-socket": "ENOENT",
+      "chroot-escape": "inside",
+    });
+    expect(got.guestHostname).toBe("drydock");
+  });
+
+  it("leaves the engine running containers", async () => {
+    const { id } = await containers.run(busybox, { cmd: ["true"] });
+    expect((await containers.wait(id)).code).toBe(0);
+    await containers.remove(id);
+  });
+});

@@ -1,0 +1,182 @@
+/*
+ * The escape suite's attempts, run as a container's root (test/integration/escape.test.ts compiles this static for
+ * i386 with the toolchain vm-images/build.sh uses, and copies it into a container). Each attempt prints one line,
+ * `NAME ok` or `NAME ERRNO` (EPERM, EROFS…); the test decides what each must be, by default and with --privileged.
+ * Usage: escape OUTSIDE_PID [wait]   (OUTSIDE_PID: a guest pid that is not in the container; with `wait` it prints
+ * `done` and sleeps, so the test can look at it from outside).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *name_of(int e) {
+	switch (e) {
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case EROFS: return "EROFS";
+	case ENOENT: return "ENOENT";
+	case ESRCH: return "ESRCH";
+	case ENOSYS: return "ENOSYS";
+	case EINVAL: return "EINVAL";
+	case ENXIO: return "ENXIO";
+	case ENODEV: return "ENODEV";
+	case EEXIST: return "EEXIST";
+	case EBUSY: return "EBUSY";
+	case EIO: return "EIO";
+	default: return strerror(e);
+	}
+}
+
+static void report(const char *name, int result) {
+	printf("%s %s\n", name, result < 0 ? name_of(errno) : "ok");
+	fflush(stdout);
+}
+
+/* Prints the first line of a file that starts with `key` (or the whole first line when key is empty). */
+static void show(const char *label, const char *path, const char *key) {
+	char line[512];
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		printf("%s %s\n", label, name_of(errno));
+		return;
+	}
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, key, strlen(key))) continue;
+		line[strcspn(line, "\n")] = 0;
+		printf("%s %s\n", label, line + strlen(key));
+		break;
+	}
+	fclose(f);
+	fflush(stdout);
+}
+
+static int write_file(const char *path, const char *text) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return n < 0 ? -1 : 0;
+}
+
+static int open_device(const char *path) {
+	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) return -1;
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	pid_t outside = argc > 1 ? atoi(argv[1]) : 1;
+	show("capeff", "/proc/self/status", "CapEff:\t");
+	show("capbnd", "/proc/self/status", "CapBnd:\t");
+	show("nonewprivs", "/proc/self/status", "NoNewPrivs:\t");
+	show("cgroup", "/proc/self/cgroup", "");
+
+	/* Leave the cgroup: the container's cgroupfs is its own cgroup (a cgroup namespace), mounted read-only. */
+	report("cgroup-leave", write_file("/sys/fs/cgroup/cgroup.procs", "0"));
+	int made = mkdir("/sys/fs/cgroup/escape", 0755);
+	report("cgroup-mkdir", made);
+	/* Privileged: a child of its own cgroup. Left behind on purpose: the engine must still remove the container. */
+	mkdir("/tmp/cg", 0755);
+	int mounted = mount("cgroup2", "/tmp/cg", "cgroup2", 0, NULL);
+	report("mount-cgroup2", mounted);
+	if (mounted == 0) {
+		/* Privileged: a read-write view, but of the container's own cgroup only. */
+		report("cgroup2-rw-leave", write_file("/tmp/cg/cgroup.procs", "0"));
+		umount2("/tmp/cg", MNT_DETACH);
+	}
+	mkdir("/tmp/proc", 0755);
+	mounted = mount("proc", "/tmp/proc", "proc", 0, NULL);
+	report("mount-proc", mounted);
+	if (mounted == 0) umount2("/tmp/proc", MNT_DETACH);
+	mkdir("/tmp/sys", 0755);
+	mounted = mount("sysfs", "/tmp/sys", "sysfs", 0, NULL);
+	report("mount-sysfs", mounted);
+	if (mounted == 0) umount2("/tmp/sys", MNT_DETACH);
+	report("remount-sys-rw", mount(NULL, "/sys", NULL, MS_REMOUNT, NULL));
+	report("write-sys", write_file("/sys/class/net/lo/tx_queue_len", "1000"));
+
+	/* Devices: mknod is allowed (CAP_MKNOD, `c *:* m`), opening is not. */
+	report("mknod-hvc0", mknod("/tmp/hvc0", S_IFCHR | 0600, makedev(229, 0)));
+	report("open-hvc0", open_device("/tmp/hvc0"));
+	report("mknod-ttyS0", mknod("/tmp/ttyS0", S_IFCHR | 0600, makedev(4, 64)));
+	report("open-ttyS0", open_device("/tmp/ttyS0"));
+	report("mknod-console", mknod("/tmp/console", S_IFCHR | 0600, makedev(5, 1)));
+	report("open-console", open_device("/tmp/console"));
+	report("mknod-disk", mknod("/tmp/sda", S_IFBLK | 0600, makedev(8, 0)));
+	report("open-disk", open_device("/tmp/sda"));
+	report("open-dev-null", open_device("/dev/null"));
+
+	/* /proc: read-only and masked paths. */
+	int sysrq = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+	if (sysrq >= 0) {
+		/* Privileged: the write reaches the kernel; `h` only prints the help to the guest's console. */
+		report("sysrq", write(sysrq, "h", 1) == 1 ? 0 : -1);
+		close(sysrq);
+	} else {
+		report("sysrq", -1);
+	}
+	report("write-proc-sys", write_file("/proc/sys/kernel/hostname", "escaped"));
+	int kcore = open("/proc/kcore", O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	printf("kcore %s\n", kcore < 0 ? name_of(errno) : fstat(kcore, &st) == 0 && S_ISCHR(st.st_mode) ? "masked" : "readable");
+	if (kcore >= 0) close(kcore);
+
+	report("module", syscall(SYS_init_module, NULL, 0, ""));
+	report("ptrace-outside", ptrace(PTRACE_ATTACH, outside, NULL, NULL));
+	report("signal-outside", kill(outside, 0));
+	report("hostname", sethostname("escaped", 7));
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	report("clock", clock_settime(CLOCK_REALTIME, &now));
+	report("reboot", syscall(SYS_reboot, 0xfee1dead, 672274793, 0 /* LINUX_REBOOT_CMD_CAD_OFF */, NULL));
+
+	/* Attacks on the device program itself. */
+	int cgroup = open("/sys/fs/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	union bpf_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.target_fd = cgroup;
+	attr.attach_type = BPF_CGROUP_DEVICE;
+	report("bpf-detach", syscall(SYS_bpf, BPF_PROG_DETACH, &attr, sizeof attr));
+	if (cgroup >= 0) close(cgroup);
+
+	/* The agent's socket lives in the guest's root, which the container cannot name. */
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	strcpy(addr.sun_path, "/run/drydock/cli.sock");
+	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	report("agent-socket", connect(sock, (struct sockaddr *)&addr, sizeof addr));
+	close(sock);
+
+	/* The classic chroot escape: keep a directory fd, chroot deeper, climb from the fd. pivot_root left nothing
+	 * above the container's root, so the climb ends there. */
+	int up = open("/", O_RDONLY | O_DIRECTORY);
+	mkdir("/tmp/jail", 0755);
+	report("chroot", chroot("/tmp/jail"));
+	if (up >= 0 && fchdir(up) == 0) {
+		for (int i = 0; i < 64; i++)
+			if (chdir("..") < 0) break;
+		chroot(".");
+	}
+	printf("chroot-escape %s\n", access("/sbin/drydockd", F_OK) == 0 ? "OUTSIDE" : "inside");
+	printf("done\n");
+	fflush(stdout);
+	if (argc > 2 && !strcmp(argv[2], "wait")) pause();
+	return 0;
+}
