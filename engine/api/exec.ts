@@ -25,6 +25,7 @@ interface ExecInstance {
   env: string[];
   user: string;
   workdir?: string;
+  privileged: boolean;
   tty: boolean;
   attachStdin: boolean;
   attachStdout: boolean;
@@ -111,8 +112,6 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
     if (workdir !== undefined && !workdir.startsWith("/")) {
       throw new EngineError("invalidArgument", `invalid WorkingDir "${workdir}": it must be absolute`);
     }
-    if (body.Privileged === true)
-      throw new EngineError("invalidArgument", "privileged exec is not supported by Drydock");
     const size = body.ConsoleSize;
     const instance: ExecInstance = {
       id: newExecId(),
@@ -120,6 +119,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
       argv,
       env: stringList(body.Env, "Env"),
       user,
+      privileged: body.Privileged === true,
       tty: body.Tty === true,
       attachStdin: body.AttachStdin === true,
       attachStdout: body.AttachStdout === true,
@@ -165,6 +165,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
       s.exec(instance.containerId, instance.argv, {
         env: instance.env,
         ...(instance.user ? { user: instance.user } : {}),
+        ...(instance.privileged ? { privileged: true } : {}),
         ...(instance.workdir !== undefined ? { workdir: instance.workdir } : {}),
         ...(pty ? { pty } : {}),
         ...(c.req.header(QUIET_HEADER) ? { quiet: true } : {}),
@@ -261,7 +262,7 @@ export function registerExecRoutes(app: Hono, options: ApiOptions): (containerId
         tty: instance.tty,
         entrypoint: instance.argv[0],
         arguments: instance.argv.slice(1),
-        privileged: false,
+        privileged: instance.privileged,
         ...(instance.user ? { user: instance.user } : {}),
       },
       OpenStdin: instance.attachStdin,

@@ -140,6 +140,8 @@ export interface ExecOptions {
   workdir?: string;
   /** Leave the exec out of the trace (a lesson's check, polling every few seconds). */
   quiet?: boolean;
+  /** `docker exec --privileged`: every capability for this process (the container's device list still holds). */
+  privileged?: boolean;
 }
 
 function newId(): string {
@@ -576,6 +578,7 @@ export class Containers {
       ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
       ...(options.pty ? { pty: options.pty } : {}),
       ...(options.quiet ? { quiet: true } : {}),
+      ...(options.privileged ? { privileged: true } : {}),
     });
   }
 

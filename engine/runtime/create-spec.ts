@@ -55,7 +55,7 @@ function defaultMounts(id: string, privileged: boolean): RuntimeMount[] {
       destination: "/sys/fs/cgroup",
       type: "cgroup2",
       source: "cgroup",
-      options: ["nosuid", "noexec", "nodev", "relatime", ...ro],
+      options: ["nosuid", "noexec", "nodev", ...ro],
     },
     { destination: "/etc/hostname", type: "bind", source: `${dir}/hostname`, options: ["rbind", "rprivate"] },
     { destination: "/etc/hosts", type: "bind", source: `${dir}/hosts`, options: ["rbind", "rprivate"] },

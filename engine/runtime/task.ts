@@ -257,6 +257,8 @@ export interface ExecRequest {
   pty?: { rows: number; cols: number };
   /** Leave it out of the trace. */
   quiet?: boolean;
+  /** Every capability (`docker exec --privileged`). */
+  privileged?: boolean;
 }
 
 export class TaskRunner {
@@ -499,6 +501,16 @@ export class TaskRunner {
    */
   async exec(id: string, spec: RuntimeSpec, task: Task, request: ExecRequest): Promise<GuestProcess> {
     const cwd = request.workdir ?? spec.process.cwd;
+    if (request.privileged) {
+      const all = [...CAPABILITIES];
+      spec = {
+        ...spec,
+        process: {
+          ...spec.process,
+          capabilities: { bounding: all, effective: all, permitted: all, inheritable: [], ambient: [] },
+        },
+      };
+    }
     if (!request.quiet) {
       this.#trace(
         { op: "exec", argv: ["nsenter", "-t", String(task.pid), "-a", "-r", `-w${cwd}`, "--", ...request.argv] },

@@ -312,6 +312,14 @@ describe("containers through the docker CLI", () => {
       "pwd; id -u; echo $X",
     ]);
     expect(lines(where.stdout)).toEqual(["/tmp", "1000", "y"]);
+    // exec keeps the container's confinement; --user NAME and --privileged change it for that process only.
+    const execCaps = async (args: string[]) =>
+      lines(
+        (await docker(["exec", ...args, "web1", "sh", "-c", "grep CapEff /proc/self/status | cut -f2; id -u"])).stdout,
+      );
+    expect(await execCaps([])).toEqual(["00000000a80425fb", "0"]);
+    expect(await execCaps(["--privileged"])).toEqual(["000001ffffffffff", "0"]);
+    expect(await execCaps(["-u", "nobody"])).toEqual(["0000000000000000", "65534"]);
     const typed = await withInput(
       DEBIAN_DOCKER,
       ["-H", `unix://${daemon.socketPath}`, "exec", "-i", "web1", "head", "-n", "1"],
