@@ -64,6 +64,31 @@ describe("deviceProgram: the cgroup device list as BPF", () => {
     },
   );
 
+  it("has no unreachable instruction and no jump out of the program (the kernel's verifier refuses both)", () => {
+    for (const rules of [
+      DEFAULT_DEVICE_RULES,
+      [{ allow: true, access: "rwm" }],
+      [{ allow: true, type: "c", access: "r" }],
+    ]) {
+      const bytes = deviceProgram(rules as typeof DEFAULT_DEVICE_RULES);
+      const view = new DataView(bytes.buffer);
+      const count = bytes.length / 8;
+      const seen = new Set<number>();
+      const todo = [0];
+      while (todo.length) {
+        const pc = todo.pop()!;
+        if (seen.has(pc)) continue;
+        expect(pc).toBeLessThan(count);
+        seen.add(pc);
+        const code = view.getUint8(pc * 8);
+        if (code === 0x95) continue;
+        todo.push(pc + 1);
+        if (code === 0x55 || code === 0x5d) todo.push(pc + 1 + view.getInt16(pc * 8 + 2, true));
+      }
+      expect(seen.size).toBe(count);
+    }
+  });
+
   it("lets a later rule override an earlier one, and an added --device with its own permissions", () => {
     const rules = [
       ...DEFAULT_DEVICE_RULES,

@@ -218,9 +218,16 @@ export function deviceProgram(rules: readonly DeviceRule[]): Uint8Array {
     block.forEach(({ insn: [code, dst, src, , imm], next }, i) => {
       emit(code, dst, src, next ? block.length - i - 1 : 0, imm);
     });
+    // A rule that matches every request answers all of them: what follows could never run, and the verifier
+    // refuses unreachable instructions.
+    if (!block.some(({ next }) => next)) return encode(insns);
   }
   emit(ALU32_MOV_K, 0, 0, 0, 0);
   emit(EXIT, 0, 0, 0, 0);
+  return encode(insns);
+}
+
+function encode(insns: [number, number, number, number, number][]): Uint8Array {
   const bytes = new Uint8Array(insns.length * 8);
   const view = new DataView(bytes.buffer);
   insns.forEach(([code, dst, src, off, imm], i) => {
