@@ -41,10 +41,12 @@ async function shellOnPty(
 }
 
 describe("the agent says who it is", () => {
-  it("speaks protocol 1 on the guest kernel, with a boot id", () => {
-    expect(drydock.agent.hello.version).toBe(1);
+  it("speaks protocol 2 on the guest kernel, with a boot id and the confinement features", () => {
+    expect(drydock.agent.hello.version).toBe(2);
     expect(drydock.agent.hello.kernel).toMatch(/^6\.1\./);
-    expect(drydock.agent.hello.features).toEqual(expect.arrayContaining(["pty", "namespaces", "fs", "listen"]));
+    expect(drydock.agent.hello.features).toEqual(
+      expect.arrayContaining(["pty", "namespaces", "fs", "listen", "capabilities", "enter", "device-filter"]),
+    );
     expect(drydock.agent.hello.bootId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -230,7 +232,7 @@ describe("bad input", () => {
     const { Fields, Field } = await import("../../engine/agent/protocol.ts");
     const sync = new Fields().u32(Field.VERSION, 99).finish();
     const error = await drydock.agent.requestRaw(Msg.SYNC, sync).catch((e: unknown) => e);
-    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 1/);
+    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 2/);
     expect(await drydock.agent.ping()).toBeGreaterThan(0);
   });
 });
