@@ -519,7 +519,7 @@ export class TaskRunner {
       this.#tracePrivileges(id, spec, request.user);
     }
     const capabilities = capabilitySets(spec);
-    return this.agent.spawn({
+    const spawned = this.agent.spawn({
       argv: request.argv,
       env: withHome(request.env, request.user),
       cwd,
@@ -531,6 +531,19 @@ export class TaskRunner {
       ...(capabilities ? { capabilities } : {}),
       ...(spec.process.noNewPrivileges ? { noNewPrivileges: true } : {}),
       ...(request.pty ? { pty: request.pty } : {}),
+    });
+    return spawned.catch((error: unknown) => {
+      // As runc exec: a command that cannot start is a process that says why and exits 127 (not found) or 126.
+      if (!isEngineError(error) || !/^exec /.test(error.message)) throw error;
+      const code = error.kind === "notFound" ? 127 : 126;
+      const why =
+        code === 127
+          ? `exec: "${request.argv[0]}": executable file not found in $PATH`
+          : error.message.replace(/^exec [^:]*: /, "");
+      return failedProcess(
+        `OCI runtime exec failed: exec failed: unable to start container process: ${why}: unknown\r\n`,
+        code,
+      );
     });
   }
 
@@ -685,6 +698,25 @@ export class TaskRunner {
   traceExit(id: string, pid: number, status: ExitStatus): void {
     this.#trace({ op: "wait", pid, code: status.code, ...(status.signal ? { signal: status.signal } : {}) }, id);
   }
+}
+
+/** A process that never started: its error on stderr, then its exit code. */
+function failedProcess(message: string, code: number): GuestProcess {
+  const closed = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  return {
+    pid: 0,
+    stdout: closed(),
+    stderr: new ReadableStream<Uint8Array>({
+      start: (c) => {
+        c.enqueue(new TextEncoder().encode(message));
+        c.close();
+      },
+    }),
+    stdin: new WritableStream<Uint8Array>(),
+    exit: Promise.resolve({ code }),
+    resize: () => {},
+    kill: () => {},
+  };
 }
 
 /** The spec's user as runc is given it: the names to resolve, or the numbers. */

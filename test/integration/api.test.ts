@@ -320,6 +320,9 @@ describe("containers through the docker CLI", () => {
     expect(await execCaps([])).toEqual(["00000000a80425fb", "0"]);
     expect(await execCaps(["--privileged"])).toEqual(["000001ffffffffff", "0"]);
     expect(await execCaps(["-u", "nobody"])).toEqual(["0000000000000000", "65534"]);
+    const notThere = await docker(["exec", "web1", "no-such-command"]);
+    expect(notThere.code).toBe(127);
+    expect(notThere.stderr).toContain('exec: "no-such-command": executable file not found in $PATH');
     const typed = await withInput(
       DEBIAN_DOCKER,
       ["-H", `unix://${daemon.socketPath}`, "exec", "-i", "web1", "head", "-n", "1"],
