@@ -21,7 +21,9 @@
 // | reboot                                | EPERM (no CAP_SYS_BOOT)              | EINVAL: in a pid namespace only   |
 // |                                       |                                      | restart/halt, which end the       |
 // |                                       |                                      | container                         |
-// | detach the device program (bpf)       | EPERM                                | ENOENT (none is attached)         |
+// | detach the device program (bpf)       | EINVAL: detaching needs the          | (none is attached)                |
+// |                                       | program's fd, and getting one by id  |                                   |
+// |                                       | EPERM (no CAP_SYS_ADMIN)             |                                   |
 // | connect /run/drydock/cli.sock         | ENOENT: not in its root              | ENOENT                            |
 // | chroot + fchdir + chdir .. escape     | chroot is allowed (CAP_SYS_CHROOT)   | same: pivot_root left nothing     |
 // |                                       | but the climb ends at its own root   | above the root                    |
@@ -208,7 +210,9 @@ describe("a container's root with Docker's default confinement", () => {
       hostname: "EPERM",
       clock: "EPERM",
       reboot: "EPERM",
-      "bpf-detach": "EPERM",
+      // The device program can only be detached with its fd, and only CAP_SYS_ADMIN may get one.
+      "bpf-detach": "EINVAL",
+      "bpf-get-program": "EPERM",
     });
   });
 

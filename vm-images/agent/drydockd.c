@@ -875,25 +875,36 @@ static void do_device_filter(uint32_t id, const uint8_t *p, size_t len) {
 		return send_error(id, EINVAL, "a device filter needs PATH and DATA (whole BPF instructions)");
 	static struct bpf_insn insns[MAX_PAYLOAD / sizeof(struct bpf_insn)];
 	memcpy(insns, data, data_len);
-	static char log[2048];
-	log[0] = 0;
+	static char log[65536];
 	static const char license[] = "Apache-2.0";
 	union bpf_attr attr;
-	memset(&attr, 0, sizeof attr);
-	attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-	attr.insns = (uint64_t)(uintptr_t)insns;
-	attr.insn_cnt = data_len / sizeof(struct bpf_insn);
-	attr.license = (uint64_t)(uintptr_t)license;
-	attr.log_buf = (uint64_t)(uintptr_t)log;
-	attr.log_size = sizeof log;
-	attr.log_level = 1;
-	int prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+	int prog = -1, e = 0;
+	/* Without a log first (a log that overflows its buffer fails the load with ENOSPC); on failure again with one,
+	 * to say what the verifier refused. */
+	for (int level = 0; level <= 1 && prog < 0; level++) {
+		memset(&attr, 0, sizeof attr);
+		attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+		attr.insns = (uint64_t)(uintptr_t)insns;
+		attr.insn_cnt = data_len / sizeof(struct bpf_insn);
+		attr.license = (uint64_t)(uintptr_t)license;
+		if (level) {
+			log[0] = 0;
+			attr.log_buf = (uint64_t)(uintptr_t)log;
+			attr.log_size = sizeof log;
+			attr.log_level = 1;
+		}
+		prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+		if (prog < 0 && !level) e = errno;
+	}
 	if (prog < 0) {
-		int e = errno;
 		log[sizeof log - 1] = 0;
-		for (char *c = log; *c; c++)
+		/* The verifier's verdict is at the end of its log. */
+		size_t n = strlen(log);
+		while (n > 0 && log[n - 1] == '\n') log[--n] = 0;
+		char *tail = n > 300 ? log + n - 300 : log;
+		for (char *c = tail; *c; c++)
 			if (*c == '\n') *c = ' ';
-		return send_error(id, e, "load the device program: %s%s%s", strerror(e), *log ? ": " : "", log);
+		return send_error(id, e, "load the device program: %s%s%s", strerror(e), *tail ? ": …" : "", tail);
 	}
 	int cgroup = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgroup < 0) {
@@ -907,7 +918,7 @@ static void do_device_filter(uint32_t id, const uint8_t *p, size_t len) {
 	attr.attach_type = BPF_CGROUP_DEVICE;
 	attr.attach_flags = BPF_F_ALLOW_MULTI;
 	int attached = syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
-	int e = errno;
+	e = errno;
 	close(cgroup);
 	close(prog); /* the attachment holds the program */
 	if (attached < 0) return send_error(id, e, "attach the device program to %s: %s", path, strerror(e));

@@ -155,8 +155,19 @@ int main(int argc, char **argv) {
 	memset(&attr, 0, sizeof attr);
 	attr.target_fd = cgroup;
 	attr.attach_type = BPF_CGROUP_DEVICE;
+	/* Detaching from a cgroup with several programs allowed needs the program's fd (EINVAL without one)... */
 	report("bpf-detach", syscall(SYS_bpf, BPF_PROG_DETACH, &attr, sizeof attr));
 	if (cgroup >= 0) close(cgroup);
+	/* ...and getting one by its id needs CAP_SYS_ADMIN. */
+	int got = -1;
+	for (unsigned id = 1; id <= 64 && got < 0; id++) {
+		memset(&attr, 0, sizeof attr);
+		attr.prog_id = id;
+		got = syscall(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &attr, sizeof attr);
+		if (got < 0 && errno != ENOENT) break;
+	}
+	report("bpf-get-program", got);
+	if (got >= 0) close(got);
 
 	/* The agent's socket lives in the guest's root, which the container cannot name. */
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
