@@ -110,7 +110,7 @@ export function commandOf(action: TraceAction): string {
     case "symlink":
       return `ln -s ${q(action.target)} ${q(action.path)}`;
     case "mask":
-      return `mount --bind /dev/null ${q(action.path)} # a directory gets an empty read-only tmpfs`;
+      return `mount --bind /dev/null ${q(action.path)} # masked (a directory: an empty read-only tmpfs)`;
     case "device-filter":
       return `bpftool cgroup attach ${q(action.cgroup)} device multi <program> # the last matching rule decides: ${action.rules.join(", ")}`;
     case "setpriv": {

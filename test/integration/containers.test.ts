@@ -137,7 +137,7 @@ describe("run", () => {
         expect.stringMatching(
           /^mount -t overlay -o lowerdir=\/run\/drydock\/snapshots\/\d+\/fs:\/run\/drydock\/layers\/[0-9a-f]{64},upperdir=/,
         ),
-        "clone(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNS)",
+        "clone(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNS|CLONE_NEWCGROUP)",
         expect.stringMatching(/^pivot_root /),
         "exec true",
         expect.stringMatching(/^umount -l /),

@@ -633,12 +633,12 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
 	}
 	uint32_t clone_flags = r.enter ? 0 : r.clone_flags & ~0xffu & ~(uint32_t)CLONE_NEWCGROUP;
 	pid_t pid = syscall(SYS_clone, SIGCHLD | clone_flags, 0, 0, 0, 0);
+	if (pid == 0) child_setup(&r, errpipe[1], slave, in, out, err);
 	if (r.enter && setns(own_pid_ns, CLONE_NEWPID) < 0) {
 		dprintf(2, "drydockd: cannot return to its own pid namespace: %s\n", strerror(errno));
 		_exit(1);
 	}
 	if (pid < 0) goto fail_setup;
-	if (pid == 0) child_setup(&r, errpipe[1], slave, in, out, err);
 
 	close(errpipe[1]);
 	if (r.pty) {
