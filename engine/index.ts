@@ -2,6 +2,13 @@
 // the folders behind it are internal.
 export * from "./agent/index.ts";
 export * from "./container-service.ts";
+export {
+  DistributionRegistry,
+  type RegistryEnvelope,
+  type RegistryEvent,
+  type RegistryRepository,
+  type RegistryTag,
+} from "./distribution/index.ts";
 export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
 export { createLayerServer, imageStoreLayers, type LayerServerOptions, type LayerSource } from "./fs9p/index.ts";

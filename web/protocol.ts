@@ -1,8 +1,24 @@
 // What the page's main thread and its worker say to each other (through comlink). The worker owns the engine and
 // v86; the main thread only renders what arrives here.
-import type { CgroupReading, ContainerInspection, ImageSummary, LayerProgress, PullTimeline } from "../engine/index.ts";
+import type {
+  CgroupReading,
+  ContainerInspection,
+  ImageSummary,
+  LayerProgress,
+  PullTimeline,
+  RegistryEnvelope,
+  RegistryRepository,
+} from "../engine/index.ts";
 
-export type { CgroupReading, ContainerInspection, ImageSummary, LayerProgress, PullTimeline };
+export type {
+  CgroupReading,
+  ContainerInspection,
+  ImageSummary,
+  LayerProgress,
+  PullTimeline,
+  RegistryEnvelope,
+  RegistryRepository,
+};
 
 /** A container as the inspector's chooser lists it. */
 export interface ContainerChoice {
@@ -111,6 +127,13 @@ export interface WorkerApi {
    * long each took: one program as an i386 Linux container in the emulator and as a WebAssembly module.
    */
   compareRuntimes(reference: string, args: string[]): Promise<{ linux: RuntimeRun; wasi: RuntimeRun }>;
+  /** The repositories of the registry inside the engine (`localhost:5000`): tags, digests, sizes. */
+  registry(): Promise<{ host: string; repositories: RegistryRepository[] } | undefined>;
+  /**
+   * Calls `listener` with distribution's notification envelope for each push to (and pull from) the registry
+   * inside the engine, so the page or a lesson can react to `docker push localhost:5000/…`.
+   */
+  onRegistryEvent(listener: (envelope: RegistryEnvelope) => void): Promise<void>;
   removeImage(nameOrId: string): Promise<void>;
   clearImages(): Promise<void>;
   /**

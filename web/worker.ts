@@ -351,6 +351,28 @@ const api: WorkerApi = {
     return { linux, wasi };
   },
 
+  async registry() {
+    const registry = imageService?.registry;
+    if (!registry) return undefined;
+    return { host: registry.host, repositories: await registry.repositories() };
+  },
+
+  async onRegistryEvent(listener) {
+    const registry = imageService?.registry;
+    if (!registry) throw new Error("image storage is not open");
+    registry.subscribe((envelope) => {
+      for (const event of envelope.events) {
+        if (event.action === "push") {
+          trace(
+            "pull",
+            `registry ${registry.host}: pushed ${event.target.repository}:${event.target.tag ?? event.target.digest}`,
+          );
+        }
+      }
+      void listener(envelope);
+    });
+  },
+
   async removeImage(nameOrId: string) {
     if (!imageService) return;
     trace("pull", `docker rmi -f ${nameOrId}`);

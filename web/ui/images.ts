@@ -1,7 +1,7 @@
 // The pull view: a form that pulls an image through the registry proxy into the browser's storage, one progress bar
 // per layer, the stored images (they survive a reload: OPFS), the storage used and a button to clear it.
 import * as Comlink from "comlink";
-import type { ImageSummary, LayerProgress, WorkerApi } from "../protocol.ts";
+import type { ImageSummary, LayerProgress, RegistryRepository, WorkerApi } from "../protocol.ts";
 import { byId, errorMessage, formatBytes } from "./format.ts";
 
 const STATUS_TEXT: Record<LayerProgress["status"], string> = {
@@ -23,6 +23,9 @@ export class ImagesView {
   readonly #reference = byId("pull-ref", HTMLInputElement);
   readonly #layers = byId("layers", HTMLUListElement);
   readonly #list = byId("image-list", HTMLUListElement);
+  readonly #registryHeading = byId("registry-heading", HTMLHeadingElement);
+  readonly #registryList = byId("registry-list", HTMLUListElement);
+  #subscribed = false;
   readonly #proxyStatus = byId("proxy-status", HTMLParagraphElement);
   readonly #storageUsed = byId("storage-used", HTMLElement);
   readonly #storageKind = byId("storage-kind", HTMLElement);
@@ -48,6 +51,11 @@ export class ImagesView {
     const { storage } = await this.#api.openImages(proxy);
     this.#storageKind.textContent =
       storage === "opfs" ? "kept in this browser (OPFS)" : "kept in memory: OPFS is not available";
+    if (!this.#subscribed) {
+      this.#subscribed = true;
+      // A push to the registry inside the engine (from the terminal, a lesson, a script) shows here at once.
+      await this.#api.onRegistryEvent(Comlink.proxy(() => void this.refresh()));
+    }
     await Promise.all([this.#checkProxy(proxy), this.refresh()]);
   }
 
@@ -122,8 +130,9 @@ export class ImagesView {
   }
 
   async refresh(): Promise<void> {
-    const images = await this.#api.images();
+    const [images, registry] = await Promise.all([this.#api.images(), this.#api.registry()]);
     this.#render(images);
+    this.#renderRegistry(registry);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     this.#storageUsed.textContent = estimate?.usage !== undefined ? formatBytes(estimate.usage) : "unknown";
   }
@@ -161,6 +170,38 @@ export class ImagesView {
           await this.refresh();
         });
         item.append(name, meta, remove);
+        return item;
+      }),
+    );
+  }
+
+  /** The registry inside the engine: each repository's tags with digest and size, what `docker push` put there. */
+  #renderRegistry(registry: { host: string; repositories: RegistryRepository[] } | undefined): void {
+    this.#registryHeading.hidden = registry === undefined;
+    this.#registryList.hidden = registry === undefined;
+    if (!registry) return;
+    this.#registryHeading.textContent = `Registry in this tab (${registry.host})`;
+    const tags = registry.repositories.flatMap((repository) =>
+      repository.tags.map((tag) => ({ repository: repository.name, ...tag })),
+    );
+    if (!tags.length) {
+      const empty = document.createElement("li");
+      empty.className = "empty";
+      empty.textContent = `Nothing pushed yet: docker tag busybox ${registry.host}/mine && docker push ${registry.host}/mine`;
+      this.#registryList.replaceChildren(empty);
+      return;
+    }
+    this.#registryList.replaceChildren(
+      ...tags.map((tag) => {
+        const item = document.createElement("li");
+        const name = document.createElement("span");
+        name.className = "name";
+        name.textContent = `${registry.host}/${tag.repository}:${tag.tag}`;
+        const meta = document.createElement("span");
+        meta.className = "meta";
+        meta.textContent = `${tag.digest.slice(0, 19)}… · ${formatBytes(tag.size)}`;
+        meta.title = tag.digest;
+        item.append(name, meta);
         return item;
       }),
     );
