@@ -9,6 +9,8 @@ export default defineConfig({
     outDir: "../dist",
     emptyOutDir: true,
     target: "es2022",
+    // Every browser the page supports has modulepreload; with several entries the polyfill became a request of its own.
+    modulePreload: { polyfill: false },
     rollupOptions: {
       // The playground, the embedding example, and the module other sites load (at a stable URL, with its exports).
       input: {
