@@ -45,5 +45,6 @@ export {
   readCgroup,
 } from "./inspect/index.ts";
 export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
+export * from "./supervisor/index.ts";
 export * from "./vm/index.ts";
 export { serveWasiModule, type WasiWorker, type WorkerEndpoint, withSpareWorker } from "./wasi/index.ts";

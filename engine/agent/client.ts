@@ -214,6 +214,7 @@ export class AgentClient {
   #started: (() => void) | undefined;
   #connected = false;
   #failure: Error | undefined;
+  readonly #failureListeners = new Set<(error: Error) => void>();
 
   private constructor(link: ByteChannel, consoleTail: () => string[]) {
     this.#link = link;
@@ -381,6 +382,7 @@ export class AgentClient {
   #fail(error: Error): void {
     if (this.#failure) return;
     this.#failure = error;
+    for (const listener of [...this.#failureListeners]) listener(error);
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
     for (const state of this.#streams.values()) state.onFail(error);
@@ -770,6 +772,21 @@ export class AgentClient {
   /** Sends one frame of any type and waits for the agent's answer on its stream (tests of malformed input). */
   requestRaw(type: number, payload: Uint8Array): Promise<Frame> {
     return this.#request(type, payload);
+  }
+
+  /**
+   * Calls `listener` once when the connection fails for good (drydockd restarted, the machine crashed, or it was
+   * disposed), with the error that says why; at once if it has failed already. Returns the unsubscriber.
+   * @example
+   * agent.onFailure((error) => console.error(`the guest is gone: ${error.message}`));
+   */
+  onFailure(listener: (error: Error) => void): () => void {
+    if (this.#failure) {
+      listener(this.#failure);
+      return () => {};
+    }
+    this.#failureListeners.add(listener);
+    return () => this.#failureListeners.delete(listener);
   }
 
   /** Rejects everything in flight with `error` (the machine died). */

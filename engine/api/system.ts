@@ -113,9 +113,10 @@ function eventsResponse(
  * registerSystemRoutes(app, { images, containers });
  */
 export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
-  const { images, containers } = options;
+  const { images } = options;
   const version = options.version ?? "0.1.0";
-  const host = async (): Promise<HostInfo | undefined> => containers?.host().catch(() => undefined);
+  // Read at each request: a supervisor replaces the container service when it restores a failed guest.
+  const host = async (): Promise<HostInfo | undefined> => options.containers?.host().catch(() => undefined);
 
   const ping = (c: Context) => {
     c.header("Cache-Control", "no-cache, no-store, must-revalidate");
@@ -148,6 +149,7 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
   });
 
   app.get("/info", async (c) => {
+    const containers = options.containers;
     const all = containers?.list({ all: true }) ?? [];
     const count = (status: string) => all.filter((container) => container.status === status).length;
     const guest = await host();
@@ -222,6 +224,7 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
   });
 
   app.get("/system/df", async (c) => {
+    const containers = options.containers;
     const list = await images.images();
     const all = containers?.list({ all: true }) ?? [];
     const sizes = await Promise.all(all.map((container) => containers!.diskUsage(container.id).catch(() => 0)));

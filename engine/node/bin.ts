@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import { runCli } from "../cli/index.ts";
 import { ContainerService } from "../container-service.ts";
+import { GuestSupervisor } from "../supervisor/index.ts";
 import { processCliIO, unixConnector } from "./cli.ts";
 import { DEFAULT_DATA_ROOT, startDaemon } from "./daemon.ts";
 import { openNodeImageService } from "./images.ts";
@@ -25,15 +26,26 @@ async function daemon(args: string[]): Promise<void> {
   });
   const root = values["data-root"];
   const images = await openNodeImageService(root);
-  const drydock = values["no-guest"] ? undefined : await bootDrydock();
-  const containers = drydock ? ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() }) : undefined;
-  const served = await startDaemon({ host: values.host, images, containers, root });
+  const supervisor = values["no-guest"]
+    ? undefined
+    : await GuestSupervisor.start({
+        boot: () => bootDrydock(),
+        open: (drydock) => ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() }),
+      });
+  // A guest that fails (drydockd killed, a kernel panic) is reported at once and replaced by a fresh one.
+  supervisor?.onFault((fault) =>
+    console.error(`drydock: the guest failed: ${fault.message}\ndrydock: restoring a fresh guest`),
+  );
+  supervisor?.onRestore(() =>
+    console.error("drydock: a fresh guest is running (images kept; containers of the failed guest are gone)"),
+  );
+  const served = await startDaemon({ host: values.host, images, supervisor, root });
   console.log(
-    `drydock: API listening on unix://${served.socketPath}${drydock ? "" : " (no guest: containers cannot run)"}`,
+    `drydock: API listening on unix://${served.socketPath}${supervisor ? "" : " (no guest: containers cannot run)"}`,
   );
   const stop = async () => {
     await served.close();
-    await drydock?.dispose();
+    await supervisor?.dispose();
     process.exit(0);
   };
   process.once("SIGINT", stop);

@@ -12,12 +12,15 @@ import { createApiApp, requestBodyLimit } from "../api/index.ts";
 import type { ContainerService } from "../container-service.ts";
 import { type HttpLimits, serveHttpConnection } from "../http/index.ts";
 import type { ImageService } from "../image-service.ts";
+import type { GuestSupervisor } from "../supervisor/index.ts";
 
 export interface DaemonOptions {
   /** `unix:///path.sock` or a bare path. */
   host: string;
   images: ImageService;
   containers?: ContainerService;
+  /** Instead of `containers`: the guest's keeper, whose container service is served (a fresh one after a fault). */
+  supervisor?: GuestSupervisor;
   /** Shown as `Docker Root Dir`. */
   root?: string;
   /** Overrides of the HTTP server's time and size limits (`DEFAULT_HTTP_LIMITS`, the API's body limits). */
@@ -81,7 +84,14 @@ export function socketPathOf(host: string): string {
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socketPath = socketPathOf(options.host);
-  const app = createApiApp({ images: options.images, containers: options.containers, root: options.root });
+  const { supervisor } = options;
+  const app = createApiApp({
+    images: options.images,
+    root: options.root,
+    get containers() {
+      return supervisor?.containers ?? options.containers;
+    },
+  });
   const sockets = new Set<Socket>();
   // Half-open: a hijacked client (docker attach) half-closes when its stdin ends and still reads the output.
   const server: Server = createServer({ allowHalfOpen: true }, (socket) => {

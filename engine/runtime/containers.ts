@@ -400,7 +400,10 @@ export class Containers {
       this.#collect(container, task.process.stderr, "stderr"),
     ]);
     container.exited = (async () => {
-      const status = await task.process.exit.catch((error: Error) => ({ code: 255, signal: undefined, error }));
+      // The guest's agent or kernel went away under the task: it ends with that error (not a hang).
+      const status: { code: number; signal?: number; error?: Error } = await task.process.exit.catch(
+        (error: Error) => ({ code: 255, error }),
+      );
       await drained;
       const { oomKilled, cleanedUp } = container.wasi
         ? await this.#finishWasi(container.wasi)
@@ -414,6 +417,7 @@ export class Containers {
       if (!container.options.rm) await cleanedUp;
       const exit: ExitInfo = { code: status.code, oomKilled, finishedAt: Date.now() };
       if (status.signal) exit.signal = status.signal;
+      if (status.error) exit.error = status.error.message;
       container.exit = exit;
       container.task = undefined;
       this.#closeStdin(container);
@@ -653,9 +657,13 @@ export class Containers {
     }
     this.#move(container, "remove");
     this.#containers.delete(container.id);
-    if (!container.wasi) await this.#removeRootfs(container.id);
-    this.#event(container, "destroy");
-    for (const listener of [...this.#removals]) listener(container.id);
+    try {
+      if (!container.wasi) await this.#removeRootfs(container.id);
+    } finally {
+      // Gone from the list either way (a guest that failed took its files with it): whoever waits is told.
+      this.#event(container, "destroy");
+      for (const listener of [...this.#removals]) listener(container.id);
+    }
   }
 
   /** The processes in the container's cgroup (`docker top`), each with its /proc/<pid>/stat fields and command line. */
