@@ -58,7 +58,7 @@ export interface BuildOptions {
   labels?: Record<string, string>;
   /** Pull base images even when present (`--pull`). */
   pull?: boolean;
-  /** `--platform`: only linux/386 runs here. */
+  /** `--platform`: linux/386 (the guest's), or wasi/wasm for a WebAssembly image (FROM scratch, COPY, no RUN). */
   platform?: string;
   /** Where the classic builder's lines go (`Step 1/3 : FROM busybox\n`, step output, ` ---> 3f2a…\n`). */
   output?: (text: string) => void;
@@ -99,6 +99,8 @@ const PLATFORM_ARGS: Record<string, string> = {
   BUILDVARIANT: "",
 };
 const GUEST_PLATFORM = "linux/386";
+/** A WASI image can be built too: from scratch, with COPY and ENTRYPOINT (nothing can RUN in it here). */
+const WASI_PLATFORM = "wasi/wasm";
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
 
 /** What tells that a failed RUN wanted the network, in the words busybox, apk, apt, curl and pip use. */
@@ -287,10 +289,10 @@ export class Builder {
 
   async build(options: BuildOptions): Promise<BuildResult> {
     const write = options.output ?? (() => {});
-    if (options.platform && options.platform !== GUEST_PLATFORM) {
+    if (options.platform && options.platform !== GUEST_PLATFORM && options.platform !== WASI_PLATFORM) {
       throw new EngineError(
         "invalidArgument",
-        `only ${GUEST_PLATFORM} images can be built here, not ${options.platform}`,
+        `only ${GUEST_PLATFORM} and ${WASI_PLATFORM} images can be built here, not ${options.platform}`,
       );
     }
     const dockerfilePath = cleanPath(options.dockerfile ?? "Dockerfile");
@@ -342,8 +344,11 @@ export class Builder {
       const base = expandVariables(stage.base, { ...PLATFORM_ARGS, ...Object.fromEntries(metaArgs) }, parsed.escape);
       const platform =
         stage.platform && expandVariables(stage.platform, { ...PLATFORM_ARGS, ...Object.fromEntries(metaArgs) });
-      if (platform && platform !== GUEST_PLATFORM) {
-        throw new EngineError("invalidArgument", `FROM --platform=${platform}: only ${GUEST_PLATFORM} images run here`);
+      if (platform && platform !== (options.platform === WASI_PLATFORM ? WASI_PLATFORM : GUEST_PLATFORM)) {
+        throw new EngineError(
+          "invalidArgument",
+          `FROM --platform=${platform}: this build makes ${options.platform ?? GUEST_PLATFORM} images`,
+        );
       }
       const image = await this.#baseImage(base, done, options, write);
       const state: StageState = {
@@ -417,9 +422,10 @@ export class Builder {
     const stage = done.find((state) => state.stage.name === base.toLowerCase());
     if (stage) return stage.image;
     if (base === "scratch") {
+      const wasi = options.platform === WASI_PLATFORM;
       const config: ImageConfig = {
-        architecture: "386",
-        os: "linux",
+        architecture: wasi ? "wasm" : "386",
+        os: wasi ? "wasi" : "linux",
         config: {},
         rootfs: { type: "layers", diff_ids: [] },
         history: [],
@@ -535,6 +541,12 @@ export class Builder {
           break;
         }
         case "RUN": {
+          if (state.image.config.os === "wasi") {
+            throw new EngineError(
+              "invalidArgument",
+              `Dockerfile line ${step.line}: RUN in a wasi/wasm stage: a WebAssembly image has no shell or Linux to run commands in; build the .wasm in a linux/386 build (or beforehand) and COPY it in`,
+            );
+          }
           for (const name of step.flags.keys()) {
             if (name === "network" && step.flags.get(name) !== "host") continue;
             throw new EngineError(

@@ -5,7 +5,7 @@
 // error, docker stop ends a module in a loop, the two wasm artifact layouts, and refusals in Docker's words.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,7 @@ import { ContainerService, type Drydock, type ImageService } from "../../engine/
 import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
 import { bootDrydock, nodeWasiWorkers, openNodeImageService } from "../../engine/node/index.ts";
 import { DEBIAN_DOCKER, dockerClientEnv, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
-import { type SeededImage, seedRegistry, TWOWAYS_MESSAGE } from "../fixtures/images.ts";
+import { compileTwoways, type SeededImage, seedRegistry, TWOWAYS_MESSAGE } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
 
 let registry: Registry;
@@ -27,8 +27,8 @@ let daemon: Daemon;
 /** The two local names the one pushed index is pulled to, one per platform. */
 const BOTH = { linux: "twoways:386", wasi: "twoways:wasm" } as const;
 
-function docker(args: string[]): Promise<Outcome> {
-  return runDocker({ host: `unix://${daemon.socketPath}`, home: dir }, args);
+function docker(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
+  return runDocker({ host: `unix://${daemon.socketPath}`, home: dir, env }, args);
 }
 
 /** docker with `input` piped to its stdin (then closed, as a shell pipe does). */
@@ -205,6 +205,25 @@ describe("the WASI runtime", () => {
     expect(inspect.stdout.trim()).toBe("exited 143");
     expect((await docker(["wait", "spin"])).stdout.trim()).toBe("143");
     expect((await docker(["rm", "spin"])).code).toBe(0);
+  });
+
+  it("docker build --platform wasi/wasm: FROM scratch, COPY the .wasm, ENTRYPOINT makes an image that runs", async () => {
+    const context = join(dir, "wasm-build");
+    await mkdir(context);
+    await compileTwoways(context);
+    const dockerfile = 'FROM scratch\nCOPY twoways.wasm /app.wasm\nENTRYPOINT ["/app.wasm"]\nCMD ["exit", "5"]\n';
+    await writeFile(join(context, "Dockerfile"), dockerfile);
+    const classic = { DOCKER_BUILDKIT: "0" };
+    const built = await docker(["build", "--platform", "wasi/wasm", "-t", "built-wasm", context], classic);
+    expect(built.stderr).toBe("");
+    expect(built.code).toBe(0);
+    const inspect = await docker(["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", "built-wasm"]);
+    expect(inspect.stdout.trim()).toBe("wasi/wasm");
+    expect((await docker(["run", "--rm", "built-wasm"])).code).toBe(5);
+    await writeFile(join(context, "Dockerfile"), "FROM scratch\nRUN echo hi\n");
+    const refused = await docker(["build", "--platform", "wasi/wasm", context], classic);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain("RUN in a wasi/wasm stage");
   });
 
   it("logs, and what a WASI container cannot do, in words", async () => {
