@@ -453,7 +453,8 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 		struct stat st;
 		if ((r->mounts[i].flags & MS_BIND) && r->mounts[i].source && stat(r->mounts[i].source, &st) == 0 &&
 		    !S_ISDIR(st.st_mode)) {
-			int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+			/* O_EXCL: an existing file is left as it is (opening it for writing would copy it up on overlayfs). */
+			int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 			if (fd >= 0) close(fd);
 		} else {
 			mkdir(target, 0755);
