@@ -183,12 +183,13 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
       const name = imageName(path, "/history");
       const details = await withImage(name, () => images.image(name));
       const steps = await images.history(name);
+      const tags = new Map((await images.images()).map((image) => [image.id as string, image.repoTags]));
       return c.json(
         steps.map((step, index) => ({
-          Id: index === 0 ? details.record.config.digest : "<missing>",
+          Id: index === 0 ? details.record.config.digest : (step.id ?? "<missing>"),
           Created: unixSeconds(step.created),
           CreatedBy: step.createdBy,
-          Tags: index === 0 ? [] : null,
+          Tags: step.id ? (tags.get(step.id) ?? []) : index === 0 ? [] : null,
           Size: step.size,
           Comment: step.comment ?? "",
         })),

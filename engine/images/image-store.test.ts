@@ -234,7 +234,12 @@ describe("history", () => {
     });
     const details = await store.pull("registry.test/app:1");
     expect(await store.history("registry.test/app:1")).toEqual([
-      { createdBy: "COPY app /app", size: app.byteLength, diffId: details.layers[1]!.diffId },
+      {
+        createdBy: "COPY app /app",
+        size: app.byteLength,
+        diffId: details.layers[1]!.diffId,
+        id: details.record.config.digest,
+      },
       { createdBy: "ENV A=1", size: 0 },
       {
         createdBy: "ADD base /",
@@ -278,7 +283,10 @@ describe("creating images here (build, commit, load)", () => {
     expect(index.entries.map((entry) => entry.path)).toContain("app/main");
     const listed = (await store.list()).find((image) => image.id === created.record.config.digest);
     expect(listed).toMatchObject({ repoTags: ["mine:1"], repoDigests: [] });
-    expect((await store.history("mine:1"))[0]?.createdBy).toBe("COPY main /app/");
+    const history = await store.history("mine:1");
+    expect(history[0]).toMatchObject({ createdBy: "COPY main /app/", id: created.record.config.digest });
+    // The step below is the pulled image, stored under its own ID.
+    expect(history[1]?.id).toBe(pulled.record.config.digest);
   });
 
   it("keeps untagged build steps for the cache, hides them from the list, and removes them with their image", async () => {

@@ -186,6 +186,8 @@ export interface HistoryItem {
   diffId?: Digest;
   /** Bytes of that layer, uncompressed; 0 for steps without one. */
   size: number;
+  /** The image this step made, when it is still stored here (a build's steps, the image itself). */
+  id?: Digest;
 }
 
 /** A pulled image, and whether it was already there (`Status: Image is up to date`). */
@@ -374,7 +376,7 @@ export class ImageStore {
    * for (const step of await store.history("busybox")) console.log(step.createdBy, step.size);
    */
   async history(nameOrId: string): Promise<HistoryItem[]> {
-    const { config, layers } = await this.get(nameOrId);
+    const { config, layers, record } = await this.get(nameOrId);
     // Images built without history (some tools omit it) still have layers: one step per layer then.
     const steps: HistoryEntry[] = config.history ?? layers.map(() => ({}));
     let next = 0;
@@ -386,7 +388,17 @@ export class ImageStore {
       if (layer) item.diffId = layer.diffId;
       return item;
     });
-    return items.reverse();
+    items.reverse();
+    // A build keeps one image per step, each made on the one before: walk them to give each step its image ID.
+    const document = await this.#load();
+    const byId = (id: Digest) => Object.values(document.images).find((r) => r.config.digest === id);
+    let current: ImageRecord | undefined = record;
+    for (const item of items) {
+      if (!current) break;
+      item.id = current.config.digest;
+      current = current.parent === undefined ? undefined : byId(current.parent);
+    }
+    return items;
   }
 
   /** Reads a layer's index, for serving its files (the 9P server). */

@@ -130,6 +130,12 @@ describe("docker build with the real docker CLI", () => {
     expect(lines[1]).toBe("/bin/sh -c #(nop)  ENV GREETING=hello|0B");
     expect(lines[2]).toMatch(/^\/bin\/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in \/ctx\/ \|[1-9]/);
     expect(lines[3]).toMatch(/^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \/app\/generated.txt \|[1-9]/);
+    // Each step's image is kept, so each row names it, as the classic builder's history does; the base image's own
+    // steps below its top have no image here.
+    const ids = (await docker(["history", "--format", "{{.ID}}", "app:1"])).stdout.trim().split("\n");
+    expect(ids.slice(0, 5)).toEqual(ids.slice(0, 5).map(() => expect.stringMatching(/^[0-9a-f]{12}$/)));
+    expect(new Set(ids.slice(0, 5)).size).toBe(5);
+    expect(ids.at(-1)).toBe("<missing>");
   });
 
   it("reruns every step with --no-cache, and a failing RUN fails the build with the classic builder's words", async () => {
