@@ -38,6 +38,7 @@ import {
 } from "./runtime/index.ts";
 import { type LayerShare, ninePLayerShare, OverlaySnapshotter, type UpperDirDiff } from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
+import { VolumeStore } from "./volumes/index.ts";
 import { WASI_RUNTIME, WasiRuntime, type WasiWorkerFactory } from "./wasi/index.ts";
 
 export type { ContainerPathStat, ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
@@ -118,6 +119,8 @@ export class ContainerService {
     readonly events: EventLog,
     readonly drydock: Drydock,
     readonly wasi: WasiRuntime | undefined,
+    /** The volumes (`docker volume …`, `-v`), kept in the guest by the local driver. */
+    readonly volumes: VolumeStore,
   ) {}
 
   /**
@@ -137,13 +140,15 @@ export class ContainerService {
     const wasi = options.wasiWorkers
       ? new WasiRuntime({ images: images.store, workers: options.wasiWorkers, tracer })
       : undefined;
+    const volumes = new VolumeStore(drydock.agent, tracer);
     return new ContainerService(
-      new Containers(drydock.agent, images, snapshotter, tracer, events, wasi),
+      new Containers(drydock.agent, images, snapshotter, tracer, events, wasi, volumes),
       snapshotter,
       tracer,
       events,
       drydock,
       wasi,
+      volumes,
     );
   }
 
@@ -534,7 +539,7 @@ export class ContainerService {
    * @example
    * await containers.remove(id, { force: true });
    */
-  remove(id: string, options: { force?: boolean } = {}): Promise<void> {
+  remove(id: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     return this.containers.remove(id, options);
   }
 }

@@ -11,6 +11,7 @@ import { registerExecRoutes } from "./exec.ts";
 import { registerImageRoutes } from "./images.ts";
 import { registerSystemRoutes } from "./system.ts";
 import { API_VERSION, checkApiVersion, splitVersionedPath } from "./version.ts";
+import { registerVolumeRoutes } from "./volumes.ts";
 
 export type { ApiOptions } from "./common.ts";
 export { containerJson } from "./containers.ts";
@@ -49,5 +50,6 @@ export function createApiApp(options: ApiOptions): Hono {
   registerArchiveRoutes(app, options);
   const execIdsOf = registerExecRoutes(app, options);
   registerContainerRoutes(app, options, execIdsOf);
+  registerVolumeRoutes(app, options);
   return app;
 }

@@ -62,14 +62,38 @@ describe("createOptions: Docker's create body as run options", () => {
     expect(createOptions({ Entrypoint: [""], Cmd: ["ls"] }, undefined)).toEqual({ entrypoint: [], cmd: ["ls"] });
   });
 
-  it("refuses ports, volumes and other networks, saying what is not supported", () => {
+  it("reads -v, --mount and --tmpfs into mount requests, and refuses a bad one in dockerd's words", () => {
+    const mounts = createOptions(
+      {
+        Volumes: { "/cache": {} },
+        HostConfig: {
+          Binds: ["data:/var/lib/db:ro", "/srv/site:/site"],
+          Mounts: [{ Type: "tmpfs", Target: "/scratch", TmpfsOptions: { SizeBytes: 1048576 } }],
+          Tmpfs: { "/run": "size=64m" },
+        },
+      },
+      "",
+    ).mounts;
+    expect(mounts?.map((m) => [m.type, m.source, m.target, m.readonly])).toEqual([
+      ["volume", "data", "/var/lib/db", true],
+      ["bind", "/srv/site", "/site", false],
+      ["tmpfs", "", "/scratch", false],
+      ["tmpfs", "", "/run", false],
+      ["volume", "", "/cache", false],
+    ]);
+    expect(refusal(() => createOptions({ HostConfig: { Binds: ["data:relative"] } }, ""))).toMatch(
+      /^invalid volume specification: 'data:relative'/,
+    );
+    expect(refusal(() => createOptions({ HostConfig: { Binds: ["aa:/x", "bb:/x"] } }, ""))).toBe(
+      "Duplicate mount point: /x",
+    );
+  });
+
+  it("refuses ports, --volumes-from and other networks, saying what is not supported", () => {
     expect(
       refusal(() => createOptions({ HostConfig: { PortBindings: { "80/tcp": [{ HostPort: "8080" }] } } }, "")),
     ).toMatch(/^Drydock does not support publishing ports/);
-    expect(refusal(() => createOptions({ HostConfig: { Binds: ["/tmp:/data"] } }, ""))).toMatch(
-      /volumes or bind mounts/,
-    );
-    expect(refusal(() => createOptions({ Volumes: { "/data": {} } }, ""))).toMatch(/volumes or bind mounts/);
+    expect(refusal(() => createOptions({ HostConfig: { VolumesFrom: ["web"] } }, ""))).toMatch(/--volumes-from/);
     expect(refusal(() => createOptions({ HostConfig: { NetworkMode: "bridge" } }, ""))).toMatch(/the network "bridge"/);
     expect(refusal(() => createOptions({ Cmd: [1, 2] }, ""))).toBe("Cmd must be a list of strings");
   });

@@ -16,6 +16,7 @@ import { WASI_RUNTIME } from "../container-service.ts";
 import { encodeFrame, humanDuration } from "../conventions/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import { familiarReference } from "../oci/index.ts";
+import { type ContainerMount, mountsOfCreateBody } from "../volumes/index.ts";
 import {
   type ApiOptions,
   dockerReference,
@@ -189,8 +190,7 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
   };
   if (nonEmpty(host.PortBindings) || host.PublishAllPorts === true)
     refuse("publishing ports (-p, -P): a container has a loopback network only, so there is nothing to publish");
-  if (nonEmpty(host.Binds) || nonEmpty(host.Mounts) || nonEmpty(body.Volumes) || nonEmpty(host.VolumesFrom))
-    refuse("volumes or bind mounts (-v, --mount): a container sees only its image's files and its own changes");
+  if (nonEmpty(host.VolumesFrom)) refuse("--volumes-from yet: name the volumes with -v or --mount instead");
   const network = typeof host.NetworkMode === "string" ? host.NetworkMode : "";
   if (!["", "default", "none"].includes(network))
     refuse(`the network "${network}": every container gets its own loopback-only network (--network none)`);
@@ -258,7 +258,39 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
   const exposed = body.ExposedPorts;
   if (exposed && typeof exposed === "object" && !Array.isArray(exposed)) options.exposedPorts = Object.keys(exposed);
   if (name) options.name = name.replace(/^\//, "");
+  const mounts = mountsOfCreateBody(body, host);
+  if (mounts.length) options.mounts = mounts;
   return options;
+}
+
+/** A container's mounts as inspect's Mounts lists them. */
+export function mountsJson(mounts: readonly ContainerMount[]) {
+  return mounts.map((mount) => ({
+    Type: mount.type,
+    ...(mount.name ? { Name: mount.name } : {}),
+    Source: mount.source,
+    Destination: mount.destination,
+    ...(mount.type === "volume" ? { Driver: "local" } : {}),
+    Mode: mount.request.origin === "Binds" ? ((mount.request.raw as string).split(":")[2] ?? "") : "",
+    RW: !mount.readonly,
+    Propagation: mount.type === "bind" ? "rprivate" : "",
+  }));
+}
+
+/** The create body's own mount fields, answered back as the client sent them. */
+function hostConfigMounts(mounts: readonly ContainerMount[]) {
+  const binds = mounts.filter((m) => m.request.origin === "Binds").map((m) => m.request.raw as string);
+  const given = mounts.filter((m) => m.request.origin === "Mounts").map((m) => m.request.raw);
+  const tmpfs = mounts.filter((m) => m.request.origin === "Tmpfs");
+  const volumes = mounts.filter((m) => m.request.origin === "Volumes" || m.request.origin === "image");
+  return {
+    binds: binds.length ? binds : null,
+    mounts: given.length ? given : undefined,
+    tmpfs: tmpfs.length
+      ? Object.fromEntries(tmpfs.map((m) => [m.destination, String(m.request.raw ?? "")]))
+      : undefined,
+    volumes: volumes.length ? Object.fromEntries(volumes.map((m) => [m.destination, {}])) : null,
+  };
 }
 
 /** `docker inspect` of a container: the fields the CLI and people read. */
@@ -271,6 +303,7 @@ export function inspectJson(
   const running = details.status === "running" || details.status === "paused";
   const user = spec.process.user.username ?? options.user ?? "";
   const ports = Object.fromEntries(details.exposedPorts.map((port) => [port, {}]));
+  const given = hostConfigMounts(details.mounts);
   return {
     Id: details.id,
     Created: goTime(details.created),
@@ -303,7 +336,9 @@ export function inspectJson(
     AppArmorProfile: "",
     ExecIDs: execIds.length ? execIds : null,
     HostConfig: {
-      Binds: null,
+      Binds: given.binds,
+      ...(given.mounts ? { Mounts: given.mounts } : {}),
+      ...(given.tmpfs ? { Tmpfs: given.tmpfs } : {}),
       NetworkMode: "none",
       PortBindings: {},
       RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
@@ -344,7 +379,7 @@ export function inspectJson(
           }
         : null,
     },
-    Mounts: [],
+    Mounts: mountsJson(details.mounts),
     Config: {
       Hostname: spec.hostname ?? "",
       Domainname: "",
@@ -358,7 +393,7 @@ export function inspectJson(
       Env: spec.process.env,
       Cmd: details.cmd.length ? details.cmd : null,
       Image: details.image,
-      Volumes: null,
+      Volumes: given.volumes,
       WorkingDir: spec.process.cwd === "/" && !options.workdir ? "" : spec.process.cwd,
       Entrypoint: details.entrypoint.length ? details.entrypoint : null,
       OnBuild: null,
@@ -994,7 +1029,7 @@ export function registerContainerRoutes(
         `You cannot remove a ${details.status} container ${details.id}. Stop the container before attempting removal or force remove`,
       );
     }
-    await s.remove(details.id, { force });
+    await s.remove(details.id, { force, volumes: flag(c.req.query("v")) });
     created.delete(details.id);
     return empty(204);
   });

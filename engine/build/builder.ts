@@ -669,7 +669,7 @@ export class Builder {
     } finally {
       signal?.removeEventListener("abort", onAbort);
       write(`Removing intermediate container ${id.slice(0, 12)}\n`);
-      await containers.remove(id, { force: true }).catch(() => {});
+      await containers.remove(id, { force: true, volumes: true }).catch(() => {});
     }
   }
 

@@ -7,6 +7,7 @@ import type { CommonContext } from "./command.ts";
 import { CliError, DaemonError } from "./errors.ts";
 import { FlagError, type FlagSpec, type FlagValues } from "./flags.ts";
 import { type JsonMessage, JsonMessageRenderer, jsonLines } from "./jsonmessage.ts";
+import { type ApiMount, parseMountOption } from "./mount-option.ts";
 import type { Output } from "./output.ts";
 import { cliReference, familiarName } from "./reference.ts";
 import { interruptible } from "./signals.ts";
@@ -38,6 +39,7 @@ export const CONTAINER_FLAGS = [
   { name: "rm", type: "bool", help: "Automatically remove the container when it exits" },
   { name: "runtime", type: "string", help: "Runtime to use for this container" },
   { name: "security-opt", type: "list", help: "Security Options" },
+  { name: "tmpfs", type: "list", help: "Mount a tmpfs directory" },
   { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
   { name: "user", short: "u", type: "string", help: "Username or UID (format: <name|uid>[:<group|gid>])" },
   { name: "volume", short: "v", type: "list", help: "Bind mount a volume" },
@@ -75,7 +77,8 @@ export interface CreateBody {
     PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
     PublishAllPorts?: boolean;
     Binds?: string[];
-    Mounts?: Record<string, string>[];
+    Mounts?: ApiMount[];
+    Tmpfs?: Record<string, string>;
     NetworkMode?: string;
     CapAdd: string[] | null;
     CapDrop: string[] | null;
@@ -86,9 +89,22 @@ export interface CreateBody {
   };
 }
 
+/** `-v`: a spec with a source goes to Binds, a path alone (`/data`, `/data:ro`) to Config.Volumes, as docker splits them. */
+function volumeFlags(volumes: string[]): { binds: string[]; anonymous: string[] } {
+  const binds: string[] = [];
+  const anonymous: string[] = [];
+  for (const spec of volumes) {
+    if (spec === "") throw new FlagError(`invalid argument "" for "-v, --volume" flag: invalid empty volume spec`);
+    const parts = spec.split(":");
+    if (parts.length === 1 || (parts.length === 2 && !parts[1]!.startsWith("/"))) anonymous.push(parts[0]!);
+    else binds.push(spec);
+  }
+  return { binds, anonymous };
+}
+
 /**
- * The flags for what Drydock does not have (ports, volumes, networks), in the create body's own fields, so the
- * daemon answers them with its message instead of the CLI calling them unknown.
+ * The flags for ports, volumes and networks, in the create body's own fields (what Drydock lacks among them, the
+ * daemon answers with its message instead of the CLI calling them unknown).
  */
 function unsupportedHostConfig(flags: ContainerFlags): Pick<CreateBody, "Volumes"> & {
   HostConfig: Partial<CreateBody["HostConfig"]>;
@@ -106,18 +122,15 @@ function unsupportedHostConfig(flags: ContainerFlags): Pick<CreateBody, "Volumes
   }
   if (flags.publish.length > 0) host.PortBindings = ports;
   if (flags["publish-all"]) host.PublishAllPorts = true;
-  const binds = flags.volume.filter((volume) => volume.includes(":"));
-  const anonymous = flags.volume.filter((volume) => !volume.includes(":"));
+  const { binds, anonymous } = volumeFlags(flags.volume);
   if (binds.length > 0) host.Binds = binds;
-  if (flags.mount.length > 0) {
-    host.Mounts = flags.mount.map((spec) =>
-      Object.fromEntries(
-        spec.split(",").map((field) => {
-          const [key = "", value = ""] = field.split("=");
-          return [key.charAt(0).toUpperCase() + key.slice(1), value];
-        }),
-      ),
-    );
+  if (flags.mount.length > 0) host.Mounts = flags.mount.map(parseMountOption);
+  if (flags.tmpfs.length > 0) {
+    host.Tmpfs = {};
+    for (const entry of flags.tmpfs) {
+      const colon = entry.indexOf(":");
+      host.Tmpfs[colon < 0 ? entry : entry.slice(0, colon)] = colon < 0 ? "" : entry.slice(colon + 1);
+    }
   }
   const network = flags.network || flags.net;
   if (network) host.NetworkMode = network;

@@ -41,6 +41,11 @@ import { tag } from "./tag.ts";
 import { top } from "./top.ts";
 import { unpause } from "./unpause.ts";
 import { CLIENT_VERSION, version } from "./version.ts";
+import { volumeCreate } from "./volume-create.ts";
+import { volumeInspect } from "./volume-inspect.ts";
+import { volumeLs } from "./volume-ls.ts";
+import { volumePrune } from "./volume-prune.ts";
+import { volumeRm } from "./volume-rm.ts";
 import { wait } from "./wait.ts";
 
 export type { ApiConnector, ApiTransport, CliIO, HostFiles } from "./io.ts";
@@ -108,18 +113,7 @@ export const VERBS: Verb[] = [
 ];
 
 /** docker's own verbs that Drydock has not built yet: named as such, not as unknown commands. */
-const NOT_YET = new Set([
-  "attach",
-  "import",
-  "port",
-  "rename",
-  "search",
-  "update",
-  "compose",
-  "network",
-  "volume",
-  "buildx",
-]);
+const NOT_YET = new Set(["attach", "import", "port", "rename", "search", "update", "compose", "network", "buildx"]);
 
 /** `docker <group> <verb>`: docker's management commands, each verb under the name it has there. */
 export const GROUPS: VerbGroup[] = [
@@ -177,12 +171,24 @@ export const GROUPS: VerbGroup[] = [
       ["prune", systemPrune],
     ],
   },
+  {
+    name: "volume",
+    summary: "Manage volumes",
+    commands: [
+      ["create", volumeCreate],
+      ["inspect", volumeInspect],
+      ["ls", volumeLs],
+      ["prune", volumePrune],
+      ["rm", volumeRm],
+    ],
+  },
 ];
 
 /** Aliases docker keeps inside groups (`container list`, `image list`). */
 const GROUP_ALIASES: Record<string, Record<string, string>> = {
   container: { list: "ls", ps: "ls", remove: "rm" },
   image: { list: "ls", remove: "rm", rmi: "rm" },
+  volume: { list: "ls", remove: "rm" },
 };
 
 /** Where to send the API's requests, from the transport or connector and the -H / DOCKER_HOST choice. */

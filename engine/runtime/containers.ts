@@ -7,6 +7,7 @@ import type { ContainerEventAction, EventLog } from "../events.ts";
 import type { ImageDetails } from "../images/index.ts";
 import { diffUpperDir, type OverlaySnapshotter, type UpperDirDiff } from "../snapshots/index.ts";
 import type { Tracer } from "../trace/index.ts";
+import { type ContainerMount, parseBind, type VolumeStore } from "../volumes/index.ts";
 import {
   layerChanges,
   layerSize,
@@ -73,6 +74,8 @@ export interface ContainerDetails extends ContainerSummary {
   snapshot: { key: string; upperDir: string };
   /** The overlay mount of its root as the guest has it (empty once removed): `docker inspect`'s GraphDriver. */
   graphDriver: { lowerDir: string; upperDir: string; workDir: string; mergedDir: string };
+  /** Its volumes, binds and tmpfs mounts (`docker inspect`'s Mounts). */
+  mounts: ContainerMount[];
 }
 
 /** What the runtime needs from the image store. */
@@ -94,6 +97,7 @@ interface Container {
   /** The running task's stdin, shared by every attached client; undefined once closed. */
   stdin?: WritableStreamDefaultWriter<Uint8Array>;
   spec: RuntimeSpec;
+  mounts: ContainerMount[];
   status: ContainerStatus;
   created: number;
   labels: Record<string, string>;
@@ -166,6 +170,8 @@ export class Containers {
     readonly tracer?: Tracer,
     readonly events?: EventLog,
     readonly wasi?: WasiRuntime,
+    /** Where volumes come from; without it a container asking for a mount is refused. */
+    readonly volumes?: VolumeStore,
   ) {
     this.#runner = new TaskRunner(agent, tracer);
   }
@@ -232,10 +238,40 @@ export class Containers {
     const devices = runtime === WASI_RUNTIME ? [] : await this.#guestDevices(valid);
     const spec = createRuntimeSpec(imageConfig, valid, id, devices);
     const { entrypoint, cmd } = resolveCommand(details.config.config ?? {}, valid);
+    if (runtime === WASI_RUNTIME && valid.mounts.length) {
+      throw new EngineError(
+        "invalidArgument",
+        "a WebAssembly (wasi) container cannot mount volumes, binds or tmpfs yet: its files are the image's and its own",
+      );
+    }
+    const mounts =
+      runtime === WASI_RUNTIME ? [] : await this.#attachMounts(id, valid, Object.keys(imageConfig.Volumes ?? {}));
     if (runtime !== WASI_RUNTIME) {
       this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
-      await this.#prepareRootfs(id, spec, details.layers.at(-1)?.chainId);
+      try {
+        await this.#prepareRootfs(id, spec, details.layers.at(-1)?.chainId);
+      } catch (error) {
+        await this.volumes?.detach(id, { removeAnonymous: true }).catch(() => {});
+        throw error;
+      }
     }
+    spec.mounts.push(
+      ...mounts.map((mount) =>
+        mount.type === "tmpfs"
+          ? {
+              destination: mount.destination,
+              type: "tmpfs",
+              source: "tmpfs",
+              options: ["nosuid", "nodev", "noexec", ...(mount.tmpfsOptions ? [mount.tmpfsOptions] : [])],
+            }
+          : {
+              destination: mount.destination,
+              type: "bind",
+              source: mount.source,
+              options: ["rbind", "rprivate", mount.readonly ? "ro" : "rw"],
+            },
+      ),
+    );
     const container: Container = {
       id,
       name: valid.name ?? id.slice(0, 12),
@@ -245,6 +281,7 @@ export class Containers {
       entrypoint,
       cmd,
       spec,
+      mounts,
       status: "created",
       created: Date.now(),
       labels: { ...imageConfig.Labels, ...valid.labels },
@@ -256,6 +293,20 @@ export class Containers {
     this.#containers.set(id, container);
     this.#event(container, "create");
     return this.inspect(id);
+  }
+
+  /** The container's mounts resolved into guest paths; an image's VOLUMEs become anonymous volumes unless mounted. */
+  async #attachMounts(id: string, options: ValidRunOptions, imageVolumes: string[]): Promise<ContainerMount[]> {
+    const requests = [...options.mounts];
+    for (const path of imageVolumes) {
+      const request = { ...parseBind(path), origin: "image" as const };
+      if (!requests.some((r) => r.target === request.target)) requests.push(request);
+    }
+    if (requests.length === 0) return [];
+    if (!this.volumes) {
+      throw new EngineError("invalidArgument", "this engine has no volume store: volumes and mounts are not available");
+    }
+    return this.volumes.attach(id, requests);
   }
 
   /**
@@ -372,7 +423,12 @@ export class Containers {
     try {
       task = container.wasi
         ? await this.#startWasi(container, container.wasi)
-        : await this.#runner.start(container.id, container.spec, this.snapshotter.mounts(container.id));
+        : await this.#runner.start(
+            container.id,
+            container.spec,
+            this.snapshotter.mounts(container.id),
+            container.mounts,
+          );
     } catch (error) {
       container.status = previous === "created" ? "exited" : previous;
       if (previous === "created") {
@@ -384,7 +440,7 @@ export class Containers {
         };
       }
       // `--rm` covers a start that failed too (Docker removes it; a client waiting for the removal is answered).
-      if (container.options.rm) await this.remove(container.id).catch(() => {});
+      if (container.options.rm) await this.remove(container.id, { volumes: true }).catch(() => {});
       throw error;
     }
     container.task = task;
@@ -425,7 +481,8 @@ export class Containers {
       if (container.status !== "removed") this.#move(container, "exit");
       this.#event(container, "die", { exitCode: String(exit.code), ...(exit.oomKilled ? { oomKilled: "true" } : {}) });
       for (const listener of [...this.#exits]) listener(container.id, exit);
-      if (container.options.rm) await Promise.all([cleanedUp, this.remove(container.id).catch(() => {})]);
+      if (container.options.rm)
+        await Promise.all([cleanedUp, this.remove(container.id, { volumes: true }).catch(() => {})]);
       return exit;
     })();
   }
@@ -648,7 +705,8 @@ export class Containers {
   }
 
   /** Removes a container that is not running (with `force`, kills it first), with its writable layer. */
-  async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
+  /** Removes a container; with `volumes` (`docker rm -v`, and `--rm`) its anonymous volumes go with it. */
+  async remove(ref: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const container = this.#find(ref);
     if (options.force && (container.status === "running" || container.status === "paused")) {
       if (container.task) this.#signal(container, 9);
@@ -659,6 +717,7 @@ export class Containers {
     this.#containers.delete(container.id);
     try {
       if (!container.wasi) await this.#removeRootfs(container.id);
+      await this.volumes?.detach(container.id, { removeAnonymous: options.volumes ?? false });
     } finally {
       // Gone from the list either way (a guest that failed took its files with it): whoever waits is told.
       this.#event(container, "destroy");
@@ -816,6 +875,7 @@ export class Containers {
       cmd: c.cmd,
       snapshot: { key: c.id, upperDir: `${this.snapshotter.root}` },
       graphDriver: { lowerDir: "", upperDir: "", workDir: "", mergedDir: "" },
+      mounts: c.mounts,
     };
     try {
       details.snapshot.upperDir = this.snapshotter.upperDir(c.id);

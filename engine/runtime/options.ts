@@ -2,6 +2,7 @@
 // loose input ("32m", "0.5", "1000:1000") into checked values or an invalidArgument error that names the flag, and
 // createRuntimeSpec only ever sees checked values.
 import { EngineError } from "../errors.ts";
+import type { MountRequest } from "../volumes/index.ts";
 import {
   containerCapabilities,
   type DeviceMapping,
@@ -66,6 +67,8 @@ export interface RunOptions {
   runtime?: string;
   /** `--platform`: the image must be this one (`wasi/wasm`, `linux/386`). */
   platform?: string;
+  /** `-v`, `--mount`, `--tmpfs`: volumes, binds and tmpfs, read from the create body by engine/volumes. */
+  mounts?: MountRequest[];
 }
 
 /** Run options after validation: every value checked and in the unit the kernel wants. */
@@ -102,6 +105,7 @@ export interface ValidRunOptions {
   labels: Record<string, string>;
   /** `port/protocol`, as Docker keys them. */
   exposedPorts: string[];
+  mounts: MountRequest[];
 }
 
 /** Every container execs with no_new_privs unless it passes `--security-opt no-new-privileges=false`. */
@@ -151,6 +155,7 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     noNewPrivileges: parseSecurityOptions(options.securityOpt ?? []).noNewPrivileges ?? DEFAULT_NO_NEW_PRIVILEGES,
     devices: (options.devices ?? []).map(validateDeviceMapping),
     readonlyRootfs: options.readonlyRootfs ?? false,
+    mounts: [],
   };
   valid.capabilities = containerCapabilities(valid.capAdd, valid.capDrop, valid.privileged);
   if (options.cmd) valid.cmd = [...options.cmd];
@@ -206,6 +211,12 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
       throw invalid(`invalid --stop-timeout ${options.stopTimeout}`);
     }
     valid.stopTimeoutSeconds = options.stopTimeout;
+  }
+  const targets = new Set<string>();
+  for (const mount of options.mounts ?? []) {
+    if (targets.has(mount.target)) throw invalid(`Duplicate mount point: ${mount.target}`);
+    targets.add(mount.target);
+    valid.mounts.push(mount);
   }
   return valid;
 }

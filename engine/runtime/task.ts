@@ -14,8 +14,10 @@ import type {
 import { EngineError, isEngineError } from "../errors.ts";
 import type { Mount } from "../snapshots/index.ts";
 import type { TraceAction, Tracer } from "../trace/index.ts";
+import type { ContainerMount } from "../volumes/index.ts";
 import { CAPABILITIES, capabilityMask, deviceProgram, formatDeviceRule } from "./confinement.ts";
 import { containerDir } from "./create-spec.ts";
+import { setUpContainerMounts } from "./mounts.ts";
 import type { NamespaceType, RuntimeMount, RuntimeSpec } from "./spec.ts";
 import { type ResolvedUser, resolveUser } from "./user.ts";
 
@@ -297,9 +299,10 @@ export class TaskRunner {
 
   /**
    * Sets up the cgroup and root filesystem of `spec` and starts its process.
-   * `rootfs` is the snapshot's mounts, assembled at `<container dir>/rootfs`.
+   * `rootfs` is the snapshot's mounts, assembled at `<container dir>/rootfs`; `volumes` are the container's own
+   * mounts (volumes, binds, tmpfs: in `spec.mounts` too), set up from the guest's side before the process starts.
    */
-  async start(id: string, spec: RuntimeSpec, rootfs: Mount[]): Promise<Task> {
+  async start(id: string, spec: RuntimeSpec, rootfs: Mount[], volumes: readonly ContainerMount[] = []): Promise<Task> {
     await this.#ensureParent(id);
     const cgroup = cgroupDir(spec);
     const root = `${containerDir(id)}/${spec.root.path}`;
@@ -362,6 +365,21 @@ export class TaskRunner {
       await this.cleanup(id, spec).catch(() => {});
       throw error;
     }
+    try {
+      // The files bound from the container's own dir (/etc/hostname, hosts, resolv.conf).
+      const fileBinds = spec.mounts.filter((m) => m.type === "bind" && m.source?.startsWith(`${containerDir(id)}/`));
+      await setUpContainerMounts(
+        this.agent,
+        (action) => this.#trace(action, id),
+        root,
+        volumes,
+        fileBinds.map((m) => m.destination),
+      );
+    } catch (error) {
+      await this.cleanup(id, spec).catch(() => {});
+      throw error;
+    }
+    const ownMounts = new Set(volumes.map((mount) => mount.destination));
 
     const mounts: MountSpec[] = [];
     const childMount = (mount: RuntimeMount) => {
@@ -396,7 +414,7 @@ export class TaskRunner {
     const namespaces = spec.linux.namespaces.map((ns) => ns.type);
     this.#trace({ op: "clone", flags: namespaces.map((ns) => CLONE_NAMES[ns]) }, id);
     if (namespaces.includes("network")) this.#trace({ op: "link-up", device: "lo" }, id);
-    for (const mount of spec.mounts) childMount(mount);
+    for (const mount of spec.mounts) if (!ownMounts.has(mount.destination)) childMount(mount);
     const devices: DeviceNode[] = (spec.linux.devices ?? []).map((device) => ({
       type: device.type,
       path: device.path,

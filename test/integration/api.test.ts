@@ -581,9 +581,9 @@ describe("containers through the docker CLI", () => {
     const ports = await docker(["run", "-d", "-p", "8080:80", busybox.reference, "true"]);
     expect(ports.code).toBe(125);
     expect(ports.stderr).toContain("Drydock does not support publishing ports (-p, -P)");
-    const volumes = await docker(["run", "-d", "-v", "/tmp:/data", busybox.reference, "true"]);
-    expect(volumes.code).toBe(125);
-    expect(volumes.stderr).toContain("Drydock does not support volumes or bind mounts");
+    const volumesFrom = await docker(["run", "-d", "--volumes-from", "other", busybox.reference, "true"]);
+    expect(volumesFrom.code).toBe(125);
+    expect(volumesFrom.stderr).toContain("Drydock does not support --volumes-from");
     const network = await docker(["run", "-d", "--network", "host", busybox.reference, "true"]);
     expect(network.code).toBe(125);
     expect(network.stderr).toContain('Drydock does not support the network "host"');

@@ -1,0 +1,32 @@
+// `docker volume inspect`: the daemon's JSON of each volume, indented as docker prints it, or through --format.
+import { defineVerb } from "./command.ts";
+import { CliError, describeFailure } from "./errors.ts";
+import { compileTemplate, renderTemplate } from "./format.ts";
+
+export const volumeInspect = defineVerb(
+  {
+    name: "inspect",
+    usage: "[OPTIONS] VOLUME [VOLUME...]",
+    summary: "Display detailed information on one or more volumes",
+    args: { min: 1 },
+    topLevel: false,
+    flags: [{ name: "format", short: "f", type: "string", help: "Format output using a custom template" }] as const,
+  },
+  async (context) => {
+    const client = await context.client();
+    const template = context.flags.format ? compileTemplate(context.flags.format) : undefined;
+    const found: unknown[] = [];
+    const failures: string[] = [];
+    for (const name of context.args) {
+      try {
+        found.push(await client.json("GET", `/volumes/${encodeURIComponent(name)}`));
+      } catch (error) {
+        failures.push(describeFailure(error).message);
+      }
+    }
+    if (template) for (const object of found) await context.out.line(renderTemplate(template, object));
+    else await context.out.line(JSON.stringify(found, null, 4));
+    if (failures.length > 0) throw new CliError(failures.join("\n"));
+    return 0;
+  },
+);

@@ -1,0 +1,21 @@
+// Volumes and mounts: what `docker volume …`, `-v`, `--mount` and `--tmpfs` ask for. specs.ts reads Docker's create
+// body into checked mount requests; VolumeStore keeps the volumes (the `local` driver: a directory in the guest per
+// volume), knows which containers use them, and resolves a container's requests into guest paths the runtime mounts.
+export {
+  checkVolumeName,
+  type MountOrigin,
+  type MountRequest,
+  type MountType,
+  mountsOfCreateBody,
+  parseApiMount,
+  parseBind,
+  parseTmpfs,
+} from "./specs.ts";
+export {
+  type ContainerMount,
+  type CreateVolumeOptions,
+  VOLUMES_ROOT,
+  type Volume,
+  type VolumeAgent,
+  VolumeStore,
+} from "./volumes.ts";

@@ -1,0 +1,221 @@
+// Volumes: named directories that outlive the containers using them, kept by the `local` driver under one root in
+// the guest (`<root>/<name>/_data`, as dockerd keeps them under /var/lib/docker/volumes). The store knows which
+// containers use each volume, so one in use cannot be removed, and it turns a container's mount requests into the
+// guest paths the runtime binds (making named volumes on first use and anonymous ones for `-v /path` and an image's
+// VOLUME).
+import type { AgentClient } from "../agent/index.ts";
+import { EngineError } from "../errors.ts";
+import type { Tracer } from "../trace/index.ts";
+import { checkVolumeName, type MountRequest, type MountType } from "./specs.ts";
+
+export const VOLUMES_ROOT = "/var/lib/drydock/volumes";
+
+export interface Volume {
+  name: string;
+  driver: string;
+  /** Where its files are in the guest. */
+  mountpoint: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  /** Made for one container (`-v /path`, an image's VOLUME); `docker rm -v` and `--rm` remove it with it. */
+  anonymous: boolean;
+}
+
+/** A mount of a container, resolved: what to bind (or mount) where. */
+export interface ContainerMount {
+  type: MountType;
+  /** The volume's name (volumes only). */
+  name?: string;
+  /** The guest path bound into the container: a volume's mountpoint or a bind's directory; "" for tmpfs. */
+  source: string;
+  destination: string;
+  readonly: boolean;
+  /** Fill the volume from the image's files at the destination when it is empty (Docker's copy-up). */
+  copyUp: boolean;
+  /** A bind given with -v: make the source directory when missing. */
+  createSource: boolean;
+  /** tmpfs data options (`size=…,mode=…`). */
+  tmpfsOptions?: string;
+  request: MountRequest;
+}
+
+export type VolumeAgent = Pick<AgentClient, "mkdir" | "remove" | "run">;
+
+export interface CreateVolumeOptions {
+  name?: string;
+  driver?: string;
+  labels?: Record<string, string>;
+  driverOpts?: Record<string, string>;
+}
+
+function anonymousName(): string {
+  const bytes = new Uint8Array(32);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The volumes of one engine.
+ * @example
+ * const volumes = new VolumeStore(drydock.agent);
+ * await volumes.create({ name: "data" }); // mkdir -p /var/lib/drydock/volumes/data/_data
+ */
+export class VolumeStore {
+  readonly #volumes = new Map<string, Volume>();
+  /** Container id → the volumes it uses. */
+  readonly #users = new Map<string, Set<string>>();
+
+  constructor(
+    readonly agent: VolumeAgent,
+    readonly tracer?: Tracer,
+    readonly root = VOLUMES_ROOT,
+  ) {}
+
+  /** `docker volume create`: a new volume, or the one of that name if it exists (as dockerd answers). */
+  async create(options: CreateVolumeOptions = {}): Promise<Volume> {
+    const driver = options.driver || "local";
+    if (driver !== "local") {
+      throw new EngineError(
+        "notFound",
+        `create ${options.name ?? ""}: error looking up volume plugin ${driver}: plugin "${driver}" not found`,
+      );
+    }
+    const opts = options.driverOpts ?? {};
+    if (Object.keys(opts).length) {
+      throw new EngineError(
+        "invalidArgument",
+        `create ${options.name ?? ""}: Drydock's local driver takes no options (got ${Object.keys(opts).join(", ")})`,
+      );
+    }
+    const anonymous = !options.name;
+    const name = options.name || anonymousName();
+    checkVolumeName(name);
+    const existing = this.#volumes.get(name);
+    if (existing) return existing;
+    const volume: Volume = {
+      name,
+      driver,
+      mountpoint: `${this.root}/${name}/_data`,
+      createdAt: Date.now(),
+      labels: { ...(options.labels ?? {}) },
+      options: {},
+      anonymous,
+    };
+    this.tracer?.emit({ op: "mkdir", path: volume.mountpoint }, name);
+    await this.agent.mkdir(volume.mountpoint, { parents: true });
+    this.#volumes.set(name, volume);
+    return volume;
+  }
+
+  /** A volume by name; notFound with dockerd's message otherwise. */
+  get(name: string): Volume {
+    const volume = this.#volumes.get(name);
+    if (!volume) throw new EngineError("notFound", `get ${name}: no such volume`);
+    return volume;
+  }
+
+  list(): Volume[] {
+    return [...this.#volumes.values()];
+  }
+
+  /** The ids of the containers that use a volume. */
+  users(name: string): string[] {
+    return [...this.#users].filter(([, names]) => names.has(name)).map(([id]) => id);
+  }
+
+  /** `docker volume rm`: refused while a container uses it (dockerd's conflict, naming the containers). */
+  async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
+    const volume = this.#volumes.get(name);
+    if (!volume) {
+      if (options.force) return;
+      throw new EngineError("notFound", `get ${name}: no such volume`);
+    }
+    const users = this.users(name);
+    if (users.length) throw new EngineError("conflict", `remove ${name}: volume is in use - [${users.join(", ")}]`);
+    const dir = volume.mountpoint.replace(/\/_data$/, "");
+    this.tracer?.emit({ op: "rm", path: dir, recursive: true }, name);
+    await this.agent.remove(dir, { recursive: true });
+    this.#volumes.delete(name);
+  }
+
+  /** Bytes a volume's files take (`du -sk`), for prune and `docker system df`. */
+  async size(name: string): Promise<number> {
+    const volume = this.get(name);
+    this.tracer?.emit({ op: "exec", argv: ["du", "-sk", volume.mountpoint] }, name);
+    const { stdout } = await this.agent.run(["/bin/busybox", "du", "-sk", volume.mountpoint]);
+    return Number(/^(\d+)/.exec(stdout)?.[1] ?? 0) * 1024;
+  }
+
+  /**
+   * `docker volume prune`: removes the volumes no container uses; anonymous ones only unless `all` (API 1.42+).
+   * `keep` filters further (dockerd's label and name filters).
+   */
+  async prune(options: { all?: boolean; keep?: (volume: Volume) => boolean } = {}) {
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const volume of this.list()) {
+      if (this.users(volume.name).length) continue;
+      if (!options.all && !volume.anonymous) continue;
+      if (options.keep?.(volume)) continue;
+      reclaimed += await this.size(volume.name).catch(() => 0);
+      await this.remove(volume.name);
+      deleted.push(volume.name);
+    }
+    return { deleted, reclaimed };
+  }
+
+  /**
+   * A container's mount requests as guest paths: named volumes are made on first use, an empty name makes an
+   * anonymous volume, and the container is recorded as using each (until `detach`).
+   */
+  async attach(containerId: string, requests: readonly MountRequest[]): Promise<ContainerMount[]> {
+    const used = new Set<string>();
+    this.#users.set(containerId, used);
+    try {
+      const mounts: ContainerMount[] = [];
+      for (const request of requests) {
+        const mount: ContainerMount = {
+          type: request.type,
+          source: request.source,
+          destination: request.target,
+          readonly: request.readonly,
+          copyUp: false,
+          createSource: request.createSource,
+          request,
+        };
+        if (request.type === "volume") {
+          const volume = this.#volumes.get(request.source) ?? (await this.create({ name: request.source }));
+          used.add(volume.name);
+          mount.name = volume.name;
+          mount.source = volume.mountpoint;
+          mount.copyUp = !request.noCopy;
+        } else if (request.type === "tmpfs") {
+          const options = [
+            request.tmpfsSize !== undefined ? `size=${request.tmpfsSize}` : "",
+            request.tmpfsMode !== undefined ? `mode=${request.tmpfsMode.toString(8)}` : "",
+          ].filter(Boolean);
+          mount.tmpfsOptions = options.join(",");
+        }
+        mounts.push(mount);
+      }
+      // Parents before children (/data before /data/logs), as dockerd sorts them.
+      return mounts.sort((a, b) => a.destination.split("/").length - b.destination.split("/").length);
+    } catch (error) {
+      await this.detach(containerId, { removeAnonymous: true }).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The container is gone: its volumes are free again; with `removeAnonymous` its anonymous volumes go too. */
+  async detach(containerId: string, options: { removeAnonymous?: boolean } = {}): Promise<void> {
+    const used = this.#users.get(containerId);
+    this.#users.delete(containerId);
+    if (!used || !options.removeAnonymous) return;
+    for (const name of used) {
+      const volume = this.#volumes.get(name);
+      if (volume?.anonymous && this.users(name).length === 0) await this.remove(name).catch(() => {});
+    }
+  }
+}
