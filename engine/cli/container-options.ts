@@ -96,7 +96,9 @@ function volumeFlags(volumes: string[]): { binds: string[]; anonymous: string[] 
   for (const spec of volumes) {
     if (spec === "") throw new FlagError(`invalid argument "" for "-v, --volume" flag: invalid empty volume spec`);
     const parts = spec.split(":");
-    if (parts.length === 1 || (parts.length === 2 && !parts[1]!.startsWith("/"))) anonymous.push(parts[0]!);
+    // `/data:ro` is a path with a mode; `data:relative` is a named volume with a bad target (the daemon says so).
+    const pathWithMode = parts.length === 2 && parts[0]!.startsWith("/") && /^[a-zA-Z,]+$/.test(parts[1]!);
+    if (parts.length === 1 || pathWithMode) anonymous.push(parts[0]!);
     else binds.push(spec);
   }
   return { binds, anonymous };

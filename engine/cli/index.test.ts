@@ -111,7 +111,7 @@ describe("runCli", () => {
     expect(logs).toMatchObject({ code: 1, stderr: "Error: No such container: web\n" });
   });
 
-  it("run: -p, -P, -v, --mount and --network reach the daemon, which says what Drydock lacks (not 'unknown flag')", async () => {
+  it("run: -p, -P, -v, --mount and --network reach the daemon, which says what Drydock lacks or what is wrong (not 'unknown flag')", async () => {
     // The daemon's side is the API's own create translation, so the words are the ones a learner sees.
     const daemon = async (request: Request) => {
       try {
@@ -125,9 +125,9 @@ describe("runCli", () => {
     const cases: [string[], RegExp][] = [
       [["-p", "8080:80"], /Drydock does not support publishing ports \(-p, -P\)/],
       [["-P"], /publishing ports/],
-      [["-v", "/tmp:/data"], /Drydock does not support volumes or bind mounts/],
-      [["-v", "/data"], /volumes or bind mounts/],
-      [["--mount", "type=bind,source=/tmp,target=/data"], /volumes or bind mounts/],
+      [["-v", "data:relative"], /invalid volume specification: 'data:relative'/],
+      [["--mount", "type=volume,source=x,target=/data"], /volume name is too short/],
+      [["--mount", "type=bind,source=tmp,target=/data"], /mount path must be absolute/],
       [["--network", "bridge"], /Drydock does not support the network "bridge"/],
       [["--net=host"], /the network "host"/],
     ];

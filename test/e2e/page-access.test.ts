@@ -221,7 +221,7 @@ describe("a page every user can work", () => {
     expect(rows).toBeGreaterThanOrEqual(12);
   });
 
-  it("the page's docker says what Drydock lacks, and prunes stopped containers", async () => {
+  it("the page's docker says what Drydock lacks or what is wrong, and prunes stopped containers", async () => {
     const { page } = browser;
     await typeCommand(page, `clear; docker run -p 8080:80 ${busybox.reference} true; echo code=$?`);
     await expect.poll(() => terminalText(page)).toMatch(/code=\d+/);
@@ -229,8 +229,8 @@ describe("a page every user can work", () => {
     expect(text).toContain("Drydock does not support publishing ports");
     expect(text).not.toContain("unknown");
     expect(text).toContain("code=125");
-    await typeCommand(page, `clear; docker run -v /tmp:/data ${busybox.reference} true`);
-    await expect.poll(() => flatText(page)).toContain("Drydock does not support volumes or bind mounts");
+    await typeCommand(page, `clear; docker run -v data:relative ${busybox.reference} true`);
+    await expect.poll(() => flatText(page)).toContain("invalid volume specification: 'data:relative'");
     await typeCommand(page, `clear; docker run --network bridge ${busybox.reference} true`);
     await expect.poll(() => flatText(page)).toContain('Drydock does not support the network "bridge"');
     await typeCommand(page, `clear; docker run --name gone ${busybox.reference} true; docker container prune -f`);
