@@ -4,7 +4,7 @@ import type { Hono } from "hono";
 import { EngineError } from "../errors.ts";
 import type { Volume } from "../volumes/index.ts";
 import { type ApiOptions, empty, flag, json, jsonBody, requireContainers } from "./common.ts";
-import { parseFilters } from "./system.ts";
+import { parseFilters } from "./filters.ts";
 
 /** A volume as `GET /volumes/{name}` answers it. */
 export function volumeJson(volume: Volume, usage?: { size: number; refCount: number }) {
