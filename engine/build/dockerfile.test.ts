@@ -74,3 +74,17 @@ describe("splitWords", () => {
     expect(splitWords(`a "b c" 'd e'  f`)).toEqual(["a", "b c", "d e", "f"]);
   });
 });
+
+describe("parseDockerfile without Node's Buffer", () => {
+  it("parses in a Web Worker's scope, byte order mark included (dockerfile-ast reaches for Buffer)", () => {
+    const scope = globalThis as { Buffer?: unknown };
+    const saved = scope.Buffer;
+    delete scope.Buffer;
+    try {
+      const { stages } = parseDockerfile("\uFEFFFROM busybox\nRUN echo hi\n");
+      expect(stages[0]?.steps.map((step) => step.text)).toEqual(["RUN echo hi"]);
+    } finally {
+      scope.Buffer = saved;
+    }
+  });
+});

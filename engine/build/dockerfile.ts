@@ -117,6 +117,7 @@ function stepOf(instruction: Instruction): Step {
  * stages[1]?.steps[0]?.flags.get("from"); // "build"
  */
 export function parseDockerfile(text: string): ParsedDockerfile {
+  lendBufferForByteOrderMark();
   const dockerfile = DockerfileParser.parse(text.replace(/\r\n/g, "\n"));
   const metaArgs: Step[] = [];
   const stages: Stage[] = [];
@@ -230,4 +231,14 @@ export function splitWords(text: string): string[] {
   }
   if (inWord) words.push(current);
   return words;
+}
+
+/**
+ * dockerfile-ast looks for a byte order mark with Node's `Buffer.from(firstCharacter, "UTF-8")`, and a Web Worker
+ * (the page's engine) has no Buffer: `docker build` in the page failed with "Buffer is not defined". Where Buffer is
+ * missing, lend it that one function, answered by TextEncoder (the library asks for nothing else).
+ */
+function lendBufferForByteOrderMark(): void {
+  const scope = globalThis as { Buffer?: unknown };
+  scope.Buffer ??= { from: (text: string) => new TextEncoder().encode(text) };
 }
