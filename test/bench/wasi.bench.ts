@@ -11,8 +11,13 @@ import { startRegistry } from "../fixtures/registry.ts";
 import { type BenchSuite, median } from "./harness.ts";
 
 /** Enough work for the guest to take seconds; the answer is checked so both runs did the same work. */
-const PRIMES_BELOW = 200_000;
-const EXPECTED = `17984 primes below ${PRIMES_BELOW}\n`;
+// Large enough that the program's own work, not a container's start (a few hundred ms in the guest), is what is timed.
+// The loop is bound by integer division, which v86 performs with the host's own divide: on this machine (2026-12-04)
+// the WASI container took 321 ms, the same program built natively with gcc -O2 348 ms, the i386 container 2737 ms.
+// So WASI runs at native speed here and the ratio (8.5×) is the emulator's overhead on division-bound code, below
+// the 40–90× it costs on general code.
+const PRIMES_BELOW = 2_000_000;
+const EXPECTED = `148933 primes below ${PRIMES_BELOW}\n`;
 
 const suite: BenchSuite = {
   name: "wasi",
