@@ -1,48 +1,34 @@
 // Build and ship in real Chromium, as a learner does it: a Dockerfile written in the page's editor and saved into the
 // guest, `docker build` typed in the terminal, the image pushed to the registry inside the tab (listed in the Images
 // pane), removed, pulled back and run. Screenshots go to test-results/e2e/.
-import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
-import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import type { SeededImage } from "../fixtures/images.ts";
 import {
   type Browser,
-  buildPage,
-  launchBrowser,
   type PageServer,
+  type PageWithRegistry,
   screenshot,
-  servePage,
+  startPageWithRegistry,
   terminalText,
   typeCommand,
+  unwrappedTerminalText,
   waitForPrompt,
 } from "./harness.ts";
 
-let registry: Registry;
+let started: PageWithRegistry<"busybox">;
 let busybox: SeededImage;
-let outDir: string;
 let server: PageServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  registry = await startRegistry();
-  let seeded: { busybox: SeededImage };
-  [seeded, outDir] = await Promise.all([seedRegistry(registry, ["busybox"]), buildPage()]);
-  busybox = seeded.busybox;
-  server = await servePage(outDir, { [registry.host]: registry.url });
-  browser = await launchBrowser();
+  started = await startPageWithRegistry(["busybox"]);
+  ({ server, browser } = started);
+  busybox = started.images.busybox;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await registry?.stop();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  await started?.close();
 });
-
-/** The terminal's text with its rows joined: long lines wrap. */
-async function unwrapped(page: Browser["page"]): Promise<string> {
-  return (await terminalText(page)).replace(/\n/g, "");
-}
 
 describe("building in the page", () => {
   // The first build pulls its base image into the page's storage and runs a container in the emulator: allow for it.
@@ -76,13 +62,15 @@ describe("building in the page", () => {
 
     await typeCommand(page, "cd /root/app && docker build -t localhost:5000/app:1 .");
     await expect
-      .poll(() => unwrapped(page), { timeout: 120_000 })
+      .poll(() => unwrappedTerminalText(page), { timeout: 120_000 })
       .toContain("Successfully tagged localhost:5000/app:1");
-    expect(await unwrapped(page)).toMatch(/Step 4\/4 : CMD cat \/message.txt \/size.txt/);
+    expect(await unwrappedTerminalText(page)).toMatch(/Step 4\/4 : CMD cat \/message.txt \/size.txt/);
 
     await page.click("#tab-images");
     await typeCommand(page, "docker push localhost:5000/app:1");
-    await expect.poll(() => unwrapped(page), { timeout: 60_000 }).toMatch(/1: digest: sha256:[0-9a-f]{64} size: \d+/);
+    await expect
+      .poll(() => unwrappedTerminalText(page), { timeout: 60_000 })
+      .toMatch(/1: digest: sha256:[0-9a-f]{64} size: \d+/);
     await expect.poll(() => page.locator("#registry-list").innerText()).toContain("localhost:5000/app:1");
     await screenshot(page, "build-03-pushed");
 

@@ -8,6 +8,8 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { build, type PreviewServer, preview } from "vite";
 import type { UpstreamConfig } from "../../web/proxy/names.ts";
 import { registryProxy } from "../../web/proxy/vite-plugin.ts";
+import { type ImageName, type SeededImage, seedRegistry } from "../fixtures/images.ts";
+import { type Registry, startRegistry } from "../fixtures/registry.ts";
 
 export const ROOT = join(import.meta.dirname, "../..");
 export const CHROMIUM = "/usr/bin/chromium";
@@ -112,4 +114,55 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path });
   return path;
+}
+
+/** The terminal's text with its rows joined: a digest or a long command is wider than the terminal and wraps. */
+export async function unwrappedTerminalText(page: Page): Promise<string> {
+  return (await terminalText(page)).replace(/\n/g, "");
+}
+
+export interface PageWithRegistry<N extends ImageName> {
+  /** The fixture images, as the local registry serves them. */
+  images: Record<N, SeededImage>;
+  registry: Registry;
+  server: PageServer;
+  browser: Browser;
+  /** Closes the browser, the server and the registry, and removes the build. */
+  close(): Promise<void>;
+}
+
+/**
+ * What most end-to-end suites start from: a local registry seeded with `names`, a production build of the page served
+ * with its proxy reaching that registry under its own host, and Chromium.
+ * @example
+ * const { images, server, browser, close } = await startPageWithRegistry(["busybox"]);
+ */
+export async function startPageWithRegistry<N extends ImageName>(names: readonly N[]): Promise<PageWithRegistry<N>> {
+  const registry = await startRegistry();
+  let outDir: string | undefined;
+  let server: PageServer | undefined;
+  const close = async () => {
+    await server?.close();
+    await registry.stop();
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  };
+  try {
+    let images: Record<N, SeededImage>;
+    [images, outDir] = await Promise.all([seedRegistry(registry, names), buildPage()]);
+    server = await servePage(outDir, { [registry.host]: registry.url });
+    const browser = await launchBrowser();
+    return {
+      images,
+      registry,
+      server,
+      browser,
+      close: async () => {
+        await browser.close();
+        await close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

@@ -2,45 +2,35 @@
 // the terminal, the registry-proxy setting, copy and paste, the editor's height, what the page's docker refuses, and
 // the terminal after an interactive exec.
 
-import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
-import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import type { SeededImage } from "../fixtures/images.ts";
 import {
   type Browser,
-  buildPage,
-  launchBrowser,
   type PageServer,
+  type PageWithRegistry,
   screenshot,
-  servePage,
+  startPageWithRegistry,
   terminalText,
   typeCommand,
   waitForPrompt,
 } from "./harness.ts";
 
-let registry: Registry;
+let started: PageWithRegistry<"busybox">;
 let busybox: SeededImage;
-let outDir: string;
 let server: PageServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  registry = await startRegistry();
-  let images: Record<"busybox", SeededImage>;
-  [images, outDir] = await Promise.all([seedRegistry(registry, ["busybox"]), buildPage()]);
-  busybox = images.busybox;
-  server = await servePage(outDir, { [registry.host]: registry.url });
-  browser = await launchBrowser();
+  started = await startPageWithRegistry(["busybox"]);
+  ({ server, browser } = started);
+  busybox = started.images.busybox;
   await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(server.url).origin });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await registry?.stop();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  await started?.close();
 });
 
 interface AxeViolation {

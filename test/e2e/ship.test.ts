@@ -1,48 +1,34 @@
 // Shipping in real Chromium: a learner pulls busybox through the pane, then in the terminal tags it for the registry
 // inside the tab (localhost:5000), pushes it, sees it listed in the Images pane, removes it, pulls it back and runs
 // it. Screenshots go to test-results/e2e/.
-import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
-import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import type { SeededImage } from "../fixtures/images.ts";
 import {
   type Browser,
-  buildPage,
-  launchBrowser,
   type PageServer,
+  type PageWithRegistry,
   screenshot,
-  servePage,
+  startPageWithRegistry,
   terminalText,
   typeCommand,
+  unwrappedTerminalText,
   waitForPrompt,
 } from "./harness.ts";
 
-let registry: Registry;
+let started: PageWithRegistry<"busybox">;
 let busybox: SeededImage;
-let outDir: string;
 let server: PageServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  registry = await startRegistry();
-  let seeded: { busybox: SeededImage };
-  [seeded, outDir] = await Promise.all([seedRegistry(registry, ["busybox"]), buildPage()]);
-  busybox = seeded.busybox;
-  server = await servePage(outDir, { [registry.host]: registry.url });
-  browser = await launchBrowser();
+  started = await startPageWithRegistry(["busybox"]);
+  ({ server, browser } = started);
+  busybox = started.images.busybox;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await registry?.stop();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  await started?.close();
 });
-
-/** The terminal's text with its rows joined: a digest is wider than the terminal and wraps. */
-async function unwrapped(page: Browser["page"]): Promise<string> {
-  return (await terminalText(page)).replace(/\n/g, "");
-}
 
 describe("the registry in the tab", () => {
   it("push to localhost:5000 from the terminal, listed in the Images pane, rmi, pull back and run", async () => {
@@ -59,8 +45,10 @@ describe("the registry in the tab", () => {
       page,
       `docker tag ${busybox.reference} localhost:5000/tools:1 && docker push localhost:5000/tools:1`,
     );
-    await expect.poll(() => unwrapped(page), { timeout: 60_000 }).toMatch(/1: digest: sha256:[0-9a-f]{64} size: \d+/);
-    const digest = /1: digest: (sha256:[0-9a-f]{64})/.exec(await unwrapped(page))![1]!;
+    await expect
+      .poll(() => unwrappedTerminalText(page), { timeout: 60_000 })
+      .toMatch(/1: digest: sha256:[0-9a-f]{64} size: \d+/);
+    const digest = /1: digest: (sha256:[0-9a-f]{64})/.exec(await unwrappedTerminalText(page))![1]!;
     // The push notified the pane, which lists the repository, its tag, digest and size.
     await expect.poll(() => page.locator("#registry-list").innerText()).toContain("localhost:5000/tools:1");
     expect(await page.locator("#registry-list li .meta").first().getAttribute("title")).toBe(digest);
@@ -73,7 +61,7 @@ describe("the registry in the tab", () => {
     await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("shipped-42");
     const text = await terminalText(page);
     expect(text).toMatch(/^0$/m);
-    expect(await unwrapped(page)).toContain(`Digest: ${digest}`);
+    expect(await unwrappedTerminalText(page)).toContain(`Digest: ${digest}`);
     // The registry kept what was pushed while the image store let it go.
     expect(await page.locator("#registry-list").innerText()).toContain("localhost:5000/tools:1");
     await screenshot(page, "ship-02-pulled-back");

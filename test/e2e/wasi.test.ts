@@ -2,42 +2,32 @@
 // in a Web Worker of its own, beside the i386 build in the emulated guest. Through the guest's docker (the page's
 // terminal): the same output, exit codes, piped stdin and written file both ways; the Trace marks the WASI runtime's
 // steps; the Images pane's "One program, two runtimes" runs both and shows both times.
-import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SeededImage, seedRegistry, TWOWAYS_MESSAGE } from "../fixtures/images.ts";
-import { type Registry, startRegistry } from "../fixtures/registry.ts";
 import {
   type Browser,
-  buildPage,
-  launchBrowser,
   type PageServer,
+  type PageWithRegistry,
   screenshot,
-  servePage,
+  startPageWithRegistry,
   terminalText,
   typeCommand,
   waitForPrompt,
 } from "./harness.ts";
 
-let registry: Registry;
+let started: PageWithRegistry<"twoways">;
 let twoways: SeededImage;
-let outDir: string;
 let server: PageServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  registry = await startRegistry();
-  let seeded: Record<"twoways", SeededImage>;
-  [seeded, outDir] = await Promise.all([seedRegistry(registry, ["twoways"]), buildPage()]);
-  twoways = seeded.twoways;
-  server = await servePage(outDir, { [registry.host]: registry.url });
-  browser = await launchBrowser();
+  started = await startPageWithRegistry(["twoways"]);
+  ({ server, browser } = started);
+  twoways = started.images.twoways;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await registry?.stop();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  await started?.close();
 });
 
 describe("WASI containers in the page", () => {
