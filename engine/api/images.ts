@@ -310,6 +310,7 @@ function pushLine(progress: PushProgress): Record<string, unknown> {
 async function progressResponse<T>(
   run: (send: (line: Record<string, unknown>) => void, signal: AbortSignal) => Promise<T>,
   finish: (result: T, send: (line: Record<string, unknown>) => void) => void,
+  gone = "the client went away",
 ): Promise<Response> {
   const encoder = new TextEncoder();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -321,7 +322,7 @@ async function progressResponse<T>(
     },
     cancel: () => {
       open = false;
-      abort.abort(new EngineError("unavailable", "the client went away"));
+      abort.abort(new EngineError("unavailable", gone));
     },
   });
   const pending: Record<string, unknown>[] = [];
@@ -403,84 +404,48 @@ function pushResponse(
  * `POST /images/create`: the pull's progress as Docker's JSON lines. Like dockerd, the answer's status waits for the
  * first line, so a pull that fails at once (unknown image, registry down) is an HTTP error, not a stream.
  */
-async function pullResponse(
+function pullResponse(
   images: ImageService,
   reference: string,
   tag: string | undefined,
   credentials: Credentials | undefined,
   platform?: Platform,
 ): Promise<Response> {
-  const encoder = new TextEncoder();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  // A client that goes away stops the pull, as dockerd cancels it with the request.
-  const abort = new AbortController();
-  let open = true;
-  const body = new ReadableStream<Uint8Array>({
-    start: (c) => {
-      controller = c;
-    },
-    cancel: () => {
-      open = false;
-      abort.abort(new EngineError("unavailable", "the client went away during the pull"));
-    },
-  });
-  const send = (line: Record<string, unknown>) => {
-    if (open) controller.enqueue(encoder.encode(`${JSON.stringify(line)}\r\n`));
-  };
-  let started!: () => void;
-  const firstLine = new Promise<void>((resolve) => {
-    started = resolve;
-  });
   const seen = new Map<string, string>();
   let headed = false;
-  const head = () => {
+  const head = (send: (line: Record<string, unknown>) => void) => {
     if (headed) return;
     headed = true;
     send({ status: `Pulling from ${parseReference(reference).repository}`, id: tag ?? "latest" });
-    started();
   };
-  const pull = images.pull(reference, {
-    signal: abort.signal,
-    ...(credentials ? { credentials } : {}),
-    ...(platform ? { platform } : {}),
-    onProgress: (progress) => {
-      head();
-      const line = progressLine(progress);
-      if (seen.get(progress.id) === "Pull complete" || seen.get(progress.id) === "Already exists") return;
-      if (progress.status === "complete" && seen.get(progress.id) === "Downloading") {
-        send({ status: "Download complete", progressDetail: {}, id: progress.id });
-      }
-      seen.set(progress.id, line.status as string);
-      send(line);
-    },
-  });
-  const outcome = pull.then(
-    (result) => ({ result }),
-    (error: unknown) => ({ error }),
-  );
-  await Promise.race([firstLine, outcome]);
-  if (!headed) {
-    const settled = await outcome;
-    if ("error" in settled) {
-      const { status, body: error } = errorBody(settled.error);
-      return errorResponse(status, error.message);
-    }
-    head();
-  }
-  void outcome.then((settled) => {
-    if ("error" in settled) {
-      const message = errorBody(settled.error).body.message;
-      send({ errorDetail: { message }, error: message });
-    } else {
-      send({ status: `Digest: ${settled.result.digest}` });
+  return progressResponse(
+    // A client that goes away stops the pull, as dockerd cancels it with the request.
+    (send, signal) =>
+      images.pull(reference, {
+        signal,
+        ...(credentials ? { credentials } : {}),
+        ...(platform ? { platform } : {}),
+        onProgress: (progress) => {
+          head(send);
+          const line = progressLine(progress);
+          if (seen.get(progress.id) === "Pull complete" || seen.get(progress.id) === "Already exists") return;
+          if (progress.status === "complete" && seen.get(progress.id) === "Downloading") {
+            send({ status: "Download complete", progressDetail: {}, id: progress.id });
+          }
+          seen.set(progress.id, line.status as string);
+          send(line);
+        },
+      }),
+    (result, send) => {
+      // A pull with nothing to report (up to date) still says what it pulled from.
+      head(send);
+      send({ status: `Digest: ${result.digest}` });
       send({
-        status: settled.result.upToDate
-          ? `Status: Image is up to date for ${settled.result.name}`
-          : `Status: Downloaded newer image for ${settled.result.name}`,
+        status: result.upToDate
+          ? `Status: Image is up to date for ${result.name}`
+          : `Status: Downloaded newer image for ${result.name}`,
       });
-    }
-    if (open) controller.close();
-    open = false;
-  });
-  return new Response(body, { headers: { "content-type": "application/json" } });
+    },
+    "the client went away during the pull",
+  );
 }
