@@ -3,7 +3,7 @@
 // terminal): the same output, exit codes, piped stdin and written file both ways; the Trace marks the WASI runtime's
 // steps; the Images pane's "One program, two runtimes" runs both and shows both times.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SeededImage, seedRegistry, TWOWAYS_MESSAGE } from "../fixtures/images.ts";
+import { type SeededImage, TWOWAYS_MESSAGE } from "../fixtures/images.ts";
 import {
   type Browser,
   type PageServer,
