@@ -5,7 +5,7 @@ import { Builder, commitContainer, readBuildContext } from "../build/index.ts";
 import { EngineError } from "../errors.ts";
 import type { Digest } from "../oci/index.ts";
 import { type ApiOptions, dockerReference, flag, jsonBody, requireContainers, withContainer } from "./common.ts";
-import { errorBody } from "./errors.ts";
+import { progressResponse } from "./progress.ts";
 
 /** A JSON-object query parameter (`buildargs`, `labels`), or a 400 naming it. */
 function jsonQuery(value: string | undefined, name: string): Record<string, string | null> {
@@ -61,31 +61,17 @@ export function registerBuildRoutes(app: Hono, options: ApiOptions): void {
     const quiet = flag(c.req.query("q"));
     const body = c.req.raw.body;
     const context = await readBuildContext(body ?? new Uint8Array(), { dockerfile });
-    const encoder = new TextEncoder();
-    const abort = new AbortController();
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    let open = true;
-    const stream = new ReadableStream<Uint8Array>({
-      start: (c) => {
-        controller = c;
-      },
-      cancel: () => {
-        open = false;
-        abort.abort(new EngineError("unavailable", "the client went away during the build"));
-      },
-    });
-    const send = (line: Record<string, unknown>) => {
-      if (open) controller.enqueue(encoder.encode(`${JSON.stringify(line)}\r\n`));
-    };
     const buildArgs = jsonQuery(c.req.query("buildargs"), "buildargs");
     const labels = Object.fromEntries(
       Object.entries(jsonQuery(c.req.query("labels"), "labels")).map(([k, v]) => [k, v ?? ""]),
     );
     const platform = c.req.query("platform");
     const target = c.req.query("target");
-    void (async () => {
-      try {
-        const result = await builder.build({
+    // As dockerd's classic builder: a build that fails before its first line (a Dockerfile that does not parse) is
+    // an HTTP error; later failures are an errorDetail line of the stream.
+    return progressResponse(
+      (send, signal) =>
+        builder.build({
           context,
           dockerfile,
           tags,
@@ -95,20 +81,15 @@ export function registerBuildRoutes(app: Hono, options: ApiOptions): void {
           pull: flag(c.req.query("pull")),
           ...(platform ? { platform } : {}),
           ...(target ? { target } : {}),
-          signal: abort.signal,
+          signal,
           output: quiet ? undefined : (text) => send({ stream: text }),
-        });
+        }),
+      (result, send) => {
         send({ aux: { ID: result.id } });
         if (quiet) send({ stream: `${result.id}\n` });
-      } catch (error) {
-        const message = errorBody(error).body.message;
-        send({ errorDetail: { message }, error: message });
-      } finally {
-        if (open) controller.close();
-        open = false;
-      }
-    })();
-    return new Response(stream, { headers: { "content-type": "application/json" } });
+      },
+      "the client went away during the build",
+    );
   });
 
   app.post("/build/prune", async (c) => {
