@@ -2,9 +2,11 @@
 // one guest, each its own shell; the first pre-pulls busybox and runs its command. Then another origin loads the
 // published module (embed/drydock.js) and drives the guest with boot() and docker().
 
+import { execFile } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
@@ -22,7 +24,19 @@ beforeAll(async () => {
   let images: Record<"busybox", SeededImage>;
   [images, outDir] = await Promise.all([seedRegistry(registry, ["busybox"]), buildPage()]);
   busybox = images.busybox;
-  server = await servePage(outDir, { [registry.host]: registry.url });
+  // Docker Hub keeps official images under `library/`: a lesson's `images: [busybox]` pulls it from there.
+  await promisify(execFile)("skopeo", [
+    "--insecure-policy",
+    "copy",
+    "--quiet",
+    "--all",
+    "--preserve-digests",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    `docker://${busybox.reference}`,
+    `docker://${registry.host}/library/busybox:latest`,
+  ]);
+  server = await servePage(outDir, { [registry.host]: registry.url, "docker.io": registry.url });
   browser = await launchBrowser();
 });
 
@@ -63,6 +77,32 @@ describe("the embed", () => {
     await page.keyboard.type("docker ps --format '{{.Names}}'\n");
     await expect.poll(embeddedText("first")).toMatch(/^shared$/m);
     await screenshot(page, "embed-01-article");
+  });
+
+  it("a terminal with a lesson attribute shows that lesson, and its check turns green in the embedding page", async () => {
+    const { page } = browser;
+    const moduleUrl = new URL("embed/drydock.js", server.url).href;
+    // Lesson 1 pre-pulls Docker Hub's `busybox`; the page's proxy maps docker.io to the local registry.
+    const lessonPage = createServer((_, response) => {
+      response.setHeader("content-type", "text/html");
+      response.end(`<!doctype html><html lang="en"><title>A course page</title><body><main><h1>Try it</h1>
+<script type="module" src=${JSON.stringify(moduleUrl)}></script>
+<drydock-terminal id="lesson" rows="10" lesson="01-images-and-containers"></drydock-terminal></main></body></html>`);
+    });
+    await new Promise<void>((resolve) => lessonPage.listen(0, "127.0.0.1", resolve));
+    try {
+      await page.goto(`http://localhost:${(lessonPage.address() as AddressInfo).port}/`);
+      const step = page.locator("#lesson .drydock-lesson article.step");
+      await expect.poll(() => step.getAttribute("data-step"), { timeout: 90_000 }).toBe("run-your-first-container");
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 60_000 }).toBe("pending");
+      // The lesson's command button types into this terminal's shell; the check runs in the same guest.
+      await step.locator("button.command").first().click();
+      await expect.poll(embeddedText("lesson"), { timeout: 60_000 }).toMatch(/^Hello from a container$/m);
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 30_000 }).toBe("done");
+      await screenshot(page, "embed-02-lesson");
+    } finally {
+      await new Promise((resolve) => lessonPage.close(resolve));
+    }
   });
 
   it("another site loads the published module and drives the guest with boot() and docker()", async () => {
