@@ -1,6 +1,8 @@
 // Docker inside the guest: its /var/run/docker.sock answers the Engine API, so a learner's `curl --unix-socket` (and
 // any client in the guest) reaches the engine; and the guest's `docker` command (a drydockd applet) relays its
 // argv, stdio and terminal over /run/drydock/cli.sock to the engine's CLI, which calls the same API app in process.
+// The engine's own registry (`localhost:5000`, engine/distribution) answers its distribution API on
+// /run/drydock/registry.sock, so the guest's shell can ask it what was pushed (`curl --unix-socket … /v2/_catalog`).
 // drydockd forwards each connection to those sockets over the agent link.
 import { createApiApp, requestBodyLimit } from "./api/index.ts";
 import type { HostFiles } from "./cli/index.ts";
@@ -16,6 +18,8 @@ import type { ImageService } from "./image-service.ts";
 export const GUEST_DOCKER_SOCKET = "/var/run/docker.sock";
 /** Where the guest's `docker` command reaches the engine's CLI. */
 export const GUEST_CLI_SOCKET = "/run/drydock/cli.sock";
+/** Where the guest's shell reaches the engine's own registry (the one `docker push localhost:5000/…` fills). */
+export const GUEST_REGISTRY_SOCKET = "/run/drydock/registry.sock";
 
 export interface GuestDockerOptions {
   images: ImageService;
@@ -41,9 +45,11 @@ export interface GuestDocker {
  * await serveDockerInGuest(drydock, { images, containers });
  * // in the guest: docker run --rm busybox echo hi
  * //               curl --unix-socket /var/run/docker.sock http://localhost/containers/json
+ * //               curl --unix-socket /run/drydock/registry.sock http://localhost:5000/v2/_catalog
  */
 export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerOptions): Promise<GuestDocker> {
   const app = createApiApp({ images: options.images, containers: options.containers });
+  const registry = options.images.registry;
   const fetch = async (request: Request) => app.fetch(request);
   // A check's requests are neither traced nor do they trace the engine steps they cause (its docker exec).
   const checkTransport = (request: Request) => {
@@ -90,6 +96,13 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
         },
       );
     }),
+    ...(registry
+      ? [
+          drydock.agent.listen(GUEST_REGISTRY_SOCKET, (connection) => {
+            void serveHttpConnection(connection, registry.fetch);
+          }),
+        ]
+      : []),
   ]);
   return { fetch };
 }

@@ -15,6 +15,7 @@ export { createLayerServer, imageStoreLayers, type LayerServerOptions, type Laye
 export {
   GUEST_CLI_SOCKET,
   GUEST_DOCKER_SOCKET,
+  GUEST_REGISTRY_SOCKET,
   type GuestDocker,
   type GuestDockerOptions,
   serveDockerInGuest,

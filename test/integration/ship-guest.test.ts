@@ -56,6 +56,16 @@ describe("shipping in the guest", () => {
 
     const repositories = await guest.images.registry!.repositories();
     expect(repositories.map((repository) => repository.name)).toContain("tools");
+    // The guest's shell asks the same registry over its socket, as a learner would with curl.
+    const catalog = await sh("curl -s --unix-socket /run/drydock/registry.sock http://localhost:5000/v2/_catalog");
+    expect(catalog.code).toBe(0);
+    expect(JSON.parse(catalog.stdout).repositories).toContain("tools");
+    const tags = await sh("curl -s --unix-socket /run/drydock/registry.sock http://localhost:5000/v2/tools/tags/list");
+    expect(JSON.parse(tags.stdout)).toEqual({ name: "tools", tags: ["1"] });
+    const manifest = await sh(
+      "curl -s -I --unix-socket /run/drydock/registry.sock http://localhost:5000/v2/tools/manifests/1",
+    );
+    expect(manifest.stdout.toLowerCase()).toContain(`docker-content-digest: ${digest}`);
 
     expect((await sh(`docker rmi localhost:5000/tools:1 ${guest.busybox}`)).code).toBe(0);
     expect((await sh("docker images -q")).stdout).toBe("");

@@ -14,6 +14,7 @@ describe("the course in lessons/", () => {
       "lessons/06-union-filesystem.md",
       "lessons/07-container-lifecycle.md",
       "lessons/08-building-images.md",
+      "lessons/09-shipping-images.md",
       "lessons/13-root-in-a-container.md",
     ]);
     for (const lesson of lessons) {
