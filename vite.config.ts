@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { defineConfig } from "vite";
 import { guestAssets } from "./web/guest-assets.ts";
 import { registryProxy } from "./web/proxy/vite-plugin.ts";
+import { relay } from "./web/relay/vite-plugin.ts";
 
 export default defineConfig({
   root: "web",
@@ -29,6 +30,8 @@ export default defineConfig({
   plugins: [
     // The CORS registry proxy at /registry in `npm run dev` and `npm run preview`, so pulls need no second server.
     registryProxy(),
+    // The relay (the containers' guarded way out) at /relay: Wisp at /relay/wisp/, DNS at /relay/dns-query.
+    relay(),
     // The saved guest state (made on first use), zstd-compressed, and the BIOS images, under content-hashed URLs.
     guestAssets(),
   ],
