@@ -80,7 +80,7 @@ const onDownload = (progress: DownloadProgress) => {
   startProgress.value = loaded;
   startLabel.textContent = `Downloading the saved machine: ${formatBytes(loaded)} of ${formatBytes(total)}`;
 };
-attachSink({ trace: addTrace, download: onDownload });
+attachSink({ trace: addTrace, download: onDownload, fault: (message) => onGuestFault(message) });
 addTrace({ time: workerStartedAt, kind: "vm", text: "worker started" });
 
 // Let the page lay out and paint before xterm builds itself: two shorter tasks instead of one long one.
@@ -114,6 +114,31 @@ async function chooseRenderer(): Promise<void> {
   addTrace({ time: performance.now(), kind: "vm", text: `terminal renderer: ${renderer} (WebGL: ${gl ?? "none"})` });
 }
 
+/** Opens a login shell in the guest on the page's terminal; the first output is the prompt. */
+async function connectShell(kernel: string, onPrompt: () => void): Promise<void> {
+  let first = true;
+  await api.openShell(
+    terminal.rows,
+    terminal.cols,
+    Comlink.proxy({
+      output: (bytes: Uint8Array) => {
+        terminal.write(bytes);
+        if (!first) return;
+        first = false;
+        setStatus(`Running · Linux ${kernel.split(" ")[0] ?? ""}`.trim(), "ready");
+        onPrompt();
+      },
+      exit: (code: number) => {
+        if (guestFailed) return;
+        terminal.write(`\r\n[the shell exited with code ${code}; reload the page for a new one]\r\n`);
+        setStatus("Shell exited", "error");
+      },
+    }),
+  );
+  pageTerminal.fit();
+  void api.resizeShell(terminal.rows, terminal.cols);
+}
+
 async function startShell(): Promise<void> {
   let result: Awaited<typeof started>;
   try {
@@ -124,42 +149,85 @@ async function startShell(): Promise<void> {
   }
   performance.mark("drydock:restored", { detail: { restoreMs: result.restoreMs } });
   startLabel.textContent = "Starting a shell…";
-  let first = true;
-  await api.openShell(
-    terminal.rows,
-    terminal.cols,
-    Comlink.proxy({
-      output: (bytes: Uint8Array) => {
-        terminal.write(bytes);
-        if (!first) return;
-        first = false;
-        performance.mark("drydock:prompt");
-        start.hidden = true;
-        setStatus(`Running · Linux ${result.kernel.split(" ")[0] ?? ""}`.trim(), "ready");
-        addTrace({
-          time: performance.now(),
-          kind: "vm",
-          text: `prompt after ${Math.round(performance.now())} ms (restore ${Math.round(result.restoreMs)} ms)`,
-        });
-        terminal.focus();
-        files.enable();
-        // After the prompt: nothing here may delay it.
-        setTimeout(() => void chooseRenderer(), 200);
-      },
-      exit: (code: number) => {
-        terminal.write(`\r\n[the shell exited with code ${code}; reload the page for a new one]\r\n`);
-        setStatus("Shell exited", "error");
-      },
-    }),
-  );
   terminal.onData((data) => {
     void api.writeShell(encoder.encode(data));
     if (data.includes("\r")) lessons?.onEnter();
   });
   terminal.onBinary((data) => void api.writeShell(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
   terminal.onResize(({ rows, cols }) => void api.resizeShell(rows, cols));
-  pageTerminal.fit();
-  void api.resizeShell(terminal.rows, terminal.cols);
+  await connectShell(result.kernel, () => {
+    performance.mark("drydock:prompt");
+    start.hidden = true;
+    addTrace({
+      time: performance.now(),
+      kind: "vm",
+      text: `prompt after ${Math.round(performance.now())} ms (restore ${Math.round(result.restoreMs)} ms)`,
+    });
+    terminal.focus();
+    files.enable();
+    // After the prompt: nothing here may delay it.
+    setTimeout(() => void chooseRenderer(), 200);
+  });
+}
+
+// --- a guest that fails: say so, keep the images, offer a fresh guest -------------------------------------------------
+let guestFailed = false;
+
+function onGuestFault(message: string): void {
+  if (guestFailed) return;
+  guestFailed = true;
+  setStatus("The guest failed", "error");
+  // The agent's words: a headline, then (for a crash) the guest console's last lines.
+  const [headline = message, consoleTail] = message.split(/; its console ended with:\n?/);
+  const text = document.createElement("p");
+  text.textContent = `The guest machine failed: ${headline}.`;
+  const detail = document.createElement("p");
+  detail.textContent =
+    "Its containers and files are gone with it; your images are kept. A fresh guest starts from the saved state in about a second.";
+  const restart = document.createElement("button");
+  restart.type = "button";
+  restart.id = "restart-guest";
+  restart.textContent = "Start a fresh guest";
+  restart.addEventListener("click", () => void restartGuest(restart));
+  banner.replaceChildren(text, detail);
+  if (consoleTail?.trim()) {
+    const more = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = "The guest console's last lines";
+    const pre = document.createElement("pre");
+    pre.className = "console-tail";
+    pre.textContent = consoleTail.trim();
+    more.append(summary, pre);
+    banner.append(more);
+  }
+  banner.append(restart);
+  banner.hidden = false;
+  terminal.write(`\r\n\x1b[31m[the guest failed: ${headline}]\x1b[0m\r\n`);
+  announce("The guest machine failed. A button above the terminal starts a fresh one.");
+  restart.focus();
+}
+
+async function restartGuest(button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  button.textContent = "Starting a fresh guest…";
+  try {
+    const result = await api.restartGuest();
+    guestFailed = false;
+    banner.hidden = true;
+    banner.replaceChildren();
+    terminal.write("\r\n[a fresh guest from the saved state: images kept, containers gone]\r\n");
+    await connectShell(result.kernel, () => {
+      terminal.focus();
+      announce("A fresh guest is running.");
+    });
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = "Start a fresh guest";
+    addTrace({ time: performance.now(), kind: "error", text: `the restart failed: ${errorMessage(error)}` });
+    banner.prepend(
+      Object.assign(document.createElement("p"), { textContent: `The restart failed: ${errorMessage(error)}` }),
+    );
+  }
 }
 
 // --- images: the proxy URL is `?proxy=`, else the saved setting, else the dev/preview server's /registry ----------

@@ -72,6 +72,8 @@ export interface StartResult {
 export interface PageSink {
   trace(entry: TraceEntry): void;
   download(progress: DownloadProgress): void;
+  /** The guest failed under the engine (drydockd killed, a kernel panic): the agent's words. */
+  fault(message: string): void;
 }
 
 export interface ShellSink {
@@ -103,6 +105,8 @@ export interface RuntimeRun {
 export interface WorkerApi {
   /** Downloads the saved state and BIOS images, restores the guest and greets its agent. */
   start(options: StartOptions, sink: PageSink): Promise<StartResult>;
+  /** Replaces a failed (or working) guest with a fresh one restored from the same state; images stay. */
+  restartGuest(): Promise<StartResult>;
   /** Starts a login shell on a pty; its output goes to `sink`. */
   openShell(rows: number, cols: number, sink: ShellSink): Promise<void>;
   writeShell(bytes: Uint8Array): Promise<void>;

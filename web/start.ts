@@ -31,6 +31,7 @@ export const started = api.start(
     trace: (entry: TraceEntry) => (sink ? sink.trace(entry) : early.push((s) => s.trace(entry))),
     download: (progress: DownloadProgress) =>
       sink ? sink.download(progress) : early.push((s) => s.download(progress)),
+    fault: (message: string) => (sink ? sink.fault(message) : early.push((s) => s.fault(message))),
   }),
 );
 export const workerStartedAt = performance.now();

@@ -32,6 +32,10 @@ let guestDocker: GuestDocker | undefined;
 let imageStorage: "opfs" | "memory" = "memory";
 let proxyUrl = "";
 let traceSink: PageSink["trace"] = () => {};
+let pageSink: PageSink | undefined;
+/** Restores a guest from the downloaded state; set by `start`. */
+let bootGuest: ((fresh: boolean) => Promise<Drydock>) | undefined;
+let unwatchGuest: () => void = () => {};
 let engineModule: Promise<typeof import("../engine/index.ts")> | undefined;
 const engine = () => {
   engineModule ??= import("../engine/index.ts");
@@ -90,6 +94,29 @@ async function download(name: string, file: GuestFile, progress: (p: DownloadPro
     throw new Error(`the ${name} at ${file.url} is corrupt: sha256 ${digest.slice(0, 12)}…, expected ${file.sha256}`);
   }
   return bytes.buffer;
+}
+
+/** Restores the guest (a fresh copy of the state when `fresh`), greets its agent and watches it for failure. */
+async function restore(fresh: boolean): Promise<StartResult> {
+  if (!bootGuest) throw new Error("the guest never started");
+  const started = performance.now();
+  let guest: Drydock;
+  try {
+    guest = await bootGuest(fresh);
+  } catch (cause) {
+    throw new Error(`the saved machine state did not restore: ${cause instanceof Error ? cause.message : cause}`);
+  }
+  drydock = guest;
+  const restoreMs = performance.now() - started;
+  const hello = guest.agent.hello;
+  trace("agent", `hello from drydockd v${hello?.version ?? "?"} (${hello?.kernel ?? "unknown kernel"})`);
+  // drydockd killed or the kernel panicking fails the agent at once: the page says so and offers a fresh guest.
+  unwatchGuest = guest.agent.onFailure((error) => {
+    if (drydock !== guest) return;
+    trace("error", `the guest failed: ${error.message}`);
+    pageSink?.fault(error.message);
+  });
+  return { kernel: hello?.kernel ?? "", agentVersion: hello?.version ?? 0, restoreMs };
 }
 
 /**
@@ -178,28 +205,47 @@ const api: WorkerApi = {
       }),
     ]);
     trace("http", "downloads verified (sha256)");
-    const started = performance.now();
-    // v86 loads its wasm by URL; a blob URL of the bytes already here avoids a second request.
-    const wasmPath = URL.createObjectURL(new Blob([wasm], { type: "application/wasm" }));
-    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.byteLength} bytes of zstd`);
-    try {
+    pageSink = sink;
+    // The bytes stay here: a guest that fails is replaced by a fresh one restored from the same state.
+    const wasmBlob = new Blob([wasm], { type: "application/wasm" });
+    bootGuest = async (fresh) => {
       const { Drydock } = await loadingEngine;
-      drydock = await Drydock.boot({
-        // A restore needs no kernel: the state holds the guest's memory.
-        artifacts: { bios: new Uint8Array(bios), vgaBios: new Uint8Array(vgaBios) },
-        wasmPath,
-        state,
-        memoryMiB: options.memoryMiB,
-      });
-    } catch (cause) {
-      throw new Error(`the saved machine state did not restore: ${cause instanceof Error ? cause.message : cause}`);
-    } finally {
-      URL.revokeObjectURL(wasmPath);
-    }
-    const restoreMs = performance.now() - started;
-    const hello = drydock.agent.hello;
-    trace("agent", `hello from drydockd v${hello?.version ?? "?"} (${hello?.kernel ?? "unknown kernel"})`);
-    return { kernel: hello?.kernel ?? "", agentVersion: hello?.version ?? 0, restoreMs };
+      // v86 loads its wasm by URL; a blob URL of the bytes already here avoids a second request.
+      const wasmPath = URL.createObjectURL(wasmBlob);
+      try {
+        return await Drydock.boot({
+          // A restore needs no kernel: the state holds the guest's memory.
+          artifacts: { bios: new Uint8Array(bios), vgaBios: new Uint8Array(vgaBios) },
+          wasmPath,
+          state: fresh ? state.slice(0) : state,
+          memoryMiB: options.memoryMiB,
+        });
+      } finally {
+        URL.revokeObjectURL(wasmPath);
+      }
+    };
+    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.byteLength} bytes of zstd`);
+    return restore(false);
+  },
+
+  async restartGuest(): Promise<StartResult> {
+    if (!bootGuest) throw new Error("the guest never started");
+    trace(
+      "vm",
+      "restore_state: a fresh guest from the saved state (images are kept; the old guest's containers are gone)",
+    );
+    unwatchGuest();
+    const old = drydock;
+    drydock = undefined;
+    shell = undefined;
+    shellInput = undefined;
+    processes.clear();
+    containerService = undefined;
+    guestDocker = undefined;
+    await old?.dispose().catch(() => {});
+    const result = await restore(true);
+    await wireDocker();
+    return result;
   },
 
   async openShell(rows: number, cols: number, sink: ShellSink): Promise<void> {

@@ -103,6 +103,8 @@ async function bootOnce(assets: string, options: BootOptions): Promise<Drydock> 
     },
     Comlink.proxy({
       trace: () => {},
+      // The embed has no restart button yet: the embedding page's console says what happened.
+      fault: (message) => console.error(`Drydock: the guest failed: ${message}`),
       download: (progress) => {
         loaded.set(progress.file, progress);
         let sum = 0;

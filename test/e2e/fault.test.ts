@@ -1,0 +1,65 @@
+// A guest that fails under the page, as a learner can make it fail: root in the guest's shell crashes the kernel
+// through /proc/sysrq-trigger. The page says what happened (the kernel's words), offers a fresh guest, and after one
+// click the terminal has a shell again, the engine answers, the pulled image is still there and the old guest's
+// containers are gone.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SeededImage } from "../fixtures/images.ts";
+import {
+  type Browser,
+  type PageServer,
+  type PageWithRegistry,
+  screenshot,
+  startPageWithRegistry,
+  terminalText,
+  typeCommand,
+  waitForPrompt,
+} from "./harness.ts";
+
+let started: PageWithRegistry<"busybox">;
+let busybox: SeededImage;
+let server: PageServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  started = await startPageWithRegistry(["busybox"]);
+  ({ server, browser } = started);
+  busybox = started.images.busybox;
+});
+
+afterAll(async () => {
+  await started?.close();
+});
+
+describe("a guest that fails in the page", () => {
+  it("says the kernel crashed, and one click brings a fresh guest with the images kept", async () => {
+    const { page } = browser;
+    await page.goto(server.url);
+    await waitForPrompt(page);
+    await expect.poll(() => page.locator("html").getAttribute("data-proxy"), { timeout: 30_000 }).toBe("up");
+    await typeCommand(
+      page,
+      `docker pull -q ${busybox.reference} && docker run -d --name doomed ${busybox.reference} sleep 600 && echo ready-$((6*7))`,
+    );
+    await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("ready-42");
+
+    await typeCommand(page, "echo c > /proc/sysrq-trigger");
+    const banner = page.locator("#banner");
+    await expect.poll(() => banner.isVisible(), { timeout: 30_000 }).toBe(true);
+    expect(await banner.innerText()).toMatch(/The guest machine failed: the guest crashed \(Kernel panic.*\)\./);
+    expect(await page.locator("#status").innerText()).toBe("The guest failed");
+    await expect.poll(() => terminalText(page)).toContain("[the guest failed:");
+    await screenshot(page, "fault-01-crashed");
+
+    await page.click("#restart-guest");
+    await expect.poll(() => banner.isHidden(), { timeout: 60_000 }).toBe(true);
+    await expect.poll(() => page.locator("#status").innerText(), { timeout: 30_000 }).toMatch(/^Running · Linux 6\.1/);
+    await page.locator("#terminal .xterm").click();
+    await typeCommand(
+      page,
+      "docker images --format '{{.Repository}}' | sed 's/^/img:/'; docker ps -aq | wc -l | sed 's/^/containers:/'",
+    );
+    await expect.poll(() => terminalText(page), { timeout: 30_000 }).toMatch(/^img:\S*busybox$/m);
+    await expect.poll(() => terminalText(page)).toMatch(/^containers:\s*0$/m);
+    await screenshot(page, "fault-02-fresh-guest");
+  });
+});
