@@ -621,9 +621,10 @@ export function registerContainerRoutes(
         (!filters.network || filters.network.includes("none")) &&
         (!filters["is-task"] || filters["is-task"].includes("false")) &&
         (!filters.isolation || filters.isolation.includes("default")) &&
-        // Nothing is published and no container has volumes.
-        !filters.publish &&
-        !filters.volume
+        // A volume's name or a mount's path inside the container, as dockerd matches it. Nothing is published.
+        (!filters.volume ||
+          filters.volume.some((v) => details?.mounts.some((m) => m.name === v || m.destination === v))) &&
+        !filters.publish
       );
     });
     if (limit > 0) list = list.slice(0, limit);

@@ -156,6 +156,12 @@ describe("docker volume and -v through the real docker CLI", () => {
     expect(commands).toContain(
       `mount -t tmpfs -o nosuid,nodev,noexec,size=1048576 tmpfs /run/drydock/containers/${id}/rootfs/scratch`,
     );
+    // `ps --filter volume=` finds the containers holding a volume, by its name or by a mount's path inside them.
+    for (const value of ["notes", "/scratch"]) {
+      const held = await docker(["ps", "-a", "-q", "--no-trunc", "--filter", `volume=${value}`]);
+      expect(held.stdout, value).toBe(`${id}\n`);
+    }
+    expect((await docker(["ps", "-a", "-q", "--filter", "volume=elsewhere"])).stdout).toBe("");
     // A volume in use cannot be removed, in dockerd's words; `rm -v` takes the anonymous volume along.
     const inUse = await docker(["volume", "rm", "notes"]);
     expect(inUse.code).toBe(1);

@@ -15,6 +15,7 @@ describe("the course in lessons/", () => {
       "lessons/07-container-lifecycle.md",
       "lessons/08-building-images.md",
       "lessons/09-shipping-images.md",
+      "lessons/10-keeping-data.md",
       "lessons/13-root-in-a-container.md",
     ]);
     for (const lesson of lessons) {
