@@ -104,7 +104,8 @@ log "configuring: tinyconfig + kernel/drydock.config"
 kmake -s tinyconfig >/dev/null
 {
 	cat "$here/kernel/drydock.config"
-	echo "CONFIG_INITRAMFS_SOURCE=\"$build/initramfs.list\""
+	# Relative to the kernel tree (kbuild runs gen_initramfs.sh there), so kernel.config is the same in any checkout.
+	echo "CONFIG_INITRAMFS_SOURCE=\"../initramfs.list\""
 } >"$build/fragment.config"
 (cd "$src" && ARCH=i386 scripts/kconfig/merge_config.sh -m .config "$build/fragment.config" >/dev/null)
 kmake -s olddefconfig >/dev/null
