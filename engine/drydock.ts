@@ -16,6 +16,8 @@ export interface BootOptions {
   extraCmdline?: string;
   /** How long to wait for the guest agent. */
   timeoutMs?: number;
+  /** The Wisp server (`ws://…/wisp/`) the guest's network card reaches the outside through; none: no way out. */
+  relayUrl?: string;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   LINK_SEND_SIZE,
   MAX_PAYLOAD,
   Msg,
+  NetOp,
   ParsedFields,
   PROTOCOL_VERSION,
 } from "./protocol.ts";
@@ -79,6 +80,33 @@ export interface SpawnOptions {
    * of making new ones; `namespaces`, `mounts` and `root` are ignored.
    */
   enter?: number;
+  /**
+   * Join the network namespace held at this guest path (a sandbox made by `createNetns`) instead of making a new
+   * one; "net" in `namespaces` is then ignored.
+   */
+  netns?: string;
+}
+
+/** A veth pair: `name` on `bridge` in the guest, `peer` born in the namespace at `netns` with its address. */
+export interface VethSpec {
+  name: string;
+  bridge: string;
+  netns: string;
+  peer: string;
+  /** The peer's address, `a.b.c.d/len`. */
+  cidr: string;
+  /** The peer's MAC, `02:42:ac:11:00:02`. */
+  mac: string;
+  /** The peer's default route goes through this address. */
+  gateway?: string;
+}
+
+/** A port the agent listens on in the guest and forwards to `target` (the userland proxy). */
+export interface ProxiedPort {
+  proto: "tcp" | "udp";
+  /** An IPv4 address of the guest ("0.0.0.0": all). */
+  address: string;
+  port: number;
 }
 
 export interface CapabilitySets {
@@ -172,8 +200,15 @@ const ERRNO_KINDS: Record<number, ErrorKind> = {
   22: "invalidArgument", // EINVAL
   28: "unavailable", // ENOSPC
   39: "conflict", // ENOTEMPTY
+  19: "notFound", // ENODEV
   71: "invalidArgument", // EPROTO
   90: "invalidArgument", // EMSGSIZE
+  98: "conflict", // EADDRINUSE
+  99: "invalidArgument", // EADDRNOTAVAIL
+  101: "unavailable", // ENETUNREACH
+  110: "unavailable", // ETIMEDOUT
+  111: "unavailable", // ECONNREFUSED
+  113: "unavailable", // EHOSTUNREACH
 };
 
 export interface ConnectOptions {
@@ -211,6 +246,7 @@ export class AgentClient {
   readonly #pending = new Map<number, Pending>();
   readonly #streams = new Map<number, StreamState>();
   readonly #listeners = new Map<string, (connection: GuestConnection) => void>();
+  readonly #dnsServers = new Map<number, (query: Uint8Array) => Promise<Uint8Array>>();
   #started: (() => void) | undefined;
   #connected = false;
   #failure: Error | undefined;
@@ -245,6 +281,12 @@ export class AgentClient {
         .finish();
       const frame = await Promise.race([client.#request(Msg.SYNC, sync), deadline]);
       client.hello = parseHello(frame.payload);
+      if (client.hello.version !== PROTOCOL_VERSION) {
+        throw new EngineError(
+          "invalidArgument",
+          `drydockd speaks agent protocol ${client.hello.version}, the engine ${PROTOCOL_VERSION}: rebuild the guest with \`npm run build:vm\``,
+        );
+      }
     } catch (error) {
       client.dispose();
       throw error;
@@ -369,7 +411,13 @@ export class AgentClient {
         this.#accept(stream, new ParsedFields(payload).string(Field.PATH) ?? "");
         return;
       }
+      case Msg.DNS_QUERY: {
+        const answer = this.#dnsServers.get(stream);
+        if (answer && payload.length > 4) this.#answerDns(stream, payload, answer);
+        return;
+      }
       case Msg.CLOSE: {
+        this.#dnsServers.delete(stream);
         const state = this.#streams.get(stream);
         this.#streams.delete(stream);
         state?.stdout.end();
@@ -498,6 +546,7 @@ export class AgentClient {
     for (const path of options.readonly ?? []) fields.string(Field.READONLY, path);
     for (const link of options.symlinks ?? []) fields.string(Field.SYMLINK, `${link.target}\0${link.path}`);
     if (options.enter !== undefined) fields.u32(Field.ENTER, options.enter);
+    if (options.netns) fields.string(Field.NETNS, options.netns);
     const payload = fields.finish();
     if (payload.length > MAX_PAYLOAD) {
       throw new EngineError(
@@ -751,6 +800,193 @@ export class AgentClient {
         this.#send(Msg.CLOSE, id);
       },
     });
+  }
+
+  // ---- networking ---------------------------------------------------------------------------------------------
+
+  async #net(op: number, fields: Fields): Promise<void> {
+    await this.#request(Msg.NET, fields.u8(Field.OP, op).finish());
+  }
+
+  /**
+   * `ip link add NAME type bridge; ip addr add CIDR dev NAME; ip link set NAME up`, each step skipped when done.
+   * @example
+   * await agent.createBridge("docker0", "172.17.0.1/16");
+   */
+  async createBridge(name: string, cidr: string): Promise<void> {
+    await this.#net(NetOp.BRIDGE_ADD, new Fields().string(Field.IFNAME, name).string(Field.ADDRESS, cidr));
+  }
+
+  /**
+   * `ip link del NAME` (inside the namespace at `netns` when given); a missing link is a notFound error.
+   * @example
+   * await agent.deleteLink("br-3f2a1b4c5d6e");
+   */
+  async deleteLink(name: string, netns?: string): Promise<void> {
+    const fields = new Fields().string(Field.IFNAME, name);
+    if (netns) fields.string(Field.NETNS, netns);
+    await this.#net(NetOp.LINK_DEL, fields);
+  }
+
+  /**
+   * A new network namespace bound at `path` (as `ip netns add` binds at /run/netns/NAME), with `lo` up.
+   * @example
+   * await agent.createNetns("/run/drydock/netns/3f2a1b4c5d6e");
+   */
+  async createNetns(path: string): Promise<void> {
+    await this.#net(NetOp.NETNS_ADD, new Fields().string(Field.NETNS, path));
+  }
+
+  /**
+   * Unbinds and removes the namespace at `path`; its DNS servers close. It goes away once no process is in it.
+   * @example
+   * await agent.deleteNetns("/run/drydock/netns/3f2a1b4c5d6e");
+   */
+  async deleteNetns(path: string): Promise<void> {
+    await this.#net(NetOp.NETNS_DEL, new Fields().string(Field.NETNS, path));
+  }
+
+  /**
+   * `ip link add NAME type veth peer name PEER netns NETNS`, NAME on the bridge and up, PEER with its MAC, address,
+   * up and its default route. On failure nothing is left behind.
+   * @example
+   * await agent.createVeth({ name: "veth1a2b3c4", bridge: "docker0", netns, peer: "eth0",
+   *   cidr: "172.17.0.2/16", mac: "02:42:ac:11:00:02", gateway: "172.17.0.1" });
+   */
+  async createVeth(spec: VethSpec): Promise<void> {
+    const mac = spec.mac.split(":").map((part) => Number.parseInt(part, 16));
+    if (mac.length !== 6 || mac.some((byte) => !(byte >= 0 && byte <= 255))) {
+      throw new EngineError("invalidArgument", `invalid MAC address ${JSON.stringify(spec.mac)}`);
+    }
+    const fields = new Fields()
+      .string(Field.IFNAME, spec.name)
+      .string(Field.MASTER, spec.bridge)
+      .string(Field.NETNS, spec.netns)
+      .string(Field.PEER, spec.peer)
+      .string(Field.ADDRESS, spec.cidr)
+      .bytes(Field.MAC, Uint8Array.from(mac));
+    if (spec.gateway) fields.string(Field.GATEWAY, spec.gateway);
+    await this.#net(NetOp.VETH_ADD, fields);
+  }
+
+  /**
+   * `ip rule add from FROM to TO prohibit` (or `del`): the guest refuses to route traffic between the two subnets.
+   * Adding a rule that exists is not an error; deleting one that does not is notFound.
+   * @example
+   * await agent.prohibitRoute("172.18.0.0/16", "172.19.0.0/16", true);
+   */
+  async prohibitRoute(from: string, to: string, add: boolean): Promise<void> {
+    await this.#net(add ? NetOp.RULE_ADD : NetOp.RULE_DEL, new Fields().string(Field.FROM, from).string(Field.TO, to));
+  }
+
+  /**
+   * The userland proxy: drydockd listens on `port` and forwards each connection (tcp) or each client's datagrams
+   * (udp) to `target`. A port something already listens on is a conflict error (EADDRINUSE).
+   * @example
+   * await agent.publishPort({ proto: "tcp", address: "0.0.0.0", port: 8080 }, { ip: "172.17.0.2", port: 80 });
+   */
+  async publishPort(port: ProxiedPort, target: { ip: string; port: number }): Promise<void> {
+    await this.#request(
+      Msg.PUBLISH,
+      this.#portFields(port).string(Field.REMOTE, target.ip).u16(Field.REMOTE_PORT, target.port).finish(),
+    );
+  }
+
+  /**
+   * Stops the proxy on `port` and closes what it forwards; notFound when nothing was published there.
+   * @example
+   * await agent.unpublishPort({ proto: "tcp", address: "0.0.0.0", port: 8080 });
+   */
+  async unpublishPort(port: ProxiedPort): Promise<void> {
+    await this.#request(Msg.UNPUBLISH, this.#portFields(port).finish());
+  }
+
+  #portFields(port: ProxiedPort): Fields {
+    return new Fields()
+      .u8(Field.PROTO, port.proto === "tcp" ? 6 : 17)
+      .string(Field.ADDRESS, port.address)
+      .u16(Field.PORT, port.port);
+  }
+
+  /**
+   * Opens a TCP connection from the guest's own namespace to ip:port, carried over the agent link with the same
+   * flow control as a process's stdio. Rejects with drydockd's error when the connection is refused or times out.
+   * @example
+   * const conn = await agent.connectTcp("127.0.0.1", 8080);
+   * await conn.writable.getWriter().write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
+   */
+  async connectTcp(ip: string, port: number): Promise<GuestConnection> {
+    const id = this.#allocateStream();
+    const state = this.#streamState(id, false);
+    this.#streams.set(id, state);
+    try {
+      await new Promise<Frame>((resolve, reject) => {
+        this.#pending.set(id, { resolve, reject });
+        this.#send(Msg.TCP_CONNECT, id, new Fields().string(Field.REMOTE, ip).u16(Field.REMOTE_PORT, port).finish());
+      });
+    } catch (error) {
+      this.#streams.delete(id);
+      this.#pending.delete(id);
+      if (error instanceof EngineError) {
+        throw new EngineError(error.kind, `${ip}:${port}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    return {
+      path: `tcp:${ip}:${port}`,
+      readable: state.stdout.readable,
+      writable: state.input.writable,
+      close: () => {
+        if (!this.#streams.delete(id)) return;
+        state.stdout.end();
+        this.#send(Msg.CLOSE, id);
+      },
+    };
+  }
+
+  /**
+   * Binds udp `address`:`port` (inside the namespace at `netns`, or the guest's) and hands each query to `answer`;
+   * its answer goes back to the asker. Returns a function that stops the server. The server also stops when its
+   * namespace is deleted.
+   * @example
+   * await agent.serveDns({ address: "127.0.0.11", netns }, async (query) => answerFor(query));
+   */
+  async serveDns(
+    where: { address: string; port?: number; netns?: string },
+    answer: (query: Uint8Array) => Promise<Uint8Array>,
+  ): Promise<() => void> {
+    const id = this.#allocateStream();
+    const fields = new Fields().string(Field.ADDRESS, where.address).u16(Field.PORT, where.port ?? 53);
+    if (where.netns) fields.string(Field.NETNS, where.netns);
+    this.#dnsServers.set(id, answer);
+    try {
+      await new Promise<Frame>((resolve, reject) => {
+        this.#pending.set(id, { resolve, reject });
+        this.#send(Msg.DNS_SERVE, id, fields.finish());
+      });
+    } catch (error) {
+      this.#dnsServers.delete(id);
+      this.#pending.delete(id);
+      throw error;
+    }
+    return () => {
+      if (this.#dnsServers.delete(id) && !this.#failure) this.#send(Msg.CLOSE, id);
+    };
+  }
+
+  #answerDns(stream: number, payload: Uint8Array, answer: (query: Uint8Array) => Promise<Uint8Array>): void {
+    const tag = payload.slice(0, 4);
+    answer(payload.slice(4)).then(
+      (message) => {
+        if (!this.#dnsServers.has(stream) || this.#failure || message.length + 4 > MAX_PAYLOAD) return;
+        const reply = new Uint8Array(4 + message.length);
+        reply.set(tag);
+        reply.set(message, 4);
+        this.#send(Msg.DNS_ANSWER, stream, reply);
+      },
+      // A resolver that fails leaves the asker to time out and retry, as an unanswered datagram does.
+      () => {},
+    );
   }
 
   // ---- misc -----------------------------------------------------------------------------------------------------

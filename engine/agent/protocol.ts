@@ -1,7 +1,7 @@
-// The agent protocol, version 2: message and field numbers, frame encoding and decoding. This mirrors
+// The agent protocol, version 3: message and field numbers, frame encoding and decoding. This mirrors
 // vm-images/agent/PROTOCOL.md (the description) and vm-images/agent/protocol.h (the C side); change all three together.
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const HEADER_SIZE = 12;
 export const MAX_PAYLOAD = 32768;
 /** Initial credit of every stream direction, in bytes. */
@@ -34,6 +34,13 @@ export const Msg = {
   CONNECT: 0x31,
   CLOSE: 0x32,
   DEVICE_FILTER: 0x40,
+  NET: 0x50,
+  PUBLISH: 0x51,
+  UNPUBLISH: 0x52,
+  TCP_CONNECT: 0x53,
+  DNS_SERVE: 0x54,
+  DNS_QUERY: 0x55,
+  DNS_ANSWER: 0x56,
 } as const;
 export type MsgType = (typeof Msg)[keyof typeof Msg];
 
@@ -81,9 +88,32 @@ export const Field = {
   SYMLINK: 51,
   ENTER: 52,
   RDEV: 53,
+  IFNAME: 54,
+  PEER: 55,
+  ADDRESS: 56,
+  MAC: 57,
+  GATEWAY: 58,
+  NETNS: 59,
+  MASTER: 60,
+  FROM: 61,
+  TO: 62,
+  PROTO: 63,
+  PORT: 64,
+  REMOTE: 65,
+  REMOTE_PORT: 66,
 } as const;
 
 export const FsOp = { STAT: 1, READ: 2, WRITE: 3, MKDIR: 4, READDIR: 5, REMOVE: 6, MOUNT: 7, UMOUNT: 8 } as const;
+
+export const NetOp = {
+  BRIDGE_ADD: 1,
+  LINK_DEL: 2,
+  NETNS_ADD: 3,
+  NETNS_DEL: 4,
+  VETH_ADD: 5,
+  RULE_ADD: 6,
+  RULE_DEL: 7,
+} as const;
 
 export const Channel = { INPUT: 0, STDOUT: 1, STDERR: 2 } as const;
 
@@ -182,6 +212,10 @@ export class Fields {
 
   u8(tag: number, value: number): this {
     return this.bytes(tag, Uint8Array.of(value));
+  }
+
+  u16(tag: number, value: number): this {
+    return this.bytes(tag, Uint8Array.of(value & 0xff, (value >> 8) & 0xff));
   }
 
   finish(): Uint8Array {

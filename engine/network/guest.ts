@@ -2,6 +2,13 @@
 // namespaces, veth pairs, policy-routing isolation, the userland port proxy, TCP connections into the guest and the
 // embedded DNS server's sockets). drydockd does each step through rtnetlink and sockets; the engine only decides.
 
+import type { AgentClient } from "../agent/index.ts";
+import { EngineError, isEngineError } from "../errors.ts";
+import type { Tracer } from "../trace/index.ts";
+
+/** Where sandboxes (network namespaces) are held open, one file per sandbox id. */
+export const NETNS_DIR = "/run/drydock/netns";
+
 /** What the engine asks the guest's kernel to do for container networking; implemented over the agent. */
 export interface GuestNetwork {
   /** A bridge device with the gateway address (CIDR, e.g. "172.18.0.1/16"), up. Idempotent. */
@@ -47,4 +54,230 @@ export interface GuestNetwork {
     ip: string,
     answer: (query: Uint8Array) => Promise<Uint8Array>,
   ): Promise<void>;
+}
+
+const SANDBOX_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/** The guest path of a sandbox's network namespace. */
+export function sandboxPath(id: string): string {
+  if (!SANDBOX_ID.test(id)) {
+    throw new EngineError("invalidArgument", `invalid sandbox id ${JSON.stringify(id)}: use letters, digits, _ . -`);
+  }
+  return `${NETNS_DIR}/${id}`;
+}
+
+function checkIpv4(ip: string, what: string): void {
+  if (!IPV4.test(ip)) {
+    throw new EngineError(
+      "invalidArgument",
+      `${what} ${JSON.stringify(ip)} is not an IPv4 address (the guest has no IPv6)`,
+    );
+  }
+}
+
+function checkPort(port: number, what: string): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new EngineError("invalidArgument", `${what} ${port} is not a port number (1-65535)`);
+  }
+}
+
+/** dockerd names the guest end of a container's veth pair `veth` + 7 random hex digits. */
+function vethName(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(4));
+  return `veth${Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))
+    .join("")
+    .slice(0, 7)}`;
+}
+
+async function ignoring<T>(kind: "notFound", work: Promise<T>): Promise<void> {
+  try {
+    await work;
+  } catch (error) {
+    if (!isEngineError(error, kind)) throw error;
+  }
+}
+
+/**
+ * GuestNetwork over drydockd: every step is one agent request (rtnetlink and sockets in the guest) and one trace
+ * event phrased as the command a person would type for it.
+ * @example
+ * const net = new AgentGuestNetwork(agent, tracer);
+ * await net.createBridge("docker0", "172.17.0.1/16");
+ * const { path } = await net.createSandbox("3f2a1b4c5d6e");
+ * await net.attach("3f2a1b4c5d6e", { bridge: "docker0", ifname: "eth0", cidr: "172.17.0.2/16",
+ *   mac: "02:42:ac:11:00:02", gateway: "172.17.0.1" });
+ * // spawn the container with { netns: path }
+ */
+export class AgentGuestNetwork implements GuestNetwork {
+  readonly #agent: AgentClient;
+  readonly #tracer: Tracer | undefined;
+  /** The DNS servers of each sandbox ("" for the guest's own), to stop with it. */
+  readonly #dns = new Map<string, (() => void)[]>();
+
+  constructor(agent: AgentClient, tracer?: Tracer) {
+    this.#agent = agent;
+    this.#tracer = tracer;
+  }
+
+  #trace(argv: string[], subject?: string, note?: string): void {
+    this.#tracer?.emit(note ? { op: "net", argv, note } : { op: "net", argv }, subject);
+  }
+
+  async createBridge(name: string, gatewayCidr: string): Promise<void> {
+    this.#trace(["ip", "link", "add", name, "type", "bridge"]);
+    this.#trace(["ip", "addr", "add", gatewayCidr, "dev", name]);
+    this.#trace(["ip", "link", "set", name, "up"]);
+    await this.#agent.createBridge(name, gatewayCidr);
+  }
+
+  async removeBridge(name: string): Promise<void> {
+    this.#trace(["ip", "link", "del", name]);
+    await ignoring("notFound", this.#agent.deleteLink(name));
+  }
+
+  async createSandbox(id: string): Promise<{ path: string }> {
+    const path = sandboxPath(id);
+    this.#trace(["unshare", `--net=${path}`, "true"], id, "a network namespace held open by a bind mount");
+    this.#trace(["nsenter", `--net=${path}`, "ip", "link", "set", "lo", "up"], id);
+    await this.#agent.createNetns(path);
+    return { path };
+  }
+
+  async removeSandbox(id: string): Promise<void> {
+    const path = sandboxPath(id);
+    for (const stop of this.#dns.get(id) ?? []) stop();
+    this.#dns.delete(id);
+    this.#trace(["umount", path], id);
+    this.#trace(["rm", path], id);
+    await ignoring("notFound", this.#agent.deleteNetns(path));
+  }
+
+  async attach(
+    sandboxId: string,
+    o: { bridge: string; ifname: string; cidr: string; mac: string; gateway?: string },
+  ): Promise<string> {
+    const path = sandboxPath(sandboxId);
+    if (o.gateway) checkIpv4(o.gateway, "gateway");
+    const name = vethName();
+    const inside = ["nsenter", `--net=${path}`, "ip"];
+    this.#trace(
+      ["ip", "link", "add", name, "type", "veth", "peer", "name", o.ifname, "address", o.mac, "netns", path],
+      sandboxId,
+    );
+    this.#trace(["ip", "link", "set", name, "master", o.bridge, "up"], sandboxId);
+    this.#trace([...inside, "addr", "add", o.cidr, "dev", o.ifname], sandboxId);
+    this.#trace([...inside, "link", "set", o.ifname, "up"], sandboxId);
+    if (o.gateway) this.#trace([...inside, "route", "add", "default", "via", o.gateway], sandboxId);
+    await this.#agent.createVeth({
+      name,
+      bridge: o.bridge,
+      netns: path,
+      peer: o.ifname,
+      cidr: o.cidr,
+      mac: o.mac,
+      ...(o.gateway ? { gateway: o.gateway } : {}),
+    });
+    return name;
+  }
+
+  async detach(sandboxId: string, ifname: string): Promise<void> {
+    const path = sandboxPath(sandboxId);
+    this.#trace(["nsenter", `--net=${path}`, "ip", "link", "del", ifname], sandboxId);
+    await this.#agent.deleteLink(ifname, path);
+  }
+
+  async isolate(subnetA: string, subnetB: string): Promise<void> {
+    for (const [from, to] of [
+      [subnetA, subnetB],
+      [subnetB, subnetA],
+    ] as const) {
+      this.#trace(["ip", "rule", "add", "from", from, "to", to, "prohibit", "priority", "1000"]);
+      await this.#agent.prohibitRoute(from, to, true);
+    }
+  }
+
+  async unisolate(subnetA: string, subnetB: string): Promise<void> {
+    for (const [from, to] of [
+      [subnetA, subnetB],
+      [subnetB, subnetA],
+    ] as const) {
+      this.#trace(["ip", "rule", "del", "from", from, "to", to, "prohibit", "priority", "1000"]);
+      await ignoring("notFound", this.#agent.prohibitRoute(from, to, false));
+    }
+  }
+
+  async publish(p: {
+    proto: "tcp" | "udp";
+    hostIp: string;
+    hostPort: number;
+    targetIp: string;
+    targetPort: number;
+  }): Promise<void> {
+    const hostIp = p.hostIp || "0.0.0.0";
+    checkIpv4(hostIp, "host IP");
+    checkIpv4(p.targetIp, "container IP");
+    checkPort(p.hostPort, "host port");
+    checkPort(p.targetPort, "container port");
+    this.#trace(
+      [
+        "docker-proxy",
+        "-proto",
+        p.proto,
+        "-host-ip",
+        hostIp,
+        "-host-port",
+        String(p.hostPort),
+        "-container-ip",
+        p.targetIp,
+        "-container-port",
+        String(p.targetPort),
+      ],
+      undefined,
+      "drydockd is the proxy",
+    );
+    await this.#agent.publishPort(
+      { proto: p.proto, address: hostIp, port: p.hostPort },
+      { ip: p.targetIp, port: p.targetPort },
+    );
+  }
+
+  async unpublish(p: { proto: "tcp" | "udp"; hostIp: string; hostPort: number }): Promise<void> {
+    const hostIp = p.hostIp || "0.0.0.0";
+    checkIpv4(hostIp, "host IP");
+    this.#trace(
+      ["pkill", "-f", `docker-proxy -proto ${p.proto} -host-ip ${hostIp} -host-port ${p.hostPort}`],
+      undefined,
+      "drydockd stops listening",
+    );
+    await ignoring("notFound", this.#agent.unpublishPort({ proto: p.proto, address: hostIp, port: p.hostPort }));
+  }
+
+  async connectTcp(
+    ip: string,
+    port: number,
+  ): Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }> {
+    checkIpv4(ip, "address");
+    checkPort(port, "port");
+    this.#trace(["nc", ip, String(port)], undefined, "a connection from the guest, carried over the agent link");
+    const connection = await this.#agent.connectTcp(ip, port);
+    return { readable: connection.readable, writable: connection.writable };
+  }
+
+  async serveDns(
+    sandboxId: string | undefined,
+    ip: string,
+    answer: (query: Uint8Array) => Promise<Uint8Array>,
+  ): Promise<void> {
+    checkIpv4(ip, "DNS address");
+    const path = sandboxId === undefined ? undefined : sandboxPath(sandboxId);
+    this.#trace(
+      [...(path ? ["nsenter", `--net=${path}`] : []), "nc", "-lu", ip, "53"],
+      sandboxId,
+      "each query is answered by the engine's resolver",
+    );
+    const stop = await this.#agent.serveDns({ address: ip, ...(path ? { netns: path } : {}) }, answer);
+    const key = sandboxId ?? "";
+    this.#dns.set(key, [...(this.#dns.get(key) ?? []), stop]);
+  }
 }

@@ -1,8 +1,12 @@
 // Node entry points: the guest from vm-images/dist, its saved state, and a ready Drydock.
+import { WebSocket as UndiciWebSocket } from "undici";
 import { Drydock } from "../drydock.ts";
 import { DEFAULT_MEMORY_MIB } from "../vm/v86-machine.ts";
 import { loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 import { ensureSavedState } from "./state.ts";
+
+// v86's Wisp relay adapter needs WebSocket, a global from Node 22 on; Node 20 gets undici's (the same client).
+if (typeof globalThis.WebSocket === "undefined") Object.assign(globalThis, { WebSocket: UndiciWebSocket });
 
 export { bootGuest, GUEST_DIST_DIR, loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 export { openNodeImageService } from "./images.ts";

@@ -11,7 +11,7 @@ import { GUEST_DIST_DIR, loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 
 export const STATE_CACHE_DIR = fileURLToPath(new URL("../../vm-images/.cache/state/", import.meta.url));
 /** Bump when what happens before the save changes (and so the state's contents). */
-const STATE_RECIPE = 2;
+const STATE_RECIPE = 3; // 3: a virtio-net card in every machine (the device set is part of the state)
 
 export interface SavedState {
   path: string;

@@ -411,8 +411,12 @@ export class TaskRunner {
         id,
       );
     };
-    const namespaces = spec.linux.namespaces.map((ns) => ns.type);
+    // A network entry with a path joins that sandbox (setns, as `nsenter --net=PATH`); one without makes a new
+    // namespace with only `lo` (--network none); none at all is the guest's own (--network host).
+    const netns = spec.linux.namespaces.find((ns) => ns.type === "network")?.path;
+    const namespaces = spec.linux.namespaces.filter((ns) => !(ns.type === "network" && ns.path)).map((ns) => ns.type);
     this.#trace({ op: "clone", flags: namespaces.map((ns) => CLONE_NAMES[ns]) }, id);
+    if (netns) this.#trace({ op: "net", argv: ["nsenter", `--net=${netns}`] }, id);
     if (namespaces.includes("network")) this.#trace({ op: "link-up", device: "lo" }, id);
     for (const mount of spec.mounts) if (!ownMounts.has(mount.destination)) childMount(mount);
     const devices: DeviceNode[] = (spec.linux.devices ?? []).map((device) => ({
@@ -459,6 +463,7 @@ export class TaskRunner {
         ...(spec.process.noNewPrivileges ? { noNewPrivileges: true } : {}),
         ...(spec.hostname ? { hostname: spec.hostname } : {}),
         loopback: namespaces.includes("network"),
+        ...(netns ? { netns } : {}),
         ...(spec.process.terminal ? { pty: { rows: size?.height ?? 24, cols: size?.width ?? 80 } } : {}),
       });
     } catch (error) {

@@ -36,6 +36,8 @@ export type TraceAction =
       noNewPrivs: boolean;
     }
   | { op: "link-up"; device: string }
+  /** A networking step (`ip …`, `nsenter --net=… ip …`, `docker-proxy …`), done by drydockd through rtnetlink. */
+  | { op: "net"; argv: string[]; note?: string }
   | { op: "exec"; argv: string[] }
   | { op: "kill"; pid: number; signal: number }
   | { op: "wait"; pid: number; code: number; signal?: number }
@@ -122,6 +124,8 @@ export function commandOf(action: TraceAction): string {
     }
     case "link-up":
       return `ip link set ${q(action.device)} up`;
+    case "net":
+      return `${action.argv.map(q).join(" ")}${action.note ? ` # ${action.note}` : ""}`;
     case "exec":
       return `exec ${action.argv.map(q).join(" ")}`;
     case "kill":

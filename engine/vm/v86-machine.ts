@@ -25,6 +25,25 @@ export interface V86MachineOptions {
    * whose messages go to `set9pHandler()` (the engine's layer server); both give the guest the same device set.
    */
   builtin9p?: boolean;
+  /**
+   * The Wisp server the guest's network card reaches the outside through (`ws://…/wisp/`, `wss://…`, or v86's own
+   * `wisp://`/`wisps://` spelling). Without one the card is present but leads nowhere: only the guest's own networks
+   * (containers, bridges) work.
+   */
+  relayUrl?: string;
+}
+
+/** v86 picks its Wisp adapter by the URL's scheme: `wisp://` for `ws://`, `wisps://` for `wss://`. */
+export function wispRelayUrl(url: string): string {
+  const match = /^(wss?|wisps?):\/\/(.+)$/.exec(url);
+  if (!match) {
+    throw new EngineError(
+      "invalidArgument",
+      `relay URL ${JSON.stringify(url)} must start with ws:// or wss:// (a Wisp server, such as the relay's /wisp/)`,
+    );
+  }
+  const secure = match[1] === "wss" || match[1] === "wisps";
+  return `${secure ? "wisps" : "wisp"}://${match[2]}`;
 }
 
 /** Answers one 9P message: `request` is a whole message (size[4] type[1] tag[2] ...); call `reply` once. */
@@ -102,6 +121,13 @@ export class V86Machine implements Machine {
       );
     }
     const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
+    const relayUrl = options.relayUrl === undefined ? undefined : wispRelayUrl(options.relayUrl);
+    if (relayUrl && typeof WebSocket === "undefined") {
+      throw new EngineError(
+        "unavailable",
+        "this JavaScript runtime has no WebSocket, which the network relay needs (in Node, import engine/node first)",
+      );
+    }
     const config: V86Options = {
       wasm_path: options.wasmPath,
       memory_size: memoryMiB * 1024 * 1024,
@@ -114,6 +140,10 @@ export class V86Machine implements Machine {
       disable_speaker: true,
       // The device set is part of a saved state: always the same, whether booting or restoring.
       virtio_console: { type: "none" },
+      // A virtio-net card always (eth0 in the guest, 192.168.86.100 behind v86's router at .1), with or without a
+      // relay behind it. The MAC stays the one the saved state's guest knows, or its ARP entries would go stale.
+      net_device: { type: "virtio", ...(relayUrl ? { relay_url: relayUrl } : {}) },
+      preserve_mac_from_state_image: true,
       ...(options.state
         ? { initial_state: { buffer: options.state } }
         : {

@@ -41,11 +41,20 @@ async function shellOnPty(
 }
 
 describe("the agent says who it is", () => {
-  it("speaks protocol 2 on the guest kernel, with a boot id and the confinement features", () => {
-    expect(drydock.agent.hello.version).toBe(2);
+  it("speaks protocol 3 on the guest kernel, with a boot id and the confinement features", () => {
+    expect(drydock.agent.hello.version).toBe(3);
     expect(drydock.agent.hello.kernel).toMatch(/^6\.1\./);
     expect(drydock.agent.hello.features).toEqual(
-      expect.arrayContaining(["pty", "namespaces", "fs", "listen", "capabilities", "enter", "device-filter"]),
+      expect.arrayContaining([
+        "pty",
+        "namespaces",
+        "fs",
+        "listen",
+        "capabilities",
+        "enter",
+        "device-filter",
+        "network",
+      ]),
     );
     expect(drydock.agent.hello.bootId).toMatch(/^[0-9a-f-]{36}$/);
   });

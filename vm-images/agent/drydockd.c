@@ -14,7 +14,9 @@
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/random.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <sched.h>
@@ -40,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "applets.h"
 #include "protocol.h"
 
@@ -71,12 +74,6 @@ static uint8_t rbuf[HEADER_SIZE + MAX_PAYLOAD * 2];
 static size_t rlen;
 static uint32_t skip_bytes; /* payload bytes of an oversized frame still to discard */
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = v >> (8 * i); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = v >> (8 * i); }
-static uint16_t get16(const uint8_t *p) { return p[0] | (p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24); }
-static uint64_t get64(const uint8_t *p) { return get32(p) | ((uint64_t)get32(p + 4) << 32); }
 
 static void write_all(int fd, const uint8_t *p, size_t n) {
 	while (n > 0) {
@@ -91,7 +88,7 @@ static void write_all(int fd, const uint8_t *p, size_t n) {
 	}
 }
 
-static void send_frame(uint16_t type, uint32_t stream, const void *payload, size_t len) {
+void send_frame(uint16_t type, uint32_t stream, const void *payload, size_t len) {
 	static uint8_t out[HEADER_SIZE + MAX_PAYLOAD];
 	put32(out, len);
 	put16(out + 4, type);
@@ -121,7 +118,7 @@ static void add_u64(struct fields *f, uint8_t tag, uint64_t v) { uint8_t b[8]; p
 static void add_str(struct fields *f, uint8_t tag, const char *s) { add_field(f, tag, s, strlen(s)); }
 
 /* Iterates over fields: returns 1 and fills tag/value/size while there are more. */
-static int next_field(const uint8_t *p, size_t len, size_t *pos, uint8_t *tag, const uint8_t **value, uint16_t *size) {
+int next_field(const uint8_t *p, size_t len, size_t *pos, uint8_t *tag, const uint8_t **value, uint16_t *size) {
 	if (*pos + 3 > len) return 0;
 	*tag = p[*pos];
 	*size = get16(p + *pos + 1);
@@ -134,7 +131,8 @@ static int next_field(const uint8_t *p, size_t len, size_t *pos, uint8_t *tag, c
 /* Copies a field into a NUL-terminated string in a request-scoped arena. */
 static char arena[MAX_PAYLOAD * 2];
 static size_t arena_used;
-static char *arena_str(const uint8_t *value, uint16_t size) {
+void arena_reset(void) { arena_used = 0; }
+char *arena_str(const uint8_t *value, uint16_t size) {
 	if (arena_used + size + 1 > sizeof arena) return NULL;
 	char *s = arena + arena_used;
 	memcpy(s, value, size);
@@ -143,7 +141,7 @@ static char *arena_str(const uint8_t *value, uint16_t size) {
 	return s;
 }
 
-static void send_error(uint32_t stream, int err, const char *fmt, ...) {
+void send_error(uint32_t stream, int err, const char *fmt, ...) {
 	struct fields f = {.len = 0};
 	char message[512];
 	va_list ap;
@@ -155,7 +153,7 @@ static void send_error(uint32_t stream, int err, const char *fmt, ...) {
 	send_frame(MSG_ERROR, stream, f.data, f.len);
 }
 
-static void send_ok(uint32_t stream) { send_frame(MSG_OK, stream, NULL, 0); }
+void send_ok(uint32_t stream) { send_frame(MSG_OK, stream, NULL, 0); }
 
 /* ---- streams: processes and forwarded connections ------------------------------------------------------------ */
 
@@ -172,6 +170,7 @@ struct stream {
 	size_t in_len;
 	int in_close_pending;
 	int exited, status;
+	int connecting; /* a TCP_CONNECT whose connect(2) has not finished */
 };
 
 static struct stream streams[MAX_STREAMS];
@@ -297,7 +296,7 @@ struct spawn_req {
 	char *argv[MAX_ARGS + 1];
 	char *envp[MAX_ARGS + 1];
 	int argc, envc;
-	char *cwd, *cgroup, *root, *hostname;
+	char *cwd, *cgroup, *root, *hostname, *netns;
 	uid_t uid;
 	gid_t gid;
 	int has_uid, has_gid, pty, loopback;
@@ -433,6 +432,12 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 	if ((r->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0) child_fail(errfd, "unshare the cgroup namespace");
 	if ((r->clone_flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(errfd, "make mounts private");
+	if (r->netns) {
+		/* `ip netns exec`: the sandbox's namespace, opened by its path in the guest (before pivot_root). */
+		int ns = open(r->netns, O_RDONLY | O_CLOEXEC);
+		if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) child_fail(errfd, "join the network namespace %s", r->netns);
+		close(ns);
+	}
 	if (r->hostname && sethostname(r->hostname, strlen(r->hostname)) < 0)
 		child_fail(errfd, "set hostname %s", r->hostname);
 	if (r->loopback) {
@@ -538,6 +543,7 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
 		case F_CGROUP: r.cgroup = arena_str(v, size); break;
 		case F_ROOT: r.root = arena_str(v, size); break;
 		case F_HOSTNAME: r.hostname = arena_str(v, size); break;
+		case F_NETNS: r.netns = arena_str(v, size); break;
 		case F_UID: if (size == 4) { r.uid = get32(v); r.has_uid = 1; } break;
 		case F_GID: if (size == 4) { r.gid = get32(v); r.has_gid = 1; } break;
 		case F_CLONE: if (size == 4) r.clone_flags = get32(v); break;
@@ -633,6 +639,8 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
 		close(ns);
 	}
 	uint32_t clone_flags = r.enter ? 0 : r.clone_flags & ~0xffu & ~(uint32_t)CLONE_NEWCGROUP;
+	/* NETNS: the child joins a namespace held at a path (a network sandbox) instead of making a new one. */
+	if (r.netns) clone_flags &= ~(uint32_t)CLONE_NEWNET;
 	pid_t pid = syscall(SYS_clone, SIGCHLD | clone_flags, 0, 0, 0, 0);
 	if (pid == 0) child_setup(&r, errpipe[1], slave, in, out, err);
 	if (r.enter && setns(own_pid_ns, CLONE_NEWPID) < 0) {
@@ -706,7 +714,7 @@ static void reap_children(void) {
 
 /* ---- filesystem ---------------------------------------------------------------------------------------------- */
 
-static int mkdir_parents(char *path, mode_t mode) {
+int mkdir_parents(char *path, mode_t mode) {
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/') continue;
 		*p = 0;
@@ -981,6 +989,58 @@ static void accept_connection(int index) {
 	send_frame(MSG_CONNECT, id, f.data, f.len);
 }
 
+/* ---- TCP connections opened for the engine ------------------------------------------------------------------ */
+
+/* TCP_CONNECT: a connection from the guest's own namespace to REMOTE:REMOTE_PORT, answered OK once connected (or
+ * ERROR), then carried on its stream like a forwarded unix-socket connection. */
+static void do_tcp_connect(uint32_t id, const uint8_t *p, size_t len) {
+	arena_used = 0;
+	size_t pos = 0;
+	uint8_t tag;
+	const uint8_t *v;
+	uint16_t size, port = 0;
+	char *remote = NULL;
+	while (next_field(p, len, &pos, &tag, &v, &size)) {
+		if (tag == F_REMOTE) remote = arena_str(v, size);
+		if (tag == F_REMOTE_PORT && size == 2) port = get16(v);
+	}
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+	if (!remote || !port || inet_pton(AF_INET, remote, &addr.sin_addr) != 1)
+		return send_error(id, EINVAL, "a TCP connection needs REMOTE (an IPv4 address) and REMOTE_PORT");
+	if (find_stream(id)) return send_error(id, EEXIST, "stream %u is already in use", id);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) return send_error(id, errno, "socket: %s", strerror(errno));
+	int r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+	if (r < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return send_error(id, e, "connect to %s:%u: %s", remote, port, strerror(e));
+	}
+	struct stream *s = new_stream(S_CONN, id);
+	if (!s) {
+		close(fd);
+		return send_error(id, EAGAIN, "too many streams (%d)", MAX_STREAMS);
+	}
+	s->out_fd = fd;
+	s->in_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	s->connecting = r < 0;
+	if (!s->connecting) send_ok(id);
+}
+
+/* The connect(2) of a TCP_CONNECT finished: OK, or ERROR and the stream is gone. */
+static void finish_connect(struct stream *s) {
+	int err = 0;
+	socklen_t len = sizeof err;
+	if (getsockopt(s->out_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+	if (err) {
+		uint32_t id = s->id;
+		free_stream(s);
+		return send_error(id, err, "connect: %s", strerror(err));
+	}
+	s->connecting = 0;
+	send_ok(s->id);
+}
+
 /* ---- messages from the engine -------------------------------------------------------------------------------- */
 
 static void send_hello(uint32_t stream) {
@@ -998,8 +1058,8 @@ static void send_hello(uint32_t stream) {
 	}
 	add_u32(&f, F_VERSION, PROTOCOL_VERSION);
 	add_str(&f, F_KERNEL, kernel);
-	static const char *features[] = {"pty",    "pipes", "namespaces",    "cgroup2", "pivot_root",
-					 "fs",     "listen", "capabilities", "enter",   "device-filter"};
+	static const char *features[] = {"pty",          "pipes", "namespaces", "cgroup2",       "pivot_root", "fs",
+					 "listen",       "capabilities", "enter", "device-filter", "network"};
 	for (size_t i = 0; i < sizeof features / sizeof *features; i++) add_str(&f, F_FEATURE, features[i]);
 	add_str(&f, F_BOOT_ID, boot_id);
 	send_frame(MSG_HELLO, stream, f.data, f.len);
@@ -1052,6 +1112,7 @@ static void dispatch(uint16_t type, uint32_t id, const uint8_t *p, size_t len) {
 	case MSG_FS: return do_fs(id, p, len);
 	case MSG_LISTEN: return do_listen(id, p, len);
 	case MSG_DEVICE_FILTER: return do_device_filter(id, p, len);
+	case MSG_TCP_CONNECT: return do_tcp_connect(id, p, len);
 	case MSG_INPUT:
 		if (!(s = find_stream(id))) return;
 		if (s->kind == S_CONN && s->in_fd < 0) return; /* its client left: nothing will read this */
@@ -1082,8 +1143,10 @@ static void dispatch(uint16_t type, uint32_t id, const uint8_t *p, size_t len) {
 		return;
 	case MSG_CLOSE:
 		if ((s = find_stream(id)) && s->kind == S_CONN) free_stream(s);
+		else net_close_stream(id);
 		return;
 	default:
+		if (net_dispatch(type, id, p, len)) return;
 		return send_error(id, EBADMSG, "unknown message type 0x%x", type);
 	}
 }
@@ -1202,10 +1265,11 @@ int main(int argc, char **argv) {
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	int sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	net_init();
 
 	send_hello(0);
 
-	static struct pollfd fds[2 + MAX_LISTENERS + MAX_STREAMS * 3];
+	static struct pollfd fds[2 + MAX_LISTENERS + MAX_STREAMS * 3 + NET_MAX_POLL];
 	static struct {
 		struct stream *s;
 		int which; /* 0 input, 1 stdout, 2 stderr */
@@ -1219,6 +1283,12 @@ int main(int argc, char **argv) {
 		for (int i = 0; i < MAX_STREAMS; i++) {
 			struct stream *s = &streams[i];
 			if (s->kind == S_FREE) continue;
+			if (s->connecting) {
+				owners[n - first_stream].s = s;
+				owners[n - first_stream].which = 3;
+				fds[n++] = (struct pollfd){.fd = s->out_fd, .events = POLLOUT};
+				continue;
+			}
 			if (s->out_fd >= 0 && s->out_credit > 0) {
 				owners[n - first_stream].s = s;
 				owners[n - first_stream].which = 1;
@@ -1235,6 +1305,9 @@ int main(int argc, char **argv) {
 				fds[n++] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
 			}
 		}
+		int first_net = n;
+		int net_count = net_poll_fill(fds + n, NET_MAX_POLL);
+		n += net_count;
 		if (poll(fds, n, -1) < 0) {
 			if (errno == EINTR) continue;
 			dprintf(2, "drydockd: poll: %s\n", strerror(errno));
@@ -1249,7 +1322,7 @@ int main(int argc, char **argv) {
 		}
 		for (int i = 0; i < listener_count; i++)
 			if (fds[2 + i].revents) accept_connection(i);
-		for (int i = first_stream; i < n; i++) {
+		for (int i = first_stream; i < first_net; i++) {
 			if (!fds[i].revents) continue;
 			struct stream *s = owners[i - first_stream].s;
 			/* A stream freed earlier in this round (by a message or an exit) is skipped. */
@@ -1258,9 +1331,13 @@ int main(int argc, char **argv) {
 			case 0: if (s->in_fd == fds[i].fd) pump_input(s); break;
 			case 1: if (s->out_fd == fds[i].fd) pump_output(s, &s->out_fd, &s->out_credit, MSG_STDOUT); break;
 			case 2: if (s->err_fd == fds[i].fd) pump_output(s, &s->err_fd, &s->err_credit, MSG_STDERR); break;
+			case 3:
+				if (s->connecting && s->out_fd == fds[i].fd) finish_connect(s);
+				continue;
 			}
 			if (s->kind == S_CONN) maybe_close_conn(s);
 			else maybe_finish(s);
 		}
+		net_poll_handle(fds + first_net, net_count);
 	}
 }

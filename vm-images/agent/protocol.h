@@ -1,8 +1,8 @@
-/* The agent protocol, version 2: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
+/* The agent protocol, version 3: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
 #ifndef DRYDOCK_PROTOCOL_H
 #define DRYDOCK_PROTOCOL_H
 
-#define PROTOCOL_VERSION 2
+#define PROTOCOL_VERSION 3
 #define HEADER_SIZE 12
 #define MAX_PAYLOAD 32768
 #define STREAM_WINDOW 65536
@@ -31,6 +31,13 @@ enum msg_type {
 	MSG_CONNECT = 0x31,
 	MSG_CLOSE = 0x32,
 	MSG_DEVICE_FILTER = 0x40,
+	MSG_NET = 0x50,
+	MSG_PUBLISH = 0x51,
+	MSG_UNPUBLISH = 0x52,
+	MSG_TCP_CONNECT = 0x53,
+	MSG_DNS_SERVE = 0x54,
+	MSG_DNS_QUERY = 0x55,
+	MSG_DNS_ANSWER = 0x56,
 };
 
 enum field_tag {
@@ -77,6 +84,19 @@ enum field_tag {
 	F_SYMLINK = 51,
 	F_ENTER = 52,
 	F_RDEV = 53,
+	F_IFNAME = 54,
+	F_PEER = 55,
+	F_ADDRESS = 56,
+	F_MAC = 57,
+	F_GATEWAY = 58,
+	F_NETNS = 59,
+	F_MASTER = 60,
+	F_FROM = 61,
+	F_TO = 62,
+	F_PROTO = 63,
+	F_PORT = 64,
+	F_REMOTE = 65,
+	F_REMOTE_PORT = 66,
 };
 
 enum fs_op {
@@ -88,6 +108,16 @@ enum fs_op {
 	FS_REMOVE = 6,
 	FS_MOUNT = 7,
 	FS_UMOUNT = 8,
+};
+
+enum net_op {
+	NET_BRIDGE_ADD = 1,
+	NET_LINK_DEL = 2,
+	NET_NETNS_ADD = 3,
+	NET_NETNS_DEL = 4,
+	NET_VETH_ADD = 5,
+	NET_RULE_ADD = 6,
+	NET_RULE_DEL = 7,
 };
 
 enum channel { CH_INPUT = 0, CH_STDOUT = 1, CH_STDERR = 2 };
