@@ -241,7 +241,7 @@ describe("bad input", () => {
     const { Fields, Field } = await import("../../engine/agent/protocol.ts");
     const sync = new Fields().u32(Field.VERSION, 99).finish();
     const error = await drydock.agent.requestRaw(Msg.SYNC, sync).catch((e: unknown) => e);
-    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 2/);
+    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 3/);
     expect(await drydock.agent.ping()).toBeGreaterThan(0);
   });
 });
