@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ContainerService, serveDockerInGuest } from "../engine/index.ts";
-import { bootDrydock, openNodeImageService } from "../engine/node/index.ts";
+import { bootDrydock, nodeWasiWorkers, openNodeImageService } from "../engine/node/index.ts";
 import { IMAGE_NAMES, MANIFEST_ACCEPT, seedRegistry } from "../test/fixtures/images.ts";
 import { type Registry, startRegistry } from "../test/fixtures/registry.ts";
 import { type Lesson, type LessonError, parseCourse } from "../web/lessons/format.ts";
@@ -148,7 +148,8 @@ async function checkLesson(
         return { baseUrl: registry.url, repository: fixtures.has(name) ? name : reference.repository };
       },
     });
-    const containers = ContainerService.open(drydock, images);
+    // WASI containers run in worker threads, as the page runs them in Web Workers.
+    const containers = ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() });
     await serveDockerInGuest(drydock, { images, containers });
     // The bystander is a busybox container, whatever images the lesson itself pulls.
     if (jumps) await images.pull("busybox");

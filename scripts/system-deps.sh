@@ -8,10 +8,11 @@
 #   docker.io        the real `docker` client the API tests drive (no dockerd is started)
 #   python3-docker   docker-py, the Docker SDK for Python, which test/integration/docker-py.test.ts drives
 #   clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
-#                    compile test/fixtures/programs/twoways.c to wasm32-wasi for the WASI container tests and bench
+#                    compile test/fixtures/programs/twoways.c to wasm32-wasi for the WASI container tests and bench,
+#                    and lessons/programs/primes.c (no libc) for the WebAssembly lesson (scripts/lesson-programs.ts)
 #   gcc-i686-linux-gnu musl-dev:i386 linux-libc-dev-i386-cross
 #                    compile the same program to static i386 Linux (the toolchain vm-images/build.sh uses for drydockd),
-#                    and test/integration/escape/escape.c for the escape suite
+#                    and test/integration/escape/escape.c for the escape suite (and primes.c, as above)
 # The test image fixtures also download busybox-static:i386 with `apt-get download`, so dpkg needs the i386
 # architecture and its package lists.
 set -euo pipefail

@@ -57,7 +57,7 @@ describe("the lessons panel", () => {
     await page.goto(server.url);
     await waitForPrompt(page);
     const course = page.locator("#lessons .course-lesson");
-    await expect.poll(() => course.count()).toBe(11);
+    await expect.poll(() => course.count()).toBe(12);
     expect(await course.first().innerText()).toContain("Images and containers");
     await screenshot(page, "lessons-01-course");
 
