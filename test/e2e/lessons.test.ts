@@ -1,10 +1,12 @@
 // The lessons panel in real Chromium: the course list, lesson 1 opened, a command block clicked into the terminal, and
 // the step's check (run in the page's own guest) turning green; progress survives a reload. The page's registry proxy
-// serves Docker Hub's `busybox` from a local registry, so the lesson's pre-pull works offline.
+// serves Docker Hub's `busybox` from a local registry, so the lesson's pre-pull works offline. Last, the WebAssembly
+// lesson done as a learner does it, its solutions typed into the terminal: a WASI container run by the page.
 import { execFile } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCourseFromDisk } from "../../scripts/lessons.ts";
 import { seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
 import {
@@ -16,6 +18,7 @@ import {
   servePage,
   terminalText,
   typeCommand,
+  unwrappedTerminalText,
   waitForPrompt,
 } from "./harness.ts";
 
@@ -164,5 +167,43 @@ describe("the lessons panel", () => {
     await expect
       .poll(() => page.locator("#lessons .lesson-title").innerText())
       .toBe("Registries, repositories and tags");
+  });
+
+  it("clicks through the WebAssembly lesson: Start, each solution typed in the terminal, each check green, done", async () => {
+    const { page } = browser;
+    const { lessons } = await loadCourseFromDisk();
+    const lesson = lessons.find((l) => l.id === "12-webassembly-containers")!;
+    await page.click("#lessons .lesson-head button:first-child");
+    await page.click('#lessons [data-lesson="12-webassembly-containers"]');
+    const step = page.locator("#lessons article.step");
+    await expect.poll(() => step.getAttribute("data-step")).toBe("package-the-linux-build");
+    // The step's setup has written both builds into the guest (checked against their digests); no image yet.
+    await expect.poll(() => step.getAttribute("data-state"), { timeout: 90_000 }).toBe("pending");
+    await typeCommand(page, "/root/primes/primes 1000; echo ran-$?");
+    await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("ran-0");
+    expect(await terminalText(page)).toMatch(/primes below 1000: 168\s+counted in \d+ ms, built for linux\/386/);
+    for (const [index, expected] of lesson.steps.entries()) {
+      await expect.poll(() => step.getAttribute("data-step")).toBe(expected.id);
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 60_000 }).toBe("pending");
+      // What a learner would type: the step's solution, a line at a time, into the page's terminal.
+      for (const line of expected.solution.script.trim().split("\n")) await typeCommand(page, line);
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 120_000 }).toBe("done");
+      if (expected.id === "run-both") {
+        // Both runs are on the screen: the same count, one from the emulated i386, one from the browser's WebAssembly.
+        const text = await unwrappedTerminalText(page);
+        expect(text).toMatch(/primes below 1000000: 78498counted in \d+ ms, built for linux\/386/);
+        expect(text).toMatch(/primes below 1000000: 78498counted in \d+ ms, built for wasi\/wasm/);
+        await expect.poll(() => page.locator("#terminal .xterm-rows").innerText()).toContain("built for wasi/wasm");
+        await screenshot(page, "lessons-06-wasm-run-both");
+      }
+      expect(
+        await page.locator(`#lessons .step-dots li:nth-child(${index + 1}) button`).getAttribute("data-state"),
+      ).toBe("done");
+      await page.click("#lessons .step-actions button:last-child");
+    }
+    const finish = page.locator("#lessons article.finish");
+    await expect.poll(() => finish.count()).toBe(1);
+    expect(await finish.locator(".finish-verdict").innerText()).toBe("✓ Lesson done: all 4 steps");
+    await screenshot(page, "lessons-07-wasm-finish");
   });
 });

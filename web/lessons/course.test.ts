@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import guide from "../../lessons/README.md?raw";
+import { lessonLink } from "../ui/lessons.ts";
 import { loadCourse } from "./course.ts";
 
 describe("the course in lessons/", () => {
@@ -24,5 +26,17 @@ describe("the course in lessons/", () => {
       expect(lesson.minutes, lesson.file).toBeLessThanOrEqual(15);
       expect(lesson.steps.length, lesson.file).toBeGreaterThanOrEqual(3);
     }
+  });
+
+  it("is listed in the teacher's index with each lesson's time and a presenter's link to every step", () => {
+    const { lessons } = loadCourse();
+    const index = guide.slice(guide.indexOf("## Teacher's index"));
+    const headings = [...index.matchAll(/^### (\d\d) · (.+) · (\d+) min$/gm)].map((m) => [m[1], m[2], Number(m[3])]);
+    expect(headings).toEqual(lessons.map((l) => [l.id.slice(0, 2), l.title, l.minutes]));
+    const links = [...index.matchAll(/`(#lesson=[^`]+)`/g)].map((m) => m[1]);
+    const expected = lessons.flatMap((l) =>
+      l.steps.map((s) => new URL(lessonLink("https://drydock.example/", l.id, s.id, true)).hash),
+    );
+    expect(links).toEqual(expected);
   });
 });
