@@ -5,7 +5,7 @@ import type { GuestProcess } from "./agent/index.ts";
 import type { Drydock } from "./drydock.ts";
 import { EngineError } from "./errors.ts";
 import type { ContainerEventAction, EventLog } from "./events.ts";
-import { createLayerServer, imageStoreLayers } from "./fs9p/index.ts";
+import { createShareServer, imageStoreLayers } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
 import {
   formatPlatform,
@@ -36,9 +36,15 @@ import {
   type RunResult,
   type WaitCondition,
 } from "./runtime/index.ts";
-import { type LayerShare, ninePLayerShare, OverlaySnapshotter, type UpperDirDiff } from "./snapshots/index.ts";
+import {
+  type LayerShare,
+  ninePLayerShare,
+  OverlaySnapshotter,
+  shareVolumes,
+  type UpperDirDiff,
+} from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
-import { VolumeStore } from "./volumes/index.ts";
+import { VOLUMES_ROOT, VolumeStore, type VolumeStoreStorage, VolumeTree } from "./volumes/index.ts";
 import { WASI_RUNTIME, WasiRuntime, type WasiWorkerFactory } from "./wasi/index.ts";
 
 export type { ContainerPathStat, ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
@@ -87,6 +93,11 @@ export interface ContainerServiceOptions {
    * wasi/wasm images cannot run and say so.
    */
   wasiWorkers?: WasiWorkerFactory;
+  /**
+   * The volumes' files, kept in the engine's storage and served to the guest on the layer share
+   * (`openVolumeTree(store)`; OPFS in the page, the data root in Node). In memory by default. Unused with `layers`.
+   */
+  volumes?: VolumeTree;
 }
 
 /** The runtimes `docker info` lists and `--runtime` takes, with what each runs. */
@@ -131,16 +142,19 @@ export class ContainerService {
   static open(drydock: Drydock, images: ImageService, options: ContainerServiceOptions = {}): ContainerService {
     const tracer = options.tracer ?? new Tracer();
     let layers = options.layers;
+    let volumeStorage: VolumeStoreStorage | undefined;
     if (!layers) {
-      drydock.machine.set9pHandler(createLayerServer(imageStoreLayers(images.store)));
-      layers = ninePLayerShare(drydock.agent, tracer);
+      const tree = options.volumes ?? VolumeTree.inMemory();
+      drydock.machine.set9pHandler(createShareServer(imageStoreLayers(images.store), tree).handler);
+      layers = ninePLayerShare(drydock.agent, tracer, undefined, true);
+      volumeStorage = { tree, ready: shareVolumes(drydock.agent, layers, VOLUMES_ROOT, tracer) };
     }
     const snapshotter = new OverlaySnapshotter({ agent: drydock.agent, layers, tracer });
     const events = options.events ?? images.events;
     const wasi = options.wasiWorkers
       ? new WasiRuntime({ images: images.store, workers: options.wasiWorkers, tracer })
       : undefined;
-    const volumes = new VolumeStore(drydock.agent, tracer);
+    const volumes = new VolumeStore(drydock.agent, tracer, VOLUMES_ROOT, volumeStorage);
     return new ContainerService(
       new Containers(drydock.agent, images, snapshotter, tracer, events, wasi, volumes),
       snapshotter,

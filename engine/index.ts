@@ -11,7 +11,13 @@ export {
 } from "./distribution/index.ts";
 export { type BootOptions, Drydock } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
-export { createLayerServer, imageStoreLayers, type LayerServerOptions, type LayerSource } from "./fs9p/index.ts";
+export {
+  createLayerServer,
+  createShareServer,
+  imageStoreLayers,
+  type LayerServerOptions,
+  type LayerSource,
+} from "./fs9p/index.ts";
 export {
   GUEST_CLI_SOCKET,
   GUEST_DOCKER_SOCKET,
@@ -48,4 +54,10 @@ export {
 export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
 export * from "./supervisor/index.ts";
 export * from "./vm/index.ts";
+export {
+  MemoryVolumeDataStore,
+  OpfsVolumeDataStore,
+  type VolumeDataStore,
+  VolumeTree,
+} from "./volumes/index.ts";
 export { serveWasiModule, type WasiWorker, type WorkerEndpoint, withSpareWorker } from "./wasi/index.ts";

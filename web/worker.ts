@@ -125,8 +125,23 @@ async function restore(fresh: boolean): Promise<StartResult> {
  */
 async function wireDocker(): Promise<void> {
   if (!drydock || !imageService || containerService) return;
-  const { ContainerService, serveDockerInGuest, withSpareWorker } = await engine();
-  containerService = ContainerService.open(drydock, imageService, { wasiWorkers: withSpareWorker(webWasiWorker) });
+  const { ContainerService, OpfsVolumeDataStore, serveDockerInGuest, VolumeTree, withSpareWorker } = await engine();
+  // Volume files live in OPFS beside the images, so a volume is there with its files after a reload.
+  let volumes: Awaited<ReturnType<typeof VolumeTree.open>> | undefined;
+  if (imageStorage === "opfs") {
+    try {
+      volumes = await VolumeTree.open(await OpfsVolumeDataStore.open(), {
+        onError: (error) => trace("error", `saving a volume failed: ${String(error)}`),
+      });
+    } catch (error) {
+      trace("error", `volumes are kept in memory until the page closes (${String(error)})`);
+    }
+  }
+  if (!drydock || containerService) return;
+  containerService = ContainerService.open(drydock, imageService, {
+    wasiWorkers: withSpareWorker(webWasiWorker),
+    ...(volumes ? { volumes } : {}),
+  });
   // WASI steps get their own kind, so the Trace shows which runtime ran a container.
   containerService.trace((event) =>
     trace(event.op === "wasm-compile" || event.op.startsWith("wasi-") ? "wasi" : "engine", event.command),

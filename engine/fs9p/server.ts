@@ -30,6 +30,8 @@ export interface LayerServerOptions {
   cachedLayers?: number;
   /** Told about failures that reach the guest as EIO (a blob that cannot be read, a source that throws). */
   onError?: (error: unknown) => void;
+  /** More directories the share's root lists beside the layers (the share router's `volumes`). */
+  rootEntries?: () => DirEntry[];
 }
 
 /** An error the guest sees as this errno. */
@@ -67,6 +69,7 @@ export class LayerServer {
   readonly #maxMessageSize: number;
   readonly #cachedLayers: number;
   readonly #onError: ((error: unknown) => void) | undefined;
+  readonly #rootEntries: (() => DirEntry[]) | undefined;
   #msize = 8192;
   readonly #fids = new Map<number, Fid>();
   /** Requests still running, by tag: a Tflush waits for the one it names. */
@@ -85,6 +88,7 @@ export class LayerServer {
     this.#maxMessageSize = options.maxMessageSize ?? 512000;
     this.#cachedLayers = options.cachedLayers ?? 64;
     this.#onError = options.onError;
+    this.#rootEntries = options.rootEntries;
     this.#readAhead = new ReadAhead((content, offset, length) => source.readContent(content, offset, length));
     this.#root = new FsNode(1, { mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, mtime: 0, rdev: 0 });
     // Its subdirectories come and go with the store: a link count of 1 tells tools like find not to count on it.
@@ -467,7 +471,7 @@ export class LayerServer {
     const hexes = this.#source.chainIds
       ? (await this.#source.chainIds()).map((chainId) => chainId.slice(chainId.indexOf(":") + 1))
       : [...this.#inodes.keys()];
-    const listing: DirEntry[] = this.#root.listing().slice(0, 2);
+    const listing: DirEntry[] = [...this.#root.listing().slice(0, 2), ...(this.#rootEntries?.() ?? [])];
     for (const hex of new Set(hexes)) {
       if (!CHAIN_ID_HEX.test(hex)) continue;
       const qid = { type: QidType.DIR, version: 0, path: this.#inodesOf(hex).root };

@@ -2,14 +2,17 @@
 // `drydock`: the Node command line. `drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]` boots the
 // guest and serves the Docker Engine API on the socket; `drydock <verb> …` is the docker CLI (engine/cli) against a
 // daemon: -H, then DOCKER_HOST, then unix:///tmp/drydock.sock (where `drydock daemon` listens by default).
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runCli } from "../cli/index.ts";
 import { ContainerService } from "../container-service.ts";
 import { GuestSupervisor } from "../supervisor/index.ts";
+import { VolumeTree } from "../volumes/index.ts";
 import { processCliIO, unixConnector } from "./cli.ts";
 import { DEFAULT_DATA_ROOT, startDaemon } from "./daemon.ts";
 import { openNodeImageService } from "./images.ts";
 import { bootDrydock } from "./index.ts";
+import { FsVolumeDataStore } from "./volume-data.ts";
 import { nodeWasiWorkers } from "./wasi.ts";
 
 /** Where `drydock daemon` listens and `drydock <verb>` looks, unless told otherwise. */
@@ -26,11 +29,15 @@ async function daemon(args: string[]): Promise<void> {
   });
   const root = values["data-root"];
   const images = await openNodeImageService(root);
+  // Volume files under <data-root>/volumes: they outlive the guest and the daemon.
+  const volumes = await VolumeTree.open(new FsVolumeDataStore(join(root, "volumes")), {
+    onError: (error) => console.error(`drydock: saving a volume failed: ${String(error)}`),
+  });
   const supervisor = values["no-guest"]
     ? undefined
     : await GuestSupervisor.start({
         boot: () => bootDrydock(),
-        open: (drydock) => ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() }),
+        open: (drydock) => ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers(), volumes }),
       });
   // A guest that fails (drydockd killed, a kernel panic) is reported at once and replaced by a fresh one.
   supervisor?.onFault((fault) =>
@@ -46,6 +53,7 @@ async function daemon(args: string[]): Promise<void> {
   const stop = async () => {
     await served.close();
     await supervisor?.dispose();
+    await volumes.close();
     process.exit(0);
   };
   process.once("SIGINT", stop);

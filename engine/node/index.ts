@@ -11,6 +11,7 @@ if (typeof globalThis.WebSocket === "undefined") Object.assign(globalThis, { Web
 export { bootGuest, GUEST_DIST_DIR, loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 export { openNodeImageService } from "./images.ts";
 export { ensureSavedState, STATE_CACHE_DIR, savedStateKey } from "./state.ts";
+export { FsVolumeDataStore } from "./volume-data.ts";
 export { nodeWasiWorkers } from "./wasi.ts";
 
 /**

@@ -471,6 +471,8 @@ export class Containers {
       // A container that stays must be clean before it can be seen exited (and started again); one removed at once
       // sends its removal right behind the cgroup's rmdir and the umount.
       if (!container.options.rm) await cleanedUp;
+      // What it wrote to volumes leaves the guest's page cache for the engine's storage, so it survives the guest.
+      if (container.mounts.some((mount) => mount.type === "volume")) await this.volumes?.sync().catch(() => {});
       const exit: ExitInfo = { code: status.code, oomKilled, finishedAt: Date.now() };
       if (status.signal) exit.signal = status.signal;
       if (status.error) exit.error = status.error.message;

@@ -19,6 +19,8 @@ export function ninePLayerShare(
   agent: Pick<AgentClient, "mkdir" | "mount" | "readFile">,
   tracer?: Tracer,
   root = LAYER_SHARE_ROOT,
+  /** Mount it writable: the share also serves the volumes (the layers still answer EROFS to any write). */
+  writable = false,
 ): LayerShare {
   let mounted: Promise<void> | undefined;
   const mount = async () => {
@@ -26,8 +28,15 @@ export function ninePLayerShare(
     if (table.split("\n").some((line) => line.split(" ")[1] === root)) return;
     tracer?.emit({ op: "mkdir", path: root });
     await agent.mkdir(root, { parents: true });
-    tracer?.emit({ op: "mount", source: "host9p", target: root, fstype: "9p", options: NINEP_OPTIONS, readonly: true });
-    await agent.mount("host9p", root, "9p", NINEP_OPTIONS, MS_RDONLY);
+    tracer?.emit({
+      op: "mount",
+      source: "host9p",
+      target: root,
+      fstype: "9p",
+      options: NINEP_OPTIONS,
+      readonly: !writable,
+    });
+    await agent.mount("host9p", root, "9p", NINEP_OPTIONS, writable ? 0 : MS_RDONLY);
   };
   return {
     root,
@@ -38,5 +47,40 @@ export function ninePLayerShare(
       });
       return mounted;
     },
+  };
+}
+
+const MS_BIND = 4096;
+
+/**
+ * Binds the share's volumes directory at `target` (the local driver's /var/lib/drydock/volumes), once per guest, so
+ * a volume's files are the engine's stored ones.
+ * @example
+ * const ready = shareVolumes(drydock.agent, layers, "/var/lib/drydock/volumes");
+ * await ready(); // mount --bind /run/drydock/layers/volumes /var/lib/drydock/volumes
+ */
+export function shareVolumes(
+  agent: Pick<AgentClient, "mkdir" | "mount" | "readFile">,
+  layers: LayerShare,
+  target: string,
+  tracer?: Tracer,
+): () => Promise<void> {
+  let bound: Promise<void> | undefined;
+  const bind = async () => {
+    await layers.ready();
+    const table = new TextDecoder().decode(await agent.readFile("/proc/mounts"));
+    if (table.split("\n").some((line) => line.split(" ")[1] === target)) return;
+    const source = `${layers.root}/volumes`;
+    tracer?.emit({ op: "mkdir", path: target });
+    await agent.mkdir(target, { parents: true });
+    tracer?.emit({ op: "mount", source, target, bind: true });
+    await agent.mount(source, target, "", "", MS_BIND);
+  };
+  return () => {
+    bound ??= bind().catch((error) => {
+      bound = undefined;
+      throw error;
+    });
+    return bound;
   };
 }

@@ -1,6 +1,8 @@
 // Volumes and mounts: what `docker volume …`, `-v`, `--mount` and `--tmpfs` ask for. specs.ts reads Docker's create
 // body into checked mount requests; VolumeStore keeps the volumes (the `local` driver: a directory in the guest per
 // volume), knows which containers use them, and resolves a container's requests into guest paths the runtime mounts.
+
+export { OpfsVolumeDataStore } from "./opfs.ts";
 export {
   checkVolumeName,
   type MountOrigin,
@@ -11,6 +13,8 @@ export {
   parseBind,
   parseTmpfs,
 } from "./specs.ts";
+export { checkStoredVolumeName, MemoryVolumeDataStore, type VolumeDataStore } from "./storage.ts";
+export { type VolumeInfo, VolumeTree } from "./tree.ts";
 export {
   type ContainerMount,
   type CreateVolumeOptions,
@@ -18,4 +22,5 @@ export {
   type Volume,
   type VolumeAgent,
   VolumeStore,
+  type VolumeStoreStorage,
 } from "./volumes.ts";

@@ -7,6 +7,7 @@ import type { AgentClient } from "../agent/index.ts";
 import { EngineError } from "../errors.ts";
 import type { Tracer } from "../trace/index.ts";
 import { checkVolumeName, type MountRequest, type MountType } from "./specs.ts";
+import type { VolumeTree } from "./tree.ts";
 
 export const VOLUMES_ROOT = "/var/lib/drydock/volumes";
 
@@ -43,6 +44,14 @@ export interface ContainerMount {
 
 export type VolumeAgent = Pick<AgentClient, "mkdir" | "remove" | "run">;
 
+/** Where volume data lives when it is kept outside the guest (see engine/fs9p's share). */
+export interface VolumeStoreStorage {
+  /** The volumes' files, as the 9P share serves them under VOLUMES_ROOT. */
+  tree: VolumeTree;
+  /** Makes VOLUMES_ROOT in the guest the share's volumes directory (mounted once per guest). */
+  ready(): Promise<void>;
+}
+
 export interface CreateVolumeOptions {
   name?: string;
   driver?: string;
@@ -71,7 +80,23 @@ export class VolumeStore {
     readonly agent: VolumeAgent,
     readonly tracer?: Tracer,
     readonly root = VOLUMES_ROOT,
-  ) {}
+    /** Without it, volumes are directories of the guest's tmpfs and go with the guest. */
+    readonly storage?: VolumeStoreStorage,
+  ) {
+    // The volumes a previous engine (page, daemon) left in storage are there again, with their records.
+    for (const name of storage?.tree.volumes() ?? []) {
+      const info = storage?.tree.volumeInfo(name);
+      this.#volumes.set(name, {
+        name,
+        driver: "local",
+        mountpoint: `${this.root}/${name}/_data`,
+        createdAt: info?.createdAt ?? Date.now(),
+        labels: { ...(info?.labels ?? {}) },
+        options: {},
+        anonymous: info?.anonymous ?? false,
+      });
+    }
+  }
 
   /** `docker volume create`: a new volume, or the one of that name if it exists (as dockerd answers). */
   async create(options: CreateVolumeOptions = {}): Promise<Volume> {
@@ -103,8 +128,10 @@ export class VolumeStore {
       options: {},
       anonymous,
     };
+    await this.storage?.ready();
     this.tracer?.emit({ op: "mkdir", path: volume.mountpoint }, name);
     await this.agent.mkdir(volume.mountpoint, { parents: true });
+    this.storage?.tree.setVolumeInfo(name, { createdAt: volume.createdAt, labels: volume.labels, anonymous });
     this.#volumes.set(name, volume);
     return volume;
   }
@@ -135,14 +162,28 @@ export class VolumeStore {
     const users = this.users(name);
     if (users.length) throw new EngineError("conflict", `remove ${name}: volume is in use - [${users.join(", ")}]`);
     const dir = volume.mountpoint.replace(/\/_data$/, "");
+    await this.storage?.ready();
     this.tracer?.emit({ op: "rm", path: dir, recursive: true }, name);
     await this.agent.remove(dir, { recursive: true });
     this.#volumes.delete(name);
   }
 
+  /**
+   * Writes what containers wrote to volumes through to the engine's storage: the guest caches 9P writes in its page
+   * cache (the share is mounted cache=loose for the layers' sake), so `sync` pushes them out, then the trees are saved.
+   */
+  async sync(): Promise<void> {
+    if (!this.storage) return;
+    this.tracer?.emit({ op: "exec", argv: ["sync"] });
+    await this.agent.run(["/bin/busybox", "sync"]);
+    await this.storage.tree.save();
+  }
+
   /** Bytes a volume's files take (`du -sk`), for prune and `docker system df`. */
   async size(name: string): Promise<number> {
     const volume = this.get(name);
+    // Kept outside the guest: the engine knows the sizes without asking it.
+    if (this.storage) return this.storage.tree.usage(name);
     this.tracer?.emit({ op: "exec", argv: ["du", "-sk", volume.mountpoint] }, name);
     const { stdout } = await this.agent.run(["/bin/busybox", "du", "-sk", volume.mountpoint]);
     return Number(/^(\d+)/.exec(stdout)?.[1] ?? 0) * 1024;
@@ -173,6 +214,7 @@ export class VolumeStore {
   async attach(containerId: string, requests: readonly MountRequest[]): Promise<ContainerMount[]> {
     const used = new Set<string>();
     this.#users.set(containerId, used);
+    if (requests.some((request) => request.type === "volume")) await this.storage?.ready();
     try {
       const mounts: ContainerMount[] = [];
       for (const request of requests) {
