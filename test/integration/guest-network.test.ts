@@ -1,13 +1,22 @@
 // GuestNetwork against the real guest, restored once from its saved state: bridges, sandboxes joined by veth pairs,
 // isolation by policy routing, the userland proxy, TCP connections opened by the engine and the DNS sockets whose
 // queries the engine answers. Processes in a sandbox are the guest's busybox, spawned with the sandbox's NETNS.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Drydock, isEngineError } from "../../engine/index.ts";
+import { type WebSocket, WebSocketServer } from "ws";
+import { Drydock, isEngineError } from "../../engine/index.ts";
 import { AgentGuestNetwork } from "../../engine/network/index.ts";
-import { bootDrydock } from "../../engine/node/index.ts";
+import { ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
 import { type TraceEvent, Tracer } from "../../engine/trace/index.ts";
 
 let drydock: Drydock;
+let web: Server;
+let wisp: Server;
+/** The destinations the guest asked the Wisp server for. */
+const wispConnects: string[] = [];
+let wispSessions = 0;
 let net: AgentGuestNetwork;
 const trace: TraceEvent[] = [];
 const PATH = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"];
@@ -46,8 +55,60 @@ function dnsAnswer(query: Uint8Array, address: number[]): Uint8Array {
   return Uint8Array.from([...header, ...query.slice(12, questionEnd), ...record]);
 }
 
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+}
+
+/**
+ * A minimal Wisp server on loopback for v86's Wisp adapter: every stream, whatever address the guest asked for, is
+ * connected to the loopback web server, so nothing leaves this machine.
+ */
+function wispServer(webPort: number): Server {
+  const server = createServer();
+  const frame = (type: number, stream: number, body: Uint8Array) => {
+    const head = Buffer.alloc(5);
+    head[0] = type;
+    head.writeUInt32LE(stream, 1);
+    return Buffer.concat([head, body]);
+  };
+  const credit = (stream: number) => frame(3, stream, Buffer.from([128, 0, 0, 0]));
+  new WebSocketServer({ server }).on("connection", (ws: WebSocket) => {
+    const sockets = new Map<number, Socket>();
+    wispSessions++;
+    ws.send(credit(0));
+    ws.on("message", (data: Buffer) => {
+      const stream = data.readUInt32LE(1);
+      if (data[0] === 1) {
+        wispConnects.push(`${data.subarray(8).toString()}:${data.readUInt16LE(6)}`);
+        const socket = netConnect(webPort, "127.0.0.1");
+        sockets.set(stream, socket);
+        socket.on("data", (chunk) => ws.send(frame(2, stream, chunk)));
+        socket.on("close", () => {
+          if (sockets.delete(stream)) ws.send(frame(4, stream, Buffer.from([2])));
+        });
+        socket.on("error", () => {});
+      } else if (data[0] === 2) {
+        sockets.get(stream)?.write(data.subarray(5));
+        ws.send(credit(stream));
+      } else if (data[0] === 4) {
+        sockets.get(stream)?.destroy();
+        sockets.delete(stream);
+      }
+    });
+  });
+  return server;
+}
+
 beforeAll(async () => {
-  drydock = await bootDrydock();
+  web = createServer((_, response) => response.end("hello through the relay\n"));
+  wisp = wispServer(await listen(web));
+  const relayUrl = `ws://127.0.0.1:${await listen(wisp)}/`;
+  drydock = await Drydock.boot({
+    artifacts: await loadGuestArtifacts(),
+    wasmPath: v86WasmPath(),
+    state: (await ensureSavedState()).state,
+    relayUrl,
+  });
   const tracer = new Tracer();
   tracer.subscribe((event) => trace.push(event));
   net = new AgentGuestNetwork(drydock.agent, tracer);
@@ -64,6 +125,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await drydock?.dispose();
+  wisp?.closeAllConnections();
+  await new Promise((resolve) => wisp?.close(resolve));
+  await new Promise((resolve) => web?.close(resolve));
 });
 
 describe("the guest's own network", () => {
@@ -223,5 +287,28 @@ describe("DNS served by the engine", () => {
     await net.removeSandbox("gn-b");
     await net.createSandbox("gn-b");
     expect((await inSandbox("gn-b", ["cat", "/proc/net/udp"])).output).not.toContain("0B00007F:0035");
+  });
+});
+
+describe("the way out through v86's router and a Wisp relay", () => {
+  it("a container's own address goes out through the guest without NAT, and the answer comes back to it", async () => {
+    // 192.168.86.5 is on eth0's link; v86's router answers for it and hands the stream to the relay, which here
+    // leads to the loopback web server whatever the address.
+    const fetched = await inSandbox("gn-a", ["timeout", "20", "wget", "-qO-", "http://192.168.86.5/"]);
+    // On failure, say what the guest and the relay saw.
+    const seen =
+      fetched.code === 0
+        ? ""
+        : `relay sessions ${wispSessions}, streams ${JSON.stringify(wispConnects)}; the guest: ${
+            (
+              await inSandbox(undefined, [
+                "sh",
+                "-c",
+                "ip route; cat /proc/net/arp /sys/class/net/eth0/statistics/tx_packets /sys/class/net/eth0/statistics/rx_packets",
+              ])
+            ).output
+          }`;
+    expect(fetched, seen).toEqual({ code: 0, output: "hello through the relay\n" });
+    expect(wispConnects).toContain("192.168.86.5:80");
   });
 });
