@@ -1,7 +1,7 @@
 // The Drydock facade: a guest machine with its agent, ready to run processes.
 import { AgentClient, type GuestProcess, type SpawnOptions } from "./agent/client.ts";
 import { EngineError } from "./errors.ts";
-import { type MachineArtifacts, V86Machine } from "./vm/v86-machine.ts";
+import { type CompiledWasm, type MachineArtifacts, type MachineStep, V86Machine } from "./vm/v86-machine.ts";
 
 export interface BootOptions {
   /** The BIOS files, and for a cold boot the kernel and its command line. */
@@ -18,6 +18,10 @@ export interface BootOptions {
   timeoutMs?: number;
   /** The Wisp server (`ws://…/wisp/`) the guest's network card reaches the outside through; none: no way out. */
   relayUrl?: string;
+  /** v86.wasm compiled by the caller (see V86MachineOptions.wasmModule). */
+  wasmModule?: CompiledWasm;
+  /** Told the start and end (performance.now()) of each step: the machine's, then the agent's hello. */
+  onStep?: (step: MachineStep | "agent hello", start: number, end: number) => void;
 }
 
 /**
@@ -51,6 +55,7 @@ export class Drydock {
       crashed?.(error);
       agent?.fail(error);
     });
+    const greeting = performance.now();
     try {
       agent = await Promise.race([
         AgentClient.connect(machine.agentLink, {
@@ -64,6 +69,7 @@ export class Drydock {
       await machine.dispose();
       throw error;
     }
+    options.onStep?.("agent hello", greeting, performance.now());
     return new Drydock(machine, agent);
   }
 

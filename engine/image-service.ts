@@ -31,6 +31,7 @@ import {
   familiarReference,
   type HasherFactory,
   type ImageReference,
+  loadWasmHashers,
   type Platform,
   parseReference,
   registryBaseUrl,
@@ -178,11 +179,15 @@ export class ImageService {
     let content: ContentStore;
     let metadata: MetadataStore;
     let hashers: HasherFactory | undefined;
+    if (storage === "memory" || storage === "opfs") {
+      // WebAssembly SHA-2 where it loads (a page whose policy forbids WebAssembly keeps the portable one).
+      hashers = await loadWasmHashers().catch(() => undefined);
+    }
     if (storage === "memory") {
-      content = new MemoryContentStore();
+      content = new MemoryContentStore(hashers ? { hashers } : {});
       metadata = new MemoryMetadataStore();
     } else if (storage === "opfs") {
-      content = await OpfsContentStore.open();
+      content = await OpfsContentStore.open(hashers ? { hashers } : {});
       metadata = await OpfsMetadataStore.open();
     } else {
       ({ content, metadata, hashers } = storage);

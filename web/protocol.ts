@@ -62,10 +62,19 @@ export interface DownloadProgress {
   total: number;
 }
 
+/** One timed step of the start, in the page's clock (milliseconds since navigation). */
+export interface StartStep {
+  name: string;
+  start: number;
+  end: number;
+}
+
 export interface StartResult {
   kernel: string;
   agentVersion: number;
   restoreMs: number;
+  /** Where the start's time went, step by step (the page turns them into performance measures). */
+  steps: StartStep[];
 }
 
 /** Callbacks the worker calls on the main thread (wrapped with comlink's proxy). */

@@ -7,6 +7,7 @@ import * as Comlink from "comlink";
 import wasmUrl from "v86/build/v86.wasm?url";
 import type { DownloadProgress, PageSink, TraceEntry, WorkerApi } from "./protocol.ts";
 
+performance.mark("drydock:page script runs");
 export const api = Comlink.wrap<WorkerApi>(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" }));
 
 const early: Array<(sink: PageSink) => void> = [];
@@ -35,3 +36,4 @@ export const started = api.start(
   }),
 );
 export const workerStartedAt = performance.now();
+performance.mark("drydock:worker created, start sent");

@@ -19,6 +19,7 @@ import type {
   ShellSink,
   StartOptions,
   StartResult,
+  StartStep,
   TraceEntry,
   WorkerApi,
 } from "./protocol.ts";
@@ -42,6 +43,8 @@ const engine = () => {
   return engineModule;
 };
 let timeOffset = 0;
+/** When this module was evaluated (the worker's clock): the first step the page can time in the worker. */
+const evaluatedAt = performance.now();
 const processes = new Map<number, { process: GuestProcess; input: WritableStreamDefaultWriter<Uint8Array> }>();
 let nextProcess = 1;
 /** How long a lesson's check may run before it is killed. */
@@ -56,11 +59,50 @@ function hex(bytes: ArrayBuffer): string {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Fetches `file` with progress, checks its size and sha256: a truncated or stale download never reaches v86. */
-async function download(name: string, file: GuestFile, progress: (p: DownloadProgress) => void): Promise<ArrayBuffer> {
+/**
+ * The guest's files as they were verified when first stored. Their URLs are content-addressed, so a file here is the
+ * file the page asks for: it was checked (size and sha256) before it was put here and is not hashed again. Missing
+ * where Cache Storage is (an insecure origin): then every download is verified.
+ */
+const VERIFIED_CACHE = "drydock-guest-verified";
+const verifiedCache: Promise<Cache | undefined> =
+  typeof caches === "undefined" ? Promise.resolve(undefined) : caches.open(VERIFIED_CACHE).catch(() => undefined);
+
+/** Forgets stored guest files that are not `keep` (an older state, after the guest changed). */
+async function pruneVerified(keep: readonly string[]): Promise<void> {
+  const cache = await verifiedCache;
+  if (!cache) return;
+  for (const request of await cache.keys()) {
+    if (!keep.includes(request.url)) await cache.delete(request);
+  }
+}
+
+/**
+ * The bytes of `file`: from the verified cache, or downloaded with progress, its size and sha256 checked (a
+ * truncated or stale download never reaches v86) and then stored there. `verified` says whether it was hashed now.
+ */
+async function download(
+  name: string,
+  file: GuestFile,
+  progress: (p: DownloadProgress) => void,
+  timed: (name: string, start: number) => void,
+): Promise<{ bytes: ArrayBuffer; stored: boolean }> {
+  const started = performance.now();
+  const cache = await verifiedCache;
+  const url = new URL(file.url, location.href).href;
+  const stored = await cache?.match(url).catch(() => undefined);
+  if (stored) {
+    const bytes = await stored.arrayBuffer().catch(() => undefined);
+    if (bytes?.byteLength === file.size) {
+      progress({ file: name, loaded: file.size, total: file.size });
+      timed(`read ${name} (verified when stored)`, started);
+      return { bytes, stored: true };
+    }
+  }
   let response: Response;
   try {
-    response = await fetch(file.url);
+    // With a verified cache, that cache keeps the file: the HTTP cache need not hold a second copy.
+    response = await fetch(url, cache ? { cache: "no-store" } : {});
   } catch (cause) {
     throw new Error(`could not download the ${name} from ${file.url}: ${String(cause)}`);
   }
@@ -89,11 +131,36 @@ async function download(name: string, file: GuestFile, progress: (p: DownloadPro
   if (loaded !== file.size) {
     throw new Error(`the ${name} at ${file.url} is truncated: ${loaded} of ${file.size} bytes`);
   }
+  timed(`download ${name}`, started);
+  const hashing = performance.now();
   const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
   if (digest !== file.sha256) {
     throw new Error(`the ${name} at ${file.url} is corrupt: sha256 ${digest.slice(0, 12)}…, expected ${file.sha256}`);
   }
-  return bytes.buffer;
+  timed(`verify ${name} (sha256)`, hashing);
+  // Stored only once verified; a failure to store costs the next visit a download, nothing more.
+  void cache
+    ?.put(url, new Response(bytes.slice(), { headers: { "Content-Type": "application/octet-stream" } }))
+    .catch(() => {});
+  return { bytes: bytes.buffer, stored: false };
+}
+
+/**
+ * v86.wasm, compiled while it streams in. The response is an ordinary cacheable one (content-hashed URL, long
+ * cache), so the browser can keep the compiled code and skip compiling on later visits.
+ */
+async function compileEmulator(url: string): Promise<WebAssembly.Module> {
+  const response = fetch(url).then((r) => {
+    if (!r.ok) throw new Error(`could not download the emulator from ${url}: HTTP ${r.status}`);
+    return r;
+  });
+  try {
+    return await WebAssembly.compileStreaming(response);
+  } catch (error) {
+    // A server that does not say application/wasm: compile from the bytes.
+    if (!(error instanceof TypeError)) throw error;
+    return WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+  }
 }
 
 /** Restores the guest (a fresh copy of the state when `fresh`), greets its agent and watches it for failure. */
@@ -116,7 +183,7 @@ async function restore(fresh: boolean): Promise<StartResult> {
     trace("error", `the guest failed: ${error.message}`);
     pageSink?.fault(error.message);
   });
-  return { kernel: hello?.kernel ?? "", agentVersion: hello?.version ?? 0, restoreMs };
+  return { kernel: hello?.kernel ?? "", agentVersion: hello?.version ?? 0, restoreMs, steps: [] };
 }
 
 /**
@@ -204,43 +271,55 @@ async function runOnce(image: string, args: string[]): Promise<RuntimeRun> {
 
 const api: WorkerApi = {
   async start(options: StartOptions, sink: PageSink): Promise<StartResult> {
+    const received = performance.now();
     traceSink = (entry) => sink.trace(entry);
     timeOffset = performance.timeOrigin - options.timeOrigin;
+    const steps: StartStep[] = [];
+    const timed = (name: string, start: number, end = performance.now()) =>
+      steps.push({ name, start: start + timeOffset, end: end + timeOffset });
+    timed("worker module evaluated → start received", evaluatedAt, received);
     const progress = (p: DownloadProgress) => sink.download(p);
-    const loadingEngine = engine();
+    const loadingEngine = engine().then((module) => {
+      timed("load the engine's code (worker chunk)", received);
+      return module;
+    });
     trace("http", `GET ${options.state.url} (saved machine state, zstd, ${options.state.size} bytes)`);
-    const [state, bios, vgaBios, wasm] = await Promise.all([
-      download("saved machine state", options.state, progress),
-      download("BIOS", options.bios, progress),
-      download("VGA BIOS", options.vgaBios, progress),
-      fetch(options.wasmUrl).then(async (response) => {
-        if (!response.ok)
-          throw new Error(`could not download the emulator from ${options.wasmUrl}: ${response.status}`);
-        return response.blob();
+    const [state, bios, vgaBios, wasmModule] = await Promise.all([
+      download("saved machine state", options.state, progress, timed),
+      download("BIOS", options.bios, progress, timed),
+      download("VGA BIOS", options.vgaBios, progress, timed),
+      compileEmulator(options.wasmUrl).then((module) => {
+        timed("fetch and compile v86.wasm (streaming)", received);
+        return module;
       }),
     ]);
-    trace("http", "downloads verified (sha256)");
+    const files = [state, bios, vgaBios];
+    trace(
+      "http",
+      files.every((f) => f.stored)
+        ? "guest files read from the verified cache (sha256 checked when they were stored)"
+        : "downloads verified (sha256)",
+    );
+    if (!files.every((f) => f.stored)) {
+      void pruneVerified([options.state, options.bios, options.vgaBios].map((f) => new URL(f.url, location.href).href));
+    }
     pageSink = sink;
     // The bytes stay here: a guest that fails is replaced by a fresh one restored from the same state.
-    const wasmBlob = new Blob([wasm], { type: "application/wasm" });
     bootGuest = async (fresh) => {
       const { Drydock } = await loadingEngine;
-      // v86 loads its wasm by URL; a blob URL of the bytes already here avoids a second request.
-      const wasmPath = URL.createObjectURL(wasmBlob);
-      try {
-        return await Drydock.boot({
-          // A restore needs no kernel: the state holds the guest's memory.
-          artifacts: { bios: new Uint8Array(bios), vgaBios: new Uint8Array(vgaBios) },
-          wasmPath,
-          state: fresh ? state.slice(0) : state,
-          memoryMiB: options.memoryMiB,
-        });
-      } finally {
-        URL.revokeObjectURL(wasmPath);
-      }
+      return Drydock.boot({
+        // A restore needs no kernel: the state holds the guest's memory.
+        artifacts: { bios: new Uint8Array(bios.bytes), vgaBios: new Uint8Array(vgaBios.bytes) },
+        wasmPath: options.wasmUrl,
+        wasmModule,
+        state: fresh ? state.bytes.slice(0) : state.bytes,
+        memoryMiB: options.memoryMiB,
+        // The first start's steps are the page's breakdown; a fresh guest's are not timed.
+        ...(fresh ? {} : { onStep: (step: string, start: number, end: number) => timed(step, start, end) }),
+      });
     };
-    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.byteLength} bytes of zstd`);
-    return restore(false);
+    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);
+    return { ...(await restore(false)), steps };
   },
 
   async restartGuest(): Promise<StartResult> {

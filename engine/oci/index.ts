@@ -62,3 +62,4 @@ export {
   wasmLayerDiffId,
   wasmModuleFileName,
 } from "./wasm-artifact.ts";
+export { loadWasmHashers } from "./wasm-hash.ts";

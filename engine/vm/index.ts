@@ -11,8 +11,10 @@ export { FakeMachine } from "./fake-machine.ts";
 export type { ByteChannel, Machine } from "./machine.ts";
 export { type CommandResult, SerialShell } from "./serial-shell.ts";
 export {
+  type CompiledWasm,
   DEFAULT_MEMORY_MIB,
   type MachineArtifacts,
+  type MachineStep,
   type NinePHandler,
   V86Machine,
   type V86MachineOptions,

@@ -31,6 +31,13 @@ export interface V86MachineOptions {
    * (containers, bridges) work.
    */
   relayUrl?: string;
+  /**
+   * v86.wasm already compiled (the page compiles it from a cacheable response while the state downloads, so the
+   * browser can keep the compiled code). Without it v86 fetches and compiles `wasmPath` itself.
+   */
+  wasmModule?: CompiledWasm;
+  /** Told the start and end (performance.now()) of each step of a start (the wasm and state steps only with `wasmModule`). */
+  onStep?: (step: MachineStep, start: number, end: number) => void;
 }
 
 /** v86 picks its Wisp adapter by the URL's scheme: `wisp://` for `ws://`, `wisps://` for `wss://`. */
@@ -46,6 +53,18 @@ export function wispRelayUrl(url: string): string {
   return `${secure ? "wisps" : "wisp"}://${match[2]}`;
 }
 
+/** A compiled WebAssembly.Module (typed loosely: the Node config, which checks engine/ too, has no WebAssembly types). */
+export type CompiledWasm = object;
+type WasmExports = Record<string, unknown>;
+const webAssembly = (
+  globalThis as unknown as {
+    WebAssembly: { instantiate(module: CompiledWasm, imports: object): Promise<{ exports: WasmExports }> };
+  }
+).WebAssembly;
+
+/** The steps of a restore that `onStep` reports. */
+export type MachineStep = "instantiate wasm" | "inflate state" | "set state" | "new V86 → emulator-started";
+
 /** Answers one 9P message: `request` is a whole message (size[4] type[1] tag[2] ...); call `reply` once. */
 export type NinePHandler = (request: Uint8Array, reply: (response: Uint8Array) => void) => void;
 
@@ -59,6 +78,44 @@ interface V86Bus {
 }
 
 const PANIC = /Kernel panic|Attempted to kill init|general protection fault|BUG: /;
+
+/**
+ * Instantiates v86's module for v86's `wasm_fn`; with `onStep`, wraps the three zstd calls that open and close a
+ * restore, so the inflating and the setting of the state can be told apart (v86 does both in one call).
+ */
+async function instantiate(
+  module: CompiledWasm,
+  imports: object,
+  onStep: V86MachineOptions["onStep"],
+): Promise<WasmExports> {
+  const started = performance.now();
+  const { exports } = await webAssembly.instantiate(module, imports);
+  onStep?.("instantiate wasm", started, performance.now());
+  if (!onStep) return exports;
+  type Call = (...args: number[]) => number;
+  const wrapped: WasmExports = { ...exports };
+  let inflating = 0;
+  let read = 0;
+  const create = exports.zstd_create_ctx as Call;
+  const readFree = exports.zstd_read_free as Call;
+  const free = exports.zstd_free_ctx as Call;
+  wrapped.zstd_create_ctx = (...args: number[]) => {
+    inflating = performance.now();
+    return create(...args);
+  };
+  wrapped.zstd_read_free = (...args: number[]) => {
+    const result = readFree(...args);
+    read = performance.now();
+    return result;
+  };
+  wrapped.zstd_free_ctx = (...args: number[]) => {
+    const result = free(...args);
+    onStep("inflate state", inflating, read);
+    onStep("set state", read, performance.now());
+    return result;
+  };
+  return wrapped;
+}
 
 function copy(bytes: Uint8Array): ArrayBuffer {
   return bytes.slice().buffer as ArrayBuffer;
@@ -130,6 +187,12 @@ export class V86Machine implements Machine {
     }
     const config: V86Options = {
       wasm_path: options.wasmPath,
+      ...(options.wasmModule
+        ? {
+            wasm_fn: ((imports: object) =>
+              instantiate(options.wasmModule!, imports, options.onStep)) as V86Options["wasm_fn"],
+          }
+        : {}),
       memory_size: memoryMiB * 1024 * 1024,
       vga_memory_size: 2 * 1024 * 1024,
       bios: { buffer: copy(artifacts.bios) },
@@ -156,6 +219,7 @@ export class V86Machine implements Machine {
     };
     let machine: V86Machine;
     let emulator: V86;
+    const constructing = performance.now();
     try {
       emulator = new V86(config);
     } catch (cause) {
@@ -163,6 +227,7 @@ export class V86Machine implements Machine {
     }
     machine = new V86Machine(emulator);
     await new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()));
+    options.onStep?.("new V86 → emulator-started", constructing, performance.now());
     return machine;
   }
 

@@ -1,4 +1,5 @@
 // The benchmark harness: suites record figures; run.ts prints them and writes bench/results.json.
+import { readFileSync } from "node:fs";
 
 export interface BenchResult {
   suite: string;
@@ -11,6 +12,17 @@ export interface BenchResult {
   min: number;
   max: number;
   goal?: string;
+  /** The machine's 1-minute load average when the figure was recorded: a loaded figure is not a quiet one. */
+  load: number;
+}
+
+/** The 1-minute load average (/proc/loadavg), or NaN where there is none. */
+export function loadAverage(): number {
+  try {
+    return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export interface BenchContext {
@@ -51,6 +63,7 @@ export function createContext(suite: string, results: BenchResult[]): BenchConte
       min: Math.min(...values),
       max: Math.max(...values),
       ...(goal ? { goal } : {}),
+      load: loadAverage(),
     });
   };
   return {

@@ -3,7 +3,7 @@
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
-import { type BenchResult, type BenchSuite, createContext } from "./harness.ts";
+import { type BenchResult, type BenchSuite, createContext, loadAverage } from "./harness.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const only = process.argv.slice(2);
@@ -13,7 +13,7 @@ const results: BenchResult[] = [];
 for (const file of files) {
   const suite = ((await import(`./${file}`)) as { default: BenchSuite }).default;
   if (only.length && !only.includes(suite.name)) continue;
-  process.stdout.write(`bench: ${suite.name}…\n`);
+  process.stdout.write(`bench: ${suite.name}… (load average ${loadAverage()} on ${cpus().length} cores)\n`);
   await suite.run(createContext(suite.name, results));
 }
 
@@ -27,6 +27,7 @@ console.table(
     max: round(r.max),
     runs: r.runs,
     goal: r.goal ?? "",
+    load: r.load,
   })),
 );
 
