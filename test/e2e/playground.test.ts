@@ -191,6 +191,8 @@ describe("the playground", () => {
 
   it("says what failed when the saved state cannot be loaded", async () => {
     const { page } = browser;
+    // A visit that must download the state: the earlier visits stored it (verified) in the page's Cache Storage.
+    await page.evaluate(`caches.delete("drydock-guest-verified")`);
     await page.route("**/guest/state-*", (route) => route.fulfill({ status: 404, body: "gone" }));
     await page.goto(server.url);
     await page.waitForSelector("html[data-state=error]");
