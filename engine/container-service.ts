@@ -7,6 +7,7 @@ import { EngineError } from "./errors.ts";
 import type { ContainerEventAction, EventLog } from "./events.ts";
 import { createShareServer, imageStoreLayers } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
+import { type EgressEmulator, traceEgress } from "./network/relay.ts";
 import {
   formatPlatform,
   GUEST_PLATFORM,
@@ -155,6 +156,8 @@ export class ContainerService {
       ? new WasiRuntime({ images: images.store, workers: options.wasiWorkers, tracer })
       : undefined;
     const volumes = new VolumeStore(drydock.agent, tracer, VOLUMES_ROOT, volumeStorage);
+    // Every connection out of the guest (through the relay, refused, or with no relay) is a trace event.
+    traceEgress(drydock.machine.emulator as unknown as EgressEmulator, drydock.relay, tracer);
     return new ContainerService(
       new Containers(drydock.agent, images, snapshotter, tracer, events, wasi, volumes),
       snapshotter,

@@ -1,6 +1,7 @@
 // The Drydock facade: a guest machine with its agent, ready to run processes.
 import { AgentClient, type GuestProcess, type SpawnOptions } from "./agent/client.ts";
 import { EngineError } from "./errors.ts";
+import { type RelayConfig, relayWispUrl } from "./network/relay.ts";
 import { type CompiledWasm, type MachineArtifacts, type MachineStep, V86Machine } from "./vm/v86-machine.ts";
 
 export interface BootOptions {
@@ -22,6 +23,11 @@ export interface BootOptions {
   wasmModule?: CompiledWasm;
   /** Told the start and end (performance.now()) of each step: the machine's, then the agent's hello. */
   onStep?: (step: MachineStep | "agent hello", start: number, end: number) => void;
+  /**
+   * The relay containers reach the outside through: its Wisp endpoint for v86's network card (unless `relayUrl`
+   * names one), its DNS for the embedded resolver, and the Trace's wording.
+   */
+  relay?: RelayConfig;
 }
 
 /**
@@ -36,10 +42,14 @@ export class Drydock {
   private constructor(
     readonly machine: V86Machine,
     readonly agent: AgentClient,
+    /** The relay the guest's network card and the embedded DNS go out through, if any. */
+    readonly relay: RelayConfig | undefined,
   ) {}
 
   static async boot(options: BootOptions): Promise<Drydock> {
-    const machine = await V86Machine.boot(options);
+    // v86's network card connects to the relay's Wisp endpoint (the machine's `relayUrl`).
+    const relayUrl = options.relayUrl ?? (options.relay ? relayWispUrl(options.relay) : undefined);
+    const machine = await V86Machine.boot({ ...options, ...(relayUrl ? { relayUrl } : {}) });
     const consoleTail = () => machine.consoleTail(15);
     let crashed: ((error: Error) => void) | undefined;
     const crash = new Promise<never>((_, reject) => {
@@ -70,7 +80,7 @@ export class Drydock {
       throw error;
     }
     options.onStep?.("agent hello", greeting, performance.now());
-    return new Drydock(machine, agent);
+    return new Drydock(machine, agent, options.relay);
   }
 
   /**

@@ -51,6 +51,13 @@ export {
   inspectContainer,
   readCgroup,
 } from "./inspect/index.ts";
+export {
+  describeDnsAnswer,
+  NO_RELAY_MESSAGE,
+  type RelayConfig,
+  relayWispUrl,
+  resolveViaRelay,
+} from "./network/relay.ts";
 export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
 export * from "./supervisor/index.ts";
 export * from "./vm/index.ts";

@@ -53,6 +53,8 @@ export interface StartOptions {
   memoryMiB: number;
   /** The page's time origin, so the worker's trace times line up with the page's. */
   timeOrigin: number;
+  /** The relay containers go out through (its base URL, e.g. `<origin>/relay`); none: no way out. */
+  relayUrl?: string;
 }
 
 /** Bytes of the start-up downloads so far, per file. */

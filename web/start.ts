@@ -19,6 +19,13 @@ export function attachSink(target: PageSink): void {
   for (const deliver of early.splice(0)) deliver(target);
 }
 
+/** The relay: `?relay=URL`, or none with `?relay=none`, else the dev/preview server's own at /relay. */
+function relay(): { relayUrl?: string } {
+  const asked = new URLSearchParams(location.search).get("relay");
+  if (asked === "none" || asked === "") return {};
+  return { relayUrl: new URL(asked ?? `${import.meta.env.BASE_URL}relay`, location.href).href.replace(/\/+$/, "") };
+}
+
 export const started = api.start(
   {
     state: guest.state,
@@ -27,6 +34,7 @@ export const started = api.start(
     wasmUrl: new URL(wasmUrl, location.href).href,
     memoryMiB: guest.memoryMiB,
     timeOrigin: performance.timeOrigin,
+    ...relay(),
   },
   Comlink.proxy<PageSink>({
     trace: (entry: TraceEntry) => (sink ? sink.trace(entry) : early.push((s) => s.trace(entry))),

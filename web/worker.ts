@@ -211,7 +211,16 @@ async function wireDocker(): Promise<void> {
   });
   // WASI steps get their own kind, so the Trace shows which runtime ran a container.
   containerService.trace((event) =>
-    trace(event.op === "wasm-compile" || event.op.startsWith("wasi-") ? "wasi" : "engine", event.command),
+    trace(
+      event.op === "wasm-compile" || event.op.startsWith("wasi-")
+        ? "wasi"
+        : event.op === "connect"
+          ? event.via === "relay"
+            ? "relay"
+            : "error"
+          : "engine",
+      event.command,
+    ),
   );
   guestDocker = await serveDockerInGuest(drydock, {
     images: imageService,
@@ -316,6 +325,7 @@ const api: WorkerApi = {
         memoryMiB: options.memoryMiB,
         // The first start's steps are the page's breakdown; a fresh guest's are not timed.
         ...(fresh ? {} : { onStep: (step: string, start: number, end: number) => timed(step, start, end) }),
+        ...(options.relayUrl ? { relay: { url: options.relayUrl } } : {}),
       });
     };
     trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);

@@ -8,6 +8,7 @@ import type { ContainerService } from "../container-service.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import type { ImageService } from "../image-service.ts";
 import type { ImageDetails, NewImageLayer } from "../images/index.ts";
+import { egressHint } from "../network/relay.ts";
 import {
   type Digest,
   digestOf,
@@ -660,7 +661,7 @@ export class Builder {
         const command = argv.join(" ");
         let message = `The command '${command}' returned a non-zero code: ${code}`;
         if (NETWORK_FAILURE.test(output)) {
-          message += `. It seems to need the network, but containers here have only a loopback interface (no network "bridge" with egress yet): download what it needs outside and COPY it in instead`;
+          message += `. ${egressHint(containers.drydock.relay)}; or download what it needs outside and COPY it in instead`;
         }
         throw new EngineError("invalidArgument", message);
       }

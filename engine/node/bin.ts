@@ -1,11 +1,13 @@
 #!/usr/bin/env -S npx tsx
-// `drydock`: the Node command line. `drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]` boots the
-// guest and serves the Docker Engine API on the socket; `drydock <verb> …` is the docker CLI (engine/cli) against a
+// `drydock`: the Node command line. `drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]
+// [--relay URL]` boots the guest (its containers going out through the relay, if given) and serves the Docker Engine
+// API on the socket; `drydock <verb> …` is the docker CLI (engine/cli) against a
 // daemon: -H, then DOCKER_HOST, then unix:///tmp/drydock.sock (where `drydock daemon` listens by default).
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runCli } from "../cli/index.ts";
 import { ContainerService } from "../container-service.ts";
+import { NO_RELAY_MESSAGE } from "../network/relay.ts";
 import { GuestSupervisor } from "../supervisor/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
 import { processCliIO, unixConnector } from "./cli.ts";
@@ -14,6 +16,20 @@ import { openNodeImageService } from "./images.ts";
 import { bootDrydock } from "./index.ts";
 import { FsVolumeDataStore } from "./volume-data.ts";
 import { nodeWasiWorkers } from "./wasi.ts";
+
+/** A `--relay` value: the relay's http(s) base URL (`npm run relay` prints it; `npm run dev` serves one at /relay). */
+function parseRelayUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`--relay wants the relay's URL, such as http://127.0.0.1:8090, got ${text}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(`--relay wants an http:// or https:// URL (the relay's base, not its /wisp/), got ${text}`);
+  }
+  return url.href.replace(/\/+$/, "");
+}
 
 /** Where `drydock daemon` listens and `drydock <verb>` looks, unless told otherwise. */
 const DEFAULT_HOST = "unix:///tmp/drydock.sock";
@@ -25,8 +41,10 @@ async function daemon(args: string[]): Promise<void> {
       host: { type: "string", short: "H", default: DEFAULT_HOST },
       "data-root": { type: "string", default: DEFAULT_DATA_ROOT },
       "no-guest": { type: "boolean", default: false },
+      relay: { type: "string" },
     },
   });
+  const relay = values.relay ? { url: parseRelayUrl(values.relay) } : undefined;
   const root = values["data-root"];
   const images = await openNodeImageService(root);
   // Volume files under <data-root>/volumes: they outlive the guest and the daemon.
@@ -36,7 +54,7 @@ async function daemon(args: string[]): Promise<void> {
   const supervisor = values["no-guest"]
     ? undefined
     : await GuestSupervisor.start({
-        boot: () => bootDrydock(),
+        boot: () => bootDrydock(relay ? { relay } : {}),
         open: (drydock) => ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers(), volumes }),
       });
   // A guest that fails (drydockd killed, a kernel panic) is reported at once and replaced by a fresh one.
@@ -50,6 +68,7 @@ async function daemon(args: string[]): Promise<void> {
   console.log(
     `drydock: API listening on unix://${served.socketPath}${supervisor ? "" : " (no guest: containers cannot run)"}`,
   );
+  console.log(relay ? `drydock: containers go out through the relay at ${relay.url}` : `drydock: ${NO_RELAY_MESSAGE}`);
   const stop = async () => {
     await served.close();
     await supervisor?.dispose();
@@ -68,7 +87,9 @@ if (verb === "daemon") {
   });
 } else {
   if (verb === undefined || verb === "--help" || verb === "-h") {
-    console.log("drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]   serve the Engine API");
+    console.log(
+      "drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest] [--relay URL]   serve the Engine API",
+    );
     console.log("drydock <docker command> …                                               the docker CLI against it");
   }
   runCli(process.argv.slice(2), processCliIO(), unixConnector(DEFAULT_HOST)).then(

@@ -1,6 +1,7 @@
 // Node entry points: the guest from vm-images/dist, its saved state, and a ready Drydock.
 import { WebSocket as UndiciWebSocket } from "undici";
 import { Drydock } from "../drydock.ts";
+import type { RelayConfig } from "../network/relay.ts";
 import { DEFAULT_MEMORY_MIB } from "../vm/v86-machine.ts";
 import { loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 import { ensureSavedState } from "./state.ts";
@@ -20,9 +21,17 @@ export { nodeWasiWorkers } from "./wasi.ts";
  * const drydock = await bootDrydock();
  * const { stdout } = await drydock.agent.run(["uname", "-r"]);
  */
-export async function bootDrydock(options: { memoryMiB?: number; cold?: boolean } = {}): Promise<Drydock> {
+export async function bootDrydock(
+  options: { memoryMiB?: number; cold?: boolean; relay?: RelayConfig } = {},
+): Promise<Drydock> {
   const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
   const artifacts = await loadGuestArtifacts();
   const state = options.cold ? undefined : (await ensureSavedState(memoryMiB)).state;
-  return Drydock.boot({ artifacts, wasmPath: v86WasmPath(), memoryMiB, ...(state ? { state } : {}) });
+  return Drydock.boot({
+    artifacts,
+    wasmPath: v86WasmPath(),
+    memoryMiB,
+    ...(state ? { state } : {}),
+    ...(options.relay ? { relay: options.relay } : {}),
+  });
 }

@@ -42,6 +42,18 @@ export type TraceAction =
   | { op: "kill"; pid: number; signal: number }
   | { op: "wait"; pid: number; code: number; signal?: number }
   | { op: "http"; method: string; url: string; status?: number }
+  /**
+   * A TCP connection out of the guest: through the relay, refused (by the relay, or because it is not connected), or
+   * going nowhere because no relay is configured. `name` is what the relay's resolver handed `address` out for.
+   */
+  | {
+      op: "connect";
+      address: string;
+      port: number;
+      name?: string;
+      via: "relay" | "refused" | "no relay";
+      reason?: string;
+    }
   /** The WASI runtime compiled a module (or found it compiled): no guest involved. */
   | { op: "wasm-compile"; path: string; digest?: string; cached: boolean; milliseconds: number }
   /** The WASI runtime started a module in a worker of its own. */
@@ -134,6 +146,13 @@ export function commandOf(action: TraceAction): string {
       return `wait ${action.pid} # exit ${action.code}${action.signal ? ` (SIG${signalName(action.signal)})` : ""}`;
     case "http":
       return `${action.method} ${action.url}${action.status ? ` → ${action.status}` : ""}`;
+    case "connect": {
+      const where = `${action.name ?? action.address}:${action.port}`;
+      if (action.via === "relay") return `connect ${where} (via relay${action.name ? `, ${action.address}` : ""})`;
+      const why =
+        action.via === "refused" ? `refused: ${action.reason ?? "by the relay"}` : (action.reason ?? "no relay");
+      return `connect ${where} # ${why}`;
+    }
     case "wasm-compile":
       return `WebAssembly.compile(${q(action.path)}) # ${action.cached ? "cached" : `${action.milliseconds} ms`}${action.digest ? ` ${action.digest.slice(0, 19)}` : ""}`;
     case "wasi-start":

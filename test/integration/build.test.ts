@@ -156,11 +156,12 @@ describe("docker build with the real docker CLI", () => {
   it("says a RUN failed for want of the network, instead of hanging", async () => {
     const offline = join(dir, "offline");
     await mkdir(offline, { recursive: true });
-    // .invalid never resolves (RFC 2606), and the container has only a loopback interface: nothing leaves the guest.
+    // .invalid never resolves (RFC 2606), and this daemon has no relay: nothing leaves the guest, and the message says
+    // which relay is missing and how to give one.
     await writeFile(join(offline, "Dockerfile"), `FROM ${guest.busybox}\nRUN wget -q -O- http://packages.invalid/\n`);
     const failed = await docker(["build", offline]);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/needs? the network.*loopback/);
+    expect(failed.stderr).toMatch(/needs? the network, but no relay is configured.*npm run relay.*--relay URL/);
   });
 });
 

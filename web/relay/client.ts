@@ -8,7 +8,8 @@ export interface WispClientStream {
   readonly id: number;
   /** Everything received so far. */
   readonly received: Uint8Array[];
-  send(data: Uint8Array | string): void;
+  /** Sends bytes, waiting for the relay's CONTINUE when the stream's Wisp buffer is used up. */
+  send(data: Uint8Array | string): Promise<void>;
   /** Closes the stream from the client's side. */
   close(): void;
   /** The close reason the relay sent (or 0x02 when the client closed it). */
@@ -22,7 +23,12 @@ export class WispClient {
   readonly #ws: WebSocket;
   readonly #streams = new Map<
     number,
-    { stream: WispClientStream; onData: () => void; onClose: (reason: number) => void }
+    {
+      stream: WispClientStream;
+      onData: () => void;
+      onClose: (reason: number) => void;
+      onContinue: (remaining: number) => void;
+    }
   >();
   #next = 1;
   /** The buffer size the relay announced on stream 0. */
@@ -35,7 +41,8 @@ export class WispClient {
       if (packet.type === "continue" && packet.streamId === 0) this.initialBuffer = packet.remaining;
       const entry = this.#streams.get(packet.streamId);
       if (!entry) return;
-      if (packet.type === "data") {
+      if (packet.type === "continue") entry.onContinue(packet.remaining);
+      else if (packet.type === "data") {
         entry.stream.received.push(packet.data.slice());
         entry.onData();
       } else if (packet.type === "close") {
@@ -74,10 +81,18 @@ export class WispClient {
       resolveClosed = resolve;
     });
     let isClosed = false;
+    // Wisp's flow control: packets the relay will still take on this stream before its next CONTINUE.
+    let credit = this.initialBuffer;
+    let creditWaiter: (() => void) | undefined;
     const stream: WispClientStream = {
       id,
       received: [],
-      send: (data) => ws.send(encodeData(id, typeof data === "string" ? new TextEncoder().encode(data) : data)),
+      send: async (data) => {
+        while (credit <= 0 && !isClosed) await new Promise<void>((resolve) => (creditWaiter = resolve));
+        if (isClosed) return;
+        credit--;
+        ws.send(encodeData(id, typeof data === "string" ? new TextEncoder().encode(data) : data));
+      },
       close: () => {
         ws.send(encodeClose(id, 0x02));
         this.#streams.delete(id);
@@ -106,6 +121,12 @@ export class WispClient {
         isClosed = true;
         resolveClosed(reason);
         for (const w of waiters.splice(0)) w.resolve(total);
+        creditWaiter?.();
+      },
+      onContinue: (remaining) => {
+        credit = remaining;
+        creditWaiter?.();
+        creditWaiter = undefined;
       },
     });
     ws.send(encodeConnect(id, type === "tcp" ? StreamType.tcp : StreamType.udp, hostname, port));
