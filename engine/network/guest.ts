@@ -125,7 +125,11 @@ export class AgentGuestNetwork implements GuestNetwork {
   }
 
   async createBridge(name: string, gatewayCidr: string): Promise<void> {
-    this.#trace(["ip", "link", "add", name, "type", "bridge"]);
+    this.#trace(
+      ["ip", "link", "add", name, "type", "bridge"],
+      undefined,
+      "with a random MAC of its own, kept for good",
+    );
     this.#trace(["ip", "addr", "add", gatewayCidr, "dev", name]);
     this.#trace(["ip", "link", "set", name, "up"]);
     await this.#agent.createBridge(name, gatewayCidr);

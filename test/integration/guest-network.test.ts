@@ -203,7 +203,7 @@ describe("sandboxes on a bridge", () => {
 
   it("traces each step as the command a person would type", () => {
     const commands = trace.map((event) => event.command);
-    expect(commands).toContain("ip link add br-gntest1 type bridge");
+    expect(commands).toContain("ip link add br-gntest1 type bridge # with a random MAC of its own, kept for good");
     expect(commands).toContain("ip addr add 172.30.0.1/16 dev br-gntest1");
     expect(
       commands.some((c) =>
@@ -310,5 +310,11 @@ describe("DNS served by the engine", () => {
     await net.removeSandbox("gn-b");
     await net.createSandbox("gn-b");
     expect((await inSandbox("gn-b", ["cat", "/proc/net/udp"])).output).not.toContain("0B00007F:0035");
+  });
+});
+
+describe("after other sandboxes are gone", () => {
+  it("a sandbox still reaches its gateway: the bridge kept its MAC when its ports came and went", async () => {
+    expect((await inSandbox("gn-a", ["ping", "-c1", "-W3", "172.30.0.1"])).code).toBe(0);
   });
 });

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -266,6 +267,13 @@ static void do_net(uint32_t id, const uint8_t *p, size_t len) {
 		struct ifinfomsg *ifi = nl_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifi);
 		ifi->ifi_family = AF_UNSPEC;
 		nl_attr_str(&m.h, IFLA_IFNAME, ifname);
+		/* A MAC of its own, as dockerd gives its bridges: without one the bridge takes its lowest port's and changes
+		 * it when that port goes, and every container's ARP entry for the gateway goes stale with it. */
+		uint8_t bridge_mac[6];
+		if (getrandom(bridge_mac, sizeof bridge_mac, 0) == sizeof bridge_mac) {
+			bridge_mac[0] = (bridge_mac[0] & 0xfe) | 0x02; /* unicast, locally administered */
+			nl_attr(&m.h, IFLA_ADDRESS, bridge_mac, sizeof bridge_mac);
+		}
 		struct rtattr *info = nl_attr(&m.h, IFLA_LINKINFO, NULL, 0);
 		nl_attr(&m.h, IFLA_INFO_KIND, "bridge", 6);
 		nl_end(&m.h, info);
