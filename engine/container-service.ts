@@ -8,6 +8,7 @@ import type { ContainerEventAction, EventLog } from "./events.ts";
 import { createShareServer, imageStoreLayers } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
 import { type EgressEmulator, traceEgress } from "./network/relay.ts";
+import { type DnsUpstream, type EndpointConfig, type GuestNetwork, Networking } from "./network/index.ts";
 import {
   formatPlatform,
   GUEST_PLATFORM,
@@ -21,6 +22,7 @@ import {
   type CgroupSample,
   type ContainerDetails,
   ContainerFiles,
+  type ContainerNetworkInfo,
   type ContainerPathStat,
   type ContainerRootSource,
   type ContainerSummary,
@@ -57,6 +59,7 @@ export type {
   BlockIo,
   CgroupSample,
   ContainerDetails,
+  ContainerNetworkInfo,
   ContainerSummary,
   ExecOptions,
   ExitInfo,
@@ -99,6 +102,10 @@ export interface ContainerServiceOptions {
    * (`openVolumeTree(store)`; OPFS in the page, the data root in Node). In memory by default. Unused with `layers`.
    */
   volumes?: VolumeTree;
+  /** The guest's side of container networking; without it containers have a loopback interface only. */
+  network?: GuestNetwork;
+  /** Where the embedded resolver sends names it does not know (the relay's DNS); none: SERVFAIL. */
+  dnsUpstream?: DnsUpstream;
 }
 
 /** The runtimes `docker info` lists and `--runtime` takes, with what each runs. */
@@ -133,6 +140,8 @@ export class ContainerService {
     readonly wasi: WasiRuntime | undefined,
     /** The volumes (`docker volume …`, `-v`), kept in the guest by the local driver. */
     readonly volumes: VolumeStore,
+    /** The networks (`docker network …`, `--network`, `-p`) and each running container's endpoints. */
+    readonly networking: Networking,
   ) {}
 
   /**
@@ -158,14 +167,19 @@ export class ContainerService {
     const volumes = new VolumeStore(drydock.agent, tracer, VOLUMES_ROOT, volumeStorage);
     // Every connection out of the guest (through the relay, refused, or with no relay) is a trace event.
     traceEgress(drydock.machine.emulator as unknown as EgressEmulator, drydock.relay, tracer);
+    const networking = new Networking({
+      ...(options.network ? { guest: options.network } : {}),
+      ...(options.dnsUpstream ? { upstream: options.dnsUpstream } : {}),
+    });
     return new ContainerService(
-      new Containers(drydock.agent, images, snapshotter, tracer, events, wasi, volumes),
+      new Containers(drydock.agent, images, snapshotter, tracer, events, wasi, volumes, networking),
       snapshotter,
       tracer,
       events,
       drydock,
       wasi,
       volumes,
+      networking,
     );
   }
 
@@ -549,6 +563,27 @@ export class ContainerService {
    */
   unpause(id: string): Promise<void> {
     return this.containers.unpause(id);
+  }
+
+  /**
+   * Connects a container to a network (`docker network connect`): at once if it runs, else from its next start.
+   * @example
+   * await containers.connect("backend", "web", { aliases: ["api"] });
+   */
+  connect(network: string, container: string, config: EndpointConfig = { aliases: [] }): Promise<void> {
+    const details = this.containers.inspect(container);
+    const running = details.status === "running" || details.status === "paused";
+    return this.networking.connect(network, { id: details.id, name: details.name, running }, config);
+  }
+
+  /**
+   * Disconnects a container from a network (`docker network disconnect`).
+   * @example
+   * await containers.disconnect("backend", "web");
+   */
+  disconnect(network: string, container: string): Promise<void> {
+    const details = this.containers.inspect(container);
+    return this.networking.disconnect(network, { id: details.id, name: details.name });
   }
 
   /**

@@ -6,6 +6,8 @@ export type ErrorKind =
   | "alreadyExists"
   | "invalidArgument"
   | "conflict"
+  /** Refused whatever the state (a predefined network removed, an overlapping pool): dockerd's 403. */
+  | "forbidden"
   | "unavailable"
   | "unauthorized"
   | "dataLoss"

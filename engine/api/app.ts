@@ -9,6 +9,7 @@ import { registerContainerRoutes } from "./containers.ts";
 import { errorBody, errorResponse } from "./errors.ts";
 import { registerExecRoutes } from "./exec.ts";
 import { registerImageRoutes } from "./images.ts";
+import { registerNetworkRoutes } from "./networks.ts";
 import { registerSystemRoutes } from "./system.ts";
 import { API_VERSION, checkApiVersion, splitVersionedPath } from "./version.ts";
 import { registerVolumeRoutes } from "./volumes.ts";
@@ -51,5 +52,6 @@ export function createApiApp(options: ApiOptions): Hono {
   const execIdsOf = registerExecRoutes(app, options);
   registerContainerRoutes(app, options, execIdsOf);
   registerVolumeRoutes(app, options);
+  registerNetworkRoutes(app, options);
   return app;
 }

@@ -54,6 +54,7 @@ describe("createOptions: Docker's create body as run options", () => {
       rm: true,
       consoleSize: { rows: 40, cols: 120 },
       name: "web",
+      networkMode: "default",
     });
   });
 
@@ -89,13 +90,50 @@ describe("createOptions: Docker's create body as run options", () => {
     );
   });
 
-  it("refuses ports, --volumes-from and other networks, saying what is not supported", () => {
-    expect(
-      refusal(() => createOptions({ HostConfig: { PortBindings: { "80/tcp": [{ HostPort: "8080" }] } } }, "")),
-    ).toMatch(/^Drydock does not support publishing ports/);
+  it("refuses --volumes-from and bad values, saying what is not supported", () => {
     expect(refusal(() => createOptions({ HostConfig: { VolumesFrom: ["web"] } }, ""))).toMatch(/--volumes-from/);
-    expect(refusal(() => createOptions({ HostConfig: { NetworkMode: "bridge" } }, ""))).toMatch(/the network "bridge"/);
     expect(refusal(() => createOptions({ Cmd: [1, 2] }, ""))).toBe("Cmd must be a list of strings");
+    expect(
+      refusal(() =>
+        createOptions({ HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "::1", HostPort: "80" }] } } }, ""),
+      ),
+    ).toMatch(/no IPv6/);
+    expect(refusal(() => createOptions({ HostConfig: { PortBindings: { web: [] } } }, ""))).toBe(
+      'invalid port specification: "web"',
+    );
+  });
+
+  it("reads what the docker CLI sends for --network, --network-alias, --ip, -p, -P, --add-host and --dns", () => {
+    const options = createOptions(
+      {
+        Image: "busybox",
+        HostConfig: {
+          NetworkMode: "backend",
+          PortBindings: {
+            "80/tcp": [{ HostIp: "", HostPort: "8080" }],
+            "53/udp": [{ HostIp: "127.0.0.1", HostPort: "" }],
+          },
+          PublishAllPorts: true,
+          ExtraHosts: ["db:10.0.0.5"],
+          Dns: ["10.0.0.2"],
+        },
+        NetworkingConfig: {
+          EndpointsConfig: { backend: { Aliases: ["api"], IPAMConfig: { IPv4Address: "172.18.0.9" } } },
+        },
+      },
+      "",
+    );
+    expect(options).toMatchObject({
+      networkMode: "backend",
+      endpoints: { backend: { aliases: ["api"], ipv4Address: "172.18.0.9" } },
+      portBindings: {
+        "80/tcp": [{ hostIp: "", hostPort: "8080" }],
+        "53/udp": [{ hostIp: "127.0.0.1", hostPort: "" }],
+      },
+      publishAllPorts: true,
+      extraHosts: ["db:10.0.0.5"],
+      dns: ["10.0.0.2"],
+    });
   });
 });
 
@@ -165,6 +203,7 @@ describe("containerJson: a container as docker ps lists it", () => {
       created: Date.now(),
       labels: { tier: "web" },
       exposedPorts: ["80/tcp"],
+      network: { mode: "default", networks: [], ports: [] },
     });
     expect(json.Command).toBe("sh -c 'echo hi; sleep 60'");
     expect(json.Names).toEqual(["/web"]);
@@ -186,9 +225,15 @@ describe("containerJson: a container as docker ps lists it", () => {
       created: Date.now(),
       labels: {},
       exposedPorts: ["80/tcp", "53/udp"],
+      network: {
+        mode: "default",
+        networks: [],
+        ports: [{ proto: "tcp", containerPort: 80, hostIp: "0.0.0.0", hostPort: 8080 }],
+      },
     });
+    // Published with its host side (the CLI prints 0.0.0.0:8080->80/tcp), exposed only as the port.
     expect(json.Ports).toEqual([
-      { PrivatePort: 80, Type: "tcp" },
+      { IP: "0.0.0.0", PrivatePort: 80, PublicPort: 8080, Type: "tcp" },
       { PrivatePort: 53, Type: "udp" },
     ]);
   });

@@ -15,6 +15,7 @@ import type {
 import { WASI_RUNTIME } from "../container-service.ts";
 import { encodeFrame, humanDuration } from "../conventions/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
+import { readPortBindings } from "../network/index.ts";
 import { familiarReference } from "../oci/index.ts";
 import { type ContainerMount, mountsOfCreateBody } from "../volumes/index.ts";
 import {
@@ -31,6 +32,7 @@ import {
   withContainer,
 } from "./common.ts";
 import { acceptFilters, invalidFilterValue, labelsMatch, parseFilters } from "./filters.ts";
+import { containerNetworksJson, endpointConfigOf, portBindingsJson, portListJson, portMapJson } from "./networks.ts";
 import { detachKeysParam, hijacked, pumpStdin, streamContentType } from "./streams.ts";
 
 /** What a container was created with through the API, kept to answer inspect as Docker does. */
@@ -61,23 +63,18 @@ export function containerJson(
     // As dockerd lists it: an argument with a space in single quotes.
     Command: container.command.map((arg) => (arg.includes(" ") ? `'${arg}'` : arg)).join(" "),
     Created: unixSeconds(container.created),
-    // Nothing is published (a container has loopback only); a running one lists what it exposes, as `80/tcp`.
-    Ports: container.status === "running" || container.status === "paused" ? portsJson(container.exposedPorts) : [],
+    // A running container lists its published ports with their host side and what else it exposes, as `80/tcp`.
+    Ports:
+      container.status === "running" || container.status === "paused"
+        ? portListJson(container.exposedPorts, container.network.ports)
+        : [],
     Labels: container.labels,
     State: container.status === "removed" ? "removing" : container.status,
     Status: status,
-    HostConfig: { NetworkMode: "none" },
-    NetworkSettings: { Networks: {} },
+    HostConfig: { NetworkMode: container.network.mode },
+    NetworkSettings: { Networks: containerNetworksJson(container.network, container) },
     Mounts: [],
   };
-}
-
-/** `80/tcp` as the list's port entries: the container's port, nothing on the host side. */
-function portsJson(ports: string[]): { PrivatePort: number; Type: string }[] {
-  return ports.map((port) => {
-    const [number, type] = port.split("/");
-    return { PrivatePort: Number(number), Type: type ?? "tcp" };
-  });
 }
 
 /** The filters `GET /containers/json` takes, as dockerd lists them. */
@@ -113,6 +110,20 @@ function exposes(ports: string[], wanted: string): boolean {
     const [number, type] = port.split("/");
     return type === protocol && Number(number) >= low && Number(number) <= high;
   });
+}
+
+/** `--filter network=`: a network by name or id that the container is on (`none`/`host` by its mode). */
+function onNetwork(container: ContainerSummary, ref: string): boolean {
+  if (container.network.mode === ref) return true;
+  return container.network.networks.some(({ network }) => network.name === ref || network.id.startsWith(ref));
+}
+
+/** `--filter publish=`: a published container port (`80`, `80/tcp`, `8000-8080`), while it runs. */
+function publishes(container: ContainerSummary, wanted: string): boolean {
+  return exposes(
+    container.network.ports.map((port) => `${port.containerPort}/${port.proto}`),
+    wanted,
+  );
 }
 
 const SIGNALS: Record<string, number> = {
@@ -188,13 +199,36 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
   const refuse = (what: string) => {
     throw new EngineError("invalidArgument", `Drydock does not support ${what}`);
   };
-  if (nonEmpty(host.PortBindings) || host.PublishAllPorts === true)
-    refuse("publishing ports (-p, -P): a container has a loopback network only, so there is nothing to publish");
   if (nonEmpty(host.VolumesFrom)) refuse("--volumes-from yet: name the volumes with -v or --mount instead");
-  const network = typeof host.NetworkMode === "string" ? host.NetworkMode : "";
-  if (!["", "default", "none"].includes(network))
-    refuse(`the network "${network}": every container gets its own loopback-only network (--network none)`);
   const options: RunOptions = {};
+  if (typeof host.NetworkMode === "string" && host.NetworkMode) options.networkMode = host.NetworkMode;
+  const networking = (body.NetworkingConfig ?? {}) as Body;
+  const endpoints = (networking.EndpointsConfig ?? {}) as Body;
+  if (typeof endpoints !== "object" || Array.isArray(endpoints))
+    throw new EngineError("invalidArgument", "NetworkingConfig.EndpointsConfig must be an object");
+  if (Object.keys(endpoints).length > 1) {
+    throw new EngineError(
+      "invalidArgument",
+      "Container cannot be connected to network endpoints: give one network at create, then docker network connect",
+    );
+  }
+  if (Object.keys(endpoints).length) {
+    options.endpoints = Object.fromEntries(
+      Object.entries(endpoints).map(([network, config]) => [network, endpointConfigOf(config)]),
+    );
+  }
+  const bindings = readPortBindings(host.PortBindings);
+  if (Object.keys(bindings).length) options.portBindings = bindings;
+  if (host.PublishAllPorts === true) options.publishAllPorts = true;
+  for (const [field, key] of [
+    ["ExtraHosts", "extraHosts"],
+    ["Dns", "dns"],
+    ["DnsSearch", "dnsSearch"],
+    ["DnsOptions", "dnsOptions"],
+  ] as const) {
+    const list = strings(host[field], `HostConfig.${field}`);
+    if (list?.length) options[key] = list;
+  }
   const cmd = strings(body.Cmd, "Cmd");
   if (cmd?.length) options.cmd = cmd;
   const entrypoint = strings(body.Entrypoint, "Entrypoint");
@@ -339,14 +373,18 @@ export function inspectJson(
       Binds: given.binds,
       ...(given.mounts ? { Mounts: given.mounts } : {}),
       ...(given.tmpfs ? { Tmpfs: given.tmpfs } : {}),
-      NetworkMode: "none",
-      PortBindings: {},
+      NetworkMode: details.network.mode,
+      PortBindings: portBindingsJson(options.portBindings),
       RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
       AutoRemove: options.rm,
       Runtime: details.runtime,
       LogConfig: { Type: "json-file", Config: {} },
       Privileged: options.privileged,
-      PublishAllPorts: false,
+      PublishAllPorts: options.publishAllPorts,
+      Dns: options.dns,
+      DnsOptions: options.dnsOptions,
+      DnsSearch: options.dnsSearch,
+      ExtraHosts: options.extraHostsGiven.length ? options.extraHostsGiven : null,
       ReadonlyRootfs: options.readonlyRootfs,
       CapAdd: options.capAdd.length ? options.capAdd : null,
       CapDrop: options.capDrop.length ? options.capDrop : null,
@@ -401,15 +439,7 @@ export function inspectJson(
       ...(details.exposedPorts.length ? { ExposedPorts: ports } : {}),
       StopTimeout: options.stopTimeoutSeconds,
     },
-    NetworkSettings: {
-      Bridge: "",
-      SandboxID: "",
-      Ports: running ? Object.fromEntries(details.exposedPorts.map((port) => [port, null])) : {},
-      Networks: { none: { NetworkID: "none", IPAddress: "", Gateway: "", MacAddress: "" } },
-      IPAddress: "",
-      Gateway: "",
-      MacAddress: "",
-    },
+    NetworkSettings: networkSettingsJson(details, running),
   };
 }
 
@@ -618,13 +648,13 @@ export function registerContainerRoutes(
         (!exitCodes || (container.status === "exited" && exitCodes.includes(details?.exit?.code ?? Number.NaN))) &&
         (!filters.expose || filters.expose.some((port) => exposes(container.exposedPorts, port))) &&
         (health.length === 0 || health.includes("none")) &&
-        (!filters.network || filters.network.includes("none")) &&
+        (!filters.network || filters.network.some((ref) => onNetwork(container, ref))) &&
         (!filters["is-task"] || filters["is-task"].includes("false")) &&
         (!filters.isolation || filters.isolation.includes("default")) &&
-        // A volume's name or a mount's path inside the container, as dockerd matches it. Nothing is published.
+        // A volume's name or a mount's path inside the container, as dockerd matches it.
         (!filters.volume ||
           filters.volume.some((v) => details?.mounts.some((m) => m.name === v || m.destination === v))) &&
-        !filters.publish
+        (!filters.publish || filters.publish.some((port) => publishes(container, port)))
       );
     });
     if (limit > 0) list = list.slice(0, limit);
@@ -1079,4 +1109,31 @@ async function uptimeMs(s: ContainerService): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** Inspect's NetworkSettings: the sandbox, published ports, each network's endpoint; the top-level address fields
+ * are the default bridge's endpoint's, as dockerd fills them. */
+function networkSettingsJson(details: ContainerDetails, running: boolean) {
+  const bridge = details.network.networks.find((n) => n.network.name === "bridge")?.endpoint;
+  const sandbox = running ? details.spec.linux.namespaces.find((ns) => ns.type === "network")?.path : undefined;
+  return {
+    Bridge: "",
+    SandboxID: sandbox ? details.id : "",
+    SandboxKey: sandbox ?? "",
+    Ports: running ? portMapJson(details.exposedPorts, details.network.ports) : {},
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: bridge?.id ?? "",
+    Gateway: bridge?.gateway ?? "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: bridge?.ip ?? "",
+    IPPrefixLen: bridge?.prefix ?? 0,
+    IPv6Gateway: "",
+    MacAddress: bridge?.mac ?? "",
+    Networks: containerNetworksJson(details.network, details),
+  };
 }

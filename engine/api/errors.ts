@@ -4,6 +4,7 @@ import { type ErrorKind, isEngineError } from "../errors.ts";
 const STATUS: Partial<Record<ErrorKind, number>> = {
   notFound: 404,
   conflict: 409,
+  forbidden: 403,
   alreadyExists: 409,
   invalidArgument: 400,
   unauthorized: 401,

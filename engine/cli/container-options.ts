@@ -9,26 +9,34 @@ import { FlagError, type FlagSpec, type FlagValues } from "./flags.ts";
 import { type JsonMessage, JsonMessageRenderer, jsonLines } from "./jsonmessage.ts";
 import { type ApiMount, parseMountOption } from "./mount-option.ts";
 import type { Output } from "./output.ts";
+import { parsePublish } from "./publish-option.ts";
 import { cliReference, familiarName } from "./reference.ts";
 import { interruptible } from "./signals.ts";
 
 /** The flags of `docker create`; `docker run` adds -d and friends. */
 export const CONTAINER_FLAGS = [
+  { name: "add-host", type: "list", help: "Add a custom host-to-IP mapping (host:ip)" },
   { name: "attach", short: "a", type: "list", help: "Attach to STDIN, STDOUT or STDERR" },
   { name: "cap-add", type: "list", help: "Add Linux capabilities" },
   { name: "cap-drop", type: "list", help: "Drop Linux capabilities" },
   { name: "cpus", type: "string", valueName: "decimal", help: "Number of CPUs" },
   { name: "device", type: "list", help: "Add a host device to the container" },
+  { name: "dns", type: "list", help: "Set custom DNS servers" },
+  { name: "dns-option", type: "list", help: "Set DNS options" },
+  { name: "dns-search", type: "list", help: "Set custom DNS search domains" },
   { name: "entrypoint", type: "string", help: "Overwrite the default ENTRYPOINT of the image" },
   { name: "env", short: "e", type: "list", help: "Set environment variables" },
   { name: "hostname", short: "h", type: "string", help: "Container host name" },
   { name: "interactive", short: "i", type: "bool", help: "Keep STDIN open even if not attached" },
+  { name: "ip", type: "string", help: "IPv4 address (e.g., 172.30.100.104)" },
   { name: "label", short: "l", type: "list", help: "Set meta data on a container" },
   { name: "memory", short: "m", type: "string", valueName: "bytes", help: "Memory limit" },
   { name: "mount", type: "list", valueName: "mount", help: "Attach a filesystem mount to the container" },
   { name: "name", type: "string", help: "Assign a name to the container" },
   { name: "network", type: "string", help: "Connect a container to a network" },
   { name: "net", type: "string", help: "Connect a container to a network", hidden: true },
+  { name: "network-alias", type: "list", help: "Add network-scoped alias for the container" },
+  { name: "net-alias", type: "list", help: "Add network-scoped alias for the container", hidden: true },
   { name: "pids-limit", type: "int", help: "Tune container pids limit (set -1 for unlimited)" },
   { name: "platform", type: "string", help: "Set platform if server is multi-platform capable" },
   { name: "privileged", type: "bool", help: "Give extended privileges to this container" },
@@ -67,15 +75,24 @@ export interface CreateBody {
   AttachStderr: boolean;
   /** Anonymous volumes (`-v /data`). */
   Volumes?: Record<string, Record<string, never>>;
+  /** Ports published with -p are exposed too. */
+  ExposedPorts?: Record<string, Record<string, never>>;
+  /** The network's `--network-alias` and `--ip`. */
+  NetworkingConfig?: {
+    EndpointsConfig: Record<string, { Aliases?: string[]; IPAMConfig?: { IPv4Address: string } }>;
+  };
   HostConfig: {
     Memory: number;
     NanoCpus: number;
     PidsLimit: number | null;
     AutoRemove: boolean;
     Runtime?: string;
-    // What Drydock lacks is sent as docker sends it, so the daemon refuses it with its own message.
     PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
     PublishAllPorts?: boolean;
+    ExtraHosts?: string[];
+    Dns?: string[];
+    DnsOptions?: string[];
+    DnsSearch?: string[];
     Binds?: string[];
     Mounts?: ApiMount[];
     Tmpfs?: Record<string, string>;
@@ -104,26 +121,29 @@ function volumeFlags(volumes: string[]): { binds: string[]; anonymous: string[] 
   return { binds, anonymous };
 }
 
-/**
- * The flags for ports, volumes and networks, in the create body's own fields (what Drydock lacks among them, the
- * daemon answers with its message instead of the CLI calling them unknown).
- */
-function unsupportedHostConfig(flags: ContainerFlags): Pick<CreateBody, "Volumes"> & {
+/** The flags for ports, volumes and networks, in the create body's own fields. */
+function networkAndMountConfig(flags: ContainerFlags): Pick<
+  CreateBody,
+  "Volumes" | "ExposedPorts" | "NetworkingConfig"
+> & {
   HostConfig: Partial<CreateBody["HostConfig"]>;
 } {
   const host: Partial<CreateBody["HostConfig"]> = {};
-  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const spec of flags.publish) {
-    const parts = spec.split(":");
-    const container = parts.pop() ?? spec;
-    const port = container.includes("/") ? container : `${container}/tcp`;
-    ports[port] = [
-      ...(ports[port] ?? []),
-      { HostIp: parts.length > 1 ? (parts[0] ?? "") : "", HostPort: parts.at(-1) ?? "" },
-    ];
+  const extra: Pick<CreateBody, "ExposedPorts" | "NetworkingConfig"> = {};
+  const published = parsePublish(flags.publish);
+  if (flags.publish.length > 0) {
+    host.PortBindings = published.bindings;
+    extra.ExposedPorts = Object.fromEntries(published.exposed.map((port) => [port, {}]));
   }
-  if (flags.publish.length > 0) host.PortBindings = ports;
   if (flags["publish-all"]) host.PublishAllPorts = true;
+  for (const entry of flags["add-host"]) {
+    if (!/^[^:=]+[:=].+$/.test(entry))
+      throw new FlagError(`invalid argument "${entry}" for "--add-host" flag: bad format for add-host: "${entry}"`);
+  }
+  if (flags["add-host"].length) host.ExtraHosts = flags["add-host"].map((entry) => entry.replace("=", ":"));
+  if (flags.dns.length) host.Dns = flags.dns;
+  if (flags["dns-option"].length) host.DnsOptions = flags["dns-option"];
+  if (flags["dns-search"].length) host.DnsSearch = flags["dns-search"];
   const { binds, anonymous } = volumeFlags(flags.volume);
   if (binds.length > 0) host.Binds = binds;
   if (flags.mount.length > 0) host.Mounts = flags.mount.map(parseMountOption);
@@ -135,10 +155,31 @@ function unsupportedHostConfig(flags: ContainerFlags): Pick<CreateBody, "Volumes
     }
   }
   const network = flags.network || flags.net;
-  if (network) host.NetworkMode = network;
-  return anonymous.length > 0
-    ? { Volumes: Object.fromEntries(anonymous.map((path) => [path, {}])), HostConfig: host }
-    : { HostConfig: host };
+  // docker sends `default` when no --network is given.
+  host.NetworkMode = network || "default";
+  const aliases = [...flags["network-alias"], ...flags["net-alias"]];
+  if (aliases.length || flags.ip) {
+    if (!network || network === "default" || network === "bridge") {
+      throw new FlagError(
+        aliases.length
+          ? "network-scoped alias is supported only for containers in user defined networks"
+          : "user specified IP address is supported on user defined networks only",
+      );
+    }
+    extra.NetworkingConfig = {
+      EndpointsConfig: {
+        [network]: {
+          ...(aliases.length ? { Aliases: aliases } : {}),
+          ...(flags.ip ? { IPAMConfig: { IPv4Address: flags.ip } } : {}),
+        },
+      },
+    };
+  }
+  return {
+    ...(anonymous.length > 0 ? { Volumes: Object.fromEntries(anonymous.map((path) => [path, {}])) } : {}),
+    ...extra,
+    HostConfig: host,
+  };
 }
 
 /**
@@ -199,7 +240,7 @@ export function containerConfig(
     const equals = label.indexOf("=");
     labels[equals === -1 ? label : label.slice(0, equals)] = equals === -1 ? "" : label.slice(equals + 1);
   }
-  const unsupported = unsupportedHostConfig(flags);
+  const unsupported = networkAndMountConfig(flags);
   return {
     ...unsupported,
     Image: image,

@@ -63,6 +63,7 @@ const KIND_STATUS: Record<ErrorKind, number> = {
   alreadyExists: 1,
   invalidArgument: 1,
   conflict: 1,
+  forbidden: 1,
   unavailable: 1,
   unauthorized: 1,
   dataLoss: 1,

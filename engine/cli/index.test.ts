@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createOptions } from "../api/containers.ts";
 import { encodeFrame } from "../conventions/index.ts";
 import { isEngineError } from "../errors.ts";
+import { validateRunOptions } from "../runtime/index.ts";
 import { type ApiTransport, type CliIO, runCli } from "./index.ts";
 
 interface Run {
@@ -64,10 +65,10 @@ describe("runCli", () => {
       code: 1,
       stderr: "docker: 'nosuch' is not a docker command.\nSee 'docker --help'\n",
     });
-    expect(await cli(["network", "ls"])).toMatchObject({
+    expect(await cli(["rename", "a", "b"])).toMatchObject({
       code: 1,
       stderr:
-        "docker: 'network' is a docker command that Drydock does not have yet.\nSee 'docker --help' for the ones it has.\n",
+        "docker: 'rename' is a docker command that Drydock does not have yet.\nSee 'docker --help' for the ones it has.\n",
     });
     expect(await cli(["ps", "--foo"])).toMatchObject({
       code: 125,
@@ -111,11 +112,11 @@ describe("runCli", () => {
     expect(logs).toMatchObject({ code: 1, stderr: "Error: No such container: web\n" });
   });
 
-  it("run: -p, -P, -v, --mount and --network reach the daemon, which says what Drydock lacks or what is wrong (not 'unknown flag')", async () => {
+  it("run: -p, -v, --mount and --network reach the daemon, which says what is wrong (not 'unknown flag')", async () => {
     // The daemon's side is the API's own create translation, so the words are the ones a learner sees.
     const daemon = async (request: Request) => {
       try {
-        createOptions((await request.json()) as Record<string, unknown>, undefined);
+        validateRunOptions(createOptions((await request.json()) as Record<string, unknown>, undefined));
         return json({ Id: "c1", Warnings: [] }, 201);
       } catch (error) {
         if (isEngineError(error, "invalidArgument")) return json({ message: error.message }, 400);
@@ -123,13 +124,12 @@ describe("runCli", () => {
       }
     };
     const cases: [string[], RegExp][] = [
-      [["-p", "8080:80"], /Drydock does not support publishing ports \(-p, -P\)/],
-      [["-P"], /publishing ports/],
+      [["-p", "127.0.0.1:8080:80/sctp"], /Drydock's port proxy forwards tcp and udp, not sctp/],
       [["-v", "data:relative"], /invalid volume specification: 'data:relative'/],
       [["--mount", "type=volume,source=x,target=/data"], /volume name is too short/],
       [["--mount", "type=bind,source=tmp,target=/data"], /mount path must be absolute/],
-      [["--network", "bridge"], /Drydock does not support the network "bridge"/],
-      [["--net=host"], /the network "host"/],
+      [["--network", "container:web", "--hostname", "x"], /conflicting options: hostname and the network mode/],
+      [["--dns", "resolver"], /resolver is not an ip address/],
     ];
     for (const [flags, message] of cases) {
       const result = await cli(["create", ...flags, "busybox"], daemon);
@@ -137,8 +137,21 @@ describe("runCli", () => {
       expect(result.stderr).toMatch(message);
       expect(result.code).toBe(125);
     }
-    // --network none is what every container has: accepted.
-    expect((await cli(["create", "--network", "none", "busybox"], daemon)).stdout).toBe("c1\n");
+    // What the flags send is what the daemon reads.
+    for (const flags of [
+      ["--network", "none"],
+      ["-p", "8080:80", "-P"],
+      ["--network", "app", "--network-alias", "api", "--ip", "172.18.0.9"],
+    ]) {
+      expect((await cli(["create", ...flags, "busybox"], daemon)).stdout).toBe("c1\n");
+    }
+    // Client-side refusals, in docker's words.
+    expect((await cli(["create", "-p", "80:web", "busybox"], daemon)).stderr).toMatch(
+      /^docker: invalid containerPort: web\./,
+    );
+    expect((await cli(["create", "--network-alias", "api", "busybox"], daemon)).stderr).toMatch(
+      /network-scoped alias is supported only for containers in user defined networks/,
+    );
   });
 
   it("system prune -f: stopped containers, dangling images and build cache, with docker's report", async () => {

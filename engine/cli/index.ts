@@ -22,8 +22,15 @@ import type { ApiConnector, ApiTransport, CliIO } from "./io.ts";
 import { kill } from "./kill.ts";
 import { login, logout } from "./login.ts";
 import { logs } from "./logs.ts";
+import { networkConnect, networkDisconnect } from "./network-connect.ts";
+import { networkCreate } from "./network-create.ts";
+import { networkInspect } from "./network-inspect.ts";
+import { networkLs } from "./network-ls.ts";
+import { networkPrune } from "./network-prune.ts";
+import { networkRm } from "./network-rm.ts";
 import { Output } from "./output.ts";
 import { pause } from "./pause.ts";
+import { port } from "./port.ts";
 import { ps } from "./ps.ts";
 import { pull } from "./pull.ts";
 import { push } from "./push.ts";
@@ -110,10 +117,11 @@ export const VERBS: Verb[] = [
   info,
   version,
   events,
+  port,
 ];
 
 /** docker's own verbs that Drydock has not built yet: named as such, not as unknown commands. */
-const NOT_YET = new Set(["attach", "import", "port", "rename", "search", "update", "compose", "network", "buildx"]);
+const NOT_YET = new Set(["attach", "import", "rename", "search", "update", "compose", "buildx"]);
 
 /** `docker <group> <verb>`: docker's management commands, each verb under the name it has there. */
 export const GROUPS: VerbGroup[] = [
@@ -132,6 +140,7 @@ export const GROUPS: VerbGroup[] = [
       ["logs", logs],
       ["ls", ps],
       ["pause", pause],
+      ["port", port],
       ["prune", containerPrune],
       ["restart", restart],
       ["rm", rm],
@@ -162,6 +171,19 @@ export const GROUPS: VerbGroup[] = [
     ],
   },
   {
+    name: "network",
+    summary: "Manage networks",
+    commands: [
+      ["connect", networkConnect],
+      ["create", networkCreate],
+      ["disconnect", networkDisconnect],
+      ["inspect", networkInspect],
+      ["ls", networkLs],
+      ["prune", networkPrune],
+      ["rm", networkRm],
+    ],
+  },
+  {
     name: "system",
     summary: "Manage Docker",
     commands: [
@@ -189,6 +211,7 @@ const GROUP_ALIASES: Record<string, Record<string, string>> = {
   container: { list: "ls", ps: "ls", remove: "rm" },
   image: { list: "ls", remove: "rm", rmi: "rm" },
   volume: { list: "ls", remove: "rm" },
+  network: { list: "ls", remove: "rm" },
 };
 
 /** Where to send the API's requests, from the transport or connector and the -H / DOCKER_HOST choice. */

@@ -4,7 +4,7 @@ import { defineVerb } from "./command.ts";
 import { filtersJson } from "./ps.ts";
 
 /** Reads one line of the user's answer; only y or yes goes ahead, as docker asks. */
-async function confirmed(stdin: ReadableStream<Uint8Array>): Promise<boolean> {
+export async function confirmed(stdin: ReadableStream<Uint8Array>): Promise<boolean> {
   const reader = stdin.getReader();
   const decoder = new TextDecoder();
   let answer = "";

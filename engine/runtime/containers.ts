@@ -5,6 +5,16 @@ import type { GuestProcess } from "../agent/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import type { ContainerEventAction, EventLog } from "../events.ts";
 import type { ImageDetails } from "../images/index.ts";
+import {
+  type ContainerNetworkRequest,
+  type Endpoint,
+  type EndpointConfig,
+  hostsFile,
+  type Network,
+  type Networking,
+  type PublishedPort,
+  resolvConf,
+} from "../network/index.ts";
 import { diffUpperDir, type OverlaySnapshotter, type UpperDirDiff } from "../snapshots/index.ts";
 import type { Tracer } from "../trace/index.ts";
 import { type ContainerMount, parseBind, type VolumeStore } from "../volumes/index.ts";
@@ -49,6 +59,17 @@ export interface ContainerSummary {
   exposedPorts: string[];
   /** What runs it: `drydock` (a process in the guest) or `wasi` (a WebAssembly module, engine/wasi). */
   runtime: string;
+  /** Its networks (with its endpoint on each while it runs) and published ports. */
+  network: ContainerNetworkInfo;
+}
+
+/** A container's networking as inspect and ps show it. */
+export interface ContainerNetworkInfo {
+  /** `HostConfig.NetworkMode` as given (`default`, `none`, `host`, `container:…`, a network name). */
+  mode: string;
+  networks: { network: Network; config: EndpointConfig; endpoint?: Endpoint }[];
+  /** Ports published while it runs. */
+  ports: PublishedPort[];
 }
 
 /** The runtime of Linux containers: processes in the guest (`docker info` lists it with the WASI one). */
@@ -172,6 +193,8 @@ export class Containers {
     readonly wasi?: WasiRuntime,
     /** Where volumes come from; without it a container asking for a mount is refused. */
     readonly volumes?: VolumeStore,
+    /** Networks, endpoints and published ports; without it every container has a loopback interface only. */
+    readonly networking?: Networking,
   ) {
     this.#runner = new TaskRunner(agent, tracer);
   }
@@ -234,9 +257,15 @@ export class Containers {
     const details = await this.images.image(image);
     const id = newId();
     const imageConfig = details.config.config ?? {};
+    if (runtime === WASI_RUNTIME) refuseWasiNetworking(valid);
+    else this.networking?.register(id, networkRequest(valid), (ref) => this.#peer(ref));
     // A WebAssembly container has no guest devices to add.
     const devices = runtime === WASI_RUNTIME ? [] : await this.#guestDevices(valid);
     const spec = createRuntimeSpec(imageConfig, valid, id, devices);
+    // --network host: the guest's own network namespace, so none of the container's own.
+    if (this.networking?.modeOf(id)?.kind === "host") {
+      spec.linux.namespaces = spec.linux.namespaces.filter((ns) => ns.type !== "network");
+    }
     const { entrypoint, cmd } = resolveCommand(details.config.config ?? {}, valid);
     if (runtime === WASI_RUNTIME && valid.mounts.length) {
       throw new EngineError(
@@ -249,9 +278,10 @@ export class Containers {
     if (runtime !== WASI_RUNTIME) {
       this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
       try {
-        await this.#prepareRootfs(id, spec, details.layers.at(-1)?.chainId);
+        await this.#prepareRootfs(id, spec, details.layers.at(-1)?.chainId, valid);
       } catch (error) {
         await this.volumes?.detach(id, { removeAnonymous: true }).catch(() => {});
+        this.networking?.forget(id);
         throw error;
       }
     }
@@ -285,7 +315,14 @@ export class Containers {
       status: "created",
       created: Date.now(),
       labels: { ...imageConfig.Labels, ...valid.labels },
-      exposedPorts: [...new Set([...Object.keys(imageConfig.ExposedPorts ?? {}), ...valid.exposedPorts])],
+      // A published port is exposed too, as dockerd records it.
+      exposedPorts: [
+        ...new Set([
+          ...Object.keys(imageConfig.ExposedPorts ?? {}),
+          ...valid.exposedPorts,
+          ...Object.keys(valid.portBindings),
+        ]),
+      ],
       logs: new LogBuffer(),
       runtime,
     };
@@ -346,7 +383,12 @@ export class Containers {
    * once per image and shared, like the image's own layers; each container gets only its writable layer and the
    * files its /etc binds.
    */
-  async #prepareRootfs(id: string, spec: RuntimeSpec, top: string | undefined): Promise<void> {
+  async #prepareRootfs(
+    id: string,
+    spec: RuntimeSpec,
+    top: string | undefined,
+    options: Pick<ValidRunOptions, "extraHosts" | "dns">,
+  ): Promise<void> {
     const init = await this.#initLayer(top);
     const dir = containerDir(id);
     const requests: Promise<unknown>[] = [this.snapshotter.prepare(id, init)];
@@ -358,8 +400,12 @@ export class Containers {
     this.tracer?.emit({ op: "mkdir", path: `${dir}/rootfs` }, id);
     requests.push(this.agent.mkdir(`${dir}/rootfs`, { parents: true }));
     write(`${dir}/hostname`, `${spec.hostname}\n`);
-    write(`${dir}/hosts`, `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
-    write(`${dir}/resolv.conf`, "# This container has a loopback interface only: no name servers.\n");
+    // What a container with no network of its own has; a networked one gets its address and resolver at start.
+    write(`${dir}/hosts`, hostsFile(spec.hostname ?? "", [], options.extraHosts));
+    write(
+      `${dir}/resolv.conf`,
+      resolvConf(options.dns.length ? { kind: "servers", servers: options.dns } : { kind: "none" }, [], []),
+    );
     const settled = await Promise.allSettled(requests);
     const failed = settled.find((result) => result.status === "rejected");
     if (failed) {
@@ -421,15 +467,18 @@ export class Containers {
     this.#move(container, "start");
     let task: Task;
     try {
-      task = container.wasi
-        ? await this.#startWasi(container, container.wasi)
-        : await this.#runner.start(
-            container.id,
-            container.spec,
-            this.snapshotter.mounts(container.id),
-            container.mounts,
-          );
+      if (container.wasi) task = await this.#startWasi(container, container.wasi);
+      else {
+        await this.#startNetwork(container);
+        task = await this.#runner.start(
+          container.id,
+          container.spec,
+          this.snapshotter.mounts(container.id),
+          container.mounts,
+        );
+      }
     } catch (error) {
+      if (!container.wasi) await this.networking?.tearDown(container.id).catch(() => {});
       container.status = previous === "created" ? "exited" : previous;
       if (previous === "created") {
         container.exit = {
@@ -466,7 +515,10 @@ export class Containers {
         : await (async () => {
             this.#runner.traceExit(container.id, task.pid, status);
             await task.network;
-            return this.#runner.finish(container.id, container.spec);
+            const finished = await this.#runner.finish(container.id, container.spec);
+            // Its addresses, ports and sandbox go with its process, as dockerd releases them at stop.
+            const network = this.networking?.tearDown(container.id).catch(() => {});
+            return { ...finished, cleanedUp: Promise.all([finished.cleanedUp, network]).then(() => {}) };
           })();
       // A container that stays must be clean before it can be seen exited (and started again); one removed at once
       // sends its removal right behind the cgroup's rmdir and the umount.
@@ -487,6 +539,46 @@ export class Containers {
         await Promise.all([cleanedUp, this.remove(container.id, { volumes: true }).catch(() => {})]);
       return exit;
     })();
+  }
+
+  /**
+   * Brings up the container's network before its process starts: the namespace its spawn joins, and its /etc/hosts
+   * and /etc/resolv.conf with its address and resolver.
+   */
+  async #startNetwork(container: Container): Promise<void> {
+    if (!this.networking) return;
+    const setup = await this.networking.setUp(
+      {
+        id: container.id,
+        name: container.name,
+        hostname: container.spec.hostname ?? container.id.slice(0, 12),
+        exposedPorts: container.exposedPorts,
+        request: networkRequest(container.options),
+      },
+      (ref) => this.#peer(ref),
+    );
+    const others = container.spec.linux.namespaces.filter((ns) => ns.type !== "network");
+    if (setup.netns === "host") container.spec.linux.namespaces = others;
+    else
+      container.spec.linux.namespaces = [...others, { type: "network", ...(setup.netns ? { path: setup.netns } : {}) }];
+    if (!setup.netns) return;
+    const dir = containerDir(container.id);
+    const writes: Promise<void>[] = [];
+    for (const [file, value] of [
+      ["hosts", setup.hosts],
+      ["resolv.conf", setup.resolvConf],
+    ] as const) {
+      this.tracer?.emit({ op: "write", path: `${dir}/${file}`, value }, container.id);
+      writes.push(this.agent.writeFile(`${dir}/${file}`, value));
+    }
+    await Promise.all(writes);
+  }
+
+  /** Another container, for `--network container:<ref>`. */
+  #peer(ref: string): { id: string; pid?: number; running: boolean } {
+    const other = this.#find(ref);
+    const running = other.status === "running" || other.status === "paused";
+    return { id: other.id, running, ...(other.task ? { pid: other.task.pid } : {}) };
   }
 
   async #startWasi(container: Container, wasi: NonNullable<Container["wasi"]>): Promise<Task> {
@@ -717,6 +809,7 @@ export class Containers {
     }
     this.#move(container, "remove");
     this.#containers.delete(container.id);
+    this.networking?.forget(container.id);
     try {
       if (!container.wasi) await this.#removeRootfs(container.id);
       await this.volumes?.detach(container.id, { removeAnonymous: options.volumes ?? false });
@@ -865,6 +958,11 @@ export class Containers {
       labels: c.labels,
       exposedPorts: c.exposedPorts,
       runtime: c.runtime,
+      network: {
+        mode: c.options.networkMode,
+        networks: this.networking?.networksOf(c.id) ?? [],
+        ports: this.networking?.publishedOf(c.id) ?? [],
+      },
     };
   }
 
@@ -896,5 +994,33 @@ export class Containers {
     if (c.startedAt !== undefined) details.startedAt = c.startedAt;
     if (c.exit) details.exit = c.exit;
     return details;
+  }
+}
+
+/** The network part of a container's options. */
+function networkRequest(options: ValidRunOptions): ContainerNetworkRequest {
+  return {
+    networkMode: options.networkMode,
+    endpoints: options.endpoints,
+    portBindings: options.portBindings,
+    publishAllPorts: options.publishAllPorts,
+    extraHosts: options.extraHosts,
+    dns: options.dns,
+    dnsSearch: options.dnsSearch,
+    dnsOptions: options.dnsOptions,
+  };
+}
+
+/** A WebAssembly module has no network of its own: asking for one is refused rather than ignored. */
+function refuseWasiNetworking(options: ValidRunOptions): void {
+  const asked =
+    !["default", "none", "bridge"].includes(options.networkMode) ||
+    Object.keys(options.portBindings).length > 0 ||
+    options.publishAllPorts;
+  if (asked) {
+    throw new EngineError(
+      "invalidArgument",
+      "a WebAssembly (wasi) container has no network: leave out --network, -p and -P (WASI has no sockets here)",
+    );
   }
 }

@@ -15,6 +15,7 @@ export {
 } from "./confinement.ts";
 export {
   type ContainerDetails,
+  type ContainerNetworkInfo,
   type ContainerSummary,
   Containers,
   type ExecOptions,

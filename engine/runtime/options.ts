@@ -2,6 +2,15 @@
 // loose input ("32m", "0.5", "1000:1000") into checked values or an invalidArgument error that names the flag, and
 // createRuntimeSpec only ever sees checked values.
 import { EngineError } from "../errors.ts";
+import {
+  checkPortBindings,
+  type EndpointConfig,
+  type ExtraHost,
+  isIpv4,
+  type PortBindings,
+  parseExtraHost,
+  parseNetworkMode,
+} from "../network/index.ts";
 import type { MountRequest } from "../volumes/index.ts";
 import {
   containerCapabilities,
@@ -69,6 +78,20 @@ export interface RunOptions {
   platform?: string;
   /** `-v`, `--mount`, `--tmpfs`: volumes, binds and tmpfs, read from the create body by engine/volumes. */
   mounts?: MountRequest[];
+  /** `--network`: `bridge` (the default), `none`, `host`, `container:<name|id>` or a user-defined network's name. */
+  networkMode?: string;
+  /** Per network name, `--network-alias`es and `--ip` (the create body's NetworkingConfig.EndpointsConfig). */
+  endpoints?: Record<string, { aliases?: string[]; ipv4Address?: string }>;
+  /** `-p`: container port (`80/tcp`) → host IP and port (an empty port: an ephemeral one). */
+  portBindings?: PortBindings;
+  /** `-P`: every exposed port on an ephemeral host port. */
+  publishAllPorts?: boolean;
+  /** `--add-host name:ip` (or `name:host-gateway`). */
+  extraHosts?: string[];
+  /** `--dns`, `--dns-search`, `--dns-option`. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
 }
 
 /** Run options after validation: every value checked and in the unit the kernel wants. */
@@ -106,6 +129,17 @@ export interface ValidRunOptions {
   /** `port/protocol`, as Docker keys them. */
   exposedPorts: string[];
   mounts: MountRequest[];
+  /** As given; `default` when not. */
+  networkMode: string;
+  endpoints: Record<string, EndpointConfig>;
+  portBindings: PortBindings;
+  publishAllPorts: boolean;
+  /** `--add-host` as given (inspect shows them) and read. */
+  extraHostsGiven: string[];
+  extraHosts: ExtraHost[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
 }
 
 /** Every container execs with no_new_privs unless it passes `--security-opt no-new-privileges=false`. */
@@ -156,7 +190,38 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     devices: (options.devices ?? []).map(validateDeviceMapping),
     readonlyRootfs: options.readonlyRootfs ?? false,
     mounts: [],
+    networkMode: options.networkMode || "default",
+    endpoints: {},
+    portBindings: checkPortBindings(options.portBindings ?? {}),
+    publishAllPorts: options.publishAllPorts ?? false,
+    extraHostsGiven: [...(options.extraHosts ?? [])],
+    extraHosts: (options.extraHosts ?? []).map(parseExtraHost),
+    dns: [...(options.dns ?? [])],
+    dnsSearch: [...(options.dnsSearch ?? [])],
+    dnsOptions: [...(options.dnsOptions ?? [])],
   };
+  const mode = parseNetworkMode(valid.networkMode);
+  for (const server of valid.dns) {
+    if (!isIpv4(server)) throw invalid(`${server} is not an ip address`);
+  }
+  for (const [network, config] of Object.entries(options.endpoints ?? {})) {
+    const aliases = config.aliases ?? [];
+    if (config.ipv4Address && !isIpv4(config.ipv4Address)) throw invalid(`invalid IPv4 address: ${config.ipv4Address}`);
+    if ((aliases.length || config.ipv4Address) && mode.kind !== "bridge") {
+      throw invalid(
+        aliases.length
+          ? "network-scoped alias is supported only for containers in user defined networks"
+          : "user specified IP address is supported on user defined networks only",
+      );
+    }
+    valid.endpoints[network] = {
+      aliases: [...aliases],
+      ...(config.ipv4Address ? { ipv4Address: config.ipv4Address } : {}),
+    };
+  }
+  if (mode.kind === "container" && options.hostname !== undefined && options.hostname !== "") {
+    throw invalid("conflicting options: hostname and the network mode");
+  }
   valid.capabilities = containerCapabilities(valid.capAdd, valid.capDrop, valid.privileged);
   if (options.cmd) valid.cmd = [...options.cmd];
   if (options.entrypoint) valid.entrypoint = [...options.entrypoint];

@@ -213,16 +213,16 @@ describe("a page every user can work", () => {
 
   it("the page's docker says what Drydock lacks or what is wrong, and prunes stopped containers", async () => {
     const { page } = browser;
-    await typeCommand(page, `clear; docker run -p 8080:80 ${busybox.reference} true; echo code=$?`);
+    await typeCommand(page, `clear; docker run --network nosuch ${busybox.reference} true; echo code=$?`);
     await expect.poll(() => terminalText(page)).toMatch(/code=\d+/);
     let text = await flatText(page);
-    expect(text).toContain("Drydock does not support publishing ports");
+    expect(text).toContain("network nosuch not found");
     expect(text).not.toContain("unknown");
     expect(text).toContain("code=125");
     await typeCommand(page, `clear; docker run -v data:relative ${busybox.reference} true`);
     await expect.poll(() => flatText(page)).toContain("invalid volume specification: 'data:relative'");
-    await typeCommand(page, `clear; docker run --network bridge ${busybox.reference} true`);
-    await expect.poll(() => flatText(page)).toContain('Drydock does not support the network "bridge"');
+    await typeCommand(page, `clear; docker run -p 8080:web ${busybox.reference} true`);
+    await expect.poll(() => flatText(page)).toContain("invalid containerPort: web");
     await typeCommand(page, `clear; docker run --name gone ${busybox.reference} true; docker container prune -f`);
     await expect.poll(() => terminalText(page)).toContain("Total reclaimed space:");
     text = await terminalText(page);

@@ -1,0 +1,259 @@
+// Network routes: list (with dockerd's filters), inspect, create, remove, prune, connect and disconnect
+// (`/networks`), in dockerd's shapes and words; and the network fields of a container's inspect and list entries.
+import type { Hono } from "hono";
+import type { ContainerNetworkInfo } from "../container-service.ts";
+import { EngineError } from "../errors.ts";
+import type { Endpoint, EndpointConfig, Network, PortBindings, PublishedPort } from "../network/index.ts";
+import { type ApiOptions, goTime, json, jsonBody, requireContainers } from "./common.ts";
+import { acceptFilters, invalidFilterValue, labelsMatch, parseFilters } from "./filters.ts";
+
+/** A network as `GET /networks/{id}` answers it; `containers` are its running containers' endpoints. */
+export function networkJson(network: Network, endpoints?: readonly Endpoint[]) {
+  return {
+    Name: network.name,
+    Id: network.id,
+    Created: goTime(network.created),
+    Scope: "local",
+    Driver: network.driver,
+    EnableIPv6: false,
+    IPAM: {
+      Driver: "default",
+      Options: network.predefined ? null : {},
+      Config: network.ipam.map((config) => ({
+        Subnet: config.subnet,
+        ...(config.ipRange ? { IPRange: config.ipRange } : {}),
+        Gateway: config.gateway,
+      })),
+    },
+    Internal: network.internal,
+    Attachable: network.attachable,
+    Ingress: false,
+    ConfigFrom: { Network: "" },
+    ConfigOnly: false,
+    Containers: Object.fromEntries(
+      (endpoints ?? []).map((endpoint) => [
+        endpoint.containerId,
+        {
+          Name: endpoint.containerName,
+          EndpointID: endpoint.id,
+          MacAddress: endpoint.mac,
+          IPv4Address: `${endpoint.ip}/${endpoint.prefix}`,
+          IPv6Address: "",
+        },
+      ]),
+    ),
+    Options: network.options,
+    Labels: network.labels,
+  };
+}
+
+/** One network of a container, as inspect's `NetworkSettings.Networks` entry (EndpointSettings). */
+export function endpointSettingsJson(
+  network: Network,
+  config: EndpointConfig,
+  endpoint: Endpoint | undefined,
+  container: { id: string; name: string },
+) {
+  const userDefined = network.driver === "bridge" && network.name !== "bridge";
+  const shortId = container.id.slice(0, 12);
+  return {
+    IPAMConfig: config.ipv4Address ? { IPv4Address: config.ipv4Address } : null,
+    Links: null,
+    // API 1.43 lists the short id among a running container's aliases on a user-defined network.
+    Aliases:
+      config.aliases.length || (endpoint && userDefined)
+        ? [...config.aliases, ...(endpoint && userDefined ? [shortId] : [])]
+        : null,
+    MacAddress: endpoint?.mac ?? "",
+    NetworkID: network.id,
+    EndpointID: endpoint?.id ?? "",
+    Gateway: endpoint?.gateway ?? "",
+    IPAddress: endpoint?.ip ?? "",
+    IPPrefixLen: endpoint?.prefix ?? 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DriverOpts: null,
+    DNSNames: endpoint && userDefined ? [container.name, shortId, ...config.aliases] : null,
+  };
+}
+
+/** The networks of a container by name, as inspect and the list show them (`none`/`host` as such). */
+export function containerNetworksJson(info: ContainerNetworkInfo, container: { id: string; name: string }) {
+  const networks: Record<string, ReturnType<typeof endpointSettingsJson>> = {};
+  for (const { network, config, endpoint } of info.networks) {
+    networks[network.name] = endpointSettingsJson(network, config, endpoint, container);
+  }
+  if (info.mode === "none" || info.mode === "host") {
+    networks[info.mode] = {
+      ...endpointSettingsJson(
+        { id: "", name: info.mode, driver: "null" } as Network,
+        { aliases: [] },
+        undefined,
+        container,
+      ),
+      NetworkID: "",
+    };
+  }
+  return networks;
+}
+
+/** `NetworkSettings.Ports` of a running container: each exposed port with its host bindings, or null. */
+export function portMapJson(exposed: readonly string[], published: readonly PublishedPort[]) {
+  const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const key of exposed) ports[key] = null;
+  for (const port of published) {
+    const key = `${port.containerPort}/${port.proto}`;
+    ports[key] = [...(ports[key] ?? []), { HostIp: port.hostIp, HostPort: String(port.hostPort) }];
+  }
+  return ports;
+}
+
+/** HostConfig.PortBindings as the client sent them. */
+export function portBindingsJson(bindings: PortBindings) {
+  return Object.fromEntries(
+    Object.entries(bindings).map(([key, list]) => [
+      key,
+      list.map((binding) => ({ HostIp: binding.hostIp, HostPort: binding.hostPort })),
+    ]),
+  );
+}
+
+/** A list entry's Ports: published ones with their host side, exposed ones without. */
+export function portListJson(exposed: readonly string[], published: readonly PublishedPort[]) {
+  const entries: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = published.map((port) => ({
+    IP: port.hostIp,
+    PrivatePort: port.containerPort,
+    PublicPort: port.hostPort,
+    Type: port.proto,
+  }));
+  for (const key of exposed) {
+    const [number, type = "tcp"] = key.split("/");
+    if (!published.some((port) => `${port.containerPort}/${port.proto}` === key)) {
+      entries.push({ PrivatePort: Number(number), Type: type });
+    }
+  }
+  return entries;
+}
+
+const NETWORK_FILTERS = ["dangling", "driver", "id", "label", "name", "scope", "type"] as const;
+
+function networkMatches(network: Network, filters: Record<string, string[]>, inUse: boolean): boolean {
+  const any = (key: string, test: (value: string) => boolean) => !filters[key] || filters[key].some(test);
+  for (const value of filters.type ?? []) {
+    if (value !== "custom" && value !== "builtin") throw invalidFilterValue("type", [value]);
+  }
+  for (const value of filters.dangling ?? []) {
+    if (!["true", "false", "1", "0"].includes(value)) throw invalidFilterValue("dangling", [value]);
+  }
+  return (
+    any("name", (name) => network.name.includes(name)) &&
+    any("id", (id) => network.id.startsWith(id)) &&
+    any("driver", (driver) => network.driver === driver) &&
+    any("scope", (scope) => scope === "local") &&
+    any("type", (type) => (type === "builtin") === network.predefined) &&
+    any("dangling", (value) => ["true", "1"].includes(value) === (!inUse && !network.predefined)) &&
+    labelsMatch(network.labels, filters.label)
+  );
+}
+
+const stringMap = (value: unknown, field: string): Record<string, string> => {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value))
+    throw new EngineError("invalidArgument", `${field} must be an object`);
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, String(item)]));
+};
+
+/** The EndpointConfig of a connect body (or a create body's EndpointsConfig entry): aliases and `--ip`. */
+export function endpointConfigOf(value: unknown): { aliases: string[]; ipv4Address?: string } {
+  const body = (value ?? {}) as Record<string, unknown>;
+  const aliases = Array.isArray(body.Aliases) ? body.Aliases.filter((a): a is string => typeof a === "string") : [];
+  const ipam = (body.IPAMConfig ?? {}) as Record<string, unknown>;
+  const ip = typeof ipam.IPv4Address === "string" && ipam.IPv4Address ? ipam.IPv4Address : undefined;
+  return { aliases, ...(ip ? { ipv4Address: ip } : {}) };
+}
+
+export function registerNetworkRoutes(app: Hono, options: ApiOptions): void {
+  const networking = () => requireContainers(options).networking;
+
+  app.get("/networks", (c) => {
+    const filters = parseFilters(c.req.query("filters"));
+    acceptFilters(filters, NETWORK_FILTERS);
+    const net = networking();
+    const listed = net.store
+      .list()
+      .filter((network) => networkMatches(network, filters, net.containersOn(network.id).length > 0))
+      .map((network) => networkJson(network));
+    return json(listed);
+  });
+
+  app.post("/networks/create", async (c) => {
+    const body = await jsonBody(c);
+    if (typeof body.Name !== "string" || !body.Name) {
+      throw new EngineError("invalidArgument", "network name is required");
+    }
+    const ipam = (body.IPAM ?? {}) as Record<string, unknown>;
+    if (typeof ipam.Driver === "string" && ipam.Driver && ipam.Driver !== "default") {
+      throw new EngineError("invalidArgument", `Drydock has the default IPAM driver only (not "${ipam.Driver}")`);
+    }
+    const configs = Array.isArray(ipam.Config) ? ipam.Config : [];
+    const text = (value: unknown) => (typeof value === "string" && value ? value : undefined);
+    const network = await networking().create({
+      name: body.Name,
+      ...(typeof body.Driver === "string" ? { driver: body.Driver } : {}),
+      internal: body.Internal === true,
+      attachable: body.Attachable === true,
+      enableIPv6: body.EnableIPv6 === true,
+      labels: stringMap(body.Labels, "Labels"),
+      options: stringMap(body.Options, "Options"),
+      ipam: configs.map((entry: unknown) => {
+        const config = (entry ?? {}) as Record<string, unknown>;
+        const subnet = text(config.Subnet);
+        const gateway = text(config.Gateway);
+        const ipRange = text(config.IPRange);
+        return { ...(subnet ? { subnet } : {}), ...(gateway ? { gateway } : {}), ...(ipRange ? { ipRange } : {}) };
+      }),
+    });
+    return json({ Id: network.id, Warning: "" }, 201);
+  });
+
+  app.post("/networks/prune", async (c) => {
+    const filters = parseFilters(c.req.query("filters"));
+    acceptFilters(filters, ["label", "label!", "until"]);
+    const removed = await networking().prune((network) => {
+      if (!labelsMatch(network.labels, filters.label)) return true;
+      const not = filters["label!"];
+      return Boolean(not?.length && labelsMatch(network.labels, not));
+    });
+    return json({ NetworksDeleted: removed });
+  });
+
+  app.get("/networks/:id", (c) => {
+    const net = networking();
+    const network = net.store.get(c.req.param("id"));
+    return json(networkJson(network, net.store.endpointsOf(network.id)));
+  });
+
+  app.delete("/networks/:id", async (c) => {
+    await networking().remove(c.req.param("id"));
+    return new Response(null, { status: 204 });
+  });
+
+  app.post("/networks/:id/connect", async (c) => {
+    const body = await jsonBody(c);
+    if (typeof body.Container !== "string" || !body.Container) {
+      throw new EngineError("invalidArgument", "no container was given to connect");
+    }
+    await requireContainers(options).connect(c.req.param("id"), body.Container, endpointConfigOf(body.EndpointConfig));
+    return new Response(null, { status: 200 });
+  });
+
+  app.post("/networks/:id/disconnect", async (c) => {
+    const body = await jsonBody(c);
+    if (typeof body.Container !== "string" || !body.Container) {
+      throw new EngineError("invalidArgument", "no container was given to disconnect");
+    }
+    await requireContainers(options).disconnect(c.req.param("id"), body.Container);
+    return new Response(null, { status: 200 });
+  });
+}

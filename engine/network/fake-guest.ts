@@ -1,0 +1,71 @@
+// A GuestNetwork that only records what it was asked, for unit tests of the engine's side of networking (the real
+// one is guest.ts's, tested against the guest in test/integration). A port can be made "taken" to see a conflict.
+import { EngineError } from "../errors.ts";
+import type { GuestNetwork } from "./guest.ts";
+
+type DnsAnswer = (query: Uint8Array) => Promise<Uint8Array>;
+
+export class FakeGuestNetwork implements GuestNetwork {
+  /** Each call as `method arg…`, in order. */
+  readonly calls: string[] = [];
+  /** Host ports some other program listens on (`tcp/8080`): publishing there fails as EADDRINUSE does. */
+  readonly taken = new Set<string>();
+  /** The DNS servers started, by `sandbox ip` (`- ip` for the guest's own). */
+  readonly dns = new Map<string, DnsAnswer>();
+  #veth = 0;
+
+  async createBridge(name: string, gatewayCidr: string): Promise<void> {
+    this.calls.push(`createBridge ${name} ${gatewayCidr}`);
+  }
+  async removeBridge(name: string): Promise<void> {
+    this.calls.push(`removeBridge ${name}`);
+  }
+  async createSandbox(id: string): Promise<{ path: string }> {
+    this.calls.push(`createSandbox ${id}`);
+    return { path: `/run/drydock/netns/${id}` };
+  }
+  async removeSandbox(id: string): Promise<void> {
+    this.calls.push(`removeSandbox ${id}`);
+    for (const key of [...this.dns.keys()]) if (key.startsWith(`${id} `)) this.dns.delete(key);
+  }
+  async attach(
+    sandboxId: string,
+    o: { bridge: string; ifname: string; cidr: string; mac: string; gateway?: string },
+  ): Promise<string> {
+    this.calls.push(
+      `attach ${sandboxId} ${o.bridge} ${o.ifname} ${o.cidr} ${o.mac}${o.gateway ? ` via ${o.gateway}` : ""}`,
+    );
+    return `veth${String(this.#veth++).padStart(7, "0")}`;
+  }
+  async detach(sandboxId: string, ifname: string): Promise<void> {
+    this.calls.push(`detach ${sandboxId} ${ifname}`);
+  }
+  async isolate(subnetA: string, subnetB: string): Promise<void> {
+    this.calls.push(`isolate ${subnetA} ${subnetB}`);
+  }
+  async unisolate(subnetA: string, subnetB: string): Promise<void> {
+    this.calls.push(`unisolate ${subnetA} ${subnetB}`);
+  }
+  async publish(p: {
+    proto: "tcp" | "udp";
+    hostIp: string;
+    hostPort: number;
+    targetIp: string;
+    targetPort: number;
+  }): Promise<void> {
+    this.calls.push(`publish ${p.proto} ${p.hostIp}:${p.hostPort} ${p.targetIp}:${p.targetPort}`);
+    if (this.taken.has(`${p.proto}/${p.hostPort}`)) {
+      throw new EngineError("conflict", `Bind for ${p.hostIp}:${p.hostPort} failed: port is already allocated`);
+    }
+  }
+  async unpublish(p: { proto: "tcp" | "udp"; hostIp: string; hostPort: number }): Promise<void> {
+    this.calls.push(`unpublish ${p.proto} ${p.hostIp}:${p.hostPort}`);
+  }
+  async connectTcp(): Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }> {
+    throw new EngineError("unavailable", "the fake guest has no TCP");
+  }
+  async serveDns(sandboxId: string | undefined, ip: string, answer: DnsAnswer): Promise<void> {
+    this.calls.push(`serveDns ${sandboxId ?? "-"} ${ip}`);
+    this.dns.set(`${sandboxId ?? "-"} ${ip}`, answer);
+  }
+}

@@ -1,0 +1,196 @@
+import * as packet from "@dnsquery/dns-packet";
+import { describe, expect, it } from "vitest";
+import { isEngineError } from "../errors.ts";
+import { FakeGuestNetwork } from "./fake-guest.ts";
+import { type ContainerNetworkRequest, Networking, type StartingContainer } from "./networking.ts";
+
+const request = (over: Partial<ContainerNetworkRequest> = {}): ContainerNetworkRequest => ({
+  networkMode: "default",
+  endpoints: {},
+  portBindings: {},
+  publishAllPorts: false,
+  extraHosts: [],
+  dns: [],
+  dnsSearch: [],
+  dnsOptions: [],
+  ...over,
+});
+
+function container(id: string, name: string, over: Partial<ContainerNetworkRequest> = {}, exposed: string[] = []) {
+  return { id: id.repeat(64), name, hostname: id.repeat(12), exposedPorts: exposed, request: request(over) };
+}
+
+const noPeer = () => {
+  throw new Error("no peers here");
+};
+
+async function start(net: Networking, c: StartingContainer) {
+  net.register(c.id, c.request, noPeer);
+  return net.setUp(c, noPeer);
+}
+
+async function resolve(guest: FakeGuestNetwork, sandbox: string, name: string): Promise<string[]> {
+  const answer = guest.dns.get(`${sandbox} 127.0.0.11`);
+  if (!answer) throw new Error(`no resolver in ${sandbox}`);
+  const query = packet.encode({ type: "query", id: 1, questions: [{ type: "A", name }] });
+  const decoded = packet.decode(await answer(query));
+  return (decoded.answers ?? []).map((a) => String(a.data));
+}
+
+describe("Networking: a container's network brought up and down in the guest", () => {
+  it("puts a default container on docker0: bridge once, a sandbox, eth0 with its address and route, the gateway's resolver", async () => {
+    const guest = new FakeGuestNetwork();
+    const net = new Networking({ guest });
+    const web = container("a", "web");
+    const setup = await start(net, web);
+    expect(guest.calls).toEqual([
+      "createBridge docker0 172.17.0.1/16",
+      "serveDns - 172.17.0.1",
+      `createSandbox ${web.id}`,
+      `attach ${web.id} docker0 eth0 172.17.0.2/16 02:42:ac:11:00:02 via 172.17.0.1`,
+    ]);
+    expect(setup.netns).toBe(`/run/drydock/netns/${web.id}`);
+    expect(setup.hosts).toContain(`172.17.0.2\t${"a".repeat(12)}\n`);
+    expect(setup.resolvConf).toContain("nameserver 172.17.0.1\n");
+    // The bridge and its resolver are made once.
+    guest.calls.length = 0;
+    await start(net, container("b", "db"));
+    expect(guest.calls[0]).toBe(`createSandbox ${"b".repeat(64)}`);
+    await net.tearDown(web.id);
+    expect(guest.calls.at(-1)).toBe(`removeSandbox ${web.id}`);
+    expect(net.store.endpointsOfContainer(web.id)).toEqual([]);
+  });
+
+  it("resolves names, aliases and short ids on a user network, only for containers on it", async () => {
+    const guest = new FakeGuestNetwork();
+    const net = new Networking({ guest });
+    const app = await net.create({ name: "app" });
+    expect(guest.calls).toEqual([
+      `createBridge ${app.bridge} 172.18.0.1/16`,
+      "isolate 172.18.0.0/16 172.17.0.0/16",
+    ]);
+    const web = container("a", "web", { networkMode: "app", endpoints: { app: { aliases: ["www"] } } });
+    const client = container("b", "client", { networkMode: "app", extraHosts: [{ host: "db", ip: "10.1.2.3" }] });
+    const outsider = container("c", "outsider");
+    const setup = await start(net, web);
+    await start(net, client);
+    await start(net, outsider);
+    expect(setup.resolvConf).toMatch(/^nameserver 127\.0\.0\.11$/m);
+    expect(setup.resolvConf).toMatch(/^options ndots:0$/m);
+    expect(guest.calls).toContain(`serveDns ${client.id} 127.0.0.11`);
+    expect(guest.dns.has(`${outsider.id} 127.0.0.11`)).toBe(false);
+    expect(await resolve(guest, client.id, "web")).toEqual(["172.18.0.2"]);
+    expect(await resolve(guest, client.id, "WWW")).toEqual(["172.18.0.2"]);
+    expect(await resolve(guest, client.id, "a".repeat(12))).toEqual(["172.18.0.2"]);
+    expect(await resolve(guest, client.id, "db")).toEqual(["10.1.2.3"]);
+    expect(await resolve(guest, web.id, "client")).toEqual(["172.18.0.3"]);
+    // The default bridge's container is not a name on app, and a stopped one is gone.
+    expect(await resolve(guest, web.id, "outsider")).toEqual([]);
+    await net.tearDown(client.id);
+    expect(await resolve(guest, web.id, "client")).toEqual([]);
+  });
+
+  it("publishes -p and -P ports to the container's address, and undoes everything when one is taken", async () => {
+    const guest = new FakeGuestNetwork();
+    const net = new Networking({ guest });
+    const web = container(
+      "a",
+      "web",
+      { portBindings: { "80/tcp": [{ hostIp: "", hostPort: "8080" }] }, publishAllPorts: true },
+      ["80/tcp", "443/tcp"],
+    );
+    await start(net, web);
+    expect(guest.calls).toContain("publish tcp 0.0.0.0:8080 172.17.0.2:80");
+    expect(guest.calls).toContain("publish tcp 0.0.0.0:32768 172.17.0.2:443");
+    expect(net.publishedOf(web.id)).toHaveLength(2);
+
+    // The engine's own allocation refuses a port another container holds, before touching the guest.
+    const second = container("b", "second", { portBindings: { "80/tcp": [{ hostIp: "", hostPort: "8080" }] } });
+    guest.calls.length = 0;
+    const refused = await start(net, second).catch((error: unknown) => error);
+    expect(isEngineError(refused, "conflict")).toBe(true);
+    expect((refused as Error).message).toMatch(
+      /^driver failed programming external connectivity on endpoint second \([0-9a-f]{64}\): Bind for 0\.0\.0\.0:8080 failed: port is already allocated$/,
+    );
+    expect(net.store.endpointsOfContainer(second.id)).toEqual([]);
+
+    // A port some guest program holds fails in the guest: the sandbox made on the way is removed again.
+    guest.taken.add("tcp/9090");
+    const third = container("c", "third", { portBindings: { "90/tcp": [{ hostIp: "", hostPort: "9090" }] } });
+    guest.calls.length = 0;
+    await expect(start(net, third)).rejects.toThrow(/Bind for 0\.0\.0\.0:9090 failed: port is already allocated/);
+    expect(guest.calls).toContain(`createSandbox ${third.id}`);
+    expect(guest.calls).toContain(`removeSandbox ${third.id}`);
+    expect(guest.calls).toContain("unpublish tcp 0.0.0.0:9090");
+    expect(net.store.endpointsOfContainer(third.id)).toEqual([]);
+    // Its port is free again once the guest's is.
+    guest.taken.clear();
+    await start(net, third);
+    await net.tearDown(web.id);
+    expect(guest.calls).toContain("unpublish tcp 0.0.0.0:8080");
+    await start(net, second);
+  });
+
+  it("runs --network none with lo only and host in the guest's namespace, with no guest steps", async () => {
+    const guest = new FakeGuestNetwork();
+    const net = new Networking({ guest });
+    const none = await start(net, container("a", "none", { networkMode: "none" }));
+    expect(none.netns).toBeUndefined();
+    expect(none.hosts).toMatch(/^127\.0\.0\.1\tlocalhost a{12}$/m);
+    const host = await start(net, container("b", "host", { networkMode: "host" }));
+    expect(host.netns).toBe("host");
+    expect(guest.calls).toEqual([]);
+  });
+
+  it("joins another running container's namespace with container:", async () => {
+    const guest = new FakeGuestNetwork();
+    const net = new Networking({ guest });
+    const web = container("a", "web");
+    await start(net, web);
+    const peer = () => ({ id: web.id, pid: 77, running: true });
+    const side = container("b", "side", { networkMode: "container:web" });
+    net.register(side.id, side.request, peer);
+    const setup = await net.setUp(side, peer);
+    expect(setup.netns).toBe("/proc/77/ns/net");
+    expect(setup.hosts).toContain("172.17.0.2");
+    expect(() =>
+      net.register(
+        "c".repeat(64),
+        request({ networkMode: "container:web", portBindings: { "80/tcp": [{ hostIp: "", hostPort: "" }] } }),
+        peer,
+      ),
+    ).toThrow("conflicting options: port publishing and the container type network mode");
+  });
+
+  it("connects a running container to another network as eth1, and disconnects it", async () => {
+    const guest = new FakeGuestNetwork();
+    const net = new Networking({ guest });
+    const web = container("a", "web");
+    await start(net, web);
+    const back = await net.create({ name: "back" });
+    guest.calls.length = 0;
+    await net.connect("back", { id: web.id, name: "web", running: true }, { aliases: ["api"] });
+    expect(guest.calls).toEqual([
+      `attach ${web.id} ${back.bridge} eth1 172.18.0.2/16 02:42:ac:12:00:02`,
+      `serveDns ${web.id} 127.0.0.11`,
+    ]);
+    expect(net.networksOf(web.id).map((n) => [n.network.name, n.endpoint?.ip])).toEqual([
+      ["bridge", "172.17.0.2"],
+      ["back", "172.18.0.2"],
+    ]);
+    await expect(net.remove("back")).rejects.toThrow(/has active endpoints \(name:"web"/);
+    await net.disconnect("back", { id: web.id, name: "web" });
+    expect(guest.calls.at(-1)).toBe(`detach ${web.id} eth1`);
+    await net.remove("back");
+    expect(guest.calls.slice(-2)).toEqual([`removeBridge ${back.bridge}`, "unisolate 172.18.0.0/16 172.17.0.0/16"]);
+    await expect(net.remove("bridge")).rejects.toThrow("bridge is a pre-defined network and cannot be removed");
+  });
+
+  it("runs default containers with lo only on a guest without networking, and refuses what needs one", async () => {
+    const net = new Networking();
+    expect((await start(net, container("a", "plain"))).netns).toBeUndefined();
+    await expect(
+      start(net, container("b", "web", { portBindings: { "80/tcp": [{ hostIp: "", hostPort: "8080" }] } })),
+    ).rejects.toThrow(/has no container networking/);
+  });
+});

@@ -1,0 +1,561 @@
+// Container networking as dockerd does it, over the guest's GuestNetwork: the networks (store.ts) made real as
+// bridges with isolation between them, and each container's network brought up when it starts (a sandbox, one
+// endpoint per network, the embedded DNS server, published ports) and taken down when it stops, also after a start
+// that failed half-way. Every guest step is traced by the GuestNetwork as the command behind it.
+import { EngineError, isEngineError } from "../errors.ts";
+import { answerDns, type DnsUpstream } from "./dns.ts";
+import { type ExtraHost, hostsFile, type ResolverKind, resolvConf } from "./files.ts";
+import type { GuestNetwork } from "./guest.ts";
+import {
+  PortAllocator,
+  type PortBinding,
+  type PortBindings,
+  type PublishedPort,
+  parseHostPort,
+  parsePortKey,
+} from "./ports.ts";
+import {
+  type Endpoint,
+  type EndpointConfig,
+  type Network,
+  type NetworkCreateRequest,
+  type NetworkMode,
+  NetworkStore,
+  parseNetworkMode,
+} from "./store.ts";
+
+/** Where the embedded resolver listens in a container on a user-defined network, as dockerd's. */
+export const EMBEDDED_DNS = "127.0.0.11";
+
+/** What a container asked for, from its checked run options. */
+export interface ContainerNetworkRequest {
+  /** `HostConfig.NetworkMode` as given (`default`, `bridge`, `none`, `host`, `container:web`, `mynet`). */
+  networkMode: string;
+  /** Per network name: `--network-alias`, `--ip`. */
+  endpoints: Record<string, EndpointConfig>;
+  portBindings: PortBindings;
+  publishAllPorts: boolean;
+  extraHosts: ExtraHost[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+}
+
+/** The container as networking needs to know it when it starts. */
+export interface StartingContainer {
+  id: string;
+  name: string;
+  hostname: string;
+  /** Ports it exposes (`80/tcp`), for `-P`. */
+  exposedPorts: string[];
+  request: ContainerNetworkRequest;
+}
+
+/** What a started container's spawn and /etc files get. */
+export interface NetworkSetup {
+  /**
+   * The network namespace to join: a path (a sandbox, or another container's), `"host"` for the guest's own, or
+   * undefined for a new one with lo only (`--network none`).
+   */
+  netns?: string;
+  hosts: string;
+  resolvConf: string;
+}
+
+/** A running container's network, to take down at its stop. */
+interface Running {
+  /** Whether it has a sandbox of its own (a bridge mode container). */
+  sandbox: boolean;
+  published: PublishedPort[];
+  dns: boolean;
+  setup: NetworkSetup;
+  extraHosts: ExtraHost[];
+}
+
+/** Finds another container for `--network container:<ref>`. */
+export type PeerLookup = (ref: string) => { id: string; pid?: number; running: boolean };
+
+export interface NetworkingOptions {
+  /** The guest's kernel; without it only `--network none` and `host` containers can run. */
+  guest?: GuestNetwork;
+  /** Where names the engine does not know are resolved (the relay's DNS); none: SERVFAIL. */
+  upstream?: DnsUpstream;
+}
+
+const portError = (container: { name: string }, endpointId: string, error: unknown) =>
+  isEngineError(error, "conflict")
+    ? new EngineError(
+        "conflict",
+        `driver failed programming external connectivity on endpoint ${container.name} (${endpointId}): ${error.message}`,
+      )
+    : error;
+
+export class Networking {
+  readonly store = new NetworkStore();
+  readonly ports = new PortAllocator();
+  readonly guest: GuestNetwork | undefined;
+  upstream: DnsUpstream | undefined;
+  /** Bridges made in the guest (or being made), by network id. */
+  readonly #bridges = new Map<string, Promise<void>>();
+  /** The networks each container is connected to (by network id), running or not. */
+  readonly #configs = new Map<string, Map<string, EndpointConfig>>();
+  readonly #modes = new Map<string, NetworkMode>();
+  readonly #running = new Map<string, Running>();
+
+  constructor(options: NetworkingOptions = {}) {
+    this.guest = options.guest;
+    this.upstream = options.upstream;
+  }
+
+  #requireGuest(what: string): GuestNetwork {
+    if (!this.guest) {
+      throw new EngineError(
+        "unavailable",
+        `this engine's guest has no container networking, so ${what} cannot be set up: run with --network none`,
+      );
+    }
+    return this.guest;
+  }
+
+  /**
+   * `docker network create`: the network in the store, its bridge in the guest, and isolation from every other
+   * bridge network's subnet.
+   */
+  async create(request: NetworkCreateRequest): Promise<Network> {
+    const network = this.store.create(request);
+    if (this.guest) {
+      try {
+        await this.#ensureBridge(network);
+      } catch (error) {
+        this.store.remove(network.id);
+        throw error;
+      }
+    }
+    return network;
+  }
+
+  #ensureBridge(network: Network): Promise<void> {
+    let made = this.#bridges.get(network.id);
+    if (!made) {
+      const guest = this.#requireGuest(`the bridge of network ${network.name}`);
+      made = (async () => {
+        const ipam = network.ipam[0]!;
+        const prefix = ipam.subnet.split("/")[1];
+        await guest.createBridge(network.bridge!, `${ipam.gateway}/${prefix}`);
+        const others = this.store
+          .bridges()
+          .filter((n) => n.id !== network.id)
+          .map((n) => n.ipam[0]!.subnet);
+        await Promise.all(others.map((subnet) => guest.isolate(ipam.subnet, subnet)));
+        // The default bridge's gateway is its containers' name server: the resolver listens there for them.
+        if (network.name === "bridge") {
+          await guest.serveDns(undefined, ipam.gateway, (query) => answerDns(query, () => undefined, this.upstream));
+        }
+      })().catch((error: unknown) => {
+        this.#bridges.delete(network.id);
+        throw error;
+      });
+      this.#bridges.set(network.id, made);
+    }
+    return made;
+  }
+
+  /** `docker network rm`: refused for a predefined network or one with running containers on it. */
+  async remove(ref: string): Promise<Network> {
+    const network = this.store.remove(ref);
+    this.#dropConfigs(network.id);
+    const made = this.#bridges.get(network.id);
+    this.#bridges.delete(network.id);
+    if (made && this.guest) {
+      const guest = this.guest;
+      await made.catch(() => {});
+      const subnet = network.ipam[0]!.subnet;
+      await Promise.all([
+        guest.removeBridge(network.bridge!),
+        ...this.store.bridges().map((other) => guest.unisolate(subnet, other.ipam[0]!.subnet)),
+      ]);
+    }
+    return network;
+  }
+
+  /** Stopped containers connected to a removed network are no longer (dockerd keeps a dangling reference). */
+  #dropConfigs(networkId: string): void {
+    for (const configs of this.#configs.values()) configs.delete(networkId);
+  }
+
+  /** `docker network prune`: every user-defined network no running container is on (and `keep` spares). */
+  async prune(keep: (network: Network) => boolean = () => false): Promise<string[]> {
+    const removed: string[] = [];
+    for (const network of this.store.list()) {
+      if (network.predefined || keep(network) || this.store.endpointsOf(network.id).length) continue;
+      await this.remove(network.id);
+      removed.push(network.name);
+    }
+    return removed;
+  }
+
+  /** The containers (running or not) connected to a network. */
+  containersOn(networkId: string): string[] {
+    return [...this.#configs.entries()].filter(([, configs]) => configs.has(networkId)).map(([id]) => id);
+  }
+
+  /**
+   * Checks a new container's network request against the networks there are, and records which networks it is on
+   * (its endpoints are made when it starts). `--network container:` and host refuse what cannot apply to them.
+   */
+  register(id: string, request: ContainerNetworkRequest, peer: PeerLookup): void {
+    const mode = parseNetworkMode(request.networkMode);
+    const configs = new Map<string, EndpointConfig>();
+    if (mode.kind === "container") {
+      peer(mode.container);
+      const published = Object.keys(request.portBindings).length > 0 || request.publishAllPorts;
+      if (published) {
+        throw new EngineError(
+          "invalidArgument",
+          "conflicting options: port publishing and the container type network mode",
+        );
+      }
+      if (request.dns.length) throw new EngineError("invalidArgument", "conflicting options: dns and the network mode");
+      if (request.extraHosts.length) {
+        throw new EngineError("invalidArgument", "conflicting options: custom host-to-IP mapping and the network mode");
+      }
+    }
+    if (mode.kind === "bridge") {
+      const network = this.store.get(mode.network);
+      const own = request.endpoints[mode.network] ?? request.endpoints[network.name] ?? { aliases: [] };
+      this.#checkEndpointConfig(network, own);
+      configs.set(network.id, {
+        aliases: [...own.aliases],
+        ...(own.ipv4Address ? { ipv4Address: own.ipv4Address } : {}),
+      });
+    }
+    this.#modes.set(id, mode);
+    this.#configs.set(id, configs);
+  }
+
+  #checkEndpointConfig(network: Network, config: EndpointConfig): void {
+    if (network.name === "bridge" && config.ipv4Address) {
+      throw new EngineError("invalidArgument", "user specified IP address is supported on user defined networks only");
+    }
+    if (network.name === "bridge" && config.aliases.length) {
+      throw new EngineError(
+        "invalidArgument",
+        "network-scoped alias is supported only for containers in user defined networks",
+      );
+    }
+  }
+
+  /** Forgets a removed container. */
+  forget(id: string): void {
+    this.#configs.delete(id);
+    this.#modes.delete(id);
+  }
+
+  /** The container's network mode (`none`, `host`, `container`, or a bridge network by name). */
+  modeOf(id: string): NetworkMode | undefined {
+    return this.#modes.get(id);
+  }
+
+  /** The networks a container is connected to, each with what it asked for and its endpoint while it runs. */
+  networksOf(id: string): { network: Network; config: EndpointConfig; endpoint?: Endpoint }[] {
+    const endpoints = this.store.endpointsOfContainer(id);
+    return [...(this.#configs.get(id)?.entries() ?? [])].flatMap(([networkId, config]) => {
+      const network = this.store.find(networkId);
+      if (!network) return [];
+      const endpoint = endpoints.find((e) => e.networkId === networkId);
+      return [{ network, config, ...(endpoint ? { endpoint } : {}) }];
+    });
+  }
+
+  /** The ports published for a running container. */
+  publishedOf(id: string): PublishedPort[] {
+    return this.#running.get(id)?.published ?? [];
+  }
+
+  /** The names (container name, aliases, short id) a container's embedded resolver answers, with `--add-host`s. */
+  #lookup(id: string, name: string): string[] | undefined {
+    const found: string[] = [];
+    for (const own of this.store.endpointsOfContainer(id)) {
+      const network = this.store.find(own.networkId);
+      if (!network || network.name === "bridge") continue;
+      for (const peer of this.store.endpointsOf(network.id)) {
+        const names = [peer.containerName, peer.containerId.slice(0, 12), ...peer.aliases].map((n) => n.toLowerCase());
+        if (names.includes(name) && !found.includes(peer.ip)) found.push(peer.ip);
+      }
+    }
+    for (const extra of this.#running.get(id)?.extraHosts ?? []) {
+      if (extra.host.toLowerCase() === name && !found.includes(extra.ip)) found.push(extra.ip);
+    }
+    return found.length ? found : undefined;
+  }
+
+  /**
+   * Brings up a starting container's network: for a bridge mode container a sandbox with an endpoint per network,
+   * the embedded resolver on user-defined networks and its published ports; for `container:` the other container's
+   * namespace. Resolves with what the spawn joins and the /etc files to write. Whatever was made before a failure
+   * is taken down again.
+   */
+  async setUp(container: StartingContainer, peer: PeerLookup): Promise<NetworkSetup> {
+    const { request } = container;
+    const mode = this.#modes.get(container.id) ?? parseNetworkMode(request.networkMode);
+    const search = request.dnsSearch;
+    const options = request.dnsOptions;
+    // A guest without container networking (an older drydockd) still runs default containers, as with --network
+    // none; anything that needs a network of its own says it cannot have one.
+    const loopbackOnly =
+      !this.guest &&
+      mode.kind === "bridge" &&
+      mode.network === "bridge" &&
+      Object.keys(request.portBindings).length === 0 &&
+      !request.publishAllPorts;
+    if (mode.kind === "none" || loopbackOnly) {
+      const setup = {
+        hosts: hostsFile(container.hostname, [], request.extraHosts),
+        resolvConf: resolvConf(
+          request.dns.length ? { kind: "servers", servers: request.dns } : { kind: "none" },
+          search,
+          options,
+        ),
+      };
+      return setup;
+    }
+    if (mode.kind === "host") {
+      const gateway = this.store.defaultBridge.ipam[0]!.gateway;
+      return {
+        netns: "host",
+        hosts: hostsFile(container.hostname, [], request.extraHosts),
+        resolvConf: resolvConf(
+          request.dns.length ? { kind: "servers", servers: request.dns } : { kind: "gateway", gateway },
+          search,
+          options,
+        ),
+      };
+    }
+    if (mode.kind === "container") {
+      const other = peer(mode.container);
+      if (!other.running || other.pid === undefined) {
+        throw new EngineError(
+          "conflict",
+          `cannot join network namespace of a non running container: container ${other.id.slice(0, 12)} is not running`,
+        );
+      }
+      const joined = this.#running.get(other.id)?.setup;
+      const otherMode = this.#modes.get(other.id);
+      return {
+        ...(otherMode?.kind === "host" ? { netns: "host" } : { netns: `/proc/${other.pid}/ns/net` }),
+        hosts: joined?.hosts ?? hostsFile(container.hostname, [], []),
+        resolvConf: joined?.resolvConf ?? resolvConf({ kind: "none" }, [], []),
+      };
+    }
+    const guest = this.#requireGuest(`the network of container ${container.name}`);
+    const configs = this.#configs.get(container.id) ?? new Map<string, EndpointConfig>();
+    const networks = [...configs.keys()].map((networkId) => {
+      const network = this.store.find(networkId);
+      if (!network) throw new EngineError("notFound", `network ${networkId} not found`);
+      return network;
+    });
+    if (networks.length === 0) networks.push(this.store.defaultBridge);
+    const running: Running = {
+      sandbox: true,
+      published: [],
+      dns: false,
+      setup: { hosts: "", resolvConf: "" },
+      extraHosts: [],
+    };
+    this.#running.set(container.id, running);
+    try {
+      await Promise.all(networks.map((network) => this.#ensureBridge(network)));
+      const endpoints = networks.map((network) =>
+        this.store.allocate(network, container, configs.get(network.id) ?? { aliases: [] }),
+      );
+      const first = endpoints[0]!;
+      running.extraHosts = request.extraHosts.map((extra) =>
+        extra.ip === "host-gateway" ? { host: extra.host, ip: first.gateway || networks[0]!.ipam[0]!.gateway } : extra,
+      );
+      const published = this.#allocatePorts(container, first.id);
+      running.published = published;
+      const userNetwork = networks.some((n) => n.name !== "bridge");
+      running.dns = userNetwork;
+      // Sent together: drydockd answers its requests in the order they arrive, so the sandbox exists before the
+      // veth pairs go into it, and one round trip brings the whole network up.
+      const steps: Promise<unknown>[] = [guest.createSandbox(container.id)];
+      endpoints.forEach((endpoint, index) => {
+        const network = networks[index]!;
+        steps.push(
+          guest
+            .attach(container.id, {
+              bridge: network.bridge!,
+              ifname: endpoint.ifname,
+              cidr: `${endpoint.ip}/${endpoint.prefix}`,
+              mac: endpoint.mac,
+              ...(index === 0 && endpoint.gateway ? { gateway: endpoint.gateway } : {}),
+            })
+            .then((hostIfname) => {
+              endpoint.hostIfname = hostIfname;
+            }),
+        );
+      });
+      if (userNetwork) {
+        steps.push(guest.serveDns(container.id, EMBEDDED_DNS, (query) => this.answer(container.id, query)));
+      }
+      for (const port of published) {
+        steps.push(
+          guest.publish({ ...port, targetIp: first.ip, targetPort: port.containerPort }).catch((error: unknown) => {
+            throw portError(container, first.id, error);
+          }),
+        );
+      }
+      const settled = await Promise.allSettled(steps);
+      const failed = settled.find((result): result is PromiseRejectedResult => result.status === "rejected");
+      if (failed) throw failed.reason;
+      const { netns } = { netns: await steps[0]!.then((made) => (made as { path: string }).path) };
+      const resolver: ResolverKind = userNetwork
+        ? { kind: "embedded" }
+        : request.dns.length
+          ? { kind: "servers", servers: request.dns }
+          : { kind: "gateway", gateway: first.gateway || networks[0]!.ipam[0]!.gateway };
+      running.setup = {
+        netns,
+        hosts: hostsFile(container.hostname, [first.ip], running.extraHosts),
+        resolvConf: resolvConf(resolver, search, options),
+      };
+      return running.setup;
+    } catch (error) {
+      await this.tearDown(container.id).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The ports a starting container publishes: its PortBindings, and with `-P` each exposed port not bound. */
+  #allocatePorts(container: StartingContainer, endpointId: string): PublishedPort[] {
+    const { portBindings, publishAllPorts } = container.request;
+    const wanted: [string, PortBinding][] = Object.entries(portBindings).flatMap(([key, list]) =>
+      list.map((binding) => [key, binding] as [string, PortBinding]),
+    );
+    if (publishAllPorts) {
+      for (const key of container.exposedPorts)
+        if (!(key in portBindings)) wanted.push([key, { hostIp: "", hostPort: "" }]);
+    }
+    const published: PublishedPort[] = [];
+    try {
+      for (const [key, binding] of wanted) {
+        const { port, proto } = parsePortKey(key);
+        const hostIp = binding.hostIp || "0.0.0.0";
+        const hostPort = this.ports.allocate(proto, hostIp, parseHostPort(binding.hostPort));
+        published.push({ proto, containerPort: port, hostIp, hostPort });
+      }
+    } catch (error) {
+      for (const port of published) this.ports.release(port.proto, port.hostIp, port.hostPort);
+      throw portError(container, endpointId, error);
+    }
+    return published;
+  }
+
+  /** The embedded resolver's answer to a query from a container. */
+  answer(containerId: string, query: Uint8Array): Promise<Uint8Array> {
+    return answerDns(query, (name) => this.#lookup(containerId, name), this.upstream);
+  }
+
+  /**
+   * Takes a stopped container's network down: its published ports, its sandbox (its veth pairs and DNS server go
+   * with it) and its addresses. Safe to call for a container that has none.
+   */
+  async tearDown(id: string): Promise<void> {
+    const running = this.#running.get(id);
+    this.#running.delete(id);
+    const endpoints = this.store.endpointsOfContainer(id);
+    for (const endpoint of endpoints) this.store.release(id, endpoint.networkId);
+    if (!running) return;
+    for (const port of running.published) this.ports.release(port.proto, port.hostIp, port.hostPort);
+    if (!running.sandbox || !this.guest) return;
+    const guest = this.guest;
+    const steps = [
+      ...running.published.map((port) =>
+        guest.unpublish({ proto: port.proto, hostIp: port.hostIp, hostPort: port.hostPort }),
+      ),
+      guest.removeSandbox(id),
+    ];
+    const settled = await Promise.allSettled(steps);
+    const failed = settled.find((result): result is PromiseRejectedResult => result.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * `docker network connect`: records the network for the container, and when it runs gives it an endpoint there
+   * at once (the next `ethN`, and the embedded resolver if it had none).
+   */
+  async connect(
+    networkRef: string,
+    container: { id: string; name: string; running: boolean },
+    config: EndpointConfig,
+  ): Promise<void> {
+    const network = this.store.get(networkRef);
+    const mode = this.#modes.get(container.id);
+    if (network.driver !== "bridge" || (mode && mode.kind !== "bridge")) {
+      throw new EngineError(
+        "forbidden",
+        mode?.kind === "none" || network.driver === "null"
+          ? "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+          : mode?.kind === "container"
+            ? "container sharing network namespace with another container or host cannot be connected to any other network"
+            : "container cannot be disconnected from host network or connected to host network",
+      );
+    }
+    this.#checkEndpointConfig(network, config);
+    const configs = this.#configs.get(container.id) ?? new Map<string, EndpointConfig>();
+    if (configs.has(network.id)) {
+      throw new EngineError(
+        "forbidden",
+        `endpoint with name ${container.name} already exists in network ${network.name}`,
+      );
+    }
+    const running = this.#running.get(container.id);
+    if (container.running && running?.sandbox) {
+      const guest = this.#requireGuest(`network ${network.name}`);
+      await this.#ensureBridge(network);
+      const endpoint = this.store.allocate(network, container, config);
+      try {
+        endpoint.hostIfname = await guest.attach(container.id, {
+          bridge: network.bridge!,
+          ifname: endpoint.ifname,
+          cidr: `${endpoint.ip}/${endpoint.prefix}`,
+          mac: endpoint.mac,
+        });
+        if (!running.dns && network.name !== "bridge") {
+          await guest.serveDns(container.id, EMBEDDED_DNS, (query) => this.answer(container.id, query));
+          running.dns = true;
+        }
+      } catch (error) {
+        this.store.release(container.id, network.id);
+        throw error;
+      }
+    }
+    configs.set(network.id, config);
+    this.#configs.set(container.id, configs);
+  }
+
+  /** `docker network disconnect`: the endpoint goes (now, if the container runs) and so does the network's entry. */
+  async disconnect(networkRef: string, container: { id: string; name: string }): Promise<void> {
+    const network = this.store.get(networkRef);
+    const configs = this.#configs.get(container.id);
+    if (!configs?.has(network.id)) {
+      const mode = this.#modes.get(container.id);
+      if ((mode?.kind === "host" && network.name === "host") || (mode?.kind === "none" && network.name === "none")) {
+        throw new EngineError(
+          "forbidden",
+          "container cannot be disconnected from host network or connected to host network",
+        );
+      }
+      throw new EngineError(
+        "forbidden",
+        `container ${container.id.slice(0, 12)} is not connected to network ${network.name}`,
+      );
+    }
+    const endpoint = this.store.endpointsOfContainer(container.id).find((e) => e.networkId === network.id);
+    if (endpoint && this.guest) {
+      await this.guest.detach(container.id, endpoint.ifname);
+      this.store.release(container.id, network.id);
+    }
+    configs.delete(network.id);
+  }
+}
