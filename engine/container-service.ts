@@ -7,8 +7,14 @@ import { EngineError } from "./errors.ts";
 import type { ContainerEventAction, EventLog } from "./events.ts";
 import { createShareServer, imageStoreLayers } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
-import { type EgressEmulator, traceEgress } from "./network/relay.ts";
-import { type DnsUpstream, type EndpointConfig, type GuestNetwork, Networking } from "./network/index.ts";
+import {
+  AgentGuestNetwork,
+  type DnsUpstream,
+  type EndpointConfig,
+  type GuestNetwork,
+  Networking,
+} from "./network/index.ts";
+import { type EgressEmulator, resolveViaRelay, traceEgress } from "./network/relay.ts";
 import {
   formatPlatform,
   GUEST_PLATFORM,
@@ -167,9 +173,12 @@ export class ContainerService {
     const volumes = new VolumeStore(drydock.agent, tracer, VOLUMES_ROOT, volumeStorage);
     // Every connection out of the guest (through the relay, refused, or with no relay) is a trace event.
     traceEgress(drydock.machine.emulator as unknown as EgressEmulator, drydock.relay, tracer);
+    // Docker's default: every container on the docker0 bridge, made by drydockd (protocol 3).
+    const guest = options.network ?? new AgentGuestNetwork(drydock.agent, tracer);
     const networking = new Networking({
-      ...(options.network ? { guest: options.network } : {}),
-      ...(options.dnsUpstream ? { upstream: options.dnsUpstream } : {}),
+      guest,
+      // Names the engine does not know go to the relay's resolver (SERVFAIL naming it when there is none).
+      upstream: options.dnsUpstream ?? ((query) => resolveViaRelay(drydock.relay, query)),
     });
     return new ContainerService(
       new Containers(drydock.agent, images, snapshotter, tracer, events, wasi, volumes, networking),

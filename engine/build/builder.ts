@@ -713,7 +713,7 @@ export class Builder {
         if (step.keyword === "ADD") {
           throw new EngineError(
             "invalidArgument",
-            `ADD ${source}: downloading needs the network, but containers here have only a loopback interface (no network "bridge" with egress yet); download it outside and COPY it in`,
+            `ADD ${source}: the builder does not download URLs yet; download it outside and COPY it in`,
           );
         }
         throw new EngineError(

@@ -65,10 +65,7 @@ describe("Networking: a container's network brought up and down in the guest", (
     const guest = new FakeGuestNetwork();
     const net = new Networking({ guest });
     const app = await net.create({ name: "app" });
-    expect(guest.calls).toEqual([
-      `createBridge ${app.bridge} 172.18.0.1/16`,
-      "isolate 172.18.0.0/16 172.17.0.0/16",
-    ]);
+    expect(guest.calls).toEqual([`createBridge ${app.bridge} 172.18.0.1/16`, "isolate 172.18.0.0/16 172.17.0.0/16"]);
     const web = container("a", "web", { networkMode: "app", endpoints: { app: { aliases: ["www"] } } });
     const client = container("b", "client", { networkMode: "app", extraHosts: [{ host: "db", ip: "10.1.2.3" }] });
     const outsider = container("c", "outsider");

@@ -82,10 +82,10 @@ describe("run", () => {
     expect(await run(["echo", "hi"])).toMatchObject({ output: "hi\n", code: 0, oomKilled: false });
   });
 
-  it("isolates the process: pid 1, its hostname, only lo, only its own processes in /proc", async () => {
+  it("isolates the process: pid 1, its hostname, only lo with --network none, only its own processes in /proc", async () => {
     const { output } = await run(
       ["sh", "-c", "echo pid=$$; hostname; ip -o link | cut -d: -f2; ls /proc | grep -c '^[0-9]'; cat /etc/hostname"],
-      { hostname: "box1" },
+      { hostname: "box1", networkMode: "none" },
     );
     const [pid, name, links, processes, etcHostname] = output
       .trim()

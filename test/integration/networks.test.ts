@@ -1,0 +1,135 @@
+// Docker's networking with the real docker CLI against the Node daemon and the real guest: containers on a user
+// network reach each other by name through the embedded resolver, --network none has lo only, a published port
+// answers from the guest, docker port shows it, and a network in use cannot be removed.
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ContainerService, type Drydock, type ImageService } from "../../engine/index.ts";
+import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
+import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
+import { DEBIAN_DOCKER, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
+import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
+import { type Registry, startRegistry } from "../fixtures/registry.ts";
+
+let registry: Registry;
+let busybox: SeededImage;
+let dir: string;
+let images: ImageService;
+let drydock: Drydock;
+let containers: ContainerService;
+let daemon: Daemon;
+
+beforeAll(async () => {
+  if (!existsSync(DEBIAN_DOCKER))
+    throw new Error("docker is not installed: run `bash scripts/system-deps.sh` (docker.io)");
+  registry = await startRegistry();
+  ({ busybox } = await seedRegistry(registry, ["busybox"]));
+  dir = await mkdtemp(join(tmpdir(), "drydock-net-"));
+  images = await openNodeImageService(join(dir, "root"));
+  drydock = await bootDrydock();
+  containers = ContainerService.open(drydock, images);
+  daemon = await startDaemon({ host: `unix://${join(dir, "docker.sock")}`, images, containers });
+  await images.pull(busybox.reference);
+});
+
+afterAll(async () => {
+  await daemon?.close();
+  await drydock?.dispose();
+  await registry?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function docker(args: string[]): Promise<Outcome> {
+  return runDocker({ host: `unix://${daemon.socketPath}`, home: dir }, args);
+}
+
+/** Runs busybox once and returns what it printed (its exit code must be 0). */
+async function once(args: string[], command: string): Promise<string> {
+  const result = await docker(["run", "--rm", ...args, busybox.reference, "sh", "-c", command]);
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+  return result.stdout;
+}
+
+describe("networks with the real docker CLI", () => {
+  it("two containers on a user network reach each other by name", async () => {
+    const created = await docker(["network", "create", "app"]);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^[0-9a-f]{64}\n$/);
+    const ls = await docker(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    expect(ls.stdout.split("\n")).toEqual(
+      expect.arrayContaining(["app bridge", "bridge bridge", "host host", "none null"]),
+    );
+    const web = await docker([
+      "run",
+      "-d",
+      "--name",
+      "web",
+      "--network",
+      "app",
+      "--network-alias",
+      "site",
+      busybox.reference,
+      "sh",
+      "-c",
+      "mkdir -p /www && echo hello from web > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
+    expect(web.stderr).toBe("");
+    const inspect = await docker([
+      "inspect",
+      "-f",
+      "{{.NetworkSettings.Networks.app.IPAddress}} {{.NetworkSettings.Networks.app.MacAddress}}",
+      "web",
+    ]);
+    expect(inspect.stdout.trim()).toBe("172.18.0.2 02:42:ac:12:00:02");
+    expect(await once(["--network", "app"], "wget -qO- http://web/")).toBe("hello from web\n");
+    expect(await once(["--network", "app"], "wget -qO- http://site/")).toBe("hello from web\n");
+    expect(await once(["--network", "app"], "cat /etc/resolv.conf")).toContain("nameserver 127.0.0.11");
+    // Not on app: the name means nothing there.
+    const outside = await docker(["run", "--rm", busybox.reference, "nslookup", "web"]);
+    expect(outside.code).not.toBe(0);
+    // In use: Docker's refusal; then gone once nothing runs on it.
+    const inUse = await docker(["network", "rm", "app"]);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toMatch(
+      /Error response from daemon: error while removing network: network app has active endpoints \(name:"web"/,
+    );
+    expect((await docker(["rm", "-f", "web"])).code).toBe(0);
+    expect((await docker(["network", "rm", "app"])).stdout).toBe("app\n");
+  });
+
+  it("--network none has only lo; the default bridge has eth0 on 172.17.0.0/16", async () => {
+    expect(await once(["--network", "none"], "ls /sys/class/net")).toBe("lo\n");
+    expect(await once([], "ls /sys/class/net | tr '\\n' ' '; ip -4 addr show eth0 | grep -o 'inet [0-9./]*'")).toMatch(
+      /^eth0 lo inet 172\.17\.0\.\d+\/16\n$/,
+    );
+  });
+
+  it("-p 8080:80 answers from the guest, docker port shows it, a taken port is refused", async () => {
+    const web = await docker([
+      "run",
+      "-d",
+      "--name",
+      "pub",
+      "-p",
+      "8080:80",
+      busybox.reference,
+      "sh",
+      "-c",
+      "mkdir -p /www && echo published > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
+    expect(web.stderr).toBe("");
+    expect((await docker(["port", "pub"])).stdout).toBe("80/tcp -> 0.0.0.0:8080\n");
+    expect((await docker(["ps", "--format", "{{.Ports}}", "--filter", "name=pub"])).stdout).toBe(
+      "0.0.0.0:8080->80/tcp\n",
+    );
+    const { stdout } = await drydock.agent.run(["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]);
+    expect(stdout).toBe("published\n");
+    const taken = await docker(["run", "-d", "-p", "8080:80", busybox.reference, "true"]);
+    expect(taken.code).toBe(125);
+    expect(taken.stderr).toContain("Bind for 0.0.0.0:8080 failed: port is already allocated");
+    expect((await docker(["rm", "-f", "pub"])).code).toBe(0);
+  });
+});
