@@ -137,7 +137,10 @@ describe("run", () => {
         expect.stringMatching(
           /^mount -t overlay -o lowerdir=\/run\/drydock\/snapshots\/\d+\/fs:\/run\/drydock\/layers\/[0-9a-f]{64},upperdir=/,
         ),
-        "clone(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNS|CLONE_NEWCGROUP)",
+        // On the default bridge: a sandbox with eth0 on docker0, which the process joins instead of a new netns.
+        expect.stringMatching(/^ip link add veth[0-9a-f]+ type veth peer name eth0 address 02:42:ac:11:/),
+        expect.stringMatching(/^nsenter --net=\/run\/drydock\/netns\/[0-9a-f]{64}$/),
+        "clone(CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNS|CLONE_NEWCGROUP)",
         expect.stringMatching(/^pivot_root /),
         "exec true",
         expect.stringMatching(/^umount -l /),
