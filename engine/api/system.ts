@@ -7,6 +7,7 @@ import { type ApiOptions, imageSummaryJson, PLATFORM } from "./common.ts";
 import { containerJson } from "./containers.ts";
 import { parseEventTime, parseFilters } from "./filters.ts";
 import { API_VERSION, MIN_API_VERSION } from "./version.ts";
+import { volumeJson } from "./volumes.ts";
 
 /** A `docker events` message as dockerd writes it (both the old `status`/`id`/`from` and the newer fields). */
 export function eventMessage(event: EngineEvent): Record<string, unknown> {
@@ -244,7 +245,17 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
           SizeRootFs: imageSize + (sizes[index] ?? 0),
         };
       }),
-      Volumes: [],
+      // One row per volume with its size and how many containers use it (`docker system df -v`).
+      Volumes: containers
+        ? await Promise.all(
+            containers.volumes.list().map(async (volume) =>
+              volumeJson(volume, {
+                size: await containers.volumes.size(volume.name).catch(() => -1),
+                refCount: containers.volumes.users(volume.name).length,
+              }),
+            ),
+          )
+        : [],
       BuildCache: [],
     });
   });

@@ -4,7 +4,7 @@ import type { Hono } from "hono";
 import { EngineError } from "../errors.ts";
 import type { Volume } from "../volumes/index.ts";
 import { type ApiOptions, empty, flag, json, jsonBody, requireContainers } from "./common.ts";
-import { parseFilters } from "./filters.ts";
+import { acceptFilters, parseFilters } from "./filters.ts";
 
 /** A volume as `GET /volumes/{name}` answers it. */
 export function volumeJson(volume: Volume, usage?: { size: number; refCount: number }) {
@@ -60,6 +60,7 @@ export function registerVolumeRoutes(app: Hono, options: ApiOptions): void {
 
   app.get("/volumes", (c) => {
     const filters = parseFilters(c.req.query("filters"));
+    acceptFilters(filters, ["name", "driver", "dangling", "label"]);
     const store = volumes();
     const listed = store
       .list()
@@ -71,6 +72,7 @@ export function registerVolumeRoutes(app: Hono, options: ApiOptions): void {
   app.post("/volumes/prune", async (c) => {
     const filters = parseFilters(c.req.query("filters"));
     const all = (filters.all ?? []).some(flag);
+    acceptFilters(filters, ["all", "label", "name", "driver", "dangling"]);
     const { all: _all, ...rest } = filters;
     const { deleted, reclaimed } = await volumes().prune({
       all,

@@ -56,12 +56,16 @@ describe("a volume in the page", () => {
 
     await typeCommand(page, "docker volume rm notes && echo removed-$((40+2))");
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("removed-42");
+    // The page's own view of its storage: no directory is left for the volume.
     const stored = await page.evaluate(async () => {
-      const root = await navigator.storage.getDirectory();
-      const drydock = await root.getDirectoryHandle("drydock");
-      const volumes = await drydock.getDirectoryHandle("volumes");
+      type Directory = { getDirectoryHandle(name: string): Promise<Directory>; keys(): AsyncIterable<string> };
+      const storage = (globalThis as unknown as { navigator: { storage: { getDirectory(): Promise<Directory> } } })
+        .navigator.storage;
+      const volumes = await (await (await storage.getDirectory()).getDirectoryHandle("drydock")).getDirectoryHandle(
+        "volumes",
+      );
       const names: string[] = [];
-      for await (const name of (volumes as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+      for await (const name of volumes.keys()) names.push(name);
       return names;
     });
     expect(stored).not.toContain("notes");

@@ -89,6 +89,12 @@ describe("a volume across a daemon restart", () => {
     ]);
     expect(read).toMatchObject({ code: 0, stderr: "" });
     expect(read.stdout).toBe("src/numbers: OK\n600 78\nnumbers\n20000\n");
+
+    // `docker system df` counts it (seq 1 20000 is 108 894 bytes, the sums 78), used by no container now.
+    const df = await docker(["system", "df"]);
+    expect(df.stdout).toMatch(/^Local Volumes\s+1\s+0\s+109kB\s/m);
+    const bad = await docker(["volume", "ls", "--filter", "colour=red"]);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining("invalid filter 'colour'") });
   });
 
   it("deletes the volume's data from the data root with docker volume rm", async () => {
