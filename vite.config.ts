@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { defineConfig } from "vite";
 import { guestAssets } from "./web/guest-assets.ts";
+import { previewServiceWorker } from "./web/preview/vite-plugin.ts";
 import { registryProxy } from "./web/proxy/vite-plugin.ts";
 import { relay } from "./web/relay/vite-plugin.ts";
 
@@ -34,5 +35,7 @@ export default defineConfig({
     relay(),
     // The saved guest state (made on first use), zstd-compressed, and the BIOS images, under content-hashed URLs.
     guestAssets(),
+    // The preview service worker at <base>preview-sw.js, answering /preview/<port>/ with the guest's servers.
+    previewServiceWorker(),
   ],
 });

@@ -58,6 +58,15 @@ export {
   relayWispUrl,
   resolveViaRelay,
 } from "./network/relay.ts";
+export {
+  type GuestTcpConnection,
+  type GuestTcpConnector,
+  guestTcpConnector,
+  PREVIEW_ADDRESS,
+  type PreviewRequest,
+  type PreviewResponse,
+  previewFetch,
+} from "./preview/index.ts";
 export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
 export * from "./supervisor/index.ts";
 export * from "./vm/index.ts";

@@ -8,6 +8,8 @@ import type { DownloadProgress, TraceEntry } from "./protocol.ts";
 import { FilesView } from "./ui/files.ts";
 import { byId, errorMessage, formatBytes } from "./ui/format.ts";
 import { ImagesView, type ProxyState } from "./ui/images.ts";
+import { PortsView } from "./ui/ports.ts";
+import { ENGINE_OFFER, ENGINE_WANTED } from "./preview/wire.ts";
 import { RuntimesView } from "./ui/runtimes.ts";
 import type { LessonsPanel } from "./ui/lessons.ts";
 import { createTerminal } from "./ui/terminal.ts";
@@ -348,7 +350,9 @@ void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
     addTrace({ time: performance.now(), kind: "error", text: `lessons: ${errorMessage(error)}` }),
   );
 // --- beside the terminal: the lessons, the images or the trace (tabs; the choice is remembered) ---------------------
-const sideTabs = ["tab-lessons", "tab-images", "tab-trace", "tab-inspect"].map((id) => byId(id, HTMLButtonElement));
+const sideTabs = ["tab-lessons", "tab-images", "tab-trace", "tab-inspect", "tab-ports"].map((id) =>
+  byId(id, HTMLButtonElement),
+);
 function showSide(tab: HTMLButtonElement): void {
   for (const t of sideTabs) {
     const selected = t === tab;
@@ -414,8 +418,41 @@ proxyButton.addEventListener("click", () => {
   proxyInput.focus();
 });
 
+// --- previews: the service worker answers /preview/<port>/ with this tab's engine --------------------------------------
+/** Hands the preview service worker a port to this tab's engine worker (its latest offer wins). */
+function offerEngine(to: ServiceWorker | null | undefined): void {
+  if (!to) return;
+  const { port1, port2 } = new MessageChannel();
+  void api.servePreviews(Comlink.transfer(port2, [port2]));
+  to.postMessage({ type: ENGINE_OFFER, port: port1 }, [port1]);
+}
+async function registerPreviews(): Promise<void> {
+  if (!("serviceWorker" in navigator)) {
+    addTrace({ time: performance.now(), kind: "error", text: "previews: this browser has no service workers" });
+    return;
+  }
+  // The service worker asks the open tabs for an engine when it has none (it started anew, or its tab closed).
+  navigator.serviceWorker.onmessage = (event: MessageEvent<{ type?: string }>) => {
+    if (event.data?.type === ENGINE_WANTED) offerEngine(event.source as ServiceWorker | null);
+  };
+  // Built: a classic script at a stable URL; under `vite dev` (the only place with hot reloading), the module itself.
+  // (Not import.meta.env.DEV: a build made while NODE_ENV=test, as the e2e suites' are, counts as DEV.)
+  const dev = import.meta.hot !== undefined;
+  await navigator.serviceWorker.register(`${import.meta.env.BASE_URL}${dev ? "preview-sw.ts" : "preview-sw.js"}`, {
+    scope: import.meta.env.BASE_URL,
+    type: dev ? "module" : "classic",
+  });
+  const registration = await navigator.serviceWorker.ready;
+  offerEngine(registration.active);
+  addTrace({ time: performance.now(), kind: "vm", text: "previews: /preview/<port>/ is served by this tab" });
+}
+const ports = new PortsView(api, () => void navigator.serviceWorker?.ready.then((r) => offerEngine(r.active)));
+
 async function main(): Promise<void> {
   await startShell();
+  void registerPreviews().catch((error: unknown) =>
+    addTrace({ time: performance.now(), kind: "error", text: `previews: ${errorMessage(error)}` }),
+  );
   // Storage and the proxy check wait for the prompt: the first second belongs to the shell.
   try {
     await images.open(new URL(proxy, location.href).href);
@@ -423,6 +460,16 @@ async function main(): Promise<void> {
     addTrace({ time: performance.now(), kind: "error", text: `image storage: ${errorMessage(error)}` });
   }
   lessonsReady();
+  await Promise.all([
+    ports
+      .open()
+      .catch((error: unknown) =>
+        addTrace({ time: performance.now(), kind: "error", text: `ports: ${errorMessage(error)}` }),
+      ),
+    registerPreviews().catch((error: unknown) =>
+      addTrace({ time: performance.now(), kind: "error", text: `previews: ${errorMessage(error)}` }),
+    ),
+  ]);
 }
 
 void main();

@@ -28,6 +28,21 @@ export interface ContainerChoice {
   status: string;
 }
 
+/** A container's port published on the guest (`-p 8080:80`): what the Ports view lists and previews. */
+export interface PublishedPort {
+  containerId: string;
+  /** The container's name, without docker's leading slash. */
+  name: string;
+  image: string;
+  /** The port on the guest (what `/preview/<hostPort>/` reaches). */
+  hostPort: number;
+  /** The port inside the container. */
+  containerPort: number;
+  protocol: string;
+  /** The address it is bound to on the guest (`0.0.0.0`). */
+  hostIp: string;
+}
+
 /** One line of the trace panel. Generic on purpose: engine/trace's events will arrive in this shape too. */
 export interface TraceEntry {
   /** Milliseconds since the page's navigation started (performance.now() of the main thread's clock). */
@@ -170,6 +185,15 @@ export interface WorkerApi {
   inspectContainer(ref: string): Promise<ContainerInspection>;
   /** Its cgroup's counters and limits now; undefined once it no longer runs. */
   readCgroup(ref: string): Promise<CgroupReading | undefined>;
+  /**
+   * Serves the preview service worker's requests arriving on `port` (web/preview/wire.ts): each goes to the app on a
+   * guest port over a TCP connection opened in the guest.
+   */
+  servePreviews(port: MessagePort): Promise<void>;
+  /** Each running container's published ports (the Engine API's `GET /containers/json`, `Ports` with a public port). */
+  publishedPorts(): Promise<PublishedPort[]>;
+  /** Calls `listener` when a container starts, stops or goes away (engine events), so the Ports view can refresh. */
+  onContainersChanged(listener: () => void): Promise<void>;
   /** The last pull's timed steps, with the page's clock (performance.now() of the main thread). */
   lastPull(): Promise<PullTimeline | undefined>;
 }

@@ -11,10 +11,12 @@ import type {
   ImageService,
   WasiWorker,
 } from "../engine/index.ts";
+import { WireChannel, type WireRequest } from "./preview/wire.ts";
 import type {
   DownloadProgress,
   GuestFile,
   PageSink,
+  PublishedPort,
   RuntimeRun,
   ShellSink,
   StartOptions,
@@ -276,6 +278,58 @@ async function runOnce(image: string, args: string[]): Promise<RuntimeRun> {
   }
   await containerService.remove(run.id, { force: true });
   return { runtime: run.runtime, ms, code: exit.code, output };
+}
+
+/** How the engine reaches a guest TCP port: the one line to change when drydockd opens connections itself. */
+async function guestConnector() {
+  const { guestTcpConnector } = await engine();
+  if (!drydock) throw new Error("the guest is not running");
+  return guestTcpConnector(drydock.agent);
+}
+
+/** One request of a preview tab: to the app on a guest port and back, bodies streamed both ways. */
+async function answerPreview(request: WireRequest): Promise<void> {
+  const channel = new WireChannel(request.channel);
+  channel.send({ kind: "accepted" });
+  const where = `http://127.0.0.1:${request.port}${request.target}`;
+  if (!drydock) {
+    channel.send({
+      kind: "failed",
+      status: 503,
+      message: "The Drydock machine is still starting: reload in a moment.",
+    });
+    channel.close();
+    return;
+  }
+  try {
+    const { previewFetch } = await engine();
+    const answer = await previewFetch(
+      await guestConnector(),
+      {
+        port: request.port,
+        method: request.method,
+        target: request.target,
+        headers: request.headers,
+        body: request.hasBody ? channel.receive("request") : null,
+      },
+      { publicBase: request.publicBase },
+    );
+    trace("preview", `${request.method} ${where} → ${answer.status} ${answer.statusText}`.trim());
+    channel.send({ kind: "head", status: answer.status, statusText: answer.statusText, headers: answer.headers });
+    if (answer.body) channel.transmit("response", answer.body, () => channel.close());
+    else channel.close();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    trace("preview", `${request.method} ${where} → 502: ${message}`);
+    channel.send({
+      kind: "failed",
+      status: 502,
+      message:
+        `Nothing answered HTTP on port ${request.port} of the guest (${message}). ` +
+        `Is the container running, with the port published (docker run -p ${request.port}:80 …)?`,
+    });
+    channel.close();
+  }
 }
 
 const api: WorkerApi = {
@@ -626,6 +680,53 @@ const api: WorkerApi = {
     const { readCgroup } = await engine();
     const reading = await readCgroup(containerService, ref);
     return { ...reading, at: reading.at + timeOffset };
+  },
+
+  async servePreviews(port: MessagePort) {
+    port.onmessage = (event: MessageEvent<WireRequest>) => {
+      if (event.data?.kind === "request") void answerPreview(event.data);
+    };
+  },
+
+  async publishedPorts() {
+    if (!guestDocker) return [];
+    const answer = await guestDocker.fetch(new Request("http://docker/containers/json"));
+    if (!answer.ok) throw new Error(((await answer.json()) as { message: string }).message);
+    const list = (await answer.json()) as {
+      Id: string;
+      Names: string[];
+      Image: string;
+      Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[];
+    }[];
+    const ports: PublishedPort[] = [];
+    for (const container of list) {
+      for (const port of container.Ports ?? []) {
+        if (port.PublicPort === undefined) continue;
+        // dockerd lists a port bound on both 0.0.0.0 and :: twice: one row (and one preview) is enough.
+        const seen = ports.some(
+          (p) => p.containerId === container.Id && p.hostPort === port.PublicPort && p.protocol === port.Type,
+        );
+        if (seen) continue;
+        ports.push({
+          containerId: container.Id,
+          name: (container.Names[0] ?? container.Id.slice(0, 12)).replace(/^\//, ""),
+          image: container.Image,
+          hostPort: port.PublicPort,
+          containerPort: port.PrivatePort,
+          protocol: port.Type,
+          hostIp: port.IP ?? "0.0.0.0",
+        });
+      }
+    }
+    return ports.sort((a, b) => a.hostPort - b.hostPort || a.protocol.localeCompare(b.protocol));
+  },
+
+  async onContainersChanged(listener) {
+    if (!containerService) throw new Error("the engine is not ready");
+    const changes = new Set(["start", "die", "destroy", "pause", "unpause", "restart"]);
+    containerService.events.on((event) => {
+      if (event.type === "container" && changes.has(event.action)) void listener();
+    });
   },
 
   async lastPull() {

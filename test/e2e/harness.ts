@@ -2,6 +2,7 @@
 // the registry proxy pointed at a local registry. Shared by the end-to-end tests and the page benchmark.
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
@@ -165,4 +166,21 @@ export async function startPageWithRegistry<N extends ImageName>(names: readonly
     await close();
     throw error;
   }
+}
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+/** axe-core's run over the whole page: the serious and critical violations, named for a failure message. */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+  if (!(await page.evaluate<boolean>('"axe" in window'))) await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate<AxeViolation[]>("axe.run().then((result) => result.violations)");
+  return violations
+    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((node) => node.target.join(" ")).join(", ")})`);
 }

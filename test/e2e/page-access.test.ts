@@ -2,7 +2,6 @@
 // the terminal, the registry-proxy setting, copy and paste, the editor's height, what the page's docker refuses, and
 // the terminal after an interactive exec.
 
-import { createRequire } from "node:module";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SeededImage } from "../fixtures/images.ts";
@@ -11,6 +10,7 @@ import {
   type PageServer,
   type PageWithRegistry,
   screenshot,
+  seriousViolations,
   startPageWithRegistry,
   terminalText,
   typeCommand,
@@ -32,23 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await started?.close();
 });
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-/** axe-core's run over the whole page: the serious and critical violations, named for a failure message. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
-  if (!(await page.evaluate<boolean>('"axe" in window'))) await page.addScriptTag({ path: axePath });
-  const violations = await page.evaluate<AxeViolation[]>("axe.run().then((result) => result.violations)");
-  return violations
-    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((node) => node.target.join(" ")).join(", ")})`);
-}
 
 /** The terminal's text on one line: a long message wraps at the terminal's width. */
 async function flatText(page: Page): Promise<string> {
@@ -75,7 +58,7 @@ describe("a page every user can work", () => {
     await page.goto(server.url);
     await waitForPrompt(page);
     await expect.poll(() => page.locator("#proxy-state").getAttribute("data-proxy")).toBe("up");
-    for (const tab of ["#tab-lessons", "#tab-images", "#tab-trace", "#tab-inspect"]) {
+    for (const tab of ["#tab-lessons", "#tab-images", "#tab-trace", "#tab-inspect", "#tab-ports"]) {
       await page.click(tab);
       expect(await seriousViolations(page), tab).toEqual([]);
     }
