@@ -836,29 +836,43 @@ export function registerContainerRoutes(
     const done = new Promise<void>((resolve) => {
       finished = resolve;
     });
-    let reader: ReadableStreamDefaultReader<LogEntry> | undefined;
-    const body = new ReadableStream<Uint8Array>({
-      start: async (controller) => {
-        for (const entry of kept) if (wanted(entry)) controller.enqueue(entryBytes(entry, tty, false));
-        if (live) {
-          reader = live.getReader();
-          try {
-            for (let next = await reader.read(); !next.done; next = await reader.read()) {
-              if (wanted(next.value)) controller.enqueue(entryBytes(next.value, tty, false));
+    const reader = live?.getReader();
+    let keptNext = 0;
+    // Read as the client reads: a client that stops reading leaves the container's output waiting in the engine's
+    // log buffer, which then holds the container's writes up (as dockerd's attach does), instead of queueing here.
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          while (keptNext < kept.length) {
+            const entry = kept[keptNext++]!;
+            if (wanted(entry)) {
+              controller.enqueue(entryBytes(entry, tty, false));
+              return;
             }
-          } catch {
-            // The container went away.
           }
-        }
-        finished();
-        controller.close();
+          if (reader) {
+            try {
+              for (let next = await reader.read(); !next.done; next = await reader.read()) {
+                if (wanted(next.value)) {
+                  controller.enqueue(entryBytes(next.value, tty, false));
+                  return;
+                }
+              }
+            } catch {
+              // The container went away.
+            }
+          }
+          finished();
+          controller.close();
+        },
+        cancel: () => {
+          // The client went away: let go of the container's output.
+          void reader?.cancel().catch(() => {});
+          finished();
+        },
       },
-      cancel: () => {
-        // The output stream is locked by the reader above: cancel through it (the client went away).
-        void reader?.cancel().catch(() => {});
-        finished();
-      },
-    });
+      { highWaterMark: 0 },
+    );
     if (wantStdin && streaming && (details.options.openStdin || tty)) {
       const stdinOnce = created.get(id)?.stdinOnce ?? false;
       // As dockerd: with a tty, the end of the client's input (or its detach keys) ends this attach, not the

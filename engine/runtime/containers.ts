@@ -604,8 +604,11 @@ export class Containers {
   async #collect(container: Container, stream: ReadableStream<Uint8Array>, name: LogEntry["stream"]): Promise<void> {
     const reader = stream.getReader();
     try {
-      for (let next = await reader.read(); !next.done; next = await reader.read())
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
         container.logs.append(name, next.value);
+        // A slow attached client slows the container (its writes block once the agent's window is used up).
+        await container.logs.room();
+      }
     } catch {
       // The agent went away; the exit handler reports it.
     }

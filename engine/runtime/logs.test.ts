@@ -75,3 +75,57 @@ describe("LogBuffer followers under a slow reader", () => {
     }
   });
 });
+
+describe("LogBuffer: an attached client slows the writer instead of losing output", () => {
+  const chunk = () => new Uint8Array(16 * 1024).fill(97);
+
+  it("room() waits while an attached reader is a window behind, and a reader that catches up lets it go on", async () => {
+    const logs = new LogBuffer(1024 * 1024, Date.now, 64 * 1024);
+    const reader = logs.read({ live: true }).getReader();
+    logs.reopen();
+    for (let i = 0; i < 4; i++) logs.append("stdout", chunk());
+    let roomy = false;
+    const waiting = logs.room().then(() => {
+      roomy = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(roomy).toBe(false);
+    await reader.read();
+    await waiting;
+    expect(roomy).toBe(true);
+    // A writer that waits for room loses nothing, however much goes by a slow reader.
+    const total = 200;
+    const writer = (async () => {
+      for (let i = 0; i < total; i++) {
+        logs.append("stdout", chunk());
+        await logs.room();
+      }
+      logs.close();
+    })();
+    let received = 1;
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      received++;
+      if (received % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await writer;
+    expect(received).toBe(4 + total);
+  });
+
+  it("logs -f readers never hold the writer up, and an attach that goes away releases it", async () => {
+    const logs = new LogBuffer(1024 * 1024, Date.now, 64 * 1024);
+    const follower = logs.read({ follow: true }).getReader();
+    for (let i = 0; i < 8; i++) logs.append("stdout", chunk());
+    await logs.room();
+    const attached = logs.read({ live: true });
+    for (let i = 0; i < 8; i++) logs.append("stdout", chunk());
+    let roomy = false;
+    const waiting = logs.room().then(() => {
+      roomy = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(roomy).toBe(false);
+    await attached.cancel();
+    await waiting;
+    await follower.cancel();
+  });
+});

@@ -24,12 +24,19 @@ export interface LogReadOptions {
 }
 
 export const DEFAULT_LOG_LIMIT_BYTES = 1024 * 1024;
+/** How far an attached client may fall behind before the container's output waits for it. */
+export const DEFAULT_ATTACH_WINDOW_BYTES = 256 * 1024;
 
 export class LogBuffer {
   readonly #entries: LogEntry[] = [];
   /** The sequence number of `#entries[0]`: entries are numbered as they come, and dropping old ones moves this on. */
   #firstSeq = 0;
   #bytes = 0;
+  /** Bytes ever appended; `#offsets[i]` is where `#entries[i]` starts in that count. */
+  #appended = 0;
+  readonly #offsets: number[] = [];
+  /** Where each attached (live) reader is: the sequence number it reads next. */
+  readonly #attached = new Set<{ next: number }>();
   #closed = false;
   /** Runs are numbered; a run ends at the sequence number of the entry that would have come next. */
   #run = 0;
@@ -39,6 +46,7 @@ export class LogBuffer {
   constructor(
     readonly limitBytes = DEFAULT_LOG_LIMIT_BYTES,
     readonly now: () => number = Date.now,
+    readonly attachWindowBytes = DEFAULT_ATTACH_WINDOW_BYTES,
   ) {}
 
   get #nextSeq(): number {
@@ -48,12 +56,44 @@ export class LogBuffer {
   append(stream: LogEntry["stream"], data: Uint8Array): void {
     const entry = { time: this.now(), stream, data };
     this.#entries.push(entry);
+    this.#offsets.push(this.#appended);
+    this.#appended += data.length;
     this.#bytes += data.length;
     while (this.#bytes > this.limitBytes && this.#entries.length > 1) {
       this.#bytes -= this.#entries.shift()!.data.length;
+      this.#offsets.shift();
       this.#firstSeq++;
     }
     this.#changed.emit();
+  }
+
+  /** How many bytes the slowest attached client has still to read. */
+  get #attachedBacklog(): number {
+    let backlog = 0;
+    for (const reader of this.#attached) {
+      const index = reader.next - this.#firstSeq;
+      const at = index <= 0 ? (this.#offsets[0] ?? this.#appended) : (this.#offsets[index] ?? this.#appended);
+      backlog = Math.max(backlog, this.#appended - at);
+    }
+    return backlog;
+  }
+
+  /**
+   * Resolves once every attached client is less than the attach window behind. Whoever feeds the buffer from a
+   * process waits for it before reading more, so a slow `docker attach` slows the container's writes (as dockerd's
+   * attach does) instead of losing output; `docker logs` readers never hold anything up.
+   * @example
+   * for await (const chunk of output) { logs.append("stdout", chunk); await logs.room(); }
+   */
+  async room(): Promise<void> {
+    while (this.#attachedBacklog >= this.attachWindowBytes) {
+      await new Promise<void>((resolve) => {
+        const off = this.#changed.on(() => {
+          off();
+          resolve();
+        });
+      });
+    }
   }
 
   /** No more output will come (the task exited); followers see the end. */
@@ -82,7 +122,8 @@ export class LogBuffer {
   /**
    * Entries as a stream that reads the buffer as its consumer asks for them (one at a time), so a slow follower holds
    * no copy of the output: it reads behind the writer, and when it falls further behind than the buffer keeps, it
-   * skips what was dropped, as a slow `docker logs -f` skips a rotated json-file log. The container never waits.
+   * skips what was dropped, as a slow `docker logs -f` skips a rotated json-file log. A `live` (attached) reader is
+   * different: the writer waits for it (`room`), so it loses nothing.
    */
   read(options: LogReadOptions = {}): ReadableStream<LogEntry> {
     let next: number;
@@ -117,20 +158,31 @@ export class LogBuffer {
         };
       });
     let cancelled = false;
+    // An attached reader's place is known to the writer (see `room`); it leaves when its stream ends.
+    const place = { next };
+    if (options.live) this.#attached.add(place);
+    const leave = () => {
+      if (this.#attached.delete(place)) this.#changed.emit();
+    };
     return new ReadableStream<LogEntry>(
       {
         pull: async (controller) => {
           for (;;) {
             if (cancelled) return;
             next = Math.max(next, this.#firstSeq);
+            place.next = next;
             const end = this.#ends.find((e) => e.run === untilRunEnds);
             if ((stopAt !== undefined && next >= stopAt) || (end !== undefined && next >= end.seq)) {
+              leave();
               controller.close();
               return;
             }
             if (next < this.#nextSeq) {
               controller.enqueue(this.#entries[next - this.#firstSeq]!);
               next++;
+              place.next = next;
+              // The writer may be waiting for this reader to catch up.
+              if (options.live) this.#changed.emit();
               return;
             }
             await changed();
@@ -138,6 +190,7 @@ export class LogBuffer {
         },
         cancel: () => {
           cancelled = true;
+          leave();
           stopWaiting?.();
         },
       },

@@ -656,4 +656,54 @@ describe("hijacked attach through the API app", () => {
     expect((await containers.waitFor(Id)).code).toBe(0);
     await containers.remove(Id);
   });
+  it("a slow attached client slows the container down and loses none of its output", async () => {
+    const app = createApiApp({ images, containers });
+    const post = (path: string, body?: unknown) =>
+      app.fetch(
+        new Request(`http://docker/v1.43${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        }),
+      );
+    await images.pull(busybox.reference);
+    // 3 MB as fast as the guest can write them: more than the container's kept log (1 MiB), so only waiting for the
+    // client keeps them all.
+    const size = 3_000_000;
+    const created = await post("/containers/create", {
+      Image: busybox.reference,
+      Cmd: ["busybox", "head", "-c", String(size), "/dev/zero"],
+    });
+    const { Id } = (await created.json()) as { Id: string };
+    const attached = await post(`/containers/${Id}/attach?stream=1&stdout=1&stderr=1`);
+    expect((await post(`/containers/${Id}/start`)).status).toBe(204);
+    // The client reads nothing. What the container has written so far (its kept log) stops growing well below the
+    // 1 MiB the log keeps, and it keeps running: it waits for the client. (Without that wait it would run to its end,
+    // and the log would drop what the client had not read.)
+    const written = async () => {
+      let bytes = 0;
+      const entries = containers.logs(Id).getReader();
+      for (let next = await entries.read(); !next.done; next = await entries.read()) bytes += next.value.data.length;
+      return bytes;
+    };
+    let last = -1;
+    for (let steady = 0; steady < 3; ) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const now = await written();
+      steady = now === last && now > 0 ? steady + 1 : 0;
+      last = now;
+      if (now >= 1024 * 1024 || containers.inspect(Id).status !== "running") break;
+    }
+    expect(containers.inspect(Id).status).toBe("running");
+    expect(last).toBeLessThan(1024 * 1024);
+    const parser = new FrameParser();
+    let received = 0;
+    const reader = attached.body!.getReader();
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      for (const frame of parser.push(next.value)) received += frame.payload.length;
+    }
+    expect(received).toBe(size);
+    expect((await containers.waitFor(Id)).code).toBe(0);
+    await containers.remove(Id);
+  });
 });
