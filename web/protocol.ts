@@ -70,6 +70,8 @@ export interface StartOptions {
   timeOrigin: number;
   /** The relay containers go out through (its base URL, e.g. `<origin>/relay`); none: no way out. */
   relayUrl?: string;
+  /** Warm v86's compiler up with a few processes after the prompt (default true; `?warmup=0` turns it off). */
+  warmUp?: boolean;
 }
 
 /** Bytes of the start-up downloads so far, per file. */

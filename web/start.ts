@@ -35,6 +35,7 @@ export const started = api.start(
     memoryMiB: guest.memoryMiB,
     timeOrigin: performance.timeOrigin,
     ...relay(),
+    warmUp: new URLSearchParams(location.search).get("warmup") !== "0",
   },
   Comlink.proxy<PageSink>({
     trace: (entry: TraceEntry) => (sink ? sink.trace(entry) : early.push((s) => s.trace(entry))),

@@ -188,6 +188,36 @@ async function restore(fresh: boolean): Promise<StartResult> {
   return { kernel: hello?.kernel ?? "", agentVersion: hello?.version ?? 0, restoreMs, steps: [] };
 }
 
+/** Whether the shell's first output starts the warm-up below (StartOptions.warmUp). */
+let warmUpAfterPrompt = true;
+let lastShellInput = 0;
+const WARM_UP_DELAY_MS = 500;
+const WARM_UP_RUNS = 40;
+
+/**
+ * After the prompt, while the learner has not typed for a second: v86 compiles guest code to wasm only once it has run
+ * often, and a restored guest has nothing compiled, so the first processes after a restore are several times slower
+ * than later ones (fork, exec, exit, drydockd's loop). A few `true`s, one at a time, compile those paths before the
+ * learner's first command needs them; a keystroke pauses them, so they never stand before what is typed for long.
+ */
+async function warmUp(guest: Drydock): Promise<void> {
+  const started = performance.now();
+  let runs = 0;
+  while (runs < WARM_UP_RUNS && drydock === guest && performance.now() - started < 20_000) {
+    if (performance.now() - lastShellInput < 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      continue;
+    }
+    const ok = await guest.agent.run(["true"]).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) return;
+    runs++;
+  }
+  trace("vm", `warmed up v86's compiler: ${runs} × true in ${Math.round(performance.now() - started)} ms`);
+}
+
 /**
  * Once the guest runs and image storage is open: containers, and the Engine API on the guest's
  * /var/run/docker.sock (what the learner's `docker` and `curl` talk to), every request and engine step traced.
@@ -335,6 +365,7 @@ async function answerPreview(request: WireRequest): Promise<void> {
 const api: WorkerApi = {
   async start(options: StartOptions, sink: PageSink): Promise<StartResult> {
     const received = performance.now();
+    warmUpAfterPrompt = options.warmUp ?? true;
     traceSink = (entry) => sink.trace(entry);
     timeOffset = performance.timeOrigin - options.timeOrigin;
     const steps: StartStep[] = [];
@@ -418,10 +449,13 @@ const api: WorkerApi = {
     const proc = shell;
     void (async () => {
       const reader = proc.stdout.getReader();
+      let first = true;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         sink.output(Comlink.transfer(value, [value.buffer]));
+        if (first && warmUpAfterPrompt && drydock) setTimeout(() => void warmUp(drydock!), WARM_UP_DELAY_MS);
+        first = false;
       }
       const { code } = await proc.exit;
       trace("agent", `sh exited with code ${code}`);
@@ -430,6 +464,7 @@ const api: WorkerApi = {
   },
 
   async writeShell(bytes: Uint8Array): Promise<void> {
+    lastShellInput = performance.now();
     await shellInput?.write(bytes);
   },
 

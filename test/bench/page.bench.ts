@@ -324,6 +324,31 @@ const suite: BenchSuite = {
           { name: "(later) Enter → the answer on screen", start: bare.entered, end: bare.answered },
         ]);
       }
+      // The first processes a learner starts, 3 s after the prompt, with the page's warm-up of v86's compiler and
+      // without it (`?warmup=0`), by turns: five fork-and-execs and an echo.
+      const firstCommand: Record<"on" | "off", number[]> = { on: [], off: [] };
+      for (let i = 0; i < 5; i++) {
+        for (const mode of ["on", "off"] as const) {
+          await visit(
+            page,
+            `${server.url}${mode === "off" ? "?warmup=0" : ""}`,
+            "drydock:prompt painted",
+            "drydock:prompt",
+          );
+          await page.waitForTimeout(3000);
+          const typed = await typeAndWait(
+            page,
+            ".xterm-helper-textarea",
+            ".xterm-rows",
+            `for n in 1 2 3 4 5; do /bin/true; done; echo w-${i}-$((${i}*3))`,
+            `w-${i}-${i * 3}`,
+          );
+          firstCommand[mode].push(typed.answered - typed.entered);
+        }
+      }
+      ctx.samples("first command 3 s after the prompt (5 × /bin/true), warm-up on", firstCommand.on, "ms");
+      ctx.samples("the same with ?warmup=0", firstCommand.off, "ms");
+
       printBreakdown("cached visit: the playground", pageVisits);
       printBreakdown("cached visit: the floor (v86 alone, the same state, serial console)", floorVisits);
 
