@@ -98,10 +98,31 @@ describe("previews of the guest's web servers", () => {
     await nobody.close();
   });
 
-  it("lists published ports in an accessible Ports view", async () => {
+  it("lists a container's published port (-p) in an accessible Ports view whose link opens its preview", async () => {
     const { page } = browser;
     await page.click("#tab-ports");
     await expect.poll(() => page.locator("#port-list").innerText()).toContain("No published ports");
+    await typeCommand(
+      page,
+      `docker run -d --name web -p 8081:80 ${started.images.busybox.reference} sh -c ` +
+        `'mkdir -p /www && echo "<title>From a container</title><h1>Served from a container, port 80</h1>" ` +
+        `> /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null && echo run-$((40+2))`,
+    );
+    await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("run-42");
+    // The view follows the container's start event.
+    const row = page.locator('#port-list li[data-host-port="8081"]');
+    await expect.poll(() => row.innerText(), { timeout: 30_000 }).toContain("0.0.0.0:8081 → 80/tcp");
+    expect(await row.innerText()).toContain("web");
     expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, "preview-02-ports-view");
+    const [tab] = await Promise.all([browser.context.waitForEvent("page"), row.locator("a").click()]);
+    await expect.poll(() => tab.title(), { timeout: 30_000 }).toBe("From a container");
+    expect(tab.url()).toBe(new URL("preview/8081/", server.url).href);
+    expect(await tab.locator("h1").textContent()).toBe("Served from a container, port 80");
+    await screenshot(tab, "preview-03-container-page");
+    // Stopping the container takes its port out of the list.
+    await typeCommand(page, "docker rm -f web >/dev/null && echo gone-$((40+2))");
+    await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("gone-42");
+    await expect.poll(() => page.locator("#port-list").innerText()).toContain("No published ports");
   });
 });
