@@ -12,7 +12,9 @@ import { createApiApp, requestBodyLimit } from "../api/index.ts";
 import type { ContainerService } from "../container-service.ts";
 import { type HttpLimits, serveHttpConnection } from "../http/index.ts";
 import type { ImageService } from "../image-service.ts";
+import { guestTcpConnector } from "../preview/index.ts";
 import type { GuestSupervisor } from "../supervisor/index.ts";
+import { publishOnHost } from "./publish.ts";
 
 export interface DaemonOptions {
   /** `unix:///path.sock` or a bare path. */
@@ -25,6 +27,8 @@ export interface DaemonOptions {
   root?: string;
   /** Overrides of the HTTP server's time and size limits (`DEFAULT_HTTP_LIMITS`, the API's body limits). */
   httpLimits?: Partial<HttpLimits>;
+  /** Where a published port that cannot listen on the host's 127.0.0.1 is reported (default: stderr). */
+  onPublishError?: (message: string) => void;
 }
 
 export interface Daemon {
@@ -113,14 +117,30 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
   });
   await chmod(socketPath, 0o660);
+  // Published ports listen on the host's loopback too, as Docker Desktop's do.
+  const publishing = publishOnHost({
+    events: options.images.events,
+    api: async (request) => app.fetch(request),
+    connector: () => {
+      const containers = supervisor?.containers ?? options.containers;
+      return containers ? guestTcpConnector(containers.drydock.agent) : undefined;
+    },
+    report: options.onPublishError ?? ((message) => console.error(`drydock: ${message}`)),
+  });
   let closed: Promise<void> | undefined;
   return {
     socketPath,
     close: () => {
-      closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }).then(() => rm(socketPath, { force: true }));
+      closed ??= publishing
+        .close()
+        .then(
+          () =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              for (const socket of sockets) socket.destroy();
+            }),
+        )
+        .then(() => rm(socketPath, { force: true }));
       return closed;
     },
   };
