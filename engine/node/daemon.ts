@@ -127,10 +127,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
     report: options.onPublishError ?? ((message) => console.error(`drydock: ${message}`)),
   });
+  const offRestore = supervisor?.onRestore(() => publishing.reset());
   let closed: Promise<void> | undefined;
   return {
     socketPath,
     close: () => {
+      offRestore?.();
       closed ??= publishing
         .close()
         .then(

@@ -26,7 +26,7 @@ interface Listening {
  * @example
  * const publishing = publishOnHost({ events: images.events, api: app.fetch, connector, report: console.error });
  */
-export function publishOnHost(options: HostPublishingOptions): { close(): Promise<void> } {
+export function publishOnHost(options: HostPublishingOptions): { close(): Promise<void>; reset(): void } {
   const byContainer = new Map<string, Listening[]>();
   const stop = (id: string) => {
     for (const { server, sockets } of byContainer.get(id) ?? []) {
@@ -103,10 +103,15 @@ export function publishOnHost(options: HostPublishingOptions): { close(): Promis
       );
     } else if (event.action === "die" || event.action === "destroy") stop(event.id);
   });
+  const stopAll = () => {
+    for (const id of [...byContainer.keys()]) stop(id);
+  };
   return {
     close: async () => {
       off();
-      for (const id of [...byContainer.keys()]) stop(id);
+      stopAll();
     },
+    /** Stops every listener: a fresh guest after a fault has none of the old containers (and sends no die for them). */
+    reset: stopAll,
   };
 }
