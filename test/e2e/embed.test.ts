@@ -2,15 +2,21 @@
 // one guest, each its own shell; the first pre-pulls busybox and runs its command. Then another origin loads the
 // published module (embed/drydock.js) and drives the guest with boot() and docker().
 
-import { execFile } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
-import { type Browser, buildPage, launchBrowser, type PageServer, screenshot, servePage } from "./harness.ts";
+import {
+  type Browser,
+  buildPage,
+  launchBrowser,
+  mirrorAsOfficialImage,
+  type PageServer,
+  screenshot,
+  servePage,
+} from "./harness.ts";
 
 let registry: Registry;
 let busybox: SeededImage;
@@ -25,17 +31,7 @@ beforeAll(async () => {
   [images, outDir] = await Promise.all([seedRegistry(registry, ["busybox"]), buildPage()]);
   busybox = images.busybox;
   // Docker Hub keeps official images under `library/`: a lesson's `images: [busybox]` pulls it from there.
-  await promisify(execFile)("skopeo", [
-    "--insecure-policy",
-    "copy",
-    "--quiet",
-    "--all",
-    "--preserve-digests",
-    "--src-tls-verify=false",
-    "--dest-tls-verify=false",
-    `docker://${busybox.reference}`,
-    `docker://${registry.host}/library/busybox:latest`,
-  ]);
+  await mirrorAsOfficialImage(registry, busybox, "busybox");
   server = await servePage(outDir, { [registry.host]: registry.url, "docker.io": registry.url });
   browser = await launchBrowser();
 });

@@ -1,10 +1,12 @@
 // Real Chromium (Debian's, driven by playwright-core) against a real build of the page served by `vite preview`, with
 // the registry proxy pointed at a local registry. Shared by the end-to-end tests and the page benchmark.
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { build, type PreviewServer, preview } from "vite";
 import type { UpstreamConfig } from "../../web/proxy/names.ts";
@@ -120,6 +122,26 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 /** The terminal's text with its rows joined: a digest or a long command is wider than the terminal and wraps. */
 export async function unwrappedTerminalText(page: Page): Promise<string> {
   return (await terminalText(page)).replace(/\n/g, "");
+}
+
+/**
+ * Copies a seeded image to `library/<name>:latest` in the local registry, where Docker Hub keeps official images, so
+ * a page whose proxy maps docker.io to that registry pulls `<name>` (as a lesson's `images:` does) offline.
+ * @example
+ * await mirrorAsOfficialImage(registry, busybox, "busybox");
+ */
+export async function mirrorAsOfficialImage(registry: Registry, image: SeededImage, name: string): Promise<void> {
+  await promisify(execFile)("skopeo", [
+    "--insecure-policy",
+    "copy",
+    "--quiet",
+    "--all",
+    "--preserve-digests",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    `docker://${image.reference}`,
+    `docker://${registry.host}/library/${name}:latest`,
+  ]);
 }
 
 export interface PageWithRegistry<N extends ImageName> {

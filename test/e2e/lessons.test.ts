@@ -2,9 +2,7 @@
 // the step's check (run in the page's own guest) turning green; progress survives a reload. The page's registry proxy
 // serves Docker Hub's `busybox` from a local registry, so the lesson's pre-pull works offline. Last, the WebAssembly
 // lesson done as a learner does it, its solutions typed into the terminal: a WASI container run by the page.
-import { execFile } from "node:child_process";
 import { rm } from "node:fs/promises";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCourseFromDisk } from "../../scripts/lessons.ts";
 import { seedRegistry } from "../fixtures/images.ts";
@@ -13,6 +11,7 @@ import {
   type Browser,
   buildPage,
   launchBrowser,
+  mirrorAsOfficialImage,
   type PageServer,
   screenshot,
   servePage,
@@ -32,17 +31,7 @@ beforeAll(async () => {
   const [{ busybox }, built] = await Promise.all([seedRegistry(registry, ["busybox"]), buildPage()]);
   outDir = built;
   // Docker Hub keeps official images under `library/`: copy the fixture there, and let the proxy's docker.io be it.
-  await promisify(execFile)("skopeo", [
-    "--insecure-policy",
-    "copy",
-    "--quiet",
-    "--all",
-    "--preserve-digests",
-    "--src-tls-verify=false",
-    "--dest-tls-verify=false",
-    `docker://${busybox.reference}`,
-    `docker://${registry.host}/library/busybox:latest`,
-  ]);
+  await mirrorAsOfficialImage(registry, busybox, "busybox");
   server = await servePage(outDir, { "docker.io": registry.url });
   browser = await launchBrowser();
 });
