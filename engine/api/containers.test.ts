@@ -92,6 +92,12 @@ describe("createOptions: Docker's create body as run options", () => {
 
   it("refuses --volumes-from and bad values, saying what is not supported", () => {
     expect(refusal(() => createOptions({ HostConfig: { VolumesFrom: ["web"] } }, ""))).toMatch(/--volumes-from/);
+    expect(refusal(() => createOptions({ HostConfig: { RestartPolicy: { Name: "always" } } }, ""))).toMatch(
+      /^Drydock does not support --restart always yet/,
+    );
+    // What the docker CLI sends without --restart is accepted.
+    expect(createOptions({ HostConfig: { RestartPolicy: { Name: "no", MaximumRetryCount: 0 } } }, "")).toBeDefined();
+    expect(createOptions({ HostConfig: { RestartPolicy: { Name: "" } } }, "")).toBeDefined();
     expect(refusal(() => createOptions({ Cmd: [1, 2] }, ""))).toBe("Cmd must be a list of strings");
     expect(
       refusal(() =>

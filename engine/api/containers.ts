@@ -200,6 +200,10 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
     throw new EngineError("invalidArgument", `Drydock does not support ${what}`);
   };
   if (nonEmpty(host.VolumesFrom)) refuse("--volumes-from yet: name the volumes with -v or --mount instead");
+  const restart = (host.RestartPolicy ?? {}) as Body;
+  if (typeof restart.Name === "string" && restart.Name !== "" && restart.Name !== "no") {
+    refuse(`--restart ${restart.Name} yet: a container that exits stays exited (start it again with docker start)`);
+  }
   const options: RunOptions = {};
   if (typeof host.NetworkMode === "string" && host.NetworkMode) options.networkMode = host.NetworkMode;
   const networking = (body.NetworkingConfig ?? {}) as Body;
