@@ -1,42 +1,25 @@
 // Build and ship in real Chromium, as a learner does it: a Dockerfile written in the page's editor and saved into the
 // guest, `docker build` typed in the terminal, the image pushed to the registry inside the tab (listed in the Images
 // pane), removed, pulled back and run. Screenshots go to test-results/e2e/.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SeededImage } from "../fixtures/images.ts";
+import { describe, expect, it } from "vitest";
 import {
-  type Browser,
-  type PageServer,
-  type PageWithRegistry,
   screenshot,
-  startPageWithRegistry,
   terminalText,
   typeCommand,
   unwrappedTerminalText,
+  usePageWithRegistry,
   waitForPrompt,
 } from "./harness.ts";
 
-let started: PageWithRegistry<"busybox">;
-let busybox: SeededImage;
-let server: PageServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  started = await startPageWithRegistry(["busybox"]);
-  ({ server, browser } = started);
-  busybox = started.images.busybox;
-});
-
-afterAll(async () => {
-  await started?.close();
-});
+const started = usePageWithRegistry(["busybox"]);
 
 describe("building in the page", () => {
   // The first build pulls its base image into the page's storage and runs a container in the emulator: allow for it.
   it("a Dockerfile edited in the editor builds in the terminal, pushes to the tab's registry, and comes back", {
     timeout: 400_000,
   }, async () => {
-    const { page } = browser;
-    await page.goto(server.url);
+    const { page } = started.browser;
+    await page.goto(started.server.url);
     await waitForPrompt(page);
     // The context: one file, whose text the typed command itself does not contain.
     await typeCommand(page, "mkdir -p /root/app && echo built-in-the-page-$((6*7)) > /root/app/message.txt");
@@ -48,7 +31,7 @@ describe("building in the page", () => {
     await page.click("#file-editor .view-lines");
     await page.keyboard.press("ControlOrMeta+A");
     for (const line of [
-      `FROM ${busybox.reference}`,
+      `FROM ${started.images.busybox.reference}`,
       "COPY message.txt /message.txt",
       "RUN wc -c /message.txt > /size.txt",
       "CMD cat /message.txt /size.txt",

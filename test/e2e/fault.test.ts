@@ -2,43 +2,20 @@
 // through /proc/sysrq-trigger. The page says what happened (the kernel's words), offers a fresh guest, and after one
 // click the terminal has a shell again, the engine answers, the pulled image is still there and the old guest's
 // containers are gone.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SeededImage } from "../fixtures/images.ts";
-import {
-  type Browser,
-  type PageServer,
-  type PageWithRegistry,
-  screenshot,
-  startPageWithRegistry,
-  terminalText,
-  typeCommand,
-  waitForPrompt,
-} from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { screenshot, terminalText, typeCommand, usePageWithRegistry, waitForPrompt } from "./harness.ts";
 
-let started: PageWithRegistry<"busybox">;
-let busybox: SeededImage;
-let server: PageServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  started = await startPageWithRegistry(["busybox"]);
-  ({ server, browser } = started);
-  busybox = started.images.busybox;
-});
-
-afterAll(async () => {
-  await started?.close();
-});
+const started = usePageWithRegistry(["busybox"]);
 
 describe("a guest that fails in the page", () => {
   it("says the kernel crashed, and one click brings a fresh guest with the images kept", async () => {
-    const { page } = browser;
-    await page.goto(server.url);
+    const { page } = started.browser;
+    await page.goto(started.server.url);
     await waitForPrompt(page);
     await expect.poll(() => page.locator("html").getAttribute("data-proxy"), { timeout: 30_000 }).toBe("up");
     await typeCommand(
       page,
-      `docker pull -q ${busybox.reference} && docker run -d --name doomed ${busybox.reference} sleep 600 && echo ready-$((6*7))`,
+      `docker pull -q ${started.images.busybox.reference} && docker run -d --name doomed ${started.images.busybox.reference} sleep 600 && echo ready-$((6*7))`,
     );
     await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("ready-42");
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { build, type PreviewServer, preview } from "vite";
+import { afterAll, beforeAll } from "vitest";
 import type { UpstreamConfig } from "../../web/proxy/names.ts";
 import { registryProxy } from "../../web/proxy/vite-plugin.ts";
 import { type ImageName, type SeededImage, seedRegistry } from "../fixtures/images.ts";
@@ -188,6 +189,42 @@ export async function startPageWithRegistry<N extends ImageName>(names: readonly
     await close();
     throw error;
   }
+}
+
+/**
+ * The usual start of an end-to-end suite: `startPageWithRegistry(names)` in the suite's `beforeAll`, closed in its
+ * `afterAll`. The parts are read through the returned object, inside tests and hooks (after the start).
+ * @example
+ * const suite = usePageWithRegistry(["busybox"]);
+ * it("loads", async () => { await suite.browser.page.goto(suite.server.url); });
+ */
+export function usePageWithRegistry<N extends ImageName>(names: readonly N[]): PageWithRegistry<N> {
+  let started: PageWithRegistry<N> | undefined;
+  beforeAll(async () => {
+    started = await startPageWithRegistry(names);
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  const current = () => {
+    if (!started) throw new Error("the page and its registry start in beforeAll: use them inside a test or hook");
+    return started;
+  };
+  return {
+    get images() {
+      return current().images;
+    },
+    get registry() {
+      return current().registry;
+    },
+    get server() {
+      return current().server;
+    },
+    get browser() {
+      return current().browser;
+    },
+    close: () => current().close(),
+  };
 }
 
 interface AxeViolation {

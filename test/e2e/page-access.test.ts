@@ -3,34 +3,22 @@
 // the terminal after an interactive exec.
 
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SeededImage } from "../fixtures/images.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  type Browser,
-  type PageServer,
-  type PageWithRegistry,
   screenshot,
   seriousViolations,
-  startPageWithRegistry,
   terminalText,
   typeCommand,
+  usePageWithRegistry,
   waitForPrompt,
 } from "./harness.ts";
 
-let started: PageWithRegistry<"busybox">;
-let busybox: SeededImage;
-let server: PageServer;
-let browser: Browser;
+const started = usePageWithRegistry(["busybox"]);
 
 beforeAll(async () => {
-  started = await startPageWithRegistry(["busybox"]);
-  ({ server, browser } = started);
-  busybox = started.images.busybox;
-  await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(server.url).origin });
-});
-
-afterAll(async () => {
-  await started?.close();
+  await started.browser.context.grantPermissions(["clipboard-read", "clipboard-write"], {
+    origin: new URL(started.server.url).origin,
+  });
 });
 
 /** The terminal's text on one line: a long message wraps at the terminal's width. */
@@ -54,8 +42,8 @@ function focused(page: Page): Promise<string> {
 
 describe("a page every user can work", () => {
   it("has no serious or critical accessibility violation (axe-core), on every tab and with the editor open", async () => {
-    const { page } = browser;
-    await page.goto(server.url);
+    const { page } = started.browser;
+    await page.goto(started.server.url);
     await waitForPrompt(page);
     await expect.poll(() => page.locator("#proxy-state").getAttribute("data-proxy")).toBe("up");
     for (const tab of ["#tab-lessons", "#tab-images", "#tab-trace", "#tab-ports", "#tab-inspect"]) {
@@ -69,7 +57,7 @@ describe("a page every user can work", () => {
   });
 
   it("Ctrl+M lets Tab leave the terminal (and says so); every control is reached from the keyboard", async () => {
-    const { page } = browser;
+    const { page } = started.browser;
     await page.reload();
     await waitForPrompt(page);
     await page.locator("#terminal").click();
@@ -115,7 +103,7 @@ describe("a page every user can work", () => {
   });
 
   it("the proxy setting saves, is used at once, and survives a reload; its state shows from every tab", async () => {
-    const { page } = browser;
+    const { page } = started.browser;
     await page.click("#tab-lessons");
     // A proxy that does not answer: the header says so while the Lessons tab is showing.
     await page.click("#proxy-state");
@@ -139,18 +127,18 @@ describe("a page every user can work", () => {
     await page.fill("#proxy-url", "");
     await page.keyboard.press("Enter");
     await expect.poll(() => page.locator("#proxy-state").getAttribute("data-proxy")).toBe("up");
-    await page.fill("#pull-ref", busybox.reference);
+    await page.fill("#pull-ref", started.images.busybox.reference);
     await page.click("#pull-form button[type=submit]");
     await expect
       .poll(() => page.locator("#proxy-status").textContent(), { timeout: 30_000 })
       .toMatch(/Pulled|up to date/);
     await page.reload();
     await waitForPrompt(page);
-    expect(await page.inputValue("#proxy-url")).toBe(new URL("registry", server.url).href);
+    expect(await page.inputValue("#proxy-url")).toBe(new URL("registry", started.server.url).href);
   });
 
   it("copies a selection with Ctrl+Shift+C and pastes with Ctrl+Shift+V", async () => {
-    const { page } = browser;
+    const { page } = started.browser;
     await typeCommand(page, "clear; echo copy-$((6*7))-me");
     await expect.poll(() => terminalText(page)).toMatch(/^copy-42-me$/m);
     // Double-click selects the word under the pointer, as in any terminal.
@@ -168,8 +156,11 @@ describe("a page every user can work", () => {
   });
 
   it("the editor shows enough lines for a Dockerfile at 1280×720", async () => {
-    const { page } = browser;
-    await typeCommand(page, "(echo FROM busybox; seq 1 30 | sed 's/^/RUN echo line-/') > /root/Dockerfile");
+    const { page } = started.browser;
+    await typeCommand(
+      page,
+      "(echo FROM busybox; seq 1 30 | sed 's/^/RUN echo line-/') > /root/Dockerfile",
+    );
     await page.click("#file-text");
     await page.waitForSelector("#files-pane[data-editor=monaco] .monaco-editor");
     await page.fill("#file-path", "/root/Dockerfile");
@@ -195,18 +186,24 @@ describe("a page every user can work", () => {
   });
 
   it("the page's docker says what Drydock lacks or what is wrong, and prunes stopped containers", async () => {
-    const { page } = browser;
-    await typeCommand(page, `clear; docker run --network nosuch ${busybox.reference} true; echo code=$?`);
+    const { page } = started.browser;
+    await typeCommand(
+      page,
+      `clear; docker run --network nosuch ${started.images.busybox.reference} true; echo code=$?`,
+    );
     await expect.poll(() => terminalText(page)).toMatch(/code=\d+/);
     let text = await flatText(page);
     expect(text).toContain("network nosuch not found");
     expect(text).not.toContain("unknown");
     expect(text).toContain("code=125");
-    await typeCommand(page, `clear; docker run -v data:relative ${busybox.reference} true`);
+    await typeCommand(page, `clear; docker run -v data:relative ${started.images.busybox.reference} true`);
     await expect.poll(() => flatText(page)).toContain("invalid volume specification: 'data:relative'");
-    await typeCommand(page, `clear; docker run -p 8080:web ${busybox.reference} true`);
+    await typeCommand(page, `clear; docker run -p 8080:web ${started.images.busybox.reference} true`);
     await expect.poll(() => flatText(page)).toContain("invalid containerPort: web");
-    await typeCommand(page, `clear; docker run --name gone ${busybox.reference} true; docker container prune -f`);
+    await typeCommand(
+      page,
+      `clear; docker run --name gone ${started.images.busybox.reference} true; docker container prune -f`,
+    );
     await expect.poll(() => terminalText(page)).toContain("Total reclaimed space:");
     text = await terminalText(page);
     expect(text).toMatch(/^Deleted Containers:$/m);
@@ -215,8 +212,8 @@ describe("a page every user can work", () => {
   });
 
   it("after an interactive exec ends, no cursor-position answer reaches the guest's shell", async () => {
-    const { page } = browser;
-    await typeCommand(page, `clear; docker run -d --name cpr ${busybox.reference} sleep 300 >/dev/null`);
+    const { page } = started.browser;
+    await typeCommand(page, `clear; docker run -d --name cpr ${started.images.busybox.reference} sleep 300 >/dev/null`);
     for (let round = 0; round < 3; round++) {
       // As a quick typist: exit typed ahead, before the container's prompt (and its cursor-position query) arrive.
       await typeCommand(page, "clear; docker exec -it cpr sh");

@@ -4,31 +4,17 @@
 // in the guest), the app's headers and statuses come through, and the Ports view is accessible.
 import { createHash } from "node:crypto";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  type Browser,
-  type PageServer,
-  type PageWithRegistry,
   screenshot,
   seriousViolations,
-  startPageWithRegistry,
   terminalText,
   typeCommand,
+  usePageWithRegistry,
   waitForPrompt,
 } from "./harness.ts";
 
-let started: PageWithRegistry<"busybox">;
-let server: PageServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  started = await startPageWithRegistry(["busybox"]);
-  ({ server, browser } = started);
-});
-
-afterAll(async () => {
-  await started?.close();
-});
+const started = usePageWithRegistry(["busybox"]);
 
 /** The site busybox httpd serves from /tmp/site in the guest: a page, its stylesheet at an absolute path, a CGI. */
 const SITE =
@@ -41,8 +27,8 @@ const SITE =
   "> cgi-bin/sum && chmod +x cgi-bin/sum && cd / && httpd -p 8080 -h /tmp/site && echo httpd-$((40+2))";
 
 async function openPreview(page: Page, port: number): Promise<Page> {
-  const preview = await browser.context.newPage();
-  await preview.goto(new URL(`preview/${port}/`, server.url).href);
+  const preview = await started.browser.context.newPage();
+  await preview.goto(new URL(`preview/${port}/`, started.server.url).href);
   return preview;
 }
 
@@ -50,8 +36,8 @@ describe("previews of the guest's web servers", () => {
   let preview: Page;
 
   it("opens a page served in the guest in a tab of its own, its absolute-path stylesheet applied", async () => {
-    const { page } = browser;
-    await page.goto(server.url);
+    const { page } = started.browser;
+    await page.goto(started.server.url);
     await waitForPrompt(page);
     // The service worker controls the page once registered (clients.claim) and has this tab's engine.
     await expect
@@ -66,7 +52,7 @@ describe("previews of the guest's web servers", () => {
     await expect
       .poll(() => preview.evaluate("getComputedStyle(document.body).backgroundColor"))
       .toBe("rgb(1, 120, 200)");
-    expect(preview.url()).toBe(new URL("preview/8080/", server.url).href);
+    expect(preview.url()).toBe(new URL("preview/8080/", started.server.url).href);
     await screenshot(preview, "preview-01-page");
     // The playground's trace shows each request as the guest saw it.
     await page.click("#tab-trace");
@@ -92,14 +78,14 @@ describe("previews of the guest's web servers", () => {
   it("passes the app's statuses through, and says clearly when nothing listens on a port", async () => {
     const missing = await preview.evaluate(async () => (await fetch("/no-such-page")).status);
     expect(missing).toBe(404);
-    const nobody = await openPreview(browser.page, 8099);
+    const nobody = await openPreview(started.browser.page, 8099);
     await expect.poll(() => nobody.locator("h1").textContent(), { timeout: 30_000 }).toBe("Drydock preview: 502");
     expect(await nobody.locator("p").textContent()).toMatch(/Nothing answered HTTP on port 8099 of the guest/);
     await nobody.close();
   });
 
   it("lists a container's published port (-p) in an accessible Ports view whose link opens its preview", async () => {
-    const { page } = browser;
+    const { page } = started.browser;
     await page.click("#tab-ports");
     await expect.poll(() => page.locator("#port-list").innerText()).toContain("No published ports");
     await typeCommand(
@@ -115,9 +101,9 @@ describe("previews of the guest's web servers", () => {
     expect(await row.innerText()).toContain("web");
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, "preview-02-ports-view");
-    const [tab] = await Promise.all([browser.context.waitForEvent("page"), row.locator("a").click()]);
+    const [tab] = await Promise.all([started.browser.context.waitForEvent("page"), row.locator("a").click()]);
     await expect.poll(() => tab.title(), { timeout: 30_000 }).toBe("From a container");
-    expect(tab.url()).toBe(new URL("preview/8081/", server.url).href);
+    expect(tab.url()).toBe(new URL("preview/8081/", started.server.url).href);
     expect(await tab.locator("h1").textContent()).toBe("Served from a container, port 80");
     await screenshot(tab, "preview-03-container-page");
     // Stopping the container takes its port out of the list.

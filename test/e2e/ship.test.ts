@@ -1,49 +1,34 @@
 // Shipping in real Chromium: a learner pulls busybox through the pane, then in the terminal tags it for the registry
 // inside the tab (localhost:5000), pushes it, sees it listed in the Images pane, removes it, pulls it back and runs
 // it. Screenshots go to test-results/e2e/.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SeededImage } from "../fixtures/images.ts";
+import { describe, expect, it } from "vitest";
 import {
-  type Browser,
-  type PageServer,
-  type PageWithRegistry,
   screenshot,
-  startPageWithRegistry,
   terminalText,
   typeCommand,
   unwrappedTerminalText,
+  usePageWithRegistry,
   waitForPrompt,
 } from "./harness.ts";
 
-let started: PageWithRegistry<"busybox">;
-let busybox: SeededImage;
-let server: PageServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  started = await startPageWithRegistry(["busybox"]);
-  ({ server, browser } = started);
-  busybox = started.images.busybox;
-});
-
-afterAll(async () => {
-  await started?.close();
-});
+const started = usePageWithRegistry(["busybox"]);
 
 describe("the registry in the tab", () => {
   it("push to localhost:5000 from the terminal, listed in the Images pane, rmi, pull back and run", async () => {
-    const { page } = browser;
-    await page.goto(server.url);
+    const { page } = started.browser;
+    await page.goto(started.server.url);
     await waitForPrompt(page);
     await page.click("#tab-images");
-    await page.fill("#pull-ref", busybox.reference);
+    await page.fill("#pull-ref", started.images.busybox.reference);
     await page.click("#pull-form button[type=submit]");
-    await expect.poll(() => page.locator("#image-list").innerText(), { timeout: 60_000 }).toContain(busybox.reference);
+    await expect
+      .poll(() => page.locator("#image-list").innerText(), { timeout: 60_000 })
+      .toContain(started.images.busybox.reference);
     await expect.poll(() => page.locator("#registry-list").innerText()).toContain("Nothing pushed yet");
 
     await typeCommand(
       page,
-      `docker tag ${busybox.reference} localhost:5000/tools:1 && docker push localhost:5000/tools:1`,
+      `docker tag ${started.images.busybox.reference} localhost:5000/tools:1 && docker push localhost:5000/tools:1`,
     );
     await expect
       .poll(() => unwrappedTerminalText(page), { timeout: 60_000 })
@@ -56,7 +41,7 @@ describe("the registry in the tab", () => {
 
     await typeCommand(
       page,
-      `docker rmi localhost:5000/tools:1 ${busybox.reference} >/dev/null && docker images -q | wc -l && docker pull localhost:5000/tools:1 && docker run --rm localhost:5000/tools:1 echo shipped-$((6*7))`,
+      `docker rmi localhost:5000/tools:1 ${started.images.busybox.reference} >/dev/null && docker images -q | wc -l && docker pull localhost:5000/tools:1 && docker run --rm localhost:5000/tools:1 echo shipped-$((6*7))`,
     );
     await expect.poll(() => terminalText(page), { timeout: 60_000 }).toContain("shipped-42");
     const text = await terminalText(page);

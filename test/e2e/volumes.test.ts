@@ -1,42 +1,19 @@
 // Volumes in real Chromium keep their files in the page's OPFS: a file written into a volume by one container is
 // read by another after the page is reloaded (a fresh guest, a fresh engine), and `docker volume rm` deletes it.
 // Screenshots go to test-results/e2e/.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SeededImage } from "../fixtures/images.ts";
-import {
-  type Browser,
-  type PageServer,
-  type PageWithRegistry,
-  screenshot,
-  startPageWithRegistry,
-  typeCommand,
-  unwrappedTerminalText,
-  waitForPrompt,
-} from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { screenshot, typeCommand, unwrappedTerminalText, usePageWithRegistry, waitForPrompt } from "./harness.ts";
 
-let started: PageWithRegistry<"busybox">;
-let busybox: SeededImage;
-let server: PageServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  started = await startPageWithRegistry(["busybox"]);
-  ({ server, browser } = started);
-  busybox = started.images.busybox;
-});
-
-afterAll(async () => {
-  await started?.close();
-});
+const started = usePageWithRegistry(["busybox"]);
 
 describe("a volume in the page", () => {
   it("keeps its files across a page reload, and docker volume rm deletes them", { timeout: 400_000 }, async () => {
-    const { page } = browser;
-    await page.goto(server.url);
+    const { page } = started.browser;
+    await page.goto(started.server.url);
     await waitForPrompt(page);
     await typeCommand(
       page,
-      `docker run --rm -v notes:/notes ${busybox.reference} sh -c 'seq 1 $((3000*7)) > /notes/n && echo wrote-$(wc -l < /notes/n)'; echo exited-$((40+2))`,
+      `docker run --rm -v notes:/notes ${started.images.busybox.reference} sh -c 'seq 1 $((3000*7)) > /notes/n && echo wrote-$(wc -l < /notes/n)'; echo exited-$((40+2))`,
     );
     // The reload comes once `docker run` has returned (its container exited and was removed), as a learner's would.
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("exited-42");
@@ -47,7 +24,7 @@ describe("a volume in the page", () => {
     await typeCommand(page, "docker volume ls");
     await typeCommand(
       page,
-      `docker run --rm -v notes:/notes:ro ${busybox.reference} sh -c 'echo kept-$(tail -n1 /notes/n)-$(wc -c < /notes/n)'`,
+      `docker run --rm -v notes:/notes:ro ${started.images.busybox.reference} sh -c 'echo kept-$(tail -n1 /notes/n)-$(wc -c < /notes/n)'`,
     );
     // seq 1 21000 is 114 894 bytes.
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("kept-21000-114894");

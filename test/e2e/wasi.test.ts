@@ -2,41 +2,19 @@
 // in a Web Worker of its own, beside the i386 build in the emulated guest. Through the guest's docker (the page's
 // terminal): the same output, exit codes, piped stdin and written file both ways; the Trace marks the WASI runtime's
 // steps; the Images pane's "One program, two runtimes" runs both and shows both times.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SeededImage, TWOWAYS_MESSAGE } from "../fixtures/images.ts";
-import {
-  type Browser,
-  type PageServer,
-  type PageWithRegistry,
-  screenshot,
-  startPageWithRegistry,
-  terminalText,
-  typeCommand,
-  waitForPrompt,
-} from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { TWOWAYS_MESSAGE } from "../fixtures/images.ts";
+import { screenshot, terminalText, typeCommand, usePageWithRegistry, waitForPrompt } from "./harness.ts";
 
-let started: PageWithRegistry<"twoways">;
-let twoways: SeededImage;
-let server: PageServer;
-let browser: Browser;
-
-beforeAll(async () => {
-  started = await startPageWithRegistry(["twoways"]);
-  ({ server, browser } = started);
-  twoways = started.images.twoways;
-});
-
-afterAll(async () => {
-  await started?.close();
-});
+const started = usePageWithRegistry(["twoways"]);
 
 describe("WASI containers in the page", () => {
   it("runs one program as a Linux container and as a WASI container, with the same behaviour", async () => {
-    const { page } = browser;
-    await page.goto(server.url);
+    const { page } = started.browser;
+    await page.goto(started.server.url);
     await waitForPrompt(page);
     await expect.poll(() => page.locator("html").getAttribute("data-proxy"), { timeout: 30_000 }).toBe("up");
-    const reference = twoways.reference;
+    const reference = started.images.twoways.reference;
     await typeCommand(
       page,
       `docker pull -q --platform wasi/wasm ${reference} && docker tag ${reference} tw:wasm && ` +
@@ -70,7 +48,7 @@ describe("WASI containers in the page", () => {
   });
 
   it("a WASI module in a loop is stopped by docker stop, and -m past its limit says so", async () => {
-    const { page } = browser;
+    const { page } = started.browser;
     await typeCommand(
       page,
       "docker run -d --name spin tw:wasm spin >/dev/null && docker ps --format '{{.Names}} {{.Status}}' && " +
@@ -83,10 +61,10 @@ describe("WASI containers in the page", () => {
   });
 
   it("the Images pane runs one program both ways and shows both times", async () => {
-    const { page } = browser;
+    const { page } = started.browser;
     await page.locator("#tab-images").click();
     await page.locator("#runtimes summary").click();
-    await page.locator("#runtimes-ref").fill(twoways.reference);
+    await page.locator("#runtimes-ref").fill(started.images.twoways.reference);
     await page.locator("#runtimes-args").fill("primes 20000");
     await page.locator("#runtimes-form button").click();
     await expect
