@@ -11,6 +11,7 @@ import { buildLayerTree, type DirEntry, DT_DIR, FsNode, type LayerInodes, S_IFDI
 import {
   Errno,
   errorReply,
+  FsError,
   HEADER_SIZE,
   MalformedMessage,
   MessageReader,
@@ -32,13 +33,6 @@ export interface LayerServerOptions {
   onError?: (error: unknown) => void;
   /** More directories the share's root lists beside the layers (the share router's `volumes`). */
   rootEntries?: () => DirEntry[];
-}
-
-/** An error the guest sees as this errno. */
-class NineError extends Error {
-  constructor(readonly errno: number) {
-    super(`errno ${errno}`);
-  }
 }
 
 /** What a fid names. Reads need no Tlopen first (the kernel reads xattr fids without one), so none is tracked. */
@@ -136,13 +130,13 @@ export class LayerServer {
   }
 
   #failure(tag: number, error: unknown): Uint8Array {
-    if (error instanceof NineError) return errorReply(tag, error.errno);
+    if (error instanceof FsError) return errorReply(tag, error.errno);
     if (error instanceof MalformedMessage) return errorReply(tag, Errno.EPROTO);
     this.#onError?.(error);
     return errorReply(tag, Errno.EIO);
   }
 
-  /** Answers a message: at once when no I/O is needed, else with a promise. Throws NineError for an errno. */
+  /** Answers a message: at once when no I/O is needed, else with a promise. Throws FsError for an errno. */
   #dispatch(type: number, tag: number, r: MessageReader): Uint8Array | Promise<Uint8Array> {
     const w = (capacity?: number) => new MessageWriter(type + 1, tag, capacity);
     switch (type) {
@@ -165,7 +159,7 @@ export class LayerServer {
         this.#checkUnused(fid);
         const names = aname.split("/").filter(Boolean);
         return this.#resolve(this.#root, names, (node, qids) => {
-          if (qids.length !== names.length) throw new NineError(Errno.ENOENT);
+          if (qids.length !== names.length) throw new FsError(Errno.ENOENT);
           this.#fids.set(fid, { node });
           return w().qid(node.qid).finish();
         });
@@ -176,8 +170,8 @@ export class LayerServer {
         const fid = this.#fid(r.u32());
         const flags = r.u32();
         if ((flags & O_ACCMODE) !== 0 || (flags & (P9_DOTL_CREATE | P9_DOTL_TRUNC)) !== 0)
-          throw new NineError(Errno.EROFS);
-        if (fid.xattr) throw new NineError(Errno.EINVAL);
+          throw new FsError(Errno.EROFS);
+        if (fid.xattr) throw new FsError(Errno.EINVAL);
         // iounit 0: reads may be as large as msize allows.
         return w().qid(fid.node.qid).u32(0).finish();
       }
@@ -213,7 +207,7 @@ export class LayerServer {
       }
       case Op.Treadlink: {
         const { node } = this.#fid(r.u32());
-        if (node.linkTarget === undefined) throw new NineError(Errno.EINVAL);
+        if (node.linkTarget === undefined) throw new FsError(Errno.EINVAL);
         return w().string(node.linkTarget).finish();
       }
       case Op.Txattrwalk:
@@ -242,7 +236,7 @@ export class LayerServer {
         // The fid is clunked even though the remove fails (9P's rule).
         const fid = r.u32();
         this.#fids.delete(fid);
-        throw new NineError(Errno.EROFS);
+        throw new FsError(Errno.EROFS);
       }
       case Op.Tfsync:
         this.#fid(r.u32());
@@ -273,21 +267,21 @@ export class LayerServer {
       case Op.Trenameat:
       case Op.Tunlinkat:
       case Op.Twrite:
-        throw new NineError(Errno.EROFS);
+        throw new FsError(Errno.EROFS);
       default:
         // Tauth, 9P2000 and 9P2000.u messages, and anything newer.
-        throw new NineError(Errno.EOPNOTSUPP);
+        throw new FsError(Errno.EOPNOTSUPP);
     }
   }
 
   #fid(fid: number): Fid {
     const found = this.#fids.get(fid);
-    if (!found) throw new NineError(Errno.EBADF);
+    if (!found) throw new FsError(Errno.EBADF);
     return found;
   }
 
   #checkUnused(fid: number): void {
-    if (fid === NOFID || this.#fids.has(fid)) throw new NineError(Errno.EINVAL);
+    if (fid === NOFID || this.#fids.has(fid)) throw new FsError(Errno.EINVAL);
   }
 
   #walk(r: MessageReader, w: MessageWriter): Uint8Array | Promise<Uint8Array> {
@@ -295,7 +289,7 @@ export class LayerServer {
     const from = this.#fid(fidNumber);
     const newFid = r.u32();
     const count = r.u16();
-    if (count > MAX_WALK_ELEMENTS) throw new NineError(Errno.EINVAL);
+    if (count > MAX_WALK_ELEMENTS) throw new FsError(Errno.EINVAL);
     const names: string[] = [];
     for (let i = 0; i < count; i++) names.push(r.string());
     // newfid may be fid itself (the walk moves it); otherwise it must be free.
@@ -350,12 +344,12 @@ export class LayerServer {
 
   /** One walk step: a name in a directory, `..`, or a layer in the share's root (its hex when it must be loaded). */
   #step(node: FsNode, name: string, loaded: ReadonlyMap<string, FsNode | undefined>): FsNode | string {
-    if (!node.isDirectory) throw new NineError(Errno.ENOTDIR);
+    if (!node.isDirectory) throw new FsError(Errno.ENOTDIR);
     if (name === "..") return node.parent;
     if (name === "." || name === "") return node;
     let next: FsNode | undefined;
     if (node === this.#root) {
-      if (!CHAIN_ID_HEX.test(name)) throw new NineError(Errno.ENOENT);
+      if (!CHAIN_ID_HEX.test(name)) throw new FsError(Errno.ENOENT);
       if (loaded.has(name)) next = loaded.get(name);
       else {
         next = this.#cachedTree(name);
@@ -364,7 +358,7 @@ export class LayerServer {
     } else {
       next = node.children?.get(name);
     }
-    if (!next) throw new NineError(Errno.ENOENT);
+    if (!next) throw new FsError(Errno.ENOENT);
     return next;
   }
 
@@ -426,8 +420,8 @@ export class LayerServer {
       new MessageWriter(Op.Tread + 1, tag, READ_OVERHEAD + data.byteLength).u32(data.byteLength).bytes(data).finish();
     if (fid.xattr) return answer(fid.xattr.subarray(Math.min(offset, fid.xattr.byteLength), offset + count));
     const { node } = fid;
-    if (node.isDirectory) throw new NineError(Errno.EISDIR);
-    if (!node.isRegular) throw new NineError(Errno.EINVAL);
+    if (node.isDirectory) throw new FsError(Errno.EISDIR);
+    if (!node.isRegular) throw new FsError(Errno.EINVAL);
     const length = Math.max(0, Math.min(count, node.size - offset));
     if (length === 0) return answer(new Uint8Array(0));
     if (node.content === undefined) throw new Error(`a file of ${node.size} bytes has no content blob`);
@@ -440,7 +434,7 @@ export class LayerServer {
     const offset = r.u64();
     const count = Math.min(r.u32(), this.#msize - READ_OVERHEAD);
     const { node } = fid;
-    if (!node.isDirectory || fid.xattr) throw new NineError(Errno.ENOTDIR);
+    if (!node.isDirectory || fid.xattr) throw new FsError(Errno.ENOTDIR);
     if (node !== this.#root) return this.#dirents(tag, node.listing(), offset, count);
     if (fid.rootListing && offset !== 0) return this.#dirents(tag, fid.rootListing, offset, count);
     return this.#rootListing().then((listing) => {
@@ -493,7 +487,7 @@ export class LayerServer {
       value = encoder.encode(names.map((key) => `${key}\0`).join(""));
     } else {
       const found = node.xattrs.get(name);
-      if (!found) throw new NineError(Errno.ENODATA);
+      if (!found) throw new FsError(Errno.ENODATA);
       value = found;
     }
     this.#fids.set(newFid, { node, xattr: value });

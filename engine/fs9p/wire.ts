@@ -232,3 +232,10 @@ export function readHeader(bytes: Uint8Array): { size: number; type: number; tag
 export function errorReply(tag: number, errno: number): Uint8Array {
   return new MessageWriter(Op.Rlerror, tag, 11).u32(errno).finish();
 }
+
+/** An error the guest sees as this errno: what the layer server and the volume server throw to answer Rlerror. */
+export class FsError extends Error {
+  constructor(readonly errno: number) {
+    super(`errno ${errno}`);
+  }
+}

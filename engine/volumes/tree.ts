@@ -3,20 +3,16 @@
 // files, directories, symlinks, hard links, device nodes and xattrs. Metadata changes are synchronous (the 9P server
 // answers them inside v86's notification); file bytes go to the store. A volume's tree document is saved shortly
 // after it changes, and at once on fsync, each save a whole consistent state.
-import { Errno } from "../fs9p/wire.ts";
+import { Errno, FsError } from "../fs9p/wire.ts";
+
+export { FsError };
+
 import { MemoryVolumeDataStore, type VolumeDataStore } from "./storage.ts";
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
-
-/** An error the guest sees as this errno. */
-export class FsError extends Error {
-  constructor(readonly errno: number) {
-    super(`errno ${errno}`);
-  }
-}
 
 export interface Inode {
   ino: number;
