@@ -157,10 +157,7 @@ describe("a page every user can work", () => {
 
   it("the editor shows enough lines for a Dockerfile at 1280×720", async () => {
     const { page } = started.browser;
-    await typeCommand(
-      page,
-      "(echo FROM busybox; seq 1 30 | sed 's/^/RUN echo line-/') > /root/Dockerfile",
-    );
+    await typeCommand(page, "(echo FROM busybox; seq 1 30 | sed 's/^/RUN echo line-/') > /root/Dockerfile");
     await page.click("#file-text");
     await page.waitForSelector("#files-pane[data-editor=monaco] .monaco-editor");
     await page.fill("#file-path", "/root/Dockerfile");
