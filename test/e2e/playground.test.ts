@@ -193,6 +193,10 @@ describe("the playground", () => {
     const { page } = browser;
     // A visit that must download the state: the earlier visits stored it (verified) in the page's Cache Storage.
     await page.evaluate(`caches.delete("drydock-guest-verified")`);
+    // Without the page's preview service worker: a request it passes on to the network is not seen by page.route.
+    await page.evaluate(
+      `navigator.serviceWorker.getRegistrations().then((all) => Promise.all(all.map((r) => r.unregister())))`,
+    );
     await page.route("**/guest/state-*", (route) => route.fulfill({ status: 404, body: "gone" }));
     await page.goto(server.url);
     await page.waitForSelector("html[data-state=error]");
