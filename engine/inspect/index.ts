@@ -64,6 +64,8 @@ export interface CgroupReading {
   memoryCurrent: number;
   /** undefined: no limit ("max"). */
   memoryMax?: number;
+  /** memory.peak: the most the cgroup has held since it was made, so a climb between two readings still shows. */
+  memoryPeak: number;
   /** CPU time used so far, in microseconds (cpu.stat usage_usec). */
   cpuUsageUsec: number;
   /** The CPU limit as cpu.max says it (quota / period), in CPUs; undefined: none. */
@@ -206,8 +208,9 @@ export async function readCgroup(containers: ContainerService, ref: string): Pro
       (bytes) => new TextDecoder().decode(bytes),
       () => "",
     );
-  const [memoryCurrent, memoryMax, cpuStat, cpuMax, pidsCurrent, pidsMax, memoryEvents] = await Promise.all(
-    ["memory.current", "memory.max", "cpu.stat", "cpu.max", "pids.current", "pids.max", "memory.events"].map(read),
+  const files = ["memory.current", "memory.max", "memory.peak", "cpu.stat", "cpu.max", "pids.current", "pids.max"];
+  const [memoryCurrent, memoryMax, memoryPeak, cpuStat, cpuMax, pidsCurrent, pidsMax, memoryEvents] = await Promise.all(
+    [...files, "memory.events"].map(read),
   );
   const limit = (text: string | undefined) => {
     const value = (text ?? "").trim();
@@ -217,6 +220,7 @@ export async function readCgroup(containers: ContainerService, ref: string): Pro
   const reading: CgroupReading = {
     at: performance.now(),
     memoryCurrent: Number((memoryCurrent ?? "").trim() || 0),
+    memoryPeak: Number((memoryPeak ?? "").trim() || 0),
     cpuUsageUsec: Number(/^usage_usec (\d+)$/m.exec(cpuStat ?? "")?.[1] ?? 0),
     pidsCurrent: Number((pidsCurrent ?? "").trim() || 0),
     oomKills: Number(/^oom_kill (\d+)$/m.exec(memoryEvents ?? "")?.[1] ?? 0),

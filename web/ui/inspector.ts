@@ -46,6 +46,7 @@ function graph(
   points: { value: number; oom: boolean }[],
   limit: number | undefined,
   format: (value: number) => string,
+  peak?: number,
 ): HTMLElement {
   const width = 260;
   const height = 56;
@@ -77,8 +78,10 @@ function graph(
     {},
     `${label}: ${last ? format(last.value) : "…"}${limit !== undefined ? ` / ${format(limit)}` : " (no limit)"}`,
   );
+  if (peak !== undefined) caption.append(` (peak ${format(peak)})`);
   if (oomCount) caption.append(" ", element("strong", { class: "oom-note" }, "OOM kill"));
   const figure = element("figure", { class: "graph-figure", "data-last": String(last?.value ?? 0) }, caption);
+  if (peak !== undefined) figure.dataset.peak = String(peak);
   figure.append(chart);
   return figure;
 }
@@ -324,7 +327,7 @@ export class Inspector {
     const head = this.#graphs!.querySelector("h3")!;
     const children: Node[] = [
       head,
-      graph("memory", "memory.current", memory, latest?.memoryMax, formatBytes),
+      graph("memory", "memory.current", memory, latest?.memoryMax, formatBytes, latest?.memoryPeak || undefined),
       graph("cpu", "CPU", cpu, latest?.cpuLimit, (v) => `${v.toFixed(2)} CPUs`),
       graph("pids", "pids.current", pids, latest?.pidsMax, (v) => String(Math.round(v))),
     ];
