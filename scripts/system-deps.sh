@@ -13,11 +13,13 @@
 #   gcc-i686-linux-gnu musl-dev:i386 linux-libc-dev-i386-cross
 #                    compile the same program to static i386 Linux (the toolchain vm-images/build.sh uses for drydockd),
 #                    and test/integration/escape/escape.c for the escape suite (and primes.c, as above)
+#   debootstrap      builds the Debian i386 image test/integration/apt.test.ts installs a package in (as root)
 # The test image fixtures also download busybox-static:i386 with `apt-get download`, so dpkg needs the i386
 # architecture and its package lists.
 set -euo pipefail
 packages=(docker-registry skopeo umoci apache2-utils chromium zstd docker.io python3-docker
-  clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 gcc-i686-linux-gnu musl-dev:i386 linux-libc-dev-i386-cross)
+  clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 gcc-i686-linux-gnu musl-dev:i386 linux-libc-dev-i386-cross
+  debootstrap)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 need_i386=
