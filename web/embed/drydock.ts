@@ -8,6 +8,7 @@ import xtermCss from "@xterm/xterm/css/xterm.css?inline";
 import * as Comlink from "comlink";
 import wasmUrl from "v86/build/v86.wasm?url";
 import type { ProcessSink, WorkerApi } from "../protocol.ts";
+import lessonsCss from "../ui/lessons.css?inline";
 import workerUrl from "../worker.ts?worker&url";
 
 export interface BootOptions {
@@ -171,8 +172,22 @@ drydock-terminal { display: block; position: relative; min-height: 12rem; backgr
   border-radius: 6px; padding: 6px; box-sizing: border-box; }
 drydock-terminal .drydock-status { position: absolute; inset: auto 10px 8px auto; font: 12px system-ui, sans-serif;
   color: #9da7b3; }
-drydock-terminal .drydock-lesson { background: #fff; color: #1f2328; padding: 0.5rem; margin-top: 6px;
-  border-radius: 4px; max-height: 20rem; overflow: auto; }`;
+drydock-terminal .drydock-lesson {
+  --bg: #f6f7f9; --pane: #fff; --fg: #1b1f24; --muted: #57606a; --line: #d0d7de; --accent: #0b5cad;
+  --accent-fg: #fff; --ok: #1a7f37; --warn: #9a6700; --bad: #c0262d; --term-bg: #fbfbfc; --term-fg: #1b1f24;
+  --mono: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
+  background: var(--pane); color: var(--fg); font: 15px/1.45 system-ui, sans-serif; padding: 0.5rem 0.75rem;
+  margin-top: 6px; border-radius: 4px; max-height: 24rem; overflow: auto; box-sizing: border-box;
+  & * { box-sizing: border-box; }
+  & .row { display: flex; align-items: center; gap: 0.5rem; }
+  & button { font: inherit; background: var(--accent); color: var(--accent-fg); border: 1px solid var(--accent);
+    border-radius: 4px; padding: 0.25rem 0.8rem; font-weight: 600; cursor: pointer; }
+  & button.quiet { background: transparent; color: var(--fg); border-color: var(--line); font-weight: 500; }
+  & button:disabled { opacity: 0.5; cursor: default; }
+  & .note { color: var(--muted); font-size: 0.9rem; margin: 0.25rem 0; }
+  & .present-toggle { display: none; }
+  ${lessonsCss}
+}`;
   document.head.append(style);
 }
 
