@@ -1,6 +1,7 @@
 // The embed in real Chromium: the example article (web/examples/embed.html) with two <drydock-terminal> elements on
 // one guest, each its own shell; the first pre-pulls busybox and runs its command. Then another origin loads the
-// published module (embed/drydock.js) and drives the guest with boot() and docker().
+// published module (embed/drydock.js) and drives the guest with boot() and docker(). A guest that crashes under the
+// article offers a fresh one in each terminal.
 
 import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -99,6 +100,36 @@ describe("the embed", () => {
     } finally {
       await new Promise((resolve) => lessonPage.close(resolve));
     }
+  });
+
+  it("a guest that crashes under the article says so in both terminals, and one click gives both a fresh shell", async () => {
+    const { page } = browser;
+    await page.goto(new URL("examples/embed.html", server.url).href);
+    await page.waitForSelector("#first[data-state=ready]", { timeout: 60_000 });
+    await page.waitForSelector("#second[data-state=ready]", { timeout: 60_000 });
+    await expect.poll(embeddedText("first"), { timeout: 60_000 }).toMatch(/^box$/m);
+    await page.locator("#second .xterm").click();
+    await page.keyboard.type(`docker run -d --name doomed ${busybox.reference} sleep 600 >/dev/null; echo up\n`);
+    await expect.poll(embeddedText("second"), { timeout: 30_000 }).toMatch(/^up$/m);
+    await page.keyboard.type("echo c > /proc/sysrq-trigger\n");
+    for (const id of ["first", "second"]) {
+      const fault = page.locator(`#${id} .drydock-fault[role=alert]`);
+      await expect.poll(() => fault.count(), { timeout: 30_000 }).toBe(1);
+      expect(await fault.innerText()).toMatch(/The guest machine failed: the guest crashed \(Kernel panic/);
+      await expect.poll(embeddedText(id)).toContain("[the guest failed:");
+    }
+    await screenshot(page, "embed-03-crashed");
+    await page.locator("#first .drydock-fault button").click();
+    for (const id of ["first", "second"]) {
+      await expect.poll(() => page.locator(`#${id} .drydock-fault`).count(), { timeout: 60_000 }).toBe(0);
+      await page.waitForSelector(`#${id}[data-state=ready]`, { timeout: 30_000 });
+    }
+    // The fresh guest: the image pulled before the crash is still there, the old guest's container is not.
+    await page.locator("#second .xterm").click();
+    await page.keyboard.type("docker ps -aq | wc -l; docker images -q | wc -l | sed 's/^/images: /'\n");
+    await expect.poll(embeddedText("second"), { timeout: 30_000 }).toMatch(/^images: [1-9]/m);
+    expect(await embeddedText("second")()).toMatch(/^0$/m);
+    await screenshot(page, "embed-04-fresh-guest");
   });
 
   it("another site loads the published module and drives the guest with boot() and docker()", async () => {

@@ -50,6 +50,14 @@ export interface Drydock {
    * const { code, output } = await drydock.docker(["run", "--rm", "busybox", "echo", "hi"]); // 0, "hi\n"
    */
   docker(args: string[]): Promise<{ code: number; output: string }>;
+  /**
+   * Hears the guest fail (`fault`, with what the engine saw) and come back (`restarted`); returns the unsubscribe.
+   * @example
+   * drydock.on("fault", (message) => console.warn(message));
+   */
+  on(event: "fault" | "restarted", listener: (message: string) => void): () => void;
+  /** Starts a fresh guest from the saved state (images kept, containers and processes gone); one restart at a time. */
+  restart(): Promise<void>;
   /** The worker's API, for what the helpers above do not cover. */
   api: Comlink.Remote<WorkerApi>;
 }
@@ -93,6 +101,8 @@ async function bootOnce(assets: string, options: BootOptions): Promise<Drydock> 
   const api = Comlink.wrap<WorkerApi>(startWorker(new URL(workerUrl, import.meta.url)));
   const at = (url: string) => new URL(url.replace(/^\//, ""), assets).href;
   const loaded = new Map<string, { loaded: number; total: number }>();
+  const listeners = { fault: new Set<(message: string) => void>(), restarted: new Set<(message: string) => void>() };
+  let restarting: Promise<void> | undefined;
   await api.start(
     {
       state: { ...guest.state, url: at(guest.state.url) },
@@ -104,8 +114,10 @@ async function bootOnce(assets: string, options: BootOptions): Promise<Drydock> 
     },
     Comlink.proxy({
       trace: () => {},
-      // The embed has no restart button yet: the embedding page's console says what happened.
-      fault: (message) => console.error(`Drydock: the guest failed: ${message}`),
+      fault: (message) => {
+        console.error(`Drydock: the guest failed: ${message}`);
+        for (const listener of listeners.fault) listener(message);
+      },
       download: (progress) => {
         loaded.set(progress.file, progress);
         let sum = 0;
@@ -153,6 +165,21 @@ async function bootOnce(assets: string, options: BootOptions): Promise<Drydock> 
   return {
     api,
     spawn,
+    on(event, listener) {
+      listeners[event].add(listener);
+      return () => listeners[event].delete(listener);
+    },
+    restart() {
+      restarting ??= api
+        .restartGuest()
+        .then(() => {
+          for (const listener of listeners.restarted) listener("a fresh guest from the saved state");
+        })
+        .finally(() => {
+          restarting = undefined;
+        });
+      return restarting;
+    },
     async docker(args) {
       const process = await spawn("docker", args);
       await process.input.close();
@@ -170,6 +197,11 @@ function addStyles(): void {
   style.textContent = `${xtermCss}
 drydock-terminal { display: block; position: relative; min-height: 12rem; background: #0d1117; color: #e6edf3;
   border-radius: 6px; padding: 6px; box-sizing: border-box; }
+drydock-terminal .drydock-fault { margin-top: 6px; padding: 0.5rem 0.75rem; border-left: 4px solid #f85149;
+  background: #2d1517; font: 14px/1.4 system-ui, sans-serif; }
+drydock-terminal .drydock-fault p { margin: 0 0 0.4rem; }
+drydock-terminal .drydock-fault button { font: inherit; font-weight: 600; background: #4493f8; color: #0d1117;
+  border: 0; border-radius: 4px; padding: 0.25rem 0.8rem; cursor: pointer; }
 drydock-terminal .drydock-status { position: absolute; inset: auto 10px 8px auto; font: 12px system-ui, sans-serif;
   color: #9da7b3; }
 drydock-terminal .drydock-lesson {
@@ -246,36 +278,78 @@ export class DrydockTerminal extends HTMLElement {
       const { code, output } = await drydock.docker(["pull", "-q", image]);
       if (code !== 0) terminal.write(`\x1b[31mcould not pull ${image}: ${output.trim()}\x1b[0m\r\n`);
     }
-    const shell = await drydock.spawn("sh", ["-l"], { pty: { rows: terminal.rows, cols: terminal.cols } });
-    this.#process = shell;
-    const input = shell.input.getWriter();
     const encoder = new TextEncoder();
-    terminal.onData((data) => void input.write(encoder.encode(data)));
-    terminal.onResize(({ rows, cols }) => shell.resize(rows, cols));
+    let input: WritableStreamDefaultWriter<Uint8Array> | undefined;
+    terminal.onData((data) => void input?.write(encoder.encode(data)));
+    terminal.onResize(({ rows, cols }) => this.#process?.resize(rows, cols));
     new ResizeObserver(() => fit.fit()).observe(this);
-    // The command is typed at the shell's first prompt (typed earlier, the terminal would echo it twice).
-    let waiting = true;
-    let seen = "";
-    const decoder = new TextDecoder();
-    void shell.output.pipeTo(
-      new WritableStream({
-        write: (bytes) => {
-          terminal.write(bytes);
-          if (!waiting) return;
-          seen = (seen + decoder.decode(bytes, { stream: true })).slice(-200);
-          // The prompt, maybe followed by the shell's question to the terminal (where is the cursor?).
-          if (!/[#$] $/.test(seen.replaceAll("\x1b[6n", ""))) return;
-          waiting = false;
-          status.textContent = "";
-          this.dataset.state = "ready";
-          const command = this.getAttribute("command");
-          if (command) void input.write(encoder.encode(`${command}\r`));
-        },
-      }),
-    );
-    void shell.exit.then((code) => terminal.write(`\r\n[the shell exited with code ${code}]\r\n`));
+    const openShell = async (command: string | null) => {
+      const shell = await drydock.spawn("sh", ["-l"], { pty: { rows: terminal.rows, cols: terminal.cols } });
+      this.#process = shell;
+      const writer = shell.input.getWriter();
+      input = writer;
+      // The command is typed at the shell's first prompt (typed earlier, the terminal would echo it twice).
+      let waiting = true;
+      let seen = "";
+      const decoder = new TextDecoder();
+      void shell.output.pipeTo(
+        new WritableStream({
+          write: (bytes) => {
+            terminal.write(bytes);
+            if (!waiting) return;
+            seen = (seen + decoder.decode(bytes, { stream: true })).slice(-200);
+            // The prompt, maybe followed by the shell's question to the terminal (where is the cursor?).
+            if (!/[#$] $/.test(seen.replaceAll("\x1b[6n", ""))) return;
+            waiting = false;
+            status.textContent = "";
+            this.dataset.state = "ready";
+            if (command) void writer.write(encoder.encode(`${command}\r`));
+          },
+        }),
+      );
+      void shell.exit.then((code) => {
+        if (this.#process === shell) terminal.write(`\r\n[the shell exited with code ${code}]\r\n`);
+      });
+    };
+    await openShell(this.getAttribute("command"));
+    // A guest that fails takes this shell with it: say so here, and offer the fresh guest (shared by every terminal).
+    drydock.on("fault", (message) => this.#showFault(drydock, message, status));
+    drydock.on("restarted", () => {
+      this.querySelector(".drydock-fault")?.remove();
+      terminal.write("\r\n[a fresh guest from the saved state: images kept, containers gone]\r\n");
+      status.textContent = "";
+      void openShell(null);
+    });
     const lesson = this.getAttribute("lesson");
-    if (lesson) await this.#showLesson(drydock, lesson, (text) => void input.write(encoder.encode(text)));
+    if (lesson) await this.#showLesson(drydock, lesson, (text) => void input?.write(encoder.encode(text)));
+  }
+
+  #showFault(drydock: Drydock, message: string, status: HTMLElement): void {
+    if (this.dataset.state === "failed") return;
+    this.dataset.state = "failed";
+    this.#process = undefined;
+    const [headline = message] = message.split(/; its console ended with:/);
+    this.#terminal?.write(`\r\n\x1b[31m[the guest failed: ${headline}]\x1b[0m\r\n`);
+    const box = document.createElement("div");
+    box.className = "drydock-fault";
+    box.setAttribute("role", "alert");
+    const text = document.createElement("p");
+    text.textContent = `The guest machine failed: ${headline}. Its containers are gone; images are kept.`;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Start a fresh guest";
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      button.textContent = "Starting a fresh guest…";
+      drydock.restart().catch((error: unknown) => {
+        button.disabled = false;
+        button.textContent = "Start a fresh guest";
+        text.textContent = `The restart failed: ${error instanceof Error ? error.message : String(error)}`;
+      });
+    });
+    box.append(text, button);
+    this.querySelector(".xterm")?.parentElement?.after(box);
+    status.textContent = "";
   }
 
   async #showLesson(drydock: Drydock, id: string, type: (text: string) => void): Promise<void> {
