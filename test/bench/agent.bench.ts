@@ -1,4 +1,5 @@
-// The agent and start-up: restore to first command, spawn round trip, guest-to-engine throughput, keystroke echo.
+// The agent and start-up: restore to first command, spawn round trip, guest-to-engine throughput, keystroke echo,
+// and how soon a failed guest is noticed.
 
 import { Drydock } from "../../engine/index.ts";
 import { bootDrydock, ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
@@ -66,6 +67,31 @@ const suite: BenchSuite = {
     } finally {
       await drydock.dispose();
     }
+
+    // How soon the engine knows a guest failed: from the command that kills it to the agent's failure, for a kernel
+    // panic (the console's words) and for drydockd killed (its connection ends).
+    const detection = async (command: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const guest = await Drydock.boot({ artifacts, wasmPath: v86WasmPath(), state });
+        try {
+          const failed = new Promise<number>((resolve) => guest.agent.onFailure(() => resolve(performance.now())));
+          const started = performance.now();
+          await guest.spawn("sh", ["-c", command]).catch(() => {});
+          times.push((await failed) - started);
+        } finally {
+          await guest.dispose().catch(() => {});
+        }
+      }
+      return times;
+    };
+    ctx.samples(
+      "fault noticed: kernel panic (sysrq)",
+      await detection("echo c > /proc/sysrq-trigger"),
+      "ms",
+      "< 2000 ms",
+    );
+    ctx.samples("fault noticed: drydockd killed", await detection("kill -9 $PPID"), "ms", "< 2000 ms");
   },
 };
 
