@@ -22,6 +22,7 @@ import {
   QidType,
   READ_OVERHEAD,
   readHeader,
+  unlockedGetlock,
 } from "./wire.ts";
 
 export interface LayerServerOptions {
@@ -246,16 +247,9 @@ export class LayerServer {
         this.#fid(r.u32());
         return w().u8(0).finish();
       }
-      case Op.Tgetlock: {
+      case Op.Tgetlock:
         this.#fid(r.u32());
-        r.u8();
-        const start = r.u64();
-        const length = r.u64();
-        const procId = r.u32();
-        const clientId = r.string();
-        // F_UNLCK: nobody holds a conflicting lock.
-        return w().u8(2).u64(start).u64(length).u32(procId).string(clientId).finish();
-      }
+        return unlockedGetlock(r, w());
       case Op.Tlcreate:
       case Op.Tsymlink:
       case Op.Tmknod:

@@ -16,6 +16,7 @@ import {
   type Qid,
   QidType,
   READ_OVERHEAD,
+  unlockedGetlock,
 } from "./wire.ts";
 
 /** Volume inodes are numbered above every layer inode, so the kernel never sees two files with one qid path. */
@@ -456,15 +457,9 @@ export class VolumeServer {
         this.#fid(r.u32());
         return w().u8(0).finish();
       }
-      case Op.Tgetlock: {
+      case Op.Tgetlock:
         this.#fid(r.u32());
-        r.u8();
-        const start = r.u64();
-        const length = r.u64();
-        const procId = r.u32();
-        const clientId = r.string();
-        return w().u8(2).u64(start).u64(length).u32(procId).string(clientId).finish();
-      }
+        return unlockedGetlock(r, w());
       default:
         throw new FsError(Errno.EOPNOTSUPP);
     }

@@ -233,6 +233,20 @@ export function errorReply(tag: number, errno: number): Uint8Array {
   return new MessageWriter(Op.Rlerror, tag, 11).u32(errno).finish();
 }
 
+/**
+ * Answers a Tgetlock whose fid `r` has already read: no conflicting lock (F_UNLCK), the asked range echoed back. Both
+ * servers answer so: the layer share is read-only, and the volume share's one client is the guest, whose kernel keeps
+ * its own lock table.
+ */
+export function unlockedGetlock(r: MessageReader, w: MessageWriter): Uint8Array {
+  r.u8(); // the lock type asked about
+  const start = r.u64();
+  const length = r.u64();
+  const procId = r.u32();
+  const clientId = r.string();
+  return w.u8(2).u64(start).u64(length).u32(procId).string(clientId).finish();
+}
+
 /** An error the guest sees as this errno: what the layer server and the volume server throw to answer Rlerror. */
 export class FsError extends Error {
   constructor(readonly errno: number) {
