@@ -72,9 +72,32 @@ export const DEFAULT_MEMORY_MIB = 128;
 
 /** The part of v86's internal message bus the engine uses (not in v86's type declarations). */
 interface V86Bus {
+  listeners: Record<string, { fn: (data: Uint8Array) => void; this_value: unknown }[] | undefined>;
   register(name: string, listener: (data: Uint8Array) => void, context: unknown): void;
   unregister(name: string, listener: (data: Uint8Array) => void): void;
   send(name: string, data: Uint8Array): void;
+}
+
+/** One end of an Ethernet cable: frames that come out of it, and a way to put frames in. */
+export interface FrameLink {
+  /** Puts a whole Ethernet frame (no preamble, no FCS) in. */
+  send(frame: Uint8Array): void;
+  /** Told each frame that comes out. */
+  onFrame(listener: (frame: Uint8Array) => void): () => void;
+}
+
+/** What `takeNetwork()` gives: the guest's card, and v86's router (and relay behind it) if the machine had one. */
+export interface MachineNetwork {
+  /** The guest's eth0: frames it transmits come out, frames sent in are what it receives. */
+  card: FrameLink;
+  /** v86's router at 192.168.86.1 (its Wisp relay behind it), now on its own cable; absent without a relay. */
+  router: FrameLink | undefined;
+}
+
+/** v86's network adapter (Wisp or fetch): `send` is a frame for the router, `receive` what the router answers. */
+interface V86Adapter {
+  send(frame: Uint8Array): void;
+  receive(frame: Uint8Array): void;
 }
 
 const PANIC = /Kernel panic|Attempted to kill init|general protection fault|BUG: /;
@@ -132,6 +155,7 @@ export class V86Machine implements Machine {
   #disposed = false;
   #crashed = false;
   #ninePHandler: NinePHandler | undefined;
+  #networkTaken = false;
 
   private constructor(emulator: V86) {
     this.#emulator = emulator;
@@ -234,6 +258,49 @@ export class V86Machine implements Machine {
   /** The emulator itself, for the parts of the engine that attach devices. */
   get emulator(): V86 {
     return this.#emulator;
+  }
+
+  /**
+   * Unplugs the guest's network card from v86's router and gives both ends to the caller, who wires them (to a
+   * switch, with other guests' cards). Once only.
+   * @example
+   * const { card, router } = machine.takeNetwork();
+   * card.onFrame((frame) => port.send(frame));
+   */
+  takeNetwork(): MachineNetwork {
+    if (this.#networkTaken) {
+      throw new EngineError("conflict", "this machine's network card is already wired: takeNetwork() is once only");
+    }
+    this.#networkTaken = true;
+    const bus = (this.#emulator as unknown as { bus: V86Bus }).bus;
+    const adapter = (this.#emulator as unknown as { network_adapter?: V86Adapter }).network_adapter;
+    // The adapter listens to the card on the bus: take it off, so a frame for another guest never reaches v86's TCP
+    // stack (which answers whatever it is handed).
+    for (const listener of [...(bus.listeners["net0-send"] ?? [])]) {
+      if (listener.this_value === adapter) bus.unregister("net0-send", listener.fn);
+    }
+    const fromCard = new Emitter<Uint8Array>();
+    const onSend = (frame: Uint8Array) => fromCard.emit(frame);
+    bus.register("net0-send", onSend, this);
+    const card: FrameLink = {
+      send: (frame) => {
+        if (!this.#disposed) bus.send("net0-receive", frame);
+      },
+      onFrame: (listener) => fromCard.on(listener),
+    };
+    let router: FrameLink | undefined;
+    if (adapter) {
+      const fromRouter = new Emitter<Uint8Array>();
+      // The adapter builds its answers in one reused buffer: each is copied as it leaves.
+      adapter.receive = (frame) => fromRouter.emit(new Uint8Array(frame));
+      router = {
+        send: (frame) => {
+          if (!this.#disposed) adapter.send(frame);
+        },
+        onFrame: (listener) => fromRouter.on(listener),
+      };
+    }
+    return { card, router };
   }
 
   /** Routes the guest's 9P messages to `handler` (the engine's layer server). */

@@ -1,0 +1,23 @@
+// Several guests in one engine: an Ethernet switch that learns MAC addresses (switch.ts) and the nodes on it, each a
+// guest restored from the same saved state and given its own identity (cluster.ts).
+export {
+  applyIdentity,
+  Cluster,
+  type ClusterNode,
+  MAX_NODES,
+  NODE_SUBNET,
+  type NodeIdentity,
+  nodeIdentity,
+  ROUTER_ADDRESS,
+  ROUTER_MAC,
+} from "./cluster.ts";
+export {
+  DEFAULT_AGEING_MS,
+  EthernetSwitch,
+  formatMac,
+  parseMac,
+  type SwitchCounters,
+  type SwitchOptions,
+  type SwitchPort,
+  type SwitchPortOptions,
+} from "./switch.ts";
