@@ -527,7 +527,7 @@ export function statsJson(
       stats: sample.memoryStat,
       limit: sample.memoryMax ?? host.memTotal,
     },
-    networks: {},
+    ...(sample.networks ? { networks: sample.networks } : {}),
   };
 }
 

@@ -27,6 +27,7 @@ export {
   parsePortKey,
   readPortBindings,
 } from "./ports.ts";
+export { endpointCounters, type InterfaceCounters, parseNetDev } from "./stats.ts";
 export {
   type Endpoint,
   type EndpointConfig,

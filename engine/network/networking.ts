@@ -267,6 +267,11 @@ export class Networking {
     });
   }
 
+  /** The interfaces (`eth0`, `eth1`…) of a running container's endpoints, whose counters `docker stats` shows. */
+  interfacesOf(id: string): string[] {
+    return this.store.endpointsOfContainer(id).map((endpoint) => endpoint.ifname);
+  }
+
   /** The ports published for a running container. */
   publishedOf(id: string): PublishedPort[] {
     return this.#running.get(id)?.published ?? [];

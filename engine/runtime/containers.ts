@@ -9,10 +9,12 @@ import {
   type ContainerNetworkRequest,
   type Endpoint,
   type EndpointConfig,
+  endpointCounters,
   hostsFile,
   type Network,
   type Networking,
   type PublishedPort,
+  parseNetDev,
   resolvConf,
 } from "../network/index.ts";
 import { diffUpperDir, type OverlaySnapshotter, type UpperDirDiff } from "../snapshots/index.ts";
@@ -865,7 +867,22 @@ export class Containers {
       if (container.options.memoryMax !== undefined) sample.memoryMax = container.options.memoryMax;
       return Promise.resolve(sample);
     }
-    return this.#runner.sample(container.id, container.spec);
+    return Promise.all([this.#runner.sample(container.id, container.spec), this.#networkCounters(container)]).then(
+      ([sample, networks]) => (networks ? { ...sample, networks } : sample),
+    );
+  }
+
+  /** Its endpoints' counters, from /proc/<pid>/net/dev of its task (in its network namespace); none without any. */
+  async #networkCounters(container: Container): Promise<CgroupSample["networks"]> {
+    const ifnames = this.networking?.interfacesOf(container.id) ?? [];
+    if (!ifnames.length || !container.task) return undefined;
+    const path = `/proc/${container.task.pid}/net/dev`;
+    this.tracer?.emit({ op: "read", path }, container.id);
+    const text = await this.agent.readFile(path).then(
+      (bytes) => new TextDecoder().decode(bytes),
+      () => "",
+    );
+    return endpointCounters(parseNetDev(text), ifnames);
   }
 
   /** Bytes in the container's writable layer (`du` of its upper dir, in KiB steps), for `docker system df`. */

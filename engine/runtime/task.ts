@@ -12,6 +12,7 @@ import type {
   Namespace,
 } from "../agent/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
+import type { InterfaceCounters } from "../network/index.ts";
 import type { Mount } from "../snapshots/index.ts";
 import type { TraceAction, Tracer } from "../trace/index.ts";
 import type { ContainerMount } from "../volumes/index.ts";
@@ -152,6 +153,8 @@ export interface CgroupSample {
    * layer, as the guest's: it has no disks, so there is no block I/O to count).
    */
   io?: BlockIo[];
+  /** Per interface of the container's endpoints (`eth0`…), its network counters; none without a network of its own. */
+  networks?: Record<string, InterfaceCounters>;
 }
 
 /** One device's line of io.stat: `MAJ:MIN rbytes=… wbytes=… rios=… wios=…`. */

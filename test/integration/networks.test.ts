@@ -132,4 +132,42 @@ describe("networks with the real docker CLI", () => {
     expect(taken.stderr).toContain("Bind for 0.0.0.0:8080 failed: port is already allocated");
     expect((await docker(["rm", "-f", "pub"])).code).toBe(0);
   });
+
+  it("docker stats shows a container's network I/O, and it rises with traffic; --network none has none", async () => {
+    const web = await docker([
+      "run",
+      "-d",
+      "--name",
+      "talker",
+      "-p",
+      "8081:80",
+      busybox.reference,
+      "sh",
+      "-c",
+      "mkdir -p /www && dd if=/dev/zero of=/www/big bs=1024 count=200 2>/dev/null && httpd -f -p 80 -h /www",
+    ]);
+    expect(web.stderr).toBe("");
+    const netIo = async (name: string) =>
+      (await docker(["stats", "--no-stream", "--format", "{{.NetIO}}", name])).stdout.trim();
+    const before = await containers.stats("talker");
+    expect(Object.keys(before.networks ?? {})).toEqual(["eth0"]);
+    const { stdout } = await drydock.agent.run(["/bin/sh", "-c", "wget -qO- http://127.0.0.1:8081/big | wc -c"]);
+    expect(stdout.trim()).toBe("204800");
+    const after = await containers.stats("talker");
+    const [was, now] = [before.networks!.eth0!, after.networks!.eth0!];
+    expect(now.tx_bytes - was.tx_bytes).toBeGreaterThanOrEqual(204800);
+    expect(now.tx_packets).toBeGreaterThan(was.tx_packets);
+    expect(now.rx_bytes).toBeGreaterThan(was.rx_bytes);
+    expect(now.rx_packets).toBeGreaterThan(was.rx_packets);
+    // The real CLI sums the API's networks into NET I/O: what it sent is the 200 KiB file and more.
+    const [received, sent] = (await netIo("talker")).split(" / ");
+    expect(received).toMatch(/^\d+(\.\d+)?k?B$/);
+    expect(sent).toMatch(/^2\d\d(\.\d+)?kB$/);
+    expect((await docker(["rm", "-f", "talker"])).code).toBe(0);
+    const alone = await docker(["run", "-d", "--name", "alone", "--network", "none", busybox.reference, "sleep", "60"]);
+    expect(alone.stderr).toBe("");
+    expect((await containers.stats("alone")).networks).toBeUndefined();
+    expect(await netIo("alone")).toBe("0B / 0B");
+    expect((await docker(["rm", "-f", "alone"])).code).toBe(0);
+  });
 });
