@@ -57,7 +57,8 @@ export function nodeIdentity(index: number, id = randomId()): NodeIdentity {
 export async function applyIdentity(drydock: Drydock, identity: NodeIdentity): Promise<void> {
   const script = [
     "set -e",
-    `ip link set dev eth0 address ${identity.mac}`,
+    // busybox ip sets a MAC through an AF_PACKET socket, which the kernel lacks; ifconfig uses an ioctl.
+    `ifconfig eth0 hw ether ${identity.mac}`,
     "ip addr flush dev eth0",
     `ip addr add ${identity.address}/24 dev eth0`,
     `ip route replace default via ${ROUTER_ADDRESS}`,
