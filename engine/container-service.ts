@@ -112,6 +112,8 @@ export interface ContainerServiceOptions {
   network?: GuestNetwork;
   /** Where the embedded resolver sends names it does not know (the relay's DNS); none: SERVFAIL. */
   dnsUpstream?: DnsUpstream;
+  /** The block this guest's container addresses come from (a node's, e.g. 10.2.0.0/16); dockerd's pools by default. */
+  addressSpace?: string;
 }
 
 /** The runtimes `docker info` lists and `--runtime` takes, with what each runs. */
@@ -177,6 +179,7 @@ export class ContainerService {
     const guest = options.network ?? new AgentGuestNetwork(drydock.agent, tracer);
     const networking = new Networking({
       guest,
+      ...(options.addressSpace ? { addressSpace: options.addressSpace } : {}),
       // Names the engine does not know go to the relay's resolver (SERVFAIL naming it when there is none).
       upstream: options.dnsUpstream ?? ((query) => resolveViaRelay(drydock.relay, query)),
     });

@@ -1,5 +1,6 @@
 // Several guests in one engine: an Ethernet switch that learns MAC addresses (switch.ts) and the nodes on it, each a
-// guest restored from the same saved state and given its own identity (cluster.ts).
+// guest restored from the same saved state and given its own identity (cluster.ts); routes between the nodes'
+// container address blocks (routes.ts).
 export {
   applyIdentity,
   Cluster,
@@ -11,6 +12,7 @@ export {
   ROUTER_ADDRESS,
   ROUTER_MAC,
 } from "./cluster.ts";
+export { nodeAddressSpace, nodeRoutes, routeToNodes } from "./routes.ts";
 export {
   DEFAULT_AGEING_MS,
   EthernetSwitch,

@@ -78,6 +78,8 @@ export type PeerLookup = (ref: string) => { id: string; pid?: number; running: b
 export interface NetworkingOptions {
   /** The guest's kernel; without it only `--network none` and `host` containers can run. */
   guest?: GuestNetwork;
+  /** The block container addresses come from (a node's; see NetworkStoreOptions). dockerd's pools by default. */
+  addressSpace?: string;
   /** Where names the engine does not know are resolved (the relay's DNS); none: SERVFAIL. */
   upstream?: DnsUpstream;
 }
@@ -91,7 +93,7 @@ const portError = (container: { name: string }, endpointId: string, error: unkno
     : error;
 
 export class Networking {
-  readonly store = new NetworkStore();
+  readonly store: NetworkStore;
   readonly ports = new PortAllocator();
   readonly guest: GuestNetwork | undefined;
   upstream: DnsUpstream | undefined;
@@ -103,6 +105,7 @@ export class Networking {
   readonly #running = new Map<string, Running>();
 
   constructor(options: NetworkingOptions = {}) {
+    this.store = new NetworkStore(options.addressSpace ? { addressSpace: options.addressSpace } : {});
     this.guest = options.guest;
     this.upstream = options.upstream;
   }

@@ -53,6 +53,29 @@ describe("NetworkStore: dockerd's networks and IPAM", () => {
     ]);
   });
 
+  it("takes every address from a node's address space: docker0 its first /24, new networks the next ones", () => {
+    const store = new NetworkStore({ addressSpace: "10.2.0.0/16" });
+    expect(store.defaultBridge.ipam).toEqual([{ subnet: "10.2.0.0/24", gateway: "10.2.0.1" }]);
+    const web = store.allocate(store.defaultBridge, { id: "a".repeat(64), name: "web" });
+    expect([web.ip, web.prefix, web.gateway]).toEqual(["10.2.0.2", 24, "10.2.0.1"]);
+    expect(store.create({ name: "a" }).ipam).toEqual([{ subnet: "10.2.1.0/24", gateway: "10.2.1.1" }]);
+    store.create({ name: "given", ipam: [{ subnet: "10.2.2.0/24" }] });
+    expect(store.create({ name: "b" }).ipam[0]!.subnet).toBe("10.2.3.0/24");
+    const small = new NetworkStore({ addressSpace: "10.9.0.0/23" });
+    small.create({ name: "one" });
+    expect(failure(() => small.create({ name: "two" })).message).toMatch(/all predefined address pools/);
+  });
+
+  it("refuses an address space that is not a network address, too small, or the guests' own link", () => {
+    expect(failure(() => new NetworkStore({ addressSpace: "10.2.0.1/16" })).message).toMatch(
+      /address space 10.2.0.1\/16 must be a network address with a prefix from \/8 to \/23/,
+    );
+    expect(failure(() => new NetworkStore({ addressSpace: "10.2.0.0/24" })).kind).toBe("invalidArgument");
+    expect(failure(() => new NetworkStore({ addressSpace: "192.168.0.0/16" })).message).toMatch(
+      /overlaps the guests' own link 192.168.86.0\/24/,
+    );
+  });
+
   it("honours --subnet, --gateway and --ip-range, and refuses an overlap with Docker's message", () => {
     const store = new NetworkStore();
     const net = store.create({

@@ -92,6 +92,40 @@ export function parseNetworkMode(mode: string | undefined): NetworkMode {
 
 const DEFAULT_BRIDGE = { subnet: "172.17.0.0/16", gateway: "172.17.0.1" };
 
+export interface NetworkStoreOptions {
+  /**
+   * All of this engine's container addresses come from this block (a node's, so that nodes on one switch can route
+   * to each other's containers without NAT, which the guest's kernel lacks): the default bridge takes its first /24,
+   * new networks the next /24s. By default dockerd's: 172.17.0.0/16 for docker0, then 172.18–31.0.0/16 and
+   * 192.168.0.0/16 in /20s.
+   */
+  addressSpace?: string;
+}
+
+/** The default bridge and the pools new networks take, inside `space` (a /16 to a /23). */
+function addressSpacePlan(space: string): {
+  bridge: { subnet: string; gateway: string };
+  pools: () => Generator<Subnet>;
+} {
+  const block = parseSubnet(space);
+  if (formatSubnet(block) !== space.trim() || block.prefix < 8 || block.prefix > 23) {
+    throw new EngineError(
+      "invalidArgument",
+      `address space ${space} must be a network address with a prefix from /8 to /23 (such as 10.2.0.0/16)`,
+    );
+  }
+  if (overlaps(block, GUEST_LINK)) {
+    throw new EngineError("invalidArgument", `address space ${space} overlaps the guests' own link 192.168.86.0/24`);
+  }
+  const count = 2 ** (24 - block.prefix);
+  return {
+    bridge: { subnet: formatSubnet({ base: block.base, prefix: 24 }), gateway: formatIpv4(block.base + 1) },
+    pools: function* () {
+      for (let i = 1; i < count; i++) yield { base: (block.base + i * 256) >>> 0, prefix: 24 };
+    },
+  };
+}
+
 /** The guest's own link to v86's router: no network may take it. */
 const GUEST_LINK = parseSubnet("192.168.86.0/24");
 
@@ -129,7 +163,11 @@ export class NetworkStore {
   /** The last address handed out on each network, so the next one follows it (dockerd's allocator does). */
   readonly #last = new Map<string, number>();
 
-  constructor() {
+  readonly #pools: () => Generator<Subnet>;
+
+  constructor(options: NetworkStoreOptions = {}) {
+    const plan = options.addressSpace ? addressSpacePlan(options.addressSpace) : undefined;
+    this.#pools = plan?.pools ?? defaultPools;
     const now = Date.now();
     const predefined = (name: string, driver: NetworkDriver, extra: Partial<Network> = {}): void => {
       const network: Network = {
@@ -148,7 +186,7 @@ export class NetworkStore {
       this.#networks.set(network.id, network);
     };
     predefined("bridge", "bridge", {
-      ipam: [{ ...DEFAULT_BRIDGE }],
+      ipam: [{ ...(plan?.bridge ?? DEFAULT_BRIDGE) }],
       bridge: "docker0",
       options: {
         "com.docker.network.bridge.default_bridge": "true",
@@ -252,7 +290,7 @@ export class NetworkStore {
         throw new EngineError("forbidden", "invalid pool request: Pool overlaps with other one on this address space");
       }
     } else {
-      const free = [...defaultPools()].find(
+      const free = [...this.#pools()].find(
         (pool) => !overlaps(GUEST_LINK, pool) && !taken.some((t) => overlaps(t, pool)),
       );
       if (!free) {
