@@ -2,6 +2,7 @@
 // kill/rm`. It joins a booted Drydock (the guest and its agent) with an ImageService (the pulled images): the image
 // store's layers are served to the guest over 9P, stacked by the overlay snapshotter, and run by the runtime.
 import type { GuestProcess } from "./agent/index.ts";
+import type { MetadataStore } from "./content/metadata.ts";
 import type { Drydock } from "./drydock.ts";
 import { EngineError } from "./errors.ts";
 import type { ContainerEventAction, EventLog } from "./events.ts";
@@ -114,6 +115,12 @@ export interface ContainerServiceOptions {
   dnsUpstream?: DnsUpstream;
   /** The block this guest's container addresses come from (a node's, e.g. 10.2.0.0/16); dockerd's pools by default. */
   addressSpace?: string;
+  /**
+   * Where the container records are kept between runs of the engine (containers.json); the image store's metadata
+   * store by default (OPFS in the page, the data root in Node), so containers come back after a restart or reload.
+   * `false`: in memory only.
+   */
+  records?: MetadataStore | false;
 }
 
 /** The runtimes `docker info` lists and `--runtime` takes, with what each runs. */
@@ -138,6 +145,11 @@ const GUEST_RUNTIME_ALIASES = ["runc", "io.containerd.runc.v2"];
  */
 export class ContainerService {
   #host: Promise<HostInfo> | undefined;
+  /**
+   * Settles once the containers kept by an earlier run of the engine are back (the API waits for it before it
+   * answers); rejects when their records cannot be read.
+   */
+  readonly ready: Promise<void>;
 
   private constructor(
     readonly containers: Containers,
@@ -150,7 +162,11 @@ export class ContainerService {
     readonly volumes: VolumeStore,
     /** The networks (`docker network …`, `--network`, `-p`) and each running container's endpoints. */
     readonly networking: Networking,
-  ) {}
+  ) {
+    this.ready = containers.restore().then(() => {});
+    // Seen by whoever awaits `ready`; not an unhandled rejection meanwhile.
+    this.ready.catch(() => {});
+  }
 
   /**
    * Wires the guest to the image store.
@@ -184,7 +200,17 @@ export class ContainerService {
       upstream: options.dnsUpstream ?? ((query) => resolveViaRelay(drydock.relay, query)),
     });
     return new ContainerService(
-      new Containers(drydock.agent, images, snapshotter, tracer, events, wasi, volumes, networking),
+      new Containers(
+        drydock.agent,
+        images,
+        snapshotter,
+        tracer,
+        events,
+        wasi,
+        volumes,
+        networking,
+        options.records === false ? undefined : (options.records ?? images.store.metadata),
+      ),
       snapshotter,
       tracer,
       events,
@@ -262,6 +288,15 @@ export class ContainerService {
       throw error;
     });
     return this.#host;
+  }
+
+  /**
+   * Settles once every container change so far is written to the engine's storage (call before the engine stops).
+   * @example
+   * await containers.saved();
+   */
+  saved(): Promise<void> {
+    return this.containers.saved();
   }
 
   /**

@@ -31,7 +31,11 @@ export function createApiApp(options: ApiOptions): Hono {
     const { version: requested } = splitVersionedPath(new URL(c.req.url).pathname);
     const refusal = requested === undefined ? undefined : checkApiVersion(requested);
     if (refusal) c.res = errorResponse(400, refusal);
-    else await next();
+    else {
+      // Containers kept by the engine's last run are back before anything is answered about them.
+      await options.containers?.ready;
+      await next();
+    }
     c.res.headers.set("Api-Version", API_VERSION);
     c.res.headers.set("Docker-Experimental", "false");
     c.res.headers.set("Ostype", PLATFORM.os);

@@ -255,6 +255,11 @@ export class ImageStore {
     this.#roots = options.roots;
   }
 
+  /** The engine's small mutable documents (images.json here; the container records beside it). */
+  get metadata(): MetadataStore {
+    return this.#metadata;
+  }
+
   /** Where file bytes of unpacked layers are read from (a layer index entry's `content`). */
   get content(): Provider {
     return this.#content;

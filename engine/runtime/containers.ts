@@ -2,6 +2,7 @@
 // container exists from create to remove; a task exists from start to exit. Every status change goes through the
 // state machine in state.ts.
 import type { GuestProcess } from "../agent/index.ts";
+import type { MetadataStore } from "../content/metadata.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import type { ContainerEventAction, EventLog } from "../events.ts";
 import type { ImageDetails } from "../images/index.ts";
@@ -31,6 +32,13 @@ import {
 import { containerDir, createRuntimeSpec, DEFAULT_DEVICES, resolveCommand } from "./create-spec.ts";
 import { LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
 import { type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
+import {
+  afterEngineRestart,
+  CONTAINERS_DOCUMENT,
+  type ContainerRecord,
+  decodeContainerRecords,
+  encodeContainerRecords,
+} from "./records.ts";
 import type { RuntimeDevice, RuntimeSpec } from "./spec.ts";
 import { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
 import { type CgroupSample, cgroupDir, type ProcessInfo, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
@@ -134,6 +142,12 @@ interface Container {
   runtime: string;
   /** A WASI container's image and writable layer, and its running module. */
   wasi?: { image: ImageDetails; layer: WritableLayer; task?: WasiTask };
+  /** Times the restart policy started it again since it was last started by hand. */
+  restartCount: number;
+  /** Its last run was ended by `docker stop`/`kill`. */
+  stoppedByUser: boolean;
+  /** Read back from the records after an engine restart: its root is made in the guest at its next start. */
+  needsRootfs?: boolean;
 }
 
 /** One path a container changed: `A`dded, `C`hanged or `D`eleted, as `docker diff` prints them. */
@@ -185,6 +199,10 @@ export class Containers {
   /** Every exit and removal, for `waitFor` (one listener per waiting client). */
   readonly #exits = new Set<(id: string, exit: ExitInfo) => void>();
   readonly #removals = new Set<(id: string) => void>();
+  /** The records' last write (they are written one after another, each the whole list). */
+  #saving: Promise<void> = Promise.resolve();
+  #saveQueued = false;
+  #saveError: unknown;
 
   constructor(
     readonly agent: RuntimeAgent,
@@ -197,6 +215,8 @@ export class Containers {
     readonly volumes?: VolumeStore,
     /** Networks, endpoints and published ports; without it every container has a loopback interface only. */
     readonly networking?: Networking,
+    /** Where the container records are kept between runs of the engine; nowhere (memory only) without it. */
+    readonly records?: MetadataStore,
   ) {
     this.#runner = new TaskRunner(agent, tracer);
   }
@@ -225,6 +245,121 @@ export class Containers {
       id: container.id,
       attributes: { image: container.image, name: container.name, ...attributes },
     });
+    // Every change of a container is an event: each one rewrites the records.
+    this.#persist();
+  }
+
+  /** Queues a write of every container's record (one write stands for all changes made before it starts). */
+  #persist(): void {
+    const records = this.records;
+    if (!records || this.#saveQueued) return;
+    this.#saveQueued = true;
+    this.#saving = this.#saving.then(async () => {
+      this.#saveQueued = false;
+      const list = [...this.#containers.values()].filter((c) => c.status !== "removed").map((c) => this.#record(c));
+      try {
+        await records.write(CONTAINERS_DOCUMENT, encodeContainerRecords(list));
+        this.#saveError = undefined;
+      } catch (error) {
+        this.#saveError = error;
+      }
+    });
+  }
+
+  /** Settles once every change made so far is written to the records; rejects when the last write failed. */
+  async saved(): Promise<void> {
+    await this.#saving;
+    if (this.#saveError !== undefined) {
+      throw new EngineError("internal", `saving the container records failed: ${String(this.#saveError)}`, {
+        cause: this.#saveError,
+      });
+    }
+  }
+
+  #record(c: Container): ContainerRecord {
+    const record: ContainerRecord = {
+      id: c.id,
+      name: c.name,
+      image: c.image,
+      imageId: c.imageId,
+      runtime: c.runtime,
+      options: c.options,
+      entrypoint: c.entrypoint,
+      cmd: c.cmd,
+      spec: c.spec,
+      mounts: c.mounts,
+      status: c.status,
+      created: c.created,
+      labels: c.labels,
+      exposedPorts: c.exposedPorts,
+      restartCount: c.restartCount,
+      stoppedByUser: c.stoppedByUser,
+    };
+    if (c.startedAt !== undefined) record.startedAt = c.startedAt;
+    if (c.exit) record.exit = c.exit;
+    return record;
+  }
+
+  /**
+   * Reads the records kept by an earlier run of the engine: each container is back, exited if it was running (its
+   * task died with the guest), its writable layer made anew at its next start. Returns the restored ids.
+   * @example
+   * await containers.restore();
+   */
+  async restore(): Promise<string[]> {
+    if (!this.records) return [];
+    const records = decodeContainerRecords(await this.records.read(CONTAINERS_DOCUMENT));
+    const now = Date.now();
+    const restored: string[] = [];
+    for (const found of records.sort((a, b) => a.created - b.created)) {
+      if (this.#containers.has(found.id)) continue;
+      const record = afterEngineRestart(found, now);
+      let wasiImage: ImageDetails | undefined;
+      if (record.runtime === WASI_RUNTIME) {
+        wasiImage = await this.images.image(record.imageId).catch(() => undefined);
+        // Its image is gone (a WASI container cannot run without it): it is not brought back.
+        if (!wasiImage) continue;
+      }
+      const container: Container = {
+        id: record.id,
+        name: record.name,
+        image: record.image,
+        imageId: record.imageId,
+        options: record.options,
+        entrypoint: record.entrypoint,
+        cmd: record.cmd,
+        spec: record.spec,
+        mounts: record.mounts,
+        status: record.status,
+        created: record.created,
+        labels: record.labels,
+        exposedPorts: record.exposedPorts,
+        logs: new LogBuffer(),
+        runtime: record.runtime,
+        restartCount: record.restartCount ?? 0,
+        stoppedByUser: record.stoppedByUser ?? false,
+      };
+      if (record.startedAt !== undefined) container.startedAt = record.startedAt;
+      if (record.exit) container.exit = record.exit;
+      container.logs.close();
+      if (wasiImage) container.wasi = { image: wasiImage, layer: new Map() };
+      else {
+        container.needsRootfs = true;
+        try {
+          this.networking?.register(container.id, networkRequest(container.options), (ref) => this.#peer(ref));
+        } catch {
+          // Its network is gone: its next start says so (it is set up again from its options then).
+        }
+        await this.volumes?.adopt(
+          container.id,
+          container.mounts.flatMap((mount) => (mount.type === "volume" && mount.name ? [mount.name] : [])),
+        );
+      }
+      this.#containers.set(container.id, container);
+      restored.push(container.id);
+    }
+    if (restored.length) this.#persist();
+    return restored;
   }
 
   /**
@@ -327,6 +462,8 @@ export class Containers {
       ],
       logs: new LogBuffer(),
       runtime,
+      restartCount: 0,
+      stoppedByUser: false,
     };
     if (runtime === WASI_RUNTIME) container.wasi = { image: details, layer: new Map() };
     this.#containers.set(id, container);
@@ -471,6 +608,7 @@ export class Containers {
     try {
       if (container.wasi) task = await this.#startWasi(container, container.wasi);
       else {
+        if (container.needsRootfs) await this.#remakeRootfs(container);
         await this.#startNetwork(container);
         task = await this.#runner.start(
           container.id,
@@ -492,6 +630,7 @@ export class Containers {
       }
       // `--rm` covers a start that failed too (Docker removes it; a client waiting for the removal is answered).
       if (container.options.rm) await this.remove(container.id, { volumes: true }).catch(() => {});
+      else this.#persist();
       throw error;
     }
     container.task = task;
@@ -541,6 +680,20 @@ export class Containers {
         await Promise.all([cleanedUp, this.remove(container.id, { volumes: true }).catch(() => {})]);
       return exit;
     })();
+  }
+
+  /** A restored container's root in this guest: its image's layers, the init layer and a new writable layer. */
+  async #remakeRootfs(container: Container): Promise<void> {
+    const details = await this.images.image(container.imageId).catch((error: unknown) => {
+      throw new EngineError(
+        "notFound",
+        `cannot start container ${container.id.slice(0, 12)}: its image ${container.image} (${container.imageId}) is not in the image store any more: pull it again`,
+        { cause: error },
+      );
+    });
+    this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
+    await this.#prepareRootfs(container.id, container.spec, details.layers.at(-1)?.chainId, container.options);
+    container.needsRootfs = false;
   }
 
   /**

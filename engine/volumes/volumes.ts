@@ -250,6 +250,15 @@ export class VolumeStore {
     }
   }
 
+  /**
+   * A container read back from the engine's records uses these volumes again (they were kept with their files); the
+   * share that serves them is mounted before this settles.
+   */
+  async adopt(containerId: string, names: readonly string[]): Promise<void> {
+    this.#users.set(containerId, new Set(names));
+    if (names.length) await this.storage?.ready();
+  }
+
   /** The container is gone: its volumes are free again; with `removeAnonymous` its anonymous volumes go too. */
   async detach(containerId: string, options: { removeAnonymous?: boolean } = {}): Promise<void> {
     const used = this.#users.get(containerId);

@@ -1,0 +1,133 @@
+// Containers outlive the daemon: their records are kept in the data root's metadata store (containers.json), read
+// back when the daemon starts again on the same data root. A container that ran is then exited (its task died with
+// the guest), `docker start` runs it again from its image, and `docker rm` removes it.
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ContainerService, type Drydock, VolumeTree } from "../../engine/index.ts";
+import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
+import { bootDrydock, FsVolumeDataStore, openNodeImageService } from "../../engine/node/index.ts";
+import { DEBIAN_DOCKER, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
+import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
+import { type Registry, startRegistry } from "../fixtures/registry.ts";
+
+let registry: Registry;
+let busybox: SeededImage;
+let dir: string;
+let running: { drydock: Drydock; daemon: Daemon; tree: VolumeTree; containers: ContainerService } | undefined;
+
+/** What `drydock daemon --data-root <dir>/root` does: images, volumes and containers from the data root. */
+async function startDrydockDaemon() {
+  const root = join(dir, "root");
+  const images = await openNodeImageService(root);
+  const tree = await VolumeTree.open(new FsVolumeDataStore(join(root, "volumes")));
+  const drydock = await bootDrydock();
+  const containers = ContainerService.open(drydock, images, { volumes: tree });
+  const daemon = await startDaemon({ host: `unix://${join(dir, "docker.sock")}`, images, containers });
+  running = { drydock, daemon, tree, containers };
+}
+
+/** Stops it as the daemon does at SIGTERM: the records written, the API closed, the guest gone. */
+async function stopDrydockDaemon() {
+  if (!running) return;
+  await running.containers.saved();
+  await running.daemon.close();
+  await running.drydock.dispose();
+  await running.tree.close();
+  running = undefined;
+}
+
+async function restartDaemon() {
+  await stopDrydockDaemon();
+  await startDrydockDaemon();
+}
+
+function docker(args: string[]): Promise<Outcome> {
+  return runDocker({ host: `unix://${join(dir, "docker.sock")}`, home: dir }, args);
+}
+
+beforeAll(async () => {
+  if (!existsSync(DEBIAN_DOCKER))
+    throw new Error("docker is not installed: run `bash scripts/system-deps.sh` (docker.io)");
+  registry = await startRegistry();
+  ({ busybox } = await seedRegistry(registry, ["busybox"]));
+  dir = await mkdtemp(join(tmpdir(), "drydock-container-persist-"));
+  await startDrydockDaemon();
+  expect((await docker(["pull", busybox.reference])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await stopDrydockDaemon();
+  await registry?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("containers across a daemon restart", () => {
+  it("lists them again with their config; a running one is exited, and docker start runs it again", async () => {
+    const server = await docker([
+      "run",
+      "-d",
+      "--name",
+      "server",
+      "--label",
+      "lesson=12",
+      "-e",
+      "GREETING=hello",
+      "-v",
+      "kept:/kept",
+      busybox.reference,
+      "sh",
+      "-c",
+      'echo "$GREETING from $(hostname)" >> /kept/log; sleep 600',
+    ]);
+    expect(server).toMatchObject({ code: 0, stderr: "" });
+    const done = await docker(["run", "--name", "done", busybox.reference, "sh", "-c", "exit 3"]);
+    expect(done.code).toBe(3);
+    expect((await docker(["create", "--name", "fresh", busybox.reference, "echo", "made"])).code).toBe(0);
+    const hostname = (await docker(["inspect", "-f", "{{.Config.Hostname}}", "server"])).stdout;
+    const configFormat =
+      "{{.Config.Hostname}} {{.Config.Env}} {{.Config.Cmd}} {{.Config.Labels}} {{.Created}} {{range .Mounts}}{{.Name}}:{{.Destination}}{{end}}";
+    const before = await docker(["inspect", "-f", configFormat, "server"]);
+    expect(before.stdout).toContain("GREETING=hello");
+
+    await restartDaemon();
+
+    const listed = await docker(["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Labels}}"]);
+    expect(listed.stdout.trim().split("\n").sort()).toEqual([
+      "done exited ",
+      "fresh created ",
+      "server exited lesson=12",
+    ]);
+    const codes = await docker(["inspect", "-f", "{{.State.ExitCode}}", "done", "server"]);
+    // Its task died with the guest: Docker's code for a task lost with its host.
+    expect(codes.stdout).toBe("3\n255\n");
+    expect((await docker(["ps", "-q"])).stdout).toBe("");
+    // The same config as before the restart: env, command, labels, creation time, volume.
+    expect((await docker(["inspect", "-f", configFormat, "server"])).stdout).toBe(before.stdout);
+    expect((await docker(["inspect", "-f", "{{.State.Status}}", "server"])).stdout).toBe("exited\n");
+
+    // Started again from its image: the same command, the same volume, the same hostname.
+    expect((await docker(["start", "server"])).code).toBe(0);
+    expect((await docker(["ps", "--format", "{{.Names}}"])).stdout).toBe("server\n");
+    const log = await docker(["exec", "server", "cat", "/kept/log"]);
+    expect(log.stdout).toBe(`hello from ${hostname.trim()}\nhello from ${hostname.trim()}\n`);
+    const fresh = await docker(["start", "-a", "fresh"]);
+    expect(fresh).toMatchObject({ code: 0, stdout: "made\n" });
+    // In use by a container kept from before: the volume cannot go.
+    const busy = await docker(["volume", "rm", "kept"]);
+    expect(busy.stderr).toMatch(/volume is in use/);
+  });
+
+  it("keeps what happened after the restart too, and docker rm removes them for good", async () => {
+    expect((await docker(["stop", "-t", "1", "server"])).code).toBe(0);
+    await restartDaemon();
+    const state = await docker(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "server", "fresh"]);
+    expect(state.stdout).toBe("exited 137\nexited 0\n");
+    expect((await docker(["rm", "server", "done", "fresh"])).code).toBe(0);
+    await restartDaemon();
+    expect((await docker(["ps", "-aq"])).stdout).toBe("");
+    expect((await docker(["volume", "rm", "kept"])).code).toBe(0);
+  });
+});
