@@ -291,12 +291,15 @@ export class ContainerService {
   }
 
   /**
-   * Settles once every container change so far is written to the engine's storage (call before the engine stops).
+   * Settles once every container change so far is written to the engine's storage, and what running containers
+   * wrote to volumes is out of the guest's page cache (call before the engine stops; a failed guest has nothing
+   * left to write).
    * @example
    * await containers.saved();
    */
-  saved(): Promise<void> {
-    return this.containers.saved();
+  async saved(): Promise<void> {
+    await this.volumes.sync().catch(() => {});
+    await this.containers.saved();
   }
 
   /**

@@ -111,7 +111,12 @@ describe("containers across a daemon restart", () => {
     // Started again from its image: the same command, the same volume, the same hostname.
     expect((await docker(["start", "server"])).code).toBe(0);
     expect((await docker(["ps", "--format", "{{.Names}}"])).stdout).toBe("server\n");
-    const log = await docker(["exec", "server", "cat", "/kept/log"]);
+    // `docker start` returns once the process runs; its echo may come a moment later.
+    let log = await docker(["exec", "server", "cat", "/kept/log"]);
+    for (let i = 0; i < 50 && log.stdout.split("\n").length < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      log = await docker(["exec", "server", "cat", "/kept/log"]);
+    }
     expect(log.stdout).toBe(`hello from ${hostname.trim()}\nhello from ${hostname.trim()}\n`);
     const fresh = await docker(["start", "-a", "fresh"]);
     expect(fresh).toMatchObject({ code: 0, stdout: "made\n" });
