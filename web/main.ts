@@ -196,7 +196,7 @@ function onGuestFault(message: string): void {
   text.textContent = `The guest machine failed: ${headline}.`;
   const detail = document.createElement("p");
   detail.textContent =
-    "Its containers and files are gone with it; your images are kept. A fresh guest starts from the saved state in about a second.";
+    "Its running containers stopped with it: they are kept as exited (docker start runs them again), and so are your images and volumes; what they wrote outside a volume is gone. A fresh guest starts from the saved state in about a second.";
   const restart = document.createElement("button");
   restart.type = "button";
   restart.id = "restart-guest";
@@ -228,7 +228,9 @@ async function restartGuest(button: HTMLButtonElement): Promise<void> {
     guestFailed = false;
     banner.hidden = true;
     banner.replaceChildren();
-    terminal.write("\r\n[a fresh guest from the saved state: images kept, containers gone]\r\n");
+    terminal.write(
+      "\r\n[a fresh guest from the saved state: images, volumes and containers kept; the running ones are exited]\r\n",
+    );
     await connectShell(result.kernel, () => {
       terminal.focus();
       announce("A fresh guest is running.");

@@ -421,7 +421,7 @@ const api: WorkerApi = {
     if (!bootGuest) throw new Error("the guest never started");
     trace(
       "vm",
-      "restore_state: a fresh guest from the saved state (images are kept; the old guest's containers are gone)",
+      "restore_state: a fresh guest from the saved state (images, volumes and containers are kept; the old guest's running containers are exited)",
     );
     unwatchGuest();
     const old = drydock;
@@ -429,9 +429,12 @@ const api: WorkerApi = {
     shell = undefined;
     shellInput = undefined;
     processes.clear();
+    const oldContainers = containerService;
     containerService = undefined;
     guestDocker = undefined;
     await old?.dispose().catch(() => {});
+    // The old guest's containers ended with it: their records are written before the new engine reads them.
+    await oldContainers?.saved().catch(() => {});
     const result = await restore(true);
     await wireDocker();
     return result;

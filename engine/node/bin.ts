@@ -62,7 +62,9 @@ async function daemon(args: string[]): Promise<void> {
     console.error(`drydock: the guest failed: ${fault.message}\ndrydock: restoring a fresh guest`),
   );
   supervisor?.onRestore(() =>
-    console.error("drydock: a fresh guest is running (images kept; containers of the failed guest are gone)"),
+    console.error(
+      "drydock: a fresh guest is running (images, volumes and containers kept; the failed guest's running containers are exited)",
+    ),
   );
   const served = await startDaemon({ host: values.host, images, supervisor, root });
   console.log(

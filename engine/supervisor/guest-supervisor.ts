@@ -1,8 +1,9 @@
 // A guest can fail under the engine: drydockd killed (busybox init restarts it, and what it ran for us is gone) or
 // the kernel panicking. The agent client fails everything in flight at once with the guest's last words; this
 // supervisor tells its listeners what happened, then (unless told to wait) boots a fresh guest from the saved state
-// and opens a new container service on it. Images live outside the guest and are untouched; the containers of the
-// failed guest are gone with its memory (their writable layers were in its tmpfs).
+// and opens a new container service on it. Images and volumes live outside the guest and are untouched; the failed
+// guest's containers are kept (their records are in the engine's metadata store), the running ones as exited, and
+// their writable layers, which were in its tmpfs, are made anew at their next start.
 import type { ContainerService } from "../container-service.ts";
 import type { Drydock } from "../drydock.ts";
 import { EngineError } from "../errors.ts";
@@ -95,8 +96,8 @@ export class GuestSupervisor {
   }
 
   /**
-   * Replaces the guest with a fresh one (the failed one, or a working one on request): its containers end, images
-   * stay. Concurrent calls share one restore.
+   * Replaces the guest with a fresh one (the failed one, or a working one on request): its running containers end
+   * (kept as exited), images and volumes stay. Concurrent calls share one restore.
    * @example
    * await supervisor.restart();
    */
@@ -104,8 +105,11 @@ export class GuestSupervisor {
     if (this.#disposed) return Promise.reject(new EngineError("unavailable", "the engine was shut down"));
     this.#restoring ??= (async () => {
       const old = this.#drydock;
+      const oldContainers = this.#containers;
       this.#unwatch();
       await old.dispose().catch(() => {});
+      // The old guest's containers ended with it: their records are written before the new service reads them.
+      await oldContainers.saved().catch(() => {});
       const drydock = await this.#options.boot();
       if (this.#disposed) {
         await drydock.dispose();

@@ -124,11 +124,13 @@ describe("the embed", () => {
       await expect.poll(() => page.locator(`#${id} .drydock-fault`).count(), { timeout: 60_000 }).toBe(0);
       await page.waitForSelector(`#${id}[data-state=ready]`, { timeout: 30_000 });
     }
-    // The fresh guest: the image pulled before the crash is still there, the old guest's container is not.
+    // The fresh guest: the image pulled before the crash is still there, and the old guest's container, exited.
     await page.locator("#second .xterm").click();
-    await page.keyboard.type("docker ps -aq | wc -l; docker images -q | wc -l | sed 's/^/images: /'\n");
+    await page.keyboard.type(
+      "docker ps -a --format 'kept:{{.Names}} {{.Status}}'; docker images -q | wc -l | sed 's/^/images: /'\n",
+    );
     await expect.poll(embeddedText("second"), { timeout: 30_000 }).toMatch(/^images: [1-9]/m);
-    expect(await embeddedText("second")()).toMatch(/^0$/m);
+    expect(await embeddedText("second")()).toMatch(/^kept:doomed Exited \(255\)/m);
     await screenshot(page, "embed-04-fresh-guest");
   });
 

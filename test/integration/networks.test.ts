@@ -151,8 +151,15 @@ describe("networks with the real docker CLI", () => {
       (await docker(["stats", "--no-stream", "--format", "{{.NetIO}}", name])).stdout.trim();
     const before = await containers.stats("talker");
     expect(Object.keys(before.networks ?? {})).toEqual(["eth0"]);
-    const { stdout } = await drydock.agent.run(["/bin/sh", "-c", "wget -qO- http://127.0.0.1:8081/big | wc -c"]);
-    expect(stdout.trim()).toBe("204800");
+    // `docker run -d` answers once the shell runs; its httpd listens a moment later.
+    let fetched = "";
+    for (let i = 0; i < 50 && fetched !== "204800"; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      fetched = (
+        await drydock.agent.run(["/bin/sh", "-c", "wget -qO- http://127.0.0.1:8081/big | wc -c"])
+      ).stdout.trim();
+    }
+    expect(fetched).toBe("204800");
     const after = await containers.stats("talker");
     const [was, now] = [before.networks!.eth0!, after.networks!.eth0!];
     expect(now.tx_bytes - was.tx_bytes).toBeGreaterThanOrEqual(204800);

@@ -56,7 +56,7 @@ export interface Drydock {
    * drydock.on("fault", (message) => console.warn(message));
    */
   on(event: "fault" | "restarted", listener: (message: string) => void): () => void;
-  /** Starts a fresh guest from the saved state (images kept, containers and processes gone); one restart at a time. */
+  /** Starts a fresh guest from the saved state (images, volumes and containers kept; running ones exited, processes gone); one restart at a time. */
   restart(): Promise<void>;
   /** The worker's API, for what the helpers above do not cover. */
   api: Comlink.Remote<WorkerApi>;
@@ -316,7 +316,9 @@ export class DrydockTerminal extends HTMLElement {
     drydock.on("fault", (message) => this.#showFault(drydock, message, status));
     drydock.on("restarted", () => {
       this.querySelector(".drydock-fault")?.remove();
-      terminal.write("\r\n[a fresh guest from the saved state: images kept, containers gone]\r\n");
+      terminal.write(
+        "\r\n[a fresh guest from the saved state: images, volumes and containers kept; the running ones are exited]\r\n",
+      );
       status.textContent = "";
       void openShell(null);
     });
@@ -334,7 +336,7 @@ export class DrydockTerminal extends HTMLElement {
     box.className = "drydock-fault";
     box.setAttribute("role", "alert");
     const text = document.createElement("p");
-    text.textContent = `The guest machine failed: ${headline}. Its containers are gone; images are kept.`;
+    text.textContent = `The guest machine failed: ${headline}. Its running containers stopped (kept as exited); images and volumes are kept.`;
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = "Start a fresh guest";
