@@ -18,6 +18,7 @@ describe("the course in lessons/", () => {
       "lessons/08-building-images.md",
       "lessons/09-shipping-images.md",
       "lessons/10-keeping-data.md",
+      "lessons/11-networks-and-ports.md",
       "lessons/12-webassembly-containers.md",
       "lessons/13-root-in-a-container.md",
     ]);
