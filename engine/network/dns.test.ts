@@ -1,6 +1,7 @@
 import * as packet from "@dnsquery/dns-packet";
 import { describe, expect, it } from "vitest";
-import { answerDns } from "./dns.ts";
+import { answerDns, dnsServersUpstream } from "./dns.ts";
+import { fakeTcpDnsServer } from "./fake-guest.ts";
 
 const query = (name: string, type: "A" | "AAAA" = "A") =>
   packet.encode({ type: "query", id: 4242, flags: packet.RECURSION_DESIRED, questions: [{ type, name }] });
@@ -44,5 +45,36 @@ describe("the embedded resolver's answers", () => {
     const answer = await answerDns(new Uint8Array([0, 7, 1]), names);
     expect(rcode(answer)).toBe(1);
     expect(packet.decode(answer).id).toBe(7);
+  });
+});
+
+describe("forwarding to --dns servers over TCP", () => {
+  it("sends the query with its length, reads the answer back whole however it arrives, and asks the next server when one fails", async () => {
+    const asked: string[] = [];
+    const upstream = dnsServersUpstream(["10.0.0.1", "10.0.0.53"], async (ip, port) => {
+      asked.push(`${ip}:${port}`);
+      if (ip === "10.0.0.1") throw new Error("connection refused");
+      return fakeTcpDnsServer({ "deb.debian.org": "10.9.8.7" }, 3);
+    });
+    const answer = packet.decode(await answerDns(query("deb.debian.org"), names, upstream));
+    expect(asked).toEqual(["10.0.0.1:53", "10.0.0.53:53"]);
+    expect(answer).toMatchObject({ id: 4242, rcode: "NOERROR" });
+    expect(answer.answers).toEqual([expect.objectContaining({ type: "A", data: "10.9.8.7" })]);
+    // Names the engine knows never leave it.
+    asked.length = 0;
+    expect(packet.decode(await answerDns(query("web"), names, upstream)).answers?.[0]?.data).toBe("172.18.0.2");
+    expect(asked).toEqual([]);
+  });
+
+  it("says which servers failed, and the container gets SERVFAIL", async () => {
+    const upstream = dnsServersUpstream(["10.0.0.1"], () => Promise.reject(new Error("connection refused")));
+    await expect(upstream(query("x.example"))).rejects.toThrow("no DNS server answered (10.0.0.1: connection refused)");
+    expect(rcode(await answerDns(query("x.example"), names, upstream))).toBe(2);
+    // A server that hangs up before a whole answer is a failure too.
+    const hangUp = dnsServersUpstream(["10.0.0.2"], async () => ({
+      readable: new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(new Uint8Array([0, 40, 1])), c.close()) }),
+      writable: new WritableStream<Uint8Array>(),
+    }));
+    await expect(hangUp(query("x.example"))).rejects.toThrow("the connection closed before a whole answer");
   });
 });

@@ -1,6 +1,7 @@
 // The embedded DNS server's answers (dockerd's 127.0.0.11): a query for a name the asking container can reach on its
 // networks (a container name, a `--network-alias`, a short id) or an `--add-host` entry is answered here; anything
-// else goes to the upstream resolver (the relay's DNS-over-HTTPS endpoint), and without one the answer is SERVFAIL.
+// else goes to the upstream resolver: the container's `--dns` servers when it has any (as dockerd forwards to them),
+// else the relay's DNS-over-HTTPS endpoint; without one the answer is SERVFAIL.
 // Messages are read and written in DNS wire format by @dnsquery/dns-packet (Uint8Array, no Node Buffer).
 import * as packet from "@dnsquery/dns-packet";
 
@@ -65,5 +66,69 @@ export async function answerDns(
     return await upstream(query);
   } catch {
     return reply(decoded, RCODE.SERVFAIL);
+  }
+}
+
+/** A TCP connection into the guest, as GuestNetwork.connectTcp opens it. */
+export type TcpConnect = (
+  ip: string,
+  port: number,
+) => Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }>;
+
+/** How long one server may take to answer before the next is asked. */
+export const DNS_SERVER_TIMEOUT_MS = 5000;
+
+/**
+ * An upstream that asks the `--dns` servers (IPv4 addresses, port 53), in order until one answers, over TCP (RFC 7766:
+ * a two-byte length, then the message), through connections into the guest.
+ * @example
+ * const upstream = dnsServersUpstream(["172.18.0.53"], (ip, port) => guest.connectTcp(ip, port));
+ */
+export function dnsServersUpstream(servers: readonly string[], connect: TcpConnect): DnsUpstream {
+  return async (query) => {
+    const failures: string[] = [];
+    for (const server of servers) {
+      try {
+        return await askOverTcp(server, query, connect);
+      } catch (error) {
+        failures.push(`${server}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    throw new Error(`no DNS server answered (${failures.join("; ")})`);
+  };
+}
+
+async function askOverTcp(server: string, query: Uint8Array, connect: TcpConnect): Promise<Uint8Array> {
+  if (query.length > 0xffff) throw new Error("a DNS message longer than TCP can carry");
+  const connection = await connect(server, 53);
+  const reader = connection.readable.getReader();
+  const writer = connection.writable.getWriter();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("no answer in time")), DNS_SERVER_TIMEOUT_MS);
+  });
+  try {
+    const framed = new Uint8Array(2 + query.length);
+    framed[0] = query.length >> 8;
+    framed[1] = query.length & 0xff;
+    framed.set(query, 2);
+    await Promise.race([writer.write(framed), timeout]);
+    let received = new Uint8Array(0);
+    for (;;) {
+      if (received.length >= 2) {
+        const length = (received[0]! << 8) | received[1]!;
+        if (received.length >= 2 + length) return received.slice(2, 2 + length);
+      }
+      const { value, done } = await Promise.race([reader.read(), timeout]);
+      if (done) throw new Error("the connection closed before a whole answer");
+      const joined = new Uint8Array(received.length + value.length);
+      joined.set(received);
+      joined.set(value, received.length);
+      received = joined;
+    }
+  } finally {
+    clearTimeout(timer);
+    reader.cancel().catch(() => {});
+    writer.close().catch(() => {});
   }
 }

@@ -1,5 +1,6 @@
 // A GuestNetwork that only records what it was asked, for unit tests of the engine's side of networking (the real
 // one is guest.ts's, tested against the guest in test/integration). A port can be made "taken" to see a conflict.
+import * as packet from "@dnsquery/dns-packet";
 import { EngineError } from "../errors.ts";
 import type { GuestNetwork } from "./guest.ts";
 
@@ -61,11 +62,53 @@ export class FakeGuestNetwork implements GuestNetwork {
   async unpublish(p: { proto: "tcp" | "udp"; hostIp: string; hostPort: number }): Promise<void> {
     this.calls.push(`unpublish ${p.proto} ${p.hostIp}:${p.hostPort}`);
   }
-  async connectTcp(): Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }> {
-    throw new EngineError("unavailable", "the fake guest has no TCP");
+  /** Where connectTcp leads, when a test gives it somewhere (a fake server). */
+  tcp?: (ip: string, port: number) => { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
+  async connectTcp(
+    ip: string,
+    port: number,
+  ): Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }> {
+    this.calls.push(`connectTcp ${ip}:${port}`);
+    if (!this.tcp) throw new EngineError("unavailable", "the fake guest has no TCP");
+    return this.tcp(ip, port);
   }
   async serveDns(sandboxId: string | undefined, ip: string, answer: DnsAnswer): Promise<void> {
     this.calls.push(`serveDns ${sandboxId ?? "-"} ${ip}`);
     this.dns.set(`${sandboxId ?? "-"} ${ip}`, answer);
   }
+}
+
+/**
+ * A DNS server over TCP for tests (RFC 7766 framing): answers A queries for `records` (name → IPv4), NXDOMAIN for
+ * the rest, its answer sent in pieces of `chunk` bytes to show that a reader puts them together.
+ */
+export function fakeTcpDnsServer(
+  records: Record<string, string>,
+  chunk = 1 << 16,
+): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+  let respond!: ReadableStreamDefaultController<Uint8Array>;
+  const readable = new ReadableStream<Uint8Array>({ start: (c) => (respond = c) });
+  let received = new Uint8Array(0);
+  const writable = new WritableStream<Uint8Array>({
+    write(data) {
+      const joined = new Uint8Array(received.length + data.length);
+      joined.set(received);
+      joined.set(data, received.length);
+      received = joined;
+      if (received.length < 2 || received.length < 2 + ((received[0]! << 8) | received[1]!)) return;
+      const query = packet.decode(received.subarray(2));
+      const question = query.questions![0]!;
+      const ip = records[question.name];
+      const answer = packet.encode({
+        type: "response",
+        id: query.id ?? 0,
+        flags: ip ? 0 : 3,
+        questions: [question],
+        answers: ip ? [{ type: "A", name: question.name, ttl: 60, class: "IN", data: ip }] : [],
+      });
+      const framed = new Uint8Array([answer.length >> 8, answer.length & 0xff, ...answer]);
+      for (let at = 0; at < framed.length; at += chunk) respond.enqueue(framed.slice(at, at + chunk));
+    },
+  });
+  return { readable, writable };
 }

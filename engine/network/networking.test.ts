@@ -1,7 +1,7 @@
 import * as packet from "@dnsquery/dns-packet";
 import { describe, expect, it } from "vitest";
 import { isEngineError } from "../errors.ts";
-import { FakeGuestNetwork } from "./fake-guest.ts";
+import { FakeGuestNetwork, fakeTcpDnsServer } from "./fake-guest.ts";
 import { type ContainerNetworkRequest, Networking, type StartingContainer } from "./networking.ts";
 
 const request = (over: Partial<ContainerNetworkRequest> = {}): ContainerNetworkRequest => ({
@@ -85,6 +85,32 @@ describe("Networking: a container's network brought up and down in the guest", (
     expect(await resolve(guest, web.id, "outsider")).toEqual([]);
     await net.tearDown(client.id);
     expect(await resolve(guest, web.id, "client")).toEqual([]);
+  });
+
+  it("forwards a user network container's other names to its --dns servers, the rest to the engine's upstream", async () => {
+    const guest = new FakeGuestNetwork();
+    guest.tcp = () => fakeTcpDnsServer({ "intranet.test": "10.20.30.40" });
+    const relayed: string[] = [];
+    const net = new Networking({
+      guest,
+      upstream: async (query) => {
+        relayed.push(packet.decode(query).questions![0]!.name);
+        return packet.encode({ type: "response", id: packet.decode(query).id ?? 0, questions: [] });
+      },
+    });
+    await net.create({ name: "app" });
+    const own = container("a", "own", { networkMode: "app", dns: ["10.0.0.53"] });
+    const plain = container("b", "plain", { networkMode: "app" });
+    const setup = await start(net, own);
+    await start(net, plain);
+    // Its resolv.conf still names the embedded resolver, which knows the containers' names first.
+    expect(setup.resolvConf).toMatch(/^nameserver 127\.0\.0\.11$/m);
+    expect(await resolve(guest, own.id, "plain")).toEqual(["172.18.0.3"]);
+    expect(await resolve(guest, own.id, "intranet.test")).toEqual(["10.20.30.40"]);
+    expect(guest.calls.filter((call) => call.startsWith("connectTcp"))).toEqual(["connectTcp 10.0.0.53:53"]);
+    expect(relayed).toEqual([]);
+    expect(await resolve(guest, plain.id, "intranet.test")).toEqual([]);
+    expect(relayed).toEqual(["intranet.test"]);
   });
 
   it("publishes -p and -P ports to the container's address, and undoes everything when one is taken", async () => {

@@ -3,7 +3,7 @@
 // endpoint per network, the embedded DNS server, published ports) and taken down when it stops, also after a start
 // that failed half-way. Every guest step is traced by the GuestNetwork as the command behind it.
 import { EngineError, isEngineError } from "../errors.ts";
-import { answerDns, type DnsUpstream } from "./dns.ts";
+import { answerDns, type DnsUpstream, dnsServersUpstream } from "./dns.ts";
 import { type ExtraHost, hostsFile, type ResolverKind, resolvConf } from "./files.ts";
 import type { GuestNetwork } from "./guest.ts";
 import {
@@ -70,6 +70,8 @@ interface Running {
   dns: boolean;
   setup: NetworkSetup;
   extraHosts: ExtraHost[];
+  /** Its `--dns` servers: the embedded resolver forwards to them instead of the engine's upstream, as dockerd. */
+  dnsServers?: DnsUpstream;
 }
 
 /** Finds another container for `--network container:<ref>`. */
@@ -384,6 +386,9 @@ export class Networking {
       running.published = published;
       const userNetwork = networks.some((n) => n.name !== "bridge");
       running.dns = userNetwork;
+      if (request.dns.length) {
+        running.dnsServers = dnsServersUpstream(request.dns, (ip, port) => guest.connectTcp(ip, port));
+      }
       // Sent together: drydockd answers its requests in the order they arrive, so the sandbox exists before the
       // veth pairs go into it, and one round trip brings the whole network up.
       const steps: Promise<unknown>[] = [guest.createSandbox(container.id)];
@@ -459,9 +464,10 @@ export class Networking {
     return published;
   }
 
-  /** The embedded resolver's answer to a query from a container. */
+  /** The embedded resolver's answer to a query from a container: other names go to its `--dns` servers, if any. */
   answer(containerId: string, query: Uint8Array): Promise<Uint8Array> {
-    return answerDns(query, (name) => this.#lookup(containerId, name), this.upstream);
+    const upstream = this.#running.get(containerId)?.dnsServers ?? this.upstream;
+    return answerDns(query, (name) => this.#lookup(containerId, name), upstream);
   }
 
   /**

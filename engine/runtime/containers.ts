@@ -526,7 +526,7 @@ export class Containers {
     id: string,
     spec: RuntimeSpec,
     top: string | undefined,
-    options: Pick<ValidRunOptions, "extraHosts" | "dns">,
+    options: Pick<ValidRunOptions, "extraHosts" | "dns" | "dnsSearch" | "dnsOptions">,
   ): Promise<void> {
     const init = await this.#initLayer(top);
     const dir = containerDir(id);
@@ -543,7 +543,11 @@ export class Containers {
     write(`${dir}/hosts`, hostsFile(spec.hostname ?? "", [], options.extraHosts));
     write(
       `${dir}/resolv.conf`,
-      resolvConf(options.dns.length ? { kind: "servers", servers: options.dns } : { kind: "none" }, [], []),
+      resolvConf(
+        options.dns.length ? { kind: "servers", servers: options.dns } : { kind: "none" },
+        options.dnsSearch,
+        options.dnsOptions,
+      ),
     );
     const settled = await Promise.allSettled(requests);
     const failed = settled.find((result) => result.status === "rejected");

@@ -133,6 +133,67 @@ describe("networks with the real docker CLI", () => {
     expect((await docker(["rm", "-f", "pub"])).code).toBe(0);
   });
 
+  it("--dns is the embedded resolver's upstream on a user network; --dns-search and --dns-option reach resolv.conf", async () => {
+    // A DNS server over TCP in a container (busybox nc and sh): every query is answered with 10.1.2.3.
+    const script = [
+      "set -- $(dd bs=1 count=2 2>/dev/null | od -An -tu1)",
+      "n=$(($1 * 256 + $2))",
+      "dd bs=1 count=$n of=/tmp/q 2>/dev/null",
+      "t=$((n + 16))",
+      'o() { printf "\\\\$(printf %o "$1")"; }',
+      "o $((t / 256)); o $((t % 256))",
+      "dd if=/tmp/q bs=1 count=2 2>/dev/null",
+      "printf '\\201\\200\\000\\001\\000\\001\\000\\000\\000\\000'",
+      "dd if=/tmp/q bs=1 skip=12 2>/dev/null",
+      "printf '\\300\\014\\000\\001\\000\\001\\000\\000\\000\\074\\000\\004\\012\\001\\002\\003'",
+    ].join("\n");
+    expect((await docker(["network", "create", "dnsnet"])).code).toBe(0);
+    const resolver = await docker([
+      "run",
+      "-d",
+      "--name",
+      "fakedns",
+      "--network",
+      "dnsnet",
+      "-e",
+      `SCRIPT=${script}`,
+      busybox.reference,
+      "sh",
+      "-c",
+      'echo "$SCRIPT" > /dns.sh && while true; do nc -l -p 53 -e sh /dns.sh; done',
+    ]);
+    expect(resolver.stderr).toBe("");
+    const ip = (
+      await docker(["inspect", "-f", "{{.NetworkSettings.Networks.dnsnet.IPAddress}}", "fakedns"])
+    ).stdout.trim();
+    let listening = false;
+    for (let i = 0; i < 50 && !listening; i++) {
+      listening = (await docker(["exec", "fakedns", "sh", "-c", "netstat -ltn | grep -q ':53 '"])).code === 0;
+    }
+    expect(listening).toBe(true);
+    const asked = await once(
+      ["--network", "dnsnet", "--dns", ip, "--dns-search", "corp.test", "--dns-option", "timeout:3"],
+      "cat /etc/resolv.conf; nslookup -type=a intranet.test. 127.0.0.11",
+    );
+    expect(asked).toMatch(/^nameserver 127\.0\.0\.11$/m);
+    expect(asked).toMatch(/^search corp\.test$/m);
+    expect(asked).toMatch(/^options timeout:3 ndots:0$/m);
+    expect(asked).toMatch(/Name:\s+intranet\.test\s+Address:\s+10\.1\.2\.3/);
+    // Container names are still the embedded resolver's own answers.
+    expect(await once(["--network", "dnsnet", "--dns", ip], "nslookup -type=a fakedns 127.0.0.11")).toContain(
+      `Address: ${ip}`,
+    );
+    expect((await docker(["rm", "-f", "fakedns"])).code).toBe(0);
+    expect((await docker(["network", "rm", "dnsnet"])).code).toBe(0);
+    // No network of its own: the --dns servers themselves, with the search list and options.
+    expect(
+      await once(
+        ["--network", "none", "--dns", "10.0.0.53", "--dns-search", "corp.test", "--dns-option", "ndots:2"],
+        "cat /etc/resolv.conf",
+      ),
+    ).toBe("nameserver 10.0.0.53\nsearch corp.test\noptions ndots:2\n");
+  });
+
   it("docker stats shows a container's network I/O, and it rises with traffic; --network none has none", async () => {
     const web = await docker([
       "run",
