@@ -72,7 +72,12 @@ describe("forwarding to --dns servers over TCP", () => {
     expect(rcode(await answerDns(query("x.example"), names, upstream))).toBe(2);
     // A server that hangs up before a whole answer is a failure too.
     const hangUp = dnsServersUpstream(["10.0.0.2"], async () => ({
-      readable: new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(new Uint8Array([0, 40, 1])), c.close()) }),
+      readable: new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array([0, 40, 1]));
+          c.close();
+        },
+      }),
       writable: new WritableStream<Uint8Array>(),
     }));
     await expect(hangUp(query("x.example"))).rejects.toThrow("the connection closed before a whole answer");
