@@ -15,6 +15,8 @@ export interface ApiOptions {
   version?: string;
   /** The daemon's name in `docker info` (default drydock). */
   name?: string;
+  /** The daemon's ID in `docker info` (default drydock); each node of a multi-node daemon has its own. */
+  id?: string;
   /** Where images are kept, shown as `Docker Root Dir`. */
   root?: string;
 }

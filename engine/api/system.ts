@@ -155,7 +155,7 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
     const count = (status: string) => all.filter((container) => container.status === status).length;
     const guest = await host();
     return c.json({
-      ID: "drydock",
+      ID: options.id ?? "drydock",
       Containers: all.length,
       ContainersRunning: count("running"),
       ContainersPaused: count("paused"),

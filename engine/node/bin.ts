@@ -1,11 +1,12 @@
 #!/usr/bin/env -S npx tsx
 // `drydock`: the Node command line. `drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]
-// [--relay URL]` boots the guest (its containers going out through the relay, if given) and serves the Docker Engine
+// [--relay URL] [--nodes N]` (N guests on one switch: node 1 on the socket, node k on <socket>.node<k>) boots the guest (its containers going out through the relay, if given) and serves the Docker Engine
 // API on the socket; `drydock <verb> …` is the docker CLI (engine/cli) against a
 // daemon: -H, then DOCKER_HOST, then unix:///tmp/drydock.sock (where `drydock daemon` listens by default).
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runCli } from "../cli/index.ts";
+import { MAX_NODES } from "../cluster/index.ts";
 import { ContainerService } from "../container-service.ts";
 import { NO_RELAY_MESSAGE } from "../network/relay.ts";
 import { GuestSupervisor } from "../supervisor/index.ts";
@@ -14,6 +15,7 @@ import { processCliIO, unixConnector } from "./cli.ts";
 import { DEFAULT_DATA_ROOT, startDaemon } from "./daemon.ts";
 import { openNodeImageService } from "./images.ts";
 import { bootDrydock } from "./index.ts";
+import { startNodeDaemons } from "./nodes.ts";
 import { FsVolumeDataStore } from "./volume-data.ts";
 import { nodeWasiWorkers } from "./wasi.ts";
 
@@ -42,11 +44,21 @@ async function daemon(args: string[]): Promise<void> {
       "data-root": { type: "string", default: DEFAULT_DATA_ROOT },
       "no-guest": { type: "boolean", default: false },
       relay: { type: "string" },
+      nodes: { type: "string", default: "1" },
     },
   });
+  const count = Number(values.nodes);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) {
+    throw new Error(`--nodes wants a whole number of guests from 1 to ${MAX_NODES}, got ${values.nodes}`);
+  }
+  if (count > 1 && values["no-guest"]) throw new Error("--nodes starts guests: it cannot go with --no-guest");
   const relay = values.relay ? { url: parseRelayUrl(values.relay) } : undefined;
   const root = values["data-root"];
   const images = await openNodeImageService(root);
+  if (count > 1) {
+    await serveNodes(count, values.host, images, root, relay);
+    return;
+  }
   // Volume files under <data-root>/volumes: they outlive the guest and the daemon.
   const volumes = await VolumeTree.open(new FsVolumeDataStore(join(root, "volumes")), {
     onError: (error) => console.error(`drydock: saving a volume failed: ${String(error)}`),
@@ -83,6 +95,36 @@ async function daemon(args: string[]): Promise<void> {
   process.once("SIGTERM", stop);
 }
 
+/** `--nodes N`: N guests on one switch, node 1 on `--host`, node k on `<host>.node<k>`. */
+async function serveNodes(
+  count: number,
+  host: string,
+  images: Awaited<ReturnType<typeof openNodeImageService>>,
+  root: string,
+  relay: { url: string } | undefined,
+): Promise<void> {
+  const served = await startNodeDaemons({
+    count,
+    host,
+    images,
+    root,
+    ...(relay ? { relay } : {}),
+    onFault: (node, message) =>
+      console.error(`drydock: ${node.name}'s guest failed: ${message}\ndrydock: restoring a fresh guest`),
+    onRestore: (node) => console.error(`drydock: a fresh guest is running as ${node.name}`),
+  });
+  for (const { identity, daemon } of served.nodes) {
+    console.log(`drydock: ${identity.name} (${identity.address}) API listening on unix://${daemon.socketPath}`);
+  }
+  console.log(relay ? `drydock: containers go out through the relay at ${relay.url}` : `drydock: ${NO_RELAY_MESSAGE}`);
+  const stop = async () => {
+    await served.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
 const [verb, ...rest] = process.argv.slice(2);
 if (verb === "daemon") {
   daemon(rest).catch((error: unknown) => {
@@ -92,7 +134,7 @@ if (verb === "daemon") {
 } else {
   if (verb === undefined || verb === "--help" || verb === "-h") {
     console.log(
-      "drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest] [--relay URL]   serve the Engine API",
+      "drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest] [--relay URL] [--nodes N]   serve the Engine API",
     );
     console.log("drydock <docker command> …                                               the docker CLI against it");
   }

@@ -25,6 +25,9 @@ export interface DaemonOptions {
   supervisor?: GuestSupervisor;
   /** Shown as `Docker Root Dir`. */
   root?: string;
+  /** `docker info`'s Name and ID (default drydock): a node's own when the daemon serves several. */
+  name?: string;
+  id?: string;
   /** Overrides of the HTTP server's time and size limits (`DEFAULT_HTTP_LIMITS`, the API's body limits). */
   httpLimits?: Partial<HttpLimits>;
   /** Where a published port that cannot listen on the host's 127.0.0.1 is reported (default: stderr). */
@@ -92,6 +95,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const app = createApiApp({
     images: options.images,
     root: options.root,
+    ...(options.name ? { name: options.name } : {}),
+    ...(options.id ? { id: options.id } : {}),
     get containers() {
       return supervisor?.containers ?? options.containers;
     },
