@@ -1,16 +1,19 @@
 // Several nodes in one Node daemon (`drydock daemon --nodes N`): N guests restored from the same saved state, joined
 // by engine/cluster's switch, each with its own identity, container service and Engine API socket. Node 1 listens on
 // the given socket, node k on `<socket>.node<k>` (unix:///tmp/drydock.sock.node2). The nodes share one image store
-// (a pull on any node is seen by all); volumes are each node's own (<data-root>/volumes for node 1,
-// <data-root>/nodes/node<k>/volumes for the others).
+// (a pull on any node is seen by all); volumes and container records are each node's own (node 1's where a one-guest
+// daemon keeps them, node k's in <data-root>/nodes/node<k>: volumes/ and containers.json). Node k's containers take
+// their addresses from 10.k.0.0/16 (docker0 10.k.0.0/24) and every node routes the other nodes' blocks to them:
+// containers on different nodes reach each other by address, without NAT (the guest kernel has none).
 import { join } from "node:path";
-import { Cluster, type NodeIdentity, nodeIdentity } from "../cluster/index.ts";
+import { Cluster, type NodeIdentity, nodeAddressSpace, nodeIdentity, routeToNodes } from "../cluster/index.ts";
 import { ContainerService } from "../container-service.ts";
 import type { Drydock } from "../drydock.ts";
 import type { ImageService } from "../image-service.ts";
 import type { RelayConfig } from "../network/relay.ts";
 import { GuestSupervisor } from "../supervisor/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
+import { FsMetadataStore } from "./content-fs.ts";
 import { type Daemon, socketPathOf, startDaemon } from "./daemon.ts";
 import { bootDrydock } from "./index.ts";
 import { FsVolumeDataStore } from "./volume-data.ts";
@@ -23,18 +26,21 @@ export function nodeSocketPath(host: string, index: number): string {
 }
 
 /**
- * Restores a guest and puts it on the cluster's switch as `identity` (the time to add a node).
+ * Restores a guest and puts it on the cluster's switch as `identity` (the time to add a node); with `nodes`, routes
+ * the container blocks of the cluster's other nodes (1…nodes) through their eth0 addresses.
  * @example
- * const drydock = await addNode(cluster, nodeIdentity(2));
+ * const drydock = await addNode(cluster, nodeIdentity(2), { nodes: 3 });
  */
 export async function addNode(
   cluster: Cluster,
   identity: NodeIdentity,
-  options: { relay?: RelayConfig; memoryMiB?: number } = {},
+  options: { relay?: RelayConfig; memoryMiB?: number; nodes?: number } = {},
 ): Promise<Drydock> {
-  const drydock = await bootDrydock(options);
+  const { nodes, ...boot } = options;
+  const drydock = await bootDrydock(boot);
   try {
     await cluster.join(drydock, identity);
+    if (nodes !== undefined) await routeToNodes(drydock.agent, identity.index, nodes);
   } catch (error) {
     await drydock.dispose();
     throw error;
@@ -81,6 +87,10 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
   const volumeTrees: VolumeTree[] = [];
   const close = async () => {
     for (const node of nodes.reverse()) {
+      // The container records are written before the guest goes (they are read back at the next start).
+      await node.supervisor.containers
+        .saved()
+        .catch((error: unknown) => console.error(`drydock: ${node.identity.name}: ${String(error)}`));
       await node.daemon.close();
       await node.supervisor.dispose();
     }
@@ -91,6 +101,8 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
       const identity = nodeIdentity(index);
       const volumesDir =
         index === 1 ? join(options.root, "volumes") : join(options.root, "nodes", identity.name, "volumes");
+      // Each node's own containers.json: node 1's where a one-guest daemon keeps it, node k's beside its volumes.
+      const records = index === 1 ? undefined : await FsMetadataStore.open(join(options.root, "nodes", identity.name));
       const volumes = await VolumeTree.open(new FsVolumeDataStore(volumesDir), {
         onError: (error) => console.error(`drydock: ${identity.name}: saving a volume failed: ${String(error)}`),
       });
@@ -100,8 +112,15 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
           addNode(cluster, identity, {
             ...(options.relay ? { relay: options.relay } : {}),
             ...(options.memoryMiB ? { memoryMiB: options.memoryMiB } : {}),
+            nodes: options.count,
           }),
-        open: (drydock) => ContainerService.open(drydock, options.images, { wasiWorkers: nodeWasiWorkers(), volumes }),
+        open: (drydock) =>
+          ContainerService.open(drydock, options.images, {
+            wasiWorkers: nodeWasiWorkers(),
+            volumes,
+            addressSpace: nodeAddressSpace(index),
+            ...(records ? { records } : {}),
+          }),
       });
       supervisor.onFault((fault) => options.onFault?.(identity, fault.message));
       supervisor.onRestore(() => options.onRestore?.(identity));

@@ -1,7 +1,8 @@
 // Several nodes in one daemon, with the real docker CLI: three guests restored from the same saved state, joined by
-// the engine's Ethernet switch, each served on its own socket with its own name; a container on node 1 (in the guest's
-// network, --network host: the guests have no NAT, see ARCHITECTURE.md) pings node 2's guest and fetches a page from
-// a container published with -p on node 3, through node 3's address.
+// the engine's Ethernet switch, each served on its own socket with its own name. Each node's containers take their
+// addresses from its own block (10.k.0.0/16) and the nodes route the blocks to each other, so a plain container on
+// node 1 (the default bridge, no NAT: the guest kernel has none) pings a container on node 2 by its 10.2.x.x address
+// and fetches a page from a container published with -p on node 3, through node 3's address.
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -64,7 +65,24 @@ describe("three nodes on one switch", () => {
     expect(new Set(ids).size).toBe(3);
   });
 
-  it("a --network host container on node 1 pings node 2's guest and fetches a page published with -p on node 3", async () => {
+  it("gives each node's default bridge its own block: 10.1.0.0/24, 10.2.0.0/24, 10.3.0.0/24", async () => {
+    const subnets = await Promise.all(
+      [1, 2, 3].map((index) =>
+        docker(index, ["network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}"]),
+      ),
+    );
+    for (const subnet of subnets) expect(subnet.code, subnet.stderr).toBe(0);
+    expect(subnets.map((subnet) => subnet.stdout.trim())).toEqual(["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"]);
+  });
+
+  it("a plain container on node 1 pings a container on node 2 by its address and fetches a page published with -p on node 3", async () => {
+    const target = await docker(2, ["run", "-d", "--name", "target", busybox.reference, "sleep", "600"]);
+    expect(target.code, target.stderr).toBe(0);
+    const inspected = await docker(2, ["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "target"]);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    const address = inspected.stdout.trim();
+    expect(address).toMatch(/^10\.2\.0\.\d+$/);
+
     const web = await docker(3, [
       "run",
       "-d",
@@ -78,31 +96,27 @@ describe("three nodes on one switch", () => {
       "mkdir -p /www && echo served-by-node3 > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
     expect(web.code, web.stderr).toBe(0);
-    // The container runs on node 3 only.
+    // Each container runs on its own node only.
     expect((await docker(1, ["ps", "-q", "--filter", "name=web"])).stdout).toBe("");
+    expect((await docker(1, ["ps", "-q", "--filter", "name=target"])).stdout).toBe("");
 
+    // Default bridge on node 1 (no --network): its own address is node 1's, the replies come from node 2's container.
     const ping = await docker(1, [
       "run",
       "--rm",
-      "--network",
-      "host",
       busybox.reference,
-      "busybox",
-      "ping",
+      "sh",
       "-c",
-      "2",
-      "-W",
-      "5",
-      "192.168.86.102",
+      `busybox ip -4 addr show eth0 && busybox ping -c 2 -W 5 ${address}`,
     ]);
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    expect(ping.stdout).toMatch(/inet 10\.1\.0\.\d+\/24/);
+    expect(ping.stdout).toContain(`bytes from ${address}:`);
     expect(ping.stdout).toMatch(/2 packets transmitted, 2 packets received/);
 
     const fetched = await docker(1, [
       "run",
       "--rm",
-      "--network",
-      "host",
       busybox.reference,
       "sh",
       "-c",
@@ -111,18 +125,10 @@ describe("three nodes on one switch", () => {
     expect(fetched.code, fetched.stderr).toBe(0);
     expect(fetched.stdout).toBe("served-by-node3\n");
     // Node 2's guest has no such server: the page came from node 3.
-    const wrong = await docker(1, [
-      "run",
-      "--rm",
-      "--network",
-      "host",
-      busybox.reference,
-      "wget",
-      "-qO-",
-      "http://192.168.86.102:18093/",
-    ]);
+    const wrong = await docker(1, ["run", "--rm", busybox.reference, "wget", "-qO-", "http://192.168.86.102:18093/"]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("Connection refused");
     expect((await docker(3, ["rm", "-f", "web"])).code).toBe(0);
+    expect((await docker(2, ["rm", "-f", "target"])).code).toBe(0);
   });
 });
