@@ -163,7 +163,10 @@ export class ContainerService {
     /** The networks (`docker network …`, `--network`, `-p`) and each running container's endpoints. */
     readonly networking: Networking,
   ) {
-    this.ready = containers.restore().then(() => {});
+    // The kept containers are back; those their restart policy brings back start in the background.
+    this.ready = containers.restore().then(() => {
+      containers.startByPolicy();
+    });
     // Seen by whoever awaits `ready`; not an unhandled rejection meanwhile.
     this.ready.catch(() => {});
   }
@@ -300,6 +303,17 @@ export class ContainerService {
   async saved(): Promise<void> {
     await this.volumes.sync().catch(() => {});
     await this.containers.saved();
+  }
+
+  /**
+   * The engine stops using this service (a daemon stopping, a failed guest replaced): restart policies start
+   * nothing more, and every record and volume write is done when this settles.
+   * @example
+   * await containers.close();
+   */
+  async close(): Promise<void> {
+    await this.volumes.sync().catch(() => {});
+    await this.containers.close();
   }
 
   /**

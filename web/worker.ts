@@ -432,8 +432,10 @@ const api: WorkerApi = {
     const oldContainers = containerService;
     containerService = undefined;
     guestDocker = undefined;
+    // No restart policy acts on the old guest; its containers end with it, and their records are written before
+    // the new engine reads them (and decides what the policies bring back).
+    await oldContainers?.close().catch(() => {});
     await old?.dispose().catch(() => {});
-    // The old guest's containers ended with it: their records are written before the new engine reads them.
     await oldContainers?.saved().catch(() => {});
     const result = await restore(true);
     await wireDocker();

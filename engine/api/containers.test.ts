@@ -90,14 +90,23 @@ describe("createOptions: Docker's create body as run options", () => {
     );
   });
 
-  it("refuses --volumes-from and bad values, saying what is not supported", () => {
+  it("reads --restart, refuses --volumes-from and bad values, saying what is not supported", () => {
     expect(refusal(() => createOptions({ HostConfig: { VolumesFrom: ["web"] } }, ""))).toMatch(/--volumes-from/);
-    expect(refusal(() => createOptions({ HostConfig: { RestartPolicy: { Name: "always" } } }, ""))).toMatch(
-      /^Drydock does not support --restart always yet/,
+    // --restart: each policy as the CLI sends it; what it sends without --restart is no policy.
+    expect(createOptions({ HostConfig: { RestartPolicy: { Name: "always" } } }, "").restartPolicy).toEqual({
+      name: "always",
+      maximumRetryCount: 0,
+    });
+    expect(
+      createOptions({ HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 3 } } }, "").restartPolicy,
+    ).toEqual({ name: "on-failure", maximumRetryCount: 3 });
+    expect(
+      createOptions({ HostConfig: { RestartPolicy: { Name: "no", MaximumRetryCount: 0 } } }, "").restartPolicy,
+    ).toBeUndefined();
+    expect(createOptions({ HostConfig: { RestartPolicy: { Name: "" } } }, "").restartPolicy).toBeUndefined();
+    expect(refusal(() => createOptions({ HostConfig: { RestartPolicy: { Name: "weekly" } } }, ""))).toMatch(
+      /unknown policy 'weekly'/,
     );
-    // What the docker CLI sends without --restart is accepted.
-    expect(createOptions({ HostConfig: { RestartPolicy: { Name: "no", MaximumRetryCount: 0 } } }, "")).toBeDefined();
-    expect(createOptions({ HostConfig: { RestartPolicy: { Name: "" } } }, "")).toBeDefined();
     expect(refusal(() => createOptions({ Cmd: [1, 2] }, ""))).toBe("Cmd must be a list of strings");
     expect(
       refusal(() =>
@@ -204,6 +213,8 @@ describe("containerJson: a container as docker ps lists it", () => {
       image: "busybox",
       imageId: "sha256:b",
       runtime: "drydock",
+      restarting: false,
+      restartCount: 0,
       command: ["sh", "-c", "echo hi; sleep 60"],
       status: "exited",
       created: Date.now(),
@@ -226,6 +237,8 @@ describe("containerJson: a container as docker ps lists it", () => {
       image: "nginx",
       imageId: "sha256:c",
       runtime: "drydock",
+      restarting: false,
+      restartCount: 0,
       command: ["nginx"],
       status: "running",
       created: Date.now(),

@@ -17,6 +17,7 @@ import { encodeFrame, humanDuration } from "../conventions/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import { readPortBindings } from "../network/index.ts";
 import { familiarReference } from "../oci/index.ts";
+import { checkRestartPolicy } from "../runtime/index.ts";
 import { type ContainerMount, mountsOfCreateBody } from "../volumes/index.ts";
 import {
   type ApiOptions,
@@ -43,6 +44,12 @@ export interface CreateRequest {
   stdinOnce: boolean;
 }
 
+/** A container's state as dockerd names it: `restarting` while its restart policy waits to start it again. */
+function stateName(container: ContainerSummary): string {
+  if (container.restarting) return "restarting";
+  return container.status === "removed" ? "removing" : container.status;
+}
+
 /** A container as `GET /containers/json` lists it. */
 export function containerJson(
   container: ContainerSummary,
@@ -53,6 +60,8 @@ export function containerJson(
   if (container.status === "running") status = `Up ${humanDuration(now - (details?.startedAt ?? container.created))}`;
   else if (container.status === "paused")
     status = `Up ${humanDuration(now - (details?.startedAt ?? container.created))} (Paused)`;
+  else if (container.restarting)
+    status = `Restarting (${details?.exitCode ?? 0}) ${humanDuration(now - (details?.finishedAt ?? now))} ago`;
   else if (container.status === "exited")
     status = `Exited (${details?.exitCode ?? 0}) ${humanDuration(now - (details?.finishedAt ?? now))} ago`;
   return {
@@ -69,7 +78,7 @@ export function containerJson(
         ? portListJson(container.exposedPorts, container.network.ports)
         : [],
     Labels: container.labels,
-    State: container.status === "removed" ? "removing" : container.status,
+    State: stateName(container),
     Status: status,
     HostConfig: { NetworkMode: container.network.mode },
     NetworkSettings: { Networks: containerNetworksJson(container.network, container) },
@@ -200,11 +209,9 @@ export function createOptions(body: Body, name: string | undefined): RunOptions 
     throw new EngineError("invalidArgument", `Drydock does not support ${what}`);
   };
   if (nonEmpty(host.VolumesFrom)) refuse("--volumes-from yet: name the volumes with -v or --mount instead");
-  const restart = (host.RestartPolicy ?? {}) as Body;
-  if (typeof restart.Name === "string" && restart.Name !== "" && restart.Name !== "no") {
-    refuse(`--restart ${restart.Name} yet: a container that exits stays exited (start it again with docker start)`);
-  }
   const options: RunOptions = {};
+  const restartPolicy = checkRestartPolicy((host.RestartPolicy ?? undefined) as Body | undefined);
+  if (restartPolicy.name !== "no") options.restartPolicy = restartPolicy;
   if (typeof host.NetworkMode === "string" && host.NetworkMode) options.networkMode = host.NetworkMode;
   const networking = (body.NetworkingConfig ?? {}) as Body;
   const endpoints = (networking.EndpointsConfig ?? {}) as Body;
@@ -340,6 +347,7 @@ export function inspectJson(
   const { options, spec } = details;
   const running = details.status === "running" || details.status === "paused";
   const user = spec.process.user.username ?? options.user ?? "";
+  const restartPolicy = options.restartPolicy ?? { name: "no", maximumRetryCount: 0 };
   const ports = Object.fromEntries(details.exposedPorts.map((port) => [port, {}]));
   const given = hostConfigMounts(details.mounts);
   return {
@@ -348,10 +356,11 @@ export function inspectJson(
     Path: details.command[0] ?? "",
     Args: details.command.slice(1),
     State: {
-      Status: details.status === "removed" ? "removing" : details.status,
-      Running: running,
+      Status: stateName(details),
+      // dockerd counts a container waiting for its restart policy as running.
+      Running: running || details.restarting,
       Paused: details.status === "paused",
-      Restarting: false,
+      Restarting: details.restarting,
       OOMKilled: details.exit?.oomKilled ?? false,
       Dead: false,
       Pid: running ? (details.pid ?? 0) : 0,
@@ -366,7 +375,7 @@ export function inspectJson(
     HostsPath: "",
     LogPath: "",
     Name: `/${details.name}`,
-    RestartCount: 0,
+    RestartCount: details.restartCount,
     Driver: "overlay",
     Platform: details.runtime === WASI_RUNTIME ? "wasi" : "linux",
     MountLabel: "",
@@ -379,7 +388,7 @@ export function inspectJson(
       ...(given.tmpfs ? { Tmpfs: given.tmpfs } : {}),
       NetworkMode: details.network.mode,
       PortBindings: portBindingsJson(options.portBindings),
-      RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
+      RestartPolicy: { Name: restartPolicy.name, MaximumRetryCount: restartPolicy.maximumRetryCount },
       AutoRemove: options.rm,
       Runtime: details.runtime,
       LogConfig: { Type: "json-file", Config: {} },
@@ -638,13 +647,13 @@ export function registerContainerRoutes(
       since !== undefined ||
       limit > 0;
     list = list.filter((container, index) => {
-      const running = container.status === "running" || container.status === "paused";
+      const running = container.status === "running" || container.status === "paused" || container.restarting;
       const details = s?.inspect(container.id);
       return (
         (all || running) &&
         (before === undefined || index > before) &&
         (since === undefined || index < since) &&
-        (!filters.status || filters.status.includes(container.status === "removed" ? "removing" : container.status)) &&
+        (!filters.status || filters.status.includes(stateName(container))) &&
         (names.length === 0 || names.some((name) => name.test(`/${container.name}`))) &&
         (!filters.id || filters.id.some((id) => container.id.startsWith(id))) &&
         (!filters.ancestor || ancestors.includes(container.imageId)) &&
@@ -749,7 +758,8 @@ export function registerContainerRoutes(
   app.post("/containers/:id/stop", async (c) => {
     const s = service();
     const details = await find(c, s);
-    if (details.status !== "running" && details.status !== "paused") return empty(304);
+    // One waiting for its restart policy is stopped too: the wait is cancelled.
+    if (details.status !== "running" && details.status !== "paused" && !details.restarting) return empty(304);
     const t = c.req.query("t");
     await s.stop(details.id, t !== undefined && t !== "" ? { timeoutSeconds: Math.max(0, Number(t)) } : {});
     return empty(204);
@@ -767,7 +777,7 @@ export function registerContainerRoutes(
     const s = service();
     const details = await find(c, s);
     const signal = parseSignal(c.req.query("signal"));
-    if (details.status !== "running" && details.status !== "paused") {
+    if (details.status !== "running" && details.status !== "paused" && !details.restarting) {
       throw new EngineError(
         "conflict",
         `Cannot kill container: ${c.req.param("id")}: Container ${details.id} is not running`,
@@ -1054,7 +1064,7 @@ export function registerContainerRoutes(
     acceptFilters(filters, ["label"]);
     const stopped = s
       .list({ all: true })
-      .filter((container) => container.status !== "running" && container.status !== "paused")
+      .filter((container) => container.status !== "running" && container.status !== "paused" && !container.restarting)
       .filter((container) => labelsMatch(container.labels, filters.label));
     const deleted: string[] = [];
     let reclaimed = 0;

@@ -85,7 +85,7 @@ async function daemon(args: string[]): Promise<void> {
   console.log(relay ? `drydock: containers go out through the relay at ${relay.url}` : `drydock: ${NO_RELAY_MESSAGE}`);
   const stop = async () => {
     // The container records are written before the process goes (they are read back at the next start).
-    await supervisor?.containers.saved().catch((error: unknown) => console.error(`drydock: ${String(error)}`));
+    await supervisor?.containers.close().catch((error: unknown) => console.error(`drydock: ${String(error)}`));
     await served.close();
     await supervisor?.dispose();
     await volumes.close();

@@ -89,7 +89,7 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
     for (const node of nodes.reverse()) {
       // The container records are written before the guest goes (they are read back at the next start).
       await node.supervisor.containers
-        .saved()
+        .close()
         .catch((error: unknown) => console.error(`drydock: ${node.identity.name}: ${String(error)}`));
       await node.daemon.close();
       await node.supervisor.dispose();

@@ -39,6 +39,7 @@ import {
   decodeContainerRecords,
   encodeContainerRecords,
 } from "./records.ts";
+import { NO_RESTART, nextRestartDelay, shouldRestart } from "./restart.ts";
 import type { RuntimeDevice, RuntimeSpec } from "./spec.ts";
 import { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
 import { type CgroupSample, cgroupDir, type ProcessInfo, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
@@ -71,6 +72,10 @@ export interface ContainerSummary {
   runtime: string;
   /** Its networks (with its endpoint on each while it runs) and published ports. */
   network: ContainerNetworkInfo;
+  /** Its task ended and its restart policy starts it again after a wait (dockerd's `restarting`). */
+  restarting: boolean;
+  /** Times its restart policy started it again since it was last started by hand. */
+  restartCount: number;
 }
 
 /** A container's networking as inspect and ps show it. */
@@ -148,6 +153,12 @@ interface Container {
   stoppedByUser: boolean;
   /** Read back from the records after an engine restart: its root is made in the guest at its next start. */
   needsRootfs?: boolean;
+  /** A start under way (its status is already running; its task comes when this settles). */
+  starting?: Promise<void>;
+  /** The policy's next start, while it waits. */
+  pendingRestart?: ReturnType<typeof setTimeout>;
+  /** The wait before the policy's last restart (it doubles for each restart in a row). */
+  restartDelayMs?: number;
 }
 
 /** One path a container changed: `A`dded, `C`hanged or `D`eleted, as `docker diff` prints them. */
@@ -203,6 +214,8 @@ export class Containers {
   #saving: Promise<void> = Promise.resolve();
   #saveQueued = false;
   #saveError: unknown;
+  /** Set by `close`: restart policies start nothing more. */
+  #closed = false;
 
   constructor(
     readonly agent: RuntimeAgent,
@@ -604,8 +617,27 @@ export class Containers {
     await Promise.all(requests);
   }
 
+  /** Starts a container by hand: its restart policy counts from zero again and a stop by hand is forgotten. */
   async start(ref: string): Promise<void> {
     const container = this.#find(ref);
+    if (container.pendingRestart !== undefined && container.status === "exited") this.#cancelRestart(container);
+    container.restartCount = 0;
+    container.restartDelayMs = undefined;
+    container.stoppedByUser = false;
+    await this.#start(container);
+  }
+
+  async #start(container: Container): Promise<void> {
+    const starting = this.#startTask(container);
+    container.starting = starting;
+    try {
+      await starting;
+    } finally {
+      if (container.starting === starting) container.starting = undefined;
+    }
+  }
+
+  async #startTask(container: Container): Promise<void> {
     const previous = container.status;
     this.#move(container, "start");
     let task: Task;
@@ -682,6 +714,8 @@ export class Containers {
       for (const listener of [...this.#exits]) listener(container.id, exit);
       if (container.options.rm)
         await Promise.all([cleanedUp, this.remove(container.id, { volumes: true }).catch(() => {})]);
+      // A task lost with its guest is not started again here: the engine on the next guest decides at its start.
+      else if (!status.error) this.#restartByPolicy(container, "exit");
       return exit;
     })();
   }
@@ -901,7 +935,16 @@ export class Containers {
 
   async kill(ref: string, signal = 9): Promise<void> {
     const container = this.#find(ref);
+    if (container.pendingRestart !== undefined && container.status === "exited") {
+      // Nothing runs to take the signal: the kill cancels the restart its policy was waiting to make.
+      container.stoppedByUser = true;
+      this.#cancelRestart(container);
+      this.#event(container, "kill", { signal: String(signal) });
+      return;
+    }
     requireTask(container.status, "kill", container.id);
+    // A kill is a stop by hand: its restart policy leaves it stopped (dockerd's kill marks it so, whatever the signal).
+    container.stoppedByUser = true;
     // A frozen task cannot act on a signal until thawed; SIGKILL is delivered anyway, others wait for unpause.
     this.#signal(container, signal);
     this.#event(container, "kill", { signal: String(signal) });
@@ -910,7 +953,16 @@ export class Containers {
   /** SIGTERM, then SIGKILL if the task is still running after `timeoutSeconds` (default: the --stop-timeout). */
   async stop(ref: string, options: { timeoutSeconds?: number } = {}): Promise<ExitInfo> {
     const container = this.#find(ref);
+    if (container.pendingRestart !== undefined) {
+      // Waiting to be restarted by its policy: a stop by hand cancels that, as dockerd's does.
+      container.stoppedByUser = true;
+      this.#cancelRestart(container);
+      this.#event(container, "stop");
+    }
+    // A start under way is let finish: then there is a task to stop.
+    await container.starting?.catch(() => {});
     if (container.status === "exited" || container.status === "created") return this.wait(container.id);
+    container.stoppedByUser = true;
     requireTask(container.status, "stop", container.id);
     const exited = container.exited!;
     if (container.status === "paused") await this.unpause(container.id);
@@ -935,9 +987,81 @@ export class Containers {
   /** Stops the container if it runs (`docker restart -t`), then starts it again. */
   async restart(ref: string, options: { timeoutSeconds?: number } = {}): Promise<void> {
     const container = this.#find(ref);
-    if (container.status === "running" || container.status === "paused") await this.stop(container.id, options);
+    if (container.status === "running" || container.status === "paused" || container.pendingRestart !== undefined)
+      await this.stop(container.id, options);
     await this.start(container.id);
     this.#event(container, "restart");
+  }
+
+  /**
+   * Starts a container again when its restart policy says so: at its task's end after a wait (doubling for each
+   * restart in a row), or at once when the engine starts. A start that fails is an exit too, decided the same way.
+   */
+  #restartByPolicy(container: Container, when: "exit" | "engine-start"): void {
+    const policy = container.options.restartPolicy ?? NO_RESTART;
+    if (this.#closed || container.status !== "exited" || container.pendingRestart !== undefined) return;
+    const last = {
+      exitCode: container.exit?.code ?? 0,
+      stoppedByUser: container.stoppedByUser,
+      restartCount: container.restartCount,
+    };
+    if (!shouldRestart(policy, last, when)) return;
+    const ran = (container.exit?.finishedAt ?? Date.now()) - (container.startedAt ?? 0);
+    const delay = when === "engine-start" ? 0 : nextRestartDelay(container.restartDelayMs, ran);
+    if (when === "exit") container.restartDelayMs = delay;
+    this.tracer?.emit(
+      {
+        op: "restart-policy",
+        policy: `${policy.name}${policy.maximumRetryCount ? `:${policy.maximumRetryCount}` : ""}`,
+        exitCode: last.exitCode,
+        restart: container.restartCount + 1,
+        delayMs: delay,
+      },
+      container.id,
+    );
+    container.pendingRestart = setTimeout(() => {
+      container.pendingRestart = undefined;
+      if (container.status !== "exited" || !this.#containers.has(container.id)) return;
+      container.restartCount += 1;
+      this.#start(container).catch(() => this.#restartByPolicy(container, "exit"));
+    }, delay);
+    // Seen by `docker ps` and inspect as restarting.
+    this.#persist();
+  }
+
+  #cancelRestart(container: Container): void {
+    clearTimeout(container.pendingRestart);
+    container.pendingRestart = undefined;
+  }
+
+  /**
+   * The engine is stopping (or its guest failed): no restart policy starts anything any more, and the waits are
+   * cancelled (the next engine decides at its start). Settles once the records are written.
+   * @example
+   * await containers.close();
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const container of this.#containers.values()) {
+      if (container.pendingRestart !== undefined) this.#cancelRestart(container);
+    }
+    await this.saved();
+  }
+
+  /**
+   * Starts what the restart policies bring back when the engine starts (after `restore`): `always` containers,
+   * `unless-stopped` ones not stopped by hand, `on-failure` ones that failed (a task lost with the guest did).
+   * Returns their ids; each starts in the background.
+   * @example
+   * containers.startByPolicy();
+   */
+  startByPolicy(): string[] {
+    const started: string[] = [];
+    for (const container of this.#containers.values()) {
+      this.#restartByPolicy(container, "engine-start");
+      if (container.pendingRestart !== undefined) started.push(container.id);
+    }
+    return started;
   }
 
   async pause(ref: string): Promise<void> {
@@ -964,7 +1088,19 @@ export class Containers {
   /** Removes a container; with `volumes` (`docker rm -v`, and `--rm`) its anonymous volumes go with it. */
   async remove(ref: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const container = this.#find(ref);
+    if (container.pendingRestart !== undefined) {
+      if (!options.force) {
+        throw new EngineError(
+          "conflict",
+          `cannot remove container ${container.id.slice(0, 12)}: it is restarting (its restart policy starts it again): stop it first, or use docker rm -f`,
+        );
+      }
+      this.#cancelRestart(container);
+    }
+    if (options.force) await container.starting?.catch(() => {});
     if (options.force && (container.status === "running" || container.status === "paused")) {
+      // Removed by hand: its restart policy does not start it again.
+      container.stoppedByUser = true;
       if (container.task) this.#signal(container, 9);
       await container.exited;
       if (!this.#containers.has(container.id)) return;
@@ -1135,6 +1271,8 @@ export class Containers {
       labels: c.labels,
       exposedPorts: c.exposedPorts,
       runtime: c.runtime,
+      restarting: c.pendingRestart !== undefined,
+      restartCount: c.restartCount,
       network: {
         mode: c.options.networkMode,
         networks: this.networking?.networksOf(c.id) ?? [],

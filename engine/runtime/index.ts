@@ -29,6 +29,14 @@ export {
 export { containerDir, createRuntimeSpec, DEFAULT_PATH, mergeEnv, resolveCommand } from "./create-spec.ts";
 export { formatLogLine, LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
 export { parseBytes, type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
+export {
+  checkRestartPolicy,
+  NO_RESTART,
+  nextRestartDelay,
+  type RestartPolicy,
+  type RestartPolicyName,
+  shouldRestart,
+} from "./restart.ts";
 export type { RuntimeMount, RuntimeSpec } from "./spec.ts";
 export { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
 export {

@@ -19,6 +19,7 @@ import {
   parseSecurityOptions,
   validateDeviceMapping,
 } from "./confinement.ts";
+import type { RestartPolicy } from "./restart.ts";
 import { validateUserSpec } from "./user.ts";
 
 /** `docker run` options, as a user gives them. */
@@ -68,6 +69,8 @@ export interface RunOptions {
   rm?: boolean;
   /** `--stop-timeout`: seconds between SIGTERM and SIGKILL on stop (default 10). */
   stopTimeout?: number;
+  /** `--restart`: `no` (the default), `always`, `unless-stopped` or `on-failure[:N]`. */
+  restartPolicy?: RestartPolicy;
   /** `--label`: added to (or replacing) the image's labels. */
   labels?: Record<string, string>;
   /** `--expose`: ports such as `80/tcp`, added to the image's exposed ports. */
@@ -125,6 +128,8 @@ export interface ValidRunOptions {
   name?: string;
   rm: boolean;
   stopTimeoutSeconds: number;
+  /** Absent in records kept before restart policies existed: `no`. */
+  restartPolicy?: RestartPolicy;
   labels: Record<string, string>;
   /** `port/protocol`, as Docker keys them. */
   exposedPorts: string[];
@@ -276,6 +281,14 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
       throw invalid(`invalid --stop-timeout ${options.stopTimeout}`);
     }
     valid.stopTimeoutSeconds = options.stopTimeout;
+  }
+  if (options.restartPolicy && options.restartPolicy.name !== "no") {
+    if (valid.rm) {
+      throw invalid(
+        `can't create 'AutoRemove' container with restart policy: --rm removes it when it exits, --restart ${options.restartPolicy.name} starts it again; choose one`,
+      );
+    }
+    valid.restartPolicy = options.restartPolicy;
   }
   const targets = new Set<string>();
   for (const mount of options.mounts ?? []) {

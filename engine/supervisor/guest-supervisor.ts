@@ -107,8 +107,10 @@ export class GuestSupervisor {
       const old = this.#drydock;
       const oldContainers = this.#containers;
       this.#unwatch();
+      // No restart policy acts on the old guest; its containers end with it, and their records are written before
+      // the new service reads them (and decides what the policies bring back).
+      await oldContainers.close().catch(() => {});
       await old.dispose().catch(() => {});
-      // The old guest's containers ended with it: their records are written before the new service reads them.
       await oldContainers.saved().catch(() => {});
       const drydock = await this.#options.boot();
       if (this.#disposed) {

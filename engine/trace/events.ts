@@ -59,7 +59,9 @@ export type TraceAction =
   /** The WASI runtime started a module in a worker of its own. */
   | { op: "wasi-start"; argv: string[]; memoryMax?: number }
   /** The WASI runtime ended a module by terminating its worker (a module takes no signals). */
-  | { op: "wasi-terminate"; signal: number };
+  | { op: "wasi-terminate"; signal: number }
+  /** A container's restart policy starts it again after `delayMs` (the engine's restart manager, not a client). */
+  | { op: "restart-policy"; policy: string; exitCode: number; restart: number; delayMs: number };
 
 /** One step, when it happened, and which container or snapshot it was for. */
 export type TraceEvent = TraceAction & {
@@ -134,6 +136,8 @@ export function commandOf(action: TraceAction): string {
         : "";
       return `setpriv --reuid=${action.uid} --regid=${action.gid} ${groups}${caps}${action.noNewPrivs ? " --no-new-privs" : ""}`;
     }
+    case "restart-policy":
+      return `${action.delayMs ? `sleep ${action.delayMs / 1000} && ` : ""}docker start # restart policy ${action.policy}: exit code ${action.exitCode}, restart ${action.restart}`;
     case "link-up":
       return `ip link set ${q(action.device)} up`;
     case "net":
