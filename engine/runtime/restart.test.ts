@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { validateRunOptions } from "./options.ts";
 import {
   checkRestartPolicy,
   FIRST_RESTART_DELAY_MS,
@@ -83,5 +84,16 @@ describe("nextRestartDelay", () => {
 
   it("starts over once a run lasted ten seconds", () => {
     expect(nextRestartDelay(6_400, 10_000)).toBe(FIRST_RESTART_DELAY_MS);
+  });
+});
+
+describe("validateRunOptions with a restart policy", () => {
+  it("keeps the policy, and refuses it with --rm as dockerd does", () => {
+    const policy = { name: "always", maximumRetryCount: 0 } as const;
+    expect(validateRunOptions({ restartPolicy: policy }).restartPolicy).toEqual(policy);
+    expect(validateRunOptions({ restartPolicy: { name: "no", maximumRetryCount: 0 } }).restartPolicy).toBeUndefined();
+    expect(() => validateRunOptions({ rm: true, restartPolicy: policy })).toThrow(
+      "can't create 'AutoRemove' container with restart policy",
+    );
   });
 });
