@@ -90,8 +90,11 @@ describe("createOptions: Docker's create body as run options", () => {
     );
   });
 
-  it("reads --restart, refuses --volumes-from and bad values, saying what is not supported", () => {
-    expect(refusal(() => createOptions({ HostConfig: { VolumesFrom: ["web"] } }, ""))).toMatch(/--volumes-from/);
+  it("reads --restart and --volumes-from, refuses bad values, saying what is wrong", () => {
+    expect(createOptions({ HostConfig: { VolumesFrom: ["web", "db:ro"] } }, "").volumesFrom).toEqual(["web", "db:ro"]);
+    expect(refusal(() => createOptions({ HostConfig: { VolumesFrom: "web" } }, ""))).toBe(
+      "HostConfig.VolumesFrom must be a list of strings",
+    );
     // --restart: each policy as the CLI sends it; what it sends without --restart is no policy.
     expect(createOptions({ HostConfig: { RestartPolicy: { Name: "always" } } }, "").restartPolicy).toEqual({
       name: "always",

@@ -205,11 +205,12 @@ const nonEmpty = (value: unknown) =>
 export function createOptions(body: Body, name: string | undefined): RunOptions {
   const host = (body.HostConfig ?? {}) as Body;
   if (typeof host !== "object") throw new EngineError("invalidArgument", "HostConfig must be an object");
-  const refuse = (what: string) => {
-    throw new EngineError("invalidArgument", `Drydock does not support ${what}`);
-  };
-  if (nonEmpty(host.VolumesFrom)) refuse("--volumes-from yet: name the volumes with -v or --mount instead");
   const options: RunOptions = {};
+  if (host.VolumesFrom !== undefined && host.VolumesFrom !== null) {
+    if (!Array.isArray(host.VolumesFrom) || host.VolumesFrom.some((from) => typeof from !== "string"))
+      throw new EngineError("invalidArgument", "HostConfig.VolumesFrom must be a list of strings");
+    if (host.VolumesFrom.length) options.volumesFrom = host.VolumesFrom as string[];
+  }
   const restartPolicy = checkRestartPolicy((host.RestartPolicy ?? undefined) as Body | undefined);
   if (restartPolicy.name !== "no") options.restartPolicy = restartPolicy;
   if (typeof host.NetworkMode === "string" && host.NetworkMode) options.networkMode = host.NetworkMode;
@@ -384,6 +385,7 @@ export function inspectJson(
     ExecIDs: execIds.length ? execIds : null,
     HostConfig: {
       Binds: given.binds,
+      VolumesFrom: options.volumesFrom?.length ? options.volumesFrom : null,
       ...(given.mounts ? { Mounts: given.mounts } : {}),
       ...(given.tmpfs ? { Tmpfs: given.tmpfs } : {}),
       NetworkMode: details.network.mode,

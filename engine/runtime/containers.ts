@@ -31,7 +31,7 @@ import {
 } from "../wasi/index.ts";
 import { containerDir, createRuntimeSpec, DEFAULT_DEVICES, resolveCommand } from "./create-spec.ts";
 import { LogBuffer, type LogEntry, type LogReadOptions } from "./logs.ts";
-import { type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
+import { parseVolumesFrom, type RunOptions, type ValidRunOptions, validateRunOptions } from "./options.ts";
 import {
   afterEngineRestart,
   CONTAINERS_DOCUMENT,
@@ -417,7 +417,7 @@ export class Containers {
       spec.linux.namespaces = spec.linux.namespaces.filter((ns) => ns.type !== "network");
     }
     const { entrypoint, cmd } = resolveCommand(details.config.config ?? {}, valid);
-    if (runtime === WASI_RUNTIME && valid.mounts.length) {
+    if (runtime === WASI_RUNTIME && (valid.mounts.length || valid.volumesFrom?.length)) {
       throw new EngineError(
         "invalidArgument",
         "a WebAssembly (wasi) container cannot mount volumes, binds or tmpfs yet: its files are the image's and its own",
@@ -487,6 +487,26 @@ export class Containers {
   /** The container's mounts resolved into guest paths; an image's VOLUMEs become anonymous volumes unless mounted. */
   async #attachMounts(id: string, options: ValidRunOptions, imageVolumes: string[]): Promise<ContainerMount[]> {
     const requests = [...options.mounts];
+    // --volumes-from: the other container's volumes (the same ones, by name) and binds at the same paths, unless
+    // this container mounts something there itself; tmpfs mounts are its own and not shared.
+    for (const from of options.volumesFrom ?? []) {
+      const { container: ref, mode } = parseVolumesFrom(from);
+      const other = this.#find(ref);
+      for (const mount of other.mounts) {
+        if (mount.type === "tmpfs" || requests.some((r) => r.target === mount.destination)) continue;
+        requests.push({
+          type: mount.type,
+          source: mount.type === "volume" ? (mount.name ?? "") : mount.request.source,
+          target: mount.destination,
+          readonly: mode === undefined ? mount.readonly : mode === "ro",
+          // It was filled when first mounted; a bind given with -v is made when missing, there as here.
+          noCopy: true,
+          createSource: mount.createSource,
+          origin: "VolumesFrom",
+          raw: from,
+        });
+      }
+    }
     for (const path of imageVolumes) {
       const request = { ...parseBind(path), origin: "image" as const };
       if (!requests.some((r) => r.target === request.target)) requests.push(request);

@@ -71,6 +71,8 @@ export interface RunOptions {
   stopTimeout?: number;
   /** `--restart`: `no` (the default), `always`, `unless-stopped` or `on-failure[:N]`. */
   restartPolicy?: RestartPolicy;
+  /** `--volumes-from CONTAINER[:ro|:rw]`: that container's volumes and binds, at the same paths. */
+  volumesFrom?: string[];
   /** `--label`: added to (or replacing) the image's labels. */
   labels?: Record<string, string>;
   /** `--expose`: ports such as `80/tcp`, added to the image's exposed ports. */
@@ -130,6 +132,8 @@ export interface ValidRunOptions {
   stopTimeoutSeconds: number;
   /** Absent in records kept before restart policies existed: `no`. */
   restartPolicy?: RestartPolicy;
+  /** `--volumes-from` as given (inspect shows it); resolved into mounts when the container is created. */
+  volumesFrom?: string[];
   labels: Record<string, string>;
   /** `port/protocol`, as Docker keys them. */
   exposedPorts: string[];
@@ -290,6 +294,10 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     }
     valid.restartPolicy = options.restartPolicy;
   }
+  if (options.volumesFrom?.length) {
+    for (const from of options.volumesFrom) parseVolumesFrom(from);
+    valid.volumesFrom = [...options.volumesFrom];
+  }
   const targets = new Set<string>();
   for (const mount of options.mounts ?? []) {
     if (targets.has(mount.target)) throw invalid(`Duplicate mount point: ${mount.target}`);
@@ -297,6 +305,19 @@ export function validateRunOptions(options: RunOptions): ValidRunOptions {
     valid.mounts.push(mount);
   }
   return valid;
+}
+
+/**
+ * One `--volumes-from` entry: the container and the mode its mounts get (`ro`, `rw`, or each as it is there).
+ * @example
+ * parseVolumesFrom("web:ro"); // { container: "web", mode: "ro" }
+ */
+export function parseVolumesFrom(value: string): { container: string; mode?: "ro" | "rw" } {
+  const [container = "", mode, ...rest] = value.split(":");
+  if (!container || rest.length) throw invalid(`invalid --volumes-from "${value}": use CONTAINER or CONTAINER:ro|rw`);
+  if (mode === undefined) return { container };
+  if (mode !== "ro" && mode !== "rw") throw invalid(`invalid mode for volumes-from: ${mode} (use ro or rw)`);
+  return { container, mode };
 }
 
 /** A port as `--expose` takes it (`80`, `53/udp`), keyed as Docker keys it: `80/tcp`. */

@@ -7,7 +7,7 @@ import { EngineError } from "../errors.ts";
 export type MountType = "volume" | "bind" | "tmpfs";
 
 /** Which part of the create body a mount came from, so inspect can answer it back the way it was given. */
-export type MountOrigin = "Binds" | "Volumes" | "Mounts" | "Tmpfs" | "image";
+export type MountOrigin = "Binds" | "Volumes" | "Mounts" | "Tmpfs" | "image" | "VolumesFrom";
 
 /** One mount a container asks for, checked. */
 export interface MountRequest {

@@ -218,6 +218,54 @@ describe("docker volume and -v through the real docker CLI", () => {
     expect(ro.stderr).toMatch(/Read-only file system/);
   });
 
+  it("--volumes-from gives another container's volumes and binds at the same paths; :ro makes them read-only", async () => {
+    const source = await docker([
+      "create",
+      "--name",
+      "datastore",
+      "-v",
+      "shared:/shared",
+      "-v",
+      "/anon",
+      "-v",
+      "/tmp/drydock-from:/bound",
+      busybox.reference,
+      "true",
+    ]);
+    expect(source.code).toBe(0);
+    const script =
+      "echo one > /shared/a && echo two > /anon/b && echo three > /bound/c && cat /shared/a /anon/b /bound/c";
+    const wrote = await docker(["run", "--rm", "--volumes-from", "datastore", busybox.reference, "sh", "-c", script]);
+    expect(wrote).toMatchObject({ stderr: "", code: 0, stdout: "one\ntwo\nthree\n" });
+    // The same volumes (datastore's anonymous one too, kept after the --rm container went) and the same directory.
+    const reader = await docker([
+      "run",
+      "--name",
+      "reader",
+      "--volumes-from",
+      "datastore:ro",
+      busybox.reference,
+      "sh",
+      "-c",
+      "cat /shared/a /anon/b /bound/c; touch /anon/x",
+    ]);
+    expect(reader.stdout).toBe("one\ntwo\nthree\n");
+    expect(reader.stderr).toMatch(/Read-only file system/);
+    expect(reader.code).not.toBe(0);
+    expect((await docker(["inspect", "-f", "{{.HostConfig.VolumesFrom}}", "reader"])).stdout).toBe("[datastore:ro]\n");
+    const names = (id: string) => docker(["inspect", "-f", "{{range .Mounts}}{{.Destination}}={{.RW}} {{end}}", id]);
+    expect((await names("reader")).stdout.trim().split(" ").sort()).toEqual([
+      "/anon=false",
+      "/bound=false",
+      "/shared=false",
+    ]);
+    const missing = await docker(["run", "--rm", "--volumes-from", "nobody", busybox.reference, "true"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/nobody/);
+    expect((await docker(["rm", "-v", "reader", "datastore"])).code).toBe(0);
+    expect((await docker(["volume", "rm", "shared"])).code).toBe(0);
+  });
+
   it("refuses a bad spec and a missing volume in dockerd's words", async () => {
     expect((await docker(["run", "--rm", "-v", "notes:rel", busybox.reference, "true"])).stderr).toMatch(
       /invalid volume specification: 'notes:rel'|invalid mount config for type "volume"/,
