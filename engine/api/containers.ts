@@ -191,9 +191,6 @@ const numberOf = (value: unknown, field: string): number | undefined => {
     throw new EngineError("invalidArgument", `${field} must be a number`);
   return value;
 };
-const nonEmpty = (value: unknown) =>
-  (Array.isArray(value) && value.length > 0) ||
-  (value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 0);
 
 /**
  * Docker's create body as Drydock's run options. What Drydock cannot do (published ports, volumes and binds,

@@ -26,7 +26,7 @@ const SITE =
   `printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho "X-Preview-Check: intact"\\necho\\nsha256sum\\n' ` +
   "> cgi-bin/sum && chmod +x cgi-bin/sum && cd / && httpd -p 8080 -h /tmp/site && echo httpd-$((40+2))";
 
-async function openPreview(page: Page, port: number): Promise<Page> {
+async function openPreview(_page: Page, port: number): Promise<Page> {
   const preview = await started.browser.context.newPage();
   await preview.goto(new URL(`preview/${port}/`, started.server.url).href);
   return preview;

@@ -30,7 +30,7 @@ export function previewServiceWorker(): Plugin {
       });
       const outputs = (Array.isArray(result) ? result : [result]) as Rolldown.RolldownOutput[];
       const chunk = outputs.flatMap((output) => output.output).find((file) => file.type === "chunk");
-      if (!chunk || chunk.type !== "chunk") throw new Error("the preview service worker did not build");
+      if (chunk?.type !== "chunk") throw new Error("the preview service worker did not build");
       this.emitFile({ type: "asset", fileName: PREVIEW_SW_FILE, source: chunk.code });
     },
   };
