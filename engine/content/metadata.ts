@@ -9,6 +9,8 @@ export interface MetadataStore {
   read(name: string): Promise<Uint8Array | undefined>;
   /** Replaces the document atomically. */
   write(name: string, bytes: Uint8Array): Promise<void>;
+  /** Removes the document; one that does not exist is already removed. */
+  remove(name: string): Promise<void>;
 }
 
 export class MemoryMetadataStore implements MetadataStore {
@@ -20,6 +22,10 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async write(name: string, bytes: Uint8Array): Promise<void> {
     this.#documents.set(name, bytes.slice());
+  }
+
+  async remove(name: string): Promise<void> {
+    this.#documents.delete(name);
   }
 }
 

@@ -303,4 +303,12 @@ export class OpfsMetadataStore implements MetadataStore {
     await stream.write(bytes);
     await stream.close();
   }
+
+  async remove(name: string): Promise<void> {
+    try {
+      await this.directory.removeEntry(checkDocumentName(name));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
 }

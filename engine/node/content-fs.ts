@@ -301,4 +301,8 @@ export class FsMetadataStore implements MetadataStore {
       throw error;
     }
   }
+
+  async remove(name: string): Promise<void> {
+    await rm(join(this.directory, checkDocumentName(name)), { force: true });
+  }
 }

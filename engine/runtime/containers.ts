@@ -40,6 +40,7 @@ import {
   encodeContainerRecords,
 } from "./records.ts";
 import { NO_RESTART, nextRestartDelay, shouldRestart } from "./restart.ts";
+import { SavedLog } from "./saved-logs.ts";
 import type { RuntimeDevice, RuntimeSpec } from "./spec.ts";
 import { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
 import { type CgroupSample, cgroupDir, type ProcessInfo, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
@@ -144,6 +145,8 @@ interface Container {
   /** Settles when the current task's exit has been handled (cgroup removed, root unmounted). */
   exited?: Promise<ExitInfo>;
   logs: LogBuffer;
+  /** Its output as kept in the records' store (across engine restarts); none without a store. */
+  savedLog?: SavedLog;
   runtime: string;
   /** A WASI container's image and writable layer, and its running module. */
   wasi?: { image: ImageDetails; layer: WritableLayer; task?: WasiTask };
@@ -216,6 +219,9 @@ export class Containers {
   #saveError: unknown;
   /** Set by `close`: restart policies start nothing more. */
   #closed = false;
+  /** Kept logs of removed containers being deleted from the store, and the last such deletion's failure. */
+  readonly #logRemovals = new Set<Promise<void>>();
+  #logRemovalError: unknown;
 
   constructor(
     readonly agent: RuntimeAgent,
@@ -281,11 +287,18 @@ export class Containers {
 
   /** Settles once every change made so far is written to the records; rejects when the last write failed. */
   async saved(): Promise<void> {
-    await this.#saving;
+    const logs = [...this.#containers.values()].flatMap((c) => (c.savedLog ? [c.savedLog] : []));
+    await Promise.all([this.#saving, ...logs.map((log) => log.flush()), ...this.#logRemovals]);
     if (this.#saveError !== undefined) {
       throw new EngineError("internal", `saving the container records failed: ${String(this.#saveError)}`, {
         cause: this.#saveError,
       });
+    }
+    const failed = logs.find((log) => log.error !== undefined);
+    const error = failed?.error ?? this.#logRemovalError;
+    if (error !== undefined) {
+      const what = failed ? `saving the log of container ${failed.id.slice(0, 12)}` : "removing a container's log";
+      throw new EngineError("internal", `${what} failed: ${String(error)}`, { cause: error });
     }
   }
 
@@ -330,9 +343,16 @@ export class Containers {
       let wasiImage: ImageDetails | undefined;
       if (record.runtime === WASI_RUNTIME) {
         wasiImage = await this.images.image(record.imageId).catch(() => undefined);
-        // Its image is gone (a WASI container cannot run without it): it is not brought back.
-        if (!wasiImage) continue;
+        // Its image is gone (a WASI container cannot run without it): it is not brought back, nor its log.
+        if (!wasiImage) {
+          await SavedLog.discard(this.records, record.id).catch(() => {});
+          continue;
+        }
       }
+      // Its output from before: `docker logs` shows it, and its next run adds to it.
+      const kept = await SavedLog.open(this.records, record.id);
+      const logs = new LogBuffer();
+      for (const entry of kept.entries) logs.append(entry.stream, entry.data, entry.time);
       const container: Container = {
         id: record.id,
         name: record.name,
@@ -347,7 +367,8 @@ export class Containers {
         created: record.created,
         labels: record.labels,
         exposedPorts: record.exposedPorts,
-        logs: new LogBuffer(),
+        logs,
+        savedLog: kept.log,
         runtime: record.runtime,
         restartCount: record.restartCount ?? 0,
         stoppedByUser: record.stoppedByUser ?? false,
@@ -478,6 +499,7 @@ export class Containers {
       restartCount: 0,
       stoppedByUser: false,
     };
+    if (this.records) container.savedLog = new SavedLog(this.records, id);
     if (runtime === WASI_RUNTIME) container.wasi = { image: details, layer: new Map() };
     this.#containers.set(id, container);
     this.#event(container, "create");
@@ -707,6 +729,8 @@ export class Containers {
         (error: Error) => ({ code: 255, error }),
       );
       await drained;
+      // The run's last output is kept before anyone hears of its exit (a container removed at exit needs none).
+      const logSaved = container.options.rm ? undefined : container.savedLog?.flush();
       const { oomKilled, cleanedUp } = container.wasi
         ? await this.#finishWasi(container.wasi)
         : await (async () => {
@@ -728,6 +752,7 @@ export class Containers {
       container.exit = exit;
       container.task = undefined;
       this.#closeStdin(container);
+      await logSaved;
       container.logs.close();
       if (container.status !== "removed") this.#move(container, "exit");
       this.#event(container, "die", { exitCode: String(exit.code), ...(exit.oomKilled ? { oomKilled: "true" } : {}) });
@@ -818,7 +843,7 @@ export class Containers {
     const reader = stream.getReader();
     try {
       for (let next = await reader.read(); !next.done; next = await reader.read()) {
-        container.logs.append(name, next.value);
+        container.savedLog?.add(container.logs.append(name, next.value));
         // A slow attached client slows the container (its writes block once the agent's window is used up).
         await container.logs.room();
       }
@@ -1128,6 +1153,19 @@ export class Containers {
     this.#move(container, "remove");
     this.#containers.delete(container.id);
     this.networking?.forget(container.id);
+    const savedLog = container.savedLog;
+    if (savedLog) {
+      const removal = savedLog.remove().then(
+        () => {
+          this.#logRemovalError = undefined;
+        },
+        (error: unknown) => {
+          this.#logRemovalError = error;
+        },
+      );
+      this.#logRemovals.add(removal);
+      void removal.finally(() => this.#logRemovals.delete(removal));
+    }
     try {
       if (!container.wasi) await this.#removeRootfs(container.id);
       await this.volumes?.detach(container.id, { removeAnonymous: options.volumes ?? false });

@@ -53,8 +53,9 @@ export class LogBuffer {
     return this.#firstSeq + this.#entries.length;
   }
 
-  append(stream: LogEntry["stream"], data: Uint8Array): void {
-    const entry = { time: this.now(), stream, data };
+  /** Keeps a chunk of output, at `time` (now unless given: an entry read back from the engine's storage). */
+  append(stream: LogEntry["stream"], data: Uint8Array, time = this.now()): LogEntry {
+    const entry = { time, stream, data };
     this.#entries.push(entry);
     this.#offsets.push(this.#appended);
     this.#appended += data.length;
@@ -65,6 +66,7 @@ export class LogBuffer {
       this.#firstSeq++;
     }
     this.#changed.emit();
+    return entry;
   }
 
   /** How many bytes the slowest attached client has still to read. */

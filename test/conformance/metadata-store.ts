@@ -21,6 +21,18 @@ export const metadataStoreCases: readonly ConformanceCase<MetadataStoreHarness>[
       if (reopen) expect(new TextDecoder().decode(await (await reopen()).read("images.json"))).toBe("two");
     },
   },
+  {
+    name: "removes a document for good, and removing a missing one is no error",
+    async run({ store, reopen }) {
+      await store.write("gone.log", new TextEncoder().encode("bye"));
+      await store.write("stays.log", new TextEncoder().encode("hi"));
+      await store.remove("gone.log");
+      await store.remove("never-written.log");
+      expect(await store.read("gone.log")).toBeUndefined();
+      expect(new TextDecoder().decode(await store.read("stays.log"))).toBe("hi");
+      if (reopen) expect(await (await reopen()).read("gone.log")).toBeUndefined();
+    },
+  },
 ];
 
 export function describeMetadataStore(name: string, open: () => Promise<MetadataStoreHarness>): void {

@@ -2,7 +2,7 @@
 // back when the daemon starts again on the same data root. A container that ran is then exited (its task died with
 // the guest), `docker start` runs it again from its image, and `docker rm` removes it.
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -134,5 +134,46 @@ describe("containers across a daemon restart", () => {
     await restartDaemon();
     expect((await docker(["ps", "-aq"])).stdout).toBe("");
     expect((await docker(["volume", "rm", "kept"])).code).toBe(0);
+  });
+
+  it("keeps their logs: docker logs shows what they printed before, and a new run adds to it", async () => {
+    const script = 'echo "out $(cat /proc/sys/kernel/random/uuid)"; echo "err $(cat /proc/sys/kernel/random/uuid)" >&2';
+    expect((await docker(["run", "--name", "talker", busybox.reference, "sh", "-c", script])).code).toBe(0);
+    const id = (await docker(["inspect", "-f", "{{.Id}}", "talker"])).stdout.trim();
+    const before = await docker(["logs", "-t", "talker"]);
+    const line = (stream: string) => new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${stream} [0-9a-f-]{36}\\n$`);
+    expect(before.stdout).toMatch(line("out"));
+    expect(before.stderr).toMatch(line("err"));
+
+    await restartDaemon();
+
+    // The same lines, times and streams as before the restart.
+    expect(await docker(["logs", "-t", "talker"])).toEqual(before);
+    const between = new Date().toISOString();
+    const second = await docker(["start", "-a", "talker"]);
+    expect(second.code).toBe(0);
+    // Kept across `docker start` and another restart: both runs' lines, in order.
+    await restartDaemon();
+    const both = await docker(["logs", "-t", "talker"]);
+    expect(both.stdout.startsWith(before.stdout)).toBe(true);
+    expect(both.stderr.startsWith(before.stderr)).toBe(true);
+    expect(both.stdout.slice(before.stdout.length)).toMatch(line("out"));
+    expect(both.stderr.slice(before.stderr.length)).toMatch(line("err"));
+    expect(both.stdout.slice(before.stdout.length)).toContain(second.stdout);
+    const plain = await docker(["logs", "talker"]);
+    expect(plain.stdout).toBe(both.stdout.replace(/^\S+ /gm, ""));
+    // --tail and --since still pick lines of a restored container by their order and time (the tail counts both
+    // streams' lines, as dockerd's does).
+    const newest = await docker(["logs", "--tail", "2", "talker"]);
+    expect(newest).toMatchObject({ stdout: second.stdout, stderr: second.stderr });
+    const since = await docker(["logs", "--since", between, "talker"]);
+    expect(since).toMatchObject({ stdout: second.stdout, stderr: second.stderr });
+
+    const metadata = join(dir, "root", "metadata");
+    expect((await readdir(metadata)).filter((name) => name.startsWith(`log-${id}.`))).not.toEqual([]);
+    expect((await docker(["rm", "talker"])).code).toBe(0);
+    await running?.containers.saved();
+    // Its kept log went with it.
+    expect((await readdir(metadata)).filter((name) => name.startsWith(`log-${id}.`))).toEqual([]);
   });
 });
