@@ -201,6 +201,14 @@ export class ContainerService {
       ...(options.addressSpace ? { addressSpace: options.addressSpace } : {}),
       // Names the engine does not know go to the relay's resolver (SERVFAIL naming it when there is none).
       upstream: options.dnsUpstream ?? ((query) => resolveViaRelay(drydock.relay, query)),
+      // The file bound over a container's /etc/hosts, edited in place by `network connect`/`disconnect`.
+      hosts: {
+        read: async (id) => new TextDecoder().decode(await drydock.agent.readFile(`${containerDir(id)}/hosts`)),
+        write: (id, text) => {
+          tracer.emit({ op: "write", path: `${containerDir(id)}/hosts`, value: text }, id);
+          return drydock.agent.writeFile(`${containerDir(id)}/hosts`, text);
+        },
+      },
     });
     return new ContainerService(
       new Containers(

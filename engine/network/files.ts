@@ -54,6 +54,33 @@ export function hostsFile(hostname: string, addresses: readonly string[], extraH
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * A running container's /etc/hosts after `docker network connect`: its address on the new network under its
+ * hostname, at the end (as dockerd adds it), the rest of the file as it was.
+ * @example
+ * addHostsEntry("127.0.0.1\tlocalhost\n", "172.19.0.2", "web"); // "127.0.0.1\tlocalhost\n172.19.0.2\tweb\n"
+ */
+export function addHostsEntry(text: string, ip: string, hostname: string): string {
+  const body = text === "" || text.endsWith("\n") ? text : `${text}\n`;
+  return `${body}${ip}\t${hostname}\n`;
+}
+
+/**
+ * A running container's /etc/hosts after `docker network disconnect`: the lines of its address on that network
+ * under its hostname go; anything else (the user's own lines for that address too) stays.
+ * @example
+ * removeHostsEntry("127.0.0.1\tlocalhost\n172.19.0.2\tweb\n", "172.19.0.2", "web"); // "127.0.0.1\tlocalhost\n"
+ */
+export function removeHostsEntry(text: string, ip: string, hostname: string): string {
+  return text
+    .split(/(?<=\n)/)
+    .filter((line) => {
+      const [address, ...names] = line.trim().split(/\s+/);
+      return !(address === ip && names.length === 1 && names[0] === hostname);
+    })
+    .join("");
+}
+
 /** What a container's resolv.conf points at. */
 export type ResolverKind =
   | { kind: "embedded" }

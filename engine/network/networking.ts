@@ -4,7 +4,7 @@
 // that failed half-way. Every guest step is traced by the GuestNetwork as the command behind it.
 import { EngineError, isEngineError } from "../errors.ts";
 import { answerDns, type DnsUpstream, dnsServersUpstream } from "./dns.ts";
-import { type ExtraHost, hostsFile, type ResolverKind, resolvConf } from "./files.ts";
+import { addHostsEntry, type ExtraHost, hostsFile, type ResolverKind, removeHostsEntry, resolvConf } from "./files.ts";
 import type { GuestNetwork } from "./guest.ts";
 import {
   PortAllocator,
@@ -72,6 +72,14 @@ interface Running {
   extraHosts: ExtraHost[];
   /** Its `--dns` servers: the embedded resolver forwards to them instead of the engine's upstream, as dockerd. */
   dnsServers?: DnsUpstream;
+  /** The hostname its /etc/hosts gives its addresses. */
+  hostname: string;
+}
+
+/** A running container's /etc/hosts in the guest (the file bound over it), read and rewritten in place. */
+export interface HostsFiles {
+  read(containerId: string): Promise<string>;
+  write(containerId: string, text: string): Promise<void>;
 }
 
 /** Finds another container for `--network container:<ref>`. */
@@ -84,6 +92,8 @@ export interface NetworkingOptions {
   addressSpace?: string;
   /** Where names the engine does not know are resolved (the relay's DNS); none: SERVFAIL. */
   upstream?: DnsUpstream;
+  /** Where a running container's /etc/hosts is kept, so `network connect`/`disconnect` can edit it. */
+  hosts?: HostsFiles;
 }
 
 const portError = (container: { name: string }, endpointId: string, error: unknown) =>
@@ -99,6 +109,7 @@ export class Networking {
   readonly ports = new PortAllocator();
   readonly guest: GuestNetwork | undefined;
   upstream: DnsUpstream | undefined;
+  readonly hosts: HostsFiles | undefined;
   /** Bridges made in the guest (or being made), by network id. */
   readonly #bridges = new Map<string, Promise<void>>();
   /** The networks each container is connected to (by network id), running or not. */
@@ -110,6 +121,14 @@ export class Networking {
     this.store = new NetworkStore(options.addressSpace ? { addressSpace: options.addressSpace } : {});
     this.guest = options.guest;
     this.upstream = options.upstream;
+    this.hosts = options.hosts;
+  }
+
+  /** Edits a running container's /etc/hosts in the guest (and what a `container:` joiner copies). */
+  async #editHosts(id: string, running: Running, edit: (text: string) => string): Promise<void> {
+    running.setup.hosts = edit(running.setup.hosts);
+    if (!this.hosts) return;
+    await this.hosts.write(id, edit(await this.hosts.read(id)));
   }
 
   #requireGuest(what: string): GuestNetwork {
@@ -371,6 +390,7 @@ export class Networking {
       dns: false,
       setup: { hosts: "", resolvConf: "" },
       extraHosts: [],
+      hostname: container.hostname,
     };
     this.#running.set(container.id, running);
     try {
@@ -429,7 +449,12 @@ export class Networking {
           : { kind: "gateway", gateway: first.gateway || networks[0]!.ipam[0]!.gateway };
       running.setup = {
         netns,
-        hosts: hostsFile(container.hostname, [first.ip], running.extraHosts),
+        // One line per network, as dockerd adds one for each endpoint the sandbox joins.
+        hosts: hostsFile(
+          container.hostname,
+          endpoints.map((endpoint) => endpoint.ip),
+          running.extraHosts,
+        ),
         resolvConf: resolvConf(resolver, search, options),
       };
       return running.setup;
@@ -539,6 +564,7 @@ export class Networking {
           await guest.serveDns(container.id, EMBEDDED_DNS, (query) => this.answer(container.id, query));
           running.dns = true;
         }
+        await this.#editHosts(container.id, running, (text) => addHostsEntry(text, endpoint.ip, running.hostname));
       } catch (error) {
         this.store.release(container.id, network.id);
         throw error;
@@ -569,6 +595,10 @@ export class Networking {
     if (endpoint && this.guest) {
       await this.guest.detach(container.id, endpoint.ifname);
       this.store.release(container.id, network.id);
+      const running = this.#running.get(container.id);
+      if (running?.sandbox) {
+        await this.#editHosts(container.id, running, (text) => removeHostsEntry(text, endpoint.ip, running.hostname));
+      }
     }
     configs.delete(network.id);
   }
