@@ -201,12 +201,12 @@ export class ContainerService {
       ...(options.addressSpace ? { addressSpace: options.addressSpace } : {}),
       // Names the engine does not know go to the relay's resolver (SERVFAIL naming it when there is none).
       upstream: options.dnsUpstream ?? ((query) => resolveViaRelay(drydock.relay, query)),
-      // The file bound over a container's /etc/hosts, edited in place by `network connect`/`disconnect`.
-      hosts: {
-        read: async (id) => new TextDecoder().decode(await drydock.agent.readFile(`${containerDir(id)}/hosts`)),
-        write: (id, text) => {
-          tracer.emit({ op: "write", path: `${containerDir(id)}/hosts`, value: text }, id);
-          return drydock.agent.writeFile(`${containerDir(id)}/hosts`, text);
+      // The files bound over a container's /etc/hosts and resolv.conf, edited in place by `network connect`/`disconnect`.
+      files: {
+        read: async (id, file) => new TextDecoder().decode(await drydock.agent.readFile(`${containerDir(id)}/${file}`)),
+        write: (id, file, text) => {
+          tracer.emit({ op: "write", path: `${containerDir(id)}/${file}`, value: text }, id);
+          return drydock.agent.writeFile(`${containerDir(id)}/${file}`, text);
         },
       },
     });

@@ -2,7 +2,7 @@ import * as packet from "@dnsquery/dns-packet";
 import { describe, expect, it } from "vitest";
 import { isEngineError } from "../errors.ts";
 import { FakeGuestNetwork, fakeTcpDnsServer } from "./fake-guest.ts";
-import { type ContainerNetworkRequest, Networking, type StartingContainer } from "./networking.ts";
+import { type ContainerFiles, type ContainerNetworkRequest, Networking, type StartingContainer } from "./networking.ts";
 
 const request = (over: Partial<ContainerNetworkRequest> = {}): ContainerNetworkRequest => ({
   networkMode: "default",
@@ -207,6 +207,97 @@ describe("Networking: a container's network brought up and down in the guest", (
     await net.remove("back");
     expect(guest.calls.slice(-2)).toEqual([`removeBridge ${back.bridge}`, "unisolate 172.18.0.0/16 172.17.0.0/16"]);
     await expect(net.remove("bridge")).rejects.toThrow("bridge is a pre-defined network and cannot be removed");
+  });
+
+  it("edits a running container's /etc/hosts at connect and disconnect, and moves it from the gateway to the embedded resolver", async () => {
+    const guest = new FakeGuestNetwork();
+    // The files bound over the containers' /etc, as the engine keeps them in the guest.
+    const disk = new Map<string, string>();
+    const writes: string[] = [];
+    const files: ContainerFiles = {
+      read: async (id, file) => {
+        const text = disk.get(`${id}/${file}`);
+        if (text === undefined) throw new Error(`no ${file} for ${id}`);
+        return text;
+      },
+      write: async (id, file, text) => {
+        writes.push(`${id.slice(0, 1)}/${file}`);
+        disk.set(`${id}/${file}`, text);
+      },
+    };
+    const net = new Networking({ guest, files });
+    const run = async (c: StartingContainer) => {
+      const setup = await start(net, c);
+      disk.set(`${c.id}/hosts`, setup.hosts);
+      disk.set(`${c.id}/resolv.conf`, setup.resolvConf);
+      return setup;
+    };
+    await net.create({ name: "back" });
+    await net.create({ name: "other" });
+    await run(container("p", "peer", { networkMode: "back" }));
+    const web = container("a", "web", { dnsSearch: ["corp.test"], dnsOptions: ["timeout:2"] });
+    const started = { ...(await run(web)) };
+    expect(started.resolvConf).toMatch(/^nameserver 172\.17\.0\.1$/m);
+    expect(guest.dns.has(`${web.id} 127.0.0.11`)).toBe(false);
+    // A user line the connect must keep.
+    disk.set(`${web.id}/hosts`, `${started.hosts}10.9.9.9\tmine\n`);
+
+    await net.connect("back", { id: web.id, name: "web", running: true }, { aliases: [] });
+    expect(disk.get(`${web.id}/hosts`)).toBe(`${started.hosts}10.9.9.9\tmine\n172.18.0.3\t${"a".repeat(12)}\n`);
+    const resolv = disk.get(`${web.id}/resolv.conf`)!;
+    expect(resolv).toMatch(/^nameserver 127\.0\.0\.11$/m);
+    expect(resolv).not.toContain("172.17.0.1");
+    expect(resolv).toMatch(/^search corp\.test$/m);
+    expect(resolv).toMatch(/^options timeout:2 ndots:0$/m);
+    // Its new resolver answers the network's names at once.
+    expect(await resolve(guest, web.id, "peer")).toEqual(["172.18.0.2"]);
+    // A container joining its namespace afterwards gets the files as they now are.
+    const peer = () => ({ id: web.id, pid: 77, running: true });
+    const side = container("b", "side", { networkMode: "container:web" });
+    net.register(side.id, side.request, peer);
+    const joined = await net.setUp(side, peer);
+    expect(joined.hosts).toContain(`172.18.0.3\t${"a".repeat(12)}\n`);
+    expect(joined.resolvConf).toBe(resolv);
+
+    // A second user network: one more hosts line, the resolver is already the embedded one.
+    writes.length = 0;
+    await net.connect("other", { id: web.id, name: "web", running: true }, { aliases: [] });
+    expect(writes).toEqual(["a/hosts"]);
+    expect(disk.get(`${web.id}/hosts`)).toMatch(/^172\.19\.0\.2\ta{12}$/m);
+
+    await net.disconnect("back", { id: web.id, name: "web" });
+    await net.disconnect("other", { id: web.id, name: "web" });
+    expect(disk.get(`${web.id}/hosts`)).toBe(`${started.hosts}10.9.9.9\tmine\n`);
+    // As with dockerd, the embedded resolver stays (it still forwards what it does not know).
+    expect(disk.get(`${web.id}/resolv.conf`)).toBe(resolv);
+    expect(await resolve(guest, web.id, "peer")).toEqual([]);
+    expect(guest.calls.filter((call) => call.startsWith("detach"))).toEqual([
+      `detach ${web.id} eth1`,
+      `detach ${web.id} eth2`,
+    ]);
+  });
+
+  it("leaves a user network container's resolv.conf alone at connect, and a stopped container's files", async () => {
+    const guest = new FakeGuestNetwork();
+    const writes: string[] = [];
+    const files: ContainerFiles = {
+      read: async () => "127.0.0.1\tlocalhost\n",
+      write: async (id, file) => {
+        writes.push(`${id.slice(0, 1)}/${file}`);
+      },
+    };
+    const net = new Networking({ guest, files });
+    await net.create({ name: "app" });
+    await net.create({ name: "back" });
+    const web = container("a", "web", { networkMode: "app" });
+    await start(net, web);
+    await net.connect("back", { id: web.id, name: "web", running: true }, { aliases: [] });
+    expect(writes).toEqual(["a/hosts"]);
+    const idle = container("b", "idle");
+    net.register(idle.id, idle.request, noPeer);
+    await net.connect("back", { id: idle.id, name: "idle", running: false }, { aliases: [] });
+    await net.disconnect("back", { id: idle.id, name: "idle" });
+    expect(writes).toEqual(["a/hosts"]);
   });
 
   it("runs default containers with lo only on a guest without networking, and refuses what needs one", async () => {

@@ -74,12 +74,15 @@ interface Running {
   dnsServers?: DnsUpstream;
   /** The hostname its /etc/hosts gives its addresses. */
   hostname: string;
+  /** Its `--dns-search` and `--dns-option` values, for a resolv.conf written again at `network connect`. */
+  search: readonly string[];
+  dnsOptions: readonly string[];
 }
 
-/** A running container's /etc/hosts in the guest (the file bound over it), read and rewritten in place. */
-export interface HostsFiles {
-  read(containerId: string): Promise<string>;
-  write(containerId: string, text: string): Promise<void>;
+/** The files bound over a running container's /etc/hosts and /etc/resolv.conf in the guest, read and rewritten in place. */
+export interface ContainerFiles {
+  read(containerId: string, file: "hosts" | "resolv.conf"): Promise<string>;
+  write(containerId: string, file: "hosts" | "resolv.conf", text: string): Promise<void>;
 }
 
 /** Finds another container for `--network container:<ref>`. */
@@ -92,8 +95,8 @@ export interface NetworkingOptions {
   addressSpace?: string;
   /** Where names the engine does not know are resolved (the relay's DNS); none: SERVFAIL. */
   upstream?: DnsUpstream;
-  /** Where a running container's /etc/hosts is kept, so `network connect`/`disconnect` can edit it. */
-  hosts?: HostsFiles;
+  /** Where a running container's /etc/hosts and resolv.conf are kept, so `network connect`/`disconnect` edit them. */
+  files?: ContainerFiles;
 }
 
 const portError = (container: { name: string }, endpointId: string, error: unknown) =>
@@ -109,7 +112,7 @@ export class Networking {
   readonly ports = new PortAllocator();
   readonly guest: GuestNetwork | undefined;
   upstream: DnsUpstream | undefined;
-  readonly hosts: HostsFiles | undefined;
+  readonly files: ContainerFiles | undefined;
   /** Bridges made in the guest (or being made), by network id. */
   readonly #bridges = new Map<string, Promise<void>>();
   /** The networks each container is connected to (by network id), running or not. */
@@ -121,14 +124,14 @@ export class Networking {
     this.store = new NetworkStore(options.addressSpace ? { addressSpace: options.addressSpace } : {});
     this.guest = options.guest;
     this.upstream = options.upstream;
-    this.hosts = options.hosts;
+    this.files = options.files;
   }
 
   /** Edits a running container's /etc/hosts in the guest (and what a `container:` joiner copies). */
   async #editHosts(id: string, running: Running, edit: (text: string) => string): Promise<void> {
     running.setup.hosts = edit(running.setup.hosts);
-    if (!this.hosts) return;
-    await this.hosts.write(id, edit(await this.hosts.read(id)));
+    if (!this.files) return;
+    await this.files.write(id, "hosts", edit(await this.files.read(id, "hosts")));
   }
 
   #requireGuest(what: string): GuestNetwork {
@@ -391,6 +394,8 @@ export class Networking {
       setup: { hosts: "", resolvConf: "" },
       extraHosts: [],
       hostname: container.hostname,
+      search,
+      dnsOptions: options,
     };
     this.#running.set(container.id, running);
     try {
@@ -561,8 +566,12 @@ export class Networking {
           mac: endpoint.mac,
         });
         if (!running.dns && network.name !== "bridge") {
+          // Started on the default bridge, it asked the gateway (or its --dns servers): as dockerd, it moves to the
+          // embedded resolver, which knows the new network's names and forwards the rest to the same upstreams.
           await guest.serveDns(container.id, EMBEDDED_DNS, (query) => this.answer(container.id, query));
           running.dns = true;
+          running.setup.resolvConf = resolvConf({ kind: "embedded" }, running.search, running.dnsOptions);
+          await this.files?.write(container.id, "resolv.conf", running.setup.resolvConf);
         }
         await this.#editHosts(container.id, running, (text) => addHostsEntry(text, endpoint.ip, running.hostname));
       } catch (error) {
