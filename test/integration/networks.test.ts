@@ -1,6 +1,7 @@
 // Docker's networking with the real docker CLI against the Node daemon and the real guest: containers on a user
 // network reach each other by name through the embedded resolver, --network none has lo only, a published port
-// answers from the guest, docker port shows it, and a network in use cannot be removed.
+// answers from the guest, docker port shows it, a network in use cannot be removed, and network connect/disconnect
+// edit a running container's /etc/hosts and resolver.
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -192,6 +193,65 @@ describe("networks with the real docker CLI", () => {
         "cat /etc/resolv.conf",
       ),
     ).toBe("nameserver 10.0.0.53\nsearch corp.test\noptions ndots:2\n");
+  });
+
+  it("docker network connect gives a running default bridge container a hosts line and the new network's names; disconnect takes the line away", async () => {
+    expect((await docker(["network", "create", "linked"])).code).toBe(0);
+    const peer = await docker([
+      "run",
+      "-d",
+      "--name",
+      "peer",
+      "--network",
+      "linked",
+      busybox.reference,
+      "sleep",
+      "600",
+    ]);
+    expect(peer.stderr).toBe("");
+    const roamer = await docker(["run", "-d", "--name", "roamer", busybox.reference, "sleep", "600"]);
+    expect(roamer.stderr).toBe("");
+    const exec = async (command: string) => {
+      const result = await docker(["exec", "roamer", "sh", "-c", command]);
+      return { ...result, output: result.stdout + result.stderr };
+    };
+    const hostname = (await docker(["inspect", "-f", "{{.Config.Hostname}}", "roamer"])).stdout.trim();
+    expect(hostname).toMatch(/^[0-9a-f]{12}$/);
+    const hostsBefore = (await exec("cat /etc/hosts")).stdout;
+    expect(hostsBefore).toMatch(new RegExp(`^172\\.17\\.0\\.\\d+\\s+${hostname}$`, "m"));
+    expect((await exec("cat /etc/resolv.conf")).stdout).toMatch(/^nameserver 172\.17\.0\.1$/m);
+    // On the default bridge, the user network's names mean nothing.
+    expect((await exec("nslookup peer")).code).not.toBe(0);
+
+    const connected = await docker(["network", "connect", "linked", "roamer"]);
+    expect(connected.stderr).toBe("");
+    expect(connected.code).toBe(0);
+    const [ip, peerIp] = await Promise.all(
+      ["roamer", "peer"].map(async (name) =>
+        (await docker(["inspect", "-f", "{{.NetworkSettings.Networks.linked.IPAddress}}", name])).stdout.trim(),
+      ),
+    );
+    expect(ip).toMatch(/^172\.\d+\.0\.\d+$/);
+    const line = new RegExp(`^${ip!.replaceAll(".", "\\.")}\\s+${hostname}$`, "m");
+    expect((await exec("cat /etc/hosts")).stdout).toMatch(line);
+    // Without a restart: its resolv.conf now names the embedded resolver, which knows peer.
+    expect((await exec("cat /etc/resolv.conf")).stdout).toMatch(/^nameserver 127\.0\.0\.11$/m);
+    const lookup = await exec("nslookup peer");
+    expect(lookup.code, lookup.output).toBe(0);
+    expect(lookup.stdout).toMatch(new RegExp(`Address:\\s+${peerIp!.replaceAll(".", "\\.")}`));
+    const ping = await exec("busybox ping -c 1 -W 5 peer");
+    expect(ping.code, ping.output).toBe(0);
+    expect(ping.stdout).toContain(`(${peerIp})`);
+    expect(ping.stdout).toContain("1 packets received");
+
+    const disconnected = await docker(["network", "disconnect", "linked", "roamer"]);
+    expect(disconnected.stderr).toBe("");
+    const after = (await exec("cat /etc/hosts")).stdout;
+    expect(after).not.toMatch(line);
+    expect(after).toBe(hostsBefore);
+    expect((await exec("ls /sys/class/net | tr '\\n' ' '")).stdout).toBe("eth0 lo ");
+    expect((await docker(["rm", "-f", "roamer", "peer"])).code).toBe(0);
+    expect((await docker(["network", "rm", "linked"])).code).toBe(0);
   });
 
   it("docker stats shows a container's network I/O, and it rises with traffic; --network none has none", async () => {
