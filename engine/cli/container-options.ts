@@ -44,6 +44,12 @@ export const CONTAINER_FLAGS = [
   { name: "publish-all", short: "P", type: "bool", help: "Publish all exposed ports to random ports" },
   { name: "pull", type: "string", default: "missing", help: 'Pull image before running ("always"|"missing"|"never")' },
   { name: "read-only", type: "bool", help: "Mount the container's root filesystem as read only" },
+  {
+    name: "restart",
+    type: "string",
+    default: "no",
+    help: "Restart policy to apply when a container exits",
+  },
   { name: "rm", type: "bool", help: "Automatically remove the container when it exits" },
   { name: "runtime", type: "string", help: "Runtime to use for this container" },
   { name: "security-opt", type: "list", help: "Security Options" },
@@ -51,6 +57,7 @@ export const CONTAINER_FLAGS = [
   { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
   { name: "user", short: "u", type: "string", help: "Username or UID (format: <name|uid>[:<group|gid>])" },
   { name: "volume", short: "v", type: "list", help: "Bind mount a volume" },
+  { name: "volumes-from", type: "list", help: "Mount volumes from the specified container(s)" },
   { name: "workdir", short: "w", type: "string", help: "Working directory inside the container" },
   { name: "help", type: "bool", help: "Print usage" },
 ] as const satisfies readonly FlagSpec[];
@@ -103,7 +110,24 @@ export interface CreateBody {
     SecurityOpt: string[] | null;
     Devices: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
     ReadonlyRootfs: boolean;
+    RestartPolicy: { Name: string; MaximumRetryCount: number };
+    VolumesFrom?: string[];
   };
+}
+
+/**
+ * `--restart NAME[:COUNT]`, split as docker's client splits it (the daemon checks the name and the count).
+ * @example
+ * parseRestartFlag("on-failure:3"); // { Name: "on-failure", MaximumRetryCount: 3 }
+ */
+export function parseRestartFlag(value: string): { Name: string; MaximumRetryCount: number } {
+  const colon = value.indexOf(":");
+  const name = colon < 0 ? value : value.slice(0, colon);
+  const count = colon < 0 ? "" : value.slice(colon + 1);
+  if (count !== "" && !/^[+-]?\d+$/.test(count)) {
+    throw new FlagError("invalid restart policy format: maximum retry count must be an integer");
+  }
+  return { Name: name, MaximumRetryCount: count === "" ? 0 : Number(count) };
 }
 
 /** `-v`: a spec with a source goes to Binds, a path alone (`/data`, `/data:ro`) to Config.Volumes, as docker splits them. */
@@ -146,6 +170,7 @@ function networkAndMountConfig(flags: ContainerFlags): Pick<
   if (flags["dns-search"].length) host.DnsSearch = flags["dns-search"];
   const { binds, anonymous } = volumeFlags(flags.volume);
   if (binds.length > 0) host.Binds = binds;
+  if (flags["volumes-from"].length > 0) host.VolumesFrom = flags["volumes-from"];
   if (flags.mount.length > 0) host.Mounts = flags.mount.map(parseMountOption);
   if (flags.tmpfs.length > 0) {
     host.Tmpfs = {};
@@ -241,6 +266,10 @@ export function containerConfig(
     labels[equals === -1 ? label : label.slice(0, equals)] = equals === -1 ? "" : label.slice(equals + 1);
   }
   const unsupported = networkAndMountConfig(flags);
+  const restartPolicy = parseRestartFlag(flags.restart);
+  if (flags.rm && restartPolicy.Name !== "" && restartPolicy.Name !== "no") {
+    throw new FlagError("Conflicting options: cannot specify both --restart and --rm");
+  }
   return {
     ...unsupported,
     Image: image,
@@ -269,6 +298,7 @@ export function containerConfig(
       SecurityOpt: flags["security-opt"].length ? flags["security-opt"] : null,
       Devices: devices,
       ReadonlyRootfs: flags["read-only"],
+      RestartPolicy: restartPolicy,
       ...unsupported.HostConfig,
     },
   };

@@ -211,6 +211,26 @@ describe("runCli", () => {
     expect(bad.stderr).toContain('invalid argument "/dev/a:/dev/b:rx" for "--device" flag: invalid device mode: rx');
   });
 
+  it("create: --restart and --volumes-from as Docker's HostConfig; --restart with --rm is refused", async () => {
+    let body: unknown;
+    const result = await cli(
+      ["create", "--restart", "on-failure:3", "--volumes-from", "data:ro", "busybox"],
+      async (request) => {
+        body = await request.json();
+        return json({ Id: "c1", Warnings: [] }, 201);
+      },
+    );
+    expect(result.code).toBe(0);
+    expect(body).toMatchObject({
+      HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 3 }, VolumesFrom: ["data:ro"] },
+    });
+    const both = await cli(["run", "--rm", "--restart", "always", "busybox"], () => json({}, 500));
+    expect(both.code).toBe(125);
+    expect(both.stderr).toContain("Conflicting options: cannot specify both --restart and --rm");
+    const count = await cli(["run", "--restart", "on-failure:x", "busybox"], () => json({}, 500));
+    expect(count.stderr).toContain("maximum retry count must be an integer");
+  });
+
   it("run: create, attach, wait, start, demultiplexed output, the container's exit code", async () => {
     const result = await cli(["run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "x"], async (request) => {
       const path = new URL(request.url).pathname.replace(/^\/v1\.43/, "");

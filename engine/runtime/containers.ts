@@ -393,7 +393,11 @@ export class Containers {
       restored.push(container.id);
     }
     if (restored.length) this.#persist();
-    return restored;
+    // A --rm container whose removal the last engine did not finish (the tab closed as it exited) is removed now,
+    // with its anonymous volumes, as dockerd removes auto-remove containers it finds at start.
+    const autoRemoved = restored.filter((id) => this.#containers.get(id)?.options.rm);
+    for (const id of autoRemoved) await this.remove(id, { force: true, volumes: true }).catch(() => {});
+    return restored.filter((id) => !autoRemoved.includes(id));
   }
 
   /**
@@ -756,6 +760,9 @@ export class Containers {
       container.logs.close();
       if (container.status !== "removed") this.#move(container, "exit");
       this.#event(container, "die", { exitCode: String(exit.code), ...(exit.oomKilled ? { oomKilled: "true" } : {}) });
+      // Its exit is in the records before anyone waiting is told (a tab reloaded right after `docker run` returned
+      // finds it exited with its code, not lost with the guest); a failed write is reported by saved().
+      if (!container.options.rm) await this.#saving;
       for (const listener of [...this.#exits]) listener(container.id, exit);
       if (container.options.rm)
         await Promise.all([cleanedUp, this.remove(container.id, { volumes: true }).catch(() => {})]);
@@ -1170,8 +1177,10 @@ export class Containers {
       if (!container.wasi) await this.#removeRootfs(container.id);
       await this.volumes?.detach(container.id, { removeAnonymous: options.volumes ?? false });
     } finally {
-      // Gone from the list either way (a guest that failed took its files with it): whoever waits is told.
+      // Gone from the list either way (a guest that failed took its files with it): whoever waits is told, once
+      // the records no longer hold it (a tab reloaded right after `docker run --rm` returned does not find it).
       this.#event(container, "destroy");
+      await this.#saving;
       for (const listener of [...this.#removals]) listener(container.id);
     }
   }

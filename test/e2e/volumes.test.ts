@@ -1,5 +1,6 @@
 // Volumes in real Chromium keep their files in the page's OPFS: a file written into a volume by one container is
 // read by another after the page is reloaded (a fresh guest, a fresh engine), and `docker volume rm` deletes it.
+// Containers are kept too: after a reload they are listed, exited, and a --restart always one runs again.
 // Screenshots go to test-results/e2e/.
 import { describe, expect, it } from "vitest";
 import { screenshot, typeCommand, unwrappedTerminalText, usePageWithRegistry, waitForPrompt } from "./harness.ts";
@@ -46,5 +47,36 @@ describe("a volume in the page", () => {
       return names;
     });
     expect(stored).not.toContain("notes");
+  });
+
+  it("keeps containers across a reload: exited ones listed, an --restart always one running again", {
+    timeout: 400_000,
+  }, async () => {
+    const { page } = started.browser;
+    const busybox = started.images.busybox.reference;
+    await page.goto(started.server.url);
+    await waitForPrompt(page);
+    await typeCommand(
+      page,
+      `docker run -d --name keeper --restart always -v work:/work ${busybox} sh -c 'echo started >> /work/log; sleep 600' >/dev/null; until docker exec keeper cat /work/log 2>/dev/null | grep -q started; do sleep 1; done; docker stop -t 0 keeper >/dev/null; docker run --name done ${busybox} sh -c 'exit 3'; echo ran-$((40+2))`,
+    );
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("ran-42");
+
+    // keeper was stopped by hand: `always` brings it back when the engine starts again all the same.
+    await page.reload();
+    await waitForPrompt(page);
+    await typeCommand(page, "clear; docker ps -a --format 'kept:{{.Names}} {{.Status}}'");
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("kept:done Exited (3)");
+    // The policy started keeper again in the fresh guest: it runs, from its image, with its volume, and its command
+    // ran a second time into the same file.
+    await typeCommand(
+      page,
+      "for i in $(seq 30); do n=$(docker exec keeper cat /work/log 2>/dev/null | wc -l); [ $n -ge 2 ] && break; sleep 1; done; echo runs:$n; docker inspect -f 'again:{{.State.Status}} {{.HostConfig.RestartPolicy.Name}} {{range .Mounts}}{{.Name}}{{end}}' keeper",
+    );
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("again:running always work");
+    expect(await unwrappedTerminalText(page)).toContain("runs:2again");
+    await screenshot(page, "volumes-02-containers-after-reload");
+    await typeCommand(page, "docker rm -f keeper done >/dev/null && docker volume rm work && echo cleaned-$((40+2))");
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("cleaned-42");
   });
 });
