@@ -336,12 +336,17 @@ export class ContainerService {
 
   /**
    * Creates a container from an image (`docker create`): its runtime spec and writable layer; nothing runs yet.
-   * Throws notFound for an image that was not pulled, invalidArgument for a bad option.
+   * Throws notFound for an image that was not pulled, invalidArgument for a bad option. With `keepFiles: false` its
+   * writable layer is not saved to the engine's storage when it stops (a build step's container).
    * @example
    * const { id } = await containers.create("busybox", { cmd: ["sleep", "60"], memory: "32m" });
    */
-  async create(image: string, options: RunOptions = {}): Promise<ContainerDetails> {
-    return this.containers.create(image, options, await this.runtimeFor(image, options));
+  async create(
+    image: string,
+    options: RunOptions = {},
+    extra: { keepFiles?: boolean } = {},
+  ): Promise<ContainerDetails> {
+    return this.containers.create(image, options, await this.runtimeFor(image, options), extra);
   }
 
   /**

@@ -637,7 +637,8 @@ export class Builder {
       const { uid, gid } = await resolveUser(await this.#tree(state), exec.User);
       options.user = `${uid}:${gid}`;
     }
-    const container = await containers.create(parentId, options);
+    // Its layer is read and it is removed at once: its files need not be saved to the engine's storage.
+    const container = await containers.create(parentId, options, { keepFiles: false });
     const id = container.id;
     write(` ---> Running in ${id.slice(0, 12)}\n`);
     const onAbort = () => void containers.kill(id).catch(() => {});

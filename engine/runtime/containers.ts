@@ -44,6 +44,7 @@ import { SavedLog } from "./saved-logs.ts";
 import type { RuntimeDevice, RuntimeSpec } from "./spec.ts";
 import { type ContainerAction, type ContainerStatus, requireTask, transition } from "./state.ts";
 import { type CgroupSample, cgroupDir, type ProcessInfo, type RuntimeAgent, type Task, TaskRunner } from "./task.ts";
+import { forgetUpperLayer, restoreUpperLayer, saveUpperLayer } from "./upper-layer.ts";
 
 /** How a container's last task ended. */
 export interface ExitInfo {
@@ -162,6 +163,8 @@ interface Container {
   pendingRestart?: ReturnType<typeof setTimeout>;
   /** The wait before the policy's last restart (it doubles for each restart in a row). */
   restartDelayMs?: number;
+  /** False for a container whose files are not saved to the engine's storage when its task ends (a build step's). */
+  keepFiles?: boolean;
 }
 
 /** One path a container changed: `A`dded, `C`hanged or `D`eleted, as `docker diff` prints them. */
@@ -222,6 +225,10 @@ export class Containers {
   /** Kept logs of removed containers being deleted from the store, and the last such deletion's failure. */
   readonly #logRemovals = new Set<Promise<void>>();
   #logRemovalError: unknown;
+  /** Each container's last save of its writable layer to the records' store (one after another per container). */
+  readonly #layerSaves = new Map<string, Promise<void>>();
+  /** Why a container's writable layer could not be saved, until a later save of it works. */
+  readonly #layerErrors = new Map<string, unknown>();
 
   constructor(
     readonly agent: RuntimeAgent,
@@ -285,8 +292,17 @@ export class Containers {
     });
   }
 
-  /** Settles once every change made so far is written to the records; rejects when the last write failed. */
+  /**
+   * Settles once every change made so far is written to the records, with the writable layer of every container
+   * (a running one's read while its processes are frozen); rejects when the last write of either failed.
+   */
   async saved(): Promise<void> {
+    for (const container of this.#containers.values()) {
+      if ((container.status === "running" || container.status === "paused") && container.task) {
+        void this.#keepUpperLayer(container, { live: container.status === "running" });
+      }
+    }
+    await Promise.all([...this.#layerSaves.values()]);
     const logs = [...this.#containers.values()].flatMap((c) => (c.savedLog ? [c.savedLog] : []));
     await Promise.all([this.#saving, ...logs.map((log) => log.flush()), ...this.#logRemovals]);
     if (this.#saveError !== undefined) {
@@ -300,6 +316,51 @@ export class Containers {
       const what = failed ? `saving the log of container ${failed.id.slice(0, 12)}` : "removing a container's log";
       throw new EngineError("internal", `${what} failed: ${String(error)}`, { cause: error });
     }
+    const [layerError] = this.#layerErrors.values();
+    if (layerError !== undefined) throw layerError;
+  }
+
+  /**
+   * Saves the container's writable layer to the records' store, after any save of it still under way; with `live`
+   * its processes are frozen while its files are read. Never rejects: a failure is kept for `saved()` to report.
+   */
+  #keepUpperLayer(container: Container, { live }: { live: boolean }): Promise<void> {
+    const records = this.records;
+    if (!records || container.wasi || container.options.rm || container.keepFiles === false) return Promise.resolve();
+    const { id } = container;
+    const save = async () => {
+      // Best effort: a task that is ending has no cgroup left to freeze, and nothing left to write either.
+      const freeze =
+        live &&
+        (await this.#runner.freeze(id, container.spec, true).then(
+          () => true,
+          () => false,
+        ));
+      try {
+        await saveUpperLayer({
+          agent: this.agent,
+          store: records,
+          id,
+          upperDir: this.snapshotter.upperDir(id),
+          tracer: this.tracer,
+        });
+      } finally {
+        if (freeze) await this.#runner.freeze(id, container.spec, false).catch(() => {});
+      }
+    };
+    const saving = (this.#layerSaves.get(id) ?? Promise.resolve()).then(save).then(
+      () => {
+        this.#layerErrors.delete(id);
+      },
+      (error: unknown) => {
+        this.#layerErrors.set(id, error);
+      },
+    );
+    this.#layerSaves.set(id, saving);
+    void saving.then(() => {
+      if (this.#layerSaves.get(id) === saving) this.#layerSaves.delete(id);
+    });
+    return saving;
   }
 
   #record(c: Container): ContainerRecord {
@@ -328,7 +389,8 @@ export class Containers {
 
   /**
    * Reads the records kept by an earlier run of the engine: each container is back, exited if it was running (its
-   * task died with the guest), its writable layer made anew at its next start. Returns the restored ids.
+   * task died with the guest), its root made anew at its next start with the files of its last saved writable layer.
+   * Returns the restored ids.
    * @example
    * await containers.restore();
    */
@@ -423,8 +485,16 @@ export class Containers {
     container.status = transition(container.status, action, container.id);
   }
 
-  /** `runtime` is chosen by the container service from the image's platform (GUEST_RUNTIME or WASI_RUNTIME). */
-  async create(image: string, options: RunOptions = {}, runtime = GUEST_RUNTIME): Promise<ContainerDetails> {
+  /**
+   * `runtime` is chosen by the container service from the image's platform (GUEST_RUNTIME or WASI_RUNTIME);
+   * `keepFiles: false` leaves its writable layer out of the engine's storage (a build step's, read and removed at once).
+   */
+  async create(
+    image: string,
+    options: RunOptions = {},
+    runtime = GUEST_RUNTIME,
+    { keepFiles = true }: { keepFiles?: boolean } = {},
+  ): Promise<ContainerDetails> {
     const valid = validateRunOptions(options);
     if (valid.name && [...this.#containers.values()].some((c) => c.name === valid.name)) {
       throw new EngineError("conflict", `the container name "${valid.name}" is already in use`);
@@ -505,6 +575,7 @@ export class Containers {
     };
     if (this.records) container.savedLog = new SavedLog(this.records, id);
     if (runtime === WASI_RUNTIME) container.wasi = { image: details, layer: new Map() };
+    if (!keepFiles) container.keepFiles = false;
     this.#containers.set(id, container);
     this.#event(container, "create");
     return this.inspect(id);
@@ -748,6 +819,9 @@ export class Containers {
       // A container that stays must be clean before it can be seen exited (and started again); one removed at once
       // sends its removal right behind the cgroup's rmdir and the umount.
       if (!container.options.rm) await cleanedUp;
+      // Its files leave the guest's tmpfs for the engine's storage before it is seen exited, so a start in a later
+      // guest has them (a guest that failed took them with it: the last saved ones stay).
+      if (!status.error) await this.#keepUpperLayer(container, { live: false });
       // What it wrote to volumes leaves the guest's page cache for the engine's storage, so it survives the guest.
       if (container.mounts.some((mount) => mount.type === "volume")) await this.volumes?.sync().catch(() => {});
       const exit: ExitInfo = { code: status.code, oomKilled, finishedAt: Date.now() };
@@ -772,7 +846,10 @@ export class Containers {
     })();
   }
 
-  /** A restored container's root in this guest: its image's layers, the init layer and a new writable layer. */
+  /**
+   * A restored container's root in this guest: its image's layers, the init layer and a new writable layer holding
+   * the files of its last saved one.
+   */
   async #remakeRootfs(container: Container): Promise<void> {
     const details = await this.images.image(container.imageId).catch((error: unknown) => {
       throw new EngineError(
@@ -783,6 +860,20 @@ export class Containers {
     });
     this.snapshotter.registerLayers(details.layers.map((layer) => layer.chainId));
     await this.#prepareRootfs(container.id, container.spec, details.layers.at(-1)?.chainId, container.options);
+    if (this.records) {
+      try {
+        await restoreUpperLayer({
+          agent: this.agent,
+          store: this.records,
+          id: container.id,
+          upperDir: this.snapshotter.upperDir(container.id),
+          tracer: this.tracer,
+        });
+      } catch (error) {
+        await this.#removeRootfs(container.id).catch(() => {});
+        throw error;
+      }
+    }
     container.needsRootfs = false;
   }
 
@@ -1174,7 +1265,13 @@ export class Containers {
       void removal.finally(() => this.#logRemovals.delete(removal));
     }
     try {
-      if (!container.wasi) await this.#removeRootfs(container.id);
+      if (!container.wasi) {
+        // A save of its files still under way lands first; then its saved files go with its root in the guest.
+        await this.#layerSaves.get(container.id);
+        this.#layerErrors.delete(container.id);
+        const forgotten = this.records && forgetUpperLayer(this.records, container.id, this.tracer);
+        await Promise.all([this.#removeRootfs(container.id), forgotten]);
+      }
       await this.volumes?.detach(container.id, { removeAnonymous: options.volumes ?? false });
     } finally {
       // Gone from the list either way (a guest that failed took its files with it): whoever waits is told, once

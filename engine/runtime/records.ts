@@ -1,7 +1,8 @@
 // What the engine keeps of each container between two runs of itself (a daemon restart, a page reload): one small
 // document, `containers.json`, in the engine's metadata store (beside images.json: OPFS in the page, the data root
 // in Node). It holds every container's record, rewritten whenever one changes; a task is never kept (the guest that
-// ran it is gone), so a container found running is read back as exited, as after a host reboot.
+// ran it is gone), so a container found running is read back as exited, as after a host reboot. Its files are kept
+// beside it, one archive per container (upper-layer.ts).
 import { EngineError } from "../errors.ts";
 import { parseJson } from "../oci/json.ts";
 import type { ContainerMount } from "../volumes/index.ts";

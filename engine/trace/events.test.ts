@@ -48,6 +48,11 @@ describe("trace commands read like the shell", () => {
       "setpriv --reuid=0 --regid=0 --groups=10 --inh-caps=-all --ambient-caps=-all --bounding-set=-all,+chown,+kill --no-new-privs",
     ],
     [{ op: "exec", argv: ["sh", "-c", "echo it's"] }, `exec sh -c 'echo it'"'"'s'`],
+    [
+      { op: "store", action: "write", name: "upper-3f2a.tar", bytes: 10240, note: "the writable layer" },
+      "store write upper-3f2a.tar # 10240 bytes, the writable layer",
+    ],
+    [{ op: "store", action: "remove", name: "upper-3f2a.tar" }, "store remove upper-3f2a.tar"],
     [{ op: "kill", pid: 42, signal: 15 }, "kill -TERM 42"],
     [{ op: "rm", path: "/run/x", recursive: true }, "rm -rf /run/x"],
     [

@@ -39,6 +39,8 @@ export type TraceAction =
   /** A networking step (`ip …`, `nsenter --net=… ip …`, `docker-proxy …`), done by drydockd through rtnetlink. */
   | { op: "net"; argv: string[]; note?: string }
   | { op: "exec"; argv: string[] }
+  /** A document of the engine's own storage (OPFS in the page, the data root in Node) written whole, read or deleted. */
+  | { op: "store"; action: "write" | "read" | "remove"; name: string; bytes?: number; note?: string }
   | { op: "kill"; pid: number; signal: number }
   | { op: "wait"; pid: number; code: number; signal?: number }
   | { op: "http"; method: string; url: string; status?: number }
@@ -144,6 +146,11 @@ export function commandOf(action: TraceAction): string {
       return `${action.argv.map(q).join(" ")}${action.note ? ` # ${action.note}` : ""}`;
     case "exec":
       return `exec ${action.argv.map(q).join(" ")}`;
+    case "store": {
+      const size = action.bytes !== undefined ? `${action.bytes} bytes` : "";
+      const comment = [size, action.note ?? ""].filter(Boolean).join(", ");
+      return `store ${action.action} ${q(action.name)}${comment ? ` # ${comment}` : ""}`;
+    }
     case "kill":
       return `kill -${signalName(action.signal)} ${action.pid}`;
     case "wait":

@@ -1,6 +1,7 @@
 // Containers outlive the daemon: their records are kept in the data root's metadata store (containers.json), read
 // back when the daemon starts again on the same data root. A container that ran is then exited (its task died with
-// the guest), `docker start` runs it again from its image, and `docker rm` removes it.
+// the guest), `docker start` runs it again from its image with the files of its writable layer (saved beside the
+// records when its task ended, or when the daemon stopped), and `docker rm` removes it.
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -91,6 +92,8 @@ describe("containers across a daemon restart", () => {
       "{{.Config.Hostname}} {{.Config.Env}} {{.Config.Cmd}} {{.Config.Labels}} {{.Created}} {{range .Mounts}}{{.Name}}:{{.Destination}}{{end}}";
     const before = await docker(["inspect", "-f", configFormat, "server"]);
     expect(before.stdout).toContain("GREETING=hello");
+    // Written while it runs: saved when the daemon stops (its processes frozen meanwhile).
+    expect((await docker(["exec", "server", "sh", "-c", "echo while running > /live.txt"])).code).toBe(0);
 
     await restartDaemon();
 
@@ -118,6 +121,7 @@ describe("containers across a daemon restart", () => {
       log = await docker(["exec", "server", "cat", "/kept/log"]);
     }
     expect(log.stdout).toBe(`hello from ${hostname.trim()}\nhello from ${hostname.trim()}\n`);
+    expect((await docker(["exec", "server", "cat", "/live.txt"])).stdout).toBe("while running\n");
     const fresh = await docker(["start", "-a", "fresh"]);
     expect(fresh).toMatchObject({ code: 0, stdout: "made\n" });
     // In use by a container kept from before: the volume cannot go.
@@ -175,5 +179,54 @@ describe("containers across a daemon restart", () => {
     await running?.containers.saved();
     // Its kept log went with it.
     expect((await readdir(metadata)).filter((name) => name.startsWith(`log-${id}.`))).toEqual([]);
+  });
+
+  it("keeps a container's own files: what it wrote, and a file of its image it deleted", async () => {
+    // The first run (marked in a volume) writes and deletes, then waits to be stopped; a later run shows what it finds.
+    const script = [
+      "doc=/usr/share/doc/busybox-static/copyright",
+      "if [ -e /state/ran ]; then cat /data.txt 2>&1; ls -ln /data.txt 2>&1; ls $doc 2>&1; exit 0; fi",
+      "echo written before the restart > /data.txt; chown 1:2 /data.txt; chmod 640 /data.txt; rm $doc || exit 1",
+      "touch /state/ran /ready; exec sleep 600",
+    ].join("\n");
+    const run = await docker(["run", "-d", "--name", "writer", "-v", "/state", busybox.reference, "sh", "-c", script]);
+    expect(run).toMatchObject({ code: 0, stderr: "" });
+    let ready = await docker(["exec", "writer", "test", "-e", "/ready"]);
+    for (let i = 0; i < 100 && ready.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ready = await docker(["exec", "writer", "test", "-e", "/ready"]);
+    }
+    expect(ready.code).toBe(0);
+    const commands: string[] = [];
+    const untrace = running!.containers.trace((event) => commands.push(event.command));
+    expect((await docker(["stop", "-t", "1", "writer"])).code).toBe(0);
+    untrace();
+    const id = (await docker(["inspect", "-f", "{{.Id}}", "writer"])).stdout.trim();
+    // The page's trace shows the layer leaving the guest for the engine's storage.
+    expect(commands).toContainEqual(
+      expect.stringMatching(/^exec tar -c -f - -C \/run\/drydock\/snapshots\/\d+\/fs \.$/),
+    );
+    expect(commands).toContainEqual(expect.stringMatching(new RegExp(`^store write upper-${id}\\.tar # \\d+ bytes`)));
+    const saved = join(dir, "root", "metadata", `upper-${id}.tar`);
+    expect(existsSync(saved)).toBe(true);
+
+    await restartDaemon();
+
+    const started = await docker(["start", "-a", "writer"]);
+    expect(started.code).toBe(0);
+    const [content, listing, deleted] = started.stdout.split("\n");
+    expect(content).toBe("written before the restart");
+    // Its owner and mode came back with it.
+    expect(listing).toMatch(/^-rw-r-----\s+1 1\s+2\s+27 .* \/data\.txt$/);
+    expect(deleted).toMatch(/\/usr\/share\/doc\/busybox-static\/copyright: No such file or directory/);
+    const diff = await docker(["diff", "writer"]);
+    expect(diff.stdout).toContain("A /data.txt\n");
+    expect(diff.stdout).toContain("D /usr/share/doc/busybox-static/copyright\n");
+
+    // Saved again when that run ended: still there after one more restart, and gone with the container.
+    await restartDaemon();
+    expect((await docker(["start", "-a", "writer"])).stdout).toMatch(/^written before the restart\n/);
+    expect((await docker(["rm", "-v", "writer"])).code).toBe(0);
+    expect(existsSync(saved)).toBe(false);
   });
 });

@@ -1,0 +1,164 @@
+// A container's writable layer kept in the engine's storage, so its files outlive the guest (a daemon restart, a page
+// reload, a guest fault). The layer is its overlay upper dir on the guest's tmpfs, archived as it is by busybox tar in
+// the guest: files, directories, symlinks, hard links, owners, modes and times, and overlayfs's whiteouts (character
+// devices 0/0, often hard links to one inode), which tar keeps as device entries and links and puts back with mknod
+// and link. The archive is one document of the metadata store beside containers.json, `upper-<id>.tar`, replaced
+// whole (a temporary file renamed into place in Node, OPFS's swap file in the page), so a save cut short leaves the
+// last complete one. What tar cannot carry is extended attributes: a directory overlayfs marked opaque (removed and
+// made again in the container) comes back merged with the image's directory below it.
+import type { AgentClient } from "../agent/index.ts";
+import type { MetadataStore } from "../content/metadata.ts";
+import { EngineError } from "../errors.ts";
+import type { Tracer } from "../trace/index.ts";
+
+const BLOCK = 512;
+
+/** The metadata document holding a container's writable layer. */
+export function upperLayerDocument(id: string): string {
+  return `upper-${id}.tar`;
+}
+
+/** A tar header's numeric field: octal digits (NUL or space ended), or GNU's base-256 with the high bit set. */
+function tarNumber(field: Uint8Array): number | undefined {
+  if (field[0]! & 0x80) {
+    let value = field[0]! & 0x7f;
+    for (const byte of field.subarray(1)) value = value * 256 + byte;
+    return value;
+  }
+  const text = new TextDecoder()
+    .decode(field)
+    .replace(/[\0 ]+$/, "")
+    .replace(/^ +/, "");
+  if (!/^[0-7]*$/.test(text)) return undefined;
+  return text === "" ? 0 : Number.parseInt(text, 8);
+}
+
+/**
+ * Whether bytes are one whole tar archive: every header's checksum holds, every entry's data is there, and the
+ * archive ends with the zero blocks that close it. A stream cut short fails this.
+ * @example
+ * isCompleteTar(new Uint8Array(1024)); // true: an empty archive
+ * isCompleteTar(wholeArchive.subarray(0, 1536)); // false
+ */
+export function isCompleteTar(bytes: Uint8Array): boolean {
+  if (bytes.length % BLOCK !== 0) return false;
+  let at = 0;
+  while (at + BLOCK <= bytes.length) {
+    const header = bytes.subarray(at, at + BLOCK);
+    if (header.every((byte) => byte === 0)) {
+      // The end: a second zero block, then only zeros (padding to a record).
+      return at + 2 * BLOCK <= bytes.length && bytes.subarray(at).every((byte) => byte === 0);
+    }
+    const checksum = tarNumber(header.subarray(148, 156));
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
+    if (checksum !== sum) return false;
+    const size = tarNumber(header.subarray(124, 136));
+    if (size === undefined) return false;
+    // Links, devices, directories and FIFOs carry no data whatever their size field says.
+    const type = String.fromCharCode(header[156]!);
+    const data = ["1", "2", "3", "4", "5", "6"].includes(type) ? 0 : Math.ceil(size / BLOCK) * BLOCK;
+    at += BLOCK + data;
+  }
+  return false;
+}
+
+export interface UpperLayerOptions {
+  agent: Pick<AgentClient, "spawn">;
+  /** The engine's metadata store (the one containers.json is in). */
+  store: MetadataStore;
+  /** The container's id (the trace's subject and the document's name). */
+  id: string;
+  /** Its overlay upper dir in the guest. */
+  upperDir: string;
+  tracer?: Tracer;
+}
+
+async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/**
+ * Archives the container's upper dir from the guest into the store, replacing its last saved layer only once the
+ * whole archive is in hand. Returns its size in bytes.
+ * @example
+ * await saveUpperLayer({ agent, store: metadata, id, upperDir: snapshotter.upperDir(id), tracer });
+ */
+export async function saveUpperLayer(options: UpperLayerOptions): Promise<number> {
+  const { agent, store, id, upperDir, tracer } = options;
+  const argv = ["tar", "-c", "-f", "-", "-C", upperDir, "."];
+  tracer?.emit({ op: "exec", argv }, id);
+  const process = await agent.spawn({ argv: ["/bin/busybox", ...argv], env: ["PATH=/bin"] });
+  await process.stdin.close().catch(() => {});
+  const [bytes, stderr, status] = await Promise.all([
+    bytesOf(process.stdout),
+    new Response(process.stderr).text(),
+    process.exit,
+  ]);
+  if (status.code !== 0 || !isCompleteTar(bytes)) {
+    const why = stderr.trim() || (status.code !== 0 ? `exit ${status.code}` : "the archive was cut short");
+    throw new EngineError(
+      "unavailable",
+      `could not keep the files of container ${id.slice(0, 12)}: archiving its writable layer ${upperDir} failed (${why}); its last saved files stay`,
+    );
+  }
+  const name = upperLayerDocument(id);
+  tracer?.emit(
+    { op: "store", action: "write", name, bytes: bytes.length, note: "the writable layer, replaced whole" },
+    id,
+  );
+  await store.write(name, bytes);
+  return bytes.length;
+}
+
+/**
+ * Unpacks the container's saved layer, if it has one, into its new (empty) upper dir before its task starts.
+ * Returns the archive's size, or undefined when nothing was saved.
+ * @example
+ * await restoreUpperLayer({ agent, store: metadata, id, upperDir: snapshotter.upperDir(id), tracer });
+ */
+export async function restoreUpperLayer(options: UpperLayerOptions): Promise<number | undefined> {
+  const { agent, store, id, upperDir, tracer } = options;
+  const name = upperLayerDocument(id);
+  const bytes = await store.read(name);
+  if (bytes === undefined) return undefined;
+  tracer?.emit({ op: "store", action: "read", name, bytes: bytes.length, note: "the writable layer" }, id);
+  if (!isCompleteTar(bytes)) {
+    throw new EngineError(
+      "dataLoss",
+      `cannot start container ${id.slice(0, 12)}: its saved files (${name} in the engine's storage) are not a whole tar archive; remove the container, or move that file aside to start it from its image alone`,
+    );
+  }
+  const argv = ["tar", "-x", "-f", "-", "-C", upperDir];
+  tracer?.emit({ op: "exec", argv }, id);
+  const process = await agent.spawn({ argv: ["/bin/busybox", ...argv], env: ["PATH=/bin"] });
+  const writer = process.stdin.getWriter();
+  const feeding = (async () => {
+    await writer.write(bytes);
+    await writer.close();
+  })().catch(() => {});
+  const [stderr, status] = await Promise.all([
+    new Response(process.stderr).text(),
+    process.exit,
+    process.stdout.cancel().catch(() => {}),
+    feeding,
+  ]);
+  if (status.code !== 0) {
+    throw new EngineError(
+      "unavailable",
+      `cannot start container ${id.slice(0, 12)}: unpacking its saved files into ${upperDir} failed (${stderr.trim() || `exit ${status.code}`})`,
+    );
+  }
+  return bytes.length;
+}
+
+/**
+ * Deletes the container's saved layer (with the container).
+ * @example
+ * await forgetUpperLayer(metadata, id, tracer);
+ */
+export async function forgetUpperLayer(store: MetadataStore, id: string, tracer?: Tracer): Promise<void> {
+  const name = upperLayerDocument(id);
+  tracer?.emit({ op: "store", action: "remove", name }, id);
+  await store.remove(name);
+}
