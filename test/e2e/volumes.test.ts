@@ -49,7 +49,7 @@ describe("a volume in the page", () => {
     expect(stored).not.toContain("notes");
   });
 
-  it("keeps containers across a reload: exited ones listed, an --restart always one running again", {
+  it("keeps containers across a reload: exited ones listed with their files, an --restart always one running again", {
     timeout: 400_000,
   }, async () => {
     const { page } = started.browser;
@@ -58,7 +58,7 @@ describe("a volume in the page", () => {
     await waitForPrompt(page);
     await typeCommand(
       page,
-      `docker run -d --name keeper --restart always -v work:/work ${busybox} sh -c 'echo started >> /work/log; sleep 600' >/dev/null; until docker exec keeper cat /work/log 2>/dev/null | grep -q started; do sleep 1; done; docker stop -t 0 keeper >/dev/null; docker run --name done ${busybox} sh -c 'exit 3'; echo ran-$((40+2))`,
+      `docker run -d --name keeper --restart always -v work:/work ${busybox} sh -c 'echo started >> /work/log; sleep 600' >/dev/null; until docker exec keeper cat /work/log 2>/dev/null | grep -q started; do sleep 1; done; docker stop -t 0 keeper >/dev/null; docker run --name done ${busybox} sh -c 'exit 3'; docker run --name scribe ${busybox} sh -c 'if [ -f /mine.txt ]; then echo found-$(cat /mine.txt); else echo made > /mine.txt; fi'; echo ran-$((40+2))`,
     );
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("ran-42");
 
@@ -75,8 +75,14 @@ describe("a volume in the page", () => {
     );
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("again:running always work");
     expect(await unwrappedTerminalText(page)).toContain("runs:2again");
+    // scribe's own file (its writable layer, kept at its exit) is there when it starts again.
+    await typeCommand(page, "docker start -a scribe");
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("found-made");
     await screenshot(page, "volumes-02-containers-after-reload");
-    await typeCommand(page, "docker rm -f keeper done >/dev/null && docker volume rm work && echo cleaned-$((40+2))");
+    await typeCommand(
+      page,
+      "docker rm -f keeper done scribe >/dev/null && docker volume rm work && echo cleaned-$((40+2))",
+    );
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("cleaned-42");
   });
 });
