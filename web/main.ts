@@ -450,6 +450,25 @@ async function registerPreviews(): Promise<void> {
 }
 const ports = new PortsView(api, () => void navigator.serviceWorker?.ready.then((r) => offerEngine(r.active)));
 
+/** The last time the containers were saved because the tab was hidden (a save freezes running ones a moment). */
+let lastHiddenSave = Number.NEGATIVE_INFINITY;
+const HIDDEN_SAVE_INTERVAL_MS = 20_000;
+
+// A hidden tab may be closed next: what the containers wrote goes to the page's storage now, so a reload finds
+// their files (a running container's writable layer is otherwise kept only when it stops).
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState !== "hidden" || performance.now() - lastHiddenSave < HIDDEN_SAVE_INTERVAL_MS) return;
+  lastHiddenSave = performance.now();
+  void api
+    .saveContainers()
+    .then(() => {
+      document.documentElement.dataset.containersSaved = String(Date.now());
+    })
+    .catch((error: unknown) =>
+      addTrace({ time: performance.now(), kind: "error", text: `saving containers: ${errorMessage(error)}` }),
+    );
+});
+
 async function main(): Promise<void> {
   await startShell();
   void registerPreviews().catch((error: unknown) =>

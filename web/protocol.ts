@@ -135,6 +135,11 @@ export interface WorkerApi {
   start(options: StartOptions, sink: PageSink): Promise<StartResult>;
   /** Replaces a failed (or working) guest with a fresh one restored from the same state; images stay. */
   restartGuest(): Promise<StartResult>;
+  /**
+   * Writes what the engine keeps of its containers now: records, logs, volumes, and the files of running ones
+   * (frozen while they are archived). The page asks when it is hidden, as a tab may close next.
+   */
+  saveContainers(): Promise<void>;
   /** Starts a login shell on a pty; its output goes to `sink`. */
   openShell(rows: number, cols: number, sink: ShellSink): Promise<void>;
   writeShell(bytes: Uint8Array): Promise<void>;

@@ -442,6 +442,12 @@ const api: WorkerApi = {
     return result;
   },
 
+  async saveContainers(): Promise<void> {
+    if (!containerService) return;
+    trace("engine", "sync; tar -c <upper> > upper-<id>.tar  # the tab was hidden: containers saved as they are");
+    await containerService.saved();
+  },
+
   async openShell(rows: number, cols: number, sink: ShellSink): Promise<void> {
     if (!drydock) throw new Error("the guest is not running");
     trace("agent", `spawn sh -l on a pty (${cols}×${rows})`);

@@ -85,4 +85,32 @@ describe("a volume in the page", () => {
     );
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("cleaned-42");
   });
+
+  it("saves a running container's own files when the tab is hidden, so a reload finds them", {
+    timeout: 400_000,
+  }, async () => {
+    const { page } = started.browser;
+    const busybox = started.images.busybox.reference;
+    await page.goto(started.server.url);
+    await waitForPrompt(page);
+    await typeCommand(
+      page,
+      `docker run -d --name writer ${busybox} sleep 600 >/dev/null && docker exec writer sh -c 'echo written-while-running > /inside.txt' && echo wrote-$((40+2))`,
+    );
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("wrote-42");
+    // The learner switches to another tab (or closes this one): the page is told it is hidden.
+    await page.evaluate(() => {
+      Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await page.waitForSelector("html[data-containers-saved]", { timeout: 60_000 });
+
+    await page.reload();
+    await waitForPrompt(page);
+    await typeCommand(page, "clear; docker start writer >/dev/null && docker exec writer cat /inside.txt");
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("written-while-running");
+    await screenshot(page, "volumes-03-running-container-after-reload");
+    await typeCommand(page, "docker rm -f writer >/dev/null && echo cleaned-$((40+2))");
+    await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("cleaned-42");
+  });
 });

@@ -65,6 +65,33 @@ describe("three nodes on one switch", () => {
     expect(new Set(ids).size).toBe(3);
   });
 
+  it("docker context create/use/ls/rm and DOCKER_HOST pick which node a command talks to, as with Docker Machine", async () => {
+    // No -H: the CLI's own current context (kept in its config dir) decides.
+    const cli = (args: string[], env: Record<string, string> = {}) => runDocker({ host: "", home: dir, env }, args);
+    for (const index of [2, 3]) {
+      const created = await cli([
+        "context",
+        "create",
+        `node${index}`,
+        "--docker",
+        `host=unix://${served.nodes[index - 1]!.daemon.socketPath}`,
+      ]);
+      expect(created.code, created.stderr).toBe(0);
+    }
+    expect((await cli(["context", "use", "node3"])).code).toBe(0);
+    expect((await cli(["info", "--format", "{{.Name}}"])).stdout.trim()).toBe("node3");
+    const listed = await cli(["context", "ls", "--format", "{{.Name}}{{if .Current}} *{{end}}"]);
+    expect(listed.stdout.split("\n").filter(Boolean).sort()).toEqual(["default", "node2", "node3 *"]);
+    // --context and DOCKER_HOST win over the current context, as docker's docs say.
+    expect((await cli(["--context", "node2", "info", "--format", "{{.Name}}"])).stdout.trim()).toBe("node2");
+    const byEnv = await cli(["info", "--format", "{{.Name}}"], {
+      DOCKER_HOST: `unix://${served.nodes[0]!.daemon.socketPath}`,
+    });
+    expect(byEnv.stdout.trim()).toBe("node1");
+    expect((await cli(["context", "use", "default"])).code).toBe(0);
+    expect((await cli(["context", "rm", "node2", "node3"])).code).toBe(0);
+  });
+
   it("gives each node's default bridge its own block: 10.1.0.0/24, 10.2.0.0/24, 10.3.0.0/24", async () => {
     const subnets = await Promise.all(
       [1, 2, 3].map((index) =>
