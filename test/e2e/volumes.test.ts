@@ -100,8 +100,9 @@ describe("a volume in the page", () => {
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("wrote-42");
     // The learner switches to another tab (or closes this one): the page is told it is hidden.
     await page.evaluate(() => {
-      Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-      document.dispatchEvent(new Event("visibilitychange"));
+      const doc = (globalThis as unknown as { document: EventTarget }).document;
+      Object.defineProperty(doc, "visibilityState", { configurable: true, get: () => "hidden" });
+      doc.dispatchEvent(new Event("visibilitychange"));
     });
     await page.waitForSelector("html[data-containers-saved]", { timeout: 60_000 });
 

@@ -7,47 +7,19 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ContainerService, type Drydock, VolumeTree } from "../../engine/index.ts";
-import { type Daemon, startDaemon } from "../../engine/node/daemon.ts";
-import { bootDrydock, FsVolumeDataStore, openNodeImageService } from "../../engine/node/index.ts";
-import { DEBIAN_DOCKER, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
+import { DEBIAN_DOCKER, type Outcome } from "../fixtures/docker-cli.ts";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
+import { NodeDaemon } from "../fixtures/node-daemon.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
 
 let registry: Registry;
 let busybox: SeededImage;
 let dir: string;
-let running: { drydock: Drydock; daemon: Daemon; tree: VolumeTree; containers: ContainerService } | undefined;
+let daemon: NodeDaemon;
 
-/** What `drydock daemon --data-root <dir>/root` does: images, volumes and containers from the data root. */
-async function startDrydockDaemon() {
-  const root = join(dir, "root");
-  const images = await openNodeImageService(root);
-  const tree = await VolumeTree.open(new FsVolumeDataStore(join(root, "volumes")));
-  const drydock = await bootDrydock();
-  const containers = ContainerService.open(drydock, images, { volumes: tree });
-  const daemon = await startDaemon({ host: `unix://${join(dir, "docker.sock")}`, images, containers });
-  running = { drydock, daemon, tree, containers };
-}
-
-/** Stops it as the daemon does at SIGTERM: the records written, the API closed, the guest gone. */
-async function stopDrydockDaemon() {
-  if (!running) return;
-  await running.containers.saved();
-  await running.daemon.close();
-  await running.drydock.dispose();
-  await running.tree.close();
-  running = undefined;
-}
-
-async function restartDaemon() {
-  await stopDrydockDaemon();
-  await startDrydockDaemon();
-}
-
-function docker(args: string[]): Promise<Outcome> {
-  return runDocker({ host: `unix://${join(dir, "docker.sock")}`, home: dir }, args);
-}
+/** Stops the daemon as at SIGTERM and starts it again on the same data root. */
+const restartDaemon = () => daemon.restart();
+const docker = (args: string[]): Promise<Outcome> => daemon.docker(args);
 
 beforeAll(async () => {
   if (!existsSync(DEBIAN_DOCKER))
@@ -55,12 +27,13 @@ beforeAll(async () => {
   registry = await startRegistry();
   ({ busybox } = await seedRegistry(registry, ["busybox"]));
   dir = await mkdtemp(join(tmpdir(), "drydock-container-persist-"));
-  await startDrydockDaemon();
+  daemon = new NodeDaemon(dir);
+  await daemon.start();
   expect((await docker(["pull", busybox.reference])).code).toBe(0);
 });
 
 afterAll(async () => {
-  await stopDrydockDaemon();
+  await daemon?.stop();
   await registry?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -176,7 +149,7 @@ describe("containers across a daemon restart", () => {
     const metadata = join(dir, "root", "metadata");
     expect((await readdir(metadata)).filter((name) => name.startsWith(`log-${id}.`))).not.toEqual([]);
     expect((await docker(["rm", "talker"])).code).toBe(0);
-    await running?.containers.saved();
+    await daemon.containers?.saved();
     // Its kept log went with it.
     expect((await readdir(metadata)).filter((name) => name.startsWith(`log-${id}.`))).toEqual([]);
   });
@@ -198,7 +171,7 @@ describe("containers across a daemon restart", () => {
     }
     expect(ready.code).toBe(0);
     const commands: string[] = [];
-    const untrace = running!.containers.trace((event) => commands.push(event.command));
+    const untrace = daemon.containers!.trace((event) => commands.push(event.command));
     expect((await docker(["stop", "-t", "1", "writer"])).code).toBe(0);
     untrace();
     const id = (await docker(["inspect", "-f", "{{.Id}}", "writer"])).stdout.trim();
