@@ -313,7 +313,7 @@ export function mountsJson(mounts: readonly ContainerMount[]) {
     ...(mount.name ? { Name: mount.name } : {}),
     Source: mount.source,
     Destination: mount.destination,
-    ...(mount.type === "volume" ? { Driver: "local" } : {}),
+    ...(mount.type === "volume" ? { Driver: mount.driver ?? "local" } : {}),
     Mode: mount.request.origin === "Binds" ? ((mount.request.raw as string).split(":")[2] ?? "") : "",
     RW: !mount.readonly,
     Propagation: mount.type === "bind" ? "rprivate" : "",

@@ -163,7 +163,12 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
       Images: (await images.images()).length,
       Driver: "overlay",
       DriverStatus: [["Backing Filesystem", "9p"]],
-      Plugins: { Volume: [], Network: ["none"], Authorization: null, Log: ["json-file"] },
+      Plugins: {
+        Volume: containers?.volumes.drivers() ?? ["local"],
+        Network: ["none"],
+        Authorization: null,
+        Log: ["json-file"],
+      },
       MemoryLimit: true,
       SwapLimit: false,
       CpuCfsPeriod: true,

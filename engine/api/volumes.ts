@@ -16,6 +16,7 @@ export function volumeJson(volume: Volume, usage?: { size: number; refCount: num
     Name: volume.name,
     Options: Object.keys(volume.options).length ? volume.options : null,
     Scope: "local",
+    ...(volume.status ? { Status: volume.status } : {}),
     ...(usage ? { UsageData: { Size: usage.size, RefCount: usage.refCount } } : {}),
   };
 }

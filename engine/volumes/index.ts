@@ -1,7 +1,14 @@
 // Volumes and mounts: what `docker volume …`, `-v`, `--mount` and `--tmpfs` ask for. specs.ts reads Docker's create
 // body into checked mount requests; VolumeStore keeps the volumes (the `local` driver: a directory in the guest per
-// volume), knows which containers use them, and resolves a container's requests into guest paths the runtime mounts.
+// volume; `tmpfs`: a tmpfs in guest memory, see drivers.ts), knows which containers use them, and resolves a container's requests into guest paths the runtime mounts.
 
+export {
+  type DriverCreateRequest,
+  type DriverVolume,
+  LocalDriver,
+  TmpfsDriver,
+  type VolumeDriver,
+} from "./drivers.ts";
 export { OpfsVolumeDataStore } from "./opfs.ts";
 export {
   checkVolumeName,

@@ -6,6 +6,7 @@
 import type { AgentClient } from "../agent/index.ts";
 import { EngineError } from "../errors.ts";
 import type { Tracer } from "../trace/index.ts";
+import { LocalDriver, TmpfsDriver, type VolumeDriver } from "./drivers.ts";
 import { checkVolumeName, type MountRequest, type MountType } from "./specs.ts";
 import type { VolumeTree } from "./tree.ts";
 
@@ -20,6 +21,8 @@ export interface Volume {
   createdAt: number;
   labels: Record<string, string>;
   options: Record<string, string>;
+  /** What its driver says of it (inspect's Status); local volumes have none. */
+  status?: Record<string, string>;
   /** Made for one container (`-v /path`, an image's VOLUME); `docker rm -v` and `--rm` remove it with it. */
   anonymous: boolean;
 }
@@ -29,6 +32,8 @@ export interface ContainerMount {
   type: MountType;
   /** The volume's name (volumes only). */
   name?: string;
+  /** The volume's driver (volumes only). */
+  driver?: string;
   /** The guest path bound into the container: a volume's mountpoint or a bind's directory; "" for tmpfs. */
   source: string;
   destination: string;
@@ -75,6 +80,7 @@ export class VolumeStore {
   readonly #volumes = new Map<string, Volume>();
   /** Container id → the volumes it uses. */
   readonly #users = new Map<string, Set<string>>();
+  readonly #drivers = new Map<string, VolumeDriver>();
 
   constructor(
     readonly agent: VolumeAgent,
@@ -83,55 +89,73 @@ export class VolumeStore {
     /** Without it, volumes are directories of the guest's tmpfs and go with the guest. */
     readonly storage?: VolumeStoreStorage,
   ) {
-    // The volumes a previous engine (page, daemon) left in storage are there again, with their records.
-    for (const name of storage?.tree.volumes() ?? []) {
-      const info = storage?.tree.volumeInfo(name);
-      this.#volumes.set(name, {
-        name,
-        driver: "local",
-        mountpoint: `${this.root}/${name}/_data`,
-        createdAt: info?.createdAt ?? Date.now(),
-        labels: { ...(info?.labels ?? {}) },
-        options: {},
-        anonymous: info?.anonymous ?? false,
-      });
+    this.#drivers.set("local", new LocalDriver(agent, root, tracer, storage));
+    // Outside the local root, which may be the storage share: a tmpfs volume is never kept there.
+    this.#drivers.set("tmpfs", new TmpfsDriver(agent, `${root}-tmpfs`, tracer));
+    // The volumes a previous engine (page, daemon) left with a driver that keeps them are there again.
+    for (const [driver, impl] of this.#drivers) {
+      for (const found of impl.list()) {
+        this.#volumes.set(found.name, {
+          name: found.name,
+          driver,
+          mountpoint: found.mountpoint,
+          createdAt: found.createdAt ?? Date.now(),
+          labels: { ...(found.labels ?? {}) },
+          options: { ...found.options },
+          ...(found.status ? { status: found.status } : {}),
+          anonymous: found.anonymous ?? false,
+        });
+      }
     }
+  }
+
+  /** The volume drivers this engine has (`docker info`'s Plugins.Volume). */
+  drivers(): string[] {
+    return [...this.#drivers.keys()];
+  }
+
+  /** A driver by name; dockerd's "plugin not found" otherwise. */
+  driver(name: string, volumeName = ""): VolumeDriver {
+    const driver = this.#drivers.get(name);
+    if (!driver)
+      throw new EngineError(
+        "notFound",
+        `create ${volumeName}: error looking up volume plugin ${name}: plugin "${name}" not found (this engine has ${this.drivers().join(", ")})`,
+      );
+    return driver;
   }
 
   /** `docker volume create`: a new volume, or the one of that name if it exists (as dockerd answers). */
   async create(options: CreateVolumeOptions = {}): Promise<Volume> {
-    const driver = options.driver || "local";
-    if (driver !== "local") {
-      throw new EngineError(
-        "notFound",
-        `create ${options.name ?? ""}: error looking up volume plugin ${driver}: plugin "${driver}" not found`,
-      );
-    }
+    const driverName = options.driver || "local";
+    const driver = this.driver(driverName, options.name ?? "");
     const opts = options.driverOpts ?? {};
-    if (Object.keys(opts).length) {
-      throw new EngineError(
-        "invalidArgument",
-        `create ${options.name ?? ""}: Drydock's local driver takes no options (got ${Object.keys(opts).join(", ")})`,
-      );
-    }
+    driver.checkOptions(opts);
     const anonymous = !options.name;
     const name = options.name || anonymousName();
     checkVolumeName(name);
     const existing = this.#volumes.get(name);
-    if (existing) return existing;
+    if (existing) {
+      if (options.driver && existing.driver !== driverName)
+        throw new EngineError(
+          "conflict",
+          `create ${name}: a volume named ${name} already exists with the ${existing.driver} driver; remove it first to make it with ${driverName}`,
+        );
+      return existing;
+    }
+    const createdAt = Date.now();
+    const labels = { ...(options.labels ?? {}) };
+    const made = await driver.create({ name, options: { ...opts }, createdAt, labels, anonymous });
     const volume: Volume = {
       name,
-      driver,
-      mountpoint: `${this.root}/${name}/_data`,
-      createdAt: Date.now(),
-      labels: { ...(options.labels ?? {}) },
-      options: {},
+      driver: driverName,
+      mountpoint: made.mountpoint,
+      createdAt,
+      labels,
+      options: made.options,
+      ...(made.status ? { status: made.status } : {}),
       anonymous,
     };
-    await this.storage?.ready();
-    this.tracer?.emit({ op: "mkdir", path: volume.mountpoint }, name);
-    await this.agent.mkdir(volume.mountpoint, { parents: true });
-    this.storage?.tree.setVolumeInfo(name, { createdAt: volume.createdAt, labels: volume.labels, anonymous });
     this.#volumes.set(name, volume);
     return volume;
   }
@@ -161,10 +185,7 @@ export class VolumeStore {
     }
     const users = this.users(name);
     if (users.length) throw new EngineError("conflict", `remove ${name}: volume is in use - [${users.join(", ")}]`);
-    const dir = volume.mountpoint.replace(/\/_data$/, "");
-    await this.storage?.ready();
-    this.tracer?.emit({ op: "rm", path: dir, recursive: true }, name);
-    await this.agent.remove(dir, { recursive: true });
+    await this.driver(volume.driver, name).remove(name);
     this.#volumes.delete(name);
   }
 
@@ -182,11 +203,7 @@ export class VolumeStore {
   /** Bytes a volume's files take (`du -sk`), for prune and `docker system df`. */
   async size(name: string): Promise<number> {
     const volume = this.get(name);
-    // Kept outside the guest: the engine knows the sizes without asking it.
-    if (this.storage) return this.storage.tree.usage(name);
-    this.tracer?.emit({ op: "exec", argv: ["du", "-sk", volume.mountpoint] }, name);
-    const { stdout } = await this.agent.run(["/bin/busybox", "du", "-sk", volume.mountpoint]);
-    return Number(/^(\d+)/.exec(stdout)?.[1] ?? 0) * 1024;
+    return this.driver(volume.driver, name).size(name);
   }
 
   /**
@@ -231,7 +248,8 @@ export class VolumeStore {
           const volume = this.#volumes.get(request.source) ?? (await this.create({ name: request.source }));
           used.add(volume.name);
           mount.name = volume.name;
-          mount.source = volume.mountpoint;
+          mount.driver = volume.driver;
+          mount.source = await this.driver(volume.driver, volume.name).mount(volume.name, containerId);
           mount.copyUp = !request.noCopy;
         } else if (request.type === "tmpfs") {
           const options = [
@@ -263,7 +281,12 @@ export class VolumeStore {
   async detach(containerId: string, options: { removeAnonymous?: boolean } = {}): Promise<void> {
     const used = this.#users.get(containerId);
     this.#users.delete(containerId);
-    if (!used || !options.removeAnonymous) return;
+    if (!used) return;
+    for (const name of used) {
+      const volume = this.#volumes.get(name);
+      if (volume) await this.#drivers.get(volume.driver)?.unmount(name, containerId);
+    }
+    if (!options.removeAnonymous) return;
     for (const name of used) {
       const volume = this.#volumes.get(name);
       if (volume?.anonymous && this.users(name).length === 0) await this.remove(name).catch(() => {});
