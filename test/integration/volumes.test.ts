@@ -1,7 +1,7 @@
 // Volumes, binds and tmpfs in the real guest, driven through the real docker CLI, engine/cli and docker-py against
 // the Node daemon: data written through one container is read back by another, a volume in use cannot be removed,
 // `:ro` is enforced by the kernel, an empty volume is filled from the image, and a tree untarred into a volume
-// checks out with `sha256sum -c`.
+// checks out with `sha256sum -c`; a `--driver tmpfs` volume is a tmpfs in guest memory.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -333,6 +333,49 @@ describe("docker volume and -v through the real docker CLI", () => {
     // Debian's client (API 1.41) has no -a: the filter it sends is the same.
     const all = await docker(["volume", "prune", "-f", "--filter", "all=true"]);
     expect(all.stdout).toMatch(/Deleted Volumes:\n(\w+\n){4}\nTotal reclaimed space/);
+    expect((await docker(["volume", "ls", "-q"])).stdout).toBe("");
+  });
+  it("makes a tmpfs volume in guest memory with --driver tmpfs, and lists the drivers in docker info", async () => {
+    expect(await docker(["info", "--format", "{{.Plugins.Volume}}"])).toMatchObject({
+      code: 0,
+      stdout: "[local tmpfs]\n",
+    });
+    const unknown = await docker(["volume", "create", "--driver", "nope", "lost"]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/error looking up volume plugin nope: plugin "nope" not found/);
+    const badOpt = await docker(["volume", "create", "--driver", "tmpfs", "--opt", "device=/dev/sda", "lost"]);
+    expect(badOpt.code).not.toBe(0);
+    expect(badOpt.stderr).toMatch(/the tmpfs volume driver does not take the option device \(it takes size, mode\)/);
+    expect((await docker(["volume", "ls", "-q"])).stdout).toBe("");
+
+    expect(await docker(["volume", "create", "--driver", "tmpfs", "--opt", "size=16m", "scratch"])).toMatchObject({
+      code: 0,
+      stdout: "scratch\n",
+    });
+    const wrote = await docker([
+      "run",
+      "--rm",
+      "-v",
+      "scratch:/s",
+      busybox.reference,
+      "sh",
+      "-c",
+      "echo in-memory > /s/note && grep ' /s ' /proc/mounts && df -k /s | tail -1",
+    ]);
+    expect(wrote.code).toBe(0);
+    expect(wrote.stdout).toMatch(/^\S+ \/s tmpfs rw/);
+    expect(wrote.stdout).toMatch(/\s16384\s/);
+    const read = await docker(["run", "--rm", "-v", "scratch:/t:ro", busybox.reference, "cat", "/t/note"]);
+    expect(read).toMatchObject({ code: 0, stdout: "in-memory\n" });
+    expect((await docker(["volume", "ls"])).stdout).toMatch(/^DRIVER\s+VOLUME NAME\ntmpfs\s+scratch\n$/);
+    const inspect = JSON.parse((await docker(["volume", "inspect", "scratch"])).stdout) as Record<string, unknown>[];
+    expect(inspect[0]).toMatchObject({
+      Name: "scratch",
+      Driver: "tmpfs",
+      Options: { size: "16m" },
+      Status: { Backing: expect.stringMatching(/guest memory/) },
+    });
+    expect(await docker(["volume", "rm", "scratch"])).toMatchObject({ code: 0, stdout: "scratch\n" });
     expect((await docker(["volume", "ls", "-q"])).stdout).toBe("");
   });
 });
