@@ -54,7 +54,7 @@ import {
   type UpperDirDiff,
 } from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
-import { VOLUMES_ROOT, VolumeStore, type VolumeStoreStorage, VolumeTree } from "./volumes/index.ts";
+import { ImageDriver, VOLUMES_ROOT, VolumeStore, type VolumeStoreStorage, VolumeTree } from "./volumes/index.ts";
 import { WASI_RUNTIME, WasiRuntime, type WasiWorkerFactory } from "./wasi/index.ts";
 
 export type { ContainerPathStat, ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
@@ -192,6 +192,21 @@ export class ContainerService {
       ? new WasiRuntime({ images: images.store, workers: options.wasiWorkers, tracer })
       : undefined;
     const volumes = new VolumeStore(drydock.agent, tracer, VOLUMES_ROOT, volumeStorage);
+    volumes.addDriver(
+      new ImageDriver(
+        drydock.agent,
+        `${VOLUMES_ROOT}-image`,
+        {
+          layers: async (ref) => (await images.image(ref)).layers.map((layer) => layer.chainId),
+          view: (key, layers) => {
+            snapshotter.registerLayers(layers);
+            return snapshotter.view(key, layers.at(-1) ?? "");
+          },
+          release: (key) => snapshotter.remove(key),
+        },
+        tracer,
+      ),
+    );
     // Every connection out of the guest (through the relay, refused, or with no relay) is a trace event.
     traceEgress(drydock.machine.emulator as unknown as EgressEmulator, drydock.relay, tracer);
     // Docker's default: every container on the docker0 bridge, made by drydockd (protocol 3).

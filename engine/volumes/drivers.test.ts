@@ -3,6 +3,7 @@
 // the guest, a tmpfs volume is a tmpfs mounted in the guest outside the storage share, and after a restart only the
 // local driver's volumes come back.
 import { describe, expect, it } from "vitest";
+import { ImageDriver } from "./drivers.ts";
 import { parseBind } from "./specs.ts";
 import { ROOT_INO, VolumeTree } from "./tree.ts";
 import { type VolumeAgent, VolumeStore } from "./volumes.ts";
@@ -136,5 +137,43 @@ describe("volume drivers", () => {
     expect(again.list().map((volume) => [volume.name, volume.driver, volume.labels])).toEqual([
       ["kept", "local", { a: "b" }],
     ]);
+  });
+  it("serves an image's layers read-only with the image driver: an overlay with no upper dir, released on rm", async () => {
+    const { agent, calls } = recordingAgent();
+    const released: string[] = [];
+    const store = new VolumeStore(agent);
+    store.addDriver(
+      new ImageDriver(agent, `${ROOT}-image`, {
+        layers: async (ref) => {
+          if (ref !== "app") throw new Error(`No such image: ${ref}`);
+          return ["sha256:a", "sha256:b"];
+        },
+        view: async (key, layers) => {
+          calls.push(`view ${key} ${layers.join(",")}`);
+          return [{ type: "overlay", source: "overlay", options: ["lowerdir=/l/b:/l/a"] }];
+        },
+        release: async (key) => void released.push(key),
+      }),
+    );
+    expect(store.drivers()).toEqual(["local", "tmpfs", "image"]);
+    await expect(store.create({ name: "img", driver: "image" })).rejects.toThrow("--opt ref=IMAGE");
+    await expect(store.create({ name: "img", driver: "image", driverOpts: { ref: "app", o: "rw" } })).rejects.toThrow(
+      "the image volume driver does not take the option o (it takes ref)",
+    );
+    await expect(store.create({ name: "img", driver: "image", driverOpts: { ref: "gone" } })).rejects.toThrow(
+      "cannot serve gone: No such image: gone (pull it first)",
+    );
+    expect(calls).toEqual([]);
+    const volume = await store.create({ name: "img", driver: "image", driverOpts: { ref: "app" } });
+    expect(volume).toMatchObject({ mountpoint: `${ROOT}-image/img`, options: { ref: "app" } });
+    expect(volume.status).toMatchObject({ Image: "app", Layers: "2", Access: "read-only" });
+    expect(calls).toEqual([
+      "view volume-image-img sha256:a,sha256:b",
+      `mkdir ${ROOT}-image/img`,
+      `mount -t overlay -o lowerdir=/l/b:/l/a overlay ${ROOT}-image/img`,
+    ]);
+    await store.remove("img");
+    expect(released).toEqual(["volume-image-img"]);
+    expect(calls.slice(-2)).toEqual([`umount ${ROOT}-image/img`, `rm ${ROOT}-image/img`]);
   });
 });

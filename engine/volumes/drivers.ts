@@ -245,3 +245,138 @@ export class TmpfsDriver implements VolumeDriver {
     return { Scope: "local" as const };
   }
 }
+
+/** What the image driver needs of the engine: an image's layers and a read-only view of them in the guest. */
+export interface ImageLayerSource {
+  /** The chain ids of a pulled image's layers, bottom first (notFound when it is not there). */
+  layers(ref: string): Promise<string[]>;
+  /** A read-only view over the top of those layers, under `key`: the mounts that assemble it. */
+  view(key: string, layers: readonly string[]): Promise<{ type: string; source: string; options: string[] }[]>;
+  release(key: string): Promise<void>;
+}
+
+/**
+ * `image`: a read-only volume serving a pulled image's files (`--opt ref=busybox`), an overlay of its layers with no
+ * upper directory mounted in the guest, the kind of thing a volume plugin is for (the data comes from elsewhere than a
+ * directory of the host). It keeps no records: its volumes are gone after an engine restart, like tmpfs ones.
+ */
+export class ImageDriver implements VolumeDriver {
+  readonly name = "image";
+  readonly optionKeys: readonly string[] = ["ref"];
+  readonly #volumes = new Map<string, DriverVolume>();
+
+  constructor(
+    readonly agent: VolumeAgent,
+    readonly root: string,
+    readonly source: ImageLayerSource,
+    readonly tracer?: Tracer,
+  ) {}
+
+  checkOptions(options: Record<string, string>): void {
+    refuseOptions(this.name, options, this.optionKeys);
+    if (!options.ref)
+      throw new EngineError(
+        "invalidArgument",
+        "the image volume driver needs the image to serve: --opt ref=IMAGE (pulled first, like busybox)",
+      );
+  }
+
+  path(name: string): string {
+    return `${this.root}/${name}`;
+  }
+
+  #key(name: string): string {
+    return `volume-image-${name}`;
+  }
+
+  async #run(name: string, argv: string[]): Promise<void> {
+    this.tracer?.emit({ op: "exec", argv }, name);
+    const result = await this.agent.run(["/bin/busybox", ...argv]);
+    if (result.code !== 0)
+      throw new EngineError(
+        "invalidArgument",
+        `create ${name}: ${argv.join(" ")} failed in the guest (${result.stderr.trim() || `exit ${result.code}`})`,
+      );
+  }
+
+  async create(request: DriverCreateRequest): Promise<DriverVolume> {
+    const ref = request.options.ref ?? "";
+    const layers = await this.source.layers(ref).catch((error: unknown) => {
+      throw new EngineError(
+        "notFound",
+        `create ${request.name}: the image volume driver cannot serve ${ref}: ${error instanceof Error ? error.message : String(error)} (pull it first)`,
+      );
+    });
+    if (!layers.length)
+      throw new EngineError("invalidArgument", `create ${request.name}: ${ref} has no layers, so no files to serve`);
+    const mountpoint = this.path(request.name);
+    const key = this.#key(request.name);
+    const [mount] = await this.source.view(key, layers);
+    try {
+      this.tracer?.emit({ op: "mkdir", path: mountpoint }, request.name);
+      await this.agent.mkdir(mountpoint, { parents: true });
+      if (!mount) throw new EngineError("internal", `create ${request.name}: no mount for ${ref}'s layers`);
+      if (mount.type === "bind") {
+        await this.#run(request.name, ["mount", "--bind", mount.source, mountpoint]);
+        await this.#run(request.name, ["mount", "-o", "remount,bind,ro", mountpoint]);
+      } else {
+        await this.#run(request.name, [
+          "mount",
+          "-t",
+          mount.type,
+          "-o",
+          mount.options.join(","),
+          mount.source,
+          mountpoint,
+        ]);
+      }
+    } catch (error) {
+      await this.agent.run(["/bin/busybox", "umount", mountpoint]).catch(() => {});
+      await this.agent.remove(mountpoint, { recursive: true }).catch(() => {});
+      await this.source.release(key).catch(() => {});
+      throw error;
+    }
+    const volume: DriverVolume = {
+      name: request.name,
+      mountpoint,
+      options: { ref },
+      status: { Image: ref, Layers: String(layers.length), Access: "read-only" },
+    };
+    this.#volumes.set(request.name, volume);
+    return volume;
+  }
+
+  async remove(name: string): Promise<void> {
+    const mountpoint = this.path(name);
+    this.tracer?.emit({ op: "exec", argv: ["umount", mountpoint] }, name);
+    const result = await this.agent.run(["/bin/busybox", "umount", mountpoint]);
+    if (result.code !== 0 && this.#volumes.has(name))
+      throw new EngineError("conflict", `remove ${name}: cannot unmount its image view (${result.stderr.trim()})`);
+    this.tracer?.emit({ op: "rm", path: mountpoint, recursive: true }, name);
+    await this.agent.remove(mountpoint, { recursive: true });
+    await this.source.release(this.#key(name)).catch(() => {});
+    this.#volumes.delete(name);
+  }
+
+  async mount(name: string): Promise<string> {
+    return this.path(name);
+  }
+
+  async unmount(): Promise<void> {}
+
+  get(name: string): DriverVolume | undefined {
+    return this.#volumes.get(name);
+  }
+
+  list(): DriverVolume[] {
+    return [...this.#volumes.values()];
+  }
+
+  size(name: string): Promise<number> {
+    return du(this.agent, this.tracer, name, this.path(name));
+  }
+
+  capabilities() {
+    return { Scope: "local" as const };
+  }
+}

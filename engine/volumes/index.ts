@@ -5,6 +5,8 @@
 export {
   type DriverCreateRequest,
   type DriverVolume,
+  ImageDriver,
+  type ImageLayerSource,
   LocalDriver,
   TmpfsDriver,
   type VolumeDriver,

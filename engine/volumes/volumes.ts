@@ -109,6 +109,12 @@ export class VolumeStore {
     }
   }
 
+  /** Adds a driver (one that needs more of the engine than the agent, like `image`). */
+  addDriver(driver: VolumeDriver): void {
+    if (this.#drivers.has(driver.name)) throw new EngineError("alreadyExists", `volume driver ${driver.name} exists`);
+    this.#drivers.set(driver.name, driver);
+  }
+
   /** The volume drivers this engine has (`docker info`'s Plugins.Volume). */
   drivers(): string[] {
     return [...this.#drivers.keys()];

@@ -1,7 +1,8 @@
 // Volumes, binds and tmpfs in the real guest, driven through the real docker CLI, engine/cli and docker-py against
 // the Node daemon: data written through one container is read back by another, a volume in use cannot be removed,
 // `:ro` is enforced by the kernel, an empty volume is filled from the image, and a tree untarred into a volume
-// checks out with `sha256sum -c`; a `--driver tmpfs` volume is a tmpfs in guest memory.
+// checks out with `sha256sum -c`; a `--driver tmpfs` volume is a tmpfs in guest memory
+// and a `--driver image` one serves an image's files read-only.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -338,7 +339,7 @@ describe("docker volume and -v through the real docker CLI", () => {
   it("makes a tmpfs volume in guest memory with --driver tmpfs, and lists the drivers in docker info", async () => {
     expect(await docker(["info", "--format", "{{.Plugins.Volume}}"])).toMatchObject({
       code: 0,
-      stdout: "[local tmpfs]\n",
+      stdout: "[local tmpfs image]\n",
     });
     const unknown = await docker(["volume", "create", "--driver", "nope", "lost"]);
     expect(unknown.code).not.toBe(0);
@@ -377,5 +378,37 @@ describe("docker volume and -v through the real docker CLI", () => {
     });
     expect(await docker(["volume", "rm", "scratch"])).toMatchObject({ code: 0, stdout: "scratch\n" });
     expect((await docker(["volume", "ls", "-q"])).stdout).toBe("");
+  });
+  it("serves a pulled image's files read-only with --driver image", async () => {
+    const noRef = await docker(["volume", "create", "--driver", "image", "bb"]);
+    expect(noRef.code).not.toBe(0);
+    expect(noRef.stderr).toMatch(/needs the image to serve: --opt ref=IMAGE/);
+    const missing = await docker(["volume", "create", "--driver", "image", "--opt", "ref=nosuch:1", "bb"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/cannot serve nosuch:1: .*\(pull it first\)/);
+    expect(
+      await docker(["volume", "create", "--driver", "image", "--opt", `ref=${busybox.reference}`, "bb"]),
+    ).toMatchObject({ code: 0, stdout: "bb\n" });
+    const used = await docker([
+      "run",
+      "--rm",
+      "-v",
+      "bb:/img",
+      busybox.reference,
+      "sh",
+      "-c",
+      "/img/bin/busybox echo from-image; touch /img/x",
+    ]);
+    expect(used.stdout).toBe("from-image\n");
+    expect(used.stderr).toMatch(/Read-only file system/);
+    expect(used.code).toBe(1);
+    const inspect = JSON.parse((await docker(["volume", "inspect", "bb"])).stdout) as Record<string, unknown>[];
+    expect(inspect[0]).toMatchObject({
+      Driver: "image",
+      Options: { ref: busybox.reference },
+      Status: { Image: busybox.reference, Access: "read-only" },
+    });
+    expect((await docker(["volume", "ls"])).stdout).toMatch(/^DRIVER\s+VOLUME NAME\nimage\s+bb\n$/);
+    expect(await docker(["volume", "rm", "bb"])).toMatchObject({ code: 0, stdout: "bb\n" });
   });
 });
