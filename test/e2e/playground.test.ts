@@ -170,7 +170,9 @@ describe("the playground", () => {
     await page.reload();
     await waitForPrompt(page);
     await expect.poll(() => page.locator("#image-list").innerText()).toContain(`${registry.host}/busybox:latest`);
-    expect(await page.locator("#storage-used").textContent()).toMatch(/\d/);
+    // What is used and what is free; the page asked for persistent storage and says what it got.
+    expect(await page.locator("#storage-used").textContent()).toMatch(/^\d.* \(\d.* free\)$/);
+    expect(await page.locator("#storage-kind").getAttribute("data-persisted")).toMatch(/^(true|false)$/);
     await typeCommand(page, "echo again-$((20+22))");
     await expect.poll(() => terminalText(page)).toContain("again-42");
     await screenshot(page, "05-reloaded-dark");

@@ -49,8 +49,15 @@ export class ImagesView {
   /** Opens storage, checks the proxy and lists what is stored. */
   async open(proxy: string): Promise<void> {
     const { storage } = await this.#api.openImages(proxy);
+    // Asked once: a persistent origin is not cleared by the browser when space runs low (only by the user).
+    const persisted = storage === "opfs" ? await navigator.storage?.persist?.().catch(() => false) : false;
     this.#storageKind.textContent =
-      storage === "opfs" ? "kept in this browser (OPFS)" : "kept in memory: OPFS is not available";
+      storage !== "opfs"
+        ? "kept in memory: OPFS is not available"
+        : persisted
+          ? "kept in this browser (OPFS, persistent: only you clear it)"
+          : "kept in this browser (OPFS; the browser may clear it when space runs low)";
+    this.#storageKind.dataset.persisted = String(Boolean(persisted));
     if (!this.#subscribed) {
       this.#subscribed = true;
       // A push to the registry inside the engine (from the terminal, a lesson, a script) shows here at once.
@@ -134,7 +141,13 @@ export class ImagesView {
     this.#render(images);
     this.#renderRegistry(registry);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
-    this.#storageUsed.textContent = estimate?.usage !== undefined ? formatBytes(estimate.usage) : "unknown";
+    const { usage, quota } = estimate ?? {};
+    this.#storageUsed.textContent =
+      usage === undefined
+        ? "unknown"
+        : quota === undefined
+          ? formatBytes(usage)
+          : `${formatBytes(usage)} (${formatBytes(Math.max(0, quota - usage))} free)`;
   }
 
   #render(images: ImageSummary[]): void {
