@@ -18,6 +18,7 @@ import { bootDrydock } from "./index.ts";
 import { startNodeDaemons } from "./nodes.ts";
 import { FsVolumeDataStore } from "./volume-data.ts";
 import { nodeWasiWorkers } from "./wasi.ts";
+import { workspaceCommand } from "./workspace.ts";
 
 /** A `--relay` value: the relay's http(s) base URL (`npm run relay` prints it; `npm run dev` serves one at /relay). */
 function parseRelayUrl(text: string): string {
@@ -126,7 +127,19 @@ async function serveNodes(
 }
 
 const [verb, ...rest] = process.argv.slice(2);
-if (verb === "daemon") {
+if (verb === "workspace") {
+  workspaceCommand(rest, {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: (line) => console.error(line),
+  }).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(`drydock: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+} else if (verb === "daemon") {
   daemon(rest).catch((error: unknown) => {
     console.error(`drydock: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
@@ -135,6 +148,9 @@ if (verb === "daemon") {
   if (verb === undefined || verb === "--help" || verb === "-h") {
     console.log(
       "drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest] [--relay URL] [--nodes N]   serve the Engine API",
+    );
+    console.log(
+      "drydock workspace export|import --data-root DIR > file.tar | < file.tar   a data root as one file (daemon stopped)",
     );
     console.log("drydock <docker command> …                                               the docker CLI against it");
   }
