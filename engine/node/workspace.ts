@@ -49,6 +49,7 @@ export async function workspaceCommand(
     const summary = await importWorkspace(
       Readable.toWeb(io.stdin as Readable) as unknown as ReadableStream<Uint8Array>,
       stores,
+      { hashers: nodeHasherFactory },
     );
     io.stderr(
       `drydock: imported into ${root}: ${summary.images.length} image(s), ${summary.volumes.length} volume(s) ${summary.volumes.join(" ")}, ${summary.containers.length} container(s) ${summary.containers.join(" ")}`,

@@ -149,6 +149,9 @@ describe("export and import", () => {
     expect(await target.metadata.read(CONTAINERS_DOCUMENT)).toBeUndefined();
     expect(await target.metadata.read(`upper-${ID}.tar`)).toBeUndefined();
     expect(await target.volumes.volumes()).toEqual([]);
+    // A target that already has the blob still checks the file's copy.
+    const holding = await sourceEngine();
+    await expect(importWorkspace(streamOf(await repack(list)), holding)).rejects.toThrow(/is damaged/);
   });
 
   it("refuses a tar that is not a workspace, and a target running containers", async () => {

@@ -6,7 +6,14 @@
 import { createTarDecoder, createTarPacker, type ParsedTarEntry } from "modern-tar";
 import { type ContentStore, hasContent, type MetadataStore } from "../content/index.ts";
 import { EngineError } from "../errors.ts";
-import { type Digest, digestOf, parseJson } from "../oci/index.ts";
+import {
+  type Digest,
+  type DigestAlgorithm,
+  defaultHasherFactory,
+  digestOf,
+  type HasherFactory,
+  parseJson,
+} from "../oci/index.ts";
 import {
   CONTAINERS_DOCUMENT,
   type ContainerRecord,
@@ -176,6 +183,8 @@ export async function exportWorkspace(stores: WorkspaceStores): Promise<Readable
 export interface ImportOptions {
   /** Whether the target engine is running containers now: an import then is refused. */
   running?: () => boolean | Promise<boolean>;
+  /** Hashes blobs the target already has, to check the file's copy all the same (Node passes node:crypto's). */
+  hashers?: HasherFactory;
 }
 
 /** What an import added (what the target already had is kept as it was). */
@@ -280,7 +289,20 @@ export async function importWorkspace(
       if (blob) {
         const expected = { digest: blob.digest as Digest, size: blob.size };
         if (await hasContent(stores.content, expected.digest)) {
-          await entry.body.cancel();
+          // Not written again, but checked all the same: a damaged file is refused whatever the target holds.
+          const hasher = (options.hashers ?? defaultHasherFactory)(expected.digest.split(":")[0] as DigestAlgorithm);
+          let size = 0;
+          const body = entry.body.getReader();
+          for (let chunk = await body.read(); !chunk.done; chunk = await body.read()) {
+            hasher.update(chunk.value);
+            size += chunk.value.byteLength;
+          }
+          if (size !== expected.size || hasher.digest() !== expected.digest) {
+            throw new EngineError(
+              "dataLoss",
+              `the workspace's blob ${blob.digest} is damaged (its bytes do not have that digest): nothing was imported; export the workspace again`,
+            );
+          }
           continue;
         }
         const writer = await stores.content.writer({ expected });
