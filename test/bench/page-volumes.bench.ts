@@ -12,6 +12,7 @@
 //    painted" mark, in ms since the reload's navigation started), and → `docker ps -a` answered (that mark + Enter →
 //    its answer on screen; the typing before Enter is left out, measured in the same clock), with an empty engine and
 //    then with 5 stopped containers (each with a file in its own filesystem) and a 4 MiB volume; and the differences.
+//    After the reloads it prints whether the last container's own file and the volume's file came back.
 import type { Page } from "playwright-core";
 import { startPageWithRegistry, waitForPrompt } from "../e2e/harness.ts";
 import { type BenchSuite, median } from "./harness.ts";
@@ -138,13 +139,12 @@ const suite: BenchSuite = {
       // The volume's file is written by the guest's shell on its path, as in part 1 (the fixture busybox has no dd).
       await must(
         page,
-        `clear; n=0; for i in $(seq ${CONTAINERS}); do docker run --name kept$i ${busybox} sh -c "echo mine-$i > /mine.txt" && n=$((n+1)); done; test $n -eq ${CONTAINERS} && docker volume create kept >/dev/null && dd if=/dev/zero of=$(docker volume inspect -f '{{.Mountpoint}}' kept)/f bs=1M count=4 2>/dev/null && sync`,
+        `clear; n=0; for i in $(seq ${CONTAINERS}); do docker run --name kept$i ${busybox} sh -c "cat /mine.txt 2>/dev/null || echo mine-$i > /mine.txt" && n=$((n+1)); done; test $n -eq ${CONTAINERS} && docker volume create kept >/dev/null && dd if=/dev/zero of=$(docker volume inspect -f '{{.Mountpoint}}' kept)/f bs=1M count=4 2>/dev/null && sync`,
       );
       const kept = await measure(CONTAINERS);
       // What the figures say they are: the containers' own files and the volume came back (said, not asserted).
       const checks = {
-        [`kept${CONTAINERS}'s /mine.txt (docker cp)`]: `clear; docker cp kept${CONTAINERS}:/mine.txt - | tar -xO | grep -q mine-${CONTAINERS}`,
-        [`kept${CONTAINERS}'s /mine.txt (docker diff)`]: `clear; docker diff kept${CONTAINERS} | grep -q mine.txt`,
+        [`kept${CONTAINERS}'s /mine.txt (started again, it prints the file it finds)`]: `clear; docker start -a kept${CONTAINERS} | grep -q mine-${CONTAINERS}`,
         "the volume's 4 MiB file, seen by a container": `clear; docker run --rm -v kept:/v ${busybox} sh -c 'test $(wc -c < /v/f) -eq ${4 * 1024 * 1024}'`,
       };
       for (const [what, command] of Object.entries(checks)) {
@@ -153,12 +153,7 @@ const suite: BenchSuite = {
           `page-volumes: after the reloads, ${what}: ${status === "0" ? "kept" : `NOT found (exit ${status})`}`,
         );
       }
-      await must(
-        page,
-        `clear; docker cp kept${CONTAINERS}:/mine.txt - | tar -xO | grep -q mine-${CONTAINERS} && test $(wc -c < $(docker volume inspect -f '{{.Mountpoint}}' kept)/f) -eq ${4 * 1024 * 1024}`,
-        120_000,
-      );
-      await must(
+      await run(
         page,
         `clear; docker rm kept$(seq -s ' kept' ${CONTAINERS}) >/dev/null && docker volume rm kept >/dev/null`,
       );
