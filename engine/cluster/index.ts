@@ -12,6 +12,7 @@ export {
   ROUTER_ADDRESS,
   ROUTER_MAC,
 } from "./cluster.ts";
+export { type FramePort, frameLinkOverPort, patchLinks } from "./message-link.ts";
 export { nodeAddressSpace, nodeRoutes, routeToNodes } from "./routes.ts";
 export {
   DEFAULT_AGEING_MS,
