@@ -5,7 +5,7 @@
 // /run/drydock/registry.sock, so the guest's shell can ask it what was pushed (`curl --unix-socket … /v2/_catalog`).
 // drydockd forwards each connection to those sockets over the agent link.
 import { createApiApp, requestBodyLimit } from "./api/index.ts";
-import type { HostFiles } from "./cli/index.ts";
+import type { ApiConnector, ApiTransport, CliIO, HostFiles } from "./cli/index.ts";
 import { runCli } from "./cli/index.ts";
 import { serveCliRelay } from "./cli/relay.ts";
 import type { ContainerService } from "./container-service.ts";
@@ -29,6 +29,16 @@ export interface GuestDockerOptions {
   onExchange?: (exchange: HttpExchange) => void;
   /** Overrides of the socket's HTTP time and size limits (`DEFAULT_HTTP_LIMITS`, the API's body limits). */
   httpLimits?: Partial<HttpLimits>;
+  /**
+   * Whom the guest's `docker` talks to: without it, this engine's API whatever is named; with it, the daemon that
+   * `--context`, `-H`, DOCKER_HOST or the current context names (the page's nodes), `local` being this engine's.
+   */
+  connector?: (local: ApiTransport) => ApiConnector;
+  /**
+   * Other commands the same applet relays: a guest script that sets DRYDOCK_TOOL=<name> and runs `docker "$@"`
+   * reaches `tools[name]` with its arguments and terminal (the page's `drydock node add`).
+   */
+  tools?: Record<string, (argv: string[], io: CliIO) => Promise<number>>;
 }
 
 /** What serveDockerInGuest set up; the sockets live as long as the guest. */
@@ -84,12 +94,23 @@ export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerO
       // A lesson's checks (DRYDOCK_CHECK=1) poll every few seconds: their requests would drown the learner's.
       void serveCliRelay(
         connection,
-        (argv, io) =>
-          runCli(
+        async (argv, io) => {
+          const tool = io.env.DRYDOCK_TOOL;
+          if (tool) {
+            const run = options.tools?.[tool];
+            if (run) return run(argv, io);
+            const writer = io.stderr.getWriter();
+            await writer.write(new TextEncoder().encode(`${tool}: this engine has no such command\n`));
+            writer.releaseLock();
+            return 127;
+          }
+          const local = io.env.DRYDOCK_CHECK ? checkTransport : cliTransport;
+          return runCli(
             argv,
             { ...io, files: guestFiles(drydock.agent) },
-            io.env.DRYDOCK_CHECK ? checkTransport : cliTransport,
-          ),
+            options.connector ? options.connector(local) : local,
+          );
+        },
         {
           readDirectory: (path) => guestDirectoryTar(drydock, path),
           writeFile: (path, text) => drydock.agent.writeFile(path, text),

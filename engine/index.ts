@@ -1,6 +1,16 @@
 // Drydock's engine: the public facade. Everything a page, a worker or a Node program needs is exported here;
 // the folders behind it are internal.
 export * from "./agent/index.ts";
+export {
+  type ApiConnector,
+  type ApiTransport,
+  type CliIO,
+  type ContextRecord,
+  type ContextStore,
+  DEFAULT_CONTEXT,
+  MemoryContextStore,
+} from "./cli/index.ts";
+export * from "./cluster/index.ts";
 export * from "./container-service.ts";
 export {
   DistributionRegistry,

@@ -1,6 +1,7 @@
 // What a verb is: a descriptor (name, usage, flags, help text) and a handler. The top-level command list, each
 // verb's --help and the "requires at least 1 argument" messages are all generated from descriptors.
 import type { DockerClient } from "./client.ts";
+import type { ContextStore } from "./contexts.ts";
 import { type FlagSpec, type FlagValues, flagUsages } from "./flags.ts";
 import type { CliIO } from "./io.ts";
 import type { Output } from "./output.ts";
@@ -36,6 +37,10 @@ export interface VerbContext<F extends readonly FlagSpec[] = readonly FlagSpec[]
   client(): Promise<DockerClient>;
   /** `docker run`, `docker container ls`: as messages name the command. */
   commandPath: string;
+  /** Where `docker context` keeps its contexts; absent where the host keeps none. */
+  contexts: ContextStore | undefined;
+  /** The daemon the `default` context names (`unix:///var/run/docker.sock`). */
+  defaultHost: string;
 }
 
 /** What helpers shared by several verbs may use: everything but the verb's own flags. */

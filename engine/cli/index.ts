@@ -6,6 +6,15 @@ import { DockerClient } from "./client.ts";
 import { argsError, groupHelp, rootHelp, type Verb, type VerbContext, type VerbGroup, verbHelp } from "./command.ts";
 import { commit } from "./commit.ts";
 import { containerPrune } from "./container-prune.ts";
+import {
+  contextCreate,
+  contextInspect,
+  contextLs,
+  contextRm,
+  contextShow,
+  contextUse,
+  resolveHost,
+} from "./contexts.ts";
 import { cp, exportVerb } from "./cp.ts";
 import { create } from "./create.ts";
 import { diff } from "./diff.ts";
@@ -55,6 +64,14 @@ import { volumePrune } from "./volume-prune.ts";
 import { volumeRm } from "./volume-rm.ts";
 import { wait } from "./wait.ts";
 
+export {
+  allContexts,
+  type ContextRecord,
+  type ContextStore,
+  DEFAULT_CONTEXT,
+  MemoryContextStore,
+  resolveHost,
+} from "./contexts.ts";
 export type { ApiConnector, ApiTransport, CliIO, HostFiles } from "./io.ts";
 
 /** The docker default when nothing names a daemon. */
@@ -154,6 +171,18 @@ export const GROUPS: VerbGroup[] = [
     ],
   },
   {
+    name: "context",
+    summary: "Manage contexts",
+    commands: [
+      ["create", contextCreate],
+      ["inspect", contextInspect],
+      ["ls", contextLs],
+      ["rm", contextRm],
+      ["show", contextShow],
+      ["use", contextUse],
+    ],
+  },
+  {
     name: "image",
     summary: "Manage images",
     commands: [
@@ -212,12 +241,21 @@ const GROUP_ALIASES: Record<string, Record<string, string>> = {
   image: { list: "ls", remove: "rm", rmi: "rm" },
   volume: { list: "ls", remove: "rm" },
   network: { list: "ls", remove: "rm" },
+  context: { list: "ls", remove: "rm" },
 };
 
-/** Where to send the API's requests, from the transport or connector and the -H / DOCKER_HOST choice. */
-function resolveTransport(api: ApiTransport | ApiConnector, hosts: string[], env: Record<string, string>) {
+/**
+ * Where to send the API's requests. A fixed transport (the guest without nodes) is the one daemon whatever is named;
+ * a connector dials the daemon `--context`, `-H`, DOCKER_HOST, DOCKER_CONTEXT or the current context names.
+ */
+function resolveTransport(
+  api: ApiTransport | ApiConnector,
+  context: string | undefined,
+  hosts: string[],
+  env: Record<string, string>,
+) {
   if (typeof api === "function") return { host: hosts[0] ?? env.DOCKER_HOST ?? "the Drydock engine", transport: api };
-  const host = hosts[0] ?? (env.DOCKER_HOST || api.defaultHost);
+  const { host } = resolveHost({ context, hosts, env, store: api.contexts, defaultHost: api.defaultHost });
   return { host, transport: api.connect(host) };
 }
 
@@ -334,6 +372,7 @@ async function dispatch(
   }
 
   const hosts = global.values.host as string[];
+  const contextName = (global.values.context as string | undefined) || undefined;
   let client: Promise<DockerClient> | undefined;
   const context: VerbContext = {
     flags: parsed.values as VerbContext["flags"],
@@ -343,9 +382,11 @@ async function dispatch(
     out,
     err,
     commandPath: target.commandPath,
+    contexts: typeof api === "function" ? undefined : api.contexts,
+    defaultHost: typeof api === "function" ? DEFAULT_DOCKER_HOST : api.defaultHost,
     client: () => {
       client ??= Promise.resolve().then(() => {
-        const { host, transport } = resolveTransport(api, hosts, io.env);
+        const { host, transport } = resolveTransport(api, contextName, hosts, io.env);
         return DockerClient.connect(transport, host, io.env);
       });
       return client;

@@ -1,6 +1,7 @@
 // What the `docker` command line needs from where it runs: its arguments' surroundings (environment, working
 // directory), its stdio and terminal, and a way to reach an Engine API. The same CLI runs in Node (process stdio, a
 // unix socket), inside the guest (the `docker` applet relays its stdio over a socket to the engine) and in tests.
+import type { ContextStore } from "./contexts.ts";
 
 /** The terminal or pipes the CLI was started on. */
 export interface CliIO {
@@ -64,6 +65,8 @@ export type ApiTransport = (request: Request) => Promise<Response>;
  * {@link ApiTransport} instead.
  */
 export interface ApiConnector {
+  /** Where `docker context` keeps its contexts (the page's worker); absent: `docker context` says it has none. */
+  contexts?: ContextStore;
   /** The address used when neither `-H` nor `DOCKER_HOST` names one (`unix:///var/run/docker.sock`). */
   defaultHost: string;
   /** A transport to the daemon at `host`; throws (with a message saying why) for an address it cannot dial. */

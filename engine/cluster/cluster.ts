@@ -116,6 +116,20 @@ export class Cluster {
     return { identity, drydock, leave: () => this.#unplug(identity.name) };
   }
 
+  /**
+   * Puts a network card that lives elsewhere (a guest in another worker, behind a cable) on the switch as `name`;
+   * the caller gives that guest its identity. Returns the unplugging.
+   * @example
+   * const unplug = cluster.plug("node2", frameLinkOverPort(framesChannel.port1));
+   */
+  plug(name: string, link: FrameLink): () => void {
+    this.#unplug(name);
+    const port = this.ethernet.attach({ name, deliver: (frame) => link.send(frame) });
+    const off = link.onFrame((frame) => port.send(frame));
+    this.#ports.set(name, { port, off });
+    return () => this.#unplug(name);
+  }
+
   /** The nodes on the switch, by name. */
   nodes(): string[] {
     return [...this.#ports.keys()];

@@ -1,6 +1,8 @@
 // Several guests in one engine: an Ethernet switch that learns MAC addresses (switch.ts) and the nodes on it, each a
 // guest restored from the same saved state and given its own identity (cluster.ts); routes between the nodes'
-// container address blocks (routes.ts).
+// container address blocks (routes.ts); a card and an Engine API reached across workers (message-link.ts, api-link.ts).
+
+export { type ApiPort, apiOverPort, serveApiOverPort } from "./api-link.ts";
 export {
   applyIdentity,
   Cluster,
@@ -13,7 +15,14 @@ export {
   ROUTER_MAC,
 } from "./cluster.ts";
 export { type FramePort, frameLinkOverPort, patchLinks } from "./message-link.ts";
-export { nodeAddressSpace, nodeRoutes, routeToNodes } from "./routes.ts";
+export {
+  type BlockRoute,
+  blockRouteCommands,
+  nodeAddressSpace,
+  nodeRoutes,
+  routeBlocks,
+  routeToNodes,
+} from "./routes.ts";
 export {
   DEFAULT_AGEING_MS,
   EthernetSwitch,

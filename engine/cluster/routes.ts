@@ -51,3 +51,51 @@ export async function routeToNodes(agent: AgentClient, own: number, count: numbe
     );
   }
 }
+
+/** A block of container addresses and the node address it is reached through. */
+export interface BlockRoute {
+  block: string;
+  via: string;
+}
+
+/**
+ * The commands that route `routes` through eth0 and drop the routes to `gone` blocks (a node that left).
+ * @example
+ * blockRouteCommands([{ block: "10.2.0.0/16", via: "192.168.86.102" }], ["10.3.0.0/16"]);
+ */
+export function blockRouteCommands(routes: BlockRoute[], gone: string[] = []): string[] {
+  const cidr = /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/;
+  const address = /^\d{1,3}(\.\d{1,3}){3}$/;
+  for (const { block, via } of routes) {
+    if (!cidr.test(block) || !address.test(via)) {
+      throw new EngineError(
+        "invalidArgument",
+        `cannot route ${block} via ${via}: give a CIDR block and an IPv4 address`,
+      );
+    }
+  }
+  for (const block of gone) {
+    if (!cidr.test(block)) throw new EngineError("invalidArgument", `cannot unroute ${block}: not a CIDR block`);
+  }
+  return [
+    ...gone.map((block) => `ip route del ${block} 2>/dev/null || true`),
+    ...routes.map(({ block, via }) => `ip route replace ${block} via ${via} dev eth0`),
+  ];
+}
+
+/**
+ * Routes, in a node's guest, each block through its node (see blockRouteCommands); `name` is for the error.
+ * @example
+ * await routeBlocks(drydock.agent, "node1", [{ block: "10.2.0.0/16", via: "192.168.86.102" }]);
+ */
+export async function routeBlocks(agent: AgentClient, name: string, routes: BlockRoute[], gone: string[] = []) {
+  const commands = blockRouteCommands(routes, gone);
+  if (commands.length === 0) return;
+  const { code, stderr } = await agent.run(["sh", "-c", commands.join("\n")]);
+  if (code !== 0) {
+    throw new EngineError(
+      "internal",
+      `could not route the other nodes' containers on ${name}: ${stderr.trim() || `exit ${code}`}`,
+    );
+  }
+}
