@@ -6,7 +6,7 @@ import type { MetadataStore } from "./content/metadata.ts";
 import type { Drydock } from "./drydock.ts";
 import { EngineError } from "./errors.ts";
 import type { ContainerEventAction, EventLog } from "./events.ts";
-import { createShareServer, imageStoreLayers } from "./fs9p/index.ts";
+import { BINDS_DIR, createShareServer, imageStoreLayers, type ServedTree } from "./fs9p/index.ts";
 import type { ImageService } from "./image-service.ts";
 import {
   AgentGuestNetwork,
@@ -54,7 +54,14 @@ import {
   type UpperDirDiff,
 } from "./snapshots/index.ts";
 import { type TraceEvent, Tracer } from "./trace/index.ts";
-import { ImageDriver, VOLUMES_ROOT, VolumeStore, type VolumeStoreStorage, VolumeTree } from "./volumes/index.ts";
+import {
+  type HostBindResolver,
+  ImageDriver,
+  VOLUMES_ROOT,
+  VolumeStore,
+  type VolumeStoreStorage,
+  VolumeTree,
+} from "./volumes/index.ts";
 import { WASI_RUNTIME, WasiRuntime, type WasiWorkerFactory } from "./wasi/index.ts";
 
 export type { ContainerPathStat, ContainerStatus, RuntimeSpec } from "./runtime/index.ts";
@@ -109,6 +116,11 @@ export interface ContainerServiceOptions {
    * (`openVolumeTree(store)`; OPFS in the page, the data root in Node). In memory by default. Unused with `layers`.
    */
   volumes?: VolumeTree;
+  /**
+   * Host directories containers may bind (the Node daemon's `--allow-bind`, engine/node/host-binds.ts): served to the
+   * guest under the share's `binds` directory. Without it every bind is of the guest's own paths. Unused with `layers`.
+   */
+  hostBinds?: { resolver: HostBindResolver; tree: ServedTree };
   /** The guest's side of container networking; without it containers have a loopback interface only. */
   network?: GuestNetwork;
   /** Where the embedded resolver sends names it does not know (the relay's DNS); none: SERVFAIL. */
@@ -182,9 +194,16 @@ export class ContainerService {
     let volumeStorage: VolumeStoreStorage | undefined;
     if (!layers) {
       const tree = options.volumes ?? VolumeTree.inMemory();
-      drydock.machine.set9pHandler(createShareServer(imageStoreLayers(images.store), tree).handler);
+      const share = createShareServer(
+        imageStoreLayers(images.store),
+        tree,
+        options.hostBinds ? { binds: options.hostBinds.tree } : {},
+      );
+      drydock.machine.set9pHandler(share.handler);
       layers = ninePLayerShare(drydock.agent, tracer, undefined, true);
       volumeStorage = { tree, ready: shareVolumes(drydock.agent, layers, VOLUMES_ROOT, tracer) };
+      if (options.hostBinds)
+        volumeStorage.hostBinds = { resolver: options.hostBinds.resolver, root: `${layers.root}/${BINDS_DIR}` };
     }
     const snapshotter = new OverlaySnapshotter({ agent: drydock.agent, layers, tracer });
     const events = options.events ?? images.events;

@@ -311,7 +311,7 @@ export function mountsJson(mounts: readonly ContainerMount[]) {
   return mounts.map((mount) => ({
     Type: mount.type,
     ...(mount.name ? { Name: mount.name } : {}),
-    Source: mount.source,
+    Source: mount.hostPath ?? mount.source,
     Destination: mount.destination,
     ...(mount.type === "volume" ? { Driver: mount.driver ?? "local" } : {}),
     Mode: mount.request.origin === "Binds" ? ((mount.request.raw as string).split(":")[2] ?? "") : "",

@@ -33,7 +33,13 @@
 //   on the new fid), Tclunk, Tflush, and Tfsync/Tlock/Tgetlock (trivially granted). Writes and creations answer
 //   EROFS; anything else EOPNOTSUPP; a malformed message EPROTO; an unknown fid EBADF; a missing xattr ENODATA.
 export { createLayerServer, LayerServer, type LayerServerOptions } from "./server.ts";
-export { createShareServer, type ShareServerOptions, VOLUMES_DIR } from "./share.ts";
+export { BINDS_DIR, createShareServer, type ShareServerOptions, VOLUMES_DIR } from "./share.ts";
 export { imageStoreLayers, type LayerSource } from "./source.ts";
 export { OPAQUE_XATTR, UNKNOWN_DEVICE } from "./tree.ts";
-export { VOLUME_QID_BASE, VolumeServer } from "./volume-server.ts";
+export {
+  type ServedInode,
+  type ServedNewNode,
+  type ServedTree,
+  VOLUME_QID_BASE,
+  VolumeServer,
+} from "./volume-server.ts";

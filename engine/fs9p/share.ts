@@ -1,22 +1,31 @@
-// The one 9P share v86 offers (mount tag host9p), split in two: the layers, read-only, one directory per chain id
-// (server.ts), and under the reserved directory `volumes` the volumes, writable, their bytes in the engine's storage
-// (volume-server.ts). The kernel can mount host9p only once (a second mount fails with EBUSY), so one mount carries
-// both. This router owns no files: it remembers which server each fid belongs to, hands a walk from the share's root
-// into `volumes` to the volume server, and sends every other message to the server of its first fid.
+// The one 9P share v86 offers (mount tag host9p), split in parts: the layers, read-only, one directory per chain id
+// (server.ts); under the reserved directory `volumes` the volumes, writable, their bytes in the engine's storage
+// (volume-server.ts); and, when the Node daemon allows host directories (--allow-bind), under `binds` those
+// directories, writable, served by the same kind of server over the host's files. The kernel can mount host9p only
+// once (a second mount fails with EBUSY), so one mount carries them all. This router owns no files: it remembers which
+// server each fid belongs to, hands a walk from the share's root into `volumes` or `binds` to that tree's server, and
+// sends every other message to the server of its first fid.
 import type { NinePHandler } from "../vm/index.ts";
 import { VolumeTree } from "../volumes/tree.ts";
 import { LayerServer, type LayerServerOptions } from "./server.ts";
 import type { LayerSource } from "./source.ts";
 import { DT_DIR } from "./tree.ts";
-import { VolumeServer } from "./volume-server.ts";
+import { type ServedTree, VolumeServer } from "./volume-server.ts";
 import { Errno, errorReply, HEADER_SIZE, MessageReader, MessageWriter, Op, readHeader } from "./wire.ts";
 
 /** The share's directory that holds the volumes (a layer's directory is always 64 hex digits, so never this). */
 export const VOLUMES_DIR = "volumes";
+/** The share's directory that holds the host directories the Node daemon allows (`--allow-bind`), one per entry. */
+export const BINDS_DIR = "binds";
+/** Qids of the binds tree start here, above every volume's and layer's. */
+export const BINDS_QID_BASE = 2 ** 40;
 
 const FIRST_FID_OFFSET = HEADER_SIZE;
 
-export interface ShareServerOptions extends LayerServerOptions {}
+export interface ShareServerOptions extends LayerServerOptions {
+  /** Host directories to serve under `binds` (Node only: engine/node/host-tree.ts). */
+  binds?: ServedTree;
+}
 
 /**
  * Layers and volumes on one share.
@@ -27,9 +36,22 @@ export interface ShareServerOptions extends LayerServerOptions {}
  */
 export function createShareServer(layers: LayerSource, tree: VolumeTree, options: ShareServerOptions = {}) {
   const volumes = new VolumeServer(tree, options.maxMessageSize ?? 512000, options.onError);
+  const writable = new Map<string, VolumeServer>([[VOLUMES_DIR, volumes]]);
+  if (options.binds)
+    writable.set(
+      BINDS_DIR,
+      new VolumeServer(options.binds, options.maxMessageSize ?? 512000, options.onError, BINDS_QID_BASE),
+    );
+  const servers = [...writable.values()];
+  const ownerOf = (fid: number) => servers.find((server) => server.owns(fid));
   const layerServer = new LayerServer(layers, {
     ...options,
-    rootEntries: () => [{ name: new TextEncoder().encode(VOLUMES_DIR), qid: volumes.rootQid, type: DT_DIR }],
+    rootEntries: () =>
+      [...writable].map(([name, server]) => ({
+        name: new TextEncoder().encode(name),
+        qid: server.rootQid,
+        type: DT_DIR,
+      })),
   });
   /** Fids of the layer server that name the share's root, with the user each was attached for. */
   const roots = new Map<number, number>();
@@ -47,16 +69,14 @@ export function createShareServer(layers: LayerSource, tree: VolumeTree, options
     const body = request.subarray(0, header.size);
     const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     const firstFid = type === Op.Tflush ? -1 : view.getUint32(FIRST_FID_OFFSET, true);
-    const toVolumes = (answer: Uint8Array | Promise<Uint8Array>, after?: (answer: Uint8Array) => void) => {
+    const toWritable = (answer: Uint8Array | Promise<Uint8Array>) => {
       if (answer instanceof Uint8Array) {
-        after?.(answer);
         reply(answer);
         return;
       }
       const work = answer
         .then((done) => {
           if (pending.get(tag) === work) pending.delete(tag);
-          after?.(done);
           reply(done);
         })
         .catch((error: unknown) => options.onError?.(error));
@@ -65,7 +85,7 @@ export function createShareServer(layers: LayerSource, tree: VolumeTree, options
     switch (type) {
       case Op.Tversion:
         roots.clear();
-        volumes.version(view.getUint32(FIRST_FID_OFFSET, true));
+        for (const server of servers) server.version(view.getUint32(FIRST_FID_OFFSET, true));
         layerServer.handler(request, reply);
         return;
       case Op.Tflush: {
@@ -86,8 +106,9 @@ export function createShareServer(layers: LayerSource, tree: VolumeTree, options
         const aname = r.string();
         const given = r.remaining >= 4 ? r.u32() : 0;
         const uid = given === 0xffffffff ? 0 : given;
-        if (aname.split("/").filter(Boolean)[0] === VOLUMES_DIR) {
-          toVolumes(volumes.handle(type, tag, body));
+        const attached = writable.get(aname.split("/").filter(Boolean)[0] ?? "");
+        if (attached) {
+          toWritable(attached.handle(type, tag, body));
           return;
         }
         layerServer.handler(request, (answer) => {
@@ -104,13 +125,15 @@ export function createShareServer(layers: LayerSource, tree: VolumeTree, options
         const names: string[] = [];
         for (let i = 0; i < count; i++) names.push(r.string());
         const rootUid = roots.get(fid);
-        if (rootUid !== undefined && names[0] === VOLUMES_DIR) {
+        const entered = rootUid !== undefined ? writable.get(names[0] ?? "") : undefined;
+        if (entered && rootUid !== undefined) {
           if (newFid === fid) roots.delete(fid);
-          reply(volumes.walkFromRoot(tag, newFid, names.slice(1), rootUid));
+          reply(entered.walkFromRoot(tag, newFid, names.slice(1), rootUid));
           return;
         }
-        if (volumes.owns(fid)) {
-          toVolumes(volumes.handle(type, tag, body));
+        const owner = ownerOf(fid);
+        if (owner) {
+          toWritable(owner.handle(type, tag, body));
           return;
         }
         layerServer.handler(request, (answer) => {
@@ -126,16 +149,17 @@ export function createShareServer(layers: LayerSource, tree: VolumeTree, options
         break;
       case Op.Tlink:
       case Op.Trename: {
-        // Two fids on different servers: a link or rename between a layer and a volume.
+        // Two fids on different servers: a link or rename between a layer, a volume or a host directory.
         const second = view.getUint32(FIRST_FID_OFFSET + 4, true);
-        if (volumes.owns(firstFid) !== volumes.owns(second)) {
+        if (ownerOf(firstFid) !== ownerOf(second)) {
           reply(errorReply(tag, Errno.EXDEV));
           return;
         }
         break;
       }
     }
-    if (volumes.owns(firstFid)) toVolumes(volumes.handle(type, tag, body));
+    const owner = ownerOf(firstFid);
+    if (owner) toWritable(owner.handle(type, tag, body));
     else layerServer.handler(request, reply);
   };
   return { handler, volumes };

@@ -1,9 +1,49 @@
-// The writable half of the share: a 9P2000.L server over the volumes' tree (engine/volumes' VolumeTree), so the
-// guest reads and writes volume files whose bytes live in the engine's storage. Metadata requests (walk, getattr,
-// mkdir, rename, unlink, setattr without a size…) are answered synchronously from the tree in memory; reads, writes,
-// truncates and fsync go to the store and answer with a promise. The share router (share.ts) hands it the requests
-// under the share's reserved `volumes` directory.
+// The writable half of the share: a 9P2000.L server over a writable file tree — the volumes' tree (engine/volumes'
+// VolumeTree), whose bytes live in the engine's storage, or the Node daemon's host directories allowed with
+// --allow-bind (engine/node/host-tree.ts). Metadata requests (walk, getattr, mkdir, rename, unlink, setattr without a
+// size…) are answered synchronously from the tree; reads, writes, truncates and fsync answer with a promise. The share
+// router (share.ts) hands it the requests under one of the share's reserved directories.
 import { FsError, type Inode, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, type VolumeTree } from "../volumes/tree.ts";
+
+/** What a served inode shows: VolumeTree's inode, or a host file's (no `volume`, no `entries`). */
+export type ServedInode = Omit<Inode, "volume" | "entries" | "parent">;
+
+/** A new node's kind, permissions, owner, device number or symlink target. */
+export interface ServedNewNode {
+  mode: number;
+  uid: number;
+  gid: number;
+  rdev?: number;
+  target?: string;
+}
+
+/** The tree a VolumeServer serves: VolumeTree is one; the Node daemon's allowed host directories are another. */
+export interface ServedTree {
+  get(ino: number): ServedInode;
+  lookup(dir: number, name: string): ServedInode;
+  /** `.`, `..` and the entries of a directory. */
+  list(dir: number): { name: string; inode: ServedInode }[];
+  create(dir: number, name: string, node: ServedNewNode): ServedInode;
+  mkdir(dir: number, name: string, node: ServedNewNode): ServedInode;
+  link(dir: number, name: string, ino: number): ServedInode;
+  unlink(dir: number, name: string, directory: boolean): void;
+  rename(fromDir: number, fromName: string, toDir: number, toName: string): void;
+  setattr(
+    ino: number,
+    change: { mode?: number; uid?: number; gid?: number; size?: number; atime?: number; mtime?: number },
+  ): Promise<void>;
+  read(ino: number, offset: number, length: number): Promise<Uint8Array>;
+  write(ino: number, offset: number, data: Uint8Array): Promise<number>;
+  setXattr(ino: number, name: string, value: Uint8Array | undefined): void;
+  /** A fid now names this inode / one naming it is gone. */
+  hold(ino: number): void;
+  drop(ino: number): void;
+  /** fsync. */
+  sync(ino: number): Promise<void>;
+}
+
+const isDir = (inode: ServedInode) => (inode.mode & S_IFMT) === S_IFDIR;
+
 import {
   Errno,
   errorReply,
@@ -40,16 +80,16 @@ interface Fid {
   /** A read xattr value (Txattrwalk) or one being written (Txattrcreate). */
   xattr?: Uint8Array;
   xattrWrite?: { name: string; chunks: Uint8Array[] };
-  listing?: { name: string; inode: Inode }[];
+  listing?: { name: string; inode: ServedInode }[];
 }
 
-function qidOf(inode: Inode): Qid {
+function qidOf(inode: ServedInode, base: number): Qid {
   const type = inode.mode & S_IFMT;
   return {
     type: type === S_IFDIR ? QidType.DIR : type === S_IFLNK ? QidType.SYMLINK : QidType.FILE,
     // One version for ever: the kernel matches inodes by qid, and a changing version would split one file in two.
     version: 0,
-    path: VOLUME_QID_BASE + inode.ino,
+    path: base + inode.ino,
   };
 }
 
@@ -61,9 +101,11 @@ export class VolumeServer {
   readonly #fids = new Map<number, Fid>();
 
   constructor(
-    readonly tree: VolumeTree,
+    readonly tree: ServedTree,
     readonly maxMessageSize = 512000,
     readonly onError: (error: unknown) => void = () => {},
+    /** Added to inode numbers in qids, so that no two trees of one share give the kernel one qid path. */
+    readonly qidBase = VOLUME_QID_BASE,
   ) {}
 
   /** A new session: every fid of the old one is gone. */
@@ -75,7 +117,7 @@ export class VolumeServer {
 
   /** The qid of the volumes' root (the share's `volumes` directory). */
   get rootQid(): Qid {
-    return qidOf(this.tree.get(ROOT_INO));
+    return qidOf(this.tree.get(ROOT_INO), this.qidBase);
   }
 
   owns(fid: number): boolean {
@@ -148,7 +190,7 @@ export class VolumeServer {
     let parent = from.parent;
     let name = from.name;
     for (const [i, step] of names.entries()) {
-      let next: Inode;
+      let next: ServedInode;
       try {
         next = this.tree.lookup(at.ino, step);
       } catch (error) {
@@ -159,7 +201,7 @@ export class VolumeServer {
       parent = at.ino;
       name = step;
       at = next;
-      qids.push(qidOf(at));
+      qids.push(qidOf(at, this.qidBase));
     }
     if (qids.length === names.length) {
       const fid: Fid = { ino: at.ino, uid: from.uid };
@@ -201,9 +243,8 @@ export class VolumeServer {
         const fid = this.#fid(r.u32());
         const flags = r.u32();
         const inode = tree.get(fid.ino);
-        const reply = () => w().qid(qidOf(inode)).u32(0).finish();
-        if (flags & P9_DOTL_TRUNC && !inode.entries && inode.size)
-          return tree.setattr(fid.ino, { size: 0 }).then(reply);
+        const reply = () => w().qid(qidOf(inode, this.qidBase)).u32(0).finish();
+        if (flags & P9_DOTL_TRUNC && !isDir(inode) && inode.size) return tree.setattr(fid.ino, { size: 0 }).then(reply);
         return reply();
       }
       case Op.Tlcreate: {
@@ -216,7 +257,7 @@ export class VolumeServer {
         const inode = tree.create(fid.ino, name, { mode: 0o100000 | (mode & 0o7777), uid: fid.uid, gid });
         // The fid now names the new file (9P's rule for create).
         this.#setFid(number, { ino: inode.ino, uid: fid.uid, parent: fid.ino, name });
-        return w().qid(qidOf(inode)).u32(0).finish();
+        return w().qid(qidOf(inode, this.qidBase)).u32(0).finish();
       }
       case Op.Tsymlink: {
         const fid = this.#fid(r.u32());
@@ -224,7 +265,7 @@ export class VolumeServer {
         const target = r.string();
         const gid = r.u32();
         const inode = tree.create(fid.ino, name, { mode: S_IFLNK | 0o777, uid: fid.uid, gid, target });
-        return w().qid(qidOf(inode)).finish();
+        return w().qid(qidOf(inode, this.qidBase)).finish();
       }
       case Op.Tmknod: {
         const fid = this.#fid(r.u32());
@@ -234,7 +275,7 @@ export class VolumeServer {
         const minor = r.u32();
         const gid = r.u32();
         const inode = tree.create(fid.ino, name, { mode, uid: fid.uid, gid, rdev: encodeDev(major, minor) });
-        return w().qid(qidOf(inode)).finish();
+        return w().qid(qidOf(inode, this.qidBase)).finish();
       }
       case Op.Tmkdir: {
         const fid = this.#fid(r.u32());
@@ -242,7 +283,7 @@ export class VolumeServer {
         const mode = r.u32();
         const gid = r.u32();
         const inode = tree.mkdir(fid.ino, name, { mode, uid: fid.uid, gid });
-        return w().qid(qidOf(inode)).finish();
+        return w().qid(qidOf(inode, this.qidBase)).finish();
       }
       case Op.Tlink: {
         const dir = this.#fid(r.u32());
@@ -279,7 +320,7 @@ export class VolumeServer {
         const fid = this.#clunk(number);
         if (!fid) throw new FsError(Errno.EBADF);
         if (fid.parent === undefined || fid.name === undefined) throw new FsError(Errno.EBUSY);
-        tree.unlink(fid.parent, fid.name, !!tree.get(fid.ino).entries);
+        tree.unlink(fid.parent, fid.name, isDir(tree.get(fid.ino)));
         return w().finish();
       }
       case Op.Tclunk: {
@@ -316,7 +357,7 @@ export class VolumeServer {
             .bytes(data)
             .finish();
         if (fid.xattr) return answer(fid.xattr.subarray(Math.min(offset, fid.xattr.byteLength), offset + count));
-        if (tree.get(fid.ino).entries) throw new FsError(Errno.EISDIR);
+        if (isDir(tree.get(fid.ino))) throw new FsError(Errno.EISDIR);
         return tree.read(fid.ino, offset, count).then(answer);
       }
       case Op.Twrite: {
@@ -344,7 +385,7 @@ export class VolumeServer {
           const size = 13 + 8 + 1 + 2 + encoded.byteLength;
           if (used + size > count) break;
           reply
-            .qid(qidOf(inode))
+            .qid(qidOf(inode, this.qidBase))
             .u64(i + 1)
             .u8(DT[inode.mode & S_IFMT] ?? 0)
             .encodedString(encoded);
@@ -358,7 +399,7 @@ export class VolumeServer {
         const nanos = (ms: number) => Math.round((ms % 1000) * 1e6);
         return w(160)
           .u64(STATS_BASIC)
-          .qid(qidOf(inode))
+          .qid(qidOf(inode, this.qidBase))
           .u32(inode.mode)
           .u32(inode.uid)
           .u32(inode.gid)
@@ -389,7 +430,7 @@ export class VolumeServer {
         const atime = r.u64() * 1000 + Math.floor(r.u64() / 1e6);
         const mtime = r.u64() * 1000 + Math.floor(r.u64() / 1e6);
         const now = Date.now();
-        const change: Parameters<VolumeTree["setattr"]>[1] = {};
+        const change: Parameters<ServedTree["setattr"]>[1] = {};
         if (valid & SETATTR.MODE) change.mode = mode;
         if (valid & SETATTR.UID) change.uid = uid;
         if (valid & SETATTR.GID) change.gid = gid;

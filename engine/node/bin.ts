@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 // `drydock`: the Node command line. `drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest]
-// [--relay URL] [--nodes N]` (N guests on one switch: node 1 on the socket, node k on <socket>.node<k>) boots the guest (its containers going out through the relay, if given) and serves the Docker Engine
+// [--relay URL] [--nodes N] [--allow-bind DIR …]` (host directories under an allowed DIR may be bound into containers) (N guests on one switch: node 1 on the socket, node k on <socket>.node<k>) boots the guest (its containers going out through the relay, if given) and serves the Docker Engine
 // API on the socket; `drydock <verb> …` is the docker CLI (engine/cli) against a
 // daemon: -H, then DOCKER_HOST, then unix:///tmp/drydock.sock (where `drydock daemon` listens by default).
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { GuestSupervisor } from "../supervisor/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
 import { processCliIO, unixConnector } from "./cli.ts";
 import { DEFAULT_DATA_ROOT, startDaemon } from "./daemon.ts";
+import { HostBinds } from "./host-binds.ts";
 import { openNodeImageService } from "./images.ts";
 import { bootDrydock } from "./index.ts";
 import { startNodeDaemons } from "./nodes.ts";
@@ -46,6 +47,7 @@ async function daemon(args: string[]): Promise<void> {
       "no-guest": { type: "boolean", default: false },
       relay: { type: "string" },
       nodes: { type: "string", default: "1" },
+      "allow-bind": { type: "string", multiple: true, default: [] },
     },
   });
   const count = Number(values.nodes);
@@ -53,6 +55,10 @@ async function daemon(args: string[]): Promise<void> {
     throw new Error(`--nodes wants a whole number of guests from 1 to ${MAX_NODES}, got ${values.nodes}`);
   }
   if (count > 1 && values["no-guest"]) throw new Error("--nodes starts guests: it cannot go with --no-guest");
+  if (count > 1 && values["allow-bind"].length)
+    throw new Error("--allow-bind serves one guest: it cannot go with --nodes (yet)");
+  // Host directories are offered to containers only when named; with none, a bind of a host path is refused.
+  const hostBinds = await HostBinds.open(values["allow-bind"]);
   const relay = values.relay ? { url: parseRelayUrl(values.relay) } : undefined;
   const root = values["data-root"];
   const images = await openNodeImageService(root);
@@ -68,7 +74,12 @@ async function daemon(args: string[]): Promise<void> {
     ? undefined
     : await GuestSupervisor.start({
         boot: () => bootDrydock(relay ? { relay } : {}),
-        open: (drydock) => ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers(), volumes }),
+        open: (drydock) =>
+          ContainerService.open(drydock, images, {
+            wasiWorkers: nodeWasiWorkers(),
+            volumes,
+            hostBinds: { resolver: hostBinds, tree: hostBinds.tree },
+          }),
       });
   // A guest that fails (drydockd killed, a kernel panic) is reported at once and replaced by a fresh one.
   supervisor?.onFault((fault) =>
@@ -84,6 +95,8 @@ async function daemon(args: string[]): Promise<void> {
     `drydock: API listening on unix://${served.socketPath}${supervisor ? "" : " (no guest: containers cannot run)"}`,
   );
   console.log(relay ? `drydock: containers go out through the relay at ${relay.url}` : `drydock: ${NO_RELAY_MESSAGE}`);
+  if (hostBinds.given.length)
+    console.log(`drydock: containers may bind host directories under ${hostBinds.given.join(", ")}`);
   const stop = async () => {
     // The container records are written before the process goes (they are read back at the next start).
     await supervisor?.containers.close().catch((error: unknown) => console.error(`drydock: ${String(error)}`));
@@ -147,7 +160,7 @@ if (verb === "workspace") {
 } else {
   if (verb === undefined || verb === "--help" || verb === "-h") {
     console.log(
-      "drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest] [--relay URL] [--nodes N]   serve the Engine API",
+      "drydock daemon --host unix:///path.sock [--data-root DIR] [--no-guest] [--relay URL] [--nodes N] [--allow-bind DIR]…   serve the Engine API",
     );
     console.log(
       "drydock workspace export|import --data-root DIR > file.tar | < file.tar   a data root as one file (daemon stopped)",

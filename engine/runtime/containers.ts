@@ -762,6 +762,7 @@ export class Containers {
       if (container.wasi) task = await this.#startWasi(container, container.wasi);
       else {
         if (container.needsRootfs) await this.#remakeRootfs(container);
+        await this.volumes?.refreshHostBinds(container.mounts);
         await this.#startNetwork(container);
         task = await this.#runner.start(
           container.id,
@@ -823,7 +824,9 @@ export class Containers {
       // guest has them (a guest that failed took them with it: the last saved ones stay).
       if (!status.error) await this.#keepUpperLayer(container, { live: false });
       // What it wrote to volumes leaves the guest's page cache for the engine's storage, so it survives the guest.
-      if (container.mounts.some((mount) => mount.type === "volume")) await this.volumes?.sync().catch(() => {});
+      // So do its writes to host directories (--allow-bind), which the host sees once they are out.
+      if (container.mounts.some((mount) => mount.type === "volume" || mount.hostPath))
+        await this.volumes?.sync().catch(() => {});
       const exit: ExitInfo = { code: status.code, oomKilled, finishedAt: Date.now() };
       if (status.signal) exit.signal = status.signal;
       if (status.error) exit.error = status.error.message;

@@ -27,6 +27,8 @@ export { type VolumeInfo, VolumeTree } from "./tree.ts";
 export {
   type ContainerMount,
   type CreateVolumeOptions,
+  type HostBindAnswer,
+  type HostBindResolver,
   VOLUMES_ROOT,
   type Volume,
   type VolumeAgent,

@@ -44,7 +44,22 @@ export interface ContainerMount {
   createSource: boolean;
   /** tmpfs data options (`size=…,mode=…`). */
   tmpfsOptions?: string;
+  /** A bind of a host directory (Node's `--allow-bind`): its path on the host; `source` is where the share shows it. */
+  hostPath?: string;
   request: MountRequest;
+}
+
+/**
+ * What a host-bind resolver says of a bind's source: a host directory it offers (its place under the share's `binds`
+ * directory), a refusal (a path of the host it does not offer; unless `final`, a path the guest has binds the
+ * guest's), or undefined (not a path of the host: the guest's).
+ */
+export type HostBindAnswer = { hostPath: string; share: string } | { refused: string; final?: boolean } | undefined;
+
+/** Decides which bind sources are host directories (engine/node/host-binds.ts; the page has none). */
+export interface HostBindResolver {
+  /** `create`: a missing source is made (a bind given with -v), as dockerd makes it. */
+  resolve(source: string, create: boolean): Promise<HostBindAnswer>;
 }
 
 export type VolumeAgent = Pick<AgentClient, "mkdir" | "remove" | "run">;
@@ -55,6 +70,8 @@ export interface VolumeStoreStorage {
   tree: VolumeTree;
   /** Makes VOLUMES_ROOT in the guest the share's volumes directory (mounted once per guest). */
   ready(): Promise<void>;
+  /** Host directories the engine may bind (the Node daemon's --allow-bind), and where the guest sees the share's binds. */
+  hostBinds?: { resolver: HostBindResolver; root: string };
 }
 
 export interface CreateVolumeOptions {
@@ -257,6 +274,8 @@ export class VolumeStore {
           mount.driver = volume.driver;
           mount.source = await this.driver(volume.driver, volume.name).mount(volume.name, containerId);
           mount.copyUp = !request.noCopy;
+        } else if (request.type === "bind") {
+          await this.#resolveBind(mount, request.source, request.createSource);
         } else if (request.type === "tmpfs") {
           const options = [
             request.tmpfsSize !== undefined ? `size=${request.tmpfsSize}` : "",
@@ -272,6 +291,53 @@ export class VolumeStore {
       await this.detach(containerId, { removeAnonymous: true }).catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * A bind's source as the guest reaches it: a host directory the engine offers (through the share), or the guest's
+   * own path; a path of the host it does not offer is refused (naming --allow-bind).
+   */
+  async #resolveBind(mount: ContainerMount, source: string, create: boolean): Promise<void> {
+    const hostBinds = this.storage?.hostBinds;
+    if (!hostBinds) return;
+    const answer = await hostBinds.resolver.resolve(source, create);
+    if (!answer) return;
+    if ("refused" in answer) {
+      const inGuest = !answer.final && (await this.agent.run(["/bin/busybox", "test", "-e", source])).code === 0;
+      if (inGuest) return;
+      throw new EngineError("invalidArgument", answer.refused);
+    }
+    await this.storage?.ready();
+    mount.hostPath = answer.hostPath;
+    mount.source = `${hostBinds.root}/${answer.share}`;
+    mount.createSource = false;
+  }
+
+  /**
+   * The host binds of a container about to start, resolved again: the daemon may have been started since with other
+   * --allow-bind directories (one no longer offered is refused).
+   */
+  async refreshHostBinds(mounts: readonly ContainerMount[]): Promise<void> {
+    for (const mount of mounts) {
+      if (!mount.hostPath) continue;
+      const hostBinds = this.storage?.hostBinds;
+      const answer = await hostBinds?.resolver.resolve(mount.hostPath, mount.request.createSource);
+      if (!hostBinds || !answer || !("share" in answer))
+        throw new EngineError(
+          "invalidArgument",
+          answer && "refused" in answer
+            ? answer.refused
+            : `bind source path ${mount.hostPath} is a directory of the host, and this engine offers none: start \`drydock daemon\` with --allow-bind DIR naming a directory that holds it`,
+        );
+      await this.storage?.ready();
+      mount.source = `${hostBinds.root}/${answer.share}`;
+    }
+    if (!mounts.some((mount) => mount.hostPath)) return;
+    // The guest keeps what it read of the share (cache=loose, right for layers): what it holds of host files no
+    // container uses is dropped, so this container sees the host's files as they are now.
+    const argv = ["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"];
+    this.tracer?.emit({ op: "exec", argv });
+    await this.agent.run(["/bin/busybox", ...argv]);
   }
 
   /**
