@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { defineConfig } from "vite";
 import { guestAssets } from "./web/guest-assets.ts";
+import { precompressed } from "./web/precompress.ts";
 import { previewServiceWorker } from "./web/preview/vite-plugin.ts";
 import { registryProxy } from "./web/proxy/vite-plugin.ts";
 import { relay } from "./web/relay/vite-plugin.ts";
@@ -37,5 +38,7 @@ export default defineConfig({
     guestAssets(),
     // The preview service worker at <base>preview-sw.js, answering /preview/<port>/ with the guest's servers.
     previewServiceWorker(),
+    // A brotli and a gzip copy of each compressible file of the build (v86.wasm, scripts, BIOS), served by preview.
+    precompressed(),
   ],
 });
