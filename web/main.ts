@@ -8,6 +8,7 @@ import type { DownloadProgress, TraceEntry } from "./protocol.ts";
 import { FilesView } from "./ui/files.ts";
 import { byId, errorMessage, formatBytes } from "./ui/format.ts";
 import { ImagesView, type ProxyState } from "./ui/images.ts";
+import { NodesView } from "./ui/nodes.ts";
 import { PortsView } from "./ui/ports.ts";
 import { ENGINE_OFFER, ENGINE_WANTED } from "./preview/wire.ts";
 import { RuntimesView } from "./ui/runtimes.ts";
@@ -448,6 +449,7 @@ async function registerPreviews(): Promise<void> {
   offerEngine(registration.active);
   addTrace({ time: performance.now(), kind: "vm", text: "previews: /preview/<port>/ is served by this tab" });
 }
+const nodes = new NodesView(api, announce);
 const ports = new PortsView(api, () => void navigator.serviceWorker?.ready.then((r) => offerEngine(r.active)));
 
 /** The last time the containers were saved because the tab was hidden (a save freezes running ones a moment). */
@@ -482,6 +484,11 @@ async function main(): Promise<void> {
   }
   lessonsReady();
   await Promise.all([
+    nodes
+      .open()
+      .catch((error: unknown) =>
+        addTrace({ time: performance.now(), kind: "error", text: `nodes: ${errorMessage(error)}` }),
+      ),
     ports
       .open()
       .catch((error: unknown) =>

@@ -203,4 +203,72 @@ export interface WorkerApi {
   onContainersChanged(listener: () => void): Promise<void>;
   /** The last pull's timed steps, with the page's clock (performance.now() of the main thread). */
   lastPull(): Promise<PullTimeline | undefined>;
+  /** Adds a node (`drydock node add`): a guest of its own, in a worker of its own, on the page's switch. */
+  addNode(): Promise<PageNode>;
+  /** Removes node `name` (`drydock node rm node2`): its guest stops, its worker ends, its context goes. */
+  removeNode(name: string): Promise<void>;
+  /** The nodes and the one the terminal's docker targets. */
+  nodes(): Promise<NodesState>;
+  /** Calls `listener` with the nodes after every change (a node added or removed, `docker context use`). */
+  onNodesChanged(listener: (state: NodesState) => void): Promise<void>;
+  /** Memory the page's guests hold: each node's v86 memory (the guest's RAM and the emulator's own). */
+  nodeMemory(): Promise<{ name: string; wasmBytes: number }[]>;
+}
+
+/** One node of the page: a guest in a worker of its own (node1 is the first guest, in the page's worker). */
+export interface PageNode {
+  name: string;
+  index: number;
+  /** Its address on the page's switch: 192.168.86.(100+k). */
+  address: string;
+  /** The block its containers' addresses come from. */
+  containers: string;
+  /** The endpoint its docker context names. */
+  host: string;
+  /** How long it took to add (restore, identity, engine), in milliseconds; node1: 0. */
+  addMs: number;
+}
+
+export interface NodesState {
+  nodes: PageNode[];
+  /** The context the terminal's docker uses now (`default`, `node2`, or one the learner made). */
+  context: string;
+  /** The node that context reaches (undefined: it names no node of this page). */
+  target: string | undefined;
+}
+
+/** What a node's worker needs to restore its guest: the first guest's files, and who it is. */
+export interface NodeStartOptions {
+  state: ArrayBuffer;
+  bios: ArrayBuffer;
+  vgaBios: ArrayBuffer;
+  wasmUrl: string;
+  wasmModule: WebAssembly.Module;
+  memoryMiB: number;
+  identity: { index: number; name: string; id: string; mac: string; address: string };
+  /** Its containers' block (10.k.0.0/16). */
+  addressSpace: string;
+  /** The other nodes' blocks and addresses, routed through eth0. */
+  routes: { block: string; via: string }[];
+  /** The registry proxy its pulls go through. */
+  proxyUrl: string;
+  /** The page's time origin, so the node's trace lines up with the page's. */
+  timeOrigin: number;
+}
+
+/** A node's worker (web/node-worker.ts), as the first worker sees it. */
+export interface NodeWorkerApi {
+  /** Restores the guest, wires its card to `frames`, gives it its identity and routes, serves its API on `api`. */
+  start(
+    options: NodeStartOptions,
+    frames: MessagePort,
+    api: MessagePort,
+    trace: (entry: TraceEntry) => void,
+  ): Promise<{ restoreMs: number }>;
+  /** Routes `routes` and drops the routes to `gone` blocks (a node was added or removed). */
+  route(routes: { block: string; via: string }[], gone: string[]): Promise<void>;
+  /** The v86 memory (bytes) of its guest. */
+  memory(): Promise<number>;
+  /** Closes its engine and stops its guest. */
+  stop(): Promise<void>;
 }

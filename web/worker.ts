@@ -11,6 +11,8 @@ import type {
   ImageService,
   WasiWorker,
 } from "../engine/index.ts";
+import { v86MemoryBytes } from "./node-worker-memory.ts";
+import { type NodeAssets, PageNodes } from "./nodes.ts";
 import { WireChannel, type WireRequest } from "./preview/wire.ts";
 import type {
   DownloadProgress,
@@ -45,6 +47,11 @@ const engine = () => {
   return engineModule;
 };
 let timeOffset = 0;
+/** The first guest's files, kept so a node can be restored from them (`drydock node add`). */
+let nodeAssets: NodeAssets | undefined;
+/** The page's nodes, their switch and the docker contexts naming them; made with the first engine. */
+let pageNodes: PageNodes | undefined;
+let pageOrigin = 0;
 /** When this module was evaluated (the worker's clock): the first step the page can time in the worker. */
 const evaluatedAt = performance.now();
 const processes = new Map<number, { process: GuestProcess; input: WritableStreamDefaultWriter<Uint8Array> }>();
@@ -254,12 +261,30 @@ async function wireDocker(): Promise<void> {
       event.command,
     ),
   );
+  pageNodes ??= await PageNodes.create({
+    engine,
+    guest: () => drydock,
+    assets: () => nodeAssets,
+    proxyUrl: () => proxyUrl,
+    timeOrigin: () => pageOrigin,
+    trace,
+    traceEntry: (entry) => traceSink(entry),
+  });
+  const nodes = pageNodes;
   guestDocker = await serveDockerInGuest(drydock, {
     images: imageService,
     containers: containerService,
     onExchange: ({ method, target, status, upgraded }) =>
       trace("api", `${method} ${target} → ${upgraded ? "101 UPGRADED: the connection now carries the stdio" : status}`),
+    // The terminal's docker reaches the node its context names; `drydock node …` adds and removes nodes.
+    connector: (local) => nodes.connector(local),
+    tools: { drydock: (argv, io) => nodes.command(argv, io) },
   });
+  await drydock.agent.writeFile(
+    "/usr/bin/drydock",
+    '#!/bin/sh\n# drydock node add|ls|rm: the page\'s nodes. The docker applet relays it to the engine.\nDRYDOCK_TOOL=drydock exec docker "$@"\n',
+    0o755,
+  );
   trace("api", "the Engine API answers on /var/run/docker.sock in the guest");
 }
 
@@ -398,6 +423,15 @@ const api: WorkerApi = {
       void pruneVerified([options.state, options.bios, options.vgaBios].map((f) => new URL(f.url, location.href).href));
     }
     pageSink = sink;
+    pageOrigin = options.timeOrigin;
+    nodeAssets = {
+      state: state.bytes,
+      bios: bios.bytes,
+      vgaBios: vgaBios.bytes,
+      wasmUrl: options.wasmUrl,
+      wasmModule,
+      memoryMiB: options.memoryMiB,
+    };
     // The bytes stay here: a guest that fails is replaced by a fresh one restored from the same state.
     bootGuest = async (fresh) => {
       const { Drydock } = await loadingEngine;
@@ -439,6 +473,7 @@ const api: WorkerApi = {
     await oldContainers?.saved().catch(() => {});
     const result = await restore(true);
     await wireDocker();
+    if (drydock) await pageNodes?.rejoin(drydock);
     return result;
   },
 
@@ -773,6 +808,32 @@ const api: WorkerApi = {
     containerService.events.on((event) => {
       if (event.type === "container" && changes.has(event.action)) void listener();
     });
+  },
+
+  async addNode() {
+    if (!pageNodes) throw new Error("the engine is not ready: wait for the shell");
+    return pageNodes.add();
+  },
+
+  async removeNode(name) {
+    if (!pageNodes) throw new Error("the engine is not ready: wait for the shell");
+    await pageNodes.remove(name);
+  },
+
+  async nodes() {
+    if (!pageNodes) throw new Error("the engine is not ready: wait for the shell");
+    return pageNodes.state();
+  },
+
+  async onNodesChanged(listener) {
+    if (!pageNodes) throw new Error("the engine is not ready: wait for the shell");
+    pageNodes.onChange((state) => void listener(state));
+  },
+
+  async nodeMemory() {
+    return pageNodes
+      ? pageNodes.memory(v86MemoryBytes(drydock))
+      : [{ name: "node1", wasmBytes: v86MemoryBytes(drydock) }];
   },
 
   async lastPull() {

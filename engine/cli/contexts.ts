@@ -197,7 +197,8 @@ export const contextLs = defineVerb(
     for (const record of all) {
       table += `${record.name}${record.name === current ? " *" : ""}\t${record.description}\t${record.host}\t\n`;
     }
-    await out.write(tabwrite(table));
+    // The empty ERROR column would leave each line padded past a narrow terminal's edge.
+    await out.write(tabwrite(table).replace(/ +$/gm, ""));
     return 0;
   },
 );

@@ -1,0 +1,87 @@
+// A node of the page (node2, node3…): its own v86 guest in its own worker, started by the page's first worker (which
+// holds the switch and the terminal). Its guest is restored from the first guest's saved state; its network card
+// reaches the switch over a MessagePort; its Engine API answers on another, so the terminal's `docker --context node2`
+// runs here. Its images are its own (in memory, pulled through the page's registry proxy), as on a second machine.
+import * as Comlink from "comlink";
+import type { ContainerService, Drydock } from "../engine/index.ts";
+import { v86MemoryBytes } from "./node-worker-memory.ts";
+import type { NodeStartOptions, NodeWorkerApi, TraceEntry } from "./protocol.ts";
+
+let drydock: Drydock | undefined;
+let containers: ContainerService | undefined;
+let name = "node";
+
+const api: NodeWorkerApi = {
+  async start(options: NodeStartOptions, frames, apiPort, trace) {
+    name = options.identity.name;
+    const timeOffset = performance.timeOrigin - options.timeOrigin;
+    const say = (kind: string, text: string) =>
+      trace({ time: performance.now() + timeOffset, kind, text: `${name}: ${text}` } satisfies TraceEntry);
+    const engine = await import("../engine/index.ts");
+    const started = performance.now();
+    const guest = await engine.Drydock.boot({
+      artifacts: { bios: new Uint8Array(options.bios), vgaBios: new Uint8Array(options.vgaBios) },
+      wasmPath: options.wasmUrl,
+      wasmModule: options.wasmModule,
+      state: options.state,
+      memoryMiB: options.memoryMiB,
+    });
+    const restoreMs = performance.now() - started;
+    drydock = guest;
+    try {
+      // Its card on the page's switch, through the cable to the first worker; v86's own router is left unplugged.
+      const { card } = guest.machine.takeNetwork();
+      engine.patchLinks(card, engine.frameLinkOverPort(frames));
+      await engine.applyIdentity(guest, options.identity);
+      await engine.routeBlocks(guest.agent, name, options.routes);
+      say(
+        "vm",
+        `restore_state in ${Math.round(restoreMs)} ms; ifconfig eth0 hw ether ${options.identity.mac}; ip addr add ${options.identity.address}/24 dev eth0; hostname ${name}`,
+      );
+      const images = await engine.ImageService.open({
+        storage: "memory",
+        endpoint: engine.proxyEndpoint(options.proxyUrl),
+        onRequest: ({ method, url }) => say("http", `${method} ${url}`),
+      });
+      containers = engine.ContainerService.open(guest, images, {
+        addressSpace: options.addressSpace,
+        records: false,
+      });
+      containers.trace((event) => say("engine", event.command));
+      const docker = await engine.serveDockerInGuest(guest, { images, containers });
+      engine.serveApiOverPort(apiPort, async (request) => {
+        const response = await docker.fetch(request);
+        const url = new URL(request.url);
+        if (!request.headers.has("x-drydock-quiet")) {
+          say("api", `${request.method} ${url.pathname}${url.search} → ${response.status}`);
+        }
+        return response;
+      });
+    } catch (error) {
+      await guest.dispose().catch(() => {});
+      drydock = undefined;
+      throw error;
+    }
+    return { restoreMs };
+  },
+
+  async route(routes, gone) {
+    if (!drydock) throw new Error(`${name} is not running`);
+    const { routeBlocks } = await import("../engine/index.ts");
+    await routeBlocks(drydock.agent, name, routes, gone);
+  },
+
+  async memory() {
+    return v86MemoryBytes(drydock);
+  },
+
+  async stop() {
+    const guest = drydock;
+    drydock = undefined;
+    await containers?.close().catch(() => {});
+    containers = undefined;
+    await guest?.dispose().catch(() => {});
+  },
+};
+
+Comlink.expose(api);

@@ -1,0 +1,356 @@
+// The page's nodes, kept by its first worker: the Ethernet switch (engine/cluster) that every guest's card is on, the
+// first guest (node1, in this worker) and the others (node2…, each a guest in a worker of its own, nested in this one),
+// the docker contexts that name them, and the `drydock node` command of the terminal. A node's card reaches the switch
+// over a MessagePort (frameLinkOverPort); its Engine API over another (apiOverPort), so the terminal's docker, which
+// runs in this worker, talks to the node its context names.
+import * as Comlink from "comlink";
+import type {
+  ApiConnector,
+  ApiTransport,
+  CliIO,
+  Cluster,
+  Drydock,
+  MemoryContextStore,
+  NodeIdentity,
+} from "../engine/index.ts";
+import type { NodeStartOptions, NodesState, NodeWorkerApi, PageNode, TraceEntry } from "./protocol.ts";
+
+/** The first guest's files, from which every other node is restored. */
+export interface NodeAssets {
+  state: ArrayBuffer;
+  bios: ArrayBuffer;
+  vgaBios: ArrayBuffer;
+  wasmUrl: string;
+  wasmModule: WebAssembly.Module;
+  memoryMiB: number;
+}
+
+type Engine = typeof import("../engine/index.ts");
+
+/** The guest's own socket: what `default` and node1 name. */
+const LOCAL_HOST = "unix:///var/run/docker.sock";
+/** The port a node's endpoint names (docker's unencrypted one); the page's CLI reaches it over the node's port. */
+const DOCKER_PORT = 2375;
+/** node1's containers are on docker's default bridge, as in a one-guest page. */
+const FIRST_NODE_BLOCK = "172.17.0.0/16";
+
+interface RemoteNode {
+  node: PageNode;
+  identity: NodeIdentity;
+  worker: Worker;
+  remote: Comlink.Remote<NodeWorkerApi>;
+  transport: ReturnType<Engine["apiOverPort"]>;
+  unplug: () => void;
+}
+
+export interface PageNodesOptions {
+  engine: () => Promise<Engine>;
+  /** The first guest now (it changes when a failed guest is replaced). */
+  guest: () => Drydock | undefined;
+  assets: () => NodeAssets | undefined;
+  proxyUrl: () => string;
+  timeOrigin: () => number;
+  trace: (kind: string, text: string) => void;
+  /** A node's own trace entries, already in the page's clock. */
+  traceEntry: (entry: TraceEntry) => void;
+}
+
+/**
+ * The nodes of the page and their switch.
+ * @example
+ * const nodes = await PageNodes.create(options);
+ * const node2 = await nodes.add();
+ */
+export class PageNodes {
+  readonly contexts: MemoryContextStore;
+  readonly #options: PageNodesOptions;
+  readonly #engine: Engine;
+  #cluster: Cluster | undefined;
+  #first: { identity: NodeIdentity; node: PageNode } | undefined;
+  readonly #remotes = new Map<string, RemoteNode>();
+  readonly #listeners = new Set<(state: NodesState) => void>();
+  /** Adds and removals one at a time: each changes every node's routes. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(engine: Engine, options: PageNodesOptions) {
+    this.#engine = engine;
+    this.#options = options;
+    this.contexts = new engine.MemoryContextStore();
+    this.contexts.onChange(() => this.#changed());
+  }
+
+  static async create(options: PageNodesOptions): Promise<PageNodes> {
+    return new PageNodes(await options.engine(), options);
+  }
+
+  /** Every node, node1 first; node1 alone (unnamed on any switch yet) while no other was added. */
+  list(): PageNode[] {
+    const first = this.#first?.node ?? {
+      name: "node1",
+      index: 1,
+      address: "192.168.86.100",
+      containers: FIRST_NODE_BLOCK,
+      host: LOCAL_HOST,
+      addMs: 0,
+    };
+    return [first, ...[...this.#remotes.values()].map((remote) => remote.node).sort((a, b) => a.index - b.index)];
+  }
+
+  state(): NodesState {
+    const context = this.contexts.current();
+    const target = this.#nodeAt(this.#resolveHost(context))?.name;
+    return { nodes: this.list(), context, target };
+  }
+
+  onChange(listener: (state: NodesState) => void): void {
+    this.#listeners.add(listener);
+  }
+
+  /** Adds the next node: a guest restored in a worker of its own, put on the switch, given its identity. */
+  add(): Promise<PageNode> {
+    const next = this.#queue.then(() => this.#add());
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  remove(name: string): Promise<void> {
+    const next = this.#queue.then(() => this.#remove(name));
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  /** The bytes of each node's v86 memory: node1's read here, the others' asked of their workers. */
+  async memory(first: number): Promise<{ name: string; wasmBytes: number }[]> {
+    const nodes = [{ name: "node1", wasmBytes: first }];
+    for (const remote of this.#remotes.values()) {
+      nodes.push({ name: remote.node.name, wasmBytes: await remote.remote.memory() });
+    }
+    return nodes;
+  }
+
+  /** Whom the terminal's docker reaches: node1's API in this worker (`local`) or another node's over its port. */
+  connector(local: ApiTransport): ApiConnector {
+    return {
+      defaultHost: LOCAL_HOST,
+      contexts: this.contexts,
+      connect: (host) => {
+        const node = this.#nodeAt(host);
+        if (!node) {
+          throw new this.#engine.EngineError(
+            "unavailable",
+            `Cannot connect to the Docker daemon at ${host}. Is the docker daemon running? (no node of this page is there: drydock node ls lists them)`,
+          );
+        }
+        return node.name === "node1" ? local : this.#remotes.get(node.name)!.transport;
+      },
+    };
+  }
+
+  /** A failed first guest was replaced: the fresh one takes node1's place on the switch, with its routes. */
+  async rejoin(guest: Drydock): Promise<void> {
+    if (!this.#cluster || !this.#first) return;
+    await this.#cluster.join(guest, this.#first.identity);
+    await this.#engine.routeBlocks(guest.agent, "node1", this.#routesFor("node1"));
+  }
+
+  /** `drydock node add|rm|ls` typed in the terminal (relayed by the guest's docker applet). */
+  async command(argv: string[], io: CliIO): Promise<number> {
+    const out = io.stdout.getWriter();
+    const err = io.stderr.getWriter();
+    const encoder = new TextEncoder();
+    const say = (writer: WritableStreamDefaultWriter<Uint8Array>, text: string) => writer.write(encoder.encode(text));
+    try {
+      const [group, verb, ...args] = argv;
+      if (group !== "node" || !verb || verb === "--help" || verb === "-h") {
+        await say(
+          group === "node" || group === undefined || group === "--help" ? out : err,
+          "Usage:  drydock node COMMAND\n\nManage the page's nodes (guests on one switch)\n\nCommands:\n  add         Add a node: a guest of its own, restored from the saved state\n  ls          List the nodes\n  rm NODE...  Remove nodes (not node1)\n\nEach node is a docker context: docker context use node2, or docker --context node2 ps.\n",
+        );
+        return group === "node" || group === undefined || group === "--help" ? 0 : 1;
+      }
+      if (verb === "add") {
+        if (args.length > 0) throw new Error(`drydock node add takes no arguments, got ${args.join(" ")}`);
+        const node = await this.add();
+        await say(
+          out,
+          `${node.name}\t${node.address}\tcontainers ${node.containers}\tadded in ${Math.round(node.addMs)} ms\n` +
+            `docker context use ${node.name} (or docker --context ${node.name} …) talks to it\n`,
+        );
+        return 0;
+      }
+      if (verb === "rm" || verb === "remove") {
+        if (args.length === 0) throw new Error('"drydock node rm" requires at least 1 argument: the node to remove');
+        for (const name of args) {
+          await this.remove(name);
+          await say(out, `${name}\n`);
+        }
+        return 0;
+      }
+      if (verb === "ls" || verb === "list") {
+        const { target } = this.state();
+        const rows = [["NAME", "ADDRESS", "CONTAINERS", "ENDPOINT"]];
+        for (const node of this.list()) {
+          rows.push([`${node.name}${node.name === target ? " *" : ""}`, node.address, node.containers, node.host]);
+        }
+        const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)) + 3);
+        for (const row of rows) {
+          await say(
+            out,
+            `${row
+              .map((cell, column) => cell.padEnd(widths[column]!))
+              .join("")
+              .trimEnd()}\n`,
+          );
+        }
+        return 0;
+      }
+      throw new Error(`drydock node: unknown command "${verb}": add, ls or rm`);
+    } catch (error) {
+      await say(err, `Error: ${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    } finally {
+      out.releaseLock();
+      err.releaseLock();
+    }
+  }
+
+  #resolveHost(context: string): string {
+    if (context === "default") return LOCAL_HOST;
+    const record = this.contexts.list().find((candidate) => candidate.name === context);
+    return record?.host ?? "";
+  }
+
+  /** The node an endpoint names: the guest's socket is node1; tcp://<address or name>[:2375] is that node. */
+  #nodeAt(host: string): PageNode | undefined {
+    if (host === LOCAL_HOST) return this.list()[0];
+    const match = /^tcp:\/\/([^:/]+)(?::(\d+))?\/?$/.exec(host);
+    if (!match || (match[2] !== undefined && Number(match[2]) !== DOCKER_PORT)) return undefined;
+    return this.list().find((node) => node.address === match[1] || node.name === match[1]);
+  }
+
+  /** The blocks node `name` routes through the others. */
+  #routesFor(name: string): { block: string; via: string }[] {
+    return this.list()
+      .filter((node) => node.name !== name)
+      .map((node) => ({ block: node.containers, via: node.address }));
+  }
+
+  /** node1 onto a switch the first time a node is added: its card leaves v86's router, which becomes the uplink. */
+  async #formCluster(): Promise<Cluster> {
+    if (this.#cluster) return this.#cluster;
+    const guest = this.#options.guest();
+    if (!guest) throw new Error("the first guest is not running: wait for the shell");
+    const { Cluster, nodeIdentity } = this.#engine;
+    const cluster = new Cluster();
+    const identity = nodeIdentity(1);
+    await cluster.join(guest, identity);
+    this.#cluster = cluster;
+    const host = `tcp://${identity.address}:${DOCKER_PORT}`;
+    this.#first = {
+      identity,
+      node: { name: identity.name, index: 1, address: identity.address, containers: FIRST_NODE_BLOCK, host, addMs: 0 },
+    };
+    this.contexts.create({ name: "node1", description: `Drydock node 1 (${identity.address})`, host });
+    this.#options.trace(
+      "vm",
+      `node1: ifconfig eth0 hw ether ${identity.mac}; ip addr add ${identity.address}/24 dev eth0; hostname node1  # on the page's switch`,
+    );
+    return cluster;
+  }
+
+  async #add(): Promise<PageNode> {
+    const started = performance.now();
+    const assets = this.#options.assets();
+    if (!assets) throw new Error("the machine has not started yet: wait for the shell");
+    const { MAX_NODES, nodeIdentity, nodeAddressSpace, frameLinkOverPort, apiOverPort, routeBlocks } = this.#engine;
+    const taken = new Set(this.list().map((node) => node.index));
+    let index = 2;
+    while (taken.has(index)) index++;
+    if (index > MAX_NODES) throw new Error(`the page has ${MAX_NODES} nodes already: remove one first`);
+    const cluster = await this.#formCluster();
+    const identity = nodeIdentity(index);
+    const name = identity.name;
+    const containers = nodeAddressSpace(index);
+    const routes = this.#routesFor(name);
+    const frames = new MessageChannel();
+    const api = new MessageChannel();
+    const unplug = cluster.plug(name, frameLinkOverPort(frames.port1));
+    const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name });
+    const remote = Comlink.wrap<NodeWorkerApi>(worker);
+    try {
+      const state = assets.state.slice(0);
+      const options: NodeStartOptions = {
+        state,
+        bios: assets.bios.slice(0),
+        vgaBios: assets.vgaBios.slice(0),
+        wasmUrl: assets.wasmUrl,
+        wasmModule: assets.wasmModule,
+        memoryMiB: assets.memoryMiB,
+        identity,
+        addressSpace: containers,
+        routes,
+        proxyUrl: this.#options.proxyUrl(),
+        timeOrigin: this.#options.timeOrigin(),
+      };
+      this.#options.trace(
+        "vm",
+        `${name}: new Worker(node-worker.ts); restore_state from the first guest's saved state`,
+      );
+      await remote.start(
+        Comlink.transfer(options, [state, options.bios, options.vgaBios]),
+        Comlink.transfer(frames.port2, [frames.port2]),
+        Comlink.transfer(api.port2, [api.port2]),
+        Comlink.proxy((entry: TraceEntry) => this.#options.traceEntry(entry)),
+      );
+      // Every other node routes the new node's block through it.
+      const route = [{ block: containers, via: identity.address }];
+      const first = this.#options.guest();
+      if (first) await routeBlocks(first.agent, "node1", route);
+      for (const other of this.#remotes.values()) await other.remote.route(route, []);
+    } catch (error) {
+      unplug();
+      worker.terminate();
+      throw error;
+    }
+    const host = `tcp://${identity.address}:${DOCKER_PORT}`;
+    const node: PageNode = {
+      name,
+      index,
+      address: identity.address,
+      containers,
+      host,
+      addMs: performance.now() - started,
+    };
+    this.#remotes.set(name, { node, identity, worker, remote, transport: apiOverPort(api.port1, name), unplug });
+    this.contexts.create({ name, description: `Drydock node ${index} (${identity.address})`, host });
+    this.#options.trace("vm", `${name}: on the switch as ${identity.address}, added in ${Math.round(node.addMs)} ms`);
+    return node;
+  }
+
+  async #remove(name: string): Promise<void> {
+    if (name === "node1") throw new Error("node1 is the page's own guest (the terminal's): it cannot be removed");
+    const remote = this.#remotes.get(name);
+    if (!remote) {
+      const names = this.list().map((node) => node.name);
+      throw new Error(`no node named ${name}: the page has ${names.join(", ")}`);
+    }
+    this.#remotes.delete(name);
+    remote.transport.close(`drydock node rm ${name}`);
+    remote.unplug();
+    await remote.remote.stop().catch(() => {});
+    remote.remote[Comlink.releaseProxy]();
+    remote.worker.terminate();
+    if (this.contexts.list().some((record) => record.name === name)) this.contexts.remove(name);
+    const gone = [remote.node.containers];
+    const first = this.#options.guest();
+    if (first) await this.#engine.routeBlocks(first.agent, "node1", [], gone).catch(() => {});
+    for (const other of this.#remotes.values()) await other.remote.route([], gone).catch(() => {});
+    this.#options.trace("vm", `${name}: off the switch, its guest stopped and its worker ended`);
+    this.#changed();
+  }
+
+  #changed(): void {
+    const state = this.state();
+    for (const listener of this.#listeners) listener(state);
+  }
+}
