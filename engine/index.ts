@@ -12,6 +12,7 @@ export {
 } from "./cli/index.ts";
 export * from "./cluster/index.ts";
 export * from "./container-service.ts";
+export { OpfsContentStore, OpfsMetadataStore } from "./content/index.ts";
 export {
   DistributionRegistry,
   type RegistryEnvelope,
@@ -87,3 +88,4 @@ export {
   VolumeTree,
 } from "./volumes/index.ts";
 export { serveWasiModule, type WasiWorker, type WorkerEndpoint, withSpareWorker } from "./wasi/index.ts";
+export { exportWorkspace, type ImportSummary, importWorkspace, type WorkspaceStores } from "./workspace/index.ts";

@@ -476,6 +476,14 @@ async function main(): Promise<void> {
   void registerPreviews().catch((error: unknown) =>
     addTrace({ time: performance.now(), kind: "error", text: `previews: ${errorMessage(error)}` }),
   );
+  // `#workspace=<url>`: a workspace to open (a teacher's starting point). It is fetched and kept, the link leaves the
+  // address bar (a reload does not import it twice), and the page starts again to import it before the engine starts.
+  const workspaceUrl = new URLSearchParams(location.hash.replace(/^#/, "")).get("workspace");
+  if (workspaceUrl) {
+    history.replaceState(null, "", `${location.pathname}${location.search}`);
+    showSide(byId("tab-images", HTMLButtonElement));
+    if (await images.stageWorkspace({ url: new URL(workspaceUrl, location.href).href })) return;
+  }
   // Storage and the proxy check wait for the prompt: the first second belongs to the shell.
   try {
     await images.open(new URL(proxy, location.href).href);

@@ -130,6 +130,9 @@ export interface RuntimeRun {
   output: string;
 }
 
+/** What importing a staged workspace did: what it added, or why it failed (nothing of it is kept then). */
+export type WorkspaceOutcome = { imported: string } | { failed: string };
+
 export interface WorkerApi {
   /** Downloads the saved state and BIOS images, restores the guest and greets its agent. */
   start(options: StartOptions, sink: PageSink): Promise<StartResult>;
@@ -153,8 +156,21 @@ export interface WorkerApi {
   runScript(script: string): Promise<{ code: number; stdout: string; stderr: string }>;
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
-  /** Opens image storage in OPFS (memory when OPFS is missing) with pulls going through `proxy`. */
-  openImages(proxy: string): Promise<{ storage: "opfs" | "memory" }>;
+  /**
+   * Opens image storage in OPFS (memory when OPFS is missing) with pulls going through `proxy`. A workspace staged by
+   * stageWorkspace is imported first (before the engine reads its stores); `workspace` says what came of it.
+   */
+  openImages(proxy: string): Promise<{ storage: "opfs" | "memory"; workspace?: WorkspaceOutcome }>;
+  /**
+   * Everything this page keeps (images, volumes, containers with their logs and files) as one workspace tar, the
+   * format `drydock workspace export` writes. The containers are saved first.
+   */
+  exportWorkspace(): Promise<Blob>;
+  /**
+   * Keeps a workspace file (picked by the learner, or fetched from `url`) in the page's storage, to be imported when
+   * storage is next opened: the page reloads after this. Refused when OPFS is missing.
+   */
+  stageWorkspace(source: Blob | { url: string }): Promise<{ bytes: number }>;
   /** Whether the proxy answers a registry's `/v2/` (200 or 401); the reason when not. */
   checkProxy(proxy: string): Promise<{ ok: true } | { ok: false; reason: string }>;
   pull(reference: string, onProgress: (progress: LayerProgress) => void): Promise<{ name: string; upToDate: boolean }>;

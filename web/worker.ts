@@ -26,6 +26,7 @@ import type {
   StartStep,
   TraceEntry,
   WorkerApi,
+  WorkspaceOutcome,
 } from "./protocol.ts";
 
 let drydock: Drydock | undefined;
@@ -35,6 +36,10 @@ let imageService: ImageService | undefined;
 let containerService: ContainerService | undefined;
 let guestDocker: GuestDocker | undefined;
 let imageStorage: "opfs" | "memory" = "memory";
+/** The volumes' tree the containers use (its store is what a workspace export reads). */
+let volumeTree: import("../engine/index.ts").VolumeTree | undefined;
+/** A workspace file waiting in OPFS (beside the engine's `drydock` directory) to be imported at the next start. */
+const STAGED_WORKSPACE = "drydock-workspace-import.tar";
 let proxyUrl = "";
 let traceSink: PageSink["trace"] = () => {};
 let pageSink: PageSink | undefined;
@@ -244,6 +249,7 @@ async function wireDocker(): Promise<void> {
     }
   }
   if (!drydock || containerService) return;
+  volumeTree = volumes;
   containerService = ContainerService.open(drydock, imageService, {
     wasiWorkers: withSpareWorker(webWasiWorker),
     ...(volumes ? { volumes } : {}),
@@ -286,6 +292,53 @@ async function wireDocker(): Promise<void> {
     0o755,
   );
   trace("api", "the Engine API answers on /var/run/docker.sock in the guest");
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Imports the workspace stageWorkspace kept, if any, into the OPFS stores (before the engine opens them), then
+ * removes the staged file whatever happened: a failed import has cleaned up after itself.
+ */
+async function importStagedWorkspace(): Promise<WorkspaceOutcome | undefined> {
+  const storage = (navigator as Navigator & { storage?: StorageManager }).storage;
+  if (!storage?.getDirectory) return undefined;
+  const root = await storage.getDirectory();
+  let file: File;
+  try {
+    file = await (await root.getFileHandle(STAGED_WORKSPACE)).getFile();
+  } catch {
+    return undefined;
+  }
+  try {
+    const { importWorkspace, OpfsContentStore, OpfsMetadataStore, OpfsVolumeDataStore } = await engine();
+    trace("engine", `drydock workspace import < ${STAGED_WORKSPACE}  # ${file.size} bytes`);
+    const volumes = await OpfsVolumeDataStore.open();
+    try {
+      const summary = await importWorkspace(
+        file.stream(),
+        { content: await OpfsContentStore.open(), metadata: await OpfsMetadataStore.open(), volumes },
+        // The engine that wrote these records is gone: a container it recorded as running is exited now.
+        { engineGone: true },
+      );
+      const parts = [
+        `${summary.images.length} image(s)`,
+        `${summary.volumes.length} volume(s)${summary.volumes.length ? ` (${summary.volumes.join(", ")})` : ""}`,
+        `${summary.containers.length} container(s)${summary.containers.length ? ` (${summary.containers.join(", ")})` : ""}`,
+      ];
+      const kept = summary.skipped.length ? `; already here, kept as they were: ${summary.skipped.join(", ")}` : "";
+      const imported = `imported ${parts.join(", ")}${kept}`;
+      trace("engine", `drydock workspace import: ${imported}`);
+      return { imported };
+    } finally {
+      await volumes.close();
+    }
+  } catch (error) {
+    trace("error", `drydock workspace import: ${errorText(error)}`);
+    return { failed: errorText(error) };
+  } finally {
+    await root.removeEntry(STAGED_WORKSPACE).catch(() => {});
+  }
 }
 
 /** A Web Worker of its own for each WASI module the engine runs (nested in this worker). */
@@ -589,7 +642,10 @@ const api: WorkerApi = {
       trace("http", `${method} ${url.startsWith(location.origin) ? url.slice(location.origin.length) : url}`);
     const { ImageService, proxyEndpoint } = await engine();
     const endpoint = (reference: Parameters<ReturnType<typeof proxyEndpoint>>[0]) => proxyEndpoint(proxyUrl)(reference);
+    let workspace: WorkspaceOutcome | undefined;
     try {
+      // A staged workspace goes into the stores before the engine reads them.
+      workspace = await importStagedWorkspace();
       imageService = await ImageService.open({ storage: "opfs", endpoint, onRequest });
       imageStorage = "opfs";
     } catch (error) {
@@ -598,7 +654,63 @@ const api: WorkerApi = {
       imageStorage = "memory";
     }
     await wireDocker();
-    return { storage: imageStorage };
+    return { storage: imageStorage, ...(workspace ? { workspace } : {}) };
+  },
+
+  async exportWorkspace(): Promise<Blob> {
+    if (imageStorage !== "opfs" || !volumeTree) {
+      throw new Error("a workspace is made from the browser's storage (OPFS), which this page could not open");
+    }
+    const { exportWorkspace, OpfsContentStore, OpfsMetadataStore } = await engine();
+    // What the containers wrote (records, logs, volumes, running ones' files) is in storage before it is read.
+    if (containerService) {
+      trace("engine", "sync; tar -c <upper> > upper-<id>.tar  # saving the containers before the export");
+      await containerService.saved();
+    }
+    trace("engine", "drydock workspace export > drydock-workspace.tar  # images, volumes and containers");
+    const stores = {
+      content: await OpfsContentStore.open(),
+      metadata: await OpfsMetadataStore.open(),
+      volumes: volumeTree.store,
+    };
+    const blob = await new Response(await exportWorkspace(stores)).blob();
+    trace("engine", `drydock workspace export: ${blob.size} bytes`);
+    return blob;
+  },
+
+  async stageWorkspace(source: Blob | { url: string }): Promise<{ bytes: number }> {
+    const storage = (navigator as Navigator & { storage?: StorageManager }).storage;
+    if (!storage?.getDirectory) throw new Error("importing a workspace needs the browser's storage (OPFS)");
+    let blob: Blob;
+    if (source instanceof Blob) blob = source;
+    else {
+      const url = new URL(source.url);
+      if (url.protocol !== "http:" && url.protocol !== "https:")
+        throw new Error(`a workspace URL must be http:// or https://, got ${source.url}`);
+      trace("http", `GET ${url.href}  # a workspace to import`);
+      let response: Response;
+      try {
+        response = await fetch(url);
+      } catch (error) {
+        throw new Error(
+          `could not fetch the workspace at ${url.href} (${errorText(error)}): it must be reachable from this page, and a server of another origin must allow it (CORS)`,
+        );
+      }
+      if (!response.ok) throw new Error(`the workspace at ${url.href} answered HTTP ${response.status}`);
+      blob = await response.blob();
+    }
+    const root = await storage.getDirectory();
+    const handle = await root.getFileHandle(STAGED_WORKSPACE, { create: true });
+    try {
+      const writable = await handle.createWritable();
+      await blob.stream().pipeTo(writable);
+    } catch (error) {
+      // A full quota (or any failure) leaves nothing half-written behind.
+      await root.removeEntry(STAGED_WORKSPACE).catch(() => {});
+      throw new Error(`could not keep the workspace file in this browser's storage: ${errorText(error)}`);
+    }
+    trace("engine", `kept ${blob.size} bytes as ${STAGED_WORKSPACE}: imported when the page starts again`);
+    return { bytes: blob.size };
   },
 
   async checkProxy(proxy: string) {

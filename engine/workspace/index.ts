@@ -183,6 +183,11 @@ export async function exportWorkspace(stores: WorkspaceStores): Promise<Readable
 export interface ImportOptions {
   /** Whether the target engine is running containers now: an import then is refused. */
   running?: () => boolean | Promise<boolean>;
+  /**
+   * The engine that wrote the target's records is gone (the page imports before its engine starts, after a tab that
+   * closed): containers recorded as running are leftovers, exited as at the next engine start, and do not stop it.
+   */
+  engineGone?: boolean;
   /** Hashes blobs the target already has, to check the file's copy all the same (Node passes node:crypto's). */
   hashers?: HasherFactory;
 }
@@ -210,7 +215,9 @@ export async function importWorkspace(
   options: ImportOptions = {},
 ): Promise<ImportSummary> {
   const existing = decodeContainerRecords(await stores.metadata.read(CONTAINERS_DOCUMENT));
-  const live = existing.filter((record) => record.status === "running" || record.status === "paused");
+  const live = options.engineGone
+    ? []
+    : existing.filter((record) => record.status === "running" || record.status === "paused");
   if ((await options.running?.()) || live.length > 0) {
     throw new EngineError(
       "conflict",

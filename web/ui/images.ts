@@ -30,6 +30,10 @@ export class ImagesView {
   readonly #storageUsed = byId("storage-used", HTMLElement);
   readonly #storageKind = byId("storage-kind", HTMLElement);
   readonly #clear = byId("clear-storage", HTMLButtonElement);
+  readonly #export = byId("workspace-export", HTMLButtonElement);
+  readonly #importButton = byId("workspace-import-button", HTMLButtonElement);
+  readonly #importFile = byId("workspace-import", HTMLInputElement);
+  readonly #workspaceStatus = byId("workspace-status", HTMLParagraphElement);
   #pulling = false;
   #proxyOk = false;
 
@@ -44,11 +48,68 @@ export class ImagesView {
       void this.pull(this.#reference.value.trim());
     });
     this.#clear.addEventListener("click", () => void this.#clearStorage());
+    this.#export.addEventListener("click", () => void this.#exportWorkspace());
+    this.#importButton.addEventListener("click", () => this.#importFile.click());
+    this.#importFile.addEventListener("change", () => {
+      const file = this.#importFile.files?.[0];
+      if (file) void this.stageWorkspace(file);
+      this.#importFile.value = "";
+    });
+  }
+
+  #workspaceNote(text: string, tone?: "ok" | "bad"): void {
+    this.#workspaceStatus.textContent = text;
+    if (tone) this.#workspaceStatus.dataset.tone = tone;
+    else delete this.#workspaceStatus.dataset.tone;
+  }
+
+  /** Downloads everything the page keeps as one workspace tar (what `drydock workspace export` writes in Node). */
+  async #exportWorkspace(): Promise<void> {
+    this.#export.disabled = true;
+    this.#workspaceNote("Saving the containers and writing the workspace…");
+    try {
+      const blob = await this.#api.exportWorkspace();
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = `drydock-workspace-${new Date().toISOString().slice(0, 10)}.tar`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      this.#workspaceNote(`Exported ${formatBytes(blob.size)}: open it in another browser with Import….`, "ok");
+    } catch (error) {
+      this.#workspaceNote(`Could not export the workspace: ${errorMessage(error)}`, "bad");
+    } finally {
+      this.#export.disabled = false;
+    }
+  }
+
+  /**
+   * Keeps a workspace (a picked file, or one at a URL: `#workspace=<url>`) for the engine to import, then reloads the
+   * page: the import happens before the engine reads its storage.
+   */
+  async stageWorkspace(source: File | { url: string }): Promise<boolean> {
+    this.#importButton.disabled = true;
+    this.#workspaceNote(source instanceof File ? `Reading ${source.name}…` : `Fetching ${source.url}…`);
+    try {
+      await this.#api.stageWorkspace(source);
+      this.#workspaceNote("Importing: the page starts again with the workspace…");
+      location.reload();
+      return true;
+    } catch (error) {
+      this.#workspaceNote(`Could not import the workspace: ${errorMessage(error)}`, "bad");
+      document.documentElement.dataset.workspace = "failed";
+      this.#importButton.disabled = false;
+      return false;
+    }
   }
 
   /** Opens storage, checks the proxy and lists what is stored. */
   async open(proxy: string): Promise<void> {
-    const { storage } = await this.#api.openImages(proxy);
+    const { storage, workspace } = await this.#api.openImages(proxy);
+    if (workspace) {
+      if ("imported" in workspace) this.#workspaceNote(`Workspace ${workspace.imported}.`, "ok");
+      else this.#workspaceNote(`The workspace was not imported: ${workspace.failed}`, "bad");
+      document.documentElement.dataset.workspace = "imported" in workspace ? "imported" : "failed";
+    }
     // Asked once: a persistent origin is not cleared by the browser when space runs low (only by the user).
     const persisted = storage === "opfs" ? await navigator.storage?.persist?.().catch(() => false) : false;
     this.#storageKind.textContent =
