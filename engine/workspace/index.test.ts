@@ -164,4 +164,22 @@ describe("export and import", () => {
       /running containers: stop them/,
     );
   });
+
+  it("takes containers recorded as running for leftovers when the engine that wrote them is gone (the page)", async () => {
+    const tar = await bytesOf(await exportWorkspace(await sourceEngine()));
+    const target = emptyEngine();
+    const leftover = { id: "b".repeat(64), name: "left", image: "busybox", imageId: "x", spec: {}, options: {} };
+    await target.metadata.write(
+      CONTAINERS_DOCUMENT,
+      json({ version: 1, containers: [{ ...leftover, status: "running" }] }),
+    );
+    await expect(importWorkspace(streamOf(tar), target)).rejects.toThrow(/running containers \(left\)/);
+    const summary = await importWorkspace(streamOf(tar), target, { engineGone: true });
+    expect(summary.containers).toEqual(["work"]);
+    expect(
+      decodeContainerRecords(await target.metadata.read(CONTAINERS_DOCUMENT))
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["left", "work"]);
+  });
 });
