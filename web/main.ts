@@ -309,10 +309,10 @@ const lessonsCanRun = new Promise<void>((resolve) => {
   lessonsReady = resolve;
 });
 void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
-  .then(async ([{ LessonsPanel, parseLessonLink }, { loadCourseInSlices }]) => {
+  .then(async ([{ LessonsPanel, parseLessonLink, isTeacherIndexLink }, { loadCourseInSlices }]) => {
     const course = await loadCourseInSlices();
     const link = parseLessonLink(location.hash);
-    if (link) showSide(sideTabs[0]!);
+    if (link || isTeacherIndexLink(location.hash)) showSide(sideTabs[0]!);
     lessons = new LessonsPanel(
       byId("lessons", HTMLDivElement),
       {
@@ -340,7 +340,13 @@ void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
       },
       link,
     );
+    if (isTeacherIndexLink(location.hash)) lessons.showIndex();
     addEventListener("hashchange", () => {
+      if (isTeacherIndexLink(location.hash)) {
+        showSide(sideTabs[0]!);
+        lessons?.showIndex();
+        return;
+      }
       const next = parseLessonLink(location.hash);
       if (!next) return;
       showSide(sideTabs[0]!);

@@ -1,7 +1,9 @@
 // The lessons panel in real Chromium: the course list, lesson 1 opened, a command block clicked into the terminal, and
 // the step's check (run in the page's own guest) turning green; progress survives a reload. The page's registry proxy
 // serves Docker Hub's `busybox` from a local registry, so the lesson's pre-pull works offline. Last, the WebAssembly
-// lesson done as a learner does it, its solutions typed into the terminal: a WASI container run by the page.
+// lesson done as a learner does it, its solutions typed into the terminal: a WASI container run by the page. The
+// teacher's index lists every step with its solution and presents one from its link; and Keeping data is clicked
+// through to its finish page, the tab reloaded where the lesson asks, its volume and container there after.
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCourseFromDisk } from "../../scripts/lessons.ts";
@@ -195,4 +197,104 @@ describe("the lessons panel", () => {
     expect(await finish.locator(".finish-verdict").innerText()).toBe("✓ Lesson done: all 4 steps");
     await screenshot(page, "lessons-07-wasm-finish");
   });
+
+  it("shows the teacher's index: every lesson's steps with their solutions, and a step presented from its link", async () => {
+    const { page } = browser;
+    const { lessons } = await loadCourseFromDisk();
+    await toCourse(page);
+    await page.click("#lessons .teacher-index-open");
+    const index = page.locator("#lessons article.teacher-index");
+    await expect.poll(() => index.locator("section.index-lesson").count()).toBe(lessons.length);
+    // Every step of every lesson, in order, each with its solution written out.
+    const listed = await index
+      .locator("section.index-lesson")
+      .evaluateAll((sections) =>
+        sections.map((section) => [
+          section.getAttribute("data-lesson"),
+          [...section.querySelectorAll("li")].map((li) => li.getAttribute("data-step")),
+        ]),
+      );
+    expect(listed).toEqual(lessons.map((l) => [l.id, l.steps.map((s) => s.id)]));
+    const restart = index.locator('[data-lesson="10-keeping-data"] li[data-step="restart-on-failure"]');
+    expect(await restart.locator("pre.index-solution").innerText()).toContain(
+      "docker run -d --name flaky --restart on-failure:3",
+    );
+    expect(
+      await index.locator('[data-lesson="10-keeping-data"] li[data-step="a-volume-in-memory"]').innerText(),
+    ).toContain("(stands alone)");
+    await index.locator('[data-lesson="10-keeping-data"] h4').scrollIntoViewIfNeeded();
+    await screenshot(page, "lessons-08-teacher-index");
+
+    // The index has an address of its own, for a teacher's bookmark.
+    await page.click("#tab-trace");
+    await page.goto(`${server.url}#teacher`);
+    await expect.poll(() => page.locator("#lessons-pane").isVisible()).toBe(true);
+    await expect.poll(() => index.count()).toBe(1);
+
+    // Present: the step opened with Start over done, in the presenter's mode, its solution shown.
+    await index.locator('[data-lesson="03-client-and-daemon"] li').first().getByText("Present").click();
+    const step = page.locator("#lessons article.step");
+    await expect.poll(() => step.getAttribute("data-step"), { timeout: 90_000 }).toBe("ask-the-daemon-for-its-version");
+    await expect.poll(() => step.getAttribute("data-state"), { timeout: 60_000 }).toBe("pending");
+    expect(await page.locator("html").getAttribute("data-present")).toBe("on");
+    expect(await page.locator("#lessons details.solution").getAttribute("open")).not.toBeNull();
+    await page.click("#lessons .present-toggle");
+    expect(await page.locator("html").getAttribute("data-present")).toBe("off");
+  });
+
+  it("clicks through Keeping data to its finish page, reloading the tab where the lesson asks", {
+    timeout: 900_000,
+  }, async () => {
+    const { page } = browser;
+    const { lessons } = await loadCourseFromDisk();
+    const lesson = lessons.find((l) => l.id === "10-keeping-data")!;
+    await toCourse(page);
+    await page.click('#lessons [data-lesson="10-keeping-data"]');
+    const step = page.locator("#lessons article.step");
+    for (const [index, expected] of lesson.steps.entries()) {
+      await expect.poll(() => step.getAttribute("data-step")).toBe(expected.id);
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 90_000 }).toBe("pending");
+      for (const line of expected.solution.script.trim().split("\n")) await typeCommand(page, line);
+      await expect.poll(() => step.getAttribute("data-state"), { timeout: 180_000 }).toBe("done");
+      if (expected.id === "keep-your-work-across-a-reload") {
+        // What the step asks of the learner, which the lesson checker cannot do: reload the tab (after its sync, and
+        // a learner's moment to read on).
+        await typeCommand(page, "sync; sleep 1; echo synced-$((40+2))");
+        await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("synced-42");
+        await page.reload();
+        await waitForPrompt(page);
+        // The lesson comes back at this step, done; keeper runs again and has noted its second start in the volume.
+        await expect.poll(() => step.getAttribute("data-step"), { timeout: 60_000 }).toBe(expected.id);
+        await expect.poll(() => step.getAttribute("data-state"), { timeout: 60_000 }).toBe("done");
+        await typeCommand(
+          page,
+          "for i in $(seq 60); do n=$(wc -l < /var/lib/drydock/volumes/notes/_data/keeper.txt); [ $n -ge 2 ] && break; sleep 1; done; echo starts-$n; docker ps --format 'up:{{.Names}}'",
+        );
+        await expect.poll(() => unwrappedTerminalText(page), { timeout: 120_000 }).toContain("up:keeper");
+        expect(await unwrappedTerminalText(page)).toContain("starts-2");
+        await expect.poll(() => page.locator("#terminal .xterm-rows").innerText()).toContain("up:keeper");
+        await screenshot(page, "lessons-09-keeping-data-after-reload");
+      }
+      expect(
+        await page.locator(`#lessons .step-dots li:nth-child(${index + 1}) button`).getAttribute("data-state"),
+      ).toBe("done");
+      await page.click("#lessons .step-actions button:last-child");
+    }
+    const finish = page.locator("#lessons article.finish");
+    await expect.poll(() => finish.count()).toBe(1);
+    expect(await finish.locator(".finish-verdict").innerText()).toBe(`✓ Lesson done: all ${lesson.steps.length} steps`);
+    expect(await finish.innerText()).toContain("Next lesson: Networks and ports");
+    await screenshot(page, "lessons-10-keeping-data-finish");
+  });
 });
+
+/** The page at its address without a fragment, the lessons pane showing the course list. */
+async function toCourse(page: Browser["page"]): Promise<void> {
+  await page.goto(server.url);
+  await waitForPrompt(page);
+  await page.click("#tab-lessons");
+  await expect.poll(() => page.locator("#lessons .course-lesson, #lessons .lesson-head").count()).toBeGreaterThan(0);
+  const back = page.locator("#lessons .lesson-head button", { hasText: "All lessons" });
+  if (await back.count()) await back.click();
+  await expect.poll(() => page.locator("#lessons .course-lesson").count()).toBeGreaterThan(0);
+}

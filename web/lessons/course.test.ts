@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import guide from "../../lessons/README.md?raw";
-import { lessonLink } from "../ui/lessons.ts";
+import { isTeacherIndexLink, lessonLink, stepNeedsNote } from "../ui/lessons.ts";
 import { loadCourse } from "./course.ts";
 
 describe("the course in lessons/", () => {
@@ -39,5 +39,19 @@ describe("the course in lessons/", () => {
       l.steps.map((s) => new URL(lessonLink("https://drydock.example/", l.id, s.id, true)).hash),
     );
     expect(links).toEqual(expected);
+  });
+
+  it("says in the teacher's index how each step stands: straight on, building on others, or alone", () => {
+    const { lessons } = loadCourse();
+    const keeping = lessons.find((l) => l.id === "10-keeping-data")!;
+    const note = (id: string) => stepNeedsNote(keeping, keeping.steps.find((s) => s.id === id)!);
+    expect(note("writes-that-go-with-the-container")).toBeUndefined();
+    expect(note("make-a-volume")).toBeUndefined();
+    expect(note("a-volume-in-memory")).toBe("stands alone");
+    const networks = lessons.find((l) => l.id === "11-networks-and-ports")!;
+    const cables = networks.steps.find((s) => s.id === "bridges-and-cables-seen-from-the-guest")!;
+    expect(stepNeedsNote(networks, cables)).toBe("builds on “Two containers find each other by name”");
+    expect(isTeacherIndexLink("#teacher")).toBe(true);
+    expect(isTeacherIndexLink("#lesson=01-images-and-containers")).toBe(false);
   });
 });

@@ -56,6 +56,34 @@ export function parseLessonLink(hash: string): LessonLink | undefined {
   return { lesson, ...(step ? { step } : {}), present: params.has("present") };
 }
 
+/** The page's address with this fragment opens the teacher's index: every lesson's steps with their solutions. */
+export const TEACHER_INDEX_HASH = "#teacher";
+
+/**
+ * Whether a URL's hash asks for the teacher's index (`#teacher`).
+ * @example
+ * if (isTeacherIndexLink(location.hash)) panel.showIndex();
+ */
+export function isTeacherIndexLink(hash: string): boolean {
+  return hash === TEACHER_INDEX_HASH;
+}
+
+/**
+ * How a step stands in its lesson, for the teacher's index: `undefined` for the usual straight line (it needs the
+ * step before it), else which steps it builds on or that it stands alone.
+ * @example
+ * stepNeedsNote(lesson, lesson.steps[4]!); // "stands alone"
+ */
+export function stepNeedsNote(lesson: Lesson, step: Step): string | undefined {
+  const index = lesson.steps.indexOf(step);
+  const before = lesson.steps[index - 1];
+  if (before && step.needs.length === 1 && step.needs[0] === before.id) return undefined;
+  if (!before && step.needs.length === 0) return undefined;
+  if (step.needs.length === 0) return "stands alone";
+  const titles = step.needs.map((id) => lesson.steps.find((s) => s.id === id)?.title ?? id);
+  return `builds on ${titles.map((t) => `“${t}”`).join(", ")}`;
+}
+
 /**
  * The link that opens `lesson` at `step` with its setup done.
  * @example
@@ -207,7 +235,14 @@ export class LessonsPanel {
       button.addEventListener("click", () => this.openLesson(lesson.id));
       list.append(el("li", {}, [button]));
     }
-    const children: HTMLElement[] = [list];
+    const index = el("button", {
+      type: "button",
+      className: "quiet teacher-index-open",
+      textContent: "Teacher's index",
+    });
+    index.title = "Every lesson's steps with their solutions and a link to each, for a class";
+    index.addEventListener("click", () => this.showIndex());
+    const children: HTMLElement[] = [el("div", { className: "row lesson-head" }, [index]), list];
     if (this.#options.errors.length) {
       children.push(
         el("div", { className: "lesson-errors", role: "alert" }, [
@@ -468,6 +503,70 @@ export class LessonsPanel {
       );
       setState("pending", "Waiting for the steps it builds on");
     });
+  }
+
+  /**
+   * The teacher's index: every lesson with its time and images, each step with how it stands (straight on, building
+   * on others, alone), its solution, and two links that open it with Start over and its needs done: for a learner's
+   * screen and for the presenter's mode. The presenter's mode shows one step at a time; this shows the whole course.
+   * @example
+   * panel.showIndex();
+   */
+  showIndex(): void {
+    this.#leave();
+    this.#options.storage.setItem(OPEN_KEY, "");
+    const back = el("button", { type: "button", className: "quiet", textContent: "← All lessons" });
+    back.addEventListener("click", () => this.showCourse());
+    const page = location.href.replace(/#.*$/, "");
+    const sections = this.#options.lessons.map((lesson, position) => {
+      const steps = el(
+        "ol",
+        { className: "index-steps" },
+        lesson.steps.map((step) => {
+          const open = el("a", { textContent: "Open" });
+          open.href = lessonLink(page, lesson.id, step.id);
+          open.setAttribute("aria-label", `Open “${step.title}” of ${lesson.title}`);
+          const present = el("a", { textContent: "Present" });
+          present.href = lessonLink(page, lesson.id, step.id, true);
+          present.setAttribute("aria-label", `Present “${step.title}” of ${lesson.title}`);
+          const note = stepNeedsNote(lesson, step);
+          const item = el("li", {}, [
+            el("div", { className: "row index-step-head" }, [
+              el("span", { className: "index-step-title", textContent: step.title }),
+              ...(note ? [el("span", { className: "note", textContent: `(${note})` })] : []),
+              open,
+              present,
+            ]),
+            el("pre", { className: "index-solution" }, [el("code", { textContent: step.solution.script.trim() })]),
+          ]);
+          item.dataset.step = step.id;
+          return item;
+        }),
+      );
+      const section = el("section", { className: "index-lesson" }, [
+        el("h4", {
+          textContent: `${String(position + 1).padStart(2, "0")} · ${lesson.title} · ${lesson.minutes} min`,
+        }),
+        el("p", {
+          className: "note",
+          textContent: `${lesson.summary}${lesson.images.length ? ` Pulls ${lesson.images.join(", ")}.` : ""}`,
+        }),
+        steps,
+      ]);
+      section.dataset.lesson = lesson.id;
+      return section;
+    });
+    const article = el("article", { className: "teacher-index" }, [
+      el("div", { className: "row lesson-head" }, [back]),
+      el("h3", { className: "lesson-title", textContent: "Teacher's index" }),
+      el("p", {
+        textContent:
+          "Every step of the course with its solution. Open starts a step for a learner's screen: Start over, then the steps it needs done; Present does the same in the presenter's mode, one step per screen. Send a link to a class and everyone starts from the same place.",
+      }),
+      ...sections,
+    ]);
+    this.#root.replaceChildren(article);
+    this.#root.scrollTop = 0;
   }
 
   /**
