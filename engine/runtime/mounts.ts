@@ -1,8 +1,9 @@
 // A container's own mounts (volumes, binds, tmpfs), set up from the guest's side once its root filesystem is mounted
 // and before its process starts, so the process's new mount namespace is born with them. Two named steps:
-//   1. mount points: each destination is checked to have no symbolic link on the way (a link in the image must not
-//      send a mount outside the container's root), made if missing, and an empty volume is filled with what the
-//      image has there (Docker's copy-up);
+//   1. mount points: each destination is looked up inside the container's root as the container will see it (a
+//      symbolic link of the image on the way is followed there, an absolute one from the container's root, `..`
+//      stops at it: runc's securejoin), so a link can never send a mount outside the root; then it is made if missing,
+//      and an empty volume is filled with what the image has there (Docker's copy-up);
 //   2. mounts: `mount --bind` (and a read-only remount for `:ro`) or `mount -t tmpfs`.
 // The container's root is unmounted lazily when its task ends, which takes these mounts with it.
 import { EngineError } from "../errors.ts";
@@ -19,17 +20,36 @@ const MS_BIND = 4096;
 const MS_REC = 16384;
 const HOST_BUSYBOX = "/bin/busybox";
 
-/** Checks, makes and fills the mount points; arguments: the root, then (kind, destination, source) per mount. */
+/**
+ * Resolves, makes and fills the mount points; arguments: the root, then (kind, destination, source) per mount. Prints
+ * each mount point's path in the guest, one per line, in the order given.
+ */
 const MOUNT_POINTS_SCRIPT = `root=$1; shift
+resolve() {
+  p=$root; rest=\${1#/}; hops=0
+  while [ -n "$rest" ]; do
+    part=\${rest%%/*}
+    case $rest in */*) rest=\${rest#*/} ;; *) rest= ;; esac
+    case $part in
+    ''|.) continue ;;
+    ..) [ "$p" = "$root" ] || p=\${p%/*}; continue ;;
+    esac
+    if [ -L "$p/$part" ]; then
+      hops=$((hops + 1))
+      [ $hops -le 40 ] || { echo "the mount point $1 has too many levels of symbolic links in the container's image" >&2; return 1; }
+      link=$(readlink "$p/$part") || return 1
+      case $link in /*) p=$root ;; esac
+      rest=\${link#/}\${rest:+/$rest}
+    else
+      p=$p/$part
+    fi
+  done
+  echo "$p"
+}
 while [ $# -gt 0 ]; do
   kind=$1; dest=$2; src=$3; shift 3
-  p=$root
-  old=$IFS; IFS=/; set -f
-  for part in \${dest#/}; do
-    p=$p/$part
-    if [ -L "$p" ]; then echo "the mount point $dest is a symbolic link in the container's image ($p): Drydock does not follow it" >&2; exit 1; fi
-  done
-  IFS=$old; set +f
+  p=$(resolve "$dest") || exit 1
+  echo "$p"
   case $kind in
   bind-create) [ -e "$src" ] || mkdir -p "$src" || exit 1 ;;
   bind) [ -e "$src" ] || { echo "invalid mount config for type \\"bind\\": bind source path does not exist: $src" >&2; exit 1; } ;;
@@ -65,15 +85,7 @@ export async function setUpContainerMounts(
   fileBinds: readonly string[] = [],
 ): Promise<void> {
   if (mounts.length === 0) return;
-  const args: string[] = [];
-  for (const mount of mounts) {
-    const kind = kindOf(mount);
-    args.push(kind, mount.destination, mount.source);
-    if (kind === "bind-create") trace({ op: "mkdir", path: mount.source });
-    trace({ op: "mkdir", path: `${root}${mount.destination}` });
-    if (kind === "volume-copy")
-      trace({ op: "exec", argv: ["cp", "-a", `${root}${mount.destination}/.`, `${mount.source}/`] });
-  }
+  const args = mounts.flatMap((mount) => [kindOf(mount), mount.destination, mount.source]);
   const prepared = await agent.run([HOST_BUSYBOX, "sh", "-c", MOUNT_POINTS_SCRIPT, "mount-points", root, ...args]);
   if (prepared.code !== 0) {
     throw new EngineError(
@@ -81,9 +93,13 @@ export async function setUpContainerMounts(
       prepared.stderr.trim() || `preparing the mount points failed (exit ${prepared.code})`,
     );
   }
+  const targets = prepared.stdout.split("\n").slice(0, mounts.length);
   const requests: Promise<void>[] = [];
-  for (const mount of mounts) {
-    const target = `${root}${mount.destination}`;
+  for (const [i, mount] of mounts.entries()) {
+    const target = targets[i] ?? `${root}${mount.destination}`;
+    if (mount.type === "bind" && mount.createSource) trace({ op: "mkdir", path: mount.source });
+    trace({ op: "mkdir", path: target });
+    if (kindOf(mount) === "volume-copy") trace({ op: "exec", argv: ["cp", "-a", `${target}/.`, `${mount.source}/`] });
     if (mount.type === "tmpfs") {
       const flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (mount.readonly ? MS_RDONLY : 0);
       const options = mount.tmpfsOptions ?? "";

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { type CliIO, runCli } from "../../engine/cli/index.ts";
 import { ContainerService, type Drydock, type TraceEvent } from "../../engine/index.ts";
 import { unixConnector } from "../../engine/node/cli.ts";
@@ -275,6 +275,45 @@ describe("docker volume and -v through the real docker CLI", () => {
     expect((await drydockCli(["volume", "rm", "nope"])).stderr).toBe(
       "Error response from daemon: get nope: no such volume\n",
     );
+  });
+
+  it("places a mount behind the image's own symlinks inside the container, never outside it (runc's securejoin)", async () => {
+    // An image whose links point out of its root: `escape` climbs above it, `data` is absolute. Docker follows them
+    // inside the container's root; followed from the guest's root they would put the mount (and the directory made
+    // for it) in the guest, and the container would not see its volume at all.
+    const made = await docker([
+      "run",
+      "--name",
+      "linker",
+      busybox.reference,
+      "sh",
+      "-c",
+      "ln -s ../../../../../../../../tmp/outside /escape && mkdir /real && ln -s /real /data",
+    ]);
+    expect(made.code).toBe(0);
+    onTestFinished(async () => {
+      await docker(["rm", "-f", "linker"]);
+      await docker(["rmi", "links:1"]);
+      await docker(["volume", "rm", "joined"]);
+    });
+    expect((await docker(["commit", "linker", "links:1"])).code).toBe(0);
+    const run = await docker([
+      "run",
+      "--rm",
+      "-v",
+      "joined:/escape/pwned",
+      "-v",
+      "joined:/data/inner",
+      "links:1",
+      "sh",
+      "-c",
+      "echo kept > /escape/pwned/file && cat /data/inner/file && ls /tmp/outside/pwned/file /real/inner/file",
+    ]);
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toBe("kept\n/real/inner/file\n/tmp/outside/pwned/file\n");
+    expect(run.code).toBe(0);
+    // Nothing was made in the guest's own /tmp.
+    expect((await drydock.agent.run(["sh", "-c", "ls -d /tmp/outside 2>&1; true"])).stdout).toMatch(/No such file/);
   });
 
   it("untars a tree into a volume and checks every file back with sha256sum -c", async () => {
