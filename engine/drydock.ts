@@ -30,6 +30,24 @@ export interface BootOptions {
   relay?: RelayConfig;
 }
 
+/** The learner's shell: what the page's terminal runs, parked in the saved state so a restore finds it started. */
+export const LOGIN_SHELL = {
+  argv: ["sh", "-l"],
+  env: ["TERM=xterm-256color", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+} as const;
+/** The key it is parked under: the command itself, so a state whose shell is another command is never adopted. */
+const LOGIN_SHELL_KEY = `login ${JSON.stringify(LOGIN_SHELL)}`;
+/** The size of the parked shell's terminal, until the page's terminal tells its own. */
+const PARKED_PTY = { rows: 24, cols: 80 };
+
+/** What `openLoginShell` gives: the shell, and whether it was the one parked in the saved state. */
+export interface LoginShell {
+  process: GuestProcess;
+  adopted: boolean;
+  /** Why the parked shell could not be adopted (a state saved without one, or it exited), when it was not. */
+  reason?: string;
+}
+
 /**
  * A running guest and its agent.
  * @example
@@ -90,6 +108,39 @@ export class Drydock {
    */
   spawn(command: string, args: string[] = [], options: Omit<SpawnOptions, "argv"> = {}): Promise<GuestProcess> {
     return this.agent.spawn({ ...options, argv: [command, ...args] });
+  }
+
+  /**
+   * Starts the learner's shell (`LOGIN_SHELL`) and parks it, so that a state saved now holds a shell that has
+   * already run its profile and printed its prompt. Resolves once it has.
+   */
+  parkLoginShell(): Promise<number> {
+    return this.agent.park(LOGIN_SHELL_KEY, {
+      ...LOGIN_SHELL,
+      argv: [...LOGIN_SHELL.argv],
+      env: [...LOGIN_SHELL.env],
+      pty: PARKED_PTY,
+    });
+  }
+
+  /**
+   * The learner's shell on a pty of this size: the one parked in the restored state (see `parkLoginShell`) when
+   * there is one, or a new one (a state saved without it, a cold boot, a parked shell that exited).
+   * @example
+   * const { process, adopted } = await drydock.openLoginShell(24, 80);
+   */
+  async openLoginShell(rows: number, cols: number): Promise<LoginShell> {
+    try {
+      return { process: await this.agent.adopt(LOGIN_SHELL_KEY, { pty: { rows, cols } }), adopted: true };
+    } catch (error) {
+      // A link that failed fails the spawn too, with its own reason.
+      const process = await this.agent.spawn({
+        argv: [...LOGIN_SHELL.argv],
+        env: [...LOGIN_SHELL.env],
+        pty: { rows, cols },
+      });
+      return { process, adopted: false, reason: error instanceof Error ? error.message : String(error) };
+    }
   }
 
   /** Saves the running guest so that a later `boot({ state })` resumes it. */

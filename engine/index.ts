@@ -20,7 +20,7 @@ export {
   type RegistryRepository,
   type RegistryTag,
 } from "./distribution/index.ts";
-export { type BootOptions, Drydock } from "./drydock.ts";
+export { type BootOptions, Drydock, LOGIN_SHELL, type LoginShell } from "./drydock.ts";
 export { EngineError, type ErrorKind, isEngineError } from "./errors.ts";
 export {
   createLayerServer,

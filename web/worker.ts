@@ -538,12 +538,14 @@ const api: WorkerApi = {
 
   async openShell(rows: number, cols: number, sink: ShellSink): Promise<void> {
     if (!drydock) throw new Error("the guest is not running");
-    trace("agent", `spawn sh -l on a pty (${cols}×${rows})`);
-    shell = await drydock.agent.spawn({
-      argv: ["sh", "-l"],
-      env: ["TERM=xterm-256color", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-      pty: { rows, cols },
-    });
+    const login = await drydock.openLoginShell(rows, cols);
+    trace(
+      "agent",
+      login.adopted
+        ? `adopt sh -l, parked on a pty in the saved state (now ${cols}×${rows})`
+        : `spawn sh -l on a pty (${cols}×${rows}); no parked shell to adopt: ${login.reason}`,
+    );
+    shell = login.process;
     shellInput = shell.stdin.getWriter();
     const proc = shell;
     void (async () => {

@@ -184,7 +184,7 @@ describe("link flow control", () => {
       return spawning;
     })();
     const writer = cat.stdin.getWriter();
-    void writer.write(new Uint8Array(60_000));
+    void writer.write(new Uint8Array(STREAM_WINDOW));
     await tick();
     await tick();
     const sends = guest.machine.agentSends.slice(sendsBefore);
@@ -268,5 +268,52 @@ describe("processes", () => {
     const cat = await agent.spawn({ argv: ["cat"] });
     guest.machine.fromGuest(new Uint8Array(12).fill(0xff));
     await expect(cat.exit).rejects.toMatchObject({ kind: "dataLoss" });
+  });
+});
+
+describe("parked processes", () => {
+  /** Plays drydockd's PARK and ADOPT: one parked process at a time, its prompt kept until adopted. */
+  function parkingGuest(): ScriptedGuest {
+    let parked: string | undefined;
+    return new ScriptedGuest((frame, g) => {
+      const fields = new ParsedFields(frame.payload);
+      if (frame.type === Msg.SYNC) g.hello(frame.stream);
+      if (frame.type === Msg.SPAWN) {
+        g.send(Msg.SPAWNED, frame.stream, new Fields().u32(Field.PID, 7).finish());
+        parked = fields.string(Field.PARK);
+        // Ready once it has printed something.
+        if (parked) g.send(Msg.OK, frame.stream);
+      }
+      if (frame.type === Msg.ADOPT) {
+        if (fields.string(Field.PARK) !== parked) {
+          g.send(Msg.ERROR, frame.stream, new Fields().u32(Field.ERRNO, 2).string(Field.MESSAGE, "none").finish());
+          return;
+        }
+        parked = undefined;
+        g.send(Msg.SPAWNED, frame.stream, new Fields().u32(Field.PID, 7).finish());
+        g.send(Msg.STDOUT, frame.stream, new TextEncoder().encode("$ "));
+      }
+    });
+  }
+
+  it("parks a process under a key and resolves with its pid once it is ready", async () => {
+    const { guest, agent } = await connected(parkingGuest());
+    expect(await agent.park("login", { argv: ["sh"], pty: { rows: 24, cols: 80 } })).toBe(7);
+    const spawn = new ParsedFields(guest.of(Msg.SPAWN)[0]!.payload);
+    expect(spawn.string(Field.PARK)).toBe("login");
+    expect(spawn.strings(Field.ARG)).toEqual(["sh"]);
+  });
+
+  it("adopts it on a terminal of the asked size, its output from the start, once", async () => {
+    const { guest, agent } = await connected(parkingGuest());
+    await agent.park("login", { argv: ["sh"], pty: { rows: 24, cols: 80 } });
+    const shell = await agent.adopt("login", { pty: { rows: 40, cols: 120 } });
+    expect(shell.pid).toBe(7);
+    const adopt = guest.of(Msg.ADOPT)[0]!;
+    const size = new ParsedFields(adopt.payload).bytes(Field.PTY)!;
+    expect([...size]).toEqual([40, 0, 120, 0]);
+    const { value } = await shell.stdout.getReader().read();
+    expect(new TextDecoder().decode(value)).toBe("$ ");
+    await expect(agent.adopt("login")).rejects.toMatchObject({ kind: "notFound" });
   });
 });

@@ -176,6 +176,14 @@ export interface GuestConnection {
   close(): void;
 }
 
+/** A terminal size as PTY and RESIZE carry it: u16 rows, u16 cols. */
+function ptySize({ rows, cols }: { rows: number; cols: number }): Uint8Array {
+  const size = new Uint8Array(4);
+  new DataView(size.buffer).setUint16(0, rows, true);
+  new DataView(size.buffer).setUint16(2, cols, true);
+  return size;
+}
+
 interface Pending {
   resolve: (frame: Frame) => void;
   reject: (error: Error) => void;
@@ -192,6 +200,7 @@ interface StreamState {
 const ERRNO_KINDS: Record<number, ErrorKind> = {
   1: "unauthorized", // EPERM
   2: "notFound", // ENOENT
+  3: "notFound", // ESRCH
   13: "unauthorized", // EACCES
   16: "conflict", // EBUSY
   17: "alreadyExists", // EEXIST
@@ -486,6 +495,58 @@ export class AgentClient {
    * const { code } = await proc.exit;
    */
   async spawn(options: SpawnOptions): Promise<GuestProcess> {
+    return this.#start(Msg.SPAWN, this.#spawnFields(options).finish(), !options.pty);
+  }
+
+  /**
+   * Starts a process and parks it under `key` (a saved state's shell, ready before anyone asks): drydockd reads
+   * nothing of its output until `adopt(key)`. Resolves with its pid once it has written something (a shell: its
+   * prompt, after which it waits for input).
+   * @example
+   * await agent.park("login", { argv: ["sh", "-l"], pty: { rows: 24, cols: 80 } });
+   */
+  async park(key: string, options: SpawnOptions): Promise<number> {
+    const fields = this.#spawnFields(options).string(Field.PARK, key);
+    const payload = fields.finish();
+    const id = this.#allocateStream();
+    let pid = 0;
+    await new Promise<void>((resolve, reject) => {
+      const pending: Pending = {
+        resolve: (frame) => {
+          if (frame.type === Msg.SPAWNED) {
+            pid = new ParsedFields(frame.payload).u32(Field.PID) ?? 0;
+            this.#pending.set(id, pending);
+          } else {
+            resolve();
+          }
+        },
+        reject,
+      };
+      this.#pending.set(id, pending);
+      try {
+        this.#send(Msg.SPAWN, id, payload);
+      } catch (error) {
+        this.#pending.delete(id);
+        reject(error);
+      }
+    });
+    return pid;
+  }
+
+  /**
+   * Takes over the process parked under `key` (see `park`), as if spawned now: its output from its first byte, its
+   * input, its exit. With `pty` its terminal takes that size (a parked pty process has no stderr). Fails with
+   * notFound when nothing is parked under that key.
+   * @example
+   * const shell = await agent.adopt("login", { pty: { rows: 40, cols: 120 } });
+   */
+  async adopt(key: string, options: { pty?: { rows: number; cols: number } } = {}): Promise<GuestProcess> {
+    const fields = new Fields().string(Field.PARK, key);
+    if (options.pty) fields.bytes(Field.PTY, ptySize(options.pty));
+    return this.#start(Msg.ADOPT, fields.finish(), !options.pty);
+  }
+
+  #spawnFields(options: SpawnOptions): Fields {
     if (!options.argv.length) throw new EngineError("invalidArgument", "spawn needs a command");
     const fields = new Fields();
     for (const arg of options.argv) fields.string(Field.ARG, arg);
@@ -495,12 +556,7 @@ export class AgentClient {
     if (options.cwd) fields.string(Field.CWD, options.cwd);
     if (options.uid !== undefined) fields.u32(Field.UID, options.uid);
     if (options.gid !== undefined) fields.u32(Field.GID, options.gid);
-    if (options.pty) {
-      const size = new Uint8Array(4);
-      new DataView(size.buffer).setUint16(0, options.pty.rows, true);
-      new DataView(size.buffer).setUint16(2, options.pty.cols, true);
-      fields.bytes(Field.PTY, size);
-    }
+    if (options.pty) fields.bytes(Field.PTY, ptySize(options.pty));
     const clone = (options.namespaces ?? []).reduce((flags, ns) => flags | CloneFlag[ns], 0);
     if (clone) fields.u32(Field.CLONE, clone);
     if (options.cgroup) fields.string(Field.CGROUP, options.cgroup);
@@ -547,16 +603,19 @@ export class AgentClient {
     for (const link of options.symlinks ?? []) fields.string(Field.SYMLINK, `${link.target}\0${link.path}`);
     if (options.enter !== undefined) fields.u32(Field.ENTER, options.enter);
     if (options.netns) fields.string(Field.NETNS, options.netns);
-    const payload = fields.finish();
+    return fields;
+  }
+
+  /** Sends SPAWN or ADOPT and wires the stream of the process it names. */
+  async #start(type: number, payload: Uint8Array, withStderr: boolean): Promise<GuestProcess> {
     if (payload.length > MAX_PAYLOAD) {
       throw new EngineError(
         "invalidArgument",
         `the command line and environment are too long (${payload.length} bytes)`,
       );
     }
-
     const id = this.#allocateStream();
-    const state = this.#streamState(id, !options.pty);
+    const state = this.#streamState(id, withStderr);
     let resolveExit!: (status: ExitStatus) => void;
     let rejectExit!: (error: Error) => void;
     const exit = new Promise<ExitStatus>((resolve, reject) => {
@@ -576,7 +635,7 @@ export class AgentClient {
     try {
       spawned = await new Promise<Frame>((resolve, reject) => {
         this.#pending.set(id, { resolve, reject });
-        this.#send(Msg.SPAWN, id, payload);
+        this.#send(type, id, payload);
       });
     } catch (error) {
       this.#streams.delete(id);
@@ -592,10 +651,7 @@ export class AgentClient {
       stdin: state.input.writable,
       exit,
       resize: (rows, cols) => {
-        const size = new Uint8Array(4);
-        new DataView(size.buffer).setUint16(0, rows, true);
-        new DataView(size.buffer).setUint16(2, cols, true);
-        if (this.#streams.has(id)) this.#send(Msg.RESIZE, id, size);
+        if (this.#streams.has(id)) this.#send(Msg.RESIZE, id, ptySize({ rows, cols }));
       },
       kill: (signal = 15) => {
         const value = new Uint8Array(4);

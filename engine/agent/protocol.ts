@@ -1,14 +1,14 @@
-// The agent protocol, version 3: message and field numbers, frame encoding and decoding. This mirrors
+// The agent protocol, version 4: message and field numbers, frame encoding and decoding. This mirrors
 // vm-images/agent/PROTOCOL.md (the description) and vm-images/agent/protocol.h (the C side); change all three together.
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const HEADER_SIZE = 12;
 export const MAX_PAYLOAD = 32768;
 /** Initial credit of every stream direction, in bytes. */
 export const STREAM_WINDOW = 65536;
-/** The virtio console fills one guest buffer (one page) per send and drops sends for which no buffer is posted. */
+/** The virtio console port fills one guest buffer (one page) per send and drops sends for which no buffer is posted. */
 export const LINK_SEND_SIZE = 4096;
-export const LINK_MAX_UNACKED_SENDS = 8;
+export const LINK_MAX_UNACKED_SENDS = 16;
 export const AGENT_STREAM_BIT = 0x80000000;
 
 export const Msg = {
@@ -28,6 +28,7 @@ export const Msg = {
   RESIZE: 0x16,
   SIGNAL: 0x17,
   EXIT: 0x18,
+  ADOPT: 0x19,
   FS: 0x20,
   FS_REPLY: 0x21,
   LISTEN: 0x30,
@@ -101,6 +102,7 @@ export const Field = {
   PORT: 64,
   REMOTE: 65,
   REMOTE_PORT: 66,
+  PARK: 68,
 } as const;
 
 export const FsOp = { STAT: 1, READ: 2, WRITE: 3, MKDIR: 4, READDIR: 5, REMOVE: 6, MOUNT: 7, UMOUNT: 8 } as const;

@@ -1,4 +1,4 @@
-// The saved guest state: boot the committed guest once, wait for drydockd, save the machine. Restoring it is what
+// The saved guest state: boot the committed guest once, wait for drydockd, park the learner's shell, save the machine. Restoring it is what
 // makes a shell appear in a blink. Cached by the hash of everything that shapes it, so nobody has to remember a step.
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
@@ -11,7 +11,8 @@ import { GUEST_DIST_DIR, loadGuestArtifacts, v86WasmPath } from "./guest.ts";
 
 export const STATE_CACHE_DIR = fileURLToPath(new URL("../../vm-images/.cache/state/", import.meta.url));
 /** Bump when what happens before the save changes (and so the state's contents). */
-const STATE_RECIPE = 3; // 3: a virtio-net card in every machine (the device set is part of the state)
+// 3: a virtio-net card in every machine (the device set is part of the state); 4: the learner's shell parked
+const STATE_RECIPE = 4;
 
 export interface SavedState {
   path: string;
@@ -46,6 +47,8 @@ export async function ensureSavedState(memoryMiB = DEFAULT_MEMORY_MIB): Promise<
   const drydock = await Drydock.boot({ artifacts: await loadGuestArtifacts(), wasmPath: v86WasmPath(), memoryMiB });
   let state: ArrayBuffer;
   try {
+    // The learner's shell, started and at its prompt: the page adopts it instead of starting one after a restore.
+    await drydock.parkLoginShell();
     state = await drydock.saveState();
   } finally {
     await drydock.dispose();

@@ -49,7 +49,7 @@ describe("deviceProgram: the cgroup device list as BPF", () => {
     ["c", 1, 9, "r", true, "/dev/urandom"],
     ["c", 5, 2, "rw", true, "/dev/ptmx"],
     ["c", 136, 7, "rw", true, "a pty of the container"],
-    ["c", 229, 0, "rw", false, "hvc0, drydockd's channel"],
+    ["c", 229, 0, "rw", false, "hvc0, a console of the guest"],
     ["c", 229, 0, "m", true, "mknod of hvc0 (any mknod is allowed; opening is not)"],
     ["c", 5, 1, "w", false, "the guest's console"],
     ["c", 4, 64, "r", false, "ttyS0"],

@@ -11,7 +11,7 @@ export interface ByteChannel {
 export interface Machine {
   /** The first serial port (ttyS0): the kernel console and, until the agent runs, a shell. */
   readonly serial: ByteChannel;
-  /** The first virtio console (`/dev/hvc0`), where drydockd speaks the agent protocol. */
+  /** Port 1 of the virtio console (`/dev/vport0p1`, a plain port), where drydockd speaks the agent protocol. */
   readonly agentLink: ByteChannel;
   /** The last lines the guest printed on its console, for error messages. */
   consoleTail(lines?: number): string[];

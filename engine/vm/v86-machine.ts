@@ -102,6 +102,33 @@ interface V86Adapter {
 
 const PANIC = /Kernel panic|Attempted to kill init|general protection fault|BUG: /;
 
+/** The virtio-console port drydockd speaks on: port 1, `/dev/vport0p1` in the guest. */
+const AGENT_PORT = 1;
+/** The control event that makes a virtio-console port a console (an `hvc` tty in the guest). */
+const VIRTIO_CONSOLE_CONSOLE_PORT = 4;
+
+/** The part of v86's virtio-console device the machine changes (not in v86's type declarations). */
+interface V86VirtioConsole {
+  SendEvent(port: number, event: number, value: number): void;
+}
+
+/**
+ * v86 announces every port of its virtio console as a console, so the guest puts each behind an hvc tty, which reads
+ * 16 bytes per call and pushes every byte through the tty layer. Ports other than 0 are left plain instead: the guest
+ * sees `/dev/vport0pN`, a character device whose reads take a whole buffer (a page) and whose writes send up to
+ * 32 KiB at once. The guest learns a port's kind when its driver starts (a cold boot); a restored state keeps it.
+ */
+function plainPorts(emulator: V86): void {
+  const device = (emulator as unknown as { v86?: { cpu?: { devices?: { virtio_console?: V86VirtioConsole } } } }).v86
+    ?.cpu?.devices?.virtio_console;
+  if (!device) throw new EngineError("internal", "v86 started without its virtio console: the agent has no port");
+  const send = device.SendEvent.bind(device);
+  device.SendEvent = (port, event, value) => {
+    if (port !== 0 && event === VIRTIO_CONSOLE_CONSOLE_PORT) return;
+    send(port, event, value);
+  };
+}
+
 /**
  * Instantiates v86's module for v86's `wasm_fn`; with `onStep`, wraps the three zstd calls that open and close a
  * restore, so the inflating and the setting of the state can be told apart (v86 does both in one call).
@@ -172,7 +199,7 @@ export class V86Machine implements Machine {
       onData: (listener) => this.#agentOut.on(listener),
       write: (data) => {
         const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-        if (!this.#disposed) bus.send("virtio-console0-input-bytes", bytes);
+        if (!this.#disposed) bus.send(`virtio-console${AGENT_PORT}-input-bytes`, bytes);
       },
     };
     emulator.add_listener("serial0-output-byte", (byte: number) => {
@@ -184,7 +211,7 @@ export class V86Machine implements Machine {
         this.#crash.emit(this.#transcript.tail(1)[0] ?? "kernel panic");
       }
     });
-    bus.register("virtio-console0-output-bytes", (bytes) => this.#agentOut.emit(bytes), this);
+    bus.register(`virtio-console${AGENT_PORT}-output-bytes`, (bytes) => this.#agentOut.emit(bytes), this);
   }
 
   /**
@@ -251,6 +278,8 @@ export class V86Machine implements Machine {
     }
     machine = new V86Machine(emulator);
     await new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()));
+    // Before the guest's kernel has run (the BIOS is just starting): its virtio console driver starts later.
+    plainPorts(emulator);
     options.onStep?.("new V86 → emulator-started", constructing, performance.now());
     return machine;
   }

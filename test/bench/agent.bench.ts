@@ -1,7 +1,7 @@
 // The agent and start-up: restore to first command, spawn round trip, guest-to-engine throughput, keystroke echo,
 // and how soon a failed guest is noticed.
 
-import { Drydock } from "../../engine/index.ts";
+import { Drydock, type GuestProcess } from "../../engine/index.ts";
 import { bootDrydock, ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
 import type { BenchSuite } from "./harness.ts";
 
@@ -21,6 +21,34 @@ const suite: BenchSuite = {
       await drydock.dispose();
     }
     ctx.samples("restore to first command done (Node)", restoreTimes, "ms", "< 250 ms");
+
+    // The learner's shell right after a restore, by turns: the one parked in the saved state (adopted), and a new
+    // `sh -l` (what the page did before the state held one). From asking to its first output (the prompt).
+    const firstOutput = async (open: (guest: Drydock) => Promise<GuestProcess>) => {
+      const guest = await Drydock.boot({ artifacts, wasmPath: v86WasmPath(), state });
+      try {
+        const started = performance.now();
+        const shell = await open(guest);
+        await shell.stdout.getReader().read();
+        return performance.now() - started;
+      } finally {
+        await guest.dispose();
+      }
+    };
+    const adopted: number[] = [];
+    const spawned: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      adopted.push(
+        await firstOutput(async (guest) => {
+          const login = await guest.openLoginShell(24, 80);
+          if (!login.adopted) throw new Error(`the saved state's shell was not adopted: ${login.reason}`);
+          return login.process;
+        }),
+      );
+      spawned.push(await firstOutput((guest) => guest.spawn("sh", ["-l"], { pty: { rows: 24, cols: 80 } })));
+    }
+    ctx.samples("after a restore: the parked login shell adopted → its prompt", adopted, "ms");
+    ctx.samples("after a restore: a new `sh -l` spawned → its prompt (same run, by turns)", spawned, "ms");
 
     const drydock = await bootDrydock();
     try {

@@ -40,9 +40,43 @@ async function shellOnPty(
   return { proc, type: (text) => writer.write(new TextEncoder().encode(text)) };
 }
 
+describe("the learner's shell, parked in the saved state", () => {
+  it("is adopted after the restore: at its prompt already, on a terminal of the asked size, the same process", async () => {
+    const { process, adopted, reason } = await drydock.openLoginShell(30, 100);
+    expect(reason).toBeUndefined();
+    expect(adopted).toBe(true);
+    const reader = process.stdout.getReader();
+    const writer = process.stdin.getWriter();
+    // The profile ran before the save: the prompt names /root.
+    await readUntil(reader, /drydock:~# /);
+    await writer.write(new TextEncoder().encode("echo pid=$$ size=$(stty size) term=$TERM\n"));
+    const said = await readUntil(reader, /pid=\d+ size=\d+ \d+ term=\S+\r?\n/);
+    expect(said).toContain(`pid=${process.pid} size=30 100 term=xterm-256color`);
+    await writer.write(new TextEncoder().encode("exit 3\n"));
+    await drain(reader);
+    expect((await process.exit).code).toBe(3);
+  });
+
+  it("is adopted once; the next login shell is spawned, and says why", async () => {
+    const { process, adopted, reason } = await drydock.openLoginShell(24, 80);
+    expect(adopted).toBe(false);
+    expect(reason).toMatch(/no process is parked under login/);
+    const reader = process.stdout.getReader();
+    await readUntil(reader, /drydock:~# /);
+    process.kill(9);
+    await drain(reader);
+    expect((await process.exit).signal).toBe(9);
+  });
+
+  it("refuses to adopt what was never parked", async () => {
+    const error = await drydock.agent.adopt("nothing here").catch((e: unknown) => e);
+    expect(isEngineError(error) && error.kind).toBe("notFound");
+  });
+});
+
 describe("the agent says who it is", () => {
-  it("speaks protocol 3 on the guest kernel, with a boot id and the confinement features", () => {
-    expect(drydock.agent.hello.version).toBe(3);
+  it("speaks protocol 4 on the guest kernel, with a boot id and the confinement features", () => {
+    expect(drydock.agent.hello.version).toBe(4);
     expect(drydock.agent.hello.kernel).toMatch(/^6\.1\./);
     expect(drydock.agent.hello.features).toEqual(
       expect.arrayContaining([
@@ -54,6 +88,7 @@ describe("the agent says who it is", () => {
         "enter",
         "device-filter",
         "network",
+        "park",
       ]),
     );
     expect(drydock.agent.hello.bootId).toMatch(/^[0-9a-f-]{36}$/);
@@ -241,7 +276,7 @@ describe("bad input", () => {
     const { Fields, Field } = await import("../../engine/agent/protocol.ts");
     const sync = new Fields().u32(Field.VERSION, 99).finish();
     const error = await drydock.agent.requestRaw(Msg.SYNC, sync).catch((e: unknown) => e);
-    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 3/);
+    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 4/);
     expect(await drydock.agent.ping()).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,6 @@
 /*
- * drydockd: the Drydock guest agent. It speaks the protocol of PROTOCOL.md over /dev/hvc0 and performs what the
+ * drydockd: the Drydock guest agent. It speaks the protocol of PROTOCOL.md over /dev/vport<N>p1 (virtio-console
+ * port 1, a plain port: no tty between drydockd and the engine) and performs what the
  * engine asks: spawn processes (in namespaces, a cgroup, a new root, on a pty or pipes), relay their stdio with
  * credit-based flow control, deliver signals and window sizes, report exits, run filesystem requests, and forward
  * unix-socket connections. It decides nothing: the engine composes these primitives.
@@ -46,7 +47,7 @@
 #include "applets.h"
 #include "protocol.h"
 
-#define LINK_DEVICE "/dev/hvc0"
+#define MAX_PARK_KEY 256
 #define MAX_STREAMS 256
 #define MAX_LISTENERS 8
 #define MAX_ARGS 256
@@ -171,6 +172,8 @@ struct stream {
 	int in_close_pending;
 	int exited, status;
 	int connecting; /* a TCP_CONNECT whose connect(2) has not finished */
+	char *park_key;      /* parked (PARK): nothing is read from it and no message names it until ADOPT */
+	uint32_t park_reply; /* the SPAWN's stream, told OK when the parked process first has output; 0 once told */
 };
 
 static struct stream streams[MAX_STREAMS];
@@ -183,7 +186,7 @@ static uint32_t next_conn_id = 1;
 
 static struct stream *find_stream(uint32_t id) {
 	for (int i = 0; i < MAX_STREAMS; i++)
-		if (streams[i].kind != S_FREE && streams[i].id == id) return &streams[i];
+		if (streams[i].kind != S_FREE && !streams[i].park_key && streams[i].id == id) return &streams[i];
 	return NULL;
 }
 
@@ -215,12 +218,14 @@ static void free_stream(struct stream *s) {
 	close_fd(&s->out_fd);
 	close_fd(&s->err_fd);
 	free(s->in_buf);
+	free(s->park_key);
+	s->park_key = NULL;
 	s->kind = S_FREE;
 }
 
 /* A process is finished once it has exited and both its output streams have ended. */
 static void maybe_finish(struct stream *s) {
-	if (s->kind != S_PROC || !s->exited || s->out_fd >= 0 || s->err_fd >= 0) return;
+	if (s->kind != S_PROC || s->park_key || !s->exited || s->out_fd >= 0 || s->err_fd >= 0) return;
 	uint8_t b[5];
 	if (WIFSIGNALED(s->status)) {
 		b[0] = 1;
@@ -1041,6 +1046,80 @@ static void finish_connect(struct stream *s) {
 	send_ok(s->id);
 }
 
+/* ---- parked processes (PARK, ADOPT) ------------------------------------------------------------------------- */
+
+/* A SPAWN with PARK: the process just spawned on this stream (if the spawn succeeded) is parked under the key. Its
+ * output stays where it is (in its pty or pipes) and its stream is nobody's until an ADOPT names the key; the SPAWN's
+ * stream is told OK once the process has written something (a shell's prompt: it then waits for input). */
+static void park_if_asked(uint32_t id, const uint8_t *p, size_t len) {
+	size_t pos = 0;
+	uint8_t tag;
+	const uint8_t *v;
+	uint16_t size;
+	const uint8_t *key = NULL;
+	uint16_t key_size = 0;
+	while (next_field(p, len, &pos, &tag, &v, &size))
+		if (tag == F_PARK) key = v, key_size = size;
+	struct stream *s;
+	if (!key || !(s = find_stream(id)) || s->kind != S_PROC) return;
+	if (key_size == 0 || key_size > MAX_PARK_KEY || !(s->park_key = malloc(key_size + 1))) {
+		kill(s->pid, SIGKILL);
+		send_error(id, EINVAL, "a PARK key is 1 to %d bytes", MAX_PARK_KEY);
+		s->park_key = NULL;
+		return;
+	}
+	memcpy(s->park_key, key, key_size);
+	s->park_key[key_size] = 0;
+	s->park_reply = id;
+	s->id = 0;
+	s->out_credit = s->err_credit = 0;
+}
+
+/* The parked process has output waiting: it is ready (a shell shows its prompt and reads). */
+static void park_ready(struct stream *s) {
+	if (!s->park_reply) return;
+	send_ok(s->park_reply);
+	s->park_reply = 0;
+}
+
+/* ADOPT: the parked process under PARK becomes this stream's, as if SPAWN had just started it (SPAWNED, then its
+ * output from the start); with PTY its terminal takes that size. */
+static void do_adopt(uint32_t id, const uint8_t *p, size_t len) {
+	arena_used = 0;
+	size_t pos = 0;
+	uint8_t tag;
+	const uint8_t *v;
+	uint16_t size;
+	char *key = NULL;
+	struct winsize ws = {0};
+	while (next_field(p, len, &pos, &tag, &v, &size)) {
+		if (tag == F_PARK) key = arena_str(v, size);
+		if (tag == F_PTY && size == 4) ws.ws_row = get16(v), ws.ws_col = get16(v + 2);
+	}
+	if (!key) return send_error(id, EINVAL, "adopt needs a PARK key");
+	if (find_stream(id)) return send_error(id, EEXIST, "stream %u is already in use", id);
+	for (int i = 0; i < MAX_STREAMS; i++) {
+		struct stream *s = &streams[i];
+		if (s->kind != S_PROC || !s->park_key || strcmp(s->park_key, key)) continue;
+		if (s->exited) {
+			free_stream(s);
+			return send_error(id, ESRCH, "the process parked under %s has exited", key);
+		}
+		free(s->park_key);
+		s->park_key = NULL;
+		s->park_reply = 0;
+		s->id = id;
+		s->out_credit = s->err_credit = STREAM_WINDOW;
+		if (s->pty && ws.ws_row && ws.ws_col) ioctl(s->out_fd, TIOCSWINSZ, &ws);
+		uint8_t b[4];
+		put32(b, s->pid);
+		struct fields f = {.len = 0};
+		add_field(&f, F_PID, b, 4);
+		return send_frame(MSG_SPAWNED, id, f.data, f.len);
+	}
+	send_error(id, ENOENT, "no process is parked under %s", key);
+}
+
 /* ---- messages from the engine -------------------------------------------------------------------------------- */
 
 static void send_hello(uint32_t stream) {
@@ -1058,8 +1137,9 @@ static void send_hello(uint32_t stream) {
 	}
 	add_u32(&f, F_VERSION, PROTOCOL_VERSION);
 	add_str(&f, F_KERNEL, kernel);
-	static const char *features[] = {"pty",          "pipes", "namespaces", "cgroup2",       "pivot_root", "fs",
-					 "listen",       "capabilities", "enter", "device-filter", "network"};
+	static const char *features[] = {"pty",    "pipes",        "namespaces", "cgroup2", "pivot_root",
+					 "fs",     "listen",       "capabilities", "enter",  "device-filter",
+					 "network", "park"};
 	for (size_t i = 0; i < sizeof features / sizeof *features; i++) add_str(&f, F_FEATURE, features[i]);
 	add_str(&f, F_BOOT_ID, boot_id);
 	send_frame(MSG_HELLO, stream, f.data, f.len);
@@ -1108,7 +1188,11 @@ static void dispatch(uint16_t type, uint32_t id, const uint8_t *p, size_t len) {
 	switch (type) {
 	case MSG_SYNC: return do_sync(id, p, len);
 	case MSG_PING: return send_frame(MSG_PONG, id, p, len);
-	case MSG_SPAWN: return do_spawn(id, p, len);
+	case MSG_SPAWN:
+		if (find_stream(id)) return send_error(id, EEXIST, "stream %u is already in use", id);
+		do_spawn(id, p, len);
+		return park_if_asked(id, p, len);
+	case MSG_ADOPT: return do_adopt(id, p, len);
 	case MSG_FS: return do_fs(id, p, len);
 	case MSG_LISTEN: return do_listen(id, p, len);
 	case MSG_DEVICE_FILTER: return do_device_filter(id, p, len);
@@ -1228,6 +1312,23 @@ static int connect_main(const char *path) {
 
 /* ---- main loop ----------------------------------------------------------------------------------------------- */
 
+/* The engine's link: port 1 of the virtio console, /dev/vport<N>p1 where N is the console's index among the virtio
+ * devices. Returns 1 and its path once the node exists. */
+static int find_link(char *path, size_t size) {
+	DIR *dev = opendir("/dev");
+	if (!dev) return 0;
+	struct dirent *e;
+	unsigned index;
+	int found = 0;
+	while (!found && (e = readdir(dev))) {
+		int end = 0; /* set only when the whole pattern matched */
+		if (sscanf(e->d_name, "vport%up1%n", &index, &end) == 1 && end && !e->d_name[end])
+			found = snprintf(path, size, "/dev/%s", e->d_name) < (int)size;
+	}
+	closedir(dev);
+	return found;
+}
+
 int main(int argc, char **argv) {
 	/* One binary, several programs (like busybox): /usr/bin/docker and /usr/bin/curl are symlinks to drydockd. */
 	const char *name = argv[0] ? strrchr(argv[0], '/') : NULL;
@@ -1249,15 +1350,17 @@ int main(int argc, char **argv) {
 		if (read(last, text, sizeof text - 1) > 0) cap_last = atoi(text);
 		close(last);
 	}
-	link_fd = open(LINK_DEVICE, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (link_fd < 0) {
-		dprintf(2, "drydockd: cannot open %s: %s\n", LINK_DEVICE, strerror(errno));
+	/* The port's device node appears once the virtio console driver has added the port (during boot): wait a little. */
+	char link_path[64] = "";
+	for (int tries = 0; !find_link(link_path, sizeof link_path) && tries < 500; tries++) usleep(10000);
+	if (!*link_path) {
+		dprintf(2, "drydockd: no /dev/vport*p1 (port 1 of the virtio console, the engine's link)\n");
 		return 1;
 	}
-	struct termios t;
-	if (tcgetattr(link_fd, &t) == 0) {
-		cfmakeraw(&t);
-		tcsetattr(link_fd, TCSANOW, &t);
+	link_fd = open(link_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (link_fd < 0) {
+		dprintf(2, "drydockd: cannot open %s: %s\n", link_path, strerror(errno));
+		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
@@ -1287,6 +1390,15 @@ int main(int argc, char **argv) {
 				owners[n - first_stream].s = s;
 				owners[n - first_stream].which = 3;
 				fds[n++] = (struct pollfd){.fd = s->out_fd, .events = POLLOUT};
+				continue;
+			}
+			if (s->park_key) {
+				/* Parked: watched only until it is ready (its output is left for whoever adopts it). */
+				if (s->park_reply && s->out_fd >= 0) {
+					owners[n - first_stream].s = s;
+					owners[n - first_stream].which = 4;
+					fds[n++] = (struct pollfd){.fd = s->out_fd, .events = POLLIN};
+				}
 				continue;
 			}
 			if (s->out_fd >= 0 && s->out_credit > 0) {
@@ -1333,6 +1445,9 @@ int main(int argc, char **argv) {
 			case 2: if (s->err_fd == fds[i].fd) pump_output(s, &s->err_fd, &s->err_credit, MSG_STDERR); break;
 			case 3:
 				if (s->connecting && s->out_fd == fds[i].fd) finish_connect(s);
+				continue;
+			case 4:
+				if (s->park_key && s->out_fd == fds[i].fd) park_ready(s);
 				continue;
 			}
 			if (s->kind == S_CONN) maybe_close_conn(s);

@@ -1,8 +1,8 @@
-/* The agent protocol, version 3: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
+/* The agent protocol, version 4: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
 #ifndef DRYDOCK_PROTOCOL_H
 #define DRYDOCK_PROTOCOL_H
 
-#define PROTOCOL_VERSION 3
+#define PROTOCOL_VERSION 4
 #define HEADER_SIZE 12
 #define MAX_PAYLOAD 32768
 #define STREAM_WINDOW 65536
@@ -25,6 +25,7 @@ enum msg_type {
 	MSG_RESIZE = 0x16,
 	MSG_SIGNAL = 0x17,
 	MSG_EXIT = 0x18,
+	MSG_ADOPT = 0x19,
 	MSG_FS = 0x20,
 	MSG_FS_REPLY = 0x21,
 	MSG_LISTEN = 0x30,
@@ -97,6 +98,7 @@ enum field_tag {
 	F_PORT = 64,
 	F_REMOTE = 65,
 	F_REMOTE_PORT = 66,
+	F_PARK = 68,
 };
 
 enum fs_op {
