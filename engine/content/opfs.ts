@@ -40,12 +40,103 @@ export interface OpfsDirectory {
 interface OpfsFile {
   getFile(): Promise<Blob & { lastModified: number }>;
   createWritable(): Promise<OpfsWritable>;
+  /** Dedicated workers only (Chromium, Firefox, Safari): synchronous reads and writes, no swap file. */
+  createSyncAccessHandle?(): Promise<OpfsSyncAccess>;
   move(destination: OpfsDirectory, name: string): Promise<void>;
 }
 interface OpfsWritable {
   write(data: Uint8Array): Promise<void>;
   close(): Promise<void>;
   abort(): Promise<void>;
+}
+interface OpfsSyncAccess {
+  write(data: Uint8Array, options: { at: number }): number;
+  flush(): void;
+  close(): void;
+}
+
+/** Where an ingest file's bytes go: written in place, or through a writable stream in large batches. */
+interface IngestSink {
+  write(bytes: Uint8Array): Promise<void> | undefined;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A sync access handle (in a worker): each write is a plain file write in the worker's own thread, where a writable
+ * stream's is a round trip to the browser's process and a copy into a swap file that close() then moves in place.
+ */
+function syncSink(access: OpfsSyncAccess): IngestSink {
+  let at = 0;
+  return {
+    write(bytes) {
+      const written = access.write(bytes, { at });
+      at += written;
+      if (written !== bytes.byteLength) {
+        throw new EngineError(
+          "unavailable",
+          `the browser's storage took ${written} of ${bytes.byteLength} bytes: is it full?`,
+        );
+      }
+      return undefined;
+    },
+    async close() {
+      access.flush();
+      access.close();
+    },
+    async abort() {
+      access.close();
+    },
+  };
+}
+
+/** Writes are gathered into batches of this size: a network stream's chunks are 16–64 KiB. */
+const WRITE_BATCH = 1 << 20;
+
+/** A writable stream (where sync access handles are missing: the main thread), fed in batches of WRITE_BATCH. */
+function batchedSink(stream: OpfsWritable): IngestSink {
+  let batch = new Uint8Array(WRITE_BATCH);
+  let used = 0;
+  const flush = async () => {
+    if (used === 0) return;
+    const full = batch.subarray(0, used);
+    batch = new Uint8Array(WRITE_BATCH);
+    used = 0;
+    await stream.write(full);
+  };
+  return {
+    write(bytes) {
+      if (bytes.byteLength >= WRITE_BATCH) return flush().then(() => stream.write(bytes));
+      if (used + bytes.byteLength > WRITE_BATCH) {
+        const flushed = flush();
+        batch.set(bytes, 0);
+        used = bytes.byteLength;
+        return flushed;
+      }
+      // Copied now: the caller may reuse its buffer once this returns.
+      batch.set(bytes, used);
+      used += bytes.byteLength;
+      return undefined;
+    },
+    async close() {
+      await flush();
+      await stream.close();
+    },
+    async abort() {
+      await stream.abort();
+    },
+  };
+}
+
+async function openIngestSink(handle: OpfsFile, syncAccess: boolean): Promise<IngestSink> {
+  if (syncAccess && typeof handle.createSyncAccessHandle === "function") {
+    try {
+      return syncSink(await handle.createSyncAccessHandle());
+    } catch {
+      // Not in a dedicated worker after all (or the browser refuses): the writable stream works everywhere.
+    }
+  }
+  return batchedSink(await handle.createWritable());
 }
 interface StorageGlobal {
   navigator?: { storage?: { getDirectory?(): Promise<OpfsDirectory> } };
@@ -87,6 +178,11 @@ export interface OpfsContentStoreOptions {
   /** The directory to keep blobs in; defaults to `drydock/content` in the origin's OPFS. */
   root?: OpfsDirectory;
   hashers?: HasherFactory;
+  /**
+   * Write blobs through sync access handles where the runtime has them (dedicated workers); default true. False
+   * writes through writable streams, as on the main thread.
+   */
+  syncAccess?: boolean;
 }
 
 export class OpfsContentStore implements ContentStore {
@@ -94,6 +190,7 @@ export class OpfsContentStore implements ContentStore {
     private readonly blobs: Record<DigestAlgorithm, OpfsDirectory>,
     private readonly ingest: OpfsDirectory,
     private readonly hashers: HasherFactory,
+    private readonly syncAccess: boolean,
   ) {}
 
   /**
@@ -110,7 +207,7 @@ export class OpfsContentStore implements ContentStore {
     };
     const ingest = await root.getDirectoryHandle("ingest", { create: true });
     await removeStaleIngests(ingest);
-    return new OpfsContentStore(blobs, ingest, options.hashers ?? defaultHasherFactory);
+    return new OpfsContentStore(blobs, ingest, options.hashers ?? defaultHasherFactory, options.syncAccess ?? true);
   }
 
   async #file(digest: Digest): Promise<Blob & { lastModified: number }> {
@@ -143,8 +240,8 @@ export class OpfsContentStore implements ContentStore {
   async writer(options: WriterOptions = {}): Promise<ContentWriter> {
     const name = crypto.randomUUID();
     const handle = await this.ingest.getFileHandle(name, { create: true });
-    const stream = await handle.createWritable();
-    return new OpfsWriter(this, name, handle, stream, this.hashers, options.expected);
+    const sink = await openIngestSink(handle, this.syncAccess);
+    return new OpfsWriter(this, name, handle, sink, this.hashers, options.expected);
   }
 
   /** Moves a finished ingest file into blobs/ (or drops it if that content is already there). */
@@ -224,7 +321,7 @@ class OpfsWriter implements ContentWriter {
     private readonly store: OpfsContentStore,
     private readonly name: string,
     private readonly handle: OpfsFile,
-    private readonly stream: OpfsWritable,
+    private readonly sink: IngestSink,
     hashers: HasherFactory,
     private readonly expected: Expected | undefined,
   ) {
@@ -241,7 +338,7 @@ class OpfsWriter implements ContentWriter {
     checkNotTooLong(this.#offset + bytes.byteLength, this.expected);
     this.#hasher.update(bytes);
     this.#offset += bytes.byteLength;
-    await this.stream.write(bytes);
+    await this.sink.write(bytes);
   }
 
   digest(): Digest {
@@ -258,7 +355,7 @@ class OpfsWriter implements ContentWriter {
         throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
       }
       checkWrite(this.#offset, expected, () => this.digest());
-      await this.stream.close();
+      await this.sink.close();
       return await this.store.adopt(this.handle, this.name, expected.digest);
     } catch (error) {
       await this.#discard();
@@ -273,7 +370,7 @@ class OpfsWriter implements ContentWriter {
   }
 
   async #discard(): Promise<void> {
-    await this.stream.abort().catch(() => {});
+    await this.sink.abort().catch(() => {});
     await this.store.discard(this.name);
   }
 }

@@ -80,6 +80,10 @@ describe("content store conformance: OPFS in Chromium", () => {
   for (const { name } of contentStoreCases) itCase("content store", name);
 });
 
+describe("content store conformance: OPFS in Chromium, writing through writable streams (as off a worker)", () => {
+  for (const { name } of contentStoreCases) itCase("content store, writable streams", name);
+});
+
 describe("metadata store conformance: OPFS in Chromium", () => {
   for (const { name } of metadataStoreCases) itCase("metadata store", name);
 });
@@ -88,6 +92,7 @@ it("runs every case of both suites, and nothing else", () => {
   expect([...results.keys()].sort()).toEqual(
     [
       ...contentStoreCases.map(({ name }) => key("content store", name)),
+      ...contentStoreCases.map(({ name }) => key("content store, writable streams", name)),
       ...metadataStoreCases.map(({ name }) => key("metadata store", name)),
     ].sort(),
   );

@@ -1,5 +1,6 @@
-// Runs the shared content and metadata store conformance cases against the OPFS stores, in a dedicated Web Worker as
-// the engine does, each case in a fresh directory of the origin private file system; posts one result per case.
+// Runs the shared content and metadata store conformance cases against the OPFS stores (the content store both with
+// sync access handles and with writable streams), in a dedicated Web Worker as the engine does, each case in a fresh
+// directory of the origin private file system; posts one result per case.
 import { OpfsContentStore, type OpfsDirectory, OpfsMetadataStore } from "../../../engine/content/index.ts";
 import {
   type ConformanceCase,
@@ -28,14 +29,15 @@ async function freshDirectory(): Promise<{ directory: OpfsDirectory; remove: () 
   return { directory, remove: () => root.removeEntry(name, { recursive: true }) };
 }
 
-async function openContent(): Promise<ContentStoreHarness> {
+/** The store as the engine's worker opens it (sync access handles), or writing through writable streams. */
+const openContent = (syncAccess: boolean) => async (): Promise<ContentStoreHarness> => {
   const { directory, remove } = await freshDirectory();
   return {
-    store: await OpfsContentStore.open({ root: directory }),
-    reopen: () => OpfsContentStore.open({ root: directory }),
+    store: await OpfsContentStore.open({ root: directory, syncAccess }),
+    reopen: () => OpfsContentStore.open({ root: directory, syncAccess }),
     dispose: remove,
   };
-}
+};
 
 async function openMetadata(): Promise<MetadataStoreHarness> {
   const { directory, remove } = await freshDirectory();
@@ -82,6 +84,7 @@ async function runAll<Harness extends { dispose?: () => Promise<void> }>(
 }
 
 const results: CaseResult[] = [];
-await runAll("content store", contentStoreCases, openContent, results);
+await runAll("content store", contentStoreCases, openContent(true), results);
+await runAll("content store, writable streams", contentStoreCases, openContent(false), results);
 await runAll("metadata store", metadataStoreCases, openMetadata, results);
 scope.postMessage(results);
