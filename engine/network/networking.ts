@@ -113,6 +113,11 @@ export class Networking {
   readonly guest: GuestNetwork | undefined;
   upstream: DnsUpstream | undefined;
   readonly files: ContainerFiles | undefined;
+  /**
+   * Names known beyond this guest, asked per user-defined network (a swarm's service names, answered with its tasks'
+   * addresses on every node); undefined: none.
+   */
+  clusterNames: ((network: string, name: string, type: string) => string[] | undefined) | undefined;
   /** Bridges made in the guest (or being made), by network id. */
   readonly #bridges = new Map<string, Promise<void>>();
   /** The networks each container is connected to (by network id), running or not. */
@@ -305,7 +310,7 @@ export class Networking {
   }
 
   /** The names (container name, aliases, short id) a container's embedded resolver answers, with `--add-host`s. */
-  #lookup(id: string, name: string): string[] | undefined {
+  #lookup(id: string, name: string, type = "A"): string[] | undefined {
     const found: string[] = [];
     for (const own of this.store.endpointsOfContainer(id)) {
       const network = this.store.find(own.networkId);
@@ -314,6 +319,7 @@ export class Networking {
         const names = [peer.containerName, peer.containerId.slice(0, 12), ...peer.aliases].map((n) => n.toLowerCase());
         if (names.includes(name) && !found.includes(peer.ip)) found.push(peer.ip);
       }
+      for (const ip of this.clusterNames?.(network.name, name, type) ?? []) if (!found.includes(ip)) found.push(ip);
     }
     for (const extra of this.#running.get(id)?.extraHosts ?? []) {
       if (extra.host.toLowerCase() === name && !found.includes(extra.ip)) found.push(extra.ip);
@@ -497,7 +503,7 @@ export class Networking {
   /** The embedded resolver's answer to a query from a container: other names go to its `--dns` servers, if any. */
   answer(containerId: string, query: Uint8Array): Promise<Uint8Array> {
     const upstream = this.#running.get(containerId)?.dnsServers ?? this.upstream;
-    return answerDns(query, (name) => this.#lookup(containerId, name), upstream);
+    return answerDns(query, (name, type) => this.#lookup(containerId, name, type), upstream);
   }
 
   /**

@@ -1,0 +1,1238 @@
+// The swarm of a cluster: its managers' state (the swarm, its nodes, services and tasks, join tokens) kept by one
+// object for all of the cluster's nodes, and a reconcile loop that makes the guests match it. Each task is a real
+// container on its node's guest; what the manager believes about it is checked against that guest at every turn
+// (the container's state there, the node's guest answering), so a task whose container died, or whose node's guest
+// stopped, is replaced. Published ports go through a routing mesh: every node's guest listens on the port (drydockd's
+// userland proxy) and forwards to a running task, its own if it has one, else one on another node over the routed
+// 10.k.0.0/16 blocks. Service names resolve, on the networks a service is attached to, to its tasks' addresses in
+// turn (the embedded DNS server asks the manager). This first cut is routed: there is no overlay (VXLAN) yet.
+import type { ContainerService } from "../container-service.ts";
+import { EngineError, isEngineError } from "../errors.ts";
+import type { ImageService } from "../image-service.ts";
+import type { RunOptions } from "../runtime/options.ts";
+import { type Candidate, eligibleNodes, noSuitableNode, pickNode, satisfies } from "./scheduler.ts";
+import { expandTemplate, readServiceSpec, type ServicePlan } from "./spec.ts";
+
+/** A node of the cluster, as the manager reaches it. */
+export interface SwarmMember {
+  /** node<k>, its eth0 address (192.168.86.(100+k)) and number. */
+  identity: { index: number; name: string; address: string };
+  /** Its guest's container service now (a fresh one after a fault); undefined when it has none. */
+  containers(): ContainerService | undefined;
+  /** Its guest runs and answers (false once stopped or failed). */
+  up(): boolean;
+}
+
+export type Role = "manager" | "worker";
+export type Availability = "active" | "pause" | "drain";
+export type TaskState =
+  | "new"
+  | "pending"
+  | "assigned"
+  | "preparing"
+  | "starting"
+  | "running"
+  | "complete"
+  | "shutdown"
+  | "failed"
+  | "rejected";
+
+/** The port swarm's managers listen on (shown in join commands; nothing listens: joins are made in the engine). */
+export const SWARM_PORT = 2377;
+/** Dead tasks kept per slot (swarm's TaskHistoryRetentionLimit). */
+export const TASK_HISTORY = 5;
+/** The wait before a failed task's slot gets a new one (swarm's default restart delay). */
+export const RESTART_DELAY_MS = 5000;
+
+export interface Versioned {
+  id: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SwarmNode extends Versioned {
+  member: string;
+  hostname: string;
+  address: string;
+  role: Role;
+  availability: Availability;
+  labels: Record<string, string>;
+  leader: boolean;
+  /** It left (docker swarm leave) or was removed: down until `docker node rm`. */
+  left: boolean;
+  /** Its guest answered at the last turn. */
+  ready: boolean;
+}
+
+export interface SwarmService extends Versioned {
+  spec: Record<string, unknown>;
+  previousSpec?: Record<string, unknown>;
+  plan: ServicePlan;
+  /** Bumped when the task template changes: tasks made from an older one are replaced by a rolling update. */
+  template: number;
+  update?: {
+    state: "updating" | "completed";
+    startedAt: number;
+    completedAt?: number;
+    message: string;
+    /** The tasks of the batch under way, and when all of them ran. */
+    batch: string[];
+    batchDoneAt?: number;
+  };
+  removed: boolean;
+  /** The next address the DNS answer starts with (round robin). */
+  turn: number;
+}
+
+export interface SwarmTask extends Versioned {
+  serviceId: string;
+  serviceName: string;
+  /** Replicated: 1…replicas; global: undefined. */
+  slot?: number;
+  /** "" while pending (no node could take it). */
+  nodeId: string;
+  template: number;
+  /** The TaskTemplate it was made from. */
+  spec: Record<string, unknown>;
+  plan: ServicePlan;
+  desired: "running" | "shutdown";
+  state: TaskState;
+  /** When its state was last set (ms). */
+  stateAt: number;
+  message: string;
+  err?: string;
+  containerId?: string;
+  exitCode?: number;
+  /** Its addresses, by network name, once it runs. */
+  addresses: Record<string, string>;
+  /** A container operation for it is under way. */
+  busy: boolean;
+  /** Its container was removed (or its node's guest is gone with it). */
+  cleaned: boolean;
+}
+
+/** A network made with `docker network create -d overlay` on a manager: each node gets a bridge of that name. */
+export interface SwarmNetwork extends Versioned {
+  name: string;
+  attachable: boolean;
+  labels: Record<string, string>;
+}
+
+export interface SwarmInfo extends Versioned {
+  spec: Record<string, unknown>;
+  tokens: { worker: string; manager: string };
+}
+
+const LIVE: ReadonlySet<TaskState> = new Set(["new", "pending", "assigned", "preparing", "starting", "running"]);
+const isLive = (task: SwarmTask) => task.desired === "running" && LIVE.has(task.state);
+
+const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+/** A swarm object id: 25 base-36 characters, as swarmkit makes them. */
+export function swarmId(length = 25): string {
+  const bytes = new Uint8Array(length);
+  crypto.getRandomValues(bytes);
+  return [...bytes].map((byte) => ALPHABET[byte % 36]).join("");
+}
+
+/** The messages dockerd answers with (the CLI and users match on them). */
+export const SWARM_ERRORS = {
+  notInSwarm:
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
+  worker:
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.",
+  alreadyInSwarm:
+    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.',
+  notPartOfSwarm: "This node is not part of a swarm",
+  lastManager:
+    "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
+  managerLeave:
+    "You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves the remaining managers to run the swarm. Use `--force` to ignore this message.",
+};
+
+export interface SwarmManagerOptions {
+  images: ImageService;
+  /** How often the reconcile loop looks at the guests (ms, default 1000). */
+  intervalMs?: number;
+  /** Where what goes wrong in the background is said (default: nowhere). */
+  report?: (message: string) => void;
+}
+
+interface MeshEntry {
+  service: string;
+  target: string;
+  targetPort: number;
+  proto: "tcp" | "udp";
+  containers: ContainerService;
+}
+
+/**
+ * The managers' state of a cluster's swarm and the loop that makes the nodes' guests match it.
+ * @example
+ * const swarm = new SwarmManager({ images });
+ * swarm.addMember({ identity, containers: () => supervisor.containers, up: () => !supervisor.fault });
+ * const nodeId = swarm.init("node1");
+ */
+export class SwarmManager {
+  readonly #images: ImageService;
+  readonly #members = new Map<string, SwarmMember>();
+  readonly #report: (message: string) => void;
+  #swarm: SwarmInfo | undefined;
+  readonly #nodes = new Map<string, SwarmNode>();
+  readonly #services = new Map<string, SwarmService>();
+  readonly #tasks = new Map<string, SwarmTask>();
+  readonly #networks = new Map<string, SwarmNetwork>();
+  /** Per node (member name): published port → what the guest's proxy forwards it to. */
+  readonly #mesh = new Map<string, Map<number, MeshEntry>>();
+  readonly #meshBusy = new Set<string>();
+  readonly #failedAt = new Map<string, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #intervalMs: number;
+  #turning = false;
+  #again = false;
+  #closed = false;
+
+  constructor(options: SwarmManagerOptions) {
+    this.#images = options.images;
+    this.#intervalMs = options.intervalMs ?? 1000;
+    this.#report = options.report ?? (() => {});
+  }
+
+  addMember(member: SwarmMember): void {
+    this.#members.set(member.identity.name, member);
+  }
+
+  /** Stops the loop (the guests are left as they are). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+
+  // --- what a node knows of itself -------------------------------------------------------------------------------
+
+  /** The swarm node a member is, if it is in the swarm (and has not left). */
+  nodeOf(member: string): SwarmNode | undefined {
+    for (const node of this.#nodes.values()) if (node.member === member && !node.left) return node;
+    return undefined;
+  }
+
+  get swarm(): SwarmInfo | undefined {
+    return this.#swarm;
+  }
+
+  /** The node `member` is, when it is a manager; otherwise dockerd's refusal. */
+  requireManager(member: string): SwarmNode {
+    const node = this.nodeOf(member);
+    if (!node || !this.#swarm) throw new EngineError("unavailable", SWARM_ERRORS.notInSwarm);
+    if (node.role !== "manager") throw new EngineError("unavailable", SWARM_ERRORS.worker);
+    return node;
+  }
+
+  /** The managers' addresses (`docker info`'s RemoteManagers). */
+  managers(): SwarmNode[] {
+    return [...this.#nodes.values()].filter((node) => node.role === "manager" && !node.left);
+  }
+
+  // --- swarm init, join, leave, update ----------------------------------------------------------------------------
+
+  /** `docker swarm init` on `member`: a new swarm with it as its manager and leader; returns its node id. */
+  init(member: string, request: { availability?: Availability; spec?: Record<string, unknown> } = {}): string {
+    this.#member(member);
+    if (this.nodeOf(member)) throw new EngineError("unavailable", SWARM_ERRORS.alreadyInSwarm);
+    if (this.#swarm) {
+      const managers = this.managers().map((node) => `${node.address}:${SWARM_PORT}`);
+      throw new EngineError(
+        "unavailable",
+        `this cluster already has a swarm (managers at ${managers.join(", ")}): join it with the token from docker swarm join-token worker on a manager, instead of starting another`,
+      );
+    }
+    const now = Date.now();
+    const cluster = swarmId(50);
+    this.#swarm = {
+      id: swarmId(),
+      version: 10,
+      createdAt: now,
+      updatedAt: now,
+      spec: request.spec ?? {},
+      tokens: { worker: `SWMTKN-1-${cluster}-${swarmId()}`, manager: `SWMTKN-1-${cluster}-${swarmId()}` },
+    };
+    const node = this.#addNode(member, "manager", request.availability ?? "active");
+    node.leader = true;
+    this.#start();
+    return node.id;
+  }
+
+  /** `docker swarm join --token T ADDR` on `member`: ADDR must be a manager's, T the swarm's worker or manager token. */
+  join(member: string, request: { token: string; remoteAddrs: string[]; availability?: Availability }): void {
+    this.#member(member);
+    if (this.nodeOf(member)) throw new EngineError("unavailable", SWARM_ERRORS.alreadyInSwarm);
+    const remote = request.remoteAddrs[0];
+    if (!remote)
+      throw new EngineError("invalidArgument", "join needs a manager's address: docker swarm join --token T ADDR:2377");
+    const host = remote.replace(/^tcp:\/\//, "").replace(/:(\d+)$/, "");
+    const port = /:(\d+)$/.exec(remote)?.[1];
+    const manager = this.managers().find((node) => node.address === host || node.hostname === host);
+    if (!this.#swarm || !manager || (port !== undefined && Number(port) !== SWARM_PORT)) {
+      const known = this.managers().map((node) => `${node.address}:${SWARM_PORT}`);
+      throw new EngineError(
+        "unavailable",
+        `could not reach a swarm manager at ${remote}: ${known.length ? `the managers are at ${known.join(", ")}` : "no node of this cluster is a swarm manager (run docker swarm init on one)"}`,
+      );
+    }
+    const { worker, manager: managerToken } = this.#swarm.tokens;
+    const role: Role | undefined =
+      request.token === worker ? "worker" : request.token === managerToken ? "manager" : undefined;
+    if (!role) {
+      throw new EngineError(
+        "invalidArgument",
+        "A valid join token is necessary to join this cluster: get one with docker swarm join-token worker (or manager) on a manager",
+      );
+    }
+    this.#addNode(member, role, request.availability ?? "active");
+    this.#kick();
+  }
+
+  /** `docker swarm leave [--force]` on `member`. */
+  leave(member: string, force: boolean): void {
+    this.#member(member);
+    const node = this.nodeOf(member);
+    if (!node || !this.#swarm) throw new EngineError("unavailable", SWARM_ERRORS.notPartOfSwarm);
+    const managers = this.managers();
+    if (node.role === "manager" && !force) {
+      throw new EngineError(
+        "unavailable",
+        managers.length === 1 ? SWARM_ERRORS.lastManager : SWARM_ERRORS.managerLeave,
+      );
+    }
+    if (node.role === "manager" && managers.length === 1) {
+      this.#dissolve();
+      return;
+    }
+    this.#markLeft(node);
+    if (node.leader) {
+      node.leader = false;
+      const next = this.managers()[0];
+      if (next) next.leader = true;
+    }
+    this.#kick();
+  }
+
+  /** `docker swarm update` / `join-token --rotate`: a new spec (kept as given) and fresh tokens on request. */
+  update(
+    member: string,
+    version: number,
+    spec: Record<string, unknown>,
+    rotate: { worker: boolean; manager: boolean },
+  ): void {
+    this.requireManager(member);
+    const swarm = this.#swarm!;
+    checkVersion(swarm, version);
+    swarm.spec = spec;
+    const cluster = swarm.tokens.worker.split("-")[2]!;
+    if (rotate.worker) swarm.tokens.worker = `SWMTKN-1-${cluster}-${swarmId()}`;
+    if (rotate.manager) swarm.tokens.manager = `SWMTKN-1-${cluster}-${swarmId()}`;
+    touch(swarm);
+  }
+
+  // --- nodes ------------------------------------------------------------------------------------------------------
+
+  nodes(): SwarmNode[] {
+    return [...this.#nodes.values()];
+  }
+
+  /** A node by id, unique id prefix or hostname. */
+  node(ref: string): SwarmNode {
+    const all = this.nodes();
+    const found =
+      all.find((node) => node.id === ref) ??
+      all.find((node) => node.hostname === ref && !node.left) ??
+      all.find((node) => node.hostname === ref) ??
+      unique(
+        all.filter((node) => node.id.startsWith(ref)),
+        `node ${ref}`,
+      );
+    if (!found) throw new EngineError("notFound", `node ${ref} not found`);
+    return found;
+  }
+
+  /** `docker node update`: role, availability and labels, at the version the client read. */
+  updateNode(
+    ref: string,
+    version: number,
+    spec: { role?: Role; availability?: Availability; labels?: Record<string, string> },
+  ): void {
+    const node = this.node(ref);
+    checkVersion(node, version);
+    if (spec.role && spec.role !== node.role) {
+      if (spec.role === "worker" && this.managers().length === 1 && node.role === "manager") {
+        throw new EngineError("invalidArgument", "attempting to demote the last manager of the swarm");
+      }
+      node.role = spec.role;
+      if (node.role === "worker" && node.leader) {
+        node.leader = false;
+        this.managers()[0]!.leader = true;
+      }
+    }
+    if (spec.availability) node.availability = spec.availability;
+    if (spec.labels) node.labels = { ...spec.labels };
+    touch(node);
+    this.#kick();
+  }
+
+  /** `docker node rm [--force]`. */
+  removeNode(ref: string, force: boolean): void {
+    const node = this.node(ref);
+    if (node.role === "manager" && !node.left) {
+      throw new EngineError(
+        "invalidArgument",
+        `rpc error: node ${node.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`,
+      );
+    }
+    if (!node.left && node.ready && !force) {
+      throw new EngineError(
+        "invalidArgument",
+        `node ${node.id} is not down and can't be removed (stop it with docker swarm leave on it, or use --force)`,
+      );
+    }
+    if (!node.left) this.#markLeft(node);
+    this.#nodes.delete(node.id);
+    this.#kick();
+  }
+
+  // --- networks ---------------------------------------------------------------------------------------------------
+
+  networks(): SwarmNetwork[] {
+    return [...this.#networks.values()];
+  }
+
+  /** A swarm network by id, name or unique id prefix; undefined when there is none. */
+  findNetwork(ref: string): SwarmNetwork | undefined {
+    const all = this.networks();
+    return (
+      all.find((network) => network.id === ref) ??
+      all.find((network) => network.name === ref) ??
+      unique(
+        all.filter((network) => network.id.startsWith(ref)),
+        `network ${ref}`,
+      )
+    );
+  }
+
+  /** `docker network create -d overlay NAME` on a manager. */
+  createNetwork(request: { name: string; attachable: boolean; labels: Record<string, string> }): SwarmNetwork {
+    if (this.findNetwork(request.name)?.name === request.name) {
+      throw new EngineError("conflict", `network with name ${request.name} already exists`);
+    }
+    const now = Date.now();
+    const network: SwarmNetwork = {
+      id: swarmId(),
+      version: this.#nextVersion(),
+      createdAt: now,
+      updatedAt: now,
+      ...request,
+    };
+    this.#networks.set(network.id, network);
+    return network;
+  }
+
+  /** `docker network rm` of a swarm network no service uses; each node's bridge of that name goes too. */
+  async removeNetwork(ref: string): Promise<void> {
+    const network = this.findNetwork(ref);
+    if (!network) throw new EngineError("notFound", `network ${ref} not found`);
+    // A removed service whose tasks are still being shut down uses it too.
+    const user = [...this.#services.values()].find((service) =>
+      service.plan.networks.some((attached) => attached.target === network.name),
+    );
+    if (user) {
+      throw new EngineError(
+        "conflict",
+        `rpc error: network ${network.name} is in use by service ${user.plan.name}${user.removed ? " (being removed)" : ""}`,
+      );
+    }
+    this.#networks.delete(network.id);
+    for (const member of this.#members.values()) {
+      const containers = member.up() ? member.containers() : undefined;
+      if (containers?.networking.store.find(network.name)) {
+        await containers.networking
+          .remove(network.name)
+          .catch((error: unknown) => this.#report(`swarm: ${String(error)}`));
+      }
+    }
+  }
+
+  /** A plan whose network targets (ids or names, as the CLI sends them) are swarm networks' names. */
+  #attach(plan: ServicePlan): ServicePlan {
+    return {
+      ...plan,
+      networks: plan.networks.map((attached) => {
+        const network = this.findNetwork(attached.target);
+        if (!network) {
+          throw new EngineError(
+            "notFound",
+            `network ${attached.target} not found: create it on a manager with docker network create -d overlay ${attached.target}`,
+          );
+        }
+        return { ...attached, target: network.name };
+      }),
+    };
+  }
+
+  // --- services and tasks -----------------------------------------------------------------------------------------
+
+  services(): SwarmService[] {
+    return [...this.#services.values()].filter((service) => !service.removed);
+  }
+
+  /** A service by id, name or unique id prefix. */
+  service(ref: string): SwarmService {
+    const all = this.services();
+    const found =
+      all.find((service) => service.id === ref) ??
+      all.find((service) => service.plan.name === ref) ??
+      unique(
+        all.filter((service) => service.id.startsWith(ref)),
+        `service ${ref}`,
+      );
+    if (!found) throw new EngineError("notFound", `service ${ref} not found`);
+    return found;
+  }
+
+  tasks(): SwarmTask[] {
+    return [...this.#tasks.values()];
+  }
+
+  task(ref: string): SwarmTask {
+    const all = this.tasks();
+    const found =
+      all.find((task) => task.id === ref) ??
+      unique(
+        all.filter((task) => task.id.startsWith(ref)),
+        `task ${ref}`,
+      );
+    if (!found) throw new EngineError("notFound", `task ${ref} not found`);
+    return found;
+  }
+
+  /** `docker service create`: the spec is checked and kept; the loop places its tasks. */
+  createService(spec: Record<string, unknown>): SwarmService {
+    const plan = this.#attach(readServiceSpec(spec));
+    if (this.services().some((service) => service.plan.name === plan.name)) {
+      throw new EngineError(
+        "conflict",
+        `rpc error: name conflicts with an existing object: service ${plan.name} already exists`,
+      );
+    }
+    this.#checkPorts(plan, undefined);
+    const now = Date.now();
+    const service: SwarmService = {
+      id: swarmId(),
+      version: this.#nextVersion(),
+      createdAt: now,
+      updatedAt: now,
+      spec,
+      plan,
+      template: 1,
+      removed: false,
+      turn: 0,
+    };
+    this.#services.set(service.id, service);
+    this.#kick();
+    return service;
+  }
+
+  /** `docker service update` (and `scale`, and `--rollback`): a changed task template rolls the tasks. */
+  updateService(
+    ref: string,
+    version: number,
+    spec: Record<string, unknown>,
+    options: { rollback?: boolean } = {},
+  ): SwarmService {
+    const service = this.service(ref);
+    checkVersion(service, version);
+    let next = spec;
+    if (options.rollback) {
+      if (!service.previousSpec)
+        throw new EngineError("invalidArgument", `service ${service.plan.name} has no previous spec to roll back to`);
+      next = service.previousSpec;
+    }
+    const plan = this.#attach(readServiceSpec(next));
+    if (plan.name !== service.plan.name) {
+      throw new EngineError("invalidArgument", "renaming services is not supported: create a new service instead");
+    }
+    this.#checkPorts(plan, service.id);
+    const templateChanged = JSON.stringify(next.TaskTemplate ?? {}) !== JSON.stringify(service.spec.TaskTemplate ?? {});
+    service.previousSpec = service.spec;
+    service.spec = next;
+    service.plan = plan;
+    service.version = this.#nextVersion();
+    service.updatedAt = Date.now();
+    if (templateChanged) {
+      service.template++;
+      service.update = { state: "updating", startedAt: Date.now(), message: "update in progress", batch: [] };
+    }
+    this.#kick();
+    return service;
+  }
+
+  /** `docker service rm`: its tasks are shut down by the loop, then it is forgotten. */
+  removeService(ref: string): void {
+    const service = this.service(ref);
+    service.removed = true;
+    for (const task of this.tasks()) if (task.serviceId === service.id) task.desired = "shutdown";
+    this.#kick();
+  }
+
+  /** The node a task runs on, and its container service, when its guest answers. */
+  containersOf(task: SwarmTask): ContainerService | undefined {
+    const node = this.#nodes.get(task.nodeId);
+    const member = node ? this.#members.get(node.member) : undefined;
+    return member?.up() ? member.containers() : undefined;
+  }
+
+  /** Runs one turn of the loop now and waits for it (tests and `docker service ps` right after a change). */
+  async settle(): Promise<void> {
+    await this.#turn();
+  }
+
+  // --- the loop ---------------------------------------------------------------------------------------------------
+
+  #member(name: string): SwarmMember {
+    const member = this.#members.get(name);
+    if (!member) throw new EngineError("notFound", `no node named ${name} in this cluster`);
+    return member;
+  }
+
+  #nextVersion(): number {
+    if (!this.#swarm) return 1;
+    return ++this.#swarm.version;
+  }
+
+  #addNode(member: string, role: Role, availability: Availability): SwarmNode {
+    const identity = this.#member(member).identity;
+    const now = Date.now();
+    const node: SwarmNode = {
+      id: swarmId(),
+      version: this.#nextVersion(),
+      createdAt: now,
+      updatedAt: now,
+      member,
+      hostname: identity.name,
+      address: identity.address,
+      role,
+      availability,
+      labels: {},
+      leader: false,
+      left: false,
+      ready: this.#members.get(member)!.up(),
+    };
+    this.#nodes.set(node.id, node);
+    return node;
+  }
+
+  #markLeft(node: SwarmNode): void {
+    node.left = true;
+    node.ready = false;
+    touch(node);
+    // Its tasks end: their containers are removed from its guest (still running) by the loop.
+    for (const task of this.tasks()) {
+      if (task.nodeId === node.id && isLive(task))
+        this.#setState(task, "shutdown", `node ${node.hostname} left the swarm`);
+      if (task.nodeId === node.id) task.desired = "shutdown";
+    }
+  }
+
+  /** The last manager left: every task's container is removed, and the swarm is no more. */
+  #dissolve(): void {
+    for (const task of this.tasks()) {
+      task.desired = "shutdown";
+      const containers = this.containersOf(task);
+      if (task.containerId && containers && !task.cleaned) {
+        void containers.remove(task.containerId, { force: true }).catch(() => {});
+      }
+    }
+    for (const [member, entries] of this.#mesh) {
+      for (const [port, entry] of entries) void this.#unpublish(member, port, entry);
+    }
+    this.#mesh.clear();
+    this.#tasks.clear();
+    this.#services.clear();
+    this.#nodes.clear();
+    this.#networks.clear();
+    this.#swarm = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #checkPorts(plan: ServicePlan, self: string | undefined): void {
+    for (const port of plan.ports) {
+      for (const other of this.services()) {
+        if (other.id === self) continue;
+        if (
+          other.plan.ports.some((used) => used.publishedPort === port.publishedPort && used.protocol === port.protocol)
+        ) {
+          throw new EngineError(
+            "invalidArgument",
+            `port '${port.publishedPort}' is already in use by service '${other.plan.name}' (${other.id}) as an ingress port`,
+          );
+        }
+      }
+    }
+  }
+
+  #start(): void {
+    if (this.#closed || this.#timer) return;
+    const tick = () => {
+      this.#timer = undefined;
+      if (this.#closed || !this.#swarm) return;
+      void this.#turn().finally(() => {
+        if (!this.#closed && this.#swarm && !this.#timer) this.#timer = setTimeout(tick, this.#intervalMs);
+      });
+    };
+    this.#timer = setTimeout(tick, 0);
+  }
+
+  /** Asks for a turn soon (after a change). */
+  #kick(): void {
+    if (!this.#swarm || this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#start();
+  }
+
+  async #turn(): Promise<void> {
+    if (this.#turning) {
+      this.#again = true;
+      return;
+    }
+    this.#turning = true;
+    try {
+      do {
+        this.#again = false;
+        this.#once();
+        await this.#meshTurn();
+      } while (this.#again);
+    } catch (error) {
+      this.#report(`swarm: ${String(error)}`);
+    } finally {
+      this.#turning = false;
+    }
+  }
+
+  /** One pass: node readiness, each task against its guest, each service's wanted tasks, removals. */
+  #once(): void {
+    if (!this.#swarm) return;
+    for (const node of this.#nodes.values()) {
+      const member = this.#members.get(node.member);
+      const ready = !node.left && !!member?.up() && !!member.containers();
+      if (ready !== node.ready) {
+        node.ready = ready;
+        touch(node);
+      }
+      const containers = member?.up() ? member.containers() : undefined;
+      if (containers) containers.networking.clusterNames = (network, name, type) => this.#resolve(network, name, type);
+    }
+    for (const task of this.tasks()) this.#check(task);
+    for (const service of [...this.#services.values()]) {
+      if (service.removed) {
+        const left = this.tasks().filter(
+          (task) =>
+            task.serviceId === service.id &&
+            (task.busy || (!task.cleaned && task.containerId !== undefined && this.containersOf(task) !== undefined)),
+        );
+        if (left.length === 0) {
+          for (const task of this.tasks()) if (task.serviceId === service.id) this.#tasks.delete(task.id);
+          this.#services.delete(service.id);
+        }
+        continue;
+      }
+      this.#schedule(service);
+    }
+    for (const task of this.tasks()) {
+      if (task.desired === "shutdown" && !task.busy && !task.cleaned && task.containerId) {
+        const containers = this.containersOf(task);
+        if (containers) void this.#stop(task, containers);
+      }
+    }
+    this.#prune();
+  }
+
+  #setState(task: SwarmTask, state: TaskState, message: string, err?: string): void {
+    task.state = state;
+    task.message = message;
+    if (err === undefined) delete task.err;
+    else task.err = err;
+    task.stateAt = Date.now();
+    task.updatedAt = task.stateAt;
+    task.version = this.#nextVersion();
+  }
+
+  /** Checks a live task against its node's guest. */
+  #check(task: SwarmTask): void {
+    if (task.busy || !isLive(task) || task.state === "pending") return;
+    const node = this.#nodes.get(task.nodeId);
+    if (!node?.ready) {
+      this.#setState(
+        task,
+        "shutdown",
+        "node is down",
+        `node ${node?.hostname ?? task.nodeId} is down: its guest does not answer`,
+      );
+      task.desired = "shutdown";
+      // Its container went with the guest (or is removed when the node comes back).
+      return;
+    }
+    const containers = this.containersOf(task);
+    if (!containers || !task.containerId) return;
+    let details: ReturnType<ContainerService["inspect"]>;
+    try {
+      details = containers.inspect(task.containerId);
+    } catch (error) {
+      if (!isEngineError(error, "notFound")) throw error;
+      this.#setState(task, "failed", "task: container removed", `the task's container is gone from ${node.hostname}`);
+      task.desired = "shutdown";
+      task.cleaned = true;
+      this.#failedAt.set(slotKey(task), Date.now());
+      return;
+    }
+    if (details.status === "running" || details.status === "paused") return;
+    const code = details.exit?.code ?? 255;
+    task.exitCode = code;
+    if (code === 0) this.#setState(task, "complete", "finished");
+    else this.#setState(task, "failed", "started", `task: non-zero exit (${code})`);
+    task.desired = "shutdown";
+    this.#failedAt.set(slotKey(task), Date.now());
+  }
+
+  #candidates(): Candidate[] {
+    return [...this.#nodes.values()]
+      .filter((node) => !node.left)
+      .map((node) => ({
+        id: node.id,
+        hostname: node.hostname,
+        role: node.role,
+        availability: node.availability,
+        ready: node.ready,
+        labels: node.labels,
+      }));
+  }
+
+  #load(service: SwarmService): { service: Map<string, number>; total: Map<string, number> } {
+    const load = { service: new Map<string, number>(), total: new Map<string, number>() };
+    for (const task of this.tasks()) {
+      if (!isLive(task) || !task.nodeId) continue;
+      load.total.set(task.nodeId, (load.total.get(task.nodeId) ?? 0) + 1);
+      if (task.serviceId === service.id) load.service.set(task.nodeId, (load.service.get(task.nodeId) ?? 0) + 1);
+    }
+    return load;
+  }
+
+  #schedule(service: SwarmService): void {
+    const { plan } = service;
+    const candidates = this.#candidates();
+    const eligible = new Set(eligibleNodes(candidates, plan.constraints).map((node) => node.id));
+    const live = () => this.tasks().filter((task) => task.serviceId === service.id && isLive(task));
+    // Drained nodes and nodes that no longer satisfy the constraints give their tasks up (a paused node keeps them).
+    for (const task of live()) {
+      const node = task.nodeId ? this.#nodes.get(task.nodeId) : undefined;
+      if (node && (node.availability === "drain" || !satisfiesNode(node, plan))) task.desired = "shutdown";
+    }
+    this.#roll(service);
+    const now = Date.now();
+    if (plan.replicas !== undefined) {
+      const tasks = live();
+      for (const task of tasks) if (task.slot !== undefined && task.slot > plan.replicas) task.desired = "shutdown";
+      for (let slot = 1; slot <= plan.replicas; slot++) {
+        const inSlot = tasks.filter((task) => task.slot === slot && task.desired === "running");
+        if (inSlot.length > 0) {
+          for (const task of inSlot) if (task.state === "pending") this.#place(service, task);
+          continue;
+        }
+        const failed = this.#failedAt.get(`${service.id}/${slot}`);
+        if (failed !== undefined && now - failed < RESTART_DELAY_MS) continue;
+        this.#place(service, this.#newTask(service, slot));
+      }
+    } else {
+      const tasks = live();
+      for (const node of candidates) {
+        if (!eligible.has(node.id)) continue;
+        if (tasks.some((task) => task.nodeId === node.id && task.desired === "running")) continue;
+        const failed = this.#failedAt.get(`${service.id}/${node.id}`);
+        if (failed !== undefined && now - failed < RESTART_DELAY_MS) continue;
+        const task = this.#newTask(service, undefined);
+        task.nodeId = node.id;
+        this.#place(service, task);
+      }
+    }
+  }
+
+  /** A rolling update's next step: wait for the batch to run, then the delay, then replace the next batch. */
+  #roll(service: SwarmService): void {
+    const update = service.update;
+    if (update?.state !== "updating") return;
+    const live = this.tasks().filter((task) => task.serviceId === service.id && isLive(task));
+    const fresh = live.filter((task) => task.template === service.template);
+    if (fresh.some((task) => task.state !== "running")) return;
+    const now = Date.now();
+    if (update.batch.length > 0 && update.batchDoneAt === undefined) update.batchDoneAt = now;
+    const outdated = live
+      .filter((task) => task.template < service.template)
+      .sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0));
+    if (outdated.length === 0) {
+      // Done once the last batch has run for the update's delay (as the batches before it waited).
+      if (update.batchDoneAt !== undefined && now < update.batchDoneAt + service.plan.delayMs) return;
+      update.state = "completed";
+      update.completedAt = now;
+      update.message = "update completed";
+      service.updatedAt = now;
+      return;
+    }
+    if (update.batchDoneAt !== undefined && now < update.batchDoneAt + service.plan.delayMs) return;
+    const batch = outdated.slice(0, service.plan.parallelism || outdated.length);
+    for (const task of batch) task.desired = "shutdown";
+    update.batch = batch.map((task) => task.id);
+    delete update.batchDoneAt;
+  }
+
+  #newTask(service: SwarmService, slot: number | undefined): SwarmTask {
+    const now = Date.now();
+    const task: SwarmTask = {
+      id: swarmId(),
+      version: this.#nextVersion(),
+      createdAt: now,
+      updatedAt: now,
+      serviceId: service.id,
+      serviceName: service.plan.name,
+      ...(slot !== undefined ? { slot } : {}),
+      nodeId: "",
+      template: service.template,
+      spec: (service.spec.TaskTemplate ?? {}) as Record<string, unknown>,
+      plan: service.plan,
+      desired: "running",
+      state: "new",
+      stateAt: now,
+      message: "created",
+      addresses: {},
+      busy: false,
+      cleaned: false,
+    };
+    this.#tasks.set(task.id, task);
+    if (service.update?.state === "updating" && !service.update.batch.includes(task.id))
+      service.update.batch.push(task.id);
+    return task;
+  }
+
+  /** Gives a new (or pending) task a node, and starts its container there. */
+  #place(service: SwarmService, task: SwarmTask): void {
+    if (!task.nodeId) {
+      const node = pickNode(this.#candidates(), service.plan.constraints, this.#load(service));
+      if (!node) {
+        if (task.state !== "pending" || task.err !== noSuitableNode(this.#candidates(), service.plan.constraints)) {
+          this.#setState(
+            task,
+            "pending",
+            "pending task scheduling",
+            noSuitableNode(this.#candidates(), service.plan.constraints),
+          );
+        }
+        return;
+      }
+      task.nodeId = node.id;
+    }
+    const containers = this.containersOf(task);
+    if (!containers) return;
+    this.#setState(task, "assigned", "scheduler assigned task to node");
+    void this.#launch(task, containers);
+  }
+
+  async #launch(task: SwarmTask, containers: ContainerService): Promise<void> {
+    task.busy = true;
+    const node = this.#nodes.get(task.nodeId)!;
+    const { plan } = task;
+    const name = `${task.serviceName}.${task.slot ?? node.id}.${task.id}`;
+    const values = {
+      "Service.Name": task.serviceName,
+      "Service.ID": task.serviceId,
+      "Node.Hostname": node.hostname,
+      "Node.ID": node.id,
+      "Task.Name": name,
+      "Task.ID": task.id,
+      "Task.Slot": String(task.slot ?? ""),
+    };
+    try {
+      this.#setState(task, "preparing", "preparing");
+      await this.#images.image(plan.image).catch(async (error: unknown) => {
+        if (!isEngineError(error, "notFound")) throw error;
+        await this.#images.pull(plan.image);
+      });
+      for (const network of plan.networks) await ensureNetwork(containers, network.target);
+      this.#setState(task, "starting", "starting");
+      const [first, ...others] = plan.networks;
+      const options: RunOptions = {
+        name,
+        env: plan.env.map((entry) => expandTemplate(entry, values)),
+        labels: {
+          ...plan.containerLabels,
+          "com.docker.swarm.node.id": node.id,
+          "com.docker.swarm.service.id": task.serviceId,
+          "com.docker.swarm.service.name": task.serviceName,
+          "com.docker.swarm.task": "",
+          "com.docker.swarm.task.id": task.id,
+          "com.docker.swarm.task.name": name,
+        },
+        tty: plan.tty,
+        stopTimeout: plan.stopGraceSeconds,
+        ...(plan.args ? { cmd: plan.args } : {}),
+        ...(plan.command ? { entrypoint: plan.command } : {}),
+        ...(plan.hostname ? { hostname: expandTemplate(plan.hostname, values) } : {}),
+        ...(plan.workdir ? { workdir: plan.workdir } : {}),
+        ...(plan.user ? { user: plan.user } : {}),
+        ...(first
+          ? {
+              networkMode: first.target,
+              endpoints: Object.fromEntries(
+                [first, ...others].map((network) => [network.target, { aliases: network.aliases }]),
+              ),
+            }
+          : {}),
+      };
+      const created = await containers.create(plan.image, options);
+      task.containerId = created.id;
+      if (others.length > 0) {
+        for (const network of others)
+          await containers.connect(network.target, created.id, { aliases: network.aliases });
+      }
+      await containers.start(created.id);
+      for (const endpoint of containers.networking.store.endpointsOfContainer(created.id)) {
+        const network = containers.networking.store.find(endpoint.networkId);
+        if (network) task.addresses[network.name] = endpoint.ip;
+      }
+      this.#setState(task, "running", "started");
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#setState(task, task.containerId ? "failed" : "rejected", "failed to start", message);
+      task.desired = "shutdown";
+      this.#failedAt.set(slotKey(task), Date.now());
+    } finally {
+      task.busy = false;
+      this.#kick();
+    }
+  }
+
+  async #stop(task: SwarmTask, containers: ContainerService): Promise<void> {
+    task.busy = true;
+    try {
+      if (LIVE.has(task.state)) this.#setState(task, "shutdown", "shutdown");
+      await containers.stop(task.containerId!, { timeoutSeconds: task.plan.stopGraceSeconds }).catch(() => {});
+      await containers.remove(task.containerId!, { force: true }).catch((error: unknown) => {
+        if (!isEngineError(error, "notFound")) throw error;
+      });
+      task.cleaned = true;
+    } catch (error) {
+      this.#report(`swarm: removing task ${task.id}'s container: ${String(error)}`);
+    } finally {
+      task.busy = false;
+      this.#kick();
+    }
+  }
+
+  /** Keeps the newest dead tasks of each slot (swarm's task history), forgets the rest. */
+  #prune(): void {
+    const bySlot = new Map<string, SwarmTask[]>();
+    for (const task of this.tasks()) {
+      if (isLive(task) || task.busy || (task.containerId && !task.cleaned && this.containersOf(task))) continue;
+      const key = slotKey(task);
+      bySlot.set(key, [...(bySlot.get(key) ?? []), task]);
+    }
+    for (const dead of bySlot.values()) {
+      dead.sort((a, b) => b.createdAt - a.createdAt);
+      for (const task of dead.slice(TASK_HISTORY)) this.#tasks.delete(task.id);
+    }
+  }
+
+  // --- the routing mesh and names ---------------------------------------------------------------------------------
+
+  /** Running tasks of a service with an address, ordered by node then slot. */
+  #running(service: SwarmService): SwarmTask[] {
+    return this.tasks()
+      .filter((task) => task.serviceId === service.id && isLive(task) && task.state === "running" && !task.busy)
+      .filter((task) => Object.keys(task.addresses).length > 0)
+      .sort(
+        (a, b) =>
+          (this.#nodes.get(a.nodeId)?.hostname ?? "").localeCompare(this.#nodes.get(b.nodeId)?.hostname ?? "") ||
+          (a.slot ?? 0) - (b.slot ?? 0),
+      );
+  }
+
+  /** Each ready node's guest listens on every published port and forwards to a running task (its own first). */
+  async #meshTurn(): Promise<void> {
+    const wanted = new Map<
+      string,
+      Map<number, { service: string; target: string; targetPort: number; proto: "tcp" | "udp" }>
+    >();
+    const nodes = [...this.#nodes.values()].filter((node) => node.ready);
+    for (const service of this.services()) {
+      if (service.plan.ports.length === 0) continue;
+      const running = this.#running(service);
+      if (running.length === 0) continue;
+      for (const node of nodes) {
+        const index = this.#members.get(node.member)?.identity.index ?? 0;
+        const task = running.find((candidate) => candidate.nodeId === node.id) ?? running[index % running.length]!;
+        const target = Object.values(task.addresses)[0]!;
+        for (const port of service.plan.ports) {
+          const map = wanted.get(node.member) ?? new Map();
+          map.set(port.publishedPort, {
+            service: service.id,
+            target,
+            targetPort: port.targetPort,
+            proto: port.protocol,
+          });
+          wanted.set(node.member, map);
+        }
+      }
+    }
+    const work: Promise<void>[] = [];
+    for (const [name, member] of this.#members) {
+      if (this.#meshBusy.has(name)) continue;
+      const containers = member.up() ? member.containers() : undefined;
+      const current = this.#mesh.get(name) ?? new Map<number, MeshEntry>();
+      this.#mesh.set(name, current);
+      const want = containers ? (wanted.get(name) ?? new Map()) : new Map();
+      const changes: (() => Promise<void>)[] = [];
+      for (const [port, entry] of current) {
+        const next = want.get(port);
+        if (entry.containers !== containers) {
+          // A fresh guest: the old one's listeners are gone with it.
+          current.delete(port);
+          continue;
+        }
+        if (
+          !next ||
+          next.target !== entry.target ||
+          next.targetPort !== entry.targetPort ||
+          next.proto !== entry.proto
+        ) {
+          changes.push(async () => {
+            await this.#unpublish(name, port, entry);
+            current.delete(port);
+          });
+        }
+      }
+      for (const [port, next] of want) {
+        const entry = current.get(port);
+        if (
+          entry &&
+          entry.target === next.target &&
+          entry.targetPort === next.targetPort &&
+          entry.containers === containers
+        )
+          continue;
+        changes.push(async () => {
+          const guest = containers!.networking.guest;
+          if (!guest) return;
+          const old = current.get(port);
+          if (old) {
+            await this.#unpublish(name, port, old);
+            current.delete(port);
+          }
+          try {
+            containers!.networking.ports.allocate(next.proto, "0.0.0.0", { low: port, high: port });
+          } catch (error) {
+            this.#report(`swarm: ${name} cannot take port ${port} for the routing mesh: ${(error as Error).message}`);
+            return;
+          }
+          try {
+            await guest.publish({
+              proto: next.proto,
+              hostIp: "0.0.0.0",
+              hostPort: port,
+              targetIp: next.target,
+              targetPort: next.targetPort,
+            });
+            current.set(port, { ...next, containers: containers! });
+          } catch (error) {
+            containers!.networking.ports.release(next.proto, "0.0.0.0", port);
+            this.#report(`swarm: ${name} cannot listen on port ${port}: ${(error as Error).message}`);
+          }
+        });
+      }
+      if (changes.length === 0) continue;
+      this.#meshBusy.add(name);
+      work.push(
+        (async () => {
+          for (const change of changes) await change();
+        })().finally(() => this.#meshBusy.delete(name)),
+      );
+    }
+    await Promise.all(work);
+  }
+
+  async #unpublish(member: string, port: number, entry: MeshEntry): Promise<void> {
+    const containers = entry.containers;
+    containers.networking.ports.release(entry.proto, "0.0.0.0", port);
+    await containers.networking.guest
+      ?.unpublish({ proto: entry.proto, hostIp: "0.0.0.0", hostPort: port })
+      .catch((error: unknown) => this.#report(`swarm: ${member}: unpublishing ${port}: ${String(error)}`));
+  }
+
+  /** What the embedded DNS answers, on `network`, for a service's name (or tasks.<name>): its tasks' addresses, in turn. */
+  #resolve(network: string, name: string, type: string): string[] | undefined {
+    const wanted = name.startsWith("tasks.") ? name.slice("tasks.".length) : name;
+    const service = this.services().find((candidate) => candidate.plan.name.toLowerCase() === wanted);
+    if (!service?.plan.networks.some((attached) => attached.target === network)) return undefined;
+    const addresses = this.#running(service)
+      .map((task) => task.addresses[network])
+      .filter((address): address is string => address !== undefined);
+    if (addresses.length === 0) return undefined;
+    // Each A query starts one further along (an AAAA query of the same lookup does not move it).
+    const start = (type === "A" ? service.turn++ : service.turn) % addresses.length;
+    return [...addresses.slice(start), ...addresses.slice(0, start)];
+  }
+}
+
+function satisfiesNode(node: SwarmNode, plan: ServicePlan): boolean {
+  return satisfies(
+    {
+      id: node.id,
+      hostname: node.hostname,
+      role: node.role,
+      availability: node.availability,
+      ready: node.ready,
+      labels: node.labels,
+    },
+    plan.constraints,
+  );
+}
+
+function slotKey(task: SwarmTask): string {
+  return `${task.serviceId}/${task.slot ?? task.nodeId}`;
+}
+
+function touch(object: Versioned): void {
+  object.version++;
+  object.updatedAt = Date.now();
+}
+
+function checkVersion(object: Versioned, version: number): void {
+  if (!Number.isInteger(version) || version !== object.version) {
+    throw new EngineError(
+      "invalidArgument",
+      `rpc error: update out of sequence (version ${version}, now ${object.version}): inspect it again and retry`,
+    );
+  }
+}
+
+function unique<T extends { id: string }>(found: T[], what: string): T | undefined {
+  if (found.length > 1) throw new EngineError("invalidArgument", `${what} is ambiguous (${found.length} matches)`);
+  return found[0];
+}
+
+/** A service's network on a node: the node's own bridge network of that name, made when its first task comes. */
+async function ensureNetwork(containers: ContainerService, name: string): Promise<void> {
+  if (containers.networking.store.find(name)) return;
+  await containers.networking.create({
+    name,
+    driver: "bridge",
+    attachable: true,
+    labels: { "com.docker.swarm.network.name": name },
+  });
+}
