@@ -10,6 +10,7 @@ import { errorBody, errorResponse } from "./errors.ts";
 import { registerExecRoutes } from "./exec.ts";
 import { registerImageRoutes } from "./images.ts";
 import { registerNetworkRoutes } from "./networks.ts";
+import { registerSwarmRoutes } from "./swarm.ts";
 import { registerSystemRoutes } from "./system.ts";
 import { API_VERSION, checkApiVersion, splitVersionedPath } from "./version.ts";
 import { registerVolumeRoutes } from "./volumes.ts";
@@ -57,5 +58,6 @@ export function createApiApp(options: ApiOptions): Hono {
   registerContainerRoutes(app, options, execIdsOf);
   registerVolumeRoutes(app, options);
   registerNetworkRoutes(app, options);
+  registerSwarmRoutes(app, options);
   return app;
 }

@@ -5,6 +5,7 @@ import type { ContainerService, ContainerSummary } from "../container-service.ts
 import { EngineError, isEngineError } from "../errors.ts";
 import type { ImageService, ImageSummary } from "../image-service.ts";
 import { type ImageReference, parseReference } from "../oci/index.ts";
+import type { SwarmApi } from "./swarm.ts";
 import { API_VERSION, splitVersionedPath } from "./version.ts";
 
 export interface ApiOptions {
@@ -19,6 +20,8 @@ export interface ApiOptions {
   id?: string;
   /** Where images are kept, shown as `Docker Root Dir`. */
   root?: string;
+  /** The cluster's swarm and which of its nodes this API serves; without it the swarm routes say there is none. */
+  swarm?: SwarmApi;
 }
 
 export const PLATFORM = { os: "linux", arch: "386" };

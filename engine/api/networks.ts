@@ -4,6 +4,7 @@ import type { Hono } from "hono";
 import type { ContainerNetworkInfo } from "../container-service.ts";
 import { EngineError } from "../errors.ts";
 import type { Endpoint, EndpointConfig, Network, PortBindings, PublishedPort } from "../network/index.ts";
+import type { SwarmNetwork } from "../swarm/index.ts";
 import { type ApiOptions, goTime, json, jsonBody, requireContainers } from "./common.ts";
 import { acceptFilters, invalidFilterValue, labelsMatch, parseFilters } from "./filters.ts";
 
@@ -43,6 +44,27 @@ export function networkJson(network: Network, endpoints?: readonly Endpoint[]) {
       ]),
     ),
     Options: network.options,
+    Labels: network.labels,
+  };
+}
+
+/** A swarm network (`docker network create -d overlay` on a manager), as a manager lists and inspects it. */
+export function swarmNetworkJson(network: SwarmNetwork) {
+  return {
+    Name: network.name,
+    Id: network.id,
+    Created: goTime(network.createdAt),
+    Scope: "swarm",
+    Driver: "overlay",
+    EnableIPv6: false,
+    IPAM: { Driver: "default", Options: null, Config: [] },
+    Internal: false,
+    Attachable: network.attachable,
+    Ingress: false,
+    ConfigFrom: { Network: "" },
+    ConfigOnly: false,
+    Containers: {},
+    Options: {},
     Labels: network.labels,
   };
 }
@@ -175,15 +197,35 @@ export function endpointConfigOf(value: unknown): { aliases: string[]; ipv4Addre
 
 export function registerNetworkRoutes(app: Hono, options: ApiOptions): void {
   const networking = () => requireContainers(options).networking;
+  /** The swarm's manager, when this node is one (swarm networks are a manager's to list and change). */
+  const swarm = () => {
+    const api = options.swarm;
+    const node = api?.manager.nodeOf(api.member);
+    return api && node?.role === "manager" ? api.manager : undefined;
+  };
 
   app.get("/networks", (c) => {
     const filters = parseFilters(c.req.query("filters"));
     acceptFilters(filters, NETWORK_FILTERS);
     const net = networking();
+    const clustered = swarm()?.networks() ?? [];
     const listed = net.store
       .list()
+      // A swarm network's bridge on this node is shown as the swarm network it is.
+      .filter(
+        (network) =>
+          !clustered.some((known) => known.name === network.name && network.labels["com.docker.swarm.network.name"]),
+      )
       .filter((network) => networkMatches(network, filters, net.containersOn(network.id).length > 0))
       .map((network) => networkJson(network));
+    const names = new Set(listed.map((network) => network.Name));
+    for (const network of clustered) {
+      if (names.has(network.name) || !labelsMatch(network.labels, filters.label)) continue;
+      if (filters.name && !filters.name.some((name) => network.name.includes(name))) continue;
+      if (filters.driver && !filters.driver.includes("overlay")) continue;
+      if (filters.scope && !filters.scope.includes("swarm")) continue;
+      listed.push(swarmNetworkJson(network) as unknown as (typeof listed)[number]);
+    }
     return json(listed);
   });
 
@@ -191,6 +233,22 @@ export function registerNetworkRoutes(app: Hono, options: ApiOptions): void {
     const body = await jsonBody(c);
     if (typeof body.Name !== "string" || !body.Name) {
       throw new EngineError("invalidArgument", "network name is required");
+    }
+    if (body.Driver === "overlay") {
+      if (!options.swarm) {
+        throw new EngineError(
+          "unavailable",
+          "overlay networks are a swarm's: start the daemon as a cluster (drydock daemon --nodes 3) and docker swarm init",
+        );
+      }
+      const manager = options.swarm.manager;
+      manager.requireManager(options.swarm.member);
+      const network = manager.createNetwork({
+        name: body.Name,
+        attachable: body.Attachable === true,
+        labels: stringMap(body.Labels, "Labels"),
+      });
+      return json({ Id: network.id, Warning: "" }, 201);
     }
     const ipam = (body.IPAM ?? {}) as Record<string, unknown>;
     if (typeof ipam.Driver === "string" && ipam.Driver && ipam.Driver !== "default") {
@@ -229,13 +287,22 @@ export function registerNetworkRoutes(app: Hono, options: ApiOptions): void {
   });
 
   app.get("/networks/:id", (c) => {
+    const ref = c.req.param("id");
+    // The CLI asks with scope=swarm for a service's --network: the swarm's network first.
+    const clustered = swarm()?.findNetwork(ref);
+    if (clustered && c.req.query("scope") === "swarm") return json(swarmNetworkJson(clustered));
     const net = networking();
-    const network = net.store.get(c.req.param("id"));
-    return json(networkJson(network, net.store.endpointsOf(network.id)));
+    const network = net.store.find(ref);
+    if (!network && clustered) return json(swarmNetworkJson(clustered));
+    const found = network ?? net.store.get(ref);
+    return json(networkJson(found, net.store.endpointsOf(found.id)));
   });
 
   app.delete("/networks/:id", async (c) => {
-    await networking().remove(c.req.param("id"));
+    const ref = c.req.param("id");
+    const clustered = swarm()?.findNetwork(ref);
+    if (clustered) await swarm()!.removeNetwork(ref);
+    else await networking().remove(ref);
     return new Response(null, { status: 204 });
   });
 

@@ -6,6 +6,7 @@ import type { EngineEvent, EventLog } from "../events.ts";
 import { type ApiOptions, imageSummaryJson, PLATFORM } from "./common.ts";
 import { containerJson } from "./containers.ts";
 import { parseEventTime, parseFilters } from "./filters.ts";
+import { swarmInfoJson } from "./swarm.ts";
 import { API_VERSION, MIN_API_VERSION } from "./version.ts";
 import { volumeJson } from "./volumes.ts";
 
@@ -204,14 +205,7 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
       ServerVersion: version,
       Runtimes: Object.fromEntries(Object.entries(RUNTIMES).map(([name, { path }]) => [name, { path }])),
       DefaultRuntime: GUEST_RUNTIME,
-      Swarm: {
-        NodeID: "",
-        NodeAddr: "",
-        LocalNodeState: "inactive",
-        ControlAvailable: false,
-        Error: "",
-        RemoteManagers: null,
-      },
+      Swarm: swarmInfoJson(options.swarm),
       LiveRestoreEnabled: false,
       Isolation: "",
       InitBinary: "",

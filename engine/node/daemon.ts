@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
-import { createApiApp, requestBodyLimit } from "../api/index.ts";
+import { createApiApp, requestBodyLimit, type SwarmApi } from "../api/index.ts";
 import type { ContainerService } from "../container-service.ts";
 import { type HttpLimits, serveHttpConnection } from "../http/index.ts";
 import type { ImageService } from "../image-service.ts";
@@ -28,6 +28,8 @@ export interface DaemonOptions {
   /** `docker info`'s Name and ID (default drydock): a node's own when the daemon serves several. */
   name?: string;
   id?: string;
+  /** The cluster's swarm and which node this daemon serves (`drydock daemon --nodes N`). */
+  swarm?: SwarmApi;
   /** Overrides of the HTTP server's time and size limits (`DEFAULT_HTTP_LIMITS`, the API's body limits). */
   httpLimits?: Partial<HttpLimits>;
   /** Where a published port that cannot listen on the host's 127.0.0.1 is reported (default: stderr). */
@@ -97,6 +99,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     root: options.root,
     ...(options.name ? { name: options.name } : {}),
     ...(options.id ? { id: options.id } : {}),
+    ...(options.swarm ? { swarm: options.swarm } : {}),
     get containers() {
       return supervisor?.containers ?? options.containers;
     },

@@ -5,6 +5,7 @@
 // daemon keeps them, node k's in <data-root>/nodes/node<k>: volumes/ and containers.json). Node k's containers take
 // their addresses from 10.k.0.0/16 (docker0 10.k.0.0/24) and every node routes the other nodes' blocks to them:
 // containers on different nodes reach each other by address, without NAT (the guest kernel has none).
+// The nodes share one swarm manager (engine/swarm): `docker swarm init` on any node's socket makes the cluster's swarm.
 import { join } from "node:path";
 import { Cluster, type NodeIdentity, nodeAddressSpace, nodeIdentity, routeToNodes } from "../cluster/index.ts";
 import { ContainerService } from "../container-service.ts";
@@ -12,6 +13,7 @@ import type { Drydock } from "../drydock.ts";
 import type { ImageService } from "../image-service.ts";
 import type { RelayConfig } from "../network/relay.ts";
 import { GuestSupervisor } from "../supervisor/index.ts";
+import { SwarmManager } from "../swarm/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
 import { FsMetadataStore } from "./content-fs.ts";
 import { type Daemon, socketPathOf, startDaemon } from "./daemon.ts";
@@ -73,6 +75,13 @@ export interface ServedNode {
 export interface NodeDaemons {
   cluster: Cluster;
   nodes: ServedNode[];
+  /** The cluster's swarm (inactive until `docker swarm init` on a node). */
+  swarm: SwarmManager;
+  /**
+   * Stops node `index`'s guest and its socket, as `docker-machine stop` would: the node is down to the swarm, which
+   * reschedules its tasks. The others keep running.
+   */
+  stop(index: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -85,14 +94,25 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
   const cluster = new Cluster();
   const nodes: ServedNode[] = [];
   const volumeTrees: VolumeTree[] = [];
+  const stopped = new Set<number>();
+  const swarm = new SwarmManager({
+    images: options.images,
+    report: (message) => console.error(`drydock: ${message}`),
+  });
+  const stopNode = async (node: ServedNode) => {
+    stopped.add(node.identity.index);
+    // The container records are written before the guest goes (they are read back at the next start).
+    await node.supervisor.containers
+      .close()
+      .catch((error: unknown) => console.error(`drydock: ${node.identity.name}: ${String(error)}`));
+    await node.daemon.close();
+    await node.supervisor.dispose();
+  };
   const close = async () => {
-    for (const node of nodes.reverse()) {
-      // The container records are written before the guest goes (they are read back at the next start).
-      await node.supervisor.containers
-        .close()
-        .catch((error: unknown) => console.error(`drydock: ${node.identity.name}: ${String(error)}`));
-      await node.daemon.close();
-      await node.supervisor.dispose();
+    swarm.close();
+    for (const node of [...nodes].reverse()) {
+      if (stopped.has(node.identity.index)) continue;
+      await stopNode(node);
     }
     for (const tree of volumeTrees) await tree.close();
   };
@@ -123,6 +143,11 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
           }),
       });
       supervisor.onFault((fault) => options.onFault?.(identity, fault.message));
+      swarm.addMember({
+        identity,
+        containers: () => (stopped.has(index) ? undefined : supervisor.containers),
+        up: () => !stopped.has(index) && supervisor.fault === undefined,
+      });
       supervisor.onRestore(() => options.onRestore?.(identity));
       const daemon = await startDaemon({
         host: `unix://${nodeSocketPath(options.host, index)}`,
@@ -131,6 +156,7 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
         root: options.root,
         name: identity.name,
         id: identity.id,
+        swarm: { manager: swarm, member: identity.name },
         ...(options.onPublishError ? { onPublishError: options.onPublishError } : {}),
       }).catch(async (error: unknown) => {
         await supervisor.dispose();
@@ -142,5 +168,10 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
     await close();
     throw error;
   }
-  return { cluster, nodes, close };
+  const stop = async (index: number) => {
+    const node = nodes.find((served) => served.identity.index === index);
+    if (!node) throw new Error(`there is no node ${index}: the nodes are 1 to ${nodes.length}`);
+    if (!stopped.has(index)) await stopNode(node);
+  };
+  return { cluster, nodes, swarm, stop, close };
 }
