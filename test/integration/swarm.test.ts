@@ -1,0 +1,465 @@
+// A swarm over three nodes of one daemon, driven by the real docker CLI against each node's socket: init on node 1,
+// two joins with the token it prints, node ls and update; a 3-replica service with -p 8080:80 spread one task per
+// node, its port answering on every node's address (the routing mesh: a node without a task forwards to another
+// node's), scale up and down, a rolling update of the image, two services finding each other by name on a
+// service network, and a node's guest stopped: its task comes back on the others.
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ImageService } from "../../engine/index.ts";
+import { openNodeImageService } from "../../engine/node/index.ts";
+import { type NodeDaemons, startNodeDaemons } from "../../engine/node/nodes.ts";
+import { DEBIAN_DOCKER, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
+import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
+import { type Registry, startRegistry } from "../fixtures/registry.ts";
+
+let registry: Registry;
+let busybox: SeededImage;
+let dir: string;
+let images: ImageService;
+let served: NodeDaemons;
+
+beforeAll(async () => {
+  if (!existsSync(DEBIAN_DOCKER))
+    throw new Error("docker is not installed: run `bash scripts/system-deps.sh` (docker.io)");
+  registry = await startRegistry();
+  ({ busybox } = await seedRegistry(registry, ["busybox"]));
+  dir = await mkdtemp(join(tmpdir(), "drydock-swarm-"));
+  images = await openNodeImageService(join(dir, "root"));
+  served = await startNodeDaemons({
+    count: 3,
+    host: `unix://${join(dir, "docker.sock")}`,
+    images,
+    root: join(dir, "root"),
+  });
+  await images.pull(busybox.reference);
+}, 180_000);
+
+afterAll(async () => {
+  await served?.close();
+  await registry?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** The docker CLI against node `index` (1-based), as a context pointing at it would. */
+function docker(index: number, args: string[]): Promise<Outcome> {
+  return runDocker({ host: `unix://${served.nodes[index - 1]!.daemon.socketPath}`, home: dir }, args);
+}
+
+async function ok(index: number, args: string[]): Promise<string> {
+  const outcome = await docker(index, args);
+  expect(outcome.code, `docker ${args.join(" ")}: ${outcome.stderr}`).toBe(0);
+  return outcome.stdout;
+}
+
+/** Asks again (at most `tries` times, a second apart) until `check` holds for the answer; returns the last answer. */
+async function until<T>(ask: () => Promise<T>, check: (value: T) => boolean, tries = 60): Promise<T> {
+  let value = await ask();
+  for (let i = 1; i < tries && !check(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    value = await ask();
+  }
+  return value;
+}
+
+const lines = (text: string) => text.split("\n").filter(Boolean);
+
+/** `service ps` rows of the tasks meant to run: "node state image". */
+async function runningTasks(service: string): Promise<string[]> {
+  const out = await ok(1, [
+    "service",
+    "ps",
+    service,
+    "--filter",
+    "desired-state=running",
+    "--format",
+    "{{.Node}} {{.CurrentState}} {{.Image}}",
+  ]);
+  return lines(out);
+}
+
+/** A page fetched with wget from a throwaway container on node `from`, retried while the mesh comes up. */
+async function fetchFrom(from: number, url: string): Promise<Outcome> {
+  return docker(from, [
+    "run",
+    "--rm",
+    busybox.reference,
+    "sh",
+    "-c",
+    `for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- ${url} && exit 0; sleep 1; done; exit 1`,
+  ]);
+}
+
+const WEB = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"];
+
+describe("a swarm of three nodes, with the real docker CLI", () => {
+  it("swarm init on node 1, two joins with its token; node ls shows three Ready nodes", async () => {
+    const early = await docker(1, ["node", "ls"]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join"');
+
+    const init = await ok(1, ["swarm", "init"]);
+    expect(init).toMatch(/Swarm initialized: current node \([a-z0-9]{25}\) is now a manager\./);
+    expect(init).toMatch(/docker swarm join --token SWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25} 192\.168\.86\.101:2377/);
+    const token = (await ok(1, ["swarm", "join-token", "-q", "worker"])).trim();
+    expect(init).toContain(token);
+
+    const again = await docker(1, ["swarm", "init"]);
+    expect(again.stderr).toContain("This node is already part of a swarm.");
+    const wrong = await docker(2, ["swarm", "join", "--token", `${token.slice(0, -3)}xyz`, "192.168.86.101:2377"]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("A valid join token is necessary to join this cluster");
+    const nowhere = await docker(2, ["swarm", "join", "--token", token, "192.168.86.102:2377"]);
+    expect(nowhere.stderr).toContain("could not reach a swarm manager at 192.168.86.102:2377");
+
+    for (const index of [2, 3]) {
+      expect(await ok(index, ["swarm", "join", "--token", token, "192.168.86.101:2377"])).toBe(
+        "This node joined a swarm as a worker.\n",
+      );
+    }
+    const worker = await docker(2, ["node", "ls"]);
+    expect(worker.stderr).toContain("Worker nodes can't be used to view or modify cluster state.");
+
+    // A worker leaves (down, until removed) and joins again.
+    expect(await ok(3, ["swarm", "leave"])).toBe("Node left the swarm.\n");
+    expect(lines(await ok(1, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]))).toContain("node3 Down");
+    await ok(1, ["node", "rm", "node3"]);
+    await ok(3, ["swarm", "join", "--token", token, "192.168.86.101:2377"]);
+    const lastManager = await docker(1, ["swarm", "leave"]);
+    expect(lastManager.stderr).toContain("Removing the last manager erases all current state of the swarm.");
+
+    const nodes = await ok(1, [
+      "node",
+      "ls",
+      "--format",
+      "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}{{if .Self}} *{{end}}",
+    ]);
+    expect(lines(nodes).sort()).toEqual(["node1 Ready Active Leader *", "node2 Ready Active ", "node3 Ready Active "]);
+    const info = await ok(1, [
+      "info",
+      "--format",
+      "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}} {{.Swarm.Managers}}",
+    ]);
+    expect(info.trim()).toBe("active true 3 1");
+    const workerInfo = await ok(2, [
+      "info",
+      "--format",
+      "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeAddr}}",
+    ]);
+    expect(workerInfo.trim()).toBe("active false 192.168.86.102");
+
+    await ok(1, ["node", "update", "--label-add", "zone=b", "node3"]);
+    expect(
+      (await ok(1, ["node", "inspect", "node3", "--format", "{{.Spec.Labels.zone}} {{.Status.Addr}}"])).trim(),
+    ).toBe("b 192.168.86.103");
+  }, 120_000);
+
+  it("service create --replicas 3 -p 8080:80 puts one task on each node; port 8080 answers on every node", async () => {
+    const created = await docker(1, [
+      "service",
+      "create",
+      "--name",
+      "web",
+      "--replicas",
+      "3",
+      "-p",
+      "8080:80",
+      "--hostname",
+      "{{.Node.Hostname}}",
+      "--stop-grace-period",
+      "1s",
+      busybox.reference,
+      ...WEB,
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    // Without --detach the CLI follows the tasks until they converge.
+    expect(created.stdout).toContain("overall progress: 3 out of 3 tasks");
+    expect(created.stdout).toContain("verify: Service converged");
+
+    const tasks = await runningTasks("web");
+    expect(tasks.map((row) => row.split(" ")[0]).sort()).toEqual(["node1", "node2", "node3"]);
+    for (const row of tasks) expect(row).toMatch(/ Running /);
+    // Each task is a real container on its node's guest, named and labelled as swarm names them.
+    for (const index of [1, 2, 3]) {
+      const names = lines(
+        await ok(index, [
+          "ps",
+          "--filter",
+          "label=com.docker.swarm.service.name=web",
+          "--format",
+          '{{.Names}} {{.Label "com.docker.swarm.task.name"}}',
+        ]),
+      );
+      expect(names).toHaveLength(1);
+      expect(names[0]).toMatch(/^(web\.[123]\.[a-z0-9]{25}) \1$/);
+    }
+    const listed = await ok(1, ["service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Ports}}"]);
+    expect(listed.trim()).toBe("web replicated 3/3 *:8080->80/tcp");
+
+    // From a container on each node, the node's own address: the task there answers.
+    for (const index of [1, 2, 3]) {
+      const page = await fetchFrom(index, `http://192.168.86.10${index}:8080/`);
+      expect(page.code, page.stderr).toBe(0);
+      expect(page.stdout).toBe(`node${index}\n`);
+    }
+  }, 180_000);
+
+  it("the routing mesh: a node without a task forwards its published port to a task on another node", async () => {
+    await ok(1, [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "solo",
+      "--constraint",
+      "node.labels.zone==b",
+      "-p",
+      "8081:80",
+      "--hostname",
+      "{{.Node.Hostname}}",
+      "--stop-grace-period",
+      "1s",
+      busybox.reference,
+      ...WEB,
+    ]);
+    const tasks = await until(
+      () => runningTasks("solo"),
+      (rows) => rows.length === 1 && / Running /.test(rows[0]!),
+    );
+    expect(tasks[0]!.split(" ")[0]).toBe("node3");
+    for (const index of [1, 2]) {
+      const page = await fetchFrom(index, `http://192.168.86.10${index}:8081/`);
+      expect(page.code, page.stderr).toBe(0);
+      expect(page.stdout).toBe("node3\n");
+    }
+    await ok(1, ["service", "rm", "solo"]);
+    const gone = await until(
+      () => docker(3, ["ps", "-aq", "--filter", "label=com.docker.swarm.service.name=solo"]),
+      (outcome) => outcome.stdout === "",
+    );
+    expect(gone.stdout).toBe("");
+  }, 180_000);
+
+  it("service scale to 5 spreads the new tasks, and back to 3 removes two containers", async () => {
+    await ok(1, ["service", "scale", "--detach", "web=5"]);
+    const five = await until(
+      () => runningTasks("web"),
+      (rows) => rows.length === 5 && rows.every((row) => / Running /.test(row)),
+    );
+    const perNode = (rows: string[]) =>
+      [1, 2, 3].map((index) => rows.filter((row) => row.startsWith(`node${index} `)).length).sort();
+    expect(perNode(five)).toEqual([1, 2, 2]);
+
+    await ok(1, ["service", "scale", "--detach", "web=3"]);
+    const containers = async () => {
+      let count = 0;
+      for (const index of [1, 2, 3]) {
+        count += lines(await ok(index, ["ps", "-aq", "--filter", "label=com.docker.swarm.service.name=web"])).length;
+      }
+      return count;
+    };
+    expect(await until(containers, (count) => count === 3)).toBe(3);
+    expect(await runningTasks("web")).toHaveLength(3);
+  }, 180_000);
+
+  it("service update --image rolls the tasks one at a time", async () => {
+    await ok(1, ["tag", busybox.reference, "swarm-web:v2"]);
+    const updated = await docker(1, [
+      "service",
+      "update",
+      "--image",
+      "swarm-web:v2",
+      "--update-parallelism",
+      "1",
+      "--update-delay",
+      "1s",
+      "web",
+    ]);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.stdout).toContain("verify: Service converged");
+    expect((await ok(1, ["service", "inspect", "web", "--format", "{{.UpdateStatus.State}}"])).trim()).toBe(
+      "completed",
+    );
+    const rows = await runningTasks("web");
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect(row).toMatch(/ Running .* swarm-web:v2$/);
+    // The old tasks are the history of their slots, shut down: one in each of slots 1 to 3.
+    const history = lines(
+      await ok(1, [
+        "service",
+        "ps",
+        "web",
+        "--filter",
+        "desired-state=shutdown",
+        "--format",
+        "{{.Name}} {{.Image}} {{.CurrentState}}",
+      ]),
+    );
+    for (const slot of [1, 2, 3]) {
+      const old = history.filter((row) => row.startsWith(`web.${slot} ${busybox.reference} Shutdown`));
+      expect(old, history.join("\n")).toHaveLength(1);
+    }
+    // One at a time: each new task was made after the one before it ran and the update delay (1s) went by.
+    const ids = lines(await ok(1, ["service", "ps", "web", "-q", "--filter", "desired-state=running"]));
+    const created = lines(await ok(1, ["inspect", "--type", "task", "--format", "{{.CreatedAt.UnixNano}}", ...ids]))
+      .map((nanos) => Number(BigInt(nanos) / 1_000_000n))
+      .sort((a, b) => a - b);
+    expect(created[1]! - created[0]!).toBeGreaterThanOrEqual(1000);
+    expect(created[2]! - created[1]!).toBeGreaterThanOrEqual(1000);
+    for (const index of [1, 2, 3]) {
+      expect(
+        await ok(index, ["ps", "--filter", "label=com.docker.swarm.service.name=web", "--format", "{{.Image}}"]),
+      ).toBe("swarm-web:v2\n");
+    }
+  }, 240_000);
+
+  it("two services on a service network find each other by name, in turn", async () => {
+    const worker = await docker(2, ["network", "create", "-d", "overlay", "appnet"]);
+    expect(worker.stderr).toContain("Worker nodes can't be used to view or modify cluster state.");
+    await ok(1, ["network", "create", "-d", "overlay", "appnet"]);
+    expect(
+      await ok(1, ["network", "ls", "--filter", "name=appnet", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]),
+    ).toBe("appnet overlay swarm\n");
+    await ok(1, [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "api",
+      "--replicas",
+      "2",
+      "--network",
+      "appnet",
+      "--hostname",
+      "api-on-{{.Node.Hostname}}",
+      "--stop-grace-period",
+      "1s",
+      busybox.reference,
+      ...WEB,
+    ]);
+    await ok(1, [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "client",
+      "--network",
+      "appnet",
+      "-e",
+      "WHERE={{.Node.Hostname}}",
+      "--stop-grace-period",
+      "1s",
+      busybox.reference,
+      "sh",
+      "-c",
+      "echo client up on $WHERE; exec sleep 600",
+    ]);
+    await until(
+      async () => [...(await runningTasks("api")), ...(await runningTasks("client"))],
+      (rows) => rows.length === 3 && rows.every((row) => / Running /.test(row)),
+    );
+    const clientNode = Number((await runningTasks("client"))[0]!.slice("node".length, "node".length + 1));
+    const clientId = (
+      await ok(clientNode, ["ps", "-q", "--filter", "label=com.docker.swarm.service.name=client"])
+    ).trim();
+    const looked = await ok(clientNode, ["exec", clientId, "sh", "-c", "nslookup api"]);
+    expect(looked.match(/Address: 10\.\d+\.\d+\.\d+/g)).toHaveLength(2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++)
+      seen.add((await ok(clientNode, ["exec", clientId, "sh", "-c", "wget -qO- http://api/"])).trim());
+    const apiNodes = (await runningTasks("api")).map((row) => `api-on-${row.split(" ")[0]}`);
+    expect([...seen].sort()).toEqual(apiNodes.sort());
+
+    const logs = await ok(1, ["service", "logs", "client"]);
+    expect(logs).toMatch(
+      new RegExp(`^client\\.1\\.[a-z0-9]{12}@node${clientNode} +\\| client up on node${clientNode}$`, "m"),
+    );
+    await ok(1, ["service", "rm", "api", "client"]);
+    await until(
+      () => docker(1, ["network", "rm", "appnet"]),
+      (outcome) => outcome.code === 0,
+      20,
+    );
+  }, 180_000);
+
+  it("a task whose container dies is replaced; --mode global runs one task per node, and a drained node gives its task up", async () => {
+    // Killed behind the swarm's back, on its node: the manager sees the guest's container exited and replaces it.
+    const victim = (await ok(2, ["ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"])).trim();
+    await ok(2, ["kill", victim]);
+    const replaced = await until(
+      () => ok(1, ["service", "ps", "web", "--format", "{{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}"]),
+      (out) =>
+        /Shutdown Failed .*task: non-zero exit \(137\)/.test(out) &&
+        lines(out).filter((row) => / Running Running /.test(row)).length === 3,
+    );
+    expect(replaced).toMatch(/Shutdown Failed .*task: non-zero exit \(137\)/);
+    expect(lines(replaced).filter((row) => / Running Running /.test(row))).toHaveLength(3);
+
+    await ok(1, [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "everywhere",
+      "--mode",
+      "global",
+      "--stop-grace-period",
+      "1s",
+      busybox.reference,
+      "sleep",
+      "600",
+    ]);
+    const global = await until(
+      () => runningTasks("everywhere"),
+      (rows) => rows.length === 3 && rows.every((row) => / Running /.test(row)),
+    );
+    expect(global.map((row) => row.split(" ")[0]).sort()).toEqual(["node1", "node2", "node3"]);
+    expect(
+      (await ok(1, ["service", "ls", "--filter", "name=everywhere", "--format", "{{.Mode}} {{.Replicas}}"])).trim(),
+    ).toBe("global 3/3");
+
+    await ok(1, ["node", "update", "--availability", "drain", "node2"]);
+    const drained = await until(
+      () => runningTasks("everywhere"),
+      (rows) => rows.length === 2 && rows.every((row) => / Running /.test(row)),
+    );
+    expect(drained.map((row) => row.split(" ")[0]).sort()).toEqual(["node1", "node3"]);
+    const web = await until(
+      () => runningTasks("web"),
+      (rows) => rows.length === 3 && rows.every((row) => / Running /.test(row) && !row.startsWith("node2")),
+    );
+    expect(web.map((row) => row.split(" ")[0])).not.toContain("node2");
+    expect(
+      await until(
+        () => ok(2, ["ps", "-q"]),
+        (out) => out === "",
+      ),
+    ).toBe("");
+    await ok(1, ["node", "update", "--availability", "active", "node2"]);
+    await ok(1, ["service", "rm", "everywhere"]);
+  }, 180_000);
+
+  it("stopping a node's guest reschedules its task on the others", async () => {
+    await served.stop(3);
+    const nodes = await until(
+      () => ok(1, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]),
+      (out) => out.includes("node3 Down"),
+    );
+    expect(lines(nodes).sort()).toEqual(["node1 Ready", "node2 Ready", "node3 Down"]);
+    const rows = await until(
+      () => runningTasks("web"),
+      (found) => found.length === 3 && found.every((row) => / Running /.test(row) && !row.startsWith("node3")),
+    );
+    const where = rows.map((row) => row.split(" ")[0]);
+    expect(new Set(where)).toEqual(new Set(["node1", "node2"]));
+    const containers =
+      lines(await ok(1, ["ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"])).length +
+      lines(await ok(2, ["ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"])).length;
+    expect(containers).toBe(3);
+    // The mesh still answers on the nodes that are up.
+    const page = await fetchFrom(1, "http://192.168.86.101:8080/");
+    expect(page.stdout).toBe("node1\n");
+  }, 180_000);
+});
