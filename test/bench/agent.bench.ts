@@ -67,7 +67,7 @@ const suite: BenchSuite = {
         await proc.exit;
         throughput.push(bytes / 1e6 / ((performance.now() - started) / 1000));
       }
-      ctx.samples("guest → engine throughput (10 MB of stdout)", throughput, "MB/s", "> 5 MB/s");
+      ctx.samples("guest → engine throughput (10 MB of stdout)", throughput, "MB/s", "≥ 20 MB/s");
 
       const input = new Uint8Array(4 * 1024 * 1024);
       const inbound: number[] = [];
@@ -77,7 +77,22 @@ const suite: BenchSuite = {
         if (code !== 0) throw new Error(`cat failed with ${code}`);
         inbound.push(input.length / 1e6 / ((performance.now() - started) / 1000));
       }
-      ctx.samples("engine → guest throughput (4 MB of stdin)", inbound, "MB/s");
+      ctx.samples("engine → guest throughput (4 MB of stdin)", inbound, "MB/s", "≥ 20 MB/s");
+
+      // The same 10 MB through a pipe inside the guest, no link: what the emulated CPU allows at this load (the
+      // streams above cannot beat it), measured in the same run.
+      const inGuest: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const { code } = await drydock.agent.run([
+          "sh",
+          "-c",
+          "dd if=/dev/zero bs=65536 count=160 2>/dev/null | cat >/dev/null",
+        ]);
+        if (code !== 0) throw new Error(`the in-guest pipe failed with ${code}`);
+        inGuest.push((65536 * 160) / 1e6 / ((performance.now() - started) / 1000));
+      }
+      ctx.samples("floor: the same 10 MB through a pipe inside the guest (dd | cat)", inGuest, "MB/s");
 
       // A keystroke into a pty running cat, until its echo comes back.
       const cat = await drydock.spawn("cat", [], { pty: { rows: 24, cols: 80 } });
