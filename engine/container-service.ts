@@ -217,6 +217,7 @@ export class ContainerService {
         `${VOLUMES_ROOT}-image`,
         {
           layers: async (ref) => (await images.image(ref)).layers.map((layer) => layer.chainId),
+          imageId: async (ref) => (await images.image(ref)).record.config.digest,
           view: (key, layers) => {
             snapshotter.registerLayers(layers);
             return snapshotter.view(key, layers.at(-1) ?? "");
@@ -562,7 +563,9 @@ export class ContainerService {
   }
 
   /** Where a container's root is for copying files: its mounted root while it runs, else its overlay's mounts. */
-  #rootSource(id: string): { source: ContainerRootSource; id: string; name: string } {
+  async #rootSource(id: string): Promise<{ source: ContainerRootSource; id: string; name: string }> {
+    // A container kept from an earlier engine gets its root in this guest first.
+    await this.containers.ensureRootfs(id);
     const details = this.containers.inspect(id);
     const source: ContainerRootSource =
       details.status === "running" || details.status === "paused"
@@ -581,7 +584,7 @@ export class ContainerService {
    * const { mode, size } = await containers.statPath(id, "/etc/hostname");
    */
   async statPath(id: string, path: string): Promise<ContainerPathStat> {
-    const { source, id: full, name } = this.#rootSource(id);
+    const { source, id: full, name } = await this.#rootSource(id);
     const { resolved: _resolved, ...stat } = await this.#files().stat(full, source, path, name);
     return stat;
   }
@@ -591,8 +594,8 @@ export class ContainerService {
    * @example
    * const { stat, tar } = await containers.archivePath(id, "/etc");
    */
-  archivePath(id: string, path: string): Promise<{ stat: ContainerPathStat; tar: ReadableStream<Uint8Array> }> {
-    const { source, id: full, name } = this.#rootSource(id);
+  async archivePath(id: string, path: string): Promise<{ stat: ContainerPathStat; tar: ReadableStream<Uint8Array> }> {
+    const { source, id: full, name } = await this.#rootSource(id);
     return this.#files().archive(full, source, path, name);
   }
 
@@ -602,13 +605,13 @@ export class ContainerService {
    * @example
    * await containers.extractArchive(id, "/tmp", tarStream, { copyUIDGID: true });
    */
-  extractArchive(
+  async extractArchive(
     id: string,
     path: string,
     tar: ReadableStream<Uint8Array>,
     options: { copyUIDGID?: boolean } = {},
   ): Promise<void> {
-    const { source, id: full, name } = this.#rootSource(id);
+    const { source, id: full, name } = await this.#rootSource(id);
     return this.#files().extract(full, source, path, name, tar, options);
   }
 
@@ -617,8 +620,8 @@ export class ContainerService {
    * @example
    * const tar = await containers.exportFilesystem(id);
    */
-  exportFilesystem(id: string): Promise<ReadableStream<Uint8Array>> {
-    const { source, id: full } = this.#rootSource(id);
+  async exportFilesystem(id: string): Promise<ReadableStream<Uint8Array>> {
+    const { source, id: full } = await this.#rootSource(id);
     return this.#files().export(full, source);
   }
 

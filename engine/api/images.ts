@@ -272,6 +272,19 @@ export function registerImageRoutes(app: Hono, options: ApiOptions): void {
         `conflict: unable to remove repository reference "${name}" (must remove the container first: docker rm ${users[0]!.id.slice(0, 12)}) - container ${users[0]!.id.slice(0, 12)} is using its referenced image ${short}`,
       );
     }
+    // An image an `image`-driver volume serves stays while the volume exists (its layers are the volume's files),
+    // forced or not, as dockerd keeps an image a running container uses.
+    const served = options.containers?.volumes
+      .list()
+      .filter((volume) => volume.driver === "image" && volume.status?.ImageID === id);
+    if (served?.length && !(otherNames > 1 && !name.startsWith("sha256:"))) {
+      const short = id.replace(/^sha256:/, "").slice(0, 12);
+      const names = served.map((volume) => volume.name).join(", ");
+      throw new EngineError(
+        "conflict",
+        `conflict: unable to ${force ? `delete ${short} (cannot be forced)` : `remove repository reference "${name}" (must remove the volume first: docker volume rm ${names})`} - image is being served by volume ${names} (driver image)`,
+      );
+    }
     const removed = await withImage(name, () => images.removeImage(name, { force }));
     return c.json(
       removed.map((item) => ("untagged" in item ? { Untagged: item.untagged } : { Deleted: item.deleted })),

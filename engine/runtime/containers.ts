@@ -157,6 +157,8 @@ interface Container {
   stoppedByUser: boolean;
   /** Read back from the records after an engine restart: its root is made in the guest at its next start. */
   needsRootfs?: boolean;
+  /** Its root being made for this guest (ensureRootfs), so two callers make it once. */
+  remaking?: Promise<void>;
   /** A start under way (its status is already running; its task comes when this settles). */
   starting?: Promise<void>;
   /** The policy's next start, while it waits. */
@@ -761,8 +763,8 @@ export class Containers {
     try {
       if (container.wasi) task = await this.#startWasi(container, container.wasi);
       else {
-        if (container.needsRootfs) await this.#remakeRootfs(container);
-        await this.volumes?.refreshHostBinds(container.mounts);
+        if (container.needsRootfs) await this.ensureRootfs(container.id);
+        await this.volumes?.prepareStart(container.id, container.mounts);
         await this.#startNetwork(container);
         task = await this.#runner.start(
           container.id,
@@ -853,6 +855,21 @@ export class Containers {
    * A restored container's root in this guest: its image's layers, the init layer and a new writable layer holding
    * the files of its last saved one.
    */
+  /**
+   * A container read back from the records has no root in this guest until it starts; `docker diff`, `cp`, `export`
+   * and `commit` need one before that: it is made now (its image's layers, its kept writable layer), once.
+   * @example
+   * await containers.ensureRootfs(id); // then snapshotter.mounts(id) answers
+   */
+  async ensureRootfs(ref: string): Promise<void> {
+    const container = this.#find(ref);
+    if (!container.needsRootfs || container.wasi) return;
+    container.remaking ??= this.#remakeRootfs(container).finally(() => {
+      container.remaking = undefined;
+    });
+    await container.remaking;
+  }
+
   async #remakeRootfs(container: Container): Promise<void> {
     const details = await this.images.image(container.imageId).catch((error: unknown) => {
       throw new EngineError(
@@ -1364,6 +1381,7 @@ export class Containers {
     if (container.wasi && this.wasi) {
       return layerChanges(await this.wasi.imageTree(container.wasi.image), container.wasi.layer);
     }
+    await this.ensureRootfs(container.id);
     const upper = this.snapshotter.upperDir(container.id);
     const lowers = (this.snapshotter.mounts(container.id)[0]?.options ?? [])
       .find((option) => option.startsWith("lowerdir="))
@@ -1396,6 +1414,7 @@ export class Containers {
    */
   async layer(ref: string): Promise<UpperDirDiff> {
     const container = this.#find(ref);
+    await this.ensureRootfs(container.id);
     const { upperDir, lowerDirs } = this.snapshotter.layout(container.id);
     return diffUpperDir({
       agent: this.agent,

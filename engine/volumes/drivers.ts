@@ -150,21 +150,77 @@ const TMPFS_SIZE = /^[1-9]\d*[kKmMgG%]?$/;
 const TMPFS_MODE = /^[0-7]{3,4}$/;
 
 /**
+ * What the tmpfs and image drivers share: each volume is something mounted in the guest at `<root>/<name>`, known
+ * only to this engine (no records: after an engine restart List answers only what this engine made), removed by
+ * unmounting it and its mount point, sized with `du`.
+ */
+abstract class GuestMountDriver implements VolumeDriver {
+  abstract readonly name: string;
+  abstract readonly optionKeys: readonly string[];
+  protected readonly volumes = new Map<string, DriverVolume>();
+
+  constructor(
+    readonly agent: VolumeAgent,
+    readonly root: string,
+    readonly tracer?: Tracer,
+  ) {}
+
+  abstract checkOptions(options: Record<string, string>): void;
+  abstract create(request: DriverCreateRequest): Promise<DriverVolume>;
+  /** What its mount is, for the refusal when it cannot be unmounted ("tmpfs", "image view"). */
+  protected abstract readonly what: string;
+
+  path(name: string): string {
+    return `${this.root}/${name}`;
+  }
+
+  /** What else goes with a removed volume (after its mount point). */
+  protected async released(_name: string): Promise<void> {}
+
+  async remove(name: string): Promise<void> {
+    const mountpoint = this.path(name);
+    this.tracer?.emit({ op: "exec", argv: ["umount", mountpoint] }, name);
+    const result = await this.agent.run(["/bin/busybox", "umount", mountpoint]);
+    if (result.code !== 0 && this.volumes.has(name))
+      throw new EngineError("conflict", `remove ${name}: cannot unmount its ${this.what} (${result.stderr.trim()})`);
+    this.tracer?.emit({ op: "rm", path: mountpoint, recursive: true }, name);
+    await this.agent.remove(mountpoint, { recursive: true });
+    await this.released(name);
+    this.volumes.delete(name);
+  }
+
+  async mount(name: string): Promise<string> {
+    return this.path(name);
+  }
+
+  async unmount(): Promise<void> {}
+
+  get(name: string): DriverVolume | undefined {
+    return this.volumes.get(name);
+  }
+
+  list(): DriverVolume[] {
+    return [...this.volumes.values()];
+  }
+
+  size(name: string): Promise<number> {
+    return du(this.agent, this.tracer, name, this.path(name));
+  }
+
+  capabilities() {
+    return { Scope: "local" as const };
+  }
+}
+
+/**
  * `tmpfs`: each volume is a tmpfs mounted in the guest (`mount -t tmpfs -o size=… tmpfs <mountpoint>`), outside the
  * engine's storage, so its files live in guest memory and go with the guest. The driver keeps no records: after an
  * engine restart its volumes are gone (List answers only what this engine made).
  */
-export class TmpfsDriver implements VolumeDriver {
+export class TmpfsDriver extends GuestMountDriver {
   readonly name = "tmpfs";
   readonly optionKeys: readonly string[] = ["size", "mode"];
-  readonly #volumes = new Map<string, DriverVolume>();
-
-  constructor(
-    readonly agent: VolumeAgent,
-    /** Where the mounts go; not under the local driver's root (which may be the storage share). */
-    readonly root: string,
-    readonly tracer?: Tracer,
-  ) {}
+  protected readonly what = "tmpfs";
 
   checkOptions(options: Record<string, string>): void {
     refuseOptions(this.name, options, this.optionKeys);
@@ -178,10 +234,6 @@ export class TmpfsDriver implements VolumeDriver {
         "invalidArgument",
         `the tmpfs volume driver's mode must be octal permissions like mode=1777; got "${options.mode}"`,
       );
-  }
-
-  path(name: string): string {
-    return `${this.root}/${name}`;
   }
 
   async create(request: DriverCreateRequest): Promise<DriverVolume> {
@@ -208,41 +260,8 @@ export class TmpfsDriver implements VolumeDriver {
       options: { ...request.options },
       status: { Backing: "tmpfs in guest memory; its files are gone when the guest stops" },
     };
-    this.#volumes.set(request.name, volume);
+    this.volumes.set(request.name, volume);
     return volume;
-  }
-
-  async remove(name: string): Promise<void> {
-    const mountpoint = this.path(name);
-    this.tracer?.emit({ op: "exec", argv: ["umount", mountpoint] }, name);
-    const result = await this.agent.run(["/bin/busybox", "umount", mountpoint]);
-    if (result.code !== 0 && this.#volumes.has(name))
-      throw new EngineError("conflict", `remove ${name}: cannot unmount its tmpfs (${result.stderr.trim()})`);
-    this.tracer?.emit({ op: "rm", path: mountpoint, recursive: true }, name);
-    await this.agent.remove(mountpoint, { recursive: true });
-    this.#volumes.delete(name);
-  }
-
-  async mount(name: string): Promise<string> {
-    return this.path(name);
-  }
-
-  async unmount(): Promise<void> {}
-
-  get(name: string): DriverVolume | undefined {
-    return this.#volumes.get(name);
-  }
-
-  list(): DriverVolume[] {
-    return [...this.#volumes.values()];
-  }
-
-  size(name: string): Promise<number> {
-    return du(this.agent, this.tracer, name, this.path(name));
-  }
-
-  capabilities() {
-    return { Scope: "local" as const };
   }
 }
 
@@ -250,6 +269,8 @@ export class TmpfsDriver implements VolumeDriver {
 export interface ImageLayerSource {
   /** The chain ids of a pulled image's layers, bottom first (notFound when it is not there). */
   layers(ref: string): Promise<string[]>;
+  /** The image's id (its config's digest), kept in the volume's Status so `docker rmi` knows the image is served. */
+  imageId?(ref: string): Promise<string>;
   /** A read-only view over the top of those layers, under `key`: the mounts that assemble it. */
   view(key: string, layers: readonly string[]): Promise<{ type: string; source: string; options: string[] }[]>;
   release(key: string): Promise<void>;
@@ -260,17 +281,19 @@ export interface ImageLayerSource {
  * upper directory mounted in the guest, the kind of thing a volume plugin is for (the data comes from elsewhere than a
  * directory of the host). It keeps no records: its volumes are gone after an engine restart, like tmpfs ones.
  */
-export class ImageDriver implements VolumeDriver {
+export class ImageDriver extends GuestMountDriver {
   readonly name = "image";
   readonly optionKeys: readonly string[] = ["ref"];
-  readonly #volumes = new Map<string, DriverVolume>();
+  protected readonly what = "image view";
 
   constructor(
-    readonly agent: VolumeAgent,
-    readonly root: string,
+    agent: VolumeAgent,
+    root: string,
     readonly source: ImageLayerSource,
-    readonly tracer?: Tracer,
-  ) {}
+    tracer?: Tracer,
+  ) {
+    super(agent, root, tracer);
+  }
 
   checkOptions(options: Record<string, string>): void {
     refuseOptions(this.name, options, this.optionKeys);
@@ -279,10 +302,6 @@ export class ImageDriver implements VolumeDriver {
         "invalidArgument",
         "the image volume driver needs the image to serve: --opt ref=IMAGE (pulled first, like busybox)",
       );
-  }
-
-  path(name: string): string {
-    return `${this.root}/${name}`;
   }
 
   #key(name: string): string {
@@ -336,47 +355,23 @@ export class ImageDriver implements VolumeDriver {
       await this.source.release(key).catch(() => {});
       throw error;
     }
+    const imageId = await this.source.imageId?.(ref).catch(() => undefined);
     const volume: DriverVolume = {
       name: request.name,
       mountpoint,
       options: { ref },
-      status: { Image: ref, Layers: String(layers.length), Access: "read-only" },
+      status: {
+        Image: ref,
+        ...(imageId ? { ImageID: imageId } : {}),
+        Layers: String(layers.length),
+        Access: "read-only",
+      },
     };
-    this.#volumes.set(request.name, volume);
+    this.volumes.set(request.name, volume);
     return volume;
   }
 
-  async remove(name: string): Promise<void> {
-    const mountpoint = this.path(name);
-    this.tracer?.emit({ op: "exec", argv: ["umount", mountpoint] }, name);
-    const result = await this.agent.run(["/bin/busybox", "umount", mountpoint]);
-    if (result.code !== 0 && this.#volumes.has(name))
-      throw new EngineError("conflict", `remove ${name}: cannot unmount its image view (${result.stderr.trim()})`);
-    this.tracer?.emit({ op: "rm", path: mountpoint, recursive: true }, name);
-    await this.agent.remove(mountpoint, { recursive: true });
+  protected override async released(name: string): Promise<void> {
     await this.source.release(this.#key(name)).catch(() => {});
-    this.#volumes.delete(name);
-  }
-
-  async mount(name: string): Promise<string> {
-    return this.path(name);
-  }
-
-  async unmount(): Promise<void> {}
-
-  get(name: string): DriverVolume | undefined {
-    return this.#volumes.get(name);
-  }
-
-  list(): DriverVolume[] {
-    return [...this.#volumes.values()];
-  }
-
-  size(name: string): Promise<number> {
-    return du(this.agent, this.tracer, name, this.path(name));
-  }
-
-  capabilities() {
-    return { Scope: "local" as const };
   }
 }

@@ -46,6 +46,8 @@ export interface ContainerMount {
   tmpfsOptions?: string;
   /** A bind of a host directory (Node's `--allow-bind`): its path on the host; `source` is where the share shows it. */
   hostPath?: string;
+  /** A volume of a driver that keeps no records (tmpfs, image): its options, to make it again in a later engine. */
+  driverOptions?: Record<string, string>;
   request: MountRequest;
 }
 
@@ -274,6 +276,7 @@ export class VolumeStore {
           mount.driver = volume.driver;
           mount.source = await this.driver(volume.driver, volume.name).mount(volume.name, containerId);
           mount.copyUp = !request.noCopy;
+          if (volume.driver !== "local") mount.driverOptions = { ...volume.options };
         } else if (request.type === "bind") {
           await this.#resolveBind(mount, request.source, request.createSource);
         } else if (request.type === "tmpfs") {
@@ -314,10 +317,25 @@ export class VolumeStore {
   }
 
   /**
-   * The host binds of a container about to start, resolved again: the daemon may have been started since with other
-   * --allow-bind directories (one no longer offered is refused).
+   * The mounts of a container about to start, made ready in this engine: a volume of a driver that keeps no records
+   * (tmpfs, image), gone with the engine that made it, is made again with its driver and options (empty for tmpfs, as
+   * after a reboot); host binds are resolved again (the daemon may have been started since with other --allow-bind
+   * directories: one no longer offered is refused).
    */
-  async refreshHostBinds(mounts: readonly ContainerMount[]): Promise<void> {
+  async prepareStart(containerId: string, mounts: readonly ContainerMount[]): Promise<void> {
+    for (const mount of mounts) {
+      if (mount.type !== "volume" || !mount.name) continue;
+      if (!this.#volumes.has(mount.name)) {
+        await this.create({
+          name: mount.name,
+          driver: mount.driver ?? "local",
+          ...(mount.driverOptions ? { driverOpts: mount.driverOptions } : {}),
+        });
+      }
+      const volume = this.get(mount.name);
+      (this.#users.get(containerId) ?? this.#users.set(containerId, new Set()).get(containerId)!).add(volume.name);
+      mount.source = await this.driver(volume.driver, volume.name).mount(volume.name, containerId);
+    }
     for (const mount of mounts) {
       if (!mount.hostPath) continue;
       const hostBinds = this.storage?.hostBinds;

@@ -2,10 +2,13 @@
 // back when the daemon starts again on the same data root. A container that ran is then exited (its task died with
 // the guest), `docker start` runs it again from its image with the files of its writable layer (saved beside the
 // records when its task ended, or when the daemon stopped), and `docker rm` removes it.
+
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEBIAN_DOCKER, type Outcome } from "../fixtures/docker-cli.ts";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
@@ -201,5 +204,77 @@ describe("containers across a daemon restart", () => {
     expect((await docker(["start", "-a", "writer"])).stdout).toMatch(/^written before the restart\n/);
     expect((await docker(["rm", "-v", "writer"])).code).toBe(0);
     expect(existsSync(saved)).toBe(false);
+  });
+  it("before its first start after a restart, docker diff, cp, export and commit see its kept files", async () => {
+    const made = await docker(["run", "--name", "kept-files", busybox.reference, "sh", "-c", "echo mine > /mine.txt"]);
+    expect(made.code).toBe(0);
+    await restartDaemon();
+    expect((await docker(["diff", "kept-files"])).stdout).toContain("A /mine.txt\n");
+    const copied = await docker(["cp", "kept-files:/mine.txt", join(dir, "mine.txt")]);
+    expect(copied.code).toBe(0);
+    expect(await readFile(join(dir, "mine.txt"), "utf8")).toBe("mine\n");
+    const exported = await docker(["export", "-o", join(dir, "kept.tar"), "kept-files"]);
+    expect(exported.code).toBe(0);
+    const { stdout: members } = await promisify(execFile)("tar", ["-tf", join(dir, "kept.tar")]);
+    expect(members.split("\n")).toContain("./mine.txt");
+    expect((await docker(["commit", "kept-files", "kept-image:1"])).code).toBe(0);
+    const fromCommit = await docker(["run", "--rm", "kept-image:1", "cat", "/mine.txt"]);
+    expect(fromCommit).toMatchObject({ code: 0, stdout: "mine\n" });
+    // And it still starts as before, from the root those made.
+    expect((await docker(["start", "-a", "kept-files"])).code).toBe(0);
+    expect((await docker(["rm", "kept-files"])).code).toBe(0);
+    expect((await docker(["rmi", "kept-image:1"])).code).toBe(0);
+  });
+
+  it("gives a container its tmpfs and image volumes again after a restart, with their drivers and options", async () => {
+    expect((await docker(["volume", "create", "--driver", "tmpfs", "--opt", "size=2m", "scratch"])).code).toBe(0);
+    // An image of its own (no container uses it, one name), for the image driver to serve.
+    expect((await docker(["run", "--name", "base", busybox.reference, "touch", "/served-mark"])).code).toBe(0);
+    expect((await docker(["commit", "base", "served-image:1"])).code).toBe(0);
+    expect((await docker(["rm", "base"])).code).toBe(0);
+    expect(
+      (await docker(["volume", "create", "--driver", "image", "--opt", "ref=served-image:1", "served"])).code,
+    ).toBe(0);
+    const script =
+      "grep -q ' /scratch tmpfs ' /proc/mounts && echo scratch-tmpfs; [ -x /served/bin/busybox ] && [ -e /served/served-mark ] && echo served-image; ls /scratch";
+    const first = await docker([
+      "run",
+      "--name",
+      "drivers",
+      "-v",
+      "scratch:/scratch",
+      "-v",
+      "served:/served",
+      busybox.reference,
+      "sh",
+      "-c",
+      `${script}; touch /scratch/gone`,
+    ]);
+    expect(first).toMatchObject({ code: 0, stdout: "scratch-tmpfs\nserved-image\n" });
+    // The image a volume serves is not removed from under it.
+    const rmi = await docker(["rmi", "served-image:1"]);
+    expect(rmi.code).not.toBe(0);
+    expect(rmi.stderr).toMatch(
+      /unable to remove repository reference "served-image:1" \(must remove the volume first: docker volume rm served\) - image is being served by volume served \(driver image\)/,
+    );
+    expect((await docker(["rmi", "-f", "served-image:1"])).stderr).toMatch(
+      /\(cannot be forced\) - image is being served/,
+    );
+
+    await restartDaemon();
+    const again = await docker(["start", "-a", "drivers"]);
+    // A tmpfs volume is empty again (its files were in guest memory); the image volume serves the image again.
+    expect(again).toMatchObject({ code: 0, stdout: "scratch-tmpfs\nserved-image\n" });
+    const inspected = JSON.parse((await docker(["volume", "inspect", "scratch", "served"])).stdout) as {
+      Driver: string;
+      Options: Record<string, string>;
+    }[];
+    expect(inspected.map((v) => [v.Driver, v.Options])).toEqual([
+      ["tmpfs", { size: "2m" }],
+      ["image", { ref: "served-image:1" }],
+    ]);
+    expect((await docker(["rm", "drivers"])).code).toBe(0);
+    expect((await docker(["volume", "rm", "scratch", "served"])).code).toBe(0);
+    expect((await docker(["rmi", "served-image:1"])).code).toBe(0);
   });
 });
