@@ -35,4 +35,11 @@ int net_poll_fill(struct pollfd *fds, int max);
 /* Handles the poll results of the descriptors net_poll_fill added. */
 void net_poll_handle(const struct pollfd *fds, int count);
 
+/* seccomp.c: Docker's default seccomp profile as a classic BPF program (PROTOCOL.md, SECCOMP). */
+struct sock_filter;
+/* Writes the filter for a container whose bounding set is `capabilities`; returns its length, or -1 if max is short. */
+int seccomp_filter_build(uint64_t capabilities, struct sock_filter *insns, int max);
+/* Installs that filter on the calling thread (no_new_privs or CAP_SYS_ADMIN needed); -1 and errno on failure. */
+int seccomp_install(uint64_t capabilities);
+
 #endif

@@ -315,6 +315,8 @@ struct spawn_req {
 	/* Confinement (CAPS, NO_NEW_PRIVS, GROUPS, DEVICE, MASK, READONLY, SYMLINK) and ENTER. */
 	int has_caps, no_new_privs, group_count, device_count, mask_count, readonly_count, symlink_count;
 	uint64_t caps[5]; /* bounding, effective, permitted, inheritable, ambient */
+	int has_seccomp;
+	uint64_t seccomp_caps; /* SECCOMP: the capabilities Docker's default profile is computed for */
 	gid_t groups[64];
 	struct {
 		char type;
@@ -351,10 +353,18 @@ static void join_cgroup(const char *cgroup, int errfd) {
 	close(fd);
 }
 
+/* SECCOMP: Docker's default profile (seccomp.c). */
+static void install_seccomp(struct spawn_req *r, int errfd) {
+	if (r->has_seccomp && seccomp_install(r->seccomp_caps) < 0) child_fail(errfd, "install the seccomp filter");
+}
+
 /* The last steps before exec, in runc's order: shrink the bounding set, change groups and user keeping the
  * capabilities across setuid, set the effective, permitted and inheritable sets, raise the ambient ones, then
- * no_new_privs. Without CAPS the process keeps what it has (root's full set): the engine's own helpers. */
+ * no_new_privs. Without CAPS the process keeps what it has (root's full set): the engine's own helpers. The seccomp
+ * filter comes last, just before exec, when no_new_privs is set; without it installing a filter needs
+ * CAP_SYS_ADMIN, so it comes first, before the capabilities are dropped (the profile allows every later step). */
 static void drop_privileges(struct spawn_req *r, int errfd) {
+	if (!r->no_new_privs) install_seccomp(r, errfd);
 	if (r->has_caps) {
 		for (int cap = 0; cap <= cap_last; cap++)
 			if (!(r->caps[0] >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
@@ -381,6 +391,7 @@ static void drop_privileges(struct spawn_req *r, int errfd) {
 				child_fail(errfd, "raise ambient capability %d", cap);
 	}
 	if (r->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(errfd, "set no_new_privs");
+	if (r->no_new_privs) install_seccomp(r, errfd);
 }
 
 /* exec in a running container (ENTER): drydockd already cloned this process into the container's pid namespace;
@@ -567,6 +578,12 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len) {
 			}
 			break;
 		case F_NO_NEW_PRIVS: r.no_new_privs = size == 1 && v[0]; break;
+		case F_SECCOMP:
+			if (size == 8) {
+				r.has_seccomp = 1;
+				r.seccomp_caps = get64(v);
+			}
+			break;
 		case F_GROUPS:
 			for (int i = 0; i + 4 <= size && r.group_count < 64; i += 4) r.groups[r.group_count++] = get32(v + i);
 			break;
@@ -1139,7 +1156,7 @@ static void send_hello(uint32_t stream) {
 	add_str(&f, F_KERNEL, kernel);
 	static const char *features[] = {"pty",    "pipes",        "namespaces", "cgroup2", "pivot_root",
 					 "fs",     "listen",       "capabilities", "enter",  "device-filter",
-					 "network", "park"};
+					 "network", "park", "seccomp"};
 	for (size_t i = 0; i < sizeof features / sizeof *features; i++) add_str(&f, F_FEATURE, features[i]);
 	add_str(&f, F_BOOT_ID, boot_id);
 	send_frame(MSG_HELLO, stream, f.data, f.len);

@@ -98,6 +98,7 @@ enum field_tag {
 	F_PORT = 64,
 	F_REMOTE = 65,
 	F_REMOTE_PORT = 66,
+	F_SECCOMP = 67,
 	F_PARK = 68,
 };
 
