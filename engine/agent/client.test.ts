@@ -204,6 +204,15 @@ describe("processes", () => {
     expect(await agent.run(["echo", "hello", "world"])).toEqual({ stdout: "hello world\n", stderr: "", code: 0 });
   });
 
+  it("asks for the seccomp profile with the capability mask it is computed for, and for none without it", async () => {
+    const { guest, agent } = await connected();
+    await agent.spawn({ argv: ["cat"], seccomp: 0xa80425fbn });
+    await agent.spawn({ argv: ["cat"] });
+    await tick();
+    const spawns = guest.of(Msg.SPAWN).map((f) => new ParsedFields(f.payload));
+    expect(spawns.map((fields) => fields.u64(Field.SECCOMP))).toEqual([0xa80425fb, undefined]);
+  });
+
   it("grants output credit only as the reader consumes it", async () => {
     const { guest, agent } = await connected();
     const flood = await agent.spawn({ argv: ["flood"] });

@@ -67,6 +67,11 @@ export interface SpawnOptions {
   capabilities?: CapabilitySets;
   /** `PR_SET_NO_NEW_PRIVS`: no exec may gain privileges (setuid bits and file capabilities are ignored). */
   noNewPrivileges?: boolean;
+  /**
+   * Install Docker's default seccomp profile (drydockd holds it), as moby computes it for a container whose bounding
+   * set is this mask: CAP_SYS_ADMIN unlocks mount/unshare/setns, CAP_SYS_PTRACE kcmp, … Absent: no filter.
+   */
+  seccomp?: bigint;
   /** Device nodes made after the mounts (paths inside `root`). */
   devices?: DeviceNode[];
   /** Paths inside `root` covered after the mounts: a directory by an empty read-only tmpfs, a file by /dev/null. */
@@ -587,6 +592,7 @@ export class AgentClient {
       fields.bytes(Field.CAPS, sets);
     }
     if (options.noNewPrivileges) fields.u8(Field.NO_NEW_PRIVS, 1);
+    if (options.seccomp !== undefined) fields.u64(Field.SECCOMP, options.seccomp);
     for (const device of options.devices ?? []) {
       const path = new TextEncoder().encode(device.path);
       const value = new Uint8Array(21 + path.length);

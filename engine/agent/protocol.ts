@@ -102,6 +102,7 @@ export const Field = {
   PORT: 64,
   REMOTE: 65,
   REMOTE_PORT: 66,
+  SECCOMP: 67,
   PARK: 68,
 } as const;
 

@@ -212,7 +212,9 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
       ContainerdCommit: { ID: "", Expected: "" },
       RuncCommit: { ID: "", Expected: "" },
       InitCommit: { ID: "", Expected: "" },
-      SecurityOptions: [],
+      // As dockerd reports them: every container gets Docker's default seccomp profile (drydockd's builtin table),
+      // execs with no_new_privs (as `dockerd --no-new-privileges`) and in its own cgroup namespace.
+      SecurityOptions: ["name=seccomp,profile=builtin", "name=no-new-privileges", "name=cgroupns"],
       Warnings: containers ? [] : ["WARNING: no guest is booted: containers cannot run"],
     });
   });

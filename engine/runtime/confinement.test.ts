@@ -108,14 +108,16 @@ describe("parseSecurityOptions: dockerd's forms", () => {
     [["no-new-privileges"], { noNewPrivileges: true }],
     [["no-new-privileges=false"], { noNewPrivileges: false }],
     [["no-new-privileges:true"], { noNewPrivileges: true }],
-    [["seccomp=unconfined", "apparmor=unconfined", "label=disable"], {}],
+    [["seccomp=unconfined", "apparmor=unconfined", "label=disable"], { seccomp: "unconfined" }],
+    [["seccomp=builtin"], { seccomp: "builtin" }],
   ] as [string[], object][])("%o", (options, parsed) => {
     expect(parseSecurityOptions(options)).toEqual(parsed);
   });
   it.each([
     ["nonsense", 'invalid --security-opt 1: "nonsense"'],
     ["unknown=1", 'invalid --security-opt 2: "unknown=1"'],
-    ["seccomp=/p.json", "the guest kernel has no seccomp"],
+    ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}', "does not load custom seccomp profiles"],
+    ["apparmor=docker-default", "the guest kernel has no AppArmor"],
   ])("refuses %s", (option, message) => {
     try {
       parseSecurityOptions([option]);

@@ -291,14 +291,17 @@ export function runDeviceProgram(program: Uint8Array, type: "c" | "b", major: nu
 export interface SecurityOptions {
   /** Undefined: the daemon's default. */
   noNewPrivileges?: boolean;
+  /** `seccomp=unconfined`: no filter; undefined (or `seccomp=builtin`): Docker's default profile. */
+  seccomp?: "builtin" | "unconfined";
 }
 
 /**
  * Parses `--security-opt` values as dockerd does (`no-new-privileges`, `no-new-privileges=false`, the old `:` form).
- * seccomp, AppArmor and SELinux settings are accepted only as "unconfined"/"disable": the guest kernel has none of
- * them, so there is no profile to load.
+ * seccomp takes `unconfined` or `builtin` (Docker's default profile, which drydockd holds); a custom profile (the
+ * JSON the docker CLI reads from `seccomp=<file>`) is refused, as are AppArmor and SELinux settings other than
+ * "unconfined"/"disable": the guest kernel has neither, so there is no profile to load.
  * @example
- * parseSecurityOptions(["no-new-privileges=false"]); // { noNewPrivileges: false }
+ * parseSecurityOptions(["no-new-privileges=false", "seccomp=unconfined"]); // { noNewPrivileges: false, seccomp: "unconfined" }
  */
 export function parseSecurityOptions(options: readonly string[]): SecurityOptions {
   const parsed: SecurityOptions = {};
@@ -321,10 +324,16 @@ export function parseSecurityOptions(options: readonly string[]): SecurityOption
         break;
       }
       case "seccomp":
+        if (value !== "unconfined" && value !== "builtin")
+          throw invalid(
+            "Drydock does not load custom seccomp profiles (--security-opt seccomp=<profile.json>): every container gets Docker's default profile; use seccomp=unconfined to run without one",
+          );
+        parsed.seccomp = value;
+        break;
       case "apparmor":
         if (value !== "unconfined")
           throw invalid(
-            `Drydock does not support ${key} profiles (--security-opt ${key}=…): the guest kernel has no ${key === "seccomp" ? "seccomp" : "AppArmor"}; only ${key}=unconfined is accepted`,
+            "Drydock does not support apparmor profiles (--security-opt apparmor=…): the guest kernel has no AppArmor; only apparmor=unconfined is accepted",
           );
         break;
       case "label":

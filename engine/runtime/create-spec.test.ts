@@ -128,6 +128,7 @@ describe("createRuntimeSpec: isolation and limits", () => {
     expect(s.mounts.find((m) => m.destination === "/sys/fs/cgroup")?.options).toContain("ro");
     expect(s.linux.maskedPaths).toEqual(MASKED_PATHS);
     expect(s.linux.readonlyPaths).toEqual(READONLY_PATHS);
+    expect(s.linux.seccomp).toEqual({ profile: "builtin" });
     expect(s.root.readonly).toBe(false);
     expect(s.mounts.find((m) => m.destination === "/dev/pts")?.options).toContain("newinstance");
     expect(s.linux.devices?.map((d) => d.path)).toEqual([
@@ -143,13 +144,21 @@ describe("createRuntimeSpec: isolation and limits", () => {
     expect(spec({ Cmd: ["sh"] }).hostname).toBe(ID.slice(0, 12));
   });
 
+  it("runs without a seccomp filter with --security-opt seccomp=unconfined, and with the default one for builtin", () => {
+    expect(spec({ Cmd: ["sh"] }, { securityOpt: ["seccomp=unconfined"] }).linux.seccomp).toBeUndefined();
+    expect(spec({ Cmd: ["sh"] }, { securityOpt: ["seccomp=builtin"] }).linux.seccomp).toEqual({ profile: "builtin" });
+    // The profile follows the capabilities (drydockd computes it from the bounding set): --cap-add keeps it.
+    expect(spec({ Cmd: ["sh"] }, { capAdd: ["SYS_ADMIN"] }).linux.seccomp).toEqual({ profile: "builtin" });
+  });
+
   it("gives the default set Docker's mask, 00000000a80425fb", () => {
     expect(capabilityMask(spec({ Cmd: ["sh"] }).process.capabilities!.effective).toString(16)).toBe("a80425fb");
   });
 
-  it("lifts the confinement with --privileged: every capability, no device list, masks or read-only paths", () => {
+  it("lifts the confinement with --privileged: every capability, no device list, masks, read-only paths or seccomp", () => {
     const s = spec({ Cmd: ["sh"] }, { privileged: true });
     expect(s.process.capabilities?.bounding).toEqual([...CAPABILITIES]);
+    expect(s.linux.seccomp).toBeUndefined();
     expect(s.linux.resources).toBeUndefined();
     expect(s.linux.maskedPaths).toBeUndefined();
     expect(s.linux.readonlyPaths).toBeUndefined();
@@ -213,7 +222,7 @@ describe("validateRunOptions refuses bad values as invalidArgument, naming the f
     [{ user: "a:b:c" }, /invalid user/],
     [{ capAdd: ["SYS_NOTHING"] }, /unknown capability: "CAP_SYS_NOTHING"/],
     [{ securityOpt: ["no-new-privileges=maybe"] }, /invalid --security-opt 2/],
-    [{ securityOpt: ["seccomp=profile.json"] }, /seccomp/],
+    [{ securityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'] }, /custom seccomp profiles/],
     [{ devices: [{ pathOnHost: "/dev/null", pathInContainer: "", cgroupPermissions: "rx" }] }, /invalid device mode/],
     [{ hostname: "-bad-" }, /hostname/],
     [{ name: "/x" }, /name/],

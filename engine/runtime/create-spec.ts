@@ -2,7 +2,13 @@
 // Cmd wins, how Env merges, what /dev holds) is a row in a table test.
 import { EngineError } from "../errors.ts";
 import type { ExecutionConfig } from "../oci/index.ts";
-import { DEFAULT_DEVICE_RULES, type DeviceRule, MASKED_PATHS, READONLY_PATHS } from "./confinement.ts";
+import {
+  DEFAULT_DEVICE_RULES,
+  type DeviceRule,
+  MASKED_PATHS,
+  parseSecurityOptions,
+  READONLY_PATHS,
+} from "./confinement.ts";
 import type { ValidRunOptions } from "./options.ts";
 import type { RuntimeDevice, RuntimeMount, RuntimeSpec } from "./spec.ts";
 
@@ -94,7 +100,7 @@ export function resolveCommand(
 /**
  * The OCI runtime spec for a container of an image: entrypoint and cmd, env, working dir, user, terminal, hostname,
  * the default mounts and devices, namespaces and cgroup limits, and Docker's confinement (capabilities,
- * no_new_privs, masked and read-only paths, the device list) or, with --privileged, none of it. `devices` are the
+ * no_new_privs, masked and read-only paths, the device list, the seccomp profile) or, with --privileged, none of it. `devices` are the
  * guest's device nodes that `--device` (or --privileged) adds, already looked up.
  * @example
  * const spec = createRuntimeSpec(image.config.config ?? {}, validateRunOptions({ cmd: ["echo", "hi"] }), id);
@@ -157,6 +163,8 @@ export function createRuntimeSpec(
   if (!options.privileged) {
     spec.linux.maskedPaths = [...MASKED_PATHS];
     spec.linux.readonlyPaths = [...READONLY_PATHS];
+    // As dockerd: --privileged or seccomp=unconfined runs without a filter; everything else gets the default one.
+    if (parseSecurityOptions(options.securityOpt).seccomp !== "unconfined") spec.linux.seccomp = { profile: "builtin" };
   }
   if (options.tty && options.consoleSize) {
     spec.process.consoleSize = { height: options.consoleSize.rows, width: options.consoleSize.cols };

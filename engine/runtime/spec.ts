@@ -68,4 +68,10 @@ export interface RuntimeLinux {
   };
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /**
+   * Docker's default seccomp profile (`builtin`): drydockd holds its table and computes it, as moby does, for the
+   * container's bounding set (process.capabilities.bounding), so an exec gets the container's filter. OCI would list
+   * the syscalls here. Absent: no filter (privileged, or `--security-opt seccomp=unconfined`).
+   */
+  seccomp?: { profile: "builtin" };
 }

@@ -60,6 +60,14 @@ function capabilitySets(spec: RuntimeSpec): CapabilitySets | undefined {
   };
 }
 
+/**
+ * The capability mask Docker's default seccomp profile is computed for (the container's bounding set, as moby
+ * computes it; drydockd builds the filter), or undefined when the container runs without one.
+ */
+function seccompMask(spec: RuntimeSpec): bigint | undefined {
+  return spec.linux.seccomp ? capabilityMask(spec.process.capabilities?.bounding ?? []) : undefined;
+}
+
 /** `setpriv`'s spelling of a capability list: `-all,+chown,+kill`, or `+all` when it holds every one. */
 function setprivCaps(caps: readonly string[]): string {
   if (CAPABILITIES.every((cap) => caps.includes(cap))) return "+all";
@@ -464,6 +472,7 @@ export class TaskRunner {
         root,
         ...(capabilities ? { capabilities } : {}),
         ...(spec.process.noNewPrivileges ? { noNewPrivileges: true } : {}),
+        ...(spec.linux.seccomp ? { seccomp: seccompMask(spec)! } : {}),
         ...(spec.hostname ? { hostname: spec.hostname } : {}),
         loopback: namespaces.includes("network"),
         ...(netns ? { netns } : {}),
@@ -515,6 +524,7 @@ export class TaskRunner {
             }
           : {}),
         noNewPrivs: spec.process.noNewPrivileges ?? false,
+        ...(spec.linux.seccomp ? { seccomp: "docker-default" } : {}),
       },
       id,
     );
@@ -527,6 +537,8 @@ export class TaskRunner {
    */
   async exec(id: string, spec: RuntimeSpec, task: Task, request: ExecRequest): Promise<GuestProcess> {
     const cwd = request.workdir ?? spec.process.cwd;
+    // The container's filter, even for exec --privileged (runc applies the container's seccomp to every exec).
+    const seccomp = seccompMask(spec);
     if (request.privileged) {
       const all = [...CAPABILITIES];
       spec = {
@@ -556,6 +568,7 @@ export class TaskRunner {
       cgroup: cgroupDir(spec),
       ...(capabilities ? { capabilities } : {}),
       ...(spec.process.noNewPrivileges ? { noNewPrivileges: true } : {}),
+      ...(seccomp !== undefined ? { seccomp } : {}),
       ...(request.pty ? { pty: request.pty } : {}),
     });
     return spawned.catch((error: unknown) => {

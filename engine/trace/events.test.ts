@@ -47,6 +47,10 @@ describe("trace commands read like the shell", () => {
       },
       "setpriv --reuid=0 --regid=0 --groups=10 --inh-caps=-all --ambient-caps=-all --bounding-set=-all,+chown,+kill --no-new-privs",
     ],
+    [
+      { op: "setpriv", uid: 1000, gid: 1000, groups: [], noNewPrivs: true, seccomp: "docker-default" },
+      "setpriv --reuid=1000 --regid=1000 --clear-groups --no-new-privs --seccomp-filter=docker-default # other syscalls (unshare, mount, keyctl, …) fail with EPERM",
+    ],
     [{ op: "exec", argv: ["sh", "-c", "echo it's"] }, `exec sh -c 'echo it'"'"'s'`],
     [
       { op: "store", action: "write", name: "upper-3f2a.tar", bytes: 10240, note: "the writable layer" },

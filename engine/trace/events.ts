@@ -34,6 +34,8 @@ export type TraceAction =
       inheritable?: string;
       ambient?: string;
       noNewPrivs: boolean;
+      /** The seccomp profile installed last (`docker-default`); absent: none. */
+      seccomp?: string;
     }
   | { op: "link-up"; device: string }
   /** A networking step (`ip …`, `nsenter --net=… ip …`, `docker-proxy …`), done by drydockd through rtnetlink. */
@@ -136,7 +138,10 @@ export function commandOf(action: TraceAction): string {
       const caps = action.bounding
         ? ` --inh-caps=${action.inheritable} --ambient-caps=${action.ambient} --bounding-set=${action.bounding}`
         : "";
-      return `setpriv --reuid=${action.uid} --regid=${action.gid} ${groups}${caps}${action.noNewPrivs ? " --no-new-privs" : ""}`;
+      const seccomp = action.seccomp
+        ? ` --seccomp-filter=${action.seccomp} # other syscalls (unshare, mount, keyctl, …) fail with EPERM`
+        : "";
+      return `setpriv --reuid=${action.uid} --regid=${action.gid} ${groups}${caps}${action.noNewPrivs ? " --no-new-privs" : ""}${seccomp}`;
     }
     case "restart-policy":
       return `${action.delayMs ? `sleep ${action.delayMs / 1000} && ` : ""}docker start # restart policy ${action.policy}: exit code ${action.exitCode}, restart ${action.restart}`;

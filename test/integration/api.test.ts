@@ -4,7 +4,7 @@
 // then containers: run attached, -i with piped stdin, -it under a pty, -d then logs/ps/inspect/top/stats/exec/pause/
 // stop/kill/restart/wait/rm, limits, events, tag, system df, what Drydock refuses, and bad requests on the raw socket.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
@@ -84,6 +84,8 @@ describe("docker CLI against the Drydock daemon", () => {
     expect(stdout).toMatch(/Server Version: 0\.1\.0/);
     expect(stdout).toMatch(/Images: 0/);
     expect(stdout).toMatch(/Architecture: i686/);
+    // Every container gets Docker's default seccomp profile, as dockerd reports it.
+    expect(stdout).toMatch(/ Security Options:\n {2}seccomp\n {3}Profile: builtin\n/);
   });
 
   it("pull, images, image inspect, history, ps -a, rmi", async () => {
@@ -465,6 +467,26 @@ describe("containers through the docker CLI", () => {
     });
     expect(inspected.Config.User).toBe("nobody");
     expect((await docker(["rm", "confined"])).code).toBe(0);
+    const unconfined = await docker([
+      "create",
+      "--name",
+      "open",
+      "--security-opt",
+      "seccomp=unconfined",
+      busybox.reference,
+    ]);
+    expect(unconfined.code).toBe(0);
+    expect(JSON.parse((await docker(["inspect", "open"])).stdout)[0].HostConfig.SecurityOpt).toEqual([
+      "seccomp=unconfined",
+    ]);
+    expect((await docker(["rm", "open"])).code).toBe(0);
+    // The docker CLI reads a profile file and sends its JSON; Drydock has only the default profile and says so.
+    const profile = join(tmpdir(), `drydock-seccomp-${process.pid}.json`);
+    writeFileSync(profile, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW" }));
+    const custom = await docker(["create", "--security-opt", `seccomp=${profile}`, busybox.reference]);
+    rmSync(profile);
+    expect(custom.code).not.toBe(0);
+    expect(custom.stderr).toContain("Drydock does not load custom seccomp profiles");
     const privileged = await docker(["create", "--name", "wide", "--privileged", busybox.reference]);
     expect(privileged.code).toBe(0);
     expect(JSON.parse((await docker(["inspect", "wide"])).stdout)[0].HostConfig.Privileged).toBe(true);

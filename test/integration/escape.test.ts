@@ -14,19 +14,27 @@
 // | open them                             | EPERM (the cgroup's device program)  | ok; the disk ENXIO/ENODEV (the    |
 // |                                       |                                      | guest has no block devices)       |
 // | write /proc/sysrq-trigger             | EROFS (read-only path)               | ok (`h` prints the help)          |
-// | load a module                         | ENOSYS: the kernel has no modules    | ENOSYS                            |
+// | load a module                         | EPERM (seccomp; the kernel has none) | ENOSYS: the kernel has no modules |
 // | ptrace / signal a guest process       | ESRCH: not in its pid namespace      | ESRCH                             |
 // | sethostname, clock_settime            | EPERM (no SYS_ADMIN, SYS_TIME)       | ok: its own hostname; the clock   |
 // |                                       |                                      | is the guest's (set to now)       |
 // | reboot                                | EPERM (no CAP_SYS_BOOT)              | EINVAL: in a pid namespace only   |
 // |                                       |                                      | restart/halt, which end the       |
 // |                                       |                                      | container                         |
-// | detach the device program (bpf)       | EINVAL: detaching needs the          | (none is attached)                |
-// |                                       | program's fd, and getting one by id  |                                   |
-// |                                       | EPERM (no CAP_SYS_ADMIN)             |                                   |
+// | detach the device program (bpf)       | EPERM (seccomp: bpf needs            | (none is attached)                |
+// |                                       | CAP_SYS_ADMIN or CAP_BPF)            |                                   |
+// | unshare(CLONE_NEWUSER), clone with    | EPERM (seccomp: namespace flags need | ok                                |
+// |   CLONE_NEWUSER, personality(ADDR_NO_ | CAP_SYS_ADMIN; only the usual        |                                   |
+// |   RANDOMIZE), keyctl                  | personalities; keyctl not allowed)   |                                   |
 // | connect /run/drydock/cli.sock         | ENOENT: not in its root              | ENOENT                            |
 // | chroot + fchdir + chdir .. escape     | chroot is allowed (CAP_SYS_CHROOT)   | same: pivot_root left nothing     |
 // |                                       | but the climb ends at its own root   | above the root                    |
+//
+// The seccomp rows are Docker's default profile (drydockd's builtin table). With `--security-opt seccomp=unconfined`
+// and the default capabilities, as under Docker: a user namespace, clone with CLONE_NEWUSER, any personality and
+// keyctl work (a user namespace needs no capability, and the kernel allows it when the root is the mount
+// namespace's own, as after pivot_root); everything that needs a capability still fails (mount EPERM, module ENOSYS,
+// detaching the device program EINVAL, getting it EPERM).
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -202,16 +210,26 @@ describe("a container's root with Docker's default confinement", () => {
     expect(got.results.keys).toBe("masked");
   });
 
+  it("cannot make a user namespace, use another personality or a keyring: Docker's default seccomp profile", () => {
+    expect(got.results).toMatchObject({
+      "unshare-user": "EPERM",
+      "clone-newuser": "EPERM",
+      personality: "EPERM",
+      keyctl: "EPERM",
+    });
+  });
+
   it("cannot load a module, reach a process outside, set the hostname or clock, reboot, or detach the device program", () => {
     expect(got.results).toMatchObject({
-      module: "ENOSYS",
+      // The filter answers before the kernel could say it has no modules.
+      module: "EPERM",
       "ptrace-outside": "ESRCH",
       "signal-outside": "ESRCH",
       hostname: "EPERM",
       clock: "EPERM",
       reboot: "EPERM",
-      // The device program can only be detached with its fd, and only CAP_SYS_ADMIN may get one.
-      "bpf-detach": "EINVAL",
+      // bpf needs CAP_SYS_ADMIN (or CAP_BPF) under the filter.
+      "bpf-detach": "EPERM",
       "bpf-get-program": "EPERM",
     });
   });
@@ -235,7 +253,11 @@ describe("a container's root with Docker's default confinement", () => {
     expect(commands).toContainEqual(
       expect.stringMatching(/^bpftool cgroup attach \/sys\/fs\/cgroup\/drydock\/\w+ device .*deny a \*:\* rwm/),
     );
-    expect(commands).toContainEqual(expect.stringMatching(/^setpriv .*--bounding-set=-all,\+chown,.* --no-new-privs$/));
+    expect(commands).toContainEqual(
+      expect.stringMatching(
+        /^setpriv .*--bounding-set=-all,\+chown,.* --no-new-privs --seccomp-filter=docker-default /,
+      ),
+    );
     expect(commands).toContainEqual(expect.stringMatching(/^mount --bind -o ro \/proc\/sysrq-trigger/));
   });
 });
@@ -271,6 +293,15 @@ describe("the same attempts with --privileged behave as under Docker", () => {
     expect(got.results.keys).toBe("readable");
   });
 
+  it("runs without a seccomp filter: user namespaces, personalities and keyrings work", () => {
+    expect(got.results).toMatchObject({
+      "unshare-user": "ok",
+      "clone-newuser": "ok",
+      personality: "ok",
+      keyctl: "ok",
+    });
+  });
+
   it("changes its own hostname and the guest's clock; still no modules, no outside processes, no reboot", () => {
     expect(got.results).toMatchObject({
       hostname: "ok",
@@ -288,5 +319,98 @@ describe("the same attempts with --privileged behave as under Docker", () => {
     const { id } = await containers.run(busybox, { cmd: ["true"] });
     expect((await containers.wait(id)).code).toBe(0);
     await containers.remove(id);
+  });
+});
+
+describe("with --security-opt seccomp=unconfined (default capabilities), as under Docker", () => {
+  let got: Attempts;
+  beforeAll(async () => {
+    got = await attempt({ securityOpt: ["seccomp=unconfined"] });
+  });
+
+  it("makes a user namespace, clones with CLONE_NEWUSER, changes its personality, joins a keyring", () => {
+    expect(got.results).toMatchObject({
+      "unshare-user": "ok",
+      "clone-newuser": "ok",
+      personality: "ok",
+      keyctl: "ok",
+    });
+  });
+
+  it("still lacks every capability Docker drops: no mount, module, hostname, clock or device program", () => {
+    expect(got.results.capeff).toBe("00000000a80425fb");
+    expect(got.results).toMatchObject({
+      "mount-proc": "EPERM",
+      "mount-cgroup2": "EPERM",
+      module: "ENOSYS",
+      hostname: "EPERM",
+      clock: "EPERM",
+      reboot: "EPERM",
+      "open-hvc0": "EPERM",
+      "bpf-detach": "EINVAL",
+      "bpf-get-program": "EPERM",
+      "chroot-escape": "inside",
+    });
+    expect(got.inItsCgroup).toBe(true);
+  });
+});
+
+describe("Docker's default seccomp profile and ordinary programs", () => {
+  async function run(options: RunOptions): Promise<{ code: number; output: string }> {
+    const { id } = await containers.run(busybox, options);
+    try {
+      const { code } = await containers.wait(id);
+      return { code, output: await logsText(id) };
+    } finally {
+      await containers.remove(id, { force: true });
+    }
+  }
+
+  it("refuses busybox's `unshare -U` by default, allows it unconfined or with CAP_SYS_ADMIN (as Docker)", async () => {
+    const denied = await run({ cmd: ["unshare", "-U", "echo", "inside"] });
+    expect(denied.code).not.toBe(0);
+    expect(denied.output).toMatch(/Operation not permitted/);
+    const unconfined = await run({ cmd: ["unshare", "-U", "echo", "inside"], securityOpt: ["seccomp=unconfined"] });
+    expect(unconfined).toEqual({ code: 0, output: "inside\n" });
+    // The profile follows the capabilities: CAP_SYS_ADMIN unlocks unshare, mount, setns.
+    const admin = await run({ cmd: ["unshare", "-U", "echo", "inside"], capAdd: ["SYS_ADMIN"] });
+    expect(admin).toEqual({ code: 0, output: "inside\n" });
+  });
+
+  it("lets a shell, ls, an HTTP server and wget over loopback, ps and sleep work", async () => {
+    const script = [
+      "ls / > /dev/null",
+      "mkdir -p /tmp/www && echo served > /tmp/www/index.html",
+      "httpd -p 127.0.0.1:8080 -h /tmp/www",
+      "wget -q -O - http://127.0.0.1:8080/",
+      "sleep 0.2 &",
+      "wait",
+      "ps > /dev/null && date > /dev/null && echo fine",
+    ].join(" && ");
+    expect(await run({ cmd: ["sh", "-c", script] })).toEqual({ code: 0, output: "served\nfine\n" });
+  });
+
+  it("applies the container's filter to docker exec too", async () => {
+    const { id } = await containers.run(busybox, { cmd: ["sleep", "60"] });
+    try {
+      const run = async (argv: string[]) => {
+        const process = await containers.exec(id, argv);
+        const [stdout, stderr, status] = await Promise.all([
+          new Response(process.stdout).text(),
+          new Response(process.stderr).text(),
+          process.exit,
+        ]);
+        return { code: status.code, output: stdout + stderr };
+      };
+      const denied = await run(["unshare", "-U", "true"]);
+      expect(denied.code).not.toBe(0);
+      expect(denied.output).toMatch(/Operation not permitted/);
+      expect(await run(["sh", "-c", "grep Seccomp: /proc/self/status"])).toEqual({
+        code: 0,
+        output: "Seccomp:\t2\n",
+      });
+    } finally {
+      await containers.remove(id, { force: true });
+    }
   });
 });

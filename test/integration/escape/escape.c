@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +66,33 @@ static void show(const char *label, const char *path, const char *key) {
 	fclose(f);
 	fflush(stdout);
 }
+
+/* Runs an attempt that would change the process (a new user namespace...) in a child, which reports it. */
+static void in_child(const char *name, int (*attempt)(void)) {
+	pid_t pid = fork();
+	if (pid == 0) {
+		report(name, attempt());
+		_exit(0);
+	}
+	if (pid < 0) report(name, -1);
+	else waitpid(pid, NULL, 0);
+}
+
+static int unshare_user(void) { return unshare(CLONE_NEWUSER); }
+
+/* clone(2) itself with a namespace flag: the filter looks at its flags argument. */
+static int clone_user(void) {
+	long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0) _exit(0);
+	if (pid > 0) waitpid(pid, NULL, 0);
+	return pid < 0 ? -1 : 0;
+}
+
+/* What `setarch -R` does: address-space randomization off. */
+static int personality_norandom(void) { return personality(ADDR_NO_RANDOMIZE) < 0 ? -1 : 0; }
+
+/* A session keyring of its own (keyctl KEYCTL_JOIN_SESSION_KEYRING): the kernel's keys are not namespaced. */
+static int keyring(void) { return syscall(SYS_keyctl, 1, "escape") < 0 ? -1 : 0; }
 
 static int write_file(const char *path, const char *text) {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -139,6 +168,12 @@ int main(int argc, char **argv) {
 	struct stat st;
 	printf("keys %s\n", keys < 0 ? name_of(errno) : fstat(keys, &st) == 0 && S_ISCHR(st.st_mode) ? "masked" : "readable");
 	if (keys >= 0) close(keys);
+
+	/* What Docker's seccomp profile blocks even for a root whose capabilities would allow it. */
+	in_child("unshare-user", unshare_user);
+	in_child("clone-newuser", clone_user);
+	in_child("personality", personality_norandom);
+	in_child("keyctl", keyring);
 
 	report("module", syscall(SYS_init_module, NULL, 0, ""));
 	report("ptrace-outside", ptrace(PTRACE_ATTACH, outside, NULL, NULL));
