@@ -143,6 +143,19 @@ describe("network devices", () => {
     expect(links.split("\n").map((l) => l.trim())).toEqual(expect.arrayContaining(["drydock0", "veth0"]));
     await sh("ip link del drydock0");
   });
+
+  it("has VXLAN built in (a swarm's overlay across guests), on its Linux default port", async () => {
+    // busybox's `ip` cannot pass a VNI, which the driver requires; its parameter shows it is there.
+    expect(await sh("cat /sys/module/vxlan/parameters/udp_port")).toBe("8472\n");
+  });
+});
+
+describe("seccomp", () => {
+  it("the kernel filters system calls (drydockd installs Docker's default profile); the guest's shell has none", async () => {
+    expect(await sh("grep -E '^Seccomp(_filters)?:' /proc/self/status")).toMatch(
+      /^Seccomp:\s+0\nSeccomp_filters:\s+0\n$/,
+    );
+  });
 });
 
 describe("clock", () => {
