@@ -184,7 +184,9 @@ export function precompressed(): Plugin {
       await precompressDirectory(outDir);
     },
     configurePreviewServer(server) {
-      server.middlewares.stack.unshift({ route: "", handle: servePrecompressed(outDir, base) });
+      // After preview's CORS and host checks (already in the stack when this hook runs), before its static files: put
+      // first, it answered another site's request for the embed's chunks without Access-Control-Allow-Origin.
+      server.middlewares.use(servePrecompressed(outDir, base));
     },
   };
 }

@@ -76,7 +76,9 @@ describe("the embed", () => {
     await screenshot(page, "embed-01-article");
   });
 
-  it("a terminal with a lesson attribute shows that lesson, and its check turns green in the embedding page", async () => {
+  it("a terminal with a lesson attribute (a name as the README writes it) shows that lesson, and its check turns green in the embedding page; a name that is no lesson says so", {
+    timeout: 240_000,
+  }, async () => {
     const { page } = browser;
     const moduleUrl = new URL("embed/drydock.js", server.url).href;
     // Lesson 1 pre-pulls Docker Hub's `busybox`; the page's proxy maps docker.io to the local registry.
@@ -84,7 +86,8 @@ describe("the embed", () => {
       response.setHeader("content-type", "text/html");
       response.end(`<!doctype html><html lang="en"><title>A course page</title><body><main><h1>Try it</h1>
 <script type="module" src=${JSON.stringify(moduleUrl)}></script>
-<drydock-terminal id="lesson" rows="10" lesson="01-images-and-containers"></drydock-terminal></main></body></html>`);
+<drydock-terminal id="lesson" rows="10" lesson="images-and-containers"></drydock-terminal>
+<drydock-terminal id="typo" rows="4" lesson="namespace"></drydock-terminal></main></body></html>`);
     });
     await new Promise<void>((resolve) => lessonPage.listen(0, "127.0.0.1", resolve));
     try {
@@ -96,7 +99,16 @@ describe("the embed", () => {
       await step.locator("button.command").first().click();
       await expect.poll(embeddedText("lesson"), { timeout: 60_000 }).toMatch(/^Hello from a container$/m);
       await expect.poll(() => step.getAttribute("data-state"), { timeout: 30_000 }).toBe("done");
+      // A misspelt name: no course list in its place, but what went wrong and the names that work.
+      const typo = page.locator("#typo .drydock-lesson [role=alert]");
+      await expect.poll(() => typo.count()).toBe(1);
+      expect(await typo.innerText()).toMatch(
+        /^There is no lesson "namespace" in the course: use one of .*\bnamespaces\b/,
+      );
+      expect(await page.locator("#typo .drydock-lesson .course-lesson").count()).toBe(0);
       await screenshot(page, "embed-02-lesson");
+      await typo.scrollIntoViewIfNeeded();
+      await screenshot(page, "embed-02-lesson-unknown");
     } finally {
       await new Promise((resolve) => lessonPage.close(resolve));
     }

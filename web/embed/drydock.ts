@@ -226,7 +226,8 @@ drydock-terminal .drydock-lesson {
 /**
  * `<drydock-terminal>`: a shell in a Drydock guest. Attributes: `command` (typed into the shell once it starts),
  * `pull` (images, space-separated, pulled before the command), `lesson` (a lesson of the course to show under the
- * terminal), `proxy` (the registry proxy's URL), `assets` (where the built site is), `rows` (the height in lines).
+ * terminal: its id, `04-namespaces`, or its name without the number, `namespaces`), `proxy` (the registry proxy's
+ * URL), `assets` (where the built site is), `rows` (the height in lines).
  * Every terminal on a page shares one guest; each has its own shell.
  */
 export class DrydockTerminal extends HTMLElement {
@@ -354,15 +355,26 @@ export class DrydockTerminal extends HTMLElement {
     status.textContent = "";
   }
 
-  async #showLesson(drydock: Drydock, id: string, type: (text: string) => void): Promise<void> {
-    const [{ LessonsPanel }, { loadCourseInSlices }] = await Promise.all([
+  async #showLesson(drydock: Drydock, name: string, type: (text: string) => void): Promise<void> {
+    const [{ LessonsPanel }, { loadCourseInSlices }, { findLesson, unknownLessonMessage }] = await Promise.all([
       import("../ui/lessons.ts"),
       import("../lessons/course.ts"),
+      import("../lessons/format.ts"),
     ]);
     const root = document.createElement("div");
     root.className = "drydock-lesson";
     this.append(root);
     const course = await loadCourseInSlices();
+    // `lesson="namespaces"` as well as `lesson="04-namespaces"`; a name that is not a lesson says so, with the names.
+    const lesson = findLesson(course.lessons, name);
+    if (!lesson) {
+      const problem = document.createElement("p");
+      problem.className = "drydock-lesson-error";
+      problem.setAttribute("role", "alert");
+      problem.textContent = unknownLessonMessage(course.lessons, name);
+      root.append(problem);
+      return;
+    }
     const panel = new LessonsPanel(root, {
       ...course,
       runScript: (script) => drydock.api.runScript(script),
@@ -376,7 +388,7 @@ export class DrydockTerminal extends HTMLElement {
       ready: Promise.resolve(),
       storage: localStorage,
     });
-    panel.openLesson(id);
+    panel.openLesson(lesson.id);
   }
 }
 

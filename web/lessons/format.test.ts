@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { LessonError, parseCourse, parseLesson, prerequisites, renderMarkdown } from "./format.ts";
+import {
+  findLesson,
+  LessonError,
+  parseCourse,
+  parseLesson,
+  prerequisites,
+  renderMarkdown,
+  unknownLessonMessage,
+} from "./format.ts";
 
 const GOOD = `---
 title: A first container
@@ -291,6 +299,30 @@ describe("renderMarkdown", () => {
   it("renders Markdown and escapes raw HTML", () => {
     expect(renderMarkdown("**bold** <script>alert(1)</script>")).toBe(
       "<p><strong>bold</strong> &lt;script&gt;alert(1)&lt;/script&gt;</p>\n",
+    );
+  });
+});
+
+describe("findLesson", () => {
+  const lessons = ["01-images-and-containers", "04-namespaces", "05-cgroups", "14-namespaces"].map((id) =>
+    parseLesson(`lessons/${id}.md`, GOOD),
+  );
+  const first = lessons.slice(0, 3);
+
+  it("takes an id, the id without its number, or the number", () => {
+    expect(findLesson(first, "04-namespaces")?.id).toBe("04-namespaces");
+    expect(findLesson(first, "namespaces")?.id).toBe("04-namespaces");
+    expect(findLesson(first, " Cgroups ")?.id).toBe("05-cgroups");
+    expect(findLesson(first, "01")?.id).toBe("01-images-and-containers");
+  });
+
+  it("finds nothing for a typo, an empty name or a name two lessons share, and says what would work", () => {
+    expect(findLesson(first, "namespace")).toBeUndefined();
+    expect(findLesson(first, "")).toBeUndefined();
+    expect(findLesson(lessons, "namespaces")).toBeUndefined();
+    expect(findLesson(lessons, "14-namespaces")?.id).toBe("14-namespaces");
+    expect(unknownLessonMessage(first, "namespace")).toBe(
+      'There is no lesson "namespace" in the course: use one of images-and-containers, namespaces, cgroups (with or without its number, as in 01-images-and-containers).',
     );
   });
 });

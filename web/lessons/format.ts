@@ -366,3 +366,28 @@ function slug(title: string): string {
       .replace(/^-|-$/g, "") || "step"
   );
 }
+
+/**
+ * Finds a lesson by the name someone wrote for it: its id (`04-namespaces`), its id without the number
+ * (`namespaces`), or its number (`04`). Undefined when none matches, or when a name fits more than one.
+ * @example
+ * findLesson(lessons, "namespaces")?.id; // "04-namespaces"
+ */
+export function findLesson(lessons: readonly Lesson[], name: string): Lesson | undefined {
+  const wanted = name.trim().toLowerCase();
+  if (!wanted) return undefined;
+  const exact = lessons.find((l) => l.id === wanted);
+  if (exact) return exact;
+  const matches = lessons.filter((l) => l.id.replace(/^\d+-/, "") === wanted || l.id.split("-")[0] === wanted);
+  return matches.length === 1 ? matches[0] : undefined;
+}
+
+/**
+ * What to say when {@link findLesson} found nothing: the name, and the names that would work.
+ * @example
+ * unknownLessonMessage(lessons, "namespace"); // 'There is no lesson "namespace" in the course: use one of …'
+ */
+export function unknownLessonMessage(lessons: readonly Lesson[], name: string): string {
+  const names = lessons.map((l) => l.id.replace(/^\d+-/, ""));
+  return `There is no lesson "${name}" in the course: use one of ${names.join(", ")} (with or without its number, as in ${lessons[0]?.id ?? "01-…"}).`;
+}
