@@ -40,6 +40,7 @@ export const Errno = {
   ENOENT: 2,
   EIO: 5,
   EBADF: 9,
+  EACCES: 13,
   EBUSY: 16,
   EEXIST: 17,
   EXDEV: 18,

@@ -110,4 +110,25 @@ describe("HostTree", () => {
     expect(errnoOf(() => tree.create(1, "x", { mode: 0o100644, uid: 0, gid: 0 }))).toBe(Errno.EPERM);
     expect(errnoOf(() => tree.create(root.ino, "dev", { mode: 0o020644, uid: 0, gid: 0, rdev: 1 }))).toBe(Errno.EPERM);
   });
+  it("a fid kept on a file does not follow a link a container put where its directory was", async () => {
+    const tree = new HostTree([allowed]);
+    const root = tree.lookup(1, "0");
+    const sub = tree.mkdir(root.ino, "sub", { mode: 0o755, uid: 0, gid: 0 });
+    const kept = tree.create(sub.ino, "secret", { mode: 0o100644, uid: 0, gid: 0 });
+    await tree.write(kept.ino, 0, new TextEncoder().encode("inside"));
+    // The container deletes the file and its directory, and puts a link to the outside in its place.
+    tree.unlink(sub.ino, "secret", false);
+    tree.unlink(root.ino, "sub", true);
+    tree.create(root.ino, "sub", { mode: 0o120777, uid: 0, gid: 0, target: outside });
+    await expect(tree.read(kept.ino, 0, 100)).rejects.toMatchObject({ errno: Errno.ENOENT });
+    await expect(tree.write(kept.ino, 0, new TextEncoder().encode("x"))).rejects.toBeInstanceOf(FsError);
+    expect(await readFile(join(outside, "secret"), "utf8")).toBe("s");
+    // A directory replaced on the host by a link out: its files are not reached through it.
+    const other = tree.mkdir(root.ino, "other", { mode: 0o755, uid: 0, gid: 0 });
+    const file = tree.create(other.ino, "secret", { mode: 0o100644, uid: 0, gid: 0 });
+    await rm(join(allowed, "other"), { recursive: true });
+    await symlink(outside, join(allowed, "other"));
+    await expect(tree.read(file.ino, 0, 100)).rejects.toBeInstanceOf(FsError);
+    expect(errnoOf(() => tree.get(file.ino))).toBe(Errno.ENOENT);
+  });
 });

@@ -34,6 +34,8 @@ import { Errno, FsError } from "../fs9p/wire.ts";
 import type { HostBindAnswer, HostBindResolver } from "../volumes/index.ts";
 
 const ROOT_INO = 1;
+/** Whether `path` is `dir` or below it (both real paths). */
+const inside = (path: string, dir: string) => path === dir || path.startsWith(dir === "/" ? "/" : `${dir}/`);
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -100,16 +102,47 @@ export class HostTree implements ServedTree {
     return id === 0 ? own : id;
   }
 
+  /**
+   * The host path of an inode, every directory on the way checked to be one (not a link a container put there since):
+   * the metadata calls that follow run before any other 9P request, so nothing changes the path in between.
+   */
   #path(ino: number): string {
-    if (ino === ROOT_INO) throw new FsError(Errno.EPERM);
-    const place = this.#places.get(ino);
-    if (!place) throw new FsError(Errno.ENOENT);
-    if (place.parent === ROOT_INO) {
-      const dir = this.dirs[Number(place.name)];
-      if (dir === undefined) throw new FsError(Errno.ENOENT);
-      return dir;
+    const names: string[] = [];
+    let at = ino;
+    for (;;) {
+      if (at === ROOT_INO) throw new FsError(Errno.EPERM);
+      const place = this.#places.get(at);
+      if (!place) throw new FsError(Errno.ENOENT);
+      if (place.parent === ROOT_INO) {
+        const dir = this.dirs[Number(place.name)];
+        if (dir === undefined) throw new FsError(Errno.ENOENT);
+        let path = dir;
+        for (const name of names.reverse().slice(0, -1)) {
+          path = join(path, name);
+          if (!attempt(() => lstatSync(path)).isDirectory()) throw new FsError(Errno.ENOENT);
+        }
+        return names.length ? join(path, names.at(-1)!) : path;
+      }
+      names.push(place.name);
+      at = place.parent;
     }
-    return join(this.#path(place.parent), place.name);
+  }
+
+  /**
+   * Opens an inode's file for a read, write, truncate or fsync (which wait, so other requests may run before the
+   * open): O_NOFOLLOW for its last name, and the opened file's real path checked to be inside its allowed DIR.
+   */
+  async #open(ino: number, flags: number) {
+    const path = this.#path(ino);
+    const handle = await open(path, flags | constants.O_NOFOLLOW);
+    try {
+      const real = await realpath(`/proc/self/fd/${handle.fd}`);
+      if (!this.dirs.some((dir) => inside(real, dir))) throw new FsError(Errno.EACCES);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    return handle;
   }
 
   #register(stats: Stats, parent: number, name: string): number {
@@ -258,13 +291,23 @@ export class HostTree implements ServedTree {
     const isDirectory = attempt(() => lstatSync(path)).isDirectory();
     if (isDirectory && !directory) throw new FsError(Errno.EISDIR);
     if (!isDirectory && directory) throw new FsError(Errno.ENOTDIR);
+    const gone = this.lookup(dir, name).ino;
     attempt(() => (directory ? rmdirSync(path) : unlinkSync(path)));
+    // A fid still naming it must not reach whatever takes its name next (a link out, made by the container).
+    this.#places.delete(gone);
   }
 
   rename(fromDir: number, fromName: string, toDir: number, toName: string): void {
     const from = this.#child(fromDir, fromName);
     const to = this.#child(toDir, toName);
+    let replaced: number | undefined;
+    try {
+      replaced = this.lookup(toDir, toName).ino;
+    } catch {
+      // Nothing there yet.
+    }
     attempt(() => renameSync(from, to));
+    if (replaced !== undefined) this.#places.delete(replaced);
     this.lookup(toDir, toName);
   }
 
@@ -280,7 +323,7 @@ export class HostTree implements ServedTree {
       if (!stats.isFile()) throw new FsError(Errno.EINVAL);
       const size = change.size;
       await attemptAsync(async () => {
-        const handle = await open(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+        const handle = await this.#open(ino, constants.O_WRONLY);
         try {
           await handle.truncate(size);
         } finally {
@@ -303,9 +346,8 @@ export class HostTree implements ServedTree {
   }
 
   async read(ino: number, offset: number, length: number): Promise<Uint8Array> {
-    const path = this.#path(ino);
     return attemptAsync(async () => {
-      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const handle = await this.#open(ino, constants.O_RDONLY);
       try {
         const buffer = new Uint8Array(length);
         const { bytesRead } = await handle.read(buffer, 0, length, offset);
@@ -317,9 +359,8 @@ export class HostTree implements ServedTree {
   }
 
   async write(ino: number, offset: number, data: Uint8Array): Promise<number> {
-    const path = this.#path(ino);
     return attemptAsync(async () => {
-      const handle = await open(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+      const handle = await this.#open(ino, constants.O_WRONLY);
       try {
         let written = 0;
         while (written < data.byteLength) {
@@ -342,9 +383,8 @@ export class HostTree implements ServedTree {
   drop(): void {}
 
   async sync(ino: number): Promise<void> {
-    const path = this.#path(ino);
     await attemptAsync(async () => {
-      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const handle = await this.#open(ino, constants.O_RDONLY);
       try {
         await handle.sync();
       } finally {
@@ -375,8 +415,6 @@ async function realPathOf(path: string): Promise<{ real: string; exists: boolean
   }
   return { real: path, exists: false };
 }
-
-const inside = (path: string, dir: string) => path === dir || path.startsWith(dir === "/" ? "/" : `${dir}/`);
 
 /**
  * The daemon's `--allow-bind` directories: which bind sources are host directories, and the tree that serves them.
