@@ -51,6 +51,15 @@ const engine = () => {
   engineModule ??= import("../engine/index.ts");
   return engineModule;
 };
+/**
+ * What a restore needs (the guest and its agent, v86's JavaScript): a chunk of its own, a third of the engine's code,
+ * so the emulator starts once it is in and the rest (images, containers, the API) loads while the guest restores.
+ */
+let bootModule: Promise<typeof import("../engine/drydock.ts")> | undefined;
+const bootCode = () => {
+  bootModule ??= import("../engine/drydock.ts");
+  return bootModule;
+};
 let timeOffset = 0;
 /** The first guest's files, kept so a node can be restored from them (`drydock node add`). */
 let nodeAssets: NodeAssets | undefined;
@@ -451,8 +460,10 @@ const api: WorkerApi = {
       steps.push({ name, start: start + timeOffset, end: end + timeOffset });
     timed("worker module evaluated → start received", evaluatedAt, received);
     const progress = (p: DownloadProgress) => sink.download(p);
-    const loadingEngine = engine().then((module) => {
-      timed("load the engine's code (worker chunk)", received);
+    const loadingEngine = bootCode().then((module) => {
+      timed("load the guest's code (worker chunk)", received);
+      // The rest of the engine, while the guest restores.
+      void engine().then(() => timed("load the rest of the engine's code", received));
       return module;
     });
     trace("http", `GET ${options.state.url} (saved machine state, zstd, ${options.state.size} bytes)`);
