@@ -20,7 +20,14 @@ interface TraceEvent {
   tid: number;
   ts: number;
   dur?: number;
-  args?: { name?: string };
+  /** The thread's CPU time in the event, in µs. */
+  tdur?: number;
+  args?: { name?: string; data?: TraceFrame & { frames?: TraceFrame[] } };
+}
+
+interface TraceFrame {
+  url?: string;
+  processId?: number;
 }
 
 /** One step of a visit, in ms since navigation. */
@@ -138,8 +145,21 @@ async function pageSteps(page: Page, prefix: string): Promise<Step[]> {
   return (await page.evaluate(script)) as Step[];
 }
 
-/** Records a Chrome trace around `fn` and returns the longest task on a renderer's main thread, in ms. */
-async function longestMainThreadTask(cdp: CDPSession, fn: () => Promise<void>): Promise<number> {
+/** The longest task on the page's main thread: its wall time, and the CPU time its thread spent in it. */
+interface LongestTask {
+  wall: number;
+  cpu: number;
+  /** The longest CPU time of any one task (not necessarily the task with the longest wall time). */
+  maxCpu: number;
+}
+
+/**
+ * Records a Chrome trace around `fn` and returns the longest task on the main thread of the renderer showing `origin`
+ * (not Chromium's own pages), in ms. A task's wall time counts the time its thread waited for a core; on a loaded
+ * machine that dwarfs its work, so the CPU time the thread spent (the trace's `tdur`) is returned too: it is what the
+ * page itself asks of the main thread, the floor the wall time meets on a quiet machine.
+ */
+async function longestMainThreadTask(cdp: CDPSession, origin: string, fn: () => Promise<void>): Promise<LongestTask> {
   const events: TraceEvent[] = [];
   const collect = ({ value }: { value: unknown }) => events.push(...(value as TraceEvent[]));
   cdp.on("Tracing.dataCollected", collect);
@@ -152,15 +172,32 @@ async function longestMainThreadTask(cdp: CDPSession, fn: () => Promise<void>): 
   await cdp.send("Tracing.end");
   await complete;
   cdp.off("Tracing.dataCollected", collect);
+  // The renderer processes that committed a frame of the page's origin.
+  const pagePids = new Set<number>();
+  for (const e of events) {
+    const data = e.args?.data;
+    for (const frame of [...(data?.frames ?? []), ...(data ? [data] : [])]) {
+      if (frame.url?.startsWith(origin) && frame.processId !== undefined) pagePids.add(frame.processId);
+    }
+  }
   const mainThreads = new Set(
     events
-      .filter((e) => e.ph === "M" && e.name === "thread_name" && e.args?.name === "CrRendererMain")
+      .filter(
+        (e) =>
+          e.ph === "M" &&
+          e.name === "thread_name" &&
+          e.args?.name === "CrRendererMain" &&
+          (pagePids.size === 0 || pagePids.has(e.pid)),
+      )
       .map((e) => `${e.pid}:${e.tid}`),
   );
-  let longest = 0;
+  const longest: LongestTask = { wall: 0, cpu: 0, maxCpu: 0 };
   for (const e of events) {
     if (e.name === "RunTask" && e.ph === "X" && mainThreads.has(`${e.pid}:${e.tid}`)) {
-      longest = Math.max(longest, (e.dur ?? 0) / 1000);
+      const wall = (e.dur ?? 0) / 1000;
+      const cpu = (e.tdur ?? 0) / 1000;
+      if (wall > longest.wall) Object.assign(longest, { wall, cpu });
+      longest.maxCpu = Math.max(longest.maxCpu, cpu);
     }
   }
   return longest;
@@ -252,7 +289,7 @@ const suite: BenchSuite = {
         void done.finally(() => counting.delete(done));
       };
       page.on("requestfinished", onRequest);
-      const firstLongest = await longestMainThreadTask(cdp, async () => {
+      const firstLongest = await longestMainThreadTask(cdp, origin, async () => {
         await page.goto(server.url);
         await waitForPrompt(page);
         await page.waitForTimeout(1000);
@@ -261,7 +298,13 @@ const suite: BenchSuite = {
       page.off("requestfinished", onRequest);
       ctx.record("first visit: bytes transferred", bytes, "bytes", "≤ 6 MB");
       ctx.record("first visit: requests", requests, "requests");
-      ctx.record("first visit: longest main-thread task (to 1 s after the prompt)", firstLongest, "ms", "≤ 50 ms");
+      ctx.record("first visit: longest main-thread task (to 1 s after the prompt)", firstLongest.wall, "ms", "≤ 50 ms");
+      ctx.record(
+        "first visit: … its CPU time (what the page asked; the rest waited for a core)",
+        firstLongest.cpu,
+        "ms",
+      );
+      ctx.record("first visit: the most CPU time of any one main-thread task (the floor)", firstLongest.maxCpu, "ms");
 
       // First visits, untraced: everything the browser keeps for the origin forgotten before each.
       const firstAnswered: number[] = [];
@@ -353,10 +396,10 @@ const suite: BenchSuite = {
       printBreakdown("cached visit: the floor (v86 alone, the same state, serial console)", floorVisits);
 
       // Cached visits, traced (tracing slows the page down, so these are not timed).
-      const longest: number[] = [];
+      const longest: LongestTask[] = [];
       for (let i = 0; i < 3; i++) {
         longest.push(
-          await longestMainThreadTask(cdp, async () => {
+          await longestMainThreadTask(cdp, origin, async () => {
             await page.goto(server.url);
             await waitForPrompt(page);
             // Start ends a second after the prompt: what the page does right after it counts too.
@@ -376,7 +419,22 @@ const suite: BenchSuite = {
       ctx.record("cached visit / floor", Math.round(ratio * 100) / 100, "×", "≤ 1.3");
       ctx.samples("cached visit: Enter → the answer on screen", latency, "ms");
       ctx.samples("floor: Enter → the answer on screen (serial console)", floorLatency, "ms");
-      ctx.samples("cached visit: longest main-thread task (to 1 s after the prompt)", longest, "ms", "≤ 50 ms");
+      ctx.samples(
+        "cached visit: longest main-thread task (to 1 s after the prompt)",
+        longest.map((l) => l.wall),
+        "ms",
+        "≤ 50 ms",
+      );
+      ctx.samples(
+        "cached visit: … its CPU time",
+        longest.map((l) => l.cpu),
+        "ms",
+      );
+      ctx.samples(
+        "cached visit: the most CPU time of any one main-thread task (the floor)",
+        longest.map((l) => l.maxCpu),
+        "ms",
+      );
     } finally {
       await browser.close();
       await server.close();
