@@ -464,10 +464,24 @@ async function logsResponse(
   if (!stdout && !stderr)
     throw new EngineError("invalidArgument", "Bad parameters: you must choose at least one stream");
   const timestamps = flag(query("timestamps"));
+  const follow = flag(query("follow"));
+  const from = Date.now();
   const tailText = query("tail") ?? "all";
   const tail = tailText === "all" || tailText === "" ? undefined : Number(tailText);
   const lines: LogEntry[] = [];
   const encoder = new TextEncoder();
+  /** With --follow: each running task's output from now on, each with its task's prefix. */
+  const followed: { stream: ReadableStream<LogEntry>; prefix: string }[] = [];
+  const framed = (entry: LogEntry, prefix: string): LogEntry[] => {
+    if (entry.stream === "stdout" ? !stdout : !stderr) return [];
+    const out: LogEntry[] = [];
+    for (const line of new TextDecoder().decode(entry.data).split(/(?<=\n)/)) {
+      if (!line) continue;
+      const stamp = timestamps ? `${new Date(entry.time).toISOString().replace("Z", "000000Z")} ` : "";
+      out.push({ ...entry, data: encoder.encode(`${stamp}${prefix}${line}`) });
+    }
+    return out;
+  };
   for (const task of tasks) {
     const containers = swarm.containersOf(task);
     if (!containers || !task.containerId || task.cleaned) continue;
@@ -479,23 +493,43 @@ async function logsResponse(
     }
     // Always sent: the CLI reads each line's task from them (it asks with details=1 too).
     const prefix = `com.docker.swarm.node.id=${task.nodeId},com.docker.swarm.service.id=${task.serviceId},com.docker.swarm.task.id=${task.id} `;
-    let own: LogEntry[] = [];
-    for (const entry of entries) {
-      if (entry.stream === "stdout" ? !stdout : !stderr) continue;
-      for (const line of new TextDecoder().decode(entry.data).split(/(?<=\n)/)) {
-        if (!line) continue;
-        const stamp = timestamps ? `${new Date(entry.time).toISOString().replace("Z", "000000Z")} ` : "";
-        own.push({ ...entry, data: encoder.encode(`${stamp}${prefix}${line}`) });
+    let own = entries.filter((entry) => entry.time < from).flatMap((entry) => framed(entry, prefix));
+    if (follow && task.state === "running") {
+      try {
+        followed.push({ stream: containers.logs(task.containerId, { follow: true, since: from }), prefix });
+      } catch {
+        // Gone meanwhile: nothing more of it.
       }
     }
     if (tail !== undefined && Number.isFinite(tail)) own = tail > 0 ? own.slice(-tail) : [];
     lines.push(...own);
   }
   lines.sort((a, b) => a.time - b.time);
+  const bytes = (entry: LogEntry) => (tty ? entry.data : encodeFrame(entry.stream, entry.data));
+  const readers = followed.map(({ stream, prefix }) => ({ reader: stream.getReader(), prefix }));
   const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const entry of lines) controller.enqueue(tty ? entry.data : encodeFrame(entry.stream, entry.data));
-      controller.close();
+    async start(controller) {
+      for (const entry of lines) controller.enqueue(bytes(entry));
+      // Followed tasks' new lines as they come, until every one of them ends or the client goes.
+      await Promise.all(
+        readers.map(async ({ reader, prefix }) => {
+          try {
+            for (let next = await reader.read(); !next.done; next = await reader.read()) {
+              for (const entry of framed(next.value, prefix)) controller.enqueue(bytes(entry));
+            }
+          } catch {
+            // The task's container went away.
+          }
+        }),
+      );
+      try {
+        controller.close();
+      } catch {
+        // Cancelled by the client.
+      }
+    },
+    cancel() {
+      for (const { reader } of readers) void reader.cancel().catch(() => {});
     },
   });
   return new Response(body, { headers: { "content-type": streamContentType(tty, apiVersion) } });

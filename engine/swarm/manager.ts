@@ -8,6 +8,7 @@
 // turn (the embedded DNS server asks the manager). This first cut is routed: there is no overlay (VXLAN) yet.
 import type { ContainerService } from "../container-service.ts";
 import { EngineError, isEngineError } from "../errors.ts";
+import { Emitter } from "../events.ts";
 import type { ImageService } from "../image-service.ts";
 import type { RunOptions } from "../runtime/options.ts";
 import { type Candidate, eligibleNodes, noSuitableNode, pickNode, satisfies } from "./scheduler.ts";
@@ -72,7 +73,8 @@ export interface SwarmService extends Versioned {
   /** Bumped when the task template changes: tasks made from an older one are replaced by a rolling update. */
   template: number;
   update?: {
-    state: "updating" | "completed";
+    /** Swarm's UpdateStatus states: a rollback (`docker service rollback`) has its own. */
+    state: "updating" | "completed" | "rollback_started" | "rollback_completed";
     startedAt: number;
     completedAt?: number;
     message: string;
@@ -185,6 +187,7 @@ export class SwarmManager {
   /** Per node (member name): published port → what the guest's proxy forwards it to. */
   readonly #mesh = new Map<string, Map<number, MeshEntry>>();
   readonly #meshBusy = new Set<string>();
+  readonly #meshChanges = new Emitter<void>();
   readonly #failedAt = new Map<string, number>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #intervalMs: number;
@@ -568,7 +571,9 @@ export class SwarmManager {
     service.updatedAt = Date.now();
     if (templateChanged) {
       service.template++;
-      service.update = { state: "updating", startedAt: Date.now(), message: "update in progress", batch: [] };
+      service.update = options.rollback
+        ? { state: "rollback_started", startedAt: Date.now(), message: "manually requested rollback", batch: [] }
+        : { state: "updating", startedAt: Date.now(), message: "update in progress", batch: [] };
     }
     this.#kick();
     return service;
@@ -868,7 +873,7 @@ export class SwarmManager {
   /** A rolling update's next step: wait for the batch to run, then the delay, then replace the next batch. */
   #roll(service: SwarmService): void {
     const update = service.update;
-    if (update?.state !== "updating") return;
+    if (update?.state !== "updating" && update?.state !== "rollback_started") return;
     const live = this.tasks().filter((task) => task.serviceId === service.id && isLive(task));
     const fresh = live.filter((task) => task.template === service.template);
     if (fresh.some((task) => task.state !== "running")) return;
@@ -880,9 +885,10 @@ export class SwarmManager {
     if (outdated.length === 0) {
       // Done once the last batch has run for the update's delay (as the batches before it waited).
       if (update.batchDoneAt !== undefined && now < update.batchDoneAt + service.plan.delayMs) return;
-      update.state = "completed";
+      const rollback = update.state === "rollback_started";
+      update.state = rollback ? "rollback_completed" : "completed";
       update.completedAt = now;
-      update.message = "update completed";
+      update.message = rollback ? "rollback completed" : "update completed";
       service.updatedAt = now;
       return;
     }
@@ -916,8 +922,8 @@ export class SwarmManager {
       cleaned: false,
     };
     this.#tasks.set(task.id, task);
-    if (service.update?.state === "updating" && !service.update.batch.includes(task.id))
-      service.update.batch.push(task.id);
+    const rolling = service.update?.state === "updating" || service.update?.state === "rollback_started";
+    if (rolling && service.update && !service.update.batch.includes(task.id)) service.update.batch.push(task.id);
     return task;
   }
 
@@ -1049,6 +1055,25 @@ export class SwarmManager {
     }
   }
 
+  /** The ports the routing mesh listens on now, and on which nodes (members) each. */
+  meshPorts(): { port: number; proto: "tcp" | "udp"; members: string[] }[] {
+    const ports = new Map<string, { port: number; proto: "tcp" | "udp"; members: string[] }>();
+    for (const [member, entries] of this.#mesh) {
+      for (const [port, entry] of entries) {
+        const key = `${entry.proto}/${port}`;
+        const known = ports.get(key) ?? { port, proto: entry.proto, members: [] };
+        known.members.push(member);
+        ports.set(key, known);
+      }
+    }
+    return [...ports.values()];
+  }
+
+  /** Calls `listener` when a node's guest starts or stops listening on a mesh port; returns the unsubscriber. */
+  onMeshChange(listener: () => void): () => void {
+    return this.#meshChanges.on(listener);
+  }
+
   // --- the routing mesh and names ---------------------------------------------------------------------------------
 
   /** Running tasks of a service with an address, ordered by node then slot. */
@@ -1090,6 +1115,7 @@ export class SwarmManager {
         }
       }
     }
+    let changed = false;
     const work: Promise<void>[] = [];
     for (const [name, member] of this.#members) {
       if (this.#meshBusy.has(name)) continue;
@@ -1103,6 +1129,7 @@ export class SwarmManager {
         if (entry.containers !== containers) {
           // A fresh guest: the old one's listeners are gone with it.
           current.delete(port);
+          changed = true;
           continue;
         }
         if (
@@ -1156,6 +1183,7 @@ export class SwarmManager {
         });
       }
       if (changes.length === 0) continue;
+      changed = true;
       this.#meshBusy.add(name);
       work.push(
         (async () => {
@@ -1164,6 +1192,7 @@ export class SwarmManager {
       );
     }
     await Promise.all(work);
+    if (changed) this.#meshChanges.emit();
   }
 
   async #unpublish(member: string, port: number, entry: MeshEntry): Promise<void> {
