@@ -12,12 +12,14 @@ import { ContainerService } from "../container-service.ts";
 import type { Drydock } from "../drydock.ts";
 import type { ImageService } from "../image-service.ts";
 import type { RelayConfig } from "../network/relay.ts";
+import { guestTcpConnector } from "../preview/index.ts";
 import { GuestSupervisor } from "../supervisor/index.ts";
 import { SwarmManager } from "../swarm/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
 import { FsMetadataStore } from "./content-fs.ts";
 import { type Daemon, socketPathOf, startDaemon } from "./daemon.ts";
 import { bootDrydock } from "./index.ts";
+import { publishSwarmOnHost } from "./swarm-publish.ts";
 import { FsVolumeDataStore } from "./volume-data.ts";
 import { nodeWasiWorkers } from "./wasi.ts";
 
@@ -108,8 +110,19 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
     await node.daemon.close();
     await node.supervisor.dispose();
   };
+  // The swarm's published ports on the host's loopback too, carried into a node whose mesh listens on them.
+  const hostPublishing = publishSwarmOnHost({
+    swarm,
+    connector: (member) => {
+      const node = nodes.find((served) => served.identity.name === member);
+      if (!node || stopped.has(node.identity.index) || node.supervisor.fault) return undefined;
+      return guestTcpConnector(node.supervisor.containers.drydock.agent);
+    },
+    report: options.onPublishError ?? ((message) => console.error(`drydock: ${message}`)),
+  });
   const close = async () => {
     swarm.close();
+    hostPublishing.close();
     for (const node of [...nodes].reverse()) {
       if (stopped.has(node.identity.index)) continue;
       await stopNode(node);

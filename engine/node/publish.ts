@@ -59,7 +59,7 @@ export function publishOnHost(options: HostPublishingOptions): { close(): Promis
     const server = createServer((socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
-      void carry(socket, hostPort);
+      void carryToGuest(socket, options.connector(), hostPort);
     });
     server.once("error", (error: NodeJS.ErrnoException) => {
       const why =
@@ -73,27 +73,6 @@ export function publishOnHost(options: HostPublishingOptions): { close(): Promis
     });
     server.listen(hostPort, "127.0.0.1");
     return { server, sockets };
-  };
-  const carry = async (socket: Socket, hostPort: number) => {
-    const connect = options.connector();
-    if (!connect) {
-      socket.destroy();
-      return;
-    }
-    let connection: Awaited<ReturnType<GuestTcpConnector>>;
-    try {
-      connection = await connect("127.0.0.1", hostPort);
-    } catch {
-      // As docker-proxy does when the container does not accept: the host's connection is closed.
-      socket.destroy();
-      return;
-    }
-    socket.once("close", () => connection.close());
-    const toGuest = (Readable.toWeb(socket) as ReadableStream<Uint8Array>).pipeTo(connection.writable);
-    const toHost = Readable.fromWeb(connection.readable as import("node:stream/web").ReadableStream<Uint8Array>);
-    toHost.pipe(socket);
-    toHost.once("error", () => socket.destroy());
-    await toGuest.catch(() => {});
   };
   const off = options.events.on((event) => {
     if (event.type !== "container") return;
@@ -114,4 +93,32 @@ export function publishOnHost(options: HostPublishingOptions): { close(): Promis
     /** Stops every listener: a fresh guest after a fault has none of the old containers (and sends no die for them). */
     reset: stopAll,
   };
+}
+
+/**
+ * Carries one host connection to 127.0.0.1:`port` in a guest (where a proxy listens) until either side ends; without a
+ * guest, or when nothing accepts there, the host's connection is closed, as docker-proxy does.
+ */
+export async function carryToGuest(
+  socket: Socket,
+  connect: GuestTcpConnector | undefined,
+  port: number,
+): Promise<void> {
+  if (!connect) {
+    socket.destroy();
+    return;
+  }
+  let connection: Awaited<ReturnType<GuestTcpConnector>>;
+  try {
+    connection = await connect("127.0.0.1", port);
+  } catch {
+    socket.destroy();
+    return;
+  }
+  socket.once("close", () => connection.close());
+  const toGuest = (Readable.toWeb(socket) as ReadableStream<Uint8Array>).pipeTo(connection.writable);
+  const toHost = Readable.fromWeb(connection.readable as import("node:stream/web").ReadableStream<Uint8Array>);
+  toHost.pipe(socket);
+  toHost.once("error", () => socket.destroy());
+  await toGuest.catch(() => {});
 }
