@@ -3,6 +3,7 @@
 // node, its port answering on every node's address (the routing mesh: a node without a task forwards to another
 // node's), scale up and down, a rolling update of the image, two services finding each other by name on a
 // service network, and a node's guest stopped: its task comes back on the others.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImageService } from "../../engine/index.ts";
 import { openNodeImageService } from "../../engine/node/index.ts";
 import { type NodeDaemons, startNodeDaemons } from "../../engine/node/nodes.ts";
-import { DEBIAN_DOCKER, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
+import { DEBIAN_DOCKER, dockerClientEnv, type Outcome, runDocker } from "../fixtures/docker-cli.ts";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
 
@@ -45,7 +46,11 @@ afterAll(async () => {
 
 /** The docker CLI against node `index` (1-based), as a context pointing at it would. */
 function docker(index: number, args: string[]): Promise<Outcome> {
-  return runDocker({ host: `unix://${served.nodes[index - 1]!.daemon.socketPath}`, home: dir }, args);
+  return runDocker({ host: socketOf(index), home: dir }, args);
+}
+
+function socketOf(index: number): string {
+  return `unix://${served.nodes[index - 1]!.daemon.socketPath}`;
 }
 
 async function ok(index: number, args: string[]): Promise<string> {
@@ -216,7 +221,7 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
       "--constraint",
       "node.labels.zone==b",
       "-p",
-      "8081:80",
+      "18481:80",
       "--hostname",
       "{{.Node.Hostname}}",
       "--stop-grace-period",
@@ -230,10 +235,13 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
     );
     expect(tasks[0]!.split(" ")[0]).toBe("node3");
     for (const index of [1, 2]) {
-      const page = await fetchFrom(index, `http://192.168.86.10${index}:8081/`);
+      const page = await fetchFrom(index, `http://192.168.86.10${index}:18481/`);
       expect(page.code, page.stderr).toBe(0);
       expect(page.stdout).toBe("node3\n");
     }
+    // And on the host's loopback, as Docker Desktop publishes: into node 1's guest, through its mesh to node 3.
+    const fromHost = await fetch("http://127.0.0.1:18481/");
+    expect(await fromHost.text()).toBe("node3\n");
     await ok(1, ["service", "rm", "solo"]);
     const gone = await until(
       () => docker(3, ["ps", "-aq", "--filter", "label=com.docker.swarm.service.name=solo"]),
@@ -264,7 +272,7 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
     expect(await runningTasks("web")).toHaveLength(3);
   }, 180_000);
 
-  it("service update --image rolls the tasks one at a time", async () => {
+  it("service update --image rolls the tasks one at a time, and service rollback rolls them back", async () => {
     await ok(1, ["tag", busybox.reference, "swarm-web:v2"]);
     const updated = await docker(1, [
       "service",
@@ -308,10 +316,24 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
       .sort((a, b) => a - b);
     expect(created[1]! - created[0]!).toBeGreaterThanOrEqual(1000);
     expect(created[2]! - created[1]!).toBeGreaterThanOrEqual(1000);
+
     for (const index of [1, 2, 3]) {
       expect(
         await ok(index, ["ps", "--filter", "label=com.docker.swarm.service.name=web", "--format", "{{.Image}}"]),
       ).toBe("swarm-web:v2\n");
+    }
+
+    // docker service rollback: the spec before the update comes back, rolled the same way.
+    const rolledBack = await docker(1, ["service", "rollback", "web"]);
+    expect(rolledBack.code, rolledBack.stderr).toBe(0);
+    expect(rolledBack.stdout).toContain("rollback: manually requested rollback");
+    expect((await ok(1, ["service", "inspect", "web", "--format", "{{.UpdateStatus.State}}"])).trim()).toBe(
+      "rollback_completed",
+    );
+    for (const index of [1, 2, 3]) {
+      expect(
+        await ok(index, ["ps", "--filter", "label=com.docker.swarm.service.name=web", "--format", "{{.Image}}"]),
+      ).toBe(`${busybox.reference}\n`);
     }
   }, 240_000);
 
@@ -354,7 +376,7 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
       busybox.reference,
       "sh",
       "-c",
-      "echo client up on $WHERE; exec sleep 600",
+      "echo client up on $WHERE; while true; do sleep 1; echo tick; done",
     ]);
     await until(
       async () => [...(await runningTasks("api")), ...(await runningTasks("client"))],
@@ -373,6 +395,24 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
     expect([...seen].sort()).toEqual(apiNodes.sort());
 
     const logs = await ok(1, ["service", "logs", "client"]);
+    // --follow stays and shows the lines that come after it started.
+    const follower = spawn(DEBIAN_DOCKER, ["-H", socketOf(1), "service", "logs", "--follow", "client"], {
+      env: dockerClientEnv(dir),
+    });
+    let followed = "";
+    follower.stdout.on("data", (chunk: Buffer) => {
+      followed += chunk.toString();
+    });
+    const ticks = (text: string) => (text.match(/\| tick$/gm) ?? []).length;
+    const before = ticks(await ok(1, ["service", "logs", "client"]));
+    await until(
+      async () => followed,
+      (text) => ticks(text) >= before + 2,
+      30,
+    );
+    expect(ticks(followed)).toBeGreaterThanOrEqual(before + 2);
+    expect(follower.exitCode).toBeNull();
+    follower.kill();
     expect(logs).toMatch(
       new RegExp(`^client\\.1\\.[a-z0-9]{12}@node${clientNode} +\\| client up on node${clientNode}$`, "m"),
     );
