@@ -28,6 +28,11 @@ export interface BootOptions {
    * names one), its DNS for the embedded resolver, and the Trace's wording.
    */
   relay?: RelayConfig;
+  /**
+   * Adopt the login shell parked in the restored state together with the hello (one round trip fewer than asking
+   * later); `openLoginShell` then hands it over. For a page that opens its terminal at once.
+   */
+  loginShell?: boolean;
 }
 
 /** The learner's shell: what the page's terminal runs, parked in the saved state so a restore finds it started. */
@@ -57,6 +62,9 @@ export interface LoginShell {
  * await drydock.dispose();
  */
 export class Drydock {
+  /** The parked login shell, adopted with the hello (BootOptions.loginShell), until `openLoginShell` takes it. */
+  #earlyLogin: Promise<GuestProcess> | undefined;
+
   private constructor(
     readonly machine: V86Machine,
     readonly agent: AgentClient,
@@ -84,10 +92,19 @@ export class Drydock {
       agent?.fail(error);
     });
     const greeting = performance.now();
+    let earlyLogin: Promise<GuestProcess> | undefined;
     try {
       agent = await Promise.race([
         AgentClient.connect(machine.agentLink, {
           awaitStart: !options.state,
+          ...(options.loginShell && options.state
+            ? {
+                afterSync: (client: AgentClient) => {
+                  earlyLogin = client.adopt(LOGIN_SHELL_KEY);
+                  earlyLogin.catch(() => {});
+                },
+              }
+            : {}),
           consoleTail,
           timeoutMs: options.timeoutMs ?? (options.state ? 10_000 : 60_000),
         }),
@@ -98,7 +115,9 @@ export class Drydock {
       throw error;
     }
     options.onStep?.("agent hello", greeting, performance.now());
-    return new Drydock(machine, agent, options.relay);
+    const drydock = new Drydock(machine, agent, options.relay);
+    drydock.#earlyLogin = earlyLogin;
+    return drydock;
   }
 
   /**
@@ -130,7 +149,14 @@ export class Drydock {
    * const { process, adopted } = await drydock.openLoginShell(24, 80);
    */
   async openLoginShell(rows: number, cols: number): Promise<LoginShell> {
+    const early = this.#earlyLogin;
+    this.#earlyLogin = undefined;
     try {
+      if (early) {
+        const process = await early;
+        process.resize(rows, cols);
+        return { process, adopted: true };
+      }
       return { process: await this.agent.adopt(LOGIN_SHELL_KEY, { pty: { rows, cols } }), adopted: true };
     } catch (error) {
       // A link that failed fails the spawn too, with its own reason.

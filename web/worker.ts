@@ -509,6 +509,8 @@ const api: WorkerApi = {
         // The first start's steps are the page's breakdown; a fresh guest's are not timed.
         ...(fresh ? {} : { onStep: (step: string, start: number, end: number) => timed(step, start, end) }),
         ...(options.relayUrl ? { relay: { url: options.relayUrl } } : {}),
+        // The terminal opens at once: its shell is adopted with the hello.
+        loginShell: true,
       });
     };
     trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);

@@ -237,6 +237,11 @@ export interface ConnectOptions {
    * drydockd is already running, so the engine speaks first.
    */
   awaitStart?: boolean;
+  /**
+   * Called right after the SYNC is sent, before its HELLO: requests made here travel with it (drydockd handles frames
+   * in order), saving a round trip. A restored guest only (a cold boot's drydockd is not listening yet).
+   */
+  afterSync?: (client: AgentClient) => void;
 }
 
 /**
@@ -293,7 +298,9 @@ export class AgentClient {
         .u64(Field.TIME, Math.round((options.now ?? Date.now)()))
         .bytes(Field.ENTROPY, entropy)
         .finish();
-      const frame = await Promise.race([client.#request(Msg.SYNC, sync), deadline]);
+      const syncing = client.#request(Msg.SYNC, sync);
+      options.afterSync?.(client);
+      const frame = await Promise.race([syncing, deadline]);
       client.hello = parseHello(frame.payload);
       if (client.hello.version !== PROTOCOL_VERSION) {
         throw new EngineError(

@@ -2,8 +2,8 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Msg } from "../../engine/agent/protocol.ts";
-import { type Drydock, type GuestProcess, isEngineError } from "../../engine/index.ts";
-import { bootDrydock } from "../../engine/node/index.ts";
+import { Drydock, type GuestProcess, isEngineError } from "../../engine/index.ts";
+import { bootDrydock, ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
 
 let drydock: Drydock;
 
@@ -66,6 +66,25 @@ describe("the learner's shell, parked in the saved state", () => {
     process.kill(9);
     await drain(reader);
     expect((await process.exit).signal).toBe(9);
+  });
+
+  it("is adopted together with the hello when the boot asks for it, then takes the terminal's size", async () => {
+    const guest = await Drydock.boot({
+      artifacts: await loadGuestArtifacts(),
+      wasmPath: v86WasmPath(),
+      state: (await ensureSavedState()).state,
+      loginShell: true,
+    });
+    try {
+      const { process, adopted } = await guest.openLoginShell(33, 90);
+      expect(adopted).toBe(true);
+      const reader = process.stdout.getReader();
+      await readUntil(reader, /drydock:~# /);
+      await process.stdin.getWriter().write(new TextEncoder().encode("echo size=$(stty size)\n"));
+      expect(await readUntil(reader, /size=\d+ \d+\r?\n/)).toContain("size=33 90");
+    } finally {
+      await guest.dispose();
+    }
   });
 
   it("refuses to adopt what was never parked", async () => {
