@@ -10,6 +10,8 @@ import type { NodeStartOptions, NodeWorkerApi, TraceEntry } from "./protocol.ts"
 let drydock: Drydock | undefined;
 let containers: ContainerService | undefined;
 let name = "node";
+/** When this module was evaluated: the first moment the node's worker can time. */
+const evaluatedAt = performance.now();
 
 const api: NodeWorkerApi = {
   async start(options: NodeStartOptions, frames, apiPort, trace) {
@@ -17,7 +19,16 @@ const api: NodeWorkerApi = {
     const timeOffset = performance.timeOrigin - options.timeOrigin;
     const say = (kind: string, text: string) =>
       trace({ time: performance.now() + timeOffset, kind, text: `${name}: ${text}` } satisfies TraceEntry);
+    const steps: { name: string; ms: number }[] = [];
+    let mark = performance.now();
+    const step = (what: string) => {
+      const now = performance.now();
+      steps.push({ name: what, ms: now - mark });
+      mark = now;
+    };
+    steps.push({ name: "worker module evaluated → start received", ms: mark - evaluatedAt });
     const engine = await import("../engine/index.ts");
+    step("load the engine's code");
     const started = performance.now();
     const guest = await engine.Drydock.boot({
       artifacts: { bios: new Uint8Array(options.bios), vgaBios: new Uint8Array(options.vgaBios) },
@@ -27,13 +38,16 @@ const api: NodeWorkerApi = {
       memoryMiB: options.memoryMiB,
     });
     const restoreMs = performance.now() - started;
+    step("restore the guest (v86, saved state)");
     drydock = guest;
     try {
       // Its card on the page's switch, through the cable to the first worker; v86's own router is left unplugged.
       const { card } = guest.machine.takeNetwork();
       engine.patchLinks(card, engine.frameLinkOverPort(frames));
       await engine.applyIdentity(guest, options.identity);
+      step("identity: MAC, address, hostname");
       await engine.routeBlocks(guest.agent, name, options.routes);
+      step("routes to the other nodes' containers");
       say(
         "vm",
         `restore_state in ${Math.round(restoreMs)} ms; ifconfig eth0 hw ether ${options.identity.mac}; ip addr add ${options.identity.address}/24 dev eth0; hostname ${name}`,
@@ -49,6 +63,7 @@ const api: NodeWorkerApi = {
       });
       containers.trace((event) => say("engine", event.command));
       const docker = await engine.serveDockerInGuest(guest, { images, containers });
+      step("engine: images, containers, the Engine API");
       engine.serveApiOverPort(apiPort, async (request) => {
         const response = await docker.fetch(request);
         const url = new URL(request.url);
@@ -62,7 +77,8 @@ const api: NodeWorkerApi = {
       drydock = undefined;
       throw error;
     }
-    return { restoreMs };
+    say("vm", `added: ${steps.map((s) => `${s.name} ${Math.round(s.ms)} ms`).join(" · ")}`);
+    return { restoreMs, steps };
   },
 
   async route(routes, gone) {

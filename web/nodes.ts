@@ -92,6 +92,7 @@ export class PageNodes {
       containers: FIRST_NODE_BLOCK,
       host: LOCAL_HOST,
       addMs: 0,
+      addSteps: [],
     };
     return [first, ...[...this.#remotes.values()].map((remote) => remote.node).sort((a, b) => a.index - b.index)];
   }
@@ -248,7 +249,15 @@ export class PageNodes {
     const host = `tcp://${identity.address}:${DOCKER_PORT}`;
     this.#first = {
       identity,
-      node: { name: identity.name, index: 1, address: identity.address, containers: FIRST_NODE_BLOCK, host, addMs: 0 },
+      node: {
+        name: identity.name,
+        index: 1,
+        address: identity.address,
+        containers: FIRST_NODE_BLOCK,
+        host,
+        addMs: 0,
+        addSteps: [],
+      },
     };
     this.contexts.create({ name: "node1", description: `Drydock node 1 (${identity.address})`, host });
     this.#options.trace(
@@ -267,7 +276,15 @@ export class PageNodes {
     let index = 2;
     while (taken.has(index)) index++;
     if (index > MAX_NODES) throw new Error(`the page has ${MAX_NODES} nodes already: remove one first`);
+    const addSteps: { name: string; ms: number }[] = [];
+    let mark = performance.now();
+    const step = (what: string) => {
+      const now = performance.now();
+      addSteps.push({ name: what, ms: now - mark });
+      mark = now;
+    };
     const cluster = await this.#formCluster();
+    step("node1 on the switch (first add only)");
     const identity = nodeIdentity(index);
     const name = identity.name;
     const containers = nodeAddressSpace(index);
@@ -296,17 +313,23 @@ export class PageNodes {
         "vm",
         `${name}: new Worker(node-worker.ts); restore_state from the first guest's saved state`,
       );
-      await remote.start(
+      step("new Worker");
+      const { steps } = await remote.start(
         Comlink.transfer(options, [state, options.bios, options.vgaBios]),
         Comlink.transfer(frames.port2, [frames.port2]),
         Comlink.transfer(api.port2, [api.port2]),
         Comlink.proxy((entry: TraceEntry) => this.#options.traceEntry(entry)),
       );
+      const inWorker = steps.reduce((sum, s) => sum + s.ms, 0);
+      const before = performance.now() - mark;
+      addSteps.push({ name: "worker start-up, before its first step", ms: Math.max(0, before - inWorker) }, ...steps);
+      mark = performance.now();
       // Every other node routes the new node's block through it.
       const route = [{ block: containers, via: identity.address }];
       const first = this.#options.guest();
       if (first) await routeBlocks(first.agent, "node1", route);
       for (const other of this.#remotes.values()) await other.remote.route(route, []);
+      step("the other nodes route to its containers");
     } catch (error) {
       unplug();
       worker.terminate();
@@ -320,6 +343,7 @@ export class PageNodes {
       containers,
       host,
       addMs: performance.now() - started,
+      addSteps,
     };
     this.#remotes.set(name, { node, identity, worker, remote, transport: apiOverPort(api.port1, name), unplug });
     this.contexts.create({ name, description: `Drydock node ${index} (${identity.address})`, host });

@@ -243,6 +243,8 @@ export interface PageNode {
   host: string;
   /** How long it took to add (restore, identity, engine), in milliseconds; node1: 0. */
   addMs: number;
+  /** Where that time went, step by step (the first worker's steps, then the node's worker's). */
+  addSteps: { name: string; ms: number }[];
 }
 
 export interface NodesState {
@@ -280,7 +282,7 @@ export interface NodeWorkerApi {
     frames: MessagePort,
     api: MessagePort,
     trace: (entry: TraceEntry) => void,
-  ): Promise<{ restoreMs: number }>;
+  ): Promise<{ restoreMs: number; steps: { name: string; ms: number }[] }>;
   /** Routes `routes` and drops the routes to `gone` blocks (a node was added or removed). */
   route(routes: { block: string; via: string }[], gone: string[]): Promise<void>;
   /** The v86 memory (bytes) of its guest. */

@@ -295,11 +295,13 @@ async function wireDocker(): Promise<void> {
     connector: (local) => nodes.connector(local),
     tools: { drydock: (argv, io) => nodes.command(argv, io) },
   });
-  await drydock.agent.writeFile(
-    "/usr/bin/drydock",
-    '#!/bin/sh\n# drydock node add|ls|rm: the page\'s nodes. The docker applet relays it to the engine.\nDRYDOCK_TOOL=drydock exec docker "$@"\n',
-    0o755,
-  );
+  await drydock.agent
+    .writeFile(
+      "/usr/bin/drydock",
+      '#!/bin/sh\n# drydock node add|ls|rm: the page\'s nodes. The docker applet relays it to the engine.\nDRYDOCK_TOOL=drydock exec docker "$@"\n',
+      0o755,
+    )
+    .catch((error: unknown) => trace("error", `drydock node is missing from the guest: ${String(error)}`));
   trace("api", "the Engine API answers on /var/run/docker.sock in the guest");
 }
 
