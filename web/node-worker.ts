@@ -44,26 +44,39 @@ const api: NodeWorkerApi = {
       // Its card on the page's switch, through the cable to the first worker; v86's own router is left unplugged.
       const { card } = guest.machine.takeNetwork();
       engine.patchLinks(card, engine.frameLinkOverPort(frames));
-      await engine.applyIdentity(guest, options.identity);
-      step("identity: MAC, address, hostname");
-      await engine.routeBlocks(guest.agent, name, options.routes);
-      step("routes to the other nodes' containers");
+      // Its identity and routes (eth0) and its engine (sockets, the 9P share) do not wait for each other.
+      const since = performance.now();
+      const wired = (async () => {
+        await engine.applyIdentity(guest, options.identity);
+        const identified = performance.now();
+        await engine.routeBlocks(guest.agent, name, options.routes);
+        return { identityMs: identified - since, routesMs: performance.now() - identified };
+      })();
+      const serving = (async () => {
+        const images = await engine.ImageService.open({
+          storage: "memory",
+          endpoint: engine.proxyEndpoint(options.proxyUrl),
+          onRequest: ({ method, url }) => say("http", `${method} ${url}`),
+        });
+        containers = engine.ContainerService.open(guest, images, {
+          addressSpace: options.addressSpace,
+          records: false,
+        });
+        containers.trace((event) => say("engine", event.command));
+        const docker = await engine.serveDockerInGuest(guest, { images, containers });
+        return { docker, engineMs: performance.now() - since };
+      })();
+      const [{ identityMs, routesMs }, { docker, engineMs }] = await Promise.all([wired, serving]);
+      step("identity and routes ‖ engine");
+      steps.push(
+        { name: "(identity: MAC, address, hostname)", ms: identityMs },
+        { name: "(routes to the other nodes' containers)", ms: routesMs },
+        { name: "(engine: images, containers, the Engine API)", ms: engineMs },
+      );
       say(
         "vm",
         `restore_state in ${Math.round(restoreMs)} ms; ifconfig eth0 hw ether ${options.identity.mac}; ip addr add ${options.identity.address}/24 dev eth0; hostname ${name}`,
       );
-      const images = await engine.ImageService.open({
-        storage: "memory",
-        endpoint: engine.proxyEndpoint(options.proxyUrl),
-        onRequest: ({ method, url }) => say("http", `${method} ${url}`),
-      });
-      containers = engine.ContainerService.open(guest, images, {
-        addressSpace: options.addressSpace,
-        records: false,
-      });
-      containers.trace((event) => say("engine", event.command));
-      const docker = await engine.serveDockerInGuest(guest, { images, containers });
-      step("engine: images, containers, the Engine API");
       engine.serveApiOverPort(apiPort, async (request) => {
         const response = await docker.fetch(request);
         const url = new URL(request.url);

@@ -109,8 +109,9 @@ const suite: BenchSuite = {
       await new Promise((resolve) => setTimeout(resolve, 5_000));
       const rssAfter = await descendantsRss();
       const memoryAfter = await pageMemory(page);
-      const steps = await page.locator("#trace").innerText();
-      const lastSteps = [...steps.matchAll(/node\d+: added: ([^\n]+)/g)].map((match) => match[1]);
+      const lastSteps = (await page.locator("#trace li").allInnerTexts())
+        .map((text) => text.replace(/\s+/g, " "))
+        .filter((text) => /node\d+: added: /.test(text));
       console.log(`page-nodes: where an add's time went (the node's worker), per node:\n  ${lastSteps.join("\n  ")}`);
 
       // node1 → node2, guest to guest across two workers.
