@@ -39,14 +39,17 @@ describe("nodes in the page", () => {
     expect(reached).toMatch(/2 packets transmitted, 2 packets received/);
     expect(reached).toMatch(/served-by-[0-9a-f]{12}-on-node2/);
 
-    // The terminal's docker follows the context: node 2's containers only, and the bar says so.
+    // DOCKER_HOST names node 2 for one command; then the terminal's docker follows the context: node 2's containers
+    // only, and the bar says so.
     await typeCommand(
       page,
-      "clear; docker context use node2; docker ps --format 'ps:{{.Names}}'; docker context ls; echo listed-$((40+2))",
+      "clear; DOCKER_HOST=tcp://192.168.86.102:2375 docker ps --format 'host:{{.Names}}'; docker context use node2; docker ps --format 'ps:{{.Names}}'; docker context ls; echo listed-$((40+2))",
     );
     await expect.poll(() => unwrappedTerminalText(page), { timeout: 60_000 }).toContain("listed-42");
     const listed = await unwrappedTerminalText(page);
     expect(listed).toContain('Current context is now "node2"');
+    expect(listed).toContain("host:web");
+    expect(listed).not.toContain("host:mine");
     expect(listed).toContain("ps:web");
     expect(listed).not.toContain("ps:mine");
     expect(listed).toMatch(/node2 \*\s+Drydock node 2 \(192\.168\.86\.102\)\s+tcp:\/\/192\.168\.86\.102:2375/);
