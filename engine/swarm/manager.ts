@@ -1034,7 +1034,8 @@ export class SwarmManager {
       });
       task.cleaned = true;
     } catch (error) {
-      this.#report(`swarm: removing task ${task.id}'s container: ${String(error)}`);
+      // A node whose guest went meanwhile took the container with it: nothing to say.
+      if (this.containersOf(task)) this.#report(`swarm: removing task ${task.id}'s container: ${String(error)}`);
     } finally {
       task.busy = false;
       this.#kick();
