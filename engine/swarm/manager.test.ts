@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import type { ImageService } from "../image-service.ts";
+import { SWARM_ERRORS, SwarmManager } from "./manager.ts";
+
+/** A manager over three members with no guest behind them (no tasks are started: nothing to place them on). */
+function cluster() {
+  const swarm = new SwarmManager({ images: {} as ImageService });
+  for (const index of [1, 2, 3]) {
+    swarm.addMember({
+      identity: { index, name: `node${index}`, address: `192.168.86.${100 + index}` },
+      containers: () => undefined,
+      up: () => false,
+    });
+  }
+  return swarm;
+}
+
+const web = (extra: Record<string, unknown> = {}) => ({
+  Name: "web",
+  TaskTemplate: { ContainerSpec: { Image: "busybox" } },
+  EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] },
+  ...extra,
+});
+
+describe("SwarmManager: membership", () => {
+  it("init makes a manager and leader; a join is checked against the address and the token", () => {
+    const swarm = cluster();
+    try {
+      expect(() => swarm.requireManager("node1")).toThrow(SWARM_ERRORS.notInSwarm);
+      const id = swarm.init("node1");
+      expect(swarm.nodeOf("node1")).toMatchObject({ id, role: "manager", leader: true });
+      expect(() => swarm.init("node1")).toThrow(SWARM_ERRORS.alreadyInSwarm);
+      expect(() => swarm.init("node2")).toThrow("this cluster already has a swarm (managers at 192.168.86.101:2377)");
+      const { worker, manager } = swarm.swarm!.tokens;
+      expect(worker).toMatch(/^SWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}$/);
+      expect(worker.slice(0, 60)).toBe(manager.slice(0, 60));
+      expect(() => swarm.join("node2", { token: `${worker}x`, remoteAddrs: ["192.168.86.101:2377"] })).toThrow(
+        "A valid join token is necessary to join this cluster",
+      );
+      expect(() => swarm.join("node2", { token: worker, remoteAddrs: ["192.168.86.103:2377"] })).toThrow(
+        "could not reach a swarm manager at 192.168.86.103:2377: the managers are at 192.168.86.101:2377",
+      );
+      swarm.join("node2", { token: worker, remoteAddrs: ["node1"] });
+      swarm.join("node3", { token: manager, remoteAddrs: ["192.168.86.101:2377"] });
+      expect(swarm.nodeOf("node2")?.role).toBe("worker");
+      expect(swarm.nodeOf("node3")?.role).toBe("manager");
+      expect(() => swarm.requireManager("node2")).toThrow(SWARM_ERRORS.worker);
+    } finally {
+      swarm.close();
+    }
+  });
+
+  it("leave: a manager needs --force, the last one dissolves the swarm; node update checks the version", () => {
+    const swarm = cluster();
+    try {
+      swarm.init("node1");
+      swarm.join("node2", { token: swarm.swarm!.tokens.worker, remoteAddrs: ["192.168.86.101"] });
+      const node2 = swarm.nodeOf("node2")!;
+      expect(() => swarm.updateNode("node2", node2.version - 1, { availability: "drain" })).toThrow(
+        "update out of sequence",
+      );
+      swarm.updateNode("node2", node2.version, { availability: "drain", labels: { zone: "b" } });
+      expect(swarm.node("node2")).toMatchObject({ availability: "drain", labels: { zone: "b" } });
+      expect(() => swarm.updateNode("node1", swarm.node("node1").version, { role: "worker" })).toThrow(
+        "attempting to demote the last manager of the swarm",
+      );
+      swarm.leave("node2", false);
+      expect(swarm.nodeOf("node2")).toBeUndefined();
+      expect(swarm.node("node2")).toMatchObject({ left: true, ready: false });
+      swarm.removeNode("node2", false);
+      expect(() => swarm.node("node2")).toThrow("node node2 not found");
+      expect(() => swarm.leave("node3", false)).toThrow(SWARM_ERRORS.notPartOfSwarm);
+      expect(() => swarm.leave("node1", false)).toThrow(SWARM_ERRORS.lastManager);
+      swarm.leave("node1", true);
+      expect(swarm.swarm).toBeUndefined();
+      expect(swarm.nodes()).toEqual([]);
+    } finally {
+      swarm.close();
+    }
+  });
+});
+
+describe("SwarmManager: services", () => {
+  it("refuses a second service of a name or on a taken port, and a network that is not the swarm's", () => {
+    const swarm = cluster();
+    try {
+      swarm.init("node1");
+      const service = swarm.createService(web());
+      expect(service.id).toMatch(/^[a-z0-9]{25}$/);
+      expect(swarm.service("web").id).toBe(service.id);
+      expect(() => swarm.createService(web())).toThrow(
+        "name conflicts with an existing object: service web already exists",
+      );
+      expect(() => swarm.createService(web({ Name: "other" }))).toThrow(
+        `port '8080' is already in use by service 'web' (${service.id}) as an ingress port`,
+      );
+      expect(() =>
+        swarm.createService({
+          Name: "api",
+          TaskTemplate: { ContainerSpec: { Image: "x" }, Networks: [{ Target: "appnet" }] },
+        }),
+      ).toThrow("network appnet not found: create it on a manager with docker network create -d overlay appnet");
+      const network = swarm.createNetwork({ name: "appnet", attachable: false, labels: {} });
+      const api = swarm.createService({
+        Name: "api",
+        TaskTemplate: { ContainerSpec: { Image: "x" }, Networks: [{ Target: network.id }] },
+      });
+      expect(api.plan.networks).toEqual([{ target: "appnet", aliases: [] }]);
+    } finally {
+      swarm.close();
+    }
+  });
+
+  it("an update of the task template starts a rolling update; a scale does not", () => {
+    const swarm = cluster();
+    try {
+      swarm.init("node1");
+      const service = swarm.createService(web());
+      expect(() => swarm.updateService("web", service.version + 1, web())).toThrow("update out of sequence");
+      swarm.updateService("web", service.version, web({ Mode: { Replicated: { Replicas: 5 } } }));
+      expect(swarm.service("web")).toMatchObject({ template: 1, plan: { replicas: 5 } });
+      expect(swarm.service("web").update).toBeUndefined();
+      swarm.updateService(
+        "web",
+        swarm.service("web").version,
+        web({ TaskTemplate: { ContainerSpec: { Image: "v2" } } }),
+      );
+      expect(swarm.service("web")).toMatchObject({ template: 2, update: { state: "updating" } });
+      swarm.updateService("web", swarm.service("web").version, {}, { rollback: true });
+      expect(swarm.service("web")).toMatchObject({
+        template: 3,
+        update: { state: "rollback_started" },
+        plan: { image: "busybox" },
+      });
+    } finally {
+      swarm.close();
+    }
+  });
+});
