@@ -205,6 +205,30 @@ describe("ptys", () => {
   });
 });
 
+describe("a terminal's cursor report", () => {
+  it("is dropped when it reaches a pty in line mode (nobody asked: it would be echoed as ^[[20;12R), kept in raw mode", async () => {
+    const { proc, type } = await shellOnPty();
+    const reader = proc.stdout.getReader();
+    await readUntil(reader, /\$ /);
+    // cat reads in line mode, as a shell's next command does when the answer to its prompt's question comes late.
+    await type("echo go; cat\n");
+    await readUntil(reader, /\r\ngo\r\n/);
+    await type("\x1b[20;12R");
+    await type("after\n");
+    const seen = await readUntil(reader, /after\r\nafter\r\n/);
+    expect(seen).not.toContain("20;12R");
+    await type("\x04");
+    await readUntil(reader, /\$ /);
+    // A program that reads raw (a line editor, vi) gets the answer it asked for, byte for byte.
+    await type("stty raw -echo; echo ready; head -c 8 | od -An -c; stty sane\n");
+    await readUntil(reader, /ready\r?\n/);
+    await type("\x1b[20;12R");
+    expect(await readUntil(reader, /R\s*\r?\n/)).toMatch(/033\s+\[\s+2\s+0\s+;\s+1\s+2\s+R/);
+    proc.kill(9);
+    await drain(reader);
+  });
+});
+
 describe("many processes", () => {
   async function guestResources(): Promise<{ fds: number; zombies: number }> {
     const { stdout } = await drydock.agent.run([

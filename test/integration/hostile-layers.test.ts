@@ -113,6 +113,9 @@ describe("the hostile layer that can be made safe is unpacked inside itself", ()
       "cat /hvc-copy 2>/dev/null && echo opened-hvc || echo refused-hvc",
       "cat /disk-copy 2>/dev/null && echo opened-disk || echo refused-disk",
       "cat /zstd 2>/dev/null; true",
+      // sysfs and its masks land where the container's /sys link points inside its root.
+      "test -d /sys/kernel && echo sysfs-inside",
+      "ls -A /sys/firmware | wc -l",
     ].join("; ");
     const { id, exited } = await containers.run(hostile.safe.reference, { cmd: ["sh", "-c", script] });
     expect((await exited).code).toBe(0);
@@ -130,12 +133,15 @@ describe("the hostile layer that can be made safe is unpacked inside itself", ()
         "660 block special file",
         "refused-hvc",
         "refused-disk",
+        "sysfs-inside",
+        "0",
         "",
       ].join("\n"),
     );
     // Nothing landed in the guest itself.
     expect((await drydock.agent.run(["/bin/busybox", "ls", "/outside"])).code).not.toBe(0);
     expect((await drydock.agent.run(["/bin/busybox", "ls", "/marker.txt"])).code).not.toBe(0);
+    expect((await drydock.agent.run(["/bin/busybox", "ls", "/tmp/sys-out"])).code).not.toBe(0);
     await containers.remove(id);
   });
 

@@ -23,6 +23,10 @@ void arena_reset(void);
 char *arena_str(const uint8_t *value, uint16_t size);
 int mkdir_parents(char *path, mode_t mode);
 
+/* securejoin.c: `unsafe` looked up inside `root` as the container will see it (its symlinks followed there, `..`
+ * stopped at the root); missing components are kept as named. Returns 0, or -1 with errno. */
+int secure_join(const char *root, const char *unsafe, char *out, size_t size);
+
 /* network.c: bridges, namespaces, veth pairs, routing rules, the port proxy and DNS sockets (PROTOCOL.md). */
 #define NET_MAX_POLL 512
 void net_init(void);

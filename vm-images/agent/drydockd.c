@@ -272,6 +272,21 @@ static void drain_exited_pty(struct stream *s) {
 		}
 }
 
+/* A terminal's answer to "where is the cursor?" (ESC [ row ; col R), arriving at a pty nobody reads raw: the
+ * program that asked (busybox's line editor asks after each prompt) has already gone back to line mode, often
+ * because a command was typed before the answer came. The kernel would echo it as `^[[20;12R` and hand it to the
+ * next command as input, so it is dropped instead. */
+static int stray_cursor_report(const struct stream *s, const uint8_t *p, size_t len) {
+	if (!s->pty || s->in_fd < 0 || len < 6 || p[0] != 0x1b || p[1] != '[' || p[len - 1] != 'R') return 0;
+	int semicolons = 0;
+	for (size_t i = 2; i < len - 1; i++) {
+		if (p[i] == ';') semicolons++;
+		else if (p[i] < '0' || p[i] > '9') return 0;
+	}
+	struct termios t;
+	return semicolons == 1 && tcgetattr(s->in_fd, &t) == 0 && (t.c_lflag & ICANON);
+}
+
 static void pump_input(struct stream *s) {
 	if (s->in_fd >= 0 && s->in_len > 0) {
 		ssize_t n = write(s->in_fd, s->in_buf, s->in_len);
@@ -420,6 +435,32 @@ static void enter_container(struct spawn_req *r, int errfd) {
 	if (chdir(r->cwd ? r->cwd : "/") < 0) child_fail(errfd, "chdir %s", r->cwd ? r->cwd : "/");
 }
 
+/* A path of the container, as a path in the guest: looked up inside the root with the root's symlinks followed
+ * there (securejoin.c), so an image's links cannot send a mount, a mask, a device node or a directory made for one
+ * outside the container. Without a root, the path as given. */
+static void in_root(struct spawn_req *r, const char *path, char *out, size_t size, int errfd) {
+	if (!r->root) {
+		snprintf(out, size, "%s", path);
+		return;
+	}
+	if (secure_join(r->root, path, out, size) < 0)
+		child_fail(errfd, "look up %s inside the container's root", path);
+}
+
+/* The same for a name about to be made (a device node, a symlink): its directory is looked up inside the root, the
+ * name itself is not followed. */
+static void name_in_root(struct spawn_req *r, const char *path, char *out, size_t size, int errfd) {
+	const char *slash = strrchr(path, '/');
+	if (!r->root || !slash) return in_root(r, path, out, size, errfd);
+	char dir[512];
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	in_root(r, dir[0] ? dir : "/", out, size, errfd);
+	size_t len = strlen(out);
+	if (len > 0 && out[len - 1] == '/') len--;
+	if (len + strlen(slash) + 1 > size) child_fail(errfd, "the path %s is too long", path);
+	strcpy(out + len, slash);
+}
+
 static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], int out[2], int err[2]) {
 	sigset_t all;
 	sigemptyset(&all);
@@ -466,26 +507,32 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 		if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) child_fail(errfd, "bring lo up");
 		close(sock);
 	}
-	const char *prefix = r->root ? r->root : "";
 	char target[512];
 	for (int i = 0; i < r->mount_count; i++) {
-		snprintf(target, sizeof target, "%s%s", prefix, r->mounts[i].target);
-		/* A bind of a file needs a file to cover (runc makes one too); everything else a directory. */
+		in_root(r, r->mounts[i].target, target, sizeof target, errfd);
+		/* A bind of a file needs a file to cover (runc makes one too); everything else a directory. Missing parents
+		 * are made, as Docker makes them. */
 		struct stat st;
 		if ((r->mounts[i].flags & MS_BIND) && r->mounts[i].source && stat(r->mounts[i].source, &st) == 0 &&
 		    !S_ISDIR(st.st_mode)) {
+			char *slash = strrchr(target, '/');
+			if (slash && slash != target) {
+				*slash = 0;
+				mkdir_parents(target, 0755);
+				*slash = '/';
+			}
 			/* O_EXCL: an existing file is left as it is (opening it for writing would copy it up on overlayfs). */
 			int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 			if (fd >= 0) close(fd);
 		} else {
-			mkdir(target, 0755);
+			mkdir_parents(target, 0755);
 		}
 		if (mount(r->mounts[i].source, target, r->mounts[i].fstype, r->mounts[i].flags, r->mounts[i].data) < 0)
 			child_fail(errfd, "mount %s on %s", r->mounts[i].source, target);
 	}
 	/* The container's device nodes, made in its fresh /dev (the device program decides who may open them). */
 	for (int i = 0; i < r->device_count; i++) {
-		snprintf(target, sizeof target, "%s%s", prefix, r->devices[i].path);
+		name_in_root(r, r->devices[i].path, target, sizeof target, errfd);
 		mode_t type = r->devices[i].type == 'b' ? S_IFBLK : r->devices[i].type == 'p' ? S_IFIFO : S_IFCHR;
 		unlink(target);
 		if (mknod(target, type | (r->devices[i].mode & 07777), makedev(r->devices[i].major, r->devices[i].minor)) < 0)
@@ -494,13 +541,13 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 			child_fail(errfd, "set the owner and mode of %s", target);
 	}
 	for (int i = 0; i < r->symlink_count; i++) {
-		snprintf(target, sizeof target, "%s%s", prefix, r->symlinks[i].path);
+		name_in_root(r, r->symlinks[i].path, target, sizeof target, errfd);
 		if (symlink(r->symlinks[i].target, target) < 0 && errno != EEXIST) child_fail(errfd, "symlink %s", target);
 	}
 	/* Masked paths: a directory is covered by an empty read-only tmpfs, a file by /dev/null; missing ones are
 	 * skipped (runc does the same). */
 	for (int i = 0; i < r->mask_count; i++) {
-		snprintf(target, sizeof target, "%s%s", prefix, r->masks[i]);
+		in_root(r, r->masks[i], target, sizeof target, errfd);
 		struct stat st;
 		if (stat(target, &st) < 0) {
 			if (errno == ENOENT) continue;
@@ -514,7 +561,7 @@ static void child_setup(struct spawn_req *r, int errfd, int slave, int in[2], in
 	 * itself, already a mount of its own. */
 	for (int i = 0; i < r->readonly_count; i++) {
 		int whole = !strcmp(r->readonly[i], "/");
-		snprintf(target, sizeof target, "%s%s", prefix, whole ? "" : r->readonly[i]);
+		in_root(r, whole ? "/" : r->readonly[i], target, sizeof target, errfd);
 		struct statvfs sv;
 		if (statvfs(target, &sv) < 0) {
 			if (errno == ENOENT) continue;
@@ -1218,7 +1265,12 @@ static void dispatch(uint16_t type, uint32_t id, const uint8_t *p, size_t len) {
 		if (!(s = find_stream(id))) return;
 		if (s->kind == S_CONN && s->in_fd < 0) return; /* its client left: nothing will read this */
 		if (len == 0) s->in_close_pending = 1;
-		else if (s->in_len + len > STREAM_WINDOW) return send_error(id, ENOBUFS, "input beyond the credit window");
+		else if (stray_cursor_report(s, p, len)) {
+			uint8_t b[5] = {CH_INPUT};
+			put32(b + 1, len);
+			send_frame(MSG_CREDIT, s->id, b, 5);
+			return;
+		} else if (s->in_len + len > STREAM_WINDOW) return send_error(id, ENOBUFS, "input beyond the credit window");
 		else {
 			memcpy(s->in_buf + s->in_len, p, len);
 			s->in_len += len;
