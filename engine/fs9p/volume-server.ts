@@ -3,7 +3,7 @@
 // --allow-bind (engine/node/host-tree.ts). Metadata requests (walk, getattr, mkdir, rename, unlink, setattr without a
 // size…) are answered synchronously from the tree; reads, writes, truncates and fsync answer with a promise. The share
 // router (share.ts) hands it the requests under one of the share's reserved directories.
-import { FsError, type Inode, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, type VolumeTree } from "../volumes/tree.ts";
+import { FsError, type Inode, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT } from "../volumes/tree.ts";
 
 /** What a served inode shows: VolumeTree's inode, or a host file's (no `volume`, no `entries`). */
 export type ServedInode = Omit<Inode, "volume" | "entries" | "parent">;
