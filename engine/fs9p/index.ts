@@ -15,8 +15,9 @@
 //   directories, symlinks, hard links (one inode, the target's, with its link count), whiteouts as character
 //   devices 0:0, and opaque directories answering the xattr `trusted.overlay.opaque` = `y`. Other xattrs come from
 //   the layer tar; listings name only user.* and trusted.* (what any kernel can read back, so overlayfs' copy-up
-//   never trips on one). Real device nodes show as UNKNOWN_DEVICE (0:1), because the index keeps no device numbers
-//   and 0:0 would make them whiteouts. Qids are stable for the server's life: inode numbers and page cache stay valid.
+//   never trips on one). Device nodes have the numbers of the layer's tar (an index made before those were kept
+//   shows UNKNOWN_DEVICE, 0:1, since 0:0 would make them whiteouts). Qids are stable for the server's life: inode
+//   numbers and page cache stay valid.
 //
 //   Mount it once per boot, after a restore (a saved state must hold no 9P fids; a second mount of host9p fails with
 //   EBUSY: the virtio channel takes one client), then stack layers top first:

@@ -76,6 +76,8 @@ function sampleLayers(): MemoryLayers {
     { path: "data/link.txt", type: "hardlink", linkTarget: "data/keep.txt", data: "kept\n" },
     { path: "dev", type: "directory" },
     { path: "dev/null", type: "characterDevice", mode: 0o666 },
+    { path: "dev/hvc0", type: "characterDevice", mode: 0o600, devMajor: 229, devMinor: 0 },
+    { path: "dev/loop300", type: "blockDevice", mode: 0o660, devMajor: 7, devMinor: 300 },
     { path: "etc", type: "directory" },
     { path: "etc/gone.txt", type: "file", data: "soon gone\n" },
     { path: "etc/caps", type: "file", xattrs: { "security.capability": "cap", "user.note": "hello" } },
@@ -275,6 +277,7 @@ const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
 
 // --- the tests ------------------------------------------------------------------------------------------------
 
@@ -388,12 +391,18 @@ describe("a layer's files", () => {
     expect(text(await client.read(2, 0, 100))).toBe("kept\n");
   });
 
-  it("shows a whiteout as a character device 0:0, and other devices not as whiteouts", async () => {
+  it("shows a whiteout as a character device 0:0, and other devices with their numbers, never as whiteouts", async () => {
     const { client } = await connect();
     const whiteout = await client.getattr(await client.open(1, [TOP, "etc", "gone.txt"]));
     expect(whiteout).toMatchObject({ mode: S_IFCHR, rdev: 0, size: 0 });
-    const device = await client.getattr(await client.open(2, [BASE, "dev", "null"]));
-    expect(device).toMatchObject({ mode: S_IFCHR | 0o666, rdev: UNKNOWN_DEVICE });
+    // An index made before device numbers were kept.
+    const unnumbered = await client.getattr(await client.open(2, [BASE, "dev", "null"]));
+    expect(unnumbered).toMatchObject({ mode: S_IFCHR | 0o666, rdev: UNKNOWN_DEVICE });
+    // new_encode_dev: minor's low byte, major, then minor's high bits.
+    const hvc = await client.getattr(await client.open(3, [BASE, "dev", "hvc0"]));
+    expect(hvc).toMatchObject({ mode: S_IFCHR | 0o600, rdev: 229 << 8 });
+    const loop = await client.getattr(await client.open(4, [BASE, "dev", "loop300"]));
+    expect(loop).toMatchObject({ mode: S_IFBLK | 0o660, rdev: (300 & 0xff) | (7 << 8) | ((300 & ~0xff) << 12) });
   });
 
   it("lists a directory with qids and d_types, across as many Treaddir calls as it takes", async () => {

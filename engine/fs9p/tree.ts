@@ -17,11 +17,21 @@ export const S_IFIFO = 0o010000;
 export const OPAQUE_XATTR = "trusted.overlay.opaque";
 
 /**
- * The device number of character and block devices in a layer. The layer index does not record the numbers the
- * tar had, and 0:0 would turn a character device into a whiteout in overlayfs' eyes (hiding whatever lower layers
- * have at that path). Major 0 names no driver, so the node shows up and opening it fails with ENXIO.
+ * The device number of character and block devices whose numbers a layer index does not record (indexes made before
+ * the tar's devmajor and devminor were read). 0:0 would turn a character device into a whiteout in overlayfs' eyes
+ * (hiding whatever lower layers have at that path); major 0 names no driver, so the node shows up and opening it
+ * fails with ENXIO.
  */
 export const UNKNOWN_DEVICE = 1;
+
+/** Linux's `new_encode_dev`: the device number the kernel decodes from Tgetattr's `st_rdev`. */
+export const encodeDev = (major: number, minor: number) => (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
+
+/** A layer's device entry's number: the tar's, or UNKNOWN_DEVICE for an index that has none. */
+function deviceOf(entry: LayerEntry): number {
+  if (entry.devMajor === undefined || entry.devMinor === undefined) return UNKNOWN_DEVICE;
+  return encodeDev(entry.devMajor, entry.devMinor);
+}
 
 const DT: Record<number, number> = {
   [S_IFIFO]: 1,
@@ -156,9 +166,9 @@ function attributesOf(entry: LayerEntry): NodeAttributes {
       // Overlayfs' whiteout: a character device 0:0.
       return { ...common, mode: S_IFCHR, size: 0, rdev: 0 };
     case "characterDevice":
-      return { ...common, mode: S_IFCHR | permissions, size: 0, rdev: UNKNOWN_DEVICE };
+      return { ...common, mode: S_IFCHR | permissions, size: 0, rdev: deviceOf(entry) };
     case "blockDevice":
-      return { ...common, mode: S_IFBLK | permissions, size: 0, rdev: UNKNOWN_DEVICE };
+      return { ...common, mode: S_IFBLK | permissions, size: 0, rdev: deviceOf(entry) };
     case "fifo":
       return { ...common, mode: S_IFIFO | permissions, size: 0, rdev: 0 };
   }

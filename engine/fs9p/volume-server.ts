@@ -4,6 +4,7 @@
 // size…) are answered synchronously from the tree; reads, writes, truncates and fsync answer with a promise. The share
 // router (share.ts) hands it the requests under one of the share's reserved directories.
 import { FsError, type Inode, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT } from "../volumes/tree.ts";
+import { encodeDev } from "./tree.ts";
 
 /** What a served inode shows: VolumeTree's inode, or a host file's (no `volume`, no `entries`). */
 export type ServedInode = Omit<Inode, "volume" | "entries" | "parent">;
@@ -92,9 +93,6 @@ function qidOf(inode: ServedInode, base: number): Qid {
     path: base + inode.ino,
   };
 }
-
-/** Linux's `new_encode_dev`. */
-const encodeDev = (major: number, minor: number) => (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
 
 export class VolumeServer {
   #msize = 8192;

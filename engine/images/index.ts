@@ -14,8 +14,8 @@
 //   blob <config>            the image config (rootfs.diff_ids, history, run defaults)
 //   blob <layer>             the compressed layer, as downloaded and verified
 //   blob <layer index>       JSON LayerIndex: every path of the layer, sorted, parents first, with type, mode,
-//                            uid, gid, size, mtime, link target, xattrs, whiteout/opaque flags, and for regular files
-//                            the digest of the blob with their bytes
+//                            uid, gid, size, mtime, link target, xattrs, device numbers, whiteout/opaque flags,
+//                            and for regular files the digest of the blob with their bytes
 //   blob <file bytes>        one per distinct file content (sha256 of the bytes), shared across layers and images
 //
 // A 9P server (fs9p/) serves a layer lazily: stat and readdir from the index, reads from a file blob with a byte

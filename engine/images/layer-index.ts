@@ -37,6 +37,12 @@ export interface LayerEntry {
   opaque?: boolean;
   /** Extended attributes from PAX `SCHILY.xattr.*` records. */
   xattrs?: Record<string, string>;
+  /**
+   * A character or block device's numbers, from the tar header's devmajor and devminor. Indexes made before they
+   * were read have none: such a device shows as 0:1, which no driver answers.
+   */
+  devMajor?: number;
+  devMinor?: number;
 }
 
 export interface LayerIndex {
@@ -112,6 +118,8 @@ export function parseLayerIndex(bytes: Uint8Array, what = "layer index"): LayerI
       content: entry.content === undefined ? undefined : json.digest(entry.content, `${path}.content`),
       opaque: json.optionalBoolean(entry.opaque, `${path}.opaque`),
       xattrs: json.optionalStringMap(entry.xattrs, `${path}.xattrs`),
+      devMajor: entry.devMajor === undefined ? undefined : json.size(entry.devMajor, `${path}.devMajor`),
+      devMinor: entry.devMinor === undefined ? undefined : json.size(entry.devMinor, `${path}.devMinor`),
     };
   });
   return {

@@ -1,6 +1,6 @@
 import type { TarEntry } from "modern-tar";
 import { describe, expect, it } from "vitest";
-import { gzip, tar } from "../../test/fakes/registry.ts";
+import { gzip, tar, withDeviceNumbers } from "../../test/fakes/registry.ts";
 import { MemoryContentStore } from "../content/index.ts";
 import { isEngineError } from "../errors.ts";
 import { defaultHasherFactory, digestOf, type LayerCompression } from "../oci/index.ts";
@@ -170,6 +170,48 @@ describe("unpackLayer", async () => {
       const error = await unpack(await tar(entries), "none").catch((caught: unknown) => caught);
       expect(isEngineError(error, "invalidArgument")).toBe(true);
     }
+  });
+
+  it("keeps a device's numbers from its tar header", async () => {
+    const layer = withDeviceNumbers(
+      await tar([
+        entry({ name: "dev/hvc0", type: "character-device", size: 0, mode: 0o600 }),
+        file("after.txt", "framed right after the devices\n"),
+        entry({ name: "dev/vda", type: "block-device", size: 0, mode: 0o660 }),
+        entry({ name: "dev/big-minor", type: "character-device", size: 0, mode: 0o600 }),
+      ]),
+      { "dev/hvc0": [229, 0], "dev/vda": [254, 0], "dev/big-minor": [10, 70_000] },
+    );
+    const { byPath } = await unpack(await gzip(layer), "gzip");
+    expect(byPath.get("dev/hvc0")).toMatchObject({ type: "characterDevice", mode: 0o600, devMajor: 229, devMinor: 0 });
+    expect(byPath.get("dev/vda")).toMatchObject({ type: "blockDevice", devMajor: 254, devMinor: 0 });
+    expect(byPath.get("dev/big-minor")).toMatchObject({ devMajor: 10, devMinor: 70_000 });
+    expect(byPath.get("after.txt")).toMatchObject({ type: "file", size: 31 });
+  });
+
+  it("refuses a device the guest's kernel cannot number", async () => {
+    const layer = withDeviceNumbers(await tar([entry({ name: "odd", type: "block-device", size: 0 })]), {
+      odd: [5000, 1],
+    });
+    await expect(unpack(layer, "none")).rejects.toThrow(/"odd" is a device 5000:1, which Linux cannot number/);
+  });
+
+  it("refuses a PAX header over Go's 1 MiB with Go's words, and takes one just under", async () => {
+    const pax = (bytes: number) => file("x.txt", "x\n", { pax: { "SCHILY.xattr.user.big": "v".repeat(bytes) } });
+    const under = await unpack(await tar([pax((1 << 20) - 64)]), "none");
+    expect(under.byPath.get("x.txt")?.xattrs?.["user.big"]).toHaveLength((1 << 20) - 64);
+    const error = await unpack(await tar([pax(1 << 20)]), "none").catch((caught: unknown) => caught);
+    expect(isEngineError(error, "dataLoss")).toBe(true);
+    expect((error as Error).message).toMatch(
+      /a PAX header of 1048\d{3} bytes, over the 1 MiB that Docker's tar reader takes \(archive\/tar: header field too long\)/,
+    );
+  });
+
+  it("refuses a tar whose entry two readers would frame differently", async () => {
+    // A regular file whose name ends in "/" is a directory to one reader and a file with 600 bytes to another.
+    const layer = await tar([file("odd/", "y".repeat(600)), file("next.txt", "next\n")]);
+    const error = await unpack(layer, "none").catch((caught: unknown) => caught);
+    expect(isEngineError(error, "dataLoss")).toBe(true);
   });
 
   it("gives a cut tar a different diff id, and fails on corrupt gzip", async () => {

@@ -6,8 +6,8 @@
 // Docker unpack: `..` never leaves the root; a path under a symlink of the same layer is resolved within the layer
 // (an absolute target from the layer's root); a hard link must name a file earlier in the layer; a later entry
 // replaces an earlier one (a directory replaced by a file takes its children with it); device nodes and setuid bits
-// are kept as entries (the container's confinement decides what they may do); a damaged, cut or oversized header
-// ends the unpack with an error.
+// are kept as entries with their numbers (the container's confinement decides what they may do); a damaged, cut or
+// oversized header (a PAX or long-name header over Go's 1 MiB) ends the unpack with an error.
 import { createTarDecoder, type ParsedTarEntry, type TarHeader } from "modern-tar";
 import type { ContentStore } from "../content/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
@@ -21,6 +21,7 @@ import {
   normalizeLayerPath,
   parentPath,
 } from "./layer-index.ts";
+import { type TarHeaderFacts, TarHeaderTap } from "./tar-headers.ts";
 
 const WHITEOUT_PREFIX = ".wh.";
 const OPAQUE_MARKER = ".wh..wh..opq";
@@ -96,9 +97,6 @@ function layerError(error: unknown): unknown {
   if (/checksum|Invalid tar header/i.test(message)) {
     return explain("the layer's tar has a damaged header (its checksum does not match)");
   }
-  if (/metadata entry exceeds/i.test(message)) {
-    return explain("the layer's tar has a PAX or long-name header over 8 MiB: refusing to read it");
-  }
   if (/Invalid EOF/i.test(message)) return explain("the layer's tar has data after its end-of-archive marker");
   return explain(`the layer cannot be decompressed or read: ${message}`);
 }
@@ -119,6 +117,22 @@ function endOfArchive(): TransformStream<Uint8Array, Uint8Array> {
       if (total % 512 === 0) controller.enqueue(new Uint8Array(1024));
     },
   });
+}
+
+/** The largest device numbers the guest's kernel can name (a 12-bit major, a 20-bit minor). */
+const MAX_DEVICE_MAJOR = 0xfff;
+const MAX_DEVICE_MINOR = 0xfffff;
+
+/** A device entry's numbers, or a clear refusal of numbers the guest's kernel cannot make a node of. */
+function deviceNumbers(path: string, facts: TarHeaderFacts): { devMajor: number; devMinor: number } {
+  const { devMajor, devMinor } = facts;
+  if (devMajor > MAX_DEVICE_MAJOR || devMinor > MAX_DEVICE_MINOR) {
+    throw new EngineError(
+      "invalidArgument",
+      `layer entry "${path}" is a device ${devMajor}:${devMinor}, which Linux cannot number (the major must be at most ${MAX_DEVICE_MAJOR}, the minor at most ${MAX_DEVICE_MINOR})`,
+    );
+  }
+  return { devMajor, devMinor };
 }
 
 /** Most symlinks followed for one path, as the kernel's limit (ELOOP). */
@@ -205,10 +219,12 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
       controller.enqueue(chunk);
     },
   });
+  const headers = new TarHeaderTap();
   const entries = options.blob
     .pipeThrough(decompressor(options.compression))
     .pipeThrough(measure)
     .pipeThrough(endOfArchive())
+    .pipeThrough(headers.stream)
     .pipeThrough(createTarDecoder({ strict: true }));
 
   const byPath = new Map<string, LayerEntry>();
@@ -249,6 +265,7 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
   };
 
   await readAll(entries, async ({ header, body }: ParsedTarEntry) => {
+    const facts = headers.next(header);
     const path = resolveInLayer(normalizeLayerPath(header.name), byPath);
     const name = path.slice(path.lastIndexOf("/") + 1);
     const directory = parentPath(path);
@@ -268,6 +285,7 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
     const type = TAR_TYPES[header.type ?? "file"];
     if (type === undefined) return body.cancel();
     const entry = baseEntry(path, header, type);
+    if (type === "characterDevice" || type === "blockDevice") Object.assign(entry, deviceNumbers(path, facts));
     // Checked before any byte of it is stored.
     const linked = type === "hardlink" ? hardLinkTarget(path, header.linkname ?? "", byPath) : undefined;
     if (type === "file") {

@@ -9,28 +9,12 @@
 import type { AgentClient } from "../agent/index.ts";
 import type { MetadataStore } from "../content/metadata.ts";
 import { EngineError } from "../errors.ts";
+import { HEADER_ONLY_TYPES, TAR_BLOCK, tarChecksumHolds, tarNumber } from "../images/tar-headers.ts";
 import type { Tracer } from "../trace/index.ts";
-
-const BLOCK = 512;
 
 /** The metadata document holding a container's writable layer. */
 export function upperLayerDocument(id: string): string {
   return `upper-${id}.tar`;
-}
-
-/** A tar header's numeric field: octal digits (NUL or space ended), or GNU's base-256 with the high bit set. */
-function tarNumber(field: Uint8Array): number | undefined {
-  if (field[0]! & 0x80) {
-    let value = field[0]! & 0x7f;
-    for (const byte of field.subarray(1)) value = value * 256 + byte;
-    return value;
-  }
-  const text = new TextDecoder()
-    .decode(field)
-    .replace(/[\0 ]+$/, "")
-    .replace(/^ +/, "");
-  if (!/^[0-7]*$/.test(text)) return undefined;
-  return text === "" ? 0 : Number.parseInt(text, 8);
 }
 
 /**
@@ -41,24 +25,21 @@ function tarNumber(field: Uint8Array): number | undefined {
  * isCompleteTar(wholeArchive.subarray(0, 1536)); // false
  */
 export function isCompleteTar(bytes: Uint8Array): boolean {
-  if (bytes.length % BLOCK !== 0) return false;
+  if (bytes.length % TAR_BLOCK !== 0) return false;
   let at = 0;
-  while (at + BLOCK <= bytes.length) {
-    const header = bytes.subarray(at, at + BLOCK);
+  while (at + TAR_BLOCK <= bytes.length) {
+    const header = bytes.subarray(at, at + TAR_BLOCK);
     if (header.every((byte) => byte === 0)) {
       // The end: a second zero block, then only zeros (padding to a record).
-      return at + 2 * BLOCK <= bytes.length && bytes.subarray(at).every((byte) => byte === 0);
+      return at + 2 * TAR_BLOCK <= bytes.length && bytes.subarray(at).every((byte) => byte === 0);
     }
-    const checksum = tarNumber(header.subarray(148, 156));
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
-    if (checksum !== sum) return false;
+    if (!tarChecksumHolds(header)) return false;
     const size = tarNumber(header.subarray(124, 136));
     if (size === undefined) return false;
     // Links, devices, directories and FIFOs carry no data whatever their size field says.
     const type = String.fromCharCode(header[156]!);
-    const data = ["1", "2", "3", "4", "5", "6"].includes(type) ? 0 : Math.ceil(size / BLOCK) * BLOCK;
-    at += BLOCK + data;
+    const data = HEADER_ONLY_TYPES.includes(type) ? 0 : Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+    at += TAR_BLOCK + data;
   }
   return false;
 }

@@ -2,6 +2,7 @@
 // speaks enough of the distribution API (manifests, blobs with Range, bearer and basic auth, error bodies) and can
 // be told to misbehave: 5xx answers, dropped connections, truncated bodies, ignored Range headers.
 import { packTar, type TarEntry } from "modern-tar";
+import { HEADER_ONLY_TYPES, TAR_BLOCK, tarNumber } from "../../engine/images/tar-headers.ts";
 import type { Descriptor, Digest } from "../../engine/oci/index.ts";
 import { digestOf, MediaType } from "../../engine/oci/index.ts";
 
@@ -49,6 +50,33 @@ export async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
 
 export async function tar(entries: TarEntry[]): Promise<Uint8Array> {
   return packTar(entries);
+}
+
+/**
+ * Writes device numbers into the ustar header of each named device entry of a tar (modern-tar writes none), with the
+ * header's checksum made again. Changes `bytes` in place and returns them.
+ * @example
+ * withDeviceNumbers(await tar([{ header: { name: "hvc0", type: "character-device", size: 0 } }]), { hvc0: [229, 0] });
+ */
+export function withDeviceNumbers<T extends Uint8Array>(bytes: T, numbers: Record<string, [number, number]>): T {
+  const octal = (value: number) => encoder.encode(`${value.toString(8).padStart(7, "0")}\0`);
+  for (let at = 0; at + TAR_BLOCK <= bytes.length; ) {
+    const header = bytes.subarray(at, at + TAR_BLOCK);
+    if (header.every((byte) => byte === 0)) break;
+    const name = new TextDecoder().decode(header.subarray(0, 100)).replace(/\0.*$/s, "");
+    const type = String.fromCharCode(header[156]!);
+    const found = numbers[name];
+    if (found && (type === "3" || type === "4")) {
+      header.set(octal(found[0]), 329);
+      header.set(octal(found[1]), 337);
+      header.fill(0x20, 148, 156);
+      const sum = header.reduce((total, byte) => total + byte, 0);
+      header.set(encoder.encode(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
+    }
+    const size = HEADER_ONLY_TYPES.includes(type) ? 0 : tarNumber(header.subarray(124, 136))!;
+    at += TAR_BLOCK + Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+  }
+  return bytes;
 }
 
 function base64(text: string): string {

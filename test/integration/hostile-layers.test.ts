@@ -98,18 +98,20 @@ describe("the hostile layer that can be made safe is unpacked inside itself", ()
     expect(byPath.get("through-up.txt")).toMatchObject({ type: "file" });
     expect(byPath.get("abs-name.txt")).toMatchObject({ type: "file" });
     expect(byPath.get("suid")).toMatchObject({ type: "file", mode: 0o4755 });
-    expect(byPath.get("hvc-copy")).toMatchObject({ type: "characterDevice" });
-    expect(byPath.get("disk-copy")).toMatchObject({ type: "blockDevice" });
+    expect(byPath.get("hvc-copy")).toMatchObject({ type: "characterDevice", devMajor: 229, devMinor: 0 });
+    expect(byPath.get("disk-copy")).toMatchObject({ type: "blockDevice", devMajor: 8, devMinor: 0 });
     expect(byPath.get("dupdir")).toMatchObject({ type: "file" });
     expect(byPath.has("dupdir/child.txt")).toBe(false);
     expect(byPath.get("hard.txt")).toMatchObject({ type: "hardlink", content: byPath.get("marker.txt")!.content });
     expect(byPath.get("xattr.txt")?.xattrs?.["user.big"]).toHaveLength(64 * 1024);
   });
 
-  it("runs: links resolve inside the container, duplicates kept the last, device nodes do not open", async () => {
+  it("runs: links resolve inside the container, duplicates kept the last, device nodes keep their numbers and do not open", async () => {
     const script = [
       "cat /abs-link /escape-link /outside/evil.txt /through-up.txt /dup.txt /dupdir",
       "stat -c '%a %F' /suid /hvc-copy /disk-copy",
+      // Major and minor in hex, as the kernel sees the nodes through 9P and overlayfs.
+      "stat -c '%t:%T' /hvc-copy /disk-copy",
       "cat /hvc-copy 2>/dev/null && echo opened-hvc || echo refused-hvc",
       "cat /disk-copy 2>/dev/null && echo opened-disk || echo refused-disk",
       "cat /zstd 2>/dev/null; true",
@@ -131,6 +133,8 @@ describe("the hostile layer that can be made safe is unpacked inside itself", ()
         "4755 regular file",
         "666 character special file",
         "660 block special file",
+        "e5:0",
+        "8:0",
         "refused-hvc",
         "refused-disk",
         "sysfs-inside",
