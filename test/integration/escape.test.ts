@@ -10,9 +10,14 @@
 // | mount cgroup2, proc, sysfs; remount   | EPERM (no CAP_SYS_ADMIN)             | ok (its own views)                |
 // |   /sys read-write                     |                                      |                                   |
 // | write /sys, /proc/sys                 | EROFS                                | ok (its own net and uts ns)       |
-// | mknod hvc0, ttyS0, console, a disk    | ok (CAP_MKNOD, `c *:* m`, as Docker) | ok                                |
+// | mknod hvc0, ttyS0, console, a disk,   | ok (CAP_MKNOD, `c *:* m`, as Docker) | ok                                |
+// |   drydockd's channel (virtio-console  |                                      |                                   |
+// |   port 1, numbers read from the       |                                      |                                   |
+// |   container's own /sys)               |                                      |                                   |
 // | open them                             | EPERM (the cgroup's device program)  | ok; the disk ENXIO/ENODEV (the    |
-// |                                       |                                      | guest has no block devices)       |
+// |                                       |                                      | guest has no block devices);      |
+// |                                       |                                      | drydockd's port EBUSY (a virtio   |
+// |                                       |                                      | port takes one opener: drydockd)  |
 // | write /proc/sysrq-trigger             | EROFS (read-only path)               | ok (`h` prints the help)          |
 // | load a module                         | EPERM (seccomp; the kernel has none) | ENOSYS: the kernel has no modules |
 // | ptrace / signal a guest process       | ESRCH: not in its pid namespace      | ESRCH                             |
@@ -193,6 +198,8 @@ describe("a container's root with Docker's default confinement", () => {
 
   it("may mknod the console and a disk, as under Docker, but never open them", () => {
     expect(got.results).toMatchObject({
+      "mknod-vport": "ok",
+      "open-vport": "EPERM",
       "mknod-hvc0": "ok",
       "open-hvc0": "EPERM",
       "mknod-ttyS0": "ok",
@@ -203,6 +210,15 @@ describe("a container's root with Docker's default confinement", () => {
       "open-disk": "EPERM",
       "open-dev-null": "ok",
     });
+  });
+
+  it("finds drydockd's channel's numbers from inside, and still cannot open it", async () => {
+    // What the guest itself says port 1 of the virtio console is (drydockd holds it open).
+    const port = await guest("cat /sys/class/virtio-ports/vport*p1/dev");
+    expect(port).toMatch(/^\d+:1$/);
+    expect(await guest(`ls -l /proc/$(pidof drydockd)/fd | grep -c 'vport[0-9]*p1'`)).toBe("1");
+    expect(got.results["vport-dev"]).toBe(port);
+    expect(got.results["open-vport"]).toBe("EPERM");
   });
 
   it("cannot write /proc/sysrq-trigger, and /proc/keys is masked", () => {
@@ -293,6 +309,11 @@ describe("the same attempts with --privileged behave as under Docker", () => {
     expect(got.results.keys).toBe("readable");
   });
 
+  it("may open drydockd's channel as far as the device program goes, but the port is drydockd's alone (EBUSY)", () => {
+    // Docker's --privileged gives every device; the virtio console lets one process hold a port, as it does on a host.
+    expect(got.results).toMatchObject({ "mknod-vport": "ok", "open-vport": "EBUSY" });
+  });
+
   it("runs without a seccomp filter: user namespaces, personalities and keyrings work", () => {
     expect(got.results).toMatchObject({
       "unshare-user": "ok",
@@ -347,6 +368,7 @@ describe("with --security-opt seccomp=unconfined (default capabilities), as unde
       clock: "EPERM",
       reboot: "EPERM",
       "open-hvc0": "EPERM",
+      "open-vport": "EPERM",
       "bpf-detach": "EINVAL",
       "bpf-get-program": "EPERM",
       "chroot-escape": "inside",

@@ -6,6 +6,7 @@
  * `done` and sleeps, so the test can look at it from outside).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -111,6 +112,36 @@ static int open_device(const char *path) {
 	return 0;
 }
 
+/* drydockd's own channel, port 1 of the virtio console: its numbers as the container can read them, from its sysfs
+ * (/sys/class/virtio-ports/vport<N>p1/dev), or else the major /proc/devices gives virtio-portsdev and minor 1. */
+static int agent_port(unsigned *major, unsigned *minor) {
+	DIR *ports = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+	int found = 0;
+	while (ports && !found && (e = readdir(ports))) {
+		unsigned index;
+		int end = 0;
+		if (sscanf(e->d_name, "vport%up1%n", &index, &end) != 1 || !end || e->d_name[end]) continue;
+		char path[300];
+		snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/dev", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			found = fscanf(f, "%u:%u", major, minor) == 2;
+			fclose(f);
+		}
+	}
+	if (ports) closedir(ports);
+	if (found) return 1;
+	char line[128];
+	FILE *f = fopen("/proc/devices", "r");
+	while (f && !found && fgets(line, sizeof line, f)) {
+		char name[64];
+		if (sscanf(line, "%u %63s", major, name) == 2 && !strcmp(name, "virtio-portsdev")) found = 1, *minor = 1;
+	}
+	if (f) fclose(f);
+	return found;
+}
+
 int main(int argc, char **argv) {
 	pid_t outside = argc > 1 ? atoi(argv[1]) : 1;
 	show("capeff", "/proc/self/status", "CapEff:\t");
@@ -152,6 +183,15 @@ int main(int argc, char **argv) {
 	report("mknod-disk", mknod("/tmp/sda", S_IFBLK | 0600, makedev(8, 0)));
 	report("open-disk", open_device("/tmp/sda"));
 	report("open-dev-null", open_device("/dev/null"));
+	/* The agent's channel: what the container can learn of its numbers, then a node of them. */
+	unsigned port_major = 0, port_minor = 0;
+	if (agent_port(&port_major, &port_minor)) {
+		printf("vport-dev %u:%u\n", port_major, port_minor);
+		report("mknod-vport", mknod("/tmp/vport", S_IFCHR | 0600, makedev(port_major, port_minor)));
+		report("open-vport", open_device("/tmp/vport"));
+	} else {
+		printf("vport-dev unknown\n");
+	}
 
 	/* /proc: read-only and masked paths. */
 	int sysrq = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
