@@ -91,6 +91,16 @@ export class Drydock {
       crashed?.(error);
       agent?.fail(error);
     });
+    // drydockd's end of the link closed: it exited (killed, crashed). Said at once, not when busybox init has
+    // started another a second later and it says HELLO again.
+    machine.onAgentLinkClosed(() => {
+      const error = new EngineError(
+        "unavailable",
+        `drydockd exited in the guest (it closed the agent link); whatever it ran for the engine is gone; its console ended with:\n${consoleTail().join("\n")}`,
+      );
+      crashed?.(error);
+      agent?.fail(error);
+    });
     const greeting = performance.now();
     let earlyLogin: Promise<GuestProcess> | undefined;
     try {

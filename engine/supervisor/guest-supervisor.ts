@@ -1,5 +1,5 @@
-// A guest can fail under the engine: drydockd killed (busybox init restarts it, and what it ran for us is gone) or
-// the kernel panicking. The agent client fails everything in flight at once with the guest's last words; this
+// A guest can fail under the engine: drydockd killed (its end of the agent link closes at once; busybox init restarts
+// it, but what it ran for us is gone) or the kernel panicking. The agent client fails everything in flight at once with the guest's last words; this
 // supervisor tells its listeners what happened, then (unless told to wait) boots a fresh guest from the saved state
 // and opens a new container service on it. Images and volumes live outside the guest and are untouched; the failed
 // guest's containers are kept (their records are in the engine's metadata store), the running ones as exited, and

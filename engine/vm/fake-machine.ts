@@ -7,6 +7,7 @@ export class FakeMachine implements Machine {
   readonly #serialOut = new Emitter<Uint8Array>();
   readonly #agentOut = new Emitter<Uint8Array>();
   readonly #crash = new Emitter<string>();
+  readonly #agentClosed = new Emitter<void>();
   /** Every send the engine made on the agent link, one entry per virtio console send. */
   readonly agentSends: Uint8Array[] = [];
   /** Called for each send on the agent link, after it is recorded. */
@@ -44,12 +45,21 @@ export class FakeMachine implements Machine {
     this.#crash.emit(reason);
   }
 
+  /** The guest closes its end of the agent link (drydockd exits). */
+  closeAgentLink(): void {
+    this.#agentClosed.emit();
+  }
+
   consoleTail(): string[] {
     return ["[fake guest console]"];
   }
 
   onCrash(listener: (reason: string) => void): () => void {
     return this.#crash.on(listener);
+  }
+
+  onAgentLinkClosed(listener: () => void): () => void {
+    return this.#agentClosed.on(listener);
   }
 
   async saveState(): Promise<ArrayBuffer> {

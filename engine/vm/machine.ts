@@ -19,6 +19,11 @@ export interface Machine {
   saveState(): Promise<ArrayBuffer>;
   /** Subscribes to the machine stopping on its own (a kernel panic, a triple fault); returns the unsubscriber. */
   onCrash(listener: (reason: string) => void): () => void;
+  /**
+   * Subscribes to the guest closing its end of the agent link (the last file of the port: drydockd exited); returns
+   * the unsubscriber.
+   */
+  onAgentLinkClosed(listener: () => void): () => void;
   /** Stops the emulator and frees what it holds. Safe to call twice. */
   dispose(): Promise<void>;
 }

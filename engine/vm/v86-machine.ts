@@ -107,9 +107,28 @@ const AGENT_PORT = 1;
 /** The control event that makes a virtio-console port a console (an `hvc` tty in the guest). */
 const VIRTIO_CONSOLE_CONSOLE_PORT = 4;
 
+/** The control event a guest sends when a port's file is opened (value 1) or its last file closed (value 0). */
+const VIRTIO_CONSOLE_PORT_OPEN = 6;
+/** The virtio-console queue that carries the guest's control messages to the device. */
+const CONTROL_OUT_QUEUE = 3;
+
+/** A descriptor chain the guest posted on a queue, as v86 holds it (not in v86's type declarations). */
+interface V86BufferChain {
+  cpu: { read_blob(address: number, length: number): Uint8Array };
+  read_buffers: { addr_low: number; len: number }[];
+}
+
 /** The part of v86's virtio-console device the machine changes (not in v86's type declarations). */
 interface V86VirtioConsole {
   SendEvent(port: number, event: number, value: number): void;
+  Ack(queue: number, chain: V86BufferChain): void;
+}
+
+function virtioConsole(emulator: V86): V86VirtioConsole {
+  const device = (emulator as unknown as { v86?: { cpu?: { devices?: { virtio_console?: V86VirtioConsole } } } }).v86
+    ?.cpu?.devices?.virtio_console;
+  if (!device) throw new EngineError("internal", "v86 started without its virtio console: the agent has no port");
+  return device;
 }
 
 /**
@@ -119,13 +138,37 @@ interface V86VirtioConsole {
  * 32 KiB at once. The guest learns a port's kind when its driver starts (a cold boot); a restored state keeps it.
  */
 function plainPorts(emulator: V86): void {
-  const device = (emulator as unknown as { v86?: { cpu?: { devices?: { virtio_console?: V86VirtioConsole } } } }).v86
-    ?.cpu?.devices?.virtio_console;
-  if (!device) throw new EngineError("internal", "v86 started without its virtio console: the agent has no port");
+  const device = virtioConsole(emulator);
   const send = device.SendEvent.bind(device);
   device.SendEvent = (port, event, value) => {
     if (port !== 0 && event === VIRTIO_CONSOLE_CONSOLE_PORT) return;
     send(port, event, value);
+  };
+}
+
+/**
+ * Calls `closed` when the guest closes the last file of the agent's port: drydockd has exited (killed, crashed), and
+ * the kernel says so at once, before busybox init starts another. The guest's virtio console driver tells the device
+ * `PORT_OPEN 0` on that release; v86 reads the control message and acknowledges it, and the acknowledgement is where
+ * the message can be read (v86 acts on nothing else of it).
+ */
+function watchAgentPort(emulator: V86, closed: () => void): void {
+  const device = virtioConsole(emulator);
+  const ack = device.Ack.bind(device);
+  device.Ack = (queue, chain) => {
+    if (queue === CONTROL_OUT_QUEUE) {
+      const first = chain.read_buffers?.[0];
+      if (first && first.len >= 8) {
+        // struct virtio_console_control: u32 id, u16 event, u16 value (little-endian).
+        const message = chain.cpu.read_blob(first.addr_low, 8);
+        const view = new DataView(message.buffer, message.byteOffset, 8);
+        const port = view.getUint32(0, true);
+        const event = view.getUint16(4, true);
+        const value = view.getUint16(6, true);
+        if (port === AGENT_PORT && event === VIRTIO_CONSOLE_PORT_OPEN && value === 0) closed();
+      }
+    }
+    ack(queue, chain);
   };
 }
 
@@ -179,6 +222,7 @@ export class V86Machine implements Machine {
   readonly #serialOut = new Emitter<Uint8Array>();
   readonly #agentOut = new Emitter<Uint8Array>();
   readonly #crash = new Emitter<string>();
+  readonly #agentClosed = new Emitter<void>();
   #disposed = false;
   #crashed = false;
   #ninePHandler: NinePHandler | undefined;
@@ -280,6 +324,7 @@ export class V86Machine implements Machine {
     await new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()));
     // Before the guest's kernel has run (the BIOS is just starting): its virtio console driver starts later.
     plainPorts(emulator);
+    watchAgentPort(emulator, () => machine.#agentClosed.emit());
     options.onStep?.("new V86 → emulator-started", constructing, performance.now());
     return machine;
   }
@@ -361,6 +406,10 @@ export class V86Machine implements Machine {
     return this.#crash.on(listener);
   }
 
+  onAgentLinkClosed(listener: () => void): () => void {
+    return this.#agentClosed.on(listener);
+  }
+
   async saveState(): Promise<ArrayBuffer> {
     return this.#emulator.save_state();
   }
@@ -371,6 +420,7 @@ export class V86Machine implements Machine {
     this.#serialOut.clear();
     this.#agentOut.clear();
     this.#crash.clear();
+    this.#agentClosed.clear();
     await this.#emulator.destroy();
   }
 }

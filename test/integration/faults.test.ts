@@ -88,19 +88,18 @@ describe("a guest that fails under docker run", () => {
     const client = await runningClient("victim-agent");
     const before = faults.length;
     const killedAt = Date.now();
-    // A shell whose parent is drydockd kills it; busybox init starts a new one, which says hello again.
+    // A shell whose parent is drydockd kills it; the guest's kernel closes drydockd's end of the link at once.
     void supervisor.drydock.agent.run(["/bin/busybox", "sh", "-c", "kill -9 $PPID"]).catch(() => {});
     const fault = await faultAndRestore(before);
-    expect(fault.message).toMatch(/drydockd restarted in the guest/);
-    // The engine reports the moment the guest's init has started a new drydockd and it says hello; that restart is
-    // the guest's own time (about 1 to 2.5 s on this machine under load), so the figure is printed, not asserted.
+    expect(fault.message).toMatch(/drydockd exited in the guest \(it closed the agent link\)/);
+    // How soon is a benchmark's figure (test/bench/agent.bench.ts), printed here, not asserted.
     console.log(`drydockd killed → fault reported in ${fault.time - killedAt} ms`);
     const outcome = await client.outcome;
     // The client's answer is the fault, not a hang: it comes after the report, with its words.
     expect(Date.now()).toBeGreaterThanOrEqual(fault.time);
     expect(outcome.code).not.toBe(0);
     expect(outcome.stdout).toBe("started\n");
-    expect(outcome.stderr).toMatch(/drydockd restarted in the guest/);
+    expect(outcome.stderr).toMatch(/drydockd exited in the guest/);
     await expectRestored();
   });
 
