@@ -3,6 +3,8 @@
 #   kernel     linux-source-6.1, `tinyconfig` + kernel/drydock.config, LZ4 bzImage with the initramfs built in
 #   initramfs  busybox-static:i386 + rootfs/ (uncompressed cpio, embedded in the kernel)
 #   BIOS       seabios (bios.bin, vgabios-stdvga.bin) with its copyright file
+#   iptables   Debian's iptables source package, built static for i686 against musl (legacy x_tables, the nat and
+#              filter tables dockerd programs), into the initramfs as /sbin/xtables-legacy-multi
 # Outputs go to vm-images/dist/ with manifest.json (hashes of every input and output). A full build from an empty
 # cache takes about 6 minutes on 2 cores, most of it compiling the kernel; a rebuild after a change to the agent or
 # rootfs/ takes under a minute. The same inputs give the same bytes.
@@ -14,7 +16,8 @@ cache=$here/.cache
 build=$here/.build
 dist=$here/dist
 packages=(linux-source-6.1 busybox-static:i386 seabios)
-tools=(gcc make bc flex bison libelf-dev libssl-dev lz4 cpio xz-utils gcc-i686-linux-gnu linux-libc-dev-i386-cross musl-dev:i386)
+tools=(gcc make bc flex bison libelf-dev libssl-dev lz4 cpio xz-utils gcc-i686-linux-gnu linux-libc-dev-i386-cross musl-dev:i386
+	dpkg-dev)
 started=$(date +%s)
 
 log() { printf '\033[1mbuild:vm\033[0m %s\n' "$*"; }
@@ -61,6 +64,51 @@ for p in "${packages[@]}"; do
 done
 pkg_json="${pkg_json%,}]"
 
+# --- iptables: Debian's source package (the version of its binary package here), built static against musl ----------
+# The source comes through apt like the packages above: a private sources list (deb-src lines for the Debian suites
+# this machine's apt already uses) and its own lists under .cache, so the machine's apt setup is left as it is. apt
+# checks the files against the signed index; dpkg-source checks the tarballs against the .dsc, whose sha256 is in the
+# manifest.
+ipt_version=$(apt-cache policy iptables | awk '/Candidate:/ {print $2}')
+[ -n "$ipt_version" ] && [ "$ipt_version" != "(none)" ] || { echo "build:vm: Debian has no candidate for iptables" >&2; exit 1; }
+ipt_src_version=$(apt-cache show "iptables=$ipt_version" | sed -n 's/^Source: iptables (\(.*\))$/\1/p' | head -n1)
+ipt_src_version=${ipt_src_version:-$ipt_version}
+dsc=$cache/src/iptables_${ipt_src_version#*:}.dsc
+if [ ! -f "$dsc" ]; then
+	log "downloading the iptables $ipt_src_version source package"
+	aptsrc=$cache/apt-src
+	mkdir -p "$aptsrc/lists/partial" "$cache/src"
+	# shellcheck disable=SC2016 # apt's own format fields, not shell variables
+	apt-get indextargets --format '$(ORIGIN) $(REPO_URI) $(RELEASE)' 'Created-By: Packages' | sort -u |
+		awk '$1 == "Debian" { print "deb-src " $2 " " $3 " main" }' >"$aptsrc/sources.list"
+	[ -s "$aptsrc/sources.list" ] || { echo "build:vm: this machine's apt has no Debian suite to take iptables' source from" >&2; exit 1; }
+	aptopts=(-o Dir::Etc::SourceList="$aptsrc/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$aptsrc/lists")
+	apt-get -q "${aptopts[@]}" update >/dev/null
+	(cd "$cache/src" && apt-get -q "${aptopts[@]}" source --download-only "iptables=$ipt_src_version" >/dev/null)
+fi
+dsc_sha=$(sha256sum "$dsc" | cut -d' ' -f1)
+ipt=$build/iptables
+if [ "$(cat "$ipt/.drydock-source" 2>/dev/null)" != "$dsc_sha" ]; then
+	log "building iptables $ipt_src_version (static, musl)"
+	rm -rf "$ipt"
+	# --no-check: the .dsc came through apt, checked against the signed index (dpkg-source has no keyring for it).
+	dpkg-source --no-check --no-copy -x "$dsc" "$ipt" >/dev/null
+	mkdir -p "$build/agent/kinc"
+	for d in linux asm asm-generic; do ln -sfn "/usr/i686-linux-gnu/include/$d" "$build/agent/kinc/$d"; done
+	# Legacy x_tables only (no nft, no IPv6: the guest has neither); only the extensions the guest's kernel has
+	# (kernel/drydock.config: tcp, udp, icmp, the NAT targets, addrtype, conntrack/state), linked into the binary.
+	(cd "$ipt" && ./configure -q --host=i686-linux-gnu \
+		CC="i686-linux-gnu-gcc -specs /usr/lib/i386-linux-musl/musl-gcc.specs" \
+		CPPFLAGS="-idirafter $build/agent/kinc" CFLAGS="-Os -ffile-prefix-map=$ipt=." PKG_CONFIG=/bin/false \
+		--enable-static --disable-shared --disable-nftables --disable-ipv6 --disable-connlabel --disable-largefile \
+		--prefix=/usr --sbindir=/sbin >/dev/null &&
+		make -s -j"$(nproc)" LDFLAGS=-all-static pfx_build_mod="standard tcp udp NAT addrtype conntrack" \
+			pf4_build_mod=icmp >/dev/null 2>&1)
+	i686-linux-gnu-strip -o "$ipt/xtables-legacy-multi" "$ipt/iptables/xtables-legacy-multi"
+	echo "$dsc_sha" >"$ipt/.drydock-source"
+fi
+src_json="[{\"name\":\"iptables\",\"version\":\"$ipt_src_version\",\"dsc\":\"$(basename "$dsc")\",\"sha256\":\"$dsc_sha\"}]"
+
 # --- kernel source ----------------------------------------------------------------------------------------------
 src=$build/linux
 src_sha=$(cat "$build/pkgs/linux-source-6.1.sha256")
@@ -83,12 +131,14 @@ i686-linux-gnu-gcc -specs /usr/lib/i386-linux-musl/musl-gcc.specs -static -Os -s
 # Files go into the cpio with their mtimes: pin them, or every build makes a different kernel.
 mkdir -p "$build/rootfs"
 cp "$here"/rootfs/* "$build/rootfs/"
-touch -h -d "2026-01-01 00:00:00 UTC" "$build/agent/drydockd" "$build/rootfs"/* "$build/pkgs/busybox-static/bin/busybox"
+touch -h -d "2026-01-01 00:00:00 UTC" "$build/agent/drydockd" "$build/rootfs"/* "$build/pkgs/busybox-static/bin/busybox" \
+	"$ipt/xtables-legacy-multi"
 
 # --- initramfs list ---------------------------------------------------------------------------------------------
 busybox=$build/pkgs/busybox-static/bin/busybox
 {
 	sed -e "s|@BUSYBOX@|$busybox|" -e "s|@ROOTFS@|$build/rootfs|" -e "s|@AGENT@|$build/agent/drydockd|" \
+		-e "s|@IPTABLES@|$ipt/xtables-legacy-multi|" \
 		"$here/rootfs/initramfs.list"
 	# The applet list comes from the binary itself (a static i386 program runs on an x86-64 build machine).
 	"$busybox" --list-full | sort | while read -r applet; do
@@ -132,11 +182,13 @@ cp "$build/pkgs/seabios/usr/share/seabios/bios.bin" "$dist/seabios.bin"
 cp "$build/pkgs/seabios/usr/share/seabios/vgabios-stdvga.bin" "$dist/vgabios.bin"
 cp "$build/pkgs/seabios/usr/share/doc/seabios/copyright" "$dist/licenses/seabios.copyright"
 cp "$build/pkgs/busybox-static/usr/share/doc/busybox-static/copyright" "$dist/licenses/busybox.copyright"
+cp "$ipt/debian/copyright" "$dist/licenses/iptables.copyright"
 cp "$src/COPYING" "$dist/licenses/linux.COPYING"
 cp "$src/.config" "$dist/kernel.config"
 
 log "writing dist/manifest.json"
 cd "$root"
-DRYDOCK_PACKAGES="$pkg_json" DRYDOCK_INITRAMFS="$src/usr/initramfs_data.cpio" DRYDOCK_AGENT="$build/agent/drydockd" \
+DRYDOCK_PACKAGES="$pkg_json" DRYDOCK_SOURCES="$src_json" DRYDOCK_IPTABLES="$ipt/xtables-legacy-multi" \
+	DRYDOCK_INITRAMFS="$src/usr/initramfs_data.cpio" DRYDOCK_AGENT="$build/agent/drydockd" \
 	DRYDOCK_BUILD_SECONDS=$(($(date +%s) - started)) npx tsx vm-images/manifest.ts write
 log "done in $(($(date +%s) - started)) s: $(du -b "$dist/bzImage" | cut -f1) bytes of bzImage"

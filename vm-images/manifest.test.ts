@@ -38,4 +38,14 @@ describe("the committed guest (vm-images/dist)", () => {
     expect(manifest.inputs.packages.map((p) => p.name)).toEqual(["linux-source-6.1", "busybox-static:i386", "seabios"]);
     for (const p of manifest.inputs.packages) expect(p.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  it("records the Debian source packages it built (iptables)", async () => {
+    const manifest = await readManifest();
+    expect(manifest.inputs.sources.map((s) => s.name)).toEqual(["iptables"]);
+    for (const s of manifest.inputs.sources) {
+      expect(s.dsc).toBe(`${s.name}_${s.version.replace(/^\d+:/, "")}.dsc`);
+      expect(s.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(manifest.embedded["xtables-legacy-multi"]?.size).toBeGreaterThan(0);
+  });
 });

@@ -22,10 +22,18 @@ export interface PackageEntry {
   sha256: string;
 }
 
+/** A Debian source package built into the guest: its .dsc pins the tarballs (dpkg-source checks them against it). */
+export interface SourceEntry {
+  name: string;
+  version: string;
+  dsc: string;
+  sha256: string;
+}
+
 export interface GuestManifest {
   schema: 1;
   boot: { cmdline: string };
-  inputs: { packages: PackageEntry[]; files: Record<string, string> };
+  inputs: { packages: PackageEntry[]; sources: SourceEntry[]; files: Record<string, string> };
   outputs: Record<string, FileEntry>;
   /** Built into bzImage rather than shipped on its own; recorded for its size. */
   embedded: Record<string, FileEntry>;
@@ -80,11 +88,16 @@ async function write(): Promise<void> {
   const manifest: GuestManifest = {
     schema: 1,
     boot: { cmdline: (await readFile(join(VM_IMAGES_DIR, "kernel/cmdline"), "utf8")).trim() },
-    inputs: { packages: JSON.parse(env("DRYDOCK_PACKAGES")) as PackageEntry[], files: await inputFileHashes() },
+    inputs: {
+      packages: JSON.parse(env("DRYDOCK_PACKAGES")) as PackageEntry[],
+      sources: JSON.parse(env("DRYDOCK_SOURCES")) as SourceEntry[],
+      files: await inputFileHashes(),
+    },
     outputs,
     embedded: {
       "initramfs.cpio": await hashFile(env("DRYDOCK_INITRAMFS")),
       drydockd: await hashFile(env("DRYDOCK_AGENT")),
+      "xtables-legacy-multi": await hashFile(env("DRYDOCK_IPTABLES")),
     },
     build: {
       seconds: Number(env("DRYDOCK_BUILD_SECONDS")),
