@@ -2,6 +2,7 @@
 // kill/rm`. It joins a booted Drydock (the guest and its agent) with an ImageService (the pulled images): the image
 // store's layers are served to the guest over 9P, stacked by the overlay snapshotter, and run by the runtime.
 import type { GuestProcess } from "./agent/index.ts";
+import { CLUSTER_BLOCKS } from "./cluster/routes.ts";
 import type { MetadataStore } from "./content/metadata.ts";
 import type { Drydock } from "./drydock.ts";
 import { EngineError } from "./errors.ts";
@@ -233,7 +234,8 @@ export class ContainerService {
     const guest = options.network ?? new AgentGuestNetwork(drydock.agent, tracer);
     const networking = new Networking({
       guest,
-      ...(options.addressSpace ? { addressSpace: options.addressSpace } : {}),
+      // A node of a cluster: its containers reach the other nodes' by their own addresses (routed, not masqueraded).
+      ...(options.addressSpace ? { addressSpace: options.addressSpace, routed: CLUSTER_BLOCKS } : {}),
       // Names the engine does not know go to the relay's resolver (SERVFAIL naming it when there is none).
       upstream: options.dnsUpstream ?? ((query) => resolveViaRelay(drydock.relay, query)),
       // The files bound over a container's /etc/hosts and resolv.conf, edited in place by `network connect`/`disconnect`.

@@ -1,10 +1,13 @@
-// Containers across nodes without NAT (the guest's kernel has no netfilter): node k's containers take their
-// addresses from its own block, 10.k.0.0/16, and every node routes each other node's block to that node's eth0
-// address. A container on node 1 (10.1.0.2) reaching node 2 is answered by node 2 through node 1, not on node 2's own
-// docker0; and v86's router, which all nodes share, never sees two nodes' containers with the same address.
+// Containers across nodes without NAT (their blocks are left out of each bridge's MASQUERADE): node k's containers
+// take their addresses from its own block, 10.k.0.0/16, and every node routes each other node's block to that node's
+// eth0 address. A container on node 1 (10.1.0.2) reaching node 2 is answered by node 2 through node 1, not on node 2's
+// own docker0; and v86's router, which all nodes share, never sees two nodes' containers with the same address.
 import type { AgentClient } from "../agent/index.ts";
 import { EngineError } from "../errors.ts";
 import { MAX_NODES, nodeIdentity } from "./cluster.ts";
+
+/** Every node's container block (10.k.0.0/16) lies in it: routed between nodes, never masqueraded. */
+export const CLUSTER_BLOCKS = "10.0.0.0/8";
 
 /**
  * The block node k's container addresses come from: docker0 is its first /24, new networks the next ones.

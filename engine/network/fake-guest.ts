@@ -3,6 +3,7 @@
 import * as packet from "@dnsquery/dns-packet";
 import { EngineError } from "../errors.ts";
 import type { GuestNetwork } from "./guest.ts";
+import type { BridgeRuleOptions, PortRuleOptions } from "./iptables.ts";
 
 type DnsAnswer = (query: Uint8Array) => Promise<Uint8Array>;
 
@@ -46,6 +47,14 @@ export class FakeGuestNetwork implements GuestNetwork {
   }
   async unisolate(subnetA: string, subnetB: string): Promise<void> {
     this.calls.push(`unisolate ${subnetA} ${subnetB}`);
+  }
+  async bridgeRules(o: BridgeRuleOptions, add: boolean): Promise<void> {
+    this.calls.push(`${add ? "" : "un"}bridgeRules ${o.bridge} ${o.subnet}${o.routed ? ` routed ${o.routed}` : ""}`);
+  }
+  async portRules(p: PortRuleOptions, add: boolean): Promise<void> {
+    this.calls.push(
+      `${add ? "" : "un"}portRules ${p.proto} ${p.hostIp}:${p.hostPort} ${p.bridge} ${p.targetIp}:${p.targetPort}`,
+    );
   }
   async publish(p: {
     proto: "tcp" | "udp";

@@ -1,10 +1,21 @@
 // The guest's side of container networking: what the engine asks the guest kernel to do (bridges, network
-// namespaces, veth pairs, policy-routing isolation, the userland port proxy, TCP connections into the guest and the
-// embedded DNS server's sockets). drydockd does each step through rtnetlink and sockets; the engine only decides.
+// namespaces, veth pairs, dockerd's iptables rules, policy-routing isolation, the userland port proxy, TCP connections
+// into the guest and the embedded DNS server's sockets). drydockd does each step through rtnetlink and sockets, the
+// guest's `iptables-restore` the netfilter rules; the engine only decides.
 
 import type { AgentClient } from "../agent/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
 import type { Tracer } from "../trace/index.ts";
+import {
+  type BridgeRuleOptions,
+  baseRules,
+  bridgeRules,
+  deleting,
+  type PortRuleOptions,
+  portRules,
+  type Rule,
+  restoreInput,
+} from "./iptables.ts";
 
 /** Where sandboxes (network namespaces) are held open, one file per sandbox id. */
 export const NETNS_DIR = "/run/drydock/netns";
@@ -31,6 +42,13 @@ export interface GuestNetwork {
   isolate(subnetA: string, subnetB: string): Promise<void>;
   /** Removes the rules `isolate` added for this pair. */
   unisolate(subnetA: string, subnetB: string): Promise<void>;
+  /**
+   * Docker's iptables rules for a bridge network (iptables.ts: MASQUERADE, the proxy's skip-DNAT RETURN, FORWARD and
+   * the isolation drops), added or deleted; the chains they live in are made first, once.
+   */
+  bridgeRules(o: BridgeRuleOptions, add: boolean): Promise<void>;
+  /** A published port's DNAT and ACCEPT rules (beside the userland proxy, as dockerd's), added or deleted. */
+  portRules(p: PortRuleOptions, add: boolean): Promise<void>;
   /** The userland proxy: listen on the guest's hostIp:hostPort and forward to target. EADDRINUSE → EngineError
    *  "conflict" (the networks helper words it as Docker does: "Bind for 0.0.0.0:8080 failed: port is already allocated"). */
   publish(p: {
@@ -76,6 +94,21 @@ function checkIpv4(ip: string, what: string): void {
   }
 }
 
+function checkCidr(cidr: string, what: string): void {
+  const [ip, prefix, extra] = cidr.split("/");
+  const bits = Number(prefix);
+  if (extra !== undefined || !ip || !IPV4.test(ip) || !Number.isInteger(bits) || bits < 0 || bits > 32) {
+    throw new EngineError("invalidArgument", `${what} ${JSON.stringify(cidr)} is not an IPv4 CIDR (a.b.c.d/len)`);
+  }
+}
+
+/** A Linux interface name: up to 15 characters, none of them blank, `/` or `:` (iptables takes it as one word). */
+function checkIfname(name: string): void {
+  if (!/^[^\s/:]{1,15}$/.test(name)) {
+    throw new EngineError("invalidArgument", `${JSON.stringify(name)} is not a network interface name`);
+  }
+}
+
 function checkPort(port: number, what: string): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new EngineError("invalidArgument", `${what} ${port} is not a port number (1-65535)`);
@@ -114,6 +147,8 @@ export class AgentGuestNetwork implements GuestNetwork {
   readonly #tracer: Tracer | undefined;
   /** The DNS servers of each sandbox ("" for the guest's own), to stop with it. */
   readonly #dns = new Map<string, (() => void)[]>();
+  /** Docker's chains, made once. */
+  #chains: Promise<void> | undefined;
 
   constructor(agent: AgentClient, tracer?: Tracer) {
     this.#agent = agent;
@@ -209,6 +244,63 @@ export class AgentGuestNetwork implements GuestNetwork {
       this.#trace(["ip", "rule", "del", "from", from, "to", to, "prohibit", "priority", "1000"]);
       await ignoring("notFound", this.#agent.prohibitRoute(from, to, false));
     }
+  }
+
+  /** Applies rules in one `iptables-restore --noflush` (each traced as the `iptables` command it stands for). */
+  async #iptables(rules: Rule[], subject?: string): Promise<void> {
+    for (const rule of rules) this.#trace(["iptables", ...rule], subject);
+    const { code, stderr } = await this.#agent.run(["/sbin/iptables-restore", "-w", "--noflush"], {
+      input: restoreInput(rules),
+    });
+    if (code !== 0) {
+      throw new EngineError(
+        "internal",
+        `the guest's iptables refused Docker's rules: ${stderr.trim() || `iptables-restore exited ${code}`}`,
+      );
+    }
+  }
+
+  /** Deletes rules; one that is already gone is skipped (the rest still go). */
+  async #unrules(rules: Rule[], subject?: string): Promise<void> {
+    try {
+      await this.#iptables(rules, subject);
+    } catch {
+      for (const rule of rules) await this.#agent.run(["/sbin/iptables", "-w", ...rule]);
+    }
+  }
+
+  #ensureChains(): Promise<void> {
+    this.#chains ??= (async () => {
+      // A guest that already has them (an engine started again on it) keeps its own.
+      const { code } = await this.#agent.run(["/sbin/iptables", "-w", "-t", "nat", "-n", "-L", "DOCKER"]);
+      if (code !== 0) await this.#iptables(baseRules());
+    })().catch((error: unknown) => {
+      this.#chains = undefined;
+      throw error;
+    });
+    return this.#chains;
+  }
+
+  async bridgeRules(o: BridgeRuleOptions, add: boolean): Promise<void> {
+    checkCidr(o.subnet, "subnet");
+    if (o.routed) checkCidr(o.routed, "routed block");
+    checkIfname(o.bridge);
+    await this.#ensureChains();
+    const rules = bridgeRules(o);
+    if (add) await this.#iptables(rules);
+    else await this.#unrules(deleting(rules));
+  }
+
+  async portRules(p: PortRuleOptions, add: boolean): Promise<void> {
+    checkIpv4(p.hostIp || "0.0.0.0", "host IP");
+    checkIpv4(p.targetIp, "container IP");
+    checkPort(p.hostPort, "host port");
+    checkPort(p.targetPort, "container port");
+    checkIfname(p.bridge);
+    await this.#ensureChains();
+    const rules = portRules(p);
+    if (add) await this.#iptables(rules);
+    else await this.#unrules(deleting(rules));
   }
 
   async publish(p: {

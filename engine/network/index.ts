@@ -1,7 +1,8 @@
 // Container networking as dockerd does it: the networks and their IPAM (store.ts), published ports (ports.ts), the
 // /etc files of a container (files.ts), the embedded DNS server's answers (dns.ts), and networking.ts, which brings a
 // container's network up and down in the guest. guest.ts is the boundary to the guest kernel (bridges, namespaces,
-// veth pairs, policy routing, the userland proxy, DNS sockets), implemented over the agent.
+// veth pairs, dockerd's iptables rules from iptables.ts, policy routing, the userland proxy, DNS sockets), implemented
+// over the agent.
 export { formatIpv4, isIpv4, macOf, parseIpv4, parseSubnet } from "./addresses.ts";
 export { answerDns, DNS_TTL, type DnsNames, type DnsUpstream } from "./dns.ts";
 export { type ExtraHost, hostsFile, parseExtraHost, type ResolverKind, resolvConf } from "./files.ts";

@@ -45,6 +45,7 @@ describe("Networking: a container's network brought up and down in the guest", (
     const setup = await start(net, web);
     expect(guest.calls).toEqual([
       "createBridge docker0 172.17.0.1/16",
+      "bridgeRules docker0 172.17.0.0/16",
       "serveDns - 172.17.0.1",
       `createSandbox ${web.id}`,
       `attach ${web.id} docker0 eth0 172.17.0.2/16 02:42:ac:11:00:02 via 172.17.0.1`,
@@ -65,7 +66,11 @@ describe("Networking: a container's network brought up and down in the guest", (
     const guest = new FakeGuestNetwork();
     const net = new Networking({ guest });
     const app = await net.create({ name: "app" });
-    expect(guest.calls).toEqual([`createBridge ${app.bridge} 172.18.0.1/16`, "isolate 172.18.0.0/16 172.17.0.0/16"]);
+    expect(guest.calls).toEqual([
+      `createBridge ${app.bridge} 172.18.0.1/16`,
+      `bridgeRules ${app.bridge} 172.18.0.0/16`,
+      "isolate 172.18.0.0/16 172.17.0.0/16",
+    ]);
     const web = container("a", "web", { networkMode: "app", endpoints: { app: { aliases: ["www"] } } });
     const client = container("b", "client", { networkMode: "app", extraHosts: [{ host: "db", ip: "10.1.2.3" }] });
     const outsider = container("c", "outsider");
@@ -125,6 +130,9 @@ describe("Networking: a container's network brought up and down in the guest", (
     await start(net, web);
     expect(guest.calls).toContain("publish tcp 0.0.0.0:8080 172.17.0.2:80");
     expect(guest.calls).toContain("publish tcp 0.0.0.0:32768 172.17.0.2:443");
+    // Beside each proxy, dockerd's DNAT rule to the container's address on its bridge.
+    expect(guest.calls).toContain("portRules tcp 0.0.0.0:8080 docker0 172.17.0.2:80");
+    expect(guest.calls).toContain("portRules tcp 0.0.0.0:32768 docker0 172.17.0.2:443");
     expect(net.publishedOf(web.id)).toHaveLength(2);
 
     // The engine's own allocation refuses a port another container holds, before touching the guest.
@@ -145,12 +153,16 @@ describe("Networking: a container's network brought up and down in the guest", (
     expect(guest.calls).toContain(`createSandbox ${third.id}`);
     expect(guest.calls).toContain(`removeSandbox ${third.id}`);
     expect(guest.calls).toContain("unpublish tcp 0.0.0.0:9090");
+    expect(guest.calls.filter((call) => call.startsWith("unportRules"))).toEqual([
+      expect.stringMatching(/^unportRules tcp 0\.0\.0\.0:9090 docker0 172\.17\.0\.\d+:90$/),
+    ]);
     expect(net.store.endpointsOfContainer(third.id)).toEqual([]);
     // Its port is free again once the guest's is.
     guest.taken.clear();
     await start(net, third);
     await net.tearDown(web.id);
     expect(guest.calls).toContain("unpublish tcp 0.0.0.0:8080");
+    expect(guest.calls).toContain("unportRules tcp 0.0.0.0:8080 docker0 172.17.0.2:80");
     await start(net, second);
   });
 
@@ -205,7 +217,11 @@ describe("Networking: a container's network brought up and down in the guest", (
     await net.disconnect("back", { id: web.id, name: "web" });
     expect(guest.calls.at(-1)).toBe(`detach ${web.id} eth1`);
     await net.remove("back");
-    expect(guest.calls.slice(-2)).toEqual([`removeBridge ${back.bridge}`, "unisolate 172.18.0.0/16 172.17.0.0/16"]);
+    expect(guest.calls.slice(-3)).toEqual([
+      `removeBridge ${back.bridge}`,
+      `unbridgeRules ${back.bridge} 172.18.0.0/16`,
+      "unisolate 172.18.0.0/16 172.17.0.0/16",
+    ]);
     await expect(net.remove("bridge")).rejects.toThrow("bridge is a pre-defined network and cannot be removed");
   });
 

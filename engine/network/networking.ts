@@ -6,6 +6,7 @@ import { EngineError, isEngineError } from "../errors.ts";
 import { answerDns, type DnsUpstream, dnsServersUpstream } from "./dns.ts";
 import { addHostsEntry, type ExtraHost, hostsFile, type ResolverKind, removeHostsEntry, resolvConf } from "./files.ts";
 import type { GuestNetwork } from "./guest.ts";
+import type { PortRuleOptions } from "./iptables.ts";
 import {
   PortAllocator,
   type PortBinding,
@@ -67,6 +68,8 @@ interface Running {
   /** Whether it has a sandbox of its own (a bridge mode container). */
   sandbox: boolean;
   published: PublishedPort[];
+  /** The iptables rules of its published ports (DNAT to its first endpoint), to delete at its stop. */
+  nat: PortRuleOptions[];
   dns: boolean;
   setup: NetworkSetup;
   extraHosts: ExtraHost[];
@@ -97,6 +100,11 @@ export interface NetworkingOptions {
   upstream?: DnsUpstream;
   /** Where a running container's /etc/hosts and resolv.conf are kept, so `network connect`/`disconnect` edit them. */
   files?: ContainerFiles;
+  /**
+   * Destinations containers reach by their own addresses, left out of the masquerade (a cluster's container blocks,
+   * routed between nodes); none: everything leaving a bridge is masqueraded, as dockerd does.
+   */
+  routed?: string;
 }
 
 const portError = (container: { name: string }, endpointId: string, error: unknown) =>
@@ -113,6 +121,7 @@ export class Networking {
   readonly guest: GuestNetwork | undefined;
   upstream: DnsUpstream | undefined;
   readonly files: ContainerFiles | undefined;
+  readonly #routed: string | undefined;
   /**
    * Names known beyond this guest, asked per user-defined network (a swarm's service names, answered with its tasks'
    * addresses on every node); undefined: none.
@@ -130,6 +139,15 @@ export class Networking {
     this.guest = options.guest;
     this.upstream = options.upstream;
     this.files = options.files;
+    this.#routed = options.routed;
+  }
+
+  #bridgeRules(network: Network): { bridge: string; subnet: string; routed?: string } {
+    return {
+      bridge: network.bridge!,
+      subnet: network.ipam[0]!.subnet,
+      ...(this.#routed ? { routed: this.#routed } : {}),
+    };
   }
 
   /** Edits a running container's /etc/hosts in the guest (and what a `container:` joiner copies). */
@@ -178,7 +196,10 @@ export class Networking {
           .bridges()
           .filter((n) => n.id !== network.id)
           .map((n) => n.ipam[0]!.subnet);
-        await Promise.all(others.map((subnet) => guest.isolate(ipam.subnet, subnet)));
+        await Promise.all([
+          guest.bridgeRules(this.#bridgeRules(network), true),
+          ...others.map((subnet) => guest.isolate(ipam.subnet, subnet)),
+        ]);
         // The default bridge's gateway is its containers' name server: the resolver listens there for them.
         if (network.name === "bridge") {
           await guest.serveDns(undefined, ipam.gateway, (query) => answerDns(query, () => undefined, this.upstream));
@@ -204,6 +225,7 @@ export class Networking {
       const subnet = network.ipam[0]!.subnet;
       await Promise.all([
         guest.removeBridge(network.bridge!),
+        guest.bridgeRules(this.#bridgeRules(network), false),
         ...this.store.bridges().map((other) => guest.unisolate(subnet, other.ipam[0]!.subnet)),
       ]);
     }
@@ -396,6 +418,7 @@ export class Networking {
     const running: Running = {
       sandbox: true,
       published: [],
+      nat: [],
       dns: false,
       setup: { hosts: "", resolvConf: "" },
       extraHosts: [],
@@ -443,6 +466,14 @@ export class Networking {
         steps.push(guest.serveDns(container.id, EMBEDDED_DNS, (query) => this.answer(container.id, query)));
       }
       for (const port of published) {
+        const rules: PortRuleOptions = {
+          ...port,
+          bridge: networks[0]!.bridge!,
+          targetIp: first.ip,
+          targetPort: port.containerPort,
+        };
+        running.nat.push(rules);
+        steps.push(guest.portRules(rules, true));
         steps.push(
           guest.publish({ ...port, targetIp: first.ip, targetPort: port.containerPort }).catch((error: unknown) => {
             throw portError(container, first.id, error);
@@ -523,6 +554,7 @@ export class Networking {
       ...running.published.map((port) =>
         guest.unpublish({ proto: port.proto, hostIp: port.hostIp, hostPort: port.hostPort }),
       ),
+      ...running.nat.map((rules) => guest.portRules(rules, false)),
       guest.removeSandbox(id),
     ];
     const settled = await Promise.allSettled(steps);

@@ -134,6 +134,69 @@ describe("networks with the real docker CLI", () => {
     expect((await docker(["rm", "-f", "pub"])).code).toBe(0);
   });
 
+  it("-p writes dockerd's DNAT rule into the guest's nat table: the guest's own address goes through it, a bridge container through the proxy; rm -f takes it away", async () => {
+    const trace: string[] = [];
+    const stop = containers.tracer.subscribe((event) => {
+      if (event.command?.startsWith("iptables ")) trace.push(event.command);
+    });
+    const web = await docker([
+      "run",
+      "-d",
+      "--name",
+      "natweb",
+      "-p",
+      "8081:80",
+      busybox.reference,
+      "sh",
+      "-c",
+      "mkdir -p /www && echo behind nat > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
+    expect(web.stderr).toBe("");
+    const ip = (await docker(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "natweb"])).stdout.trim();
+    const guest = async (command: string) => {
+      const result = await drydock.agent.run(["/bin/sh", "-c", command], {
+        env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+      });
+      expect(result.stderr).toBe("");
+      return result.stdout;
+    };
+    const dnat = `-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination ${ip}:80`;
+    const rules = await guest("iptables -t nat -S");
+    expect(rules).toContain(`${dnat}\n`);
+    expect(rules).toContain("-A DOCKER -i docker0 -j RETURN\n");
+    expect(rules).toContain("-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n");
+    expect(await guest("iptables -S FORWARD")).toContain("-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n");
+    // The rule's packet counter, as `iptables -L -n -v` prints it.
+    const packets = async () => {
+      const line = (await guest("iptables -t nat -L DOCKER -n -v -x"))
+        .split("\n")
+        .find((l) => l.includes("dpt:8081") && l.includes(`to:${ip}:80`));
+      expect(line).toBeDefined();
+      return Number(line!.trim().split(/\s+/)[0]);
+    };
+    expect(await packets()).toBe(0);
+    // A container on the default bridge asks the gateway: Docker's skip-DNAT leaves it to the proxy.
+    expect(await once([], "wget -qO- http://172.17.0.1:8081/")).toBe("behind nat\n");
+    expect(await packets()).toBe(0);
+    // A container on the guest's own network asks the guest's address: OUTPUT → DOCKER → DNAT to the container.
+    expect(await once(["--network", "host"], "wget -qO- http://192.168.86.100:8081/")).toBe("behind nat\n");
+    expect(await packets()).toBeGreaterThan(0);
+    // conntrack remembers the rewrite: asked for the guest's 8081, answered by the container's 80.
+    expect(await guest("cat /proc/net/nf_conntrack")).toMatch(
+      new RegExp(
+        `dst=192\\.168\\.86\\.100 sport=\\d+ dport=8081 .*src=${ip.replaceAll(".", "\\.")} dst=192\\.168\\.86\\.100 sport=80 `,
+      ),
+    );
+    expect((await docker(["rm", "-f", "natweb"])).code).toBe(0);
+    expect(await guest("iptables -t nat -S DOCKER")).not.toContain("8081");
+    expect(await guest("iptables -S DOCKER")).not.toContain(ip);
+    stop();
+    // Each rule is a step of the Trace, written as the iptables command it stands for.
+    const typed = dnat.replace("!", "'!'");
+    expect(trace).toContain(`iptables -t nat ${typed}`);
+    expect(trace).toContain(`iptables -t nat ${typed.replace("-A", "-D")}`);
+  });
+
   it("--dns is the embedded resolver's upstream on a user network; --dns-search and --dns-option reach resolv.conf", async () => {
     // A DNS server over TCP in a container (busybox nc and sh): every query is answered with 10.1.2.3.
     const script = [
