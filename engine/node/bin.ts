@@ -13,6 +13,7 @@ import { GuestSupervisor } from "../supervisor/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
 import { processCliIO, unixConnector } from "./cli.ts";
 import { DEFAULT_DATA_ROOT, startDaemon } from "./daemon.ts";
+import { type DataRootLock, lockDataRoot } from "./data-root-lock.ts";
 import { HostBinds } from "./host-binds.ts";
 import { openNodeImageService } from "./images.ts";
 import { bootDrydock } from "./index.ts";
@@ -61,9 +62,11 @@ async function daemon(args: string[]): Promise<void> {
   const hostBinds = await HostBinds.open(values["allow-bind"]);
   const relay = values.relay ? { url: parseRelayUrl(values.relay) } : undefined;
   const root = values["data-root"];
+  // One daemon per data root: a second one would write over the first one's volumes and records.
+  const lock = await lockDataRoot(root, "drydock daemon");
   const images = await openNodeImageService(root);
   if (count > 1) {
-    await serveNodes(count, values.host, images, root, relay);
+    await serveNodes(count, values.host, images, root, relay, lock);
     return;
   }
   // Volume files under <data-root>/volumes: they outlive the guest and the daemon.
@@ -103,6 +106,7 @@ async function daemon(args: string[]): Promise<void> {
     await served.close();
     await supervisor?.dispose();
     await volumes.close();
+    await lock.release();
     process.exit(0);
   };
   process.once("SIGINT", stop);
@@ -116,6 +120,7 @@ async function serveNodes(
   images: Awaited<ReturnType<typeof openNodeImageService>>,
   root: string,
   relay: { url: string } | undefined,
+  lock: DataRootLock,
 ): Promise<void> {
   const served = await startNodeDaemons({
     count,
@@ -133,6 +138,7 @@ async function serveNodes(
   console.log(relay ? `drydock: containers go out through the relay at ${relay.url}` : `drydock: ${NO_RELAY_MESSAGE}`);
   const stop = async () => {
     await served.close();
+    await lock.release();
     process.exit(0);
   };
   process.once("SIGINT", stop);

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { exportWorkspace, importWorkspace, type WorkspaceStores } from "../workspace/index.ts";
 import { FsContentStore, FsMetadataStore } from "./content-fs.ts";
 import { DEFAULT_DATA_ROOT } from "./daemon.ts";
+import { lockDataRoot } from "./data-root-lock.ts";
 import { nodeHasherFactory } from "./hash.ts";
 import { FsVolumeDataStore } from "./volume-data.ts";
 
@@ -34,7 +35,12 @@ export async function workspaceCommand(
   });
   const root = values["data-root"];
   if (action !== "export" && action !== "import") throw new Error(`workspace wants export or import: ${USAGE}`);
-  const stores = await openDataRootStores(root);
+  // An import writes the data root underneath whoever uses it: refused while a daemon holds it.
+  const lock = action === "import" ? await lockDataRoot(root, "drydock workspace import") : undefined;
+  const stores = await openDataRootStores(root).catch(async (error: unknown) => {
+    await lock?.release();
+    throw error;
+  });
   try {
     if (action === "export") {
       if ("isTTY" in io.stdout && io.stdout.isTTY) {
@@ -59,5 +65,6 @@ export async function workspaceCommand(
     return 0;
   } finally {
     await stores.volumes.close();
+    await lock?.release();
   }
 }
