@@ -465,7 +465,12 @@ const HIDDEN_SAVE_INTERVAL_MS = 20_000;
 // A hidden tab may be closed next: what the containers wrote goes to the page's storage now, so a reload finds
 // their files (a running container's writable layer is otherwise kept only when it stops).
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState !== "hidden" || performance.now() - lastHiddenSave < HIDDEN_SAVE_INTERVAL_MS) return;
+  if (document.visibilityState !== "hidden") return;
+  if (performance.now() - lastHiddenSave < HIDDEN_SAVE_INTERVAL_MS) {
+    // Saved a moment ago: what running containers wrote to volumes since then still goes out (a `sync`, cheap).
+    void api.flushVolumes().catch(() => {});
+    return;
+  }
   lastHiddenSave = performance.now();
   void api
     .saveContainers()
@@ -476,6 +481,11 @@ document.addEventListener("visibilitychange", () => {
       addTrace({ time: performance.now(), kind: "error", text: `saving containers: ${errorMessage(error)}` }),
     );
 });
+
+// The tab is going away (closed, reloaded, navigated): the worker may have a moment left to push volume writes out of
+// the guest's page cache. The browser does not wait for it; the kernel's own writeback (within about two seconds of a
+// write) is what makes this a small window, not a lost session's worth.
+window.addEventListener("pagehide", () => void api.flushVolumes().catch(() => {}));
 
 async function main(): Promise<void> {
   await startShell();

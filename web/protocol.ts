@@ -143,6 +143,11 @@ export interface WorkerApi {
    * (frozen while they are archived). The page asks when it is hidden, as a tab may close next.
    */
   saveContainers(): Promise<void>;
+  /**
+   * Writes what running containers wrote to volumes out of the guest's page cache (`sync`) and saves the volumes'
+   * trees: cheap, asked for whenever the tab is hidden or goes away (the kernel also does it within two seconds).
+   */
+  flushVolumes(): Promise<void>;
   /** Starts a login shell on a pty; its output goes to `sink`. */
   openShell(rows: number, cols: number, sink: ShellSink): Promise<void>;
   writeShell(bytes: Uint8Array): Promise<void>;

@@ -551,6 +551,11 @@ const api: WorkerApi = {
     await containerService.saved();
   },
 
+  async flushVolumes(): Promise<void> {
+    if (!containerService) return;
+    await containerService.volumes.sync();
+  },
+
   async openShell(rows: number, cols: number, sink: ShellSink): Promise<void> {
     if (!drydock) throw new Error("the guest is not running");
     const login = await drydock.openLoginShell(rows, cols);
