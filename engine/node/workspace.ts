@@ -52,11 +52,14 @@ export async function workspaceCommand(
     if ("isTTY" in io.stdin && io.stdin.isTTY) {
       throw new Error("give the workspace file on stdin (drydock workspace import < work.tar)");
     }
-    const summary = await importWorkspace(
-      Readable.toWeb(io.stdin as Readable) as unknown as ReadableStream<Uint8Array>,
-      stores,
-      { hashers: nodeHasherFactory },
-    );
+    const input = io.stdin as Readable;
+    const summary = await importWorkspace(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>, stores, {
+      hashers: nodeHasherFactory,
+    }).catch((error: unknown) => {
+      // Refused part way: the rest of stdin is not read (Node's web-stream adapter would throw on its next chunk).
+      input.destroy();
+      throw error;
+    });
     io.stderr(
       `drydock: imported into ${root}: ${summary.images.length} image(s), ${summary.volumes.length} volume(s) ${summary.volumes.join(" ")}, ${summary.containers.length} container(s) ${summary.containers.join(" ")}`,
     );
