@@ -1,5 +1,6 @@
 // The guest kernel self-test: boots the committed guest in v86 and proves, from inside it, that everything the
-// engine builds on is there: namespaces, cgroup v2 limits, overlayfs whiteouts, a 9P share, veth, a working clock.
+// engine builds on is there: namespaces, cgroup v2 limits, overlayfs whiteouts, a 9P share, veth, netfilter (iptables),
+// a working clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SerialShell, type V86Machine } from "../../engine/index.ts";
 import { bootGuest } from "../../engine/node/guest.ts";
@@ -147,6 +148,22 @@ describe("network devices", () => {
   it("has VXLAN built in (a swarm's overlay across guests), on its Linux default port", async () => {
     // busybox's `ip` cannot pass a VNI, which the driver requires; its parameter shows it is there.
     expect(await sh("cat /sys/module/vxlan/parameters/udp_port")).toBe("8472\n");
+  });
+});
+
+describe("netfilter", () => {
+  it("iptables programs the nat and filter tables with what dockerd's rules use", async () => {
+    // In a network namespace of its own, so the guest's own tables stay as the engine leaves them (networks.test.ts
+    // shows a DNAT rewriting a connection end to end).
+    const rules = [
+      "-t nat -A OUTPUT -m addrtype --dst-type LOCAL -p tcp --dport 81 -j DNAT --to-destination 127.0.0.1:80",
+      "-t nat -A POSTROUTING -s 10.9.0.0/16 ! -o lo -j MASQUERADE",
+      "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    ];
+    const script = `${rules.map((rule) => `iptables ${rule}`).join(" && ")} && iptables-save | grep -c -- -A`;
+    expect(await sh(`unshare -n sh -c '${script}' && test -r /proc/net/nf_conntrack && echo conntrack`)).toBe(
+      "3\nconntrack\n",
+    );
   });
 });
 
