@@ -95,9 +95,9 @@ const DEFAULT_BRIDGE = { subnet: "172.17.0.0/16", gateway: "172.17.0.1" };
 export interface NetworkStoreOptions {
   /**
    * All of this engine's container addresses come from this block (a node's, so that nodes on one switch can route
-   * to each other's containers without NAT, which the guest's kernel lacks): the default bridge takes its first /24,
-   * new networks the next /24s. By default dockerd's: 172.17.0.0/16 for docker0, then 172.18–31.0.0/16 and
-   * 192.168.0.0/16 in /20s.
+   * to each other's containers without NAT, the blocks left out of the masquerade): the default bridge takes its
+   * first /24, new networks the next /24s. By default dockerd's: 172.17.0.0/16 for docker0, then 172.18–31.0.0/16
+   * and 192.168.0.0/16 in /20s.
    */
   addressSpace?: string;
 }

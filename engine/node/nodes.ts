@@ -4,7 +4,7 @@
 // (a pull on any node is seen by all); volumes and container records are each node's own (node 1's where a one-guest
 // daemon keeps them, node k's in <data-root>/nodes/node<k>: volumes/ and containers.json). Node k's containers take
 // their addresses from 10.k.0.0/16 (docker0 10.k.0.0/24) and every node routes the other nodes' blocks to them:
-// containers on different nodes reach each other by address, without NAT (the guest kernel has none).
+// containers on different nodes reach each other by address, without NAT (those blocks are left out of the masquerade).
 // The nodes share one swarm manager (engine/swarm): `docker swarm init` on any node's socket makes the cluster's swarm.
 import { join } from "node:path";
 import { Cluster, type NodeIdentity, nodeAddressSpace, nodeIdentity, routeToNodes } from "../cluster/index.ts";
