@@ -97,8 +97,14 @@ describe("networks with the real docker CLI", () => {
     expect(inUse.stderr).toMatch(
       /Error response from daemon: error while removing network: network app has active endpoints \(name:"web"/,
     );
+    // Its bridge has dockerd's rules (masquerade, skip-DNAT, forward, isolation) while the network exists.
+    const bridge = `br-${created.stdout.slice(0, 12)}`;
+    const rulesOf = async () => (await drydock.agent.run(["/sbin/iptables-save"])).stdout;
+    expect(await rulesOf()).toContain(`-A POSTROUTING -s 172.18.0.0/16 ! -o ${bridge} -j MASQUERADE\n`);
+    expect(await rulesOf()).toContain(`-A DOCKER-ISOLATION-STAGE-2 -o ${bridge} -j DROP\n`);
     expect((await docker(["rm", "-f", "web"])).code).toBe(0);
     expect((await docker(["network", "rm", "app"])).stdout).toBe("app\n");
+    expect(await rulesOf()).not.toContain(bridge);
   });
 
   it("--network none has only lo; the default bridge has eth0 on 172.17.0.0/16", async () => {
