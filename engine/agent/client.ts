@@ -808,16 +808,37 @@ export class AgentClient {
     );
   }
 
-  async mount(source: string, target: string, fstype: string, options = "", flags = 0): Promise<void> {
-    await this.#fs(
-      new Fields()
-        .u8(Field.OP, FsOp.MOUNT)
-        .string(Field.PATH, source)
-        .string(Field.TARGET, target)
-        .string(Field.FSTYPE, fstype)
-        .string(Field.DATA, options)
-        .u32(Field.FLAGS, flags),
+  /**
+   * Mounts `source` on `target`. With `root`, `target` is a path of the container whose root that is, looked up
+   * inside it as `resolve` does, so the image's symlinks cannot send the mount outside the container.
+   * @example
+   * await agent.mount("/run/drydock/volumes/data", "/data", "", "", MS_BIND, "/run/drydock/containers/abc/rootfs");
+   */
+  async mount(source: string, target: string, fstype: string, options = "", flags = 0, root?: string): Promise<void> {
+    const fields = new Fields()
+      .u8(Field.OP, FsOp.MOUNT)
+      .string(Field.PATH, source)
+      .string(Field.TARGET, target)
+      .string(Field.FSTYPE, fstype)
+      .string(Field.DATA, options)
+      .u32(Field.FLAGS, flags);
+    if (root !== undefined) fields.string(Field.ROOT, root);
+    await this.#fs(fields);
+  }
+
+  /**
+   * Where a container's path is in the guest: looked up inside its root as the container will see it (the root's
+   * symlinks followed there, an absolute one from the root, `..` stopping at it: runc's securejoin). Nothing is made.
+   * @example
+   * await agent.resolve("/run/drydock/containers/abc/rootfs", "/var/run/x"); // ".../rootfs/run/x" if var/run → ../run
+   */
+  async resolve(root: string, path: string): Promise<string> {
+    const reply = await this.#fs(
+      new Fields().u8(Field.OP, FsOp.RESOLVE).string(Field.PATH, path).string(Field.ROOT, root),
     );
+    const resolved = reply.string(Field.PATH);
+    if (resolved === undefined) throw new EngineError("internal", `drydockd did not say where ${path} is in ${root}`);
+    return resolved;
   }
 
   async umount(target: string, flags = 0): Promise<void> {

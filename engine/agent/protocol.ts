@@ -106,7 +106,17 @@ export const Field = {
   PARK: 68,
 } as const;
 
-export const FsOp = { STAT: 1, READ: 2, WRITE: 3, MKDIR: 4, READDIR: 5, REMOVE: 6, MOUNT: 7, UMOUNT: 8 } as const;
+export const FsOp = {
+  STAT: 1,
+  READ: 2,
+  WRITE: 3,
+  MKDIR: 4,
+  READDIR: 5,
+  REMOVE: 6,
+  MOUNT: 7,
+  UMOUNT: 8,
+  RESOLVE: 9,
+} as const;
 
 export const NetOp = {
   BRIDGE_ADD: 1,

@@ -31,6 +31,7 @@ function setup(options: { memoryEvents?: string; busyRmdirs?: number } = {}) {
     run: unexpected,
     mkdir: unexpected,
     mount: unexpected,
+    resolve: unexpected,
     readdir: unexpected,
     readFile: (path) =>
       request(`read ${path}`, () => new TextEncoder().encode(options.memoryEvents ?? "oom 0\noom_kill 0\n")),

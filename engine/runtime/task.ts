@@ -29,6 +29,7 @@ export type RuntimeAgent = Pick<
   | "mkdir"
   | "remove"
   | "mount"
+  | "resolve"
   | "umount"
   | "readFile"
   | "writeFile"

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/random.h>
@@ -822,7 +823,7 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 	uint8_t tag, op = 0;
 	const uint8_t *v, *data = NULL;
 	uint16_t size, data_len = 0;
-	char *path = NULL, *target = NULL, *fstype = NULL;
+	char *path = NULL, *target = NULL, *fstype = NULL, *root = NULL;
 	uint64_t offset = 0;
 	uint32_t length = 0, mode = 0644, flags = 0;
 	while (next_field(p, len, &pos, &tag, &v, &size)) {
@@ -831,6 +832,7 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 		case F_PATH: path = arena_str(v, size); break;
 		case F_TARGET: target = arena_str(v, size); break;
 		case F_FSTYPE: fstype = arena_str(v, size); break;
+		case F_ROOT: root = arena_str(v, size); break;
 		case F_DATA: data = v; data_len = size; break;
 		case F_OFFSET: if (size == 8) offset = get64(v); break;
 		case F_LENGTH: if (size == 4) length = get32(v); break;
@@ -915,9 +917,25 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 		if ((flags & 1 ? remove_tree(path) : remove(path)) < 0)
 			return send_error(id, errno, "remove %s: %s", path, strerror(errno));
 		return send_ok(id);
+	case FS_RESOLVE: {
+		/* Where a container's path is in the guest, looked up inside ROOT as the container will see it. */
+		static char joined[PATH_MAX];
+		if (!root) return send_error(id, EINVAL, "resolve without ROOT");
+		if (secure_join(root, path, joined, sizeof joined) < 0)
+			return send_error(id, errno, "look up %s inside %s: %s", path, root, strerror(errno));
+		add_field(&f, F_PATH, joined, strlen(joined));
+		return send_frame(MSG_FS_REPLY, id, f.data, f.len);
+	}
 	case FS_MOUNT: {
 		char *options = data ? arena_str(data, data_len) : NULL;
+		static char joined[PATH_MAX];
 		if (!target) return send_error(id, EINVAL, "mount without TARGET");
+		/* With ROOT, TARGET is a container's path: its root's symlinks cannot send the mount outside it. */
+		if (root) {
+			if (secure_join(root, target, joined, sizeof joined) < 0)
+				return send_error(id, errno, "look up %s inside %s: %s", target, root, strerror(errno));
+			target = joined;
+		}
 		if (mount(path, target, fstype, flags, options) < 0)
 			return send_error(id, errno, "mount %s on %s: %s", path, target, strerror(errno));
 		return send_ok(id);

@@ -111,6 +111,7 @@ enum fs_op {
 	FS_REMOVE = 6,
 	FS_MOUNT = 7,
 	FS_UMOUNT = 8,
+	FS_RESOLVE = 9,
 };
 
 enum net_op {
