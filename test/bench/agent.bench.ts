@@ -22,6 +22,35 @@ const suite: BenchSuite = {
     }
     ctx.samples("restore to first command done (Node)", restoreTimes, "ms", "< 250 ms");
 
+    // The hello after a restore (SYNC with the time and fresh entropy → HELLO), and the requests right after it: is
+    // the hello's own work what costs, or the restored guest's first work whatever it is asked? (Could a state hold
+    // a hello already done: the SYNC must still bring the clock and the entropy, and what follows pays the rest.)
+    const hello: number[] = [];
+    const firstPing: number[] = [];
+    const secondPing: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      let helloMs = Number.NaN;
+      const drydock = await Drydock.boot({
+        artifacts,
+        wasmPath: v86WasmPath(),
+        state,
+        onStep: (step, start, end) => {
+          if (step === "agent hello") helloMs = end - start;
+        },
+      });
+      hello.push(helloMs);
+      let started = performance.now();
+      await drydock.agent.ping();
+      firstPing.push(performance.now() - started);
+      started = performance.now();
+      await drydock.agent.ping();
+      secondPing.push(performance.now() - started);
+      await drydock.dispose();
+    }
+    ctx.samples("after a restore: SYNC → HELLO (the restored guest's first request)", hello, "ms");
+    ctx.samples("after a restore: the ping right after the hello", firstPing, "ms");
+    ctx.samples("after a restore: the ping after that", secondPing, "ms");
+
     // The learner's shell right after a restore, by turns: the one parked in the saved state (adopted), and a new
     // `sh -l` (what the page did before the state held one). From asking to its first output (the prompt).
     const firstOutput = async (open: (guest: Drydock) => Promise<GuestProcess>) => {

@@ -31,7 +31,7 @@ interface TraceFrame {
 }
 
 /** One step of a visit, in ms since navigation. */
-interface Step {
+export interface Step {
   name: string;
   start: number;
   end: number;
@@ -41,7 +41,7 @@ const FLOOR_ROOT = join(import.meta.dirname, "floor");
 const VISITS = 7;
 
 /** Builds the floor page (with the playground's guest-assets plugin: the same state under the same kind of URL). */
-async function buildFloor(outDir: string): Promise<void> {
+export async function buildFloor(outDir: string): Promise<void> {
   await build({
     configFile: false,
     root: FLOOR_ROOT,
@@ -52,7 +52,7 @@ async function buildFloor(outDir: string): Promise<void> {
   });
 }
 
-async function serveFloor(outDir: string): Promise<PageServer> {
+export async function serveFloor(outDir: string): Promise<PageServer> {
   const server = await preview({
     configFile: false,
     root: FLOOR_ROOT,
@@ -71,7 +71,7 @@ async function serveFloor(outDir: string): Promise<PageServer> {
  * shows `answer`. Returns, in the page's clock, when Enter went down (the event's own time stamp) and when the answer
  * showed (polled every frame).
  */
-async function typeAndWait(
+export async function typeAndWait(
   page: Page,
   input: string,
   screen: string,
@@ -97,7 +97,7 @@ async function typeAndWait(
  * Navigates to `url` and waits, polling every frame, until the page sets `readyMark` (or, within a second of
  * `fallbackMark`, without it: an older page); returns when, in its clock.
  */
-async function visit(page: Page, url: string, readyMark: string, fallbackMark = readyMark): Promise<number> {
+export async function visit(page: Page, url: string, readyMark: string, fallbackMark = readyMark): Promise<number> {
   await page.goto(url);
   const [ready, fallback] = [JSON.stringify(readyMark), JSON.stringify(fallbackMark)];
   await page.waitForFunction(
@@ -116,7 +116,7 @@ async function visit(page: Page, url: string, readyMark: string, fallbackMark = 
 }
 
 /** The page's own steps: navigation timing, its marks and measures whose names start with `prefix`. */
-async function pageSteps(page: Page, prefix: string): Promise<Step[]> {
+export async function pageSteps(page: Page, prefix: string): Promise<Step[]> {
   const script = `(() => {
     const prefix = ${JSON.stringify(prefix)};
     const steps = [];
@@ -204,7 +204,7 @@ async function longestMainThreadTask(cdp: CDPSession, origin: string, fn: () => 
 }
 
 /** Prints the median start, end and duration of each step over the visits, in order of the median start. */
-function printBreakdown(title: string, visits: Step[][]): void {
+export function printBreakdown(title: string, visits: Step[][]): void {
   const names = [...new Set(visits.flat().map((s) => s.name))];
   const rows = names
     .map((name) => {
