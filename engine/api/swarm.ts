@@ -483,11 +483,11 @@ async function logsResponse(
     return out;
   };
   for (const task of tasks) {
-    const containers = swarm.containersOf(task);
-    if (!containers || !task.containerId || task.cleaned) continue;
+    const engine = swarm.engineOf(task);
+    if (!engine || !task.containerId || task.cleaned) continue;
     let entries: LogEntry[];
     try {
-      entries = await collect(containers.logs(task.containerId));
+      entries = await collect(await engine.logs(task.containerId));
     } catch {
       continue;
     }
@@ -496,7 +496,7 @@ async function logsResponse(
     let own = entries.filter((entry) => entry.time < from).flatMap((entry) => framed(entry, prefix));
     if (follow && task.state === "running") {
       try {
-        followed.push({ stream: containers.logs(task.containerId, { follow: true, since: from }), prefix });
+        followed.push({ stream: await engine.logs(task.containerId, { follow: true, since: from }), prefix });
       } catch {
         // Gone meanwhile: nothing more of it.
       }

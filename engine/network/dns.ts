@@ -12,7 +12,7 @@ export type DnsUpstream = (query: Uint8Array) => Promise<Uint8Array>;
  * The IPv4 addresses `name` (lower case, no trailing dot) has for the asker, or undefined when it is not known here;
  * `type` is the question's (A, AAAA…), for answers that rotate per A query.
  */
-export type DnsNames = (name: string, type: string) => string[] | undefined;
+export type DnsNames = (name: string, type: string) => string[] | undefined | Promise<string[] | undefined>;
 
 /** dockerd answers its containers' names with this time to live. */
 export const DNS_TTL = 600;
@@ -52,7 +52,7 @@ export async function answerDns(
   const question = decoded.questions?.[0];
   if (!question || decoded.type === "response") return reply(decoded, RCODE.FORMERR);
   const name = question.name.toLowerCase().replace(/\.$/, "");
-  const known = names(name, question.type);
+  const known = await names(name, question.type);
   if (known) {
     // A name the engine knows: its IPv4 addresses for A, and an empty NOERROR for any other type (no IPv6 here).
     const answers: packet.Answer[] =

@@ -126,7 +126,9 @@ export class Networking {
    * Names known beyond this guest, asked per user-defined network (a swarm's service names, answered with its tasks'
    * addresses on every node); undefined: none.
    */
-  clusterNames: ((network: string, name: string, type: string) => string[] | undefined) | undefined;
+  clusterNames:
+    | ((network: string, name: string, type: string) => string[] | undefined | Promise<string[] | undefined>)
+    | undefined;
   /** Bridges made in the guest (or being made), by network id. */
   readonly #bridges = new Map<string, Promise<void>>();
   /** The networks each container is connected to (by network id), running or not. */
@@ -332,7 +334,7 @@ export class Networking {
   }
 
   /** The names (container name, aliases, short id) a container's embedded resolver answers, with `--add-host`s. */
-  #lookup(id: string, name: string, type = "A"): string[] | undefined {
+  async #lookup(id: string, name: string, type = "A"): Promise<string[] | undefined> {
     const found: string[] = [];
     for (const own of this.store.endpointsOfContainer(id)) {
       const network = this.store.find(own.networkId);
@@ -341,7 +343,9 @@ export class Networking {
         const names = [peer.containerName, peer.containerId.slice(0, 12), ...peer.aliases].map((n) => n.toLowerCase());
         if (names.includes(name) && !found.includes(peer.ip)) found.push(peer.ip);
       }
-      for (const ip of this.clusterNames?.(network.name, name, type) ?? []) if (!found.includes(ip)) found.push(ip);
+      // The manager may be in another worker (the page's nodes): its answer can take a message's round trip.
+      for (const ip of (await this.clusterNames?.(network.name, name, type)) ?? [])
+        if (!found.includes(ip)) found.push(ip);
     }
     for (const extra of this.#running.get(id)?.extraHosts ?? []) {
       if (extra.host.toLowerCase() === name && !found.includes(extra.ip)) found.push(extra.ip);

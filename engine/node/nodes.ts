@@ -14,7 +14,7 @@ import type { ImageService } from "../image-service.ts";
 import type { RelayConfig } from "../network/relay.ts";
 import { guestTcpConnector } from "../preview/index.ts";
 import { GuestSupervisor } from "../supervisor/index.ts";
-import { SwarmManager } from "../swarm/index.ts";
+import { localNodeEngine, SwarmManager } from "../swarm/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
 import { FsMetadataStore } from "./content-fs.ts";
 import { type Daemon, socketPathOf, startDaemon } from "./daemon.ts";
@@ -98,7 +98,6 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
   const volumeTrees: VolumeTree[] = [];
   const stopped = new Set<number>();
   const swarm = new SwarmManager({
-    images: options.images,
     report: (message) => console.error(`drydock: ${message}`),
   });
   const stopNode = async (node: ServedNode) => {
@@ -158,7 +157,7 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
       supervisor.onFault((fault) => options.onFault?.(identity, fault.message));
       swarm.addMember({
         identity,
-        containers: () => (stopped.has(index) ? undefined : supervisor.containers),
+        engine: () => (stopped.has(index) ? undefined : localNodeEngine(supervisor.containers, options.images)),
         up: () => !stopped.has(index) && supervisor.fault === undefined,
       });
       supervisor.onRestore(() => options.onRestore?.(identity));

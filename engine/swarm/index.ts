@@ -1,5 +1,6 @@
 // A swarm over a cluster's nodes: the managers' state and its reconcile loop (manager.ts), the scheduler's pure
-// decisions (scheduler.ts) and the service spec as the Engine API sends it (spec.ts).
+// decisions (scheduler.ts), the service spec as the Engine API sends it (spec.ts) and what it asks of each node's
+// engine (node-engine.ts).
 export {
   type Availability,
   RESTART_DELAY_MS,
@@ -18,6 +19,13 @@ export {
   TASK_HISTORY,
   type TaskState,
 } from "./manager.ts";
+export {
+  localNodeEngine,
+  type MeshPort,
+  type ServiceNames,
+  type SwarmNodeEngine,
+  type TaskContainerState,
+} from "./node-engine.ts";
 export {
   type Candidate,
   type Constraint,

@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { ImageService } from "../image-service.ts";
 import { SWARM_ERRORS, SwarmManager } from "./manager.ts";
 
 /** A manager over three members with no guest behind them (no tasks are started: nothing to place them on). */
 function cluster() {
-  const swarm = new SwarmManager({ images: {} as ImageService });
+  const swarm = new SwarmManager();
   for (const index of [1, 2, 3]) {
     swarm.addMember({
       identity: { index, name: `node${index}`, address: `192.168.86.${100 + index}` },
-      containers: () => undefined,
+      engine: () => undefined,
       up: () => false,
     });
   }

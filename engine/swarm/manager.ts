@@ -6,11 +6,12 @@
 // userland proxy) and forwards to a running task, its own if it has one, else one on another node over the routed
 // 10.k.0.0/16 blocks. Service names resolve, on the networks a service is attached to, to its tasks' addresses in
 // turn (the embedded DNS server asks the manager). This first cut is routed: there is no overlay (VXLAN) yet.
-import type { ContainerService } from "../container-service.ts";
-import { EngineError, isEngineError } from "../errors.ts";
+// The manager reaches each node's engine through the narrow, asynchronous SwarmNodeEngine (node-engine.ts), so a
+// node may be in this process or in a worker of its own.
+import { EngineError } from "../errors.ts";
 import { Emitter } from "../events.ts";
-import type { ImageService } from "../image-service.ts";
 import type { RunOptions } from "../runtime/options.ts";
+import type { SwarmNodeEngine, TaskContainerState } from "./node-engine.ts";
 import { type Candidate, eligibleNodes, noSuitableNode, pickNode, satisfies } from "./scheduler.ts";
 import { expandTemplate, readServiceSpec, type ServicePlan } from "./spec.ts";
 
@@ -18,8 +19,8 @@ import { expandTemplate, readServiceSpec, type ServicePlan } from "./spec.ts";
 export interface SwarmMember {
   /** node<k>, its eth0 address (192.168.86.(100+k)) and number. */
   identity: { index: number; name: string; address: string };
-  /** Its guest's container service now (a fresh one after a fault); undefined when it has none. */
-  containers(): ContainerService | undefined;
+  /** Its guest's engine now (a fresh one after a fault); undefined when it has none. */
+  engine(): SwarmNodeEngine | undefined;
   /** Its guest runs and answers (false once stopped or failed). */
   up(): boolean;
 }
@@ -153,7 +154,6 @@ export const SWARM_ERRORS = {
 };
 
 export interface SwarmManagerOptions {
-  images: ImageService;
   /** How often the reconcile loop looks at the guests (ms, default 1000). */
   intervalMs?: number;
   /** Where what goes wrong in the background is said (default: nowhere). */
@@ -165,18 +165,17 @@ interface MeshEntry {
   target: string;
   targetPort: number;
   proto: "tcp" | "udp";
-  containers: ContainerService;
+  engine: SwarmNodeEngine;
 }
 
 /**
  * The managers' state of a cluster's swarm and the loop that makes the nodes' guests match it.
  * @example
- * const swarm = new SwarmManager({ images });
- * swarm.addMember({ identity, containers: () => supervisor.containers, up: () => !supervisor.fault });
+ * const swarm = new SwarmManager({});
+ * swarm.addMember({ identity, engine: () => localNodeEngine(supervisor.containers, images), up: () => !supervisor.fault });
  * const nodeId = swarm.init("node1");
  */
 export class SwarmManager {
-  readonly #images: ImageService;
   readonly #members = new Map<string, SwarmMember>();
   readonly #report: (message: string) => void;
   #swarm: SwarmInfo | undefined;
@@ -192,11 +191,14 @@ export class SwarmManager {
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #intervalMs: number;
   #turning = false;
+  /** What the last look at the guests saw of each live task's container (undefined: gone). */
+  #seen = new Map<string, TaskContainerState | undefined>();
+  /** The engines told where to ask for service names. */
+  readonly #answering = new WeakSet<SwarmNodeEngine>();
   #again = false;
   #closed = false;
 
-  constructor(options: SwarmManagerOptions) {
-    this.#images = options.images;
+  constructor(options: SwarmManagerOptions = {}) {
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#report = options.report ?? (() => {});
   }
@@ -454,12 +456,8 @@ export class SwarmManager {
     }
     this.#networks.delete(network.id);
     for (const member of this.#members.values()) {
-      const containers = member.up() ? member.containers() : undefined;
-      if (containers?.networking.store.find(network.name)) {
-        await containers.networking
-          .remove(network.name)
-          .catch((error: unknown) => this.#report(`swarm: ${String(error)}`));
-      }
+      const engine = member.up() ? member.engine() : undefined;
+      await engine?.removeNetwork(network.name).catch((error: unknown) => this.#report(`swarm: ${String(error)}`));
     }
   }
 
@@ -587,11 +585,11 @@ export class SwarmManager {
     this.#kick();
   }
 
-  /** The node a task runs on, and its container service, when its guest answers. */
-  containersOf(task: SwarmTask): ContainerService | undefined {
+  /** The engine of the node a task runs on, when its guest answers. */
+  engineOf(task: SwarmTask): SwarmNodeEngine | undefined {
     const node = this.#nodes.get(task.nodeId);
     const member = node ? this.#members.get(node.member) : undefined;
-    return member?.up() ? member.containers() : undefined;
+    return member?.up() ? member.engine() : undefined;
   }
 
   /** Runs one turn of the loop now and waits for it (tests and `docker service ps` right after a change). */
@@ -650,10 +648,8 @@ export class SwarmManager {
   #dissolve(): void {
     for (const task of this.tasks()) {
       task.desired = "shutdown";
-      const containers = this.containersOf(task);
-      if (task.containerId && containers && !task.cleaned) {
-        void containers.remove(task.containerId, { force: true }).catch(() => {});
-      }
+      const engine = this.engineOf(task);
+      if (task.containerId && engine && !task.cleaned) void engine.kill(task.containerId).catch(() => {});
     }
     for (const [member, entries] of this.#mesh) {
       for (const [port, entry] of entries) void this.#unpublish(member, port, entry);
@@ -713,6 +709,7 @@ export class SwarmManager {
     try {
       do {
         this.#again = false;
+        await this.#look();
         this.#once();
         await this.#meshTurn();
       } while (this.#again);
@@ -723,18 +720,46 @@ export class SwarmManager {
     }
   }
 
+  /** Asks each node's guest for the state of its live tasks' containers (the calls may cross workers). */
+  async #look(): Promise<void> {
+    const asked = new Map<SwarmNodeEngine, SwarmTask[]>();
+    for (const task of this.tasks()) {
+      if (task.busy || !isLive(task) || !task.containerId) continue;
+      const engine = this.engineOf(task);
+      if (engine) asked.set(engine, [...(asked.get(engine) ?? []), task]);
+    }
+    const seen = new Map<string, TaskContainerState | undefined>();
+    await Promise.all(
+      [...asked].map(async ([engine, tasks]) => {
+        try {
+          const states = await engine.states(tasks.map((task) => task.containerId!));
+          tasks.forEach((task, index) => seen.set(task.id, states[index]));
+        } catch (error) {
+          // A node going away meanwhile: its tasks are judged by its readiness instead.
+          this.#report(`swarm: asking a node about its tasks: ${String(error)}`);
+        }
+      }),
+    );
+    this.#seen = seen;
+  }
+
   /** One pass: node readiness, each task against its guest, each service's wanted tasks, removals. */
   #once(): void {
     if (!this.#swarm) return;
     for (const node of this.#nodes.values()) {
       const member = this.#members.get(node.member);
-      const ready = !node.left && !!member?.up() && !!member.containers();
+      const ready = !node.left && !!member?.up() && !!member.engine();
       if (ready !== node.ready) {
         node.ready = ready;
         touch(node);
       }
-      const containers = member?.up() ? member.containers() : undefined;
-      if (containers) containers.networking.clusterNames = (network, name, type) => this.#resolve(network, name, type);
+      const engine = member?.up() ? member.engine() : undefined;
+      if (engine && !this.#answering.has(engine)) {
+        this.#answering.add(engine);
+        void engine
+          .answerNames((network, name, type) => this.#resolve(network, name, type))
+          .catch((error: unknown) => this.#report(`swarm: ${node.hostname} cannot ask for service names: ${error}`));
+      }
     }
     for (const task of this.tasks()) this.#check(task);
     for (const service of [...this.#services.values()]) {
@@ -742,7 +767,7 @@ export class SwarmManager {
         const left = this.tasks().filter(
           (task) =>
             task.serviceId === service.id &&
-            (task.busy || (!task.cleaned && task.containerId !== undefined && this.containersOf(task) !== undefined)),
+            (task.busy || (!task.cleaned && task.containerId !== undefined && this.engineOf(task) !== undefined)),
         );
         if (left.length === 0) {
           for (const task of this.tasks()) if (task.serviceId === service.id) this.#tasks.delete(task.id);
@@ -754,8 +779,8 @@ export class SwarmManager {
     }
     for (const task of this.tasks()) {
       if (task.desired === "shutdown" && !task.busy && !task.cleaned && task.containerId) {
-        const containers = this.containersOf(task);
-        if (containers) void this.#stop(task, containers);
+        const engine = this.engineOf(task);
+        if (engine) void this.#stop(task, engine);
       }
     }
     this.#prune();
@@ -786,13 +811,9 @@ export class SwarmManager {
       // Its container went with the guest (or is removed when the node comes back).
       return;
     }
-    const containers = this.containersOf(task);
-    if (!containers || !task.containerId) return;
-    let details: ReturnType<ContainerService["inspect"]>;
-    try {
-      details = containers.inspect(task.containerId);
-    } catch (error) {
-      if (!isEngineError(error, "notFound")) throw error;
+    if (!this.engineOf(task) || !task.containerId || !this.#seen.has(task.id)) return;
+    const details = this.#seen.get(task.id);
+    if (!details) {
       this.#setState(task, "failed", "task: container removed", `the task's container is gone from ${node.hostname}`);
       task.desired = "shutdown";
       task.cleaned = true;
@@ -800,7 +821,7 @@ export class SwarmManager {
       return;
     }
     if (details.status === "running" || details.status === "paused") return;
-    const code = details.exit?.code ?? 255;
+    const code = details.exitCode ?? 255;
     task.exitCode = code;
     if (code === 0) this.#setState(task, "complete", "finished");
     else this.#setState(task, "failed", "started", `task: non-zero exit (${code})`);
@@ -944,13 +965,13 @@ export class SwarmManager {
       }
       task.nodeId = node.id;
     }
-    const containers = this.containersOf(task);
-    if (!containers) return;
+    const engine = this.engineOf(task);
+    if (!engine) return;
     this.#setState(task, "assigned", "scheduler assigned task to node");
-    void this.#launch(task, containers);
+    void this.#launch(task, engine);
   }
 
-  async #launch(task: SwarmTask, containers: ContainerService): Promise<void> {
+  async #launch(task: SwarmTask, engine: SwarmNodeEngine): Promise<void> {
     task.busy = true;
     const node = this.#nodes.get(task.nodeId)!;
     const { plan } = task;
@@ -966,11 +987,8 @@ export class SwarmManager {
     };
     try {
       this.#setState(task, "preparing", "preparing");
-      await this.#images.image(plan.image).catch(async (error: unknown) => {
-        if (!isEngineError(error, "notFound")) throw error;
-        await this.#images.pull(plan.image);
-      });
-      for (const network of plan.networks) await ensureNetwork(containers, network.target);
+      await engine.pullIfMissing(plan.image);
+      for (const network of plan.networks) await engine.ensureNetwork(network.target);
       this.#setState(task, "starting", "starting");
       const [first, ...others] = plan.networks;
       const options: RunOptions = {
@@ -1001,17 +1019,11 @@ export class SwarmManager {
             }
           : {}),
       };
-      const created = await containers.create(plan.image, options);
+      const created = await engine.create(plan.image, options);
       task.containerId = created.id;
-      if (others.length > 0) {
-        for (const network of others)
-          await containers.connect(network.target, created.id, { aliases: network.aliases });
-      }
-      await containers.start(created.id);
-      for (const endpoint of containers.networking.store.endpointsOfContainer(created.id)) {
-        const network = containers.networking.store.find(endpoint.networkId);
-        if (network) task.addresses[network.name] = endpoint.ip;
-      }
+      for (const network of others) await engine.connect(network.target, created.id, { aliases: network.aliases });
+      await engine.start(created.id);
+      task.addresses = await engine.addresses(created.id);
       this.#setState(task, "running", "started");
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -1024,18 +1036,15 @@ export class SwarmManager {
     }
   }
 
-  async #stop(task: SwarmTask, containers: ContainerService): Promise<void> {
+  async #stop(task: SwarmTask, engine: SwarmNodeEngine): Promise<void> {
     task.busy = true;
     try {
       if (LIVE.has(task.state)) this.#setState(task, "shutdown", "shutdown");
-      await containers.stop(task.containerId!, { timeoutSeconds: task.plan.stopGraceSeconds }).catch(() => {});
-      await containers.remove(task.containerId!, { force: true }).catch((error: unknown) => {
-        if (!isEngineError(error, "notFound")) throw error;
-      });
+      await engine.stopAndRemove(task.containerId!, task.plan.stopGraceSeconds);
       task.cleaned = true;
     } catch (error) {
       // A node whose guest went meanwhile took the container with it: nothing to say.
-      if (this.containersOf(task)) this.#report(`swarm: removing task ${task.id}'s container: ${String(error)}`);
+      if (this.engineOf(task)) this.#report(`swarm: removing task ${task.id}'s container: ${String(error)}`);
     } finally {
       task.busy = false;
       this.#kick();
@@ -1046,7 +1055,7 @@ export class SwarmManager {
   #prune(): void {
     const bySlot = new Map<string, SwarmTask[]>();
     for (const task of this.tasks()) {
-      if (isLive(task) || task.busy || (task.containerId && !task.cleaned && this.containersOf(task))) continue;
+      if (isLive(task) || task.busy || (task.containerId && !task.cleaned && this.engineOf(task))) continue;
       const key = slotKey(task);
       bySlot.set(key, [...(bySlot.get(key) ?? []), task]);
     }
@@ -1120,14 +1129,14 @@ export class SwarmManager {
     const work: Promise<void>[] = [];
     for (const [name, member] of this.#members) {
       if (this.#meshBusy.has(name)) continue;
-      const containers = member.up() ? member.containers() : undefined;
+      const engine = member.up() ? member.engine() : undefined;
       const current = this.#mesh.get(name) ?? new Map<number, MeshEntry>();
       this.#mesh.set(name, current);
-      const want = containers ? (wanted.get(name) ?? new Map()) : new Map();
+      const want = engine ? (wanted.get(name) ?? new Map()) : new Map();
       const changes: (() => Promise<void>)[] = [];
       for (const [port, entry] of current) {
         const next = want.get(port);
-        if (entry.containers !== containers) {
+        if (entry.engine !== engine) {
           // A fresh guest: the old one's listeners are gone with it.
           current.delete(port);
           changed = true;
@@ -1147,39 +1156,26 @@ export class SwarmManager {
       }
       for (const [port, next] of want) {
         const entry = current.get(port);
-        if (
-          entry &&
-          entry.target === next.target &&
-          entry.targetPort === next.targetPort &&
-          entry.containers === containers
-        )
+        if (entry && entry.target === next.target && entry.targetPort === next.targetPort && entry.engine === engine)
           continue;
         changes.push(async () => {
-          const guest = containers!.networking.guest;
-          if (!guest) return;
           const old = current.get(port);
           if (old) {
             await this.#unpublish(name, port, old);
             current.delete(port);
           }
           try {
-            containers!.networking.ports.allocate(next.proto, "0.0.0.0", { low: port, high: port });
-          } catch (error) {
-            this.#report(`swarm: ${name} cannot take port ${port} for the routing mesh: ${(error as Error).message}`);
-            return;
-          }
-          try {
-            await guest.publish({
+            await engine!.publish({
               proto: next.proto,
-              hostIp: "0.0.0.0",
-              hostPort: port,
+              port,
               targetIp: next.target,
               targetPort: next.targetPort,
             });
-            current.set(port, { ...next, containers: containers! });
+            current.set(port, { ...next, engine: engine! });
           } catch (error) {
-            containers!.networking.ports.release(next.proto, "0.0.0.0", port);
-            this.#report(`swarm: ${name} cannot listen on port ${port}: ${(error as Error).message}`);
+            this.#report(
+              `swarm: ${name} cannot listen on port ${port} for the routing mesh: ${(error as Error).message}`,
+            );
           }
         });
       }
@@ -1197,10 +1193,8 @@ export class SwarmManager {
   }
 
   async #unpublish(member: string, port: number, entry: MeshEntry): Promise<void> {
-    const containers = entry.containers;
-    containers.networking.ports.release(entry.proto, "0.0.0.0", port);
-    await containers.networking.guest
-      ?.unpublish({ proto: entry.proto, hostIp: "0.0.0.0", hostPort: port })
+    await entry.engine
+      .unpublish({ proto: entry.proto, port })
       .catch((error: unknown) => this.#report(`swarm: ${member}: unpublishing ${port}: ${String(error)}`));
   }
 
@@ -1254,15 +1248,4 @@ function checkVersion(object: Versioned, version: number): void {
 function unique<T extends { id: string }>(found: T[], what: string): T | undefined {
   if (found.length > 1) throw new EngineError("invalidArgument", `${what} is ambiguous (${found.length} matches)`);
   return found[0];
-}
-
-/** A service's network on a node: the node's own bridge network of that name, made when its first task comes. */
-async function ensureNetwork(containers: ContainerService, name: string): Promise<void> {
-  if (containers.networking.store.find(name)) return;
-  await containers.networking.create({
-    name,
-    driver: "bridge",
-    attachable: true,
-    labels: { "com.docker.swarm.network.name": name },
-  });
 }
