@@ -733,7 +733,7 @@ export class SwarmManager {
       [...asked].map(async ([engine, tasks]) => {
         try {
           const states = await engine.states(tasks.map((task) => task.containerId!));
-          tasks.forEach((task, index) => seen.set(task.id, states[index]));
+          for (const [index, task] of tasks.entries()) seen.set(task.id, states[index]);
         } catch (error) {
           // A node going away meanwhile: its tasks are judged by its readiness instead.
           this.#report(`swarm: asking a node about its tasks: ${String(error)}`);
