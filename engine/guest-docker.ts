@@ -4,7 +4,7 @@
 // The engine's own registry (`localhost:5000`, engine/distribution) answers its distribution API on
 // /run/drydock/registry.sock, so the guest's shell can ask it what was pushed (`curl --unix-socket … /v2/_catalog`).
 // drydockd forwards each connection to those sockets over the agent link.
-import { createApiApp, requestBodyLimit } from "./api/index.ts";
+import { type ApiOptions, createApiApp, requestBodyLimit } from "./api/index.ts";
 import type { ApiConnector, ApiTransport, CliIO, HostFiles } from "./cli/index.ts";
 import { runCli } from "./cli/index.ts";
 import { serveCliRelay } from "./cli/relay.ts";
@@ -39,6 +39,9 @@ export interface GuestDockerOptions {
    * reaches `tools[name]` with its arguments and terminal (the page's `drydock node add`).
    */
   tools?: Record<string, (argv: string[], io: CliIO) => Promise<number>>;
+  /** The swarm's manager and this node's name in it, or the link to where the managers are (ApiOptions). */
+  swarm?: ApiOptions["swarm"];
+  swarmLink?: ApiOptions["swarmLink"];
 }
 
 /** What serveDockerInGuest set up; the sockets live as long as the guest. */
@@ -58,7 +61,12 @@ export interface GuestDocker {
  * //               curl --unix-socket /run/drydock/registry.sock http://localhost:5000/v2/_catalog
  */
 export async function serveDockerInGuest(drydock: Drydock, options: GuestDockerOptions): Promise<GuestDocker> {
-  const app = createApiApp({ images: options.images, containers: options.containers });
+  const app = createApiApp({
+    images: options.images,
+    containers: options.containers,
+    ...(options.swarm ? { swarm: options.swarm } : {}),
+    ...(options.swarmLink ? { swarmLink: options.swarmLink } : {}),
+  });
   const registry = options.images.registry;
   const fetch = async (request: Request) => app.fetch(request);
   // A check's requests are neither traced nor do they trace the engine steps they cause (its docker exec).

@@ -1,6 +1,7 @@
 // Drydock's engine: the public facade. Everything a page, a worker or a Node program needs is exported here;
 // the folders behind it are internal.
 export * from "./agent/index.ts";
+export { type ApiOptions, createApiApp, type SwarmApi } from "./api/index.ts";
 export {
   type ApiConnector,
   type ApiTransport,
@@ -80,6 +81,15 @@ export {
 } from "./preview/index.ts";
 export { proxyEndpoint, type RegistryEndpoint } from "./registry/index.ts";
 export * from "./supervisor/index.ts";
+export {
+  localNodeEngine,
+  type MeshPort,
+  type ServiceNames,
+  SwarmManager,
+  type SwarmMember,
+  type SwarmNodeEngine,
+  type TaskContainerState,
+} from "./swarm/index.ts";
 export * from "./vm/index.ts";
 export {
   MemoryVolumeDataStore,

@@ -2,19 +2,22 @@
 // holds the switch and the terminal). Its guest is restored from the first guest's saved state; its network card
 // reaches the switch over a MessagePort; its Engine API answers on another, so the terminal's `docker --context node2`
 // runs here. Its images are its own (in memory, pulled through the page's registry proxy), as on a second machine.
+// Its part in the page's swarm: the swarm's requests to its Engine API go to the managers in the first worker over a
+// third port (the swarm link), and the manager there drives its engine through `swarm` (a SwarmNodeEngine).
 import * as Comlink from "comlink";
-import type { ContainerService, Drydock } from "../engine/index.ts";
+import type { ContainerService, Drydock, ImageService, SwarmNodeEngine } from "../engine/index.ts";
 import { v86MemoryBytes } from "./node-worker-memory.ts";
 import type { NodeStartOptions, NodeWorkerApi, TraceEntry } from "./protocol.ts";
 
 let drydock: Drydock | undefined;
 let containers: ContainerService | undefined;
+let images: ImageService | undefined;
 let name = "node";
 /** When this module was evaluated: the first moment the node's worker can time. */
 const evaluatedAt = performance.now();
 
 const api: NodeWorkerApi = {
-  async start(options: NodeStartOptions, frames, apiPort, trace) {
+  async start(options: NodeStartOptions, frames, apiPort, swarmPort, trace) {
     name = options.identity.name;
     const timeOffset = performance.timeOrigin - options.timeOrigin;
     const say = (kind: string, text: string) =>
@@ -53,7 +56,7 @@ const api: NodeWorkerApi = {
         return { identityMs: identified - since, routesMs: performance.now() - identified };
       })();
       const serving = (async () => {
-        const images = await engine.ImageService.open({
+        images = await engine.ImageService.open({
           storage: "memory",
           endpoint: engine.proxyEndpoint(options.proxyUrl),
           onRequest: ({ method, url }) => say("http", `${method} ${url}`),
@@ -63,7 +66,11 @@ const api: NodeWorkerApi = {
           records: false,
         });
         containers.trace((event) => say("engine", event.command));
-        const docker = await engine.serveDockerInGuest(guest, { images, containers });
+        const docker = await engine.serveDockerInGuest(guest, {
+          images,
+          containers,
+          swarmLink: engine.apiOverPort(swarmPort, "the swarm's managers"),
+        });
         return { docker, engineMs: performance.now() - since };
       })();
       const [{ identityMs, routesMs }, { docker, engineMs }] = await Promise.all([wired, serving]);
@@ -104,6 +111,8 @@ const api: NodeWorkerApi = {
     return v86MemoryBytes(drydock);
   },
 
+  swarm: swarmEngine(),
+
   async stop() {
     const guest = drydock;
     drydock = undefined;
@@ -112,5 +121,40 @@ const api: NodeWorkerApi = {
     await guest?.dispose().catch(() => {});
   },
 };
+
+/** This node's engine as the swarm's manager (in the first worker) drives it: localNodeEngine, over comlink. */
+function swarmEngine(): SwarmNodeEngine {
+  let local: SwarmNodeEngine | undefined;
+  let of: ContainerService | undefined;
+  const engine = async () => {
+    if (!containers || !images) throw new Error(`${name} is not running`);
+    if (of !== containers || !local) {
+      local = (await import("../engine/index.ts")).localNodeEngine(containers, images);
+      of = containers;
+    }
+    return local;
+  };
+  return {
+    pullIfMissing: async (image) => (await engine()).pullIfMissing(image),
+    ensureNetwork: async (network) => (await engine()).ensureNetwork(network),
+    removeNetwork: async (network) => (await engine()).removeNetwork(network),
+    create: async (image, options) => (await engine()).create(image, options),
+    connect: async (network, id, options) => (await engine()).connect(network, id, options),
+    start: async (id) => (await engine()).start(id),
+    addresses: async (id) => (await engine()).addresses(id),
+    stopAndRemove: async (id, timeoutSeconds) => (await engine()).stopAndRemove(id, timeoutSeconds),
+    kill: async (id) => (await engine()).kill(id),
+    states: async (ids) => (await engine()).states(ids),
+    // The stream itself crosses to the first worker (transferred, not copied).
+    logs: async (id, options) => {
+      const stream = await (await engine()).logs(id, options);
+      return Comlink.transfer(stream, [stream as unknown as Transferable]);
+    },
+    publish: async (mesh) => (await engine()).publish(mesh),
+    unpublish: async (mesh) => (await engine()).unpublish(mesh),
+    // `names` is the manager's resolver, a comlink proxy: each answer is a message's round trip to the first worker.
+    answerNames: async (names) => (await engine()).answerNames(names),
+  };
+}
 
 Comlink.expose(api);

@@ -3,15 +3,23 @@
 // the docker contexts that name them, and the `drydock node` command of the terminal. A node's card reaches the switch
 // over a MessagePort (frameLinkOverPort); its Engine API over another (apiOverPort), so the terminal's docker, which
 // runs in this worker, talks to the node its context names.
+// The page's swarm is kept here too: one SwarmManager (engine/swarm) whose members are node1 (its engine in this
+// worker) and the others (each driven over comlink: remoteNodeEngine). A node's Engine API hands its swarm routes
+// back here over its swarm link, where engine/api answers them as that node's.
 import * as Comlink from "comlink";
 import type {
   ApiConnector,
   ApiTransport,
   CliIO,
   Cluster,
+  ContainerService,
   Drydock,
+  ImageService,
   MemoryContextStore,
   NodeIdentity,
+  SwarmApi,
+  SwarmManager,
+  SwarmNodeEngine,
 } from "../engine/index.ts";
 import type { NodeStartOptions, NodesState, NodeWorkerApi, PageNode, TraceEntry } from "./protocol.ts";
 
@@ -31,8 +39,11 @@ type Engine = typeof import("../engine/index.ts");
 const LOCAL_HOST = "unix:///var/run/docker.sock";
 /** The port a node's endpoint names (docker's unencrypted one); the page's CLI reaches it over the node's port. */
 const DOCKER_PORT = 2375;
-/** node1's containers are on docker's default bridge, as in a one-guest page. */
-const FIRST_NODE_BLOCK = "172.17.0.0/16";
+/**
+ * node1's containers take docker's default pools, as in a one-guest page: the bridge 172.17.0.0/16, then 172.18… for
+ * networks (a swarm's service networks too), so the other nodes route all of 172.16.0.0/12 to it.
+ */
+const FIRST_NODE_BLOCK = "172.16.0.0/12";
 
 interface RemoteNode {
   node: PageNode;
@@ -40,13 +51,17 @@ interface RemoteNode {
   worker: Worker;
   remote: Comlink.Remote<NodeWorkerApi>;
   transport: ReturnType<Engine["apiOverPort"]>;
+  /** Stops answering its swarm link. */
+  unlink: () => void;
   unplug: () => void;
 }
 
 export interface PageNodesOptions {
   engine: () => Promise<Engine>;
-  /** The first guest now (it changes when a failed guest is replaced). */
+  /** The first guest now (it changes when a failed guest is replaced), its container service and image store. */
   guest: () => Drydock | undefined;
+  containers: () => ContainerService | undefined;
+  images: () => ImageService | undefined;
   assets: () => NodeAssets | undefined;
   proxyUrl: () => string;
   timeOrigin: () => number;
@@ -63,6 +78,8 @@ export interface PageNodesOptions {
  */
 export class PageNodes {
   readonly contexts: MemoryContextStore;
+  /** The page's swarm (inactive until `docker swarm init` on a node). */
+  readonly swarm: SwarmManager;
   readonly #options: PageNodesOptions;
   readonly #engine: Engine;
   #cluster: Cluster | undefined;
@@ -77,6 +94,21 @@ export class PageNodes {
     this.#options = options;
     this.contexts = new engine.MemoryContextStore();
     this.contexts.onChange(() => this.#changed());
+    this.swarm = new engine.SwarmManager({ report: (message) => options.trace("error", message) });
+    this.swarm.addMember({
+      identity: engine.nodeIdentity(1),
+      engine: () => {
+        const containers = options.containers();
+        const images = options.images();
+        return containers && images ? engine.localNodeEngine(containers, images) : undefined;
+      },
+      up: () => options.guest() !== undefined,
+    });
+  }
+
+  /** node1's place in the swarm, for its Engine API. */
+  get firstSwarm(): SwarmApi {
+    return { manager: this.swarm, member: "node1" };
   }
 
   static async create(options: PageNodesOptions): Promise<PageNodes> {
@@ -291,6 +323,12 @@ export class PageNodes {
     const routes = this.#routesFor(name);
     const frames = new MessageChannel();
     const api = new MessageChannel();
+    const swarmLink = new MessageChannel();
+    const images = this.#options.images();
+    if (!images) throw new Error("the engine is not ready: wait for the shell");
+    // The swarm's routes of the node's API, answered here by engine/api as node `name`'s.
+    const swarmApp = this.#engine.createApiApp({ images, swarm: { manager: this.swarm, member: name } });
+    const unlink = this.#engine.serveApiOverPort(swarmLink.port1, async (request) => swarmApp.fetch(request));
     const unplug = cluster.plug(name, frameLinkOverPort(frames.port1));
     const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name });
     const remote = Comlink.wrap<NodeWorkerApi>(worker);
@@ -318,6 +356,7 @@ export class PageNodes {
         Comlink.transfer(options, [state, options.bios, options.vgaBios]),
         Comlink.transfer(frames.port2, [frames.port2]),
         Comlink.transfer(api.port2, [api.port2]),
+        Comlink.transfer(swarmLink.port2, [swarmLink.port2]),
         Comlink.proxy((entry: TraceEntry) => this.#options.traceEntry(entry)),
       );
       // A step in parentheses is a part of the one before it (run side by side), not more time.
@@ -333,6 +372,7 @@ export class PageNodes {
       step("the other nodes route to its containers");
     } catch (error) {
       unplug();
+      unlink();
       worker.terminate();
       throw error;
     }
@@ -346,7 +386,17 @@ export class PageNodes {
       addMs: performance.now() - started,
       addSteps,
     };
-    this.#remotes.set(name, { node, identity, worker, remote, transport: apiOverPort(api.port1, name), unplug });
+    this.#remotes.set(name, {
+      node,
+      identity,
+      worker,
+      remote,
+      transport: apiOverPort(api.port1, name),
+      unlink,
+      unplug,
+    });
+    const engine = remoteNodeEngine(remote);
+    this.swarm.addMember({ identity, engine: () => engine, up: () => this.#remotes.has(name) });
     this.contexts.create({ name, description: `Drydock node ${index} (${identity.address})`, host });
     this.#options.trace("vm", `${name}: on the switch as ${identity.address}, added in ${Math.round(node.addMs)} ms`);
     return node;
@@ -360,6 +410,9 @@ export class PageNodes {
       throw new Error(`no node named ${name}: the page has ${names.join(", ")}`);
     }
     this.#remotes.delete(name);
+    // Its swarm node stays, down, until docker node rm; its tasks are placed on the others.
+    this.swarm.removeMember(name);
+    remote.unlink();
     remote.transport.close(`drydock node rm ${name}`);
     remote.unplug();
     await remote.remote.stop().catch(() => {});
@@ -378,4 +431,28 @@ export class PageNodes {
     const state = this.state();
     for (const listener of this.#listeners) listener(state);
   }
+}
+
+/** A node's engine in its own worker, as the swarm's manager drives it: every call crosses over comlink. */
+function remoteNodeEngine(remote: Comlink.Remote<NodeWorkerApi>): SwarmNodeEngine {
+  // Comlink follows a property path to a method (remote.swarm.create(…) calls swarm.create there); its types only
+  // know that for proxy-marked values.
+  const far = remote.swarm as unknown as Comlink.Remote<SwarmNodeEngine>;
+  return {
+    pullIfMissing: (image) => far.pullIfMissing(image),
+    ensureNetwork: (network) => far.ensureNetwork(network),
+    removeNetwork: (network) => far.removeNetwork(network),
+    create: (image, options) => far.create(image, options),
+    connect: (network, id, options) => far.connect(network, id, options),
+    start: (id) => far.start(id),
+    addresses: (id) => far.addresses(id),
+    stopAndRemove: (id, timeoutSeconds) => far.stopAndRemove(id, timeoutSeconds),
+    kill: (id) => far.kill(id),
+    states: (ids) => far.states(ids),
+    logs: (id, options) => far.logs(id, options),
+    publish: (mesh) => far.publish(mesh),
+    unpublish: (mesh) => far.unpublish(mesh),
+    // The node's DNS server asks this worker's manager: the resolver stays here, the node holds a proxy of it.
+    answerNames: (names) => far.answerNames(Comlink.proxy(names)),
+  };
 }

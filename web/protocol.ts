@@ -8,6 +8,7 @@ import type {
   PullTimeline,
   RegistryEnvelope,
   RegistryRepository,
+  SwarmNodeEngine,
 } from "../engine/index.ts";
 
 export type {
@@ -281,11 +282,15 @@ export interface NodeStartOptions {
 
 /** A node's worker (web/node-worker.ts), as the first worker sees it. */
 export interface NodeWorkerApi {
-  /** Restores the guest, wires its card to `frames`, gives it its identity and routes, serves its API on `api`. */
+  /**
+   * Restores the guest, wires its card to `frames`, gives it its identity and routes, serves its API on `api`; the
+   * swarm's routes of that API are asked of the managers over `swarm`.
+   */
   start(
     options: NodeStartOptions,
     frames: MessagePort,
     api: MessagePort,
+    swarm: MessagePort,
     trace: (entry: TraceEntry) => void,
   ): Promise<{ restoreMs: number; steps: { name: string; ms: number }[] }>;
   /** Routes `routes` and drops the routes to `gone` blocks (a node was added or removed). */
@@ -294,4 +299,6 @@ export interface NodeWorkerApi {
   memory(): Promise<number>;
   /** Closes its engine and stops its guest. */
   stop(): Promise<void>;
+  /** Its engine as the page's swarm manager drives it (the manager's SwarmNodeEngine, answered in its worker). */
+  swarm: SwarmNodeEngine;
 }

@@ -279,6 +279,8 @@ async function wireDocker(): Promise<void> {
   pageNodes ??= await PageNodes.create({
     engine,
     guest: () => drydock,
+    containers: () => containerService,
+    images: () => imageService,
     assets: () => nodeAssets,
     proxyUrl: () => proxyUrl,
     timeOrigin: () => pageOrigin,
@@ -294,6 +296,8 @@ async function wireDocker(): Promise<void> {
     // The terminal's docker reaches the node its context names; `drydock node …` adds and removes nodes.
     connector: (local) => nodes.connector(local),
     tools: { drydock: (argv, io) => nodes.command(argv, io) },
+    // node1's swarm routes; the other nodes' reach the same manager over their swarm links.
+    swarm: nodes.firstSwarm,
   });
   await drydock.agent
     .writeFile(

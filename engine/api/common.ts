@@ -22,6 +22,12 @@ export interface ApiOptions {
   root?: string;
   /** The cluster's swarm and which of its nodes this API serves; without it the swarm routes say there is none. */
   swarm?: SwarmApi;
+  /**
+   * Where the swarm's managers are, when they are not in this engine (the page's node2…, each in a worker of its
+   * own): the swarm routes, and the swarm part of /info, are asked of it as this node's, as a node that is not the
+   * leader hands its control requests to the leader.
+   */
+  swarmLink?: (request: Request) => Promise<Response>;
 }
 
 export const PLATFORM = { os: "linux", arch: "386" };

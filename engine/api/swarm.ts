@@ -65,6 +65,22 @@ export function clusterJson(swarm: SwarmInfo) {
   };
 }
 
+/** The paths a node hands to its swarm link (and only they). */
+const SWARM_PATHS = ["/swarm", "/nodes", "/services", "/tasks"];
+
+/** `docker info`'s Swarm section for the node `options` serve: its own manager's answer, or its link's. */
+export async function swarmInfoOf(options: ApiOptions) {
+  if (options.swarm || !options.swarmLink) return swarmInfoJson(options.swarm);
+  try {
+    const answer = await options.swarmLink(new Request("http://docker/info"));
+    const info = (await answer.json()) as { Swarm?: ReturnType<typeof swarmInfoJson> };
+    if (info.Swarm) return info.Swarm;
+  } catch {
+    // The managers' worker is gone: this node knows of no swarm.
+  }
+  return swarmInfoJson(undefined);
+}
+
 /** `docker info`'s Swarm section for a node: inactive, or its place in the swarm. */
 export function swarmInfoJson(api: SwarmApi | undefined) {
   const node = api?.manager.nodeOf(api.member);
@@ -238,6 +254,15 @@ const any = (filters: Filters, key: string, test: (value: string) => boolean) =>
  * registerSwarmRoutes(app, { images, swarm: { manager, member: "node1" } });
  */
 export function registerSwarmRoutes(app: Hono, options: ApiOptions): void {
+  const link = options.swarmLink;
+  if (!options.swarm && link) {
+    // The request as it came (version prefix, query and body), answered by the managers' engine for this node.
+    for (const path of SWARM_PATHS) {
+      app.all(path, (c) => link(c.req.raw));
+      app.all(`${path}/*`, (c) => link(c.req.raw));
+    }
+    return;
+  }
   const api = (): SwarmApi => {
     if (!options.swarm) {
       throw new EngineError(

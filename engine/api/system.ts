@@ -6,7 +6,7 @@ import type { EngineEvent, EventLog } from "../events.ts";
 import { type ApiOptions, imageSummaryJson, PLATFORM } from "./common.ts";
 import { containerJson } from "./containers.ts";
 import { parseEventTime, parseFilters } from "./filters.ts";
-import { swarmInfoJson } from "./swarm.ts";
+import { swarmInfoOf } from "./swarm.ts";
 import { API_VERSION, MIN_API_VERSION } from "./version.ts";
 import { volumeJson } from "./volumes.ts";
 
@@ -205,7 +205,7 @@ export function registerSystemRoutes(app: Hono, options: ApiOptions): void {
       ServerVersion: version,
       Runtimes: Object.fromEntries(Object.entries(RUNTIMES).map(([name, { path }]) => [name, { path }])),
       DefaultRuntime: GUEST_RUNTIME,
-      Swarm: swarmInfoJson(options.swarm),
+      Swarm: await swarmInfoOf(options),
       LiveRestoreEnabled: false,
       Isolation: "",
       InitBinary: "",

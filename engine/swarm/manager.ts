@@ -204,7 +204,19 @@ export class SwarmManager {
   }
 
   addMember(member: SwarmMember): void {
+    this.removeMember(member.identity.name);
     this.#members.set(member.identity.name, member);
+  }
+
+  /**
+   * Forgets a member whose machine is gone (the page's `drydock node rm`): its swarm node stays, down, until
+   * `docker node rm`, as a removed machine's does; a new member of the same name is a new machine, not yet in the swarm.
+   */
+  removeMember(name: string): void {
+    if (!this.#members.delete(name)) return;
+    for (const node of this.#nodes.values()) if (node.member === name) node.member = "";
+    this.#mesh.delete(name);
+    this.#kick();
   }
 
   /** Stops the loop (the guests are left as they are). */
