@@ -37,6 +37,7 @@ import { networkInspect } from "./network-inspect.ts";
 import { networkLs } from "./network-ls.ts";
 import { networkPrune } from "./network-prune.ts";
 import { networkRm } from "./network-rm.ts";
+import { nodeInspect, nodeLs, nodeRm, nodeUpdate } from "./node.ts";
 import { Output } from "./output.ts";
 import { pause } from "./pause.ts";
 import { port } from "./port.ts";
@@ -48,9 +49,19 @@ import { rm } from "./rm.ts";
 import { rmi } from "./rmi.ts";
 import { run } from "./run.ts";
 import { load, save } from "./save.ts";
+import {
+  serviceCreate,
+  serviceInspect,
+  serviceLs,
+  servicePs,
+  serviceRm,
+  serviceScale,
+  serviceUpdate,
+} from "./service.ts";
 import { start } from "./start.ts";
 import { stats } from "./stats.ts";
 import { stop } from "./stop.ts";
+import { swarmInit, swarmJoin, swarmJoinToken, swarmLeave } from "./swarm.ts";
 import { systemDf } from "./system-df.ts";
 import { systemPrune } from "./system-prune.ts";
 import { tag } from "./tag.ts";
@@ -213,6 +224,39 @@ export const GROUPS: VerbGroup[] = [
     ],
   },
   {
+    name: "node",
+    summary: "Manage Swarm nodes",
+    commands: [
+      ["inspect", nodeInspect],
+      ["ls", nodeLs],
+      ["rm", nodeRm],
+      ["update", nodeUpdate],
+    ],
+  },
+  {
+    name: "service",
+    summary: "Manage Swarm services",
+    commands: [
+      ["create", serviceCreate],
+      ["inspect", serviceInspect],
+      ["ls", serviceLs],
+      ["ps", servicePs],
+      ["rm", serviceRm],
+      ["scale", serviceScale],
+      ["update", serviceUpdate],
+    ],
+  },
+  {
+    name: "swarm",
+    summary: "Manage Swarm",
+    commands: [
+      ["init", swarmInit],
+      ["join", swarmJoin],
+      ["join-token", swarmJoinToken],
+      ["leave", swarmLeave],
+    ],
+  },
+  {
     name: "system",
     summary: "Manage Docker",
     commands: [
@@ -242,6 +286,8 @@ const GROUP_ALIASES: Record<string, Record<string, string>> = {
   volume: { list: "ls", remove: "rm" },
   network: { list: "ls", remove: "rm" },
   context: { list: "ls", remove: "rm" },
+  node: { list: "ls", remove: "rm" },
+  service: { list: "ls", remove: "rm" },
 };
 
 /**

@@ -1,0 +1,547 @@
+// `docker service create|ls|ps|inspect|scale|update|rm` (on a manager): a ServiceSpec made from the flags docker
+// takes, docker's tables of services and tasks, and, unless --detach, the wait until the tasks converge that docker
+// shows as its progress.
+import { humanDuration } from "../conventions/index.ts";
+import type { DockerClient } from "./client.ts";
+import { defineVerb } from "./command.ts";
+import { CliError } from "./errors.ts";
+import { FlagError } from "./flags.ts";
+import { compileTemplate, renderTemplate, writeFormatted } from "./format.ts";
+import type { NodeJson } from "./node.ts";
+import type { Output } from "./output.ts";
+import { filtersJson } from "./ps.ts";
+import { goStruct } from "./template.ts";
+
+type Spec = Record<string, unknown> & {
+  Name: string;
+  TaskTemplate: Record<string, unknown> & { ContainerSpec: Record<string, unknown> };
+  Mode?: { Replicated?: { Replicas?: number }; Global?: Record<string, never> };
+  UpdateConfig?: Record<string, unknown>;
+  EndpointSpec?: { Mode?: string; Ports?: PortJson[] };
+};
+
+interface PortJson {
+  Protocol: string;
+  TargetPort: number;
+  PublishedPort: number;
+  PublishMode?: string;
+}
+
+interface ServiceJson {
+  ID: string;
+  Version: { Index: number };
+  Spec: Spec;
+  Endpoint?: { Ports?: PortJson[] };
+  ServiceStatus?: { RunningTasks: number; DesiredTasks: number };
+  UpdateStatus?: { State: string; Message: string };
+}
+
+interface TaskJson {
+  ID: string;
+  ServiceID: string;
+  Slot?: number;
+  NodeID?: string;
+  CreatedAt: string;
+  Spec: { ContainerSpec?: { Image?: string } };
+  Status: { Timestamp: string; State: string; Message: string; Err?: string };
+  DesiredState: string;
+}
+
+const UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration (`10s`, `1m30s`, `500ms`) in nanoseconds. */
+export function goDurationNs(text: string, flag: string): number {
+  if (text === "0") return 0;
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((part) => part[0]).join("") !== text) {
+    throw new FlagError(`invalid argument "${text}" for "--${flag}" flag: time: invalid duration "${text}"`);
+  }
+  return Math.round(parts.reduce((sum, part) => sum + Number(part[1]) * UNITS[part[2]!]!, 0));
+}
+
+/** `-p 8080:80`, `-p 8080:80/udp` or `-p published=8080,target=80[,protocol=udp]`. */
+function parsePort(text: string): PortJson {
+  let published: string | undefined;
+  let target: string | undefined;
+  let protocol = "tcp";
+  if (text.includes("=")) {
+    for (const field of text.split(",")) {
+      const [key, value = ""] = field.split("=");
+      if (key === "published") published = value;
+      else if (key === "target") target = value;
+      else if (key === "protocol") protocol = value;
+      else if (key === "mode" && value !== "ingress") {
+        throw new FlagError(
+          `invalid argument "${text}" for "-p, --publish" flag: Drydock publishes through the routing mesh (mode=ingress)`,
+        );
+      }
+    }
+  } else {
+    const [ports = "", proto] = text.split("/");
+    if (proto) protocol = proto;
+    const pieces = ports.split(":");
+    if (pieces.length !== 2) {
+      throw new FlagError(
+        `invalid argument "${text}" for "-p, --publish" flag: publish a port as PUBLISHED:TARGET (-p 8080:80)`,
+      );
+    }
+    [published, target] = pieces;
+  }
+  const number = (value: string | undefined) => (value !== undefined && /^\d+$/.test(value) ? Number(value) : NaN);
+  if (!Number.isInteger(number(target)) || !Number.isInteger(number(published))) {
+    throw new FlagError(`invalid argument "${text}" for "-p, --publish" flag: ports are numbers (-p 8080:80)`);
+  }
+  return { Protocol: protocol, TargetPort: number(target), PublishedPort: number(published), PublishMode: "ingress" };
+}
+
+function pairs(list: readonly string[]): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of list) {
+    const equals = entry.indexOf("=");
+    map[equals < 0 ? entry : entry.slice(0, equals)] = equals < 0 ? "" : entry.slice(equals + 1);
+  }
+  return map;
+}
+
+const title = (text: string) => (text ? text[0]!.toUpperCase() + text.slice(1) : text);
+
+/** The tasks of a service meant to run, and how many of them run. */
+async function progress(client: DockerClient, id: string) {
+  const service = await client.json<ServiceJson>("GET", `/services/${id}`);
+  const tasks = await client.json<TaskJson[]>("GET", "/tasks", {
+    query: { filters: JSON.stringify({ service: { [id]: true }, "desired-state": { running: true } }) },
+  });
+  const nodes = await client.json<NodeJson[]>("GET", "/nodes");
+  const replicas = service.Spec.Mode?.Replicated?.Replicas;
+  const desired =
+    replicas ?? nodes.filter((node) => node.Status.State === "ready" && node.Spec.Availability === "active").length;
+  const running = tasks.filter((task) => task.Status.State === "running");
+  const updating = service.UpdateStatus?.State === "updating" || service.UpdateStatus?.State === "rollback_started";
+  return { tasks, desired, running: running.length, updating, failed: tasks.find((task) => task.Status.Err) };
+}
+
+/**
+ * Waits until a service's tasks converge (docker's `overall progress: 3 out of 3 tasks … verify: Service converged`),
+ * saying how far they are; gives up after `timeoutMs` with what is missing.
+ */
+async function waitConverged(client: DockerClient, out: Output, id: string, timeoutMs = 600_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    const state = await progress(client, id);
+    const line = `overall progress: ${Math.min(state.running, state.desired)} out of ${state.desired} tasks`;
+    if (line !== last) {
+      await out.line(line);
+      last = line;
+    }
+    if (!state.updating && state.running === state.desired && state.tasks.length === state.desired) {
+      const slots = state.tasks.filter((task) => task.Slot !== undefined).sort((a, b) => (a.Slot ?? 0) - (b.Slot ?? 0));
+      for (const task of slots)
+        await out.line(
+          `${task.Slot}/${state.desired}: running   [==================================================>] `,
+        );
+      await out.line("verify: Service converged ");
+      return;
+    }
+    if (Date.now() > until) {
+      throw new CliError(
+        `the service did not converge in ${Math.round(timeoutMs / 1000)} s${state.failed ? `: ${state.failed.Status.Err}` : ""}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+const SERVICE_FLAGS = [
+  { name: "constraint", type: "list", help: "Placement constraints" },
+  { name: "container-label", type: "list", help: "Container labels" },
+  { name: "detach", short: "d", type: "bool", help: "Exit immediately instead of waiting for the service to converge" },
+  { name: "env", short: "e", type: "list", help: "Set environment variables" },
+  { name: "hostname", type: "string", help: "Container hostname" },
+  { name: "label", short: "l", type: "list", help: "Service labels" },
+  { name: "network", type: "list", help: "Network attachments" },
+  { name: "publish", short: "p", type: "list", help: "Publish a port as a node port" },
+  { name: "replicas", type: "string", help: "Number of tasks" },
+  { name: "stop-grace-period", type: "string", help: "Time to wait before force killing a container (ns|us|ms|s|m|h)" },
+  { name: "tty", short: "t", type: "bool", help: "Allocate a pseudo-TTY" },
+  { name: "update-delay", type: "string", help: "Delay between updates (ns|us|ms|s|m|h) (default 0s)" },
+  {
+    name: "update-parallelism",
+    type: "string",
+    help: "Maximum number of tasks updated simultaneously (0 to update all at once) (default 1)",
+  },
+  { name: "user", short: "u", type: "string", help: "Username or UID (format: <name|uid>[:<group|gid>])" },
+  { name: "workdir", short: "w", type: "string", help: "Working directory inside the container" },
+] as const;
+
+function wholeFlag(value: string, flag: string): number {
+  if (!/^\d+$/.test(value)) throw new FlagError(`invalid argument "${value}" for "--${flag}" flag: not a whole number`);
+  return Number(value);
+}
+
+export const serviceCreate = defineVerb(
+  {
+    name: "create",
+    usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    summary: "Create a new service",
+    args: { min: 1 },
+    interspersed: false,
+    topLevel: false,
+    flags: [
+      ...SERVICE_FLAGS,
+      { name: "entrypoint", type: "string", help: "Overwrite the default ENTRYPOINT of the image" },
+      { name: "mode", type: "string", default: "replicated", help: 'Service mode ("replicated", "global")' },
+      { name: "name", type: "string", help: "Service name" },
+    ] as const,
+  },
+  async (context) => {
+    const { flags } = context;
+    const [image, ...args] = context.args;
+    if (flags.mode !== "replicated" && flags.mode !== "global") {
+      throw new FlagError(`invalid argument "${flags.mode}" for "--mode" flag: replicated or global`);
+    }
+    if (flags.mode === "global" && flags.replicas !== undefined) {
+      throw new CliError("replicas can only be used with replicated mode");
+    }
+    const container: Record<string, unknown> = {
+      Image: image,
+      ...(args.length ? { Args: args } : {}),
+      ...(flags.entrypoint ? { Command: [flags.entrypoint] } : {}),
+      ...(flags.env.length ? { Env: [...flags.env] } : {}),
+      ...(flags["container-label"].length ? { Labels: pairs(flags["container-label"]) } : {}),
+      ...(flags.hostname ? { Hostname: flags.hostname } : {}),
+      ...(flags.workdir ? { Dir: flags.workdir } : {}),
+      ...(flags.user ? { User: flags.user } : {}),
+      ...(flags.tty ? { TTY: true } : {}),
+      ...(flags["stop-grace-period"]
+        ? { StopGracePeriod: goDurationNs(flags["stop-grace-period"], "stop-grace-period") }
+        : {}),
+    };
+    const spec: Spec = {
+      Name: flags.name ?? "",
+      Labels: pairs(flags.label),
+      TaskTemplate: {
+        ContainerSpec: container,
+        ...(flags.constraint.length ? { Placement: { Constraints: [...flags.constraint] } } : {}),
+        ...(flags.network.length ? { Networks: flags.network.map((target) => ({ Target: target })) } : {}),
+      },
+      Mode:
+        flags.mode === "global"
+          ? { Global: {} }
+          : { Replicated: { Replicas: flags.replicas === undefined ? 1 : wholeFlag(flags.replicas, "replicas") } },
+      UpdateConfig: {
+        Parallelism: flags["update-parallelism"] ? wholeFlag(flags["update-parallelism"], "update-parallelism") : 1,
+        ...(flags["update-delay"] ? { Delay: goDurationNs(flags["update-delay"], "update-delay") } : {}),
+      },
+      EndpointSpec: { Mode: "vip", ...(flags.publish.length ? { Ports: flags.publish.map(parsePort) } : {}) },
+    };
+    if (!spec.Name) throw new CliError("a service needs a name here: docker service create --name NAME IMAGE");
+    const client = await context.client();
+    const created = await client.json<{ ID: string }>("POST", "/services/create", { body: spec });
+    await context.out.line(created.ID);
+    if (!flags.detach) await waitConverged(client, context.out, created.ID);
+    return 0;
+  },
+);
+
+/** Reads a service, changes its spec and sends it back at the version read; waits unless `detach`. */
+async function updateSpec(
+  client: DockerClient,
+  out: Output,
+  ref: string,
+  change: (spec: Spec) => void,
+  detach: boolean,
+): Promise<void> {
+  const service = await client.json<ServiceJson>("GET", `/services/${encodeURIComponent(ref)}`);
+  const spec = structuredClone(service.Spec);
+  change(spec);
+  await client.call("POST", `/services/${service.ID}/update`, {
+    query: { version: service.Version.Index },
+    body: spec,
+  });
+  if (!detach) await waitConverged(client, out, service.ID);
+}
+
+export const serviceScale = defineVerb(
+  {
+    name: "scale",
+    usage: "SERVICE=REPLICAS [SERVICE=REPLICAS...]",
+    summary: "Scale one or multiple replicated services",
+    args: { min: 1 },
+    topLevel: false,
+    flags: [
+      {
+        name: "detach",
+        short: "d",
+        type: "bool",
+        help: "Exit immediately instead of waiting for the service to converge",
+      },
+    ] as const,
+  },
+  async (context) => {
+    const client = await context.client();
+    for (const arg of context.args) {
+      const [name, count] = arg.split("=");
+      if (!name || count === undefined || !/^\d+$/.test(count)) {
+        throw new CliError(`invalid scale specifier '${arg}'.\nSee 'docker service scale --help'.`);
+      }
+      const replicas = Number(count);
+      await updateSpec(
+        client,
+        context.out,
+        name,
+        (spec) => {
+          if (!spec.Mode?.Replicated) throw new CliError(`scale can only be used with replicated mode`);
+          spec.Mode = { Replicated: { Replicas: replicas } };
+        },
+        true,
+      );
+      await context.out.line(`${name} scaled to ${replicas}`);
+      if (!context.flags.detach) {
+        const service = await client.json<ServiceJson>("GET", `/services/${encodeURIComponent(name)}`);
+        await waitConverged(client, context.out, service.ID);
+      }
+    }
+    return 0;
+  },
+);
+
+export const serviceUpdate = defineVerb(
+  {
+    name: "update",
+    usage: "[OPTIONS] SERVICE",
+    summary: "Update a service",
+    args: { min: 1, max: 1 },
+    topLevel: false,
+    flags: [
+      {
+        name: "detach",
+        short: "d",
+        type: "bool",
+        help: "Exit immediately instead of waiting for the service to converge",
+      },
+      { name: "env-add", type: "list", help: "Add or update an environment variable" },
+      { name: "force", type: "bool", help: "Force update even if no changes require it" },
+      { name: "image", type: "string", help: "Service image tag" },
+      { name: "replicas", type: "string", help: "Number of tasks" },
+      { name: "update-delay", type: "string", help: "Delay between updates (ns|us|ms|s|m|h)" },
+      { name: "update-parallelism", type: "string", help: "Maximum number of tasks updated simultaneously" },
+    ] as const,
+  },
+  async (context) => {
+    const { flags } = context;
+    const ref = context.args[0]!;
+    const client = await context.client();
+    await updateSpec(
+      client,
+      context.out,
+      ref,
+      (spec) => {
+        const container = spec.TaskTemplate.ContainerSpec;
+        if (flags.image) container.Image = flags.image;
+        if (flags["env-add"].length) {
+          const env = ((container.Env as string[] | undefined) ?? []).filter(
+            (entry) => !flags["env-add"].some((added) => added.split("=")[0] === entry.split("=")[0]),
+          );
+          container.Env = [...env, ...flags["env-add"]];
+        }
+        if (flags.force) spec.TaskTemplate.ForceUpdate = Number(spec.TaskTemplate.ForceUpdate ?? 0) + 1;
+        if (flags.replicas !== undefined) {
+          if (!spec.Mode?.Replicated) throw new CliError("replicas can only be used with replicated mode");
+          spec.Mode = { Replicated: { Replicas: wholeFlag(flags.replicas, "replicas") } };
+        }
+        const update = { ...(spec.UpdateConfig ?? {}) };
+        if (flags["update-parallelism"])
+          update.Parallelism = wholeFlag(flags["update-parallelism"], "update-parallelism");
+        if (flags["update-delay"]) update.Delay = goDurationNs(flags["update-delay"], "update-delay");
+        spec.UpdateConfig = update;
+      },
+      true,
+    );
+    await context.out.line(ref);
+    if (!flags.detach) {
+      const service = await client.json<ServiceJson>("GET", `/services/${encodeURIComponent(ref)}`);
+      await waitConverged(client, context.out, service.ID);
+    }
+    return 0;
+  },
+);
+
+export const serviceLs = defineVerb(
+  {
+    name: "ls",
+    usage: "[OPTIONS]",
+    summary: "List services",
+    args: { max: 0 },
+    topLevel: false,
+    flags: [
+      {
+        name: "filter",
+        short: "f",
+        type: "list",
+        valueName: "filter",
+        help: "Filter output based on conditions provided",
+      },
+      { name: "format", type: "string", help: "Format output using a custom template" },
+      { name: "quiet", short: "q", type: "bool", help: "Only display IDs" },
+    ] as const,
+  },
+  async (context) => {
+    const { flags } = context;
+    const client = await context.client();
+    const services = await client.json<ServiceJson[]>("GET", "/services", {
+      query: { status: true, filters: filtersJson(flags.filter) },
+    });
+    const rows = services
+      .sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name))
+      .map((service) =>
+        goStruct("*formatter.serviceContext", {
+          ID: service.ID.slice(0, 12),
+          Name: service.Spec.Name,
+          Mode: service.Spec.Mode?.Global ? "global" : "replicated",
+          Replicas: `${service.ServiceStatus?.RunningTasks ?? 0}/${service.ServiceStatus?.DesiredTasks ?? 0}`,
+          Image: String(service.Spec.TaskTemplate.ContainerSpec.Image ?? "").replace(/@sha256:[0-9a-f]+$/, ""),
+          Ports: (service.Endpoint?.Ports ?? [])
+            .map((port) => `*:${port.PublishedPort}->${port.TargetPort}/${port.Protocol}`)
+            .join(", "),
+        }),
+      );
+    await writeFormatted(
+      context.out,
+      {
+        format: flags.quiet ? "{{.ID}}" : flags.format,
+        defaultFormat: "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}",
+        header: { ID: "ID", Name: "NAME", Mode: "MODE", Replicas: "REPLICAS", Image: "IMAGE", Ports: "PORTS" },
+      },
+      rows,
+    );
+    return 0;
+  },
+);
+
+export const servicePs = defineVerb(
+  {
+    name: "ps",
+    usage: "[OPTIONS] SERVICE [SERVICE...]",
+    summary: "List the tasks of one or more services",
+    args: { min: 1 },
+    topLevel: false,
+    flags: [
+      {
+        name: "filter",
+        short: "f",
+        type: "list",
+        valueName: "filter",
+        help: "Filter output based on conditions provided",
+      },
+      { name: "format", type: "string", help: "Pretty-print tasks using a Go template" },
+      { name: "no-trunc", type: "bool", help: "Do not truncate output" },
+      { name: "quiet", short: "q", type: "bool", help: "Only display task IDs" },
+    ] as const,
+  },
+  async (context) => {
+    const { flags } = context;
+    const client = await context.client();
+    const services = await Promise.all(
+      context.args.map((ref) => client.json<ServiceJson>("GET", `/services/${encodeURIComponent(ref)}`)),
+    );
+    const filters = JSON.parse(filtersJson(flags.filter) ?? "{}") as Record<string, Record<string, boolean>>;
+    filters.service = Object.fromEntries(services.map((service) => [service.ID, true]));
+    const tasks = await client.json<TaskJson[]>("GET", "/tasks", { query: { filters: JSON.stringify(filters) } });
+    const nodes = new Map(
+      (await client.json<NodeJson[]>("GET", "/nodes")).map((node) => [node.ID, node.Description.Hostname]),
+    );
+    const names = new Map(services.map((service) => [service.ID, service.Spec.Name]));
+    // Newest first within a slot; a slot's older tasks are shown under it as \_ rows, as docker shows them.
+    const sorted = tasks.sort(
+      (a, b) =>
+        (names.get(a.ServiceID) ?? "").localeCompare(names.get(b.ServiceID) ?? "") ||
+        (a.Slot ?? 0) - (b.Slot ?? 0) ||
+        (a.NodeID ?? "").localeCompare(b.NodeID ?? "") ||
+        Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt),
+    );
+    let previous = "";
+    const rows = sorted.map((task) => {
+      const slotName = `${names.get(task.ServiceID)}.${task.Slot ?? task.NodeID ?? ""}`;
+      const name = slotName === previous ? ` \\_ ${slotName}` : slotName;
+      previous = slotName;
+      const since = Date.now() - Date.parse(task.Status.Timestamp);
+      return goStruct("*formatter.taskContext", {
+        ID: flags["no-trunc"] ? task.ID : task.ID.slice(0, 12),
+        Name: name,
+        Image: String(task.Spec.ContainerSpec?.Image ?? "").replace(/@sha256:[0-9a-f]+$/, ""),
+        Node: nodes.get(task.NodeID ?? "") ?? "",
+        DesiredState: title(task.DesiredState),
+        CurrentState: `${title(task.Status.State)} ${humanDuration(Math.max(0, since))} ago`,
+        Error: task.Status.Err ? `"${flags["no-trunc"] ? task.Status.Err : task.Status.Err.slice(0, 27)}"` : "",
+        Ports: "",
+      });
+    });
+    await writeFormatted(
+      context.out,
+      {
+        format: flags.quiet ? "{{.ID}}" : flags.format,
+        defaultFormat:
+          "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}",
+        header: {
+          ID: "ID",
+          Name: "NAME",
+          Image: "IMAGE",
+          Node: "NODE",
+          DesiredState: "DESIRED STATE",
+          CurrentState: "CURRENT STATE",
+          Error: "ERROR",
+          Ports: "PORTS",
+        },
+      },
+      rows,
+    );
+    return 0;
+  },
+);
+
+export const serviceInspect = defineVerb(
+  {
+    name: "inspect",
+    usage: "[OPTIONS] SERVICE [SERVICE...]",
+    summary: "Display detailed information on one or more services",
+    args: { min: 1 },
+    topLevel: false,
+    flags: [
+      { name: "format", short: "f", type: "string", help: "Format output using a custom template" },
+      { name: "pretty", type: "bool", help: "Print the information in a human friendly format" },
+    ] as const,
+  },
+  async (context) => {
+    const client = await context.client();
+    const found = await Promise.all(
+      context.args.map((ref) => client.json<ServiceJson>("GET", `/services/${encodeURIComponent(ref)}`)),
+    );
+    if (context.flags.format) {
+      const template = compileTemplate(context.flags.format);
+      for (const service of found) await context.out.line(renderTemplate(template, service));
+      return 0;
+    }
+    await context.out.line(JSON.stringify(found, null, 4));
+    return 0;
+  },
+);
+
+export const serviceRm = defineVerb(
+  {
+    name: "rm",
+    usage: "SERVICE [SERVICE...]",
+    summary: "Remove one or more services",
+    args: { min: 1 },
+    topLevel: false,
+    flags: [] as const,
+  },
+  async (context) => {
+    const client = await context.client();
+    for (const ref of context.args) {
+      await client.call("DELETE", `/services/${encodeURIComponent(ref)}`);
+      await context.out.line(ref);
+    }
+    return 0;
+  },
+);
