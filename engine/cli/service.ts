@@ -200,7 +200,7 @@ export const serviceCreate = defineVerb(
     if (flags.mode !== "replicated" && flags.mode !== "global") {
       throw new FlagError(`invalid argument "${flags.mode}" for "--mode" flag: replicated or global`);
     }
-    if (flags.mode === "global" && flags.replicas !== undefined) {
+    if (flags.mode === "global" && flags.replicas) {
       throw new CliError("replicas can only be used with replicated mode");
     }
     const container: Record<string, unknown> = {
@@ -228,7 +228,7 @@ export const serviceCreate = defineVerb(
       Mode:
         flags.mode === "global"
           ? { Global: {} }
-          : { Replicated: { Replicas: flags.replicas === undefined ? 1 : wholeFlag(flags.replicas, "replicas") } },
+          : { Replicated: { Replicas: flags.replicas ? wholeFlag(flags.replicas, "replicas") : 1 } },
       UpdateConfig: {
         Parallelism: flags["update-parallelism"] ? wholeFlag(flags["update-parallelism"], "update-parallelism") : 1,
         ...(flags["update-delay"] ? { Delay: goDurationNs(flags["update-delay"], "update-delay") } : {}),
@@ -346,7 +346,7 @@ export const serviceUpdate = defineVerb(
           container.Env = [...env, ...flags["env-add"]];
         }
         if (flags.force) spec.TaskTemplate.ForceUpdate = Number(spec.TaskTemplate.ForceUpdate ?? 0) + 1;
-        if (flags.replicas !== undefined) {
+        if (flags.replicas) {
           if (!spec.Mode?.Replicated) throw new CliError("replicas can only be used with replicated mode");
           spec.Mode = { Replicated: { Replicas: wholeFlag(flags.replicas, "replicas") } };
         }
