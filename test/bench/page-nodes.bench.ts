@@ -9,6 +9,9 @@
 //    (the guest's RAM is inside it: the chips' data-wasm-bytes). And, from outside, the resident memory (RSS, from
 //    /proc) of the Chromium processes this benchmark started, before and after the nodes: growth per node.
 // 3. What the switch carries between workers: ping node1 → node2 guest to guest (the terminal's shell, average of 10).
+// 4. The page's swarm over node1…node3: `docker swarm init`, two joins, then a 3-replica service typed in the terminal
+//    (Enter → docker's "verify: Service converged", page clock): the first one pulls its image on every node; the
+//    second, another service of the same image, does not.
 import { readdir, readFile } from "node:fs/promises";
 import type { Page } from "playwright-core";
 import { startPageWithRegistry, waitForPrompt } from "../e2e/harness.ts";
@@ -39,6 +42,20 @@ async function descendantsRss(): Promise<number> {
     if (rss) total += Number(rss[1]) * 1024;
   }
   return total;
+}
+
+/** Types `command` in the terminal and waits for `marker` in its text; returns Enter → marker (page clock). */
+async function timeCommand(page: Page, command: string, marker: string): Promise<number> {
+  await page.locator("#terminal").click();
+  await page.keyboard.type(`clear; ${command}`);
+  const typedAt = (await page.evaluate("performance.now()")) as number;
+  await page.keyboard.press("Enter");
+  const handle = await page.waitForFunction(
+    `(document.querySelector(".xterm-rows")?.textContent ?? "").includes(${JSON.stringify(marker)}) ? performance.now() : false`,
+    undefined,
+    { polling: "raf", timeout: 600_000 },
+  );
+  return ((await handle.jsonValue()) as number) - typedAt;
 }
 
 /** Clicks Add node and waits for the chip; returns click → chip (page clock) and the engine's figure. */
@@ -134,6 +151,40 @@ const suite: BenchSuite = {
         pageTimes.push(pageMs);
         engineTimes.push(engineMs);
       }
+
+      // The swarm over node1…node3: init, two joins, then a 3-replica service, cold (each node pulls) and warm.
+      const busybox = started.images.busybox.reference;
+      await timeCommand(
+        page,
+        "docker swarm init >/dev/null; T=$(docker swarm join-token -q worker); for n in node2 node3; do docker --context $n swarm join --token $T 192.168.86.101:2377; done; echo joined-$((40+2))",
+        "joined-42",
+      );
+      const web = `sh -c 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'`;
+      const cold = await timeCommand(
+        page,
+        `docker service create --name web --replicas 3 -p 8080:80 ${busybox} ${web}`,
+        "verify: Service converged",
+      );
+      const warm = await timeCommand(
+        page,
+        `docker service create --name web2 --replicas 3 ${busybox} ${web}`,
+        "verify: Service converged",
+      );
+      const spread = await timeCommand(
+        page,
+        "docker service ps web web2 --format 'on:{{.Node}}' | sort | uniq -c | tr '\\n' ' '; echo spread-$((40+2))",
+        "spread-42",
+      );
+      const rows = (await page.locator(".xterm-rows").textContent()) ?? "";
+      if (!/2 on:node1\s+2 on:node2\s+2 on:node3/.test(rows))
+        throw new Error(`the tasks are not one per node: ${rows}`);
+      console.log(`page-nodes: ${spread.toFixed(0)} ms for service ps`);
+      ctx.record(
+        "swarm: docker service create --replicas 3 → converged, each node pulling its image (page clock)",
+        cold,
+        "ms",
+      );
+      ctx.record("swarm: docker service create --replicas 3 → converged, image already on the nodes", warm, "ms");
 
       ctx.samples("add a node: Add node click → its chip in the bar (page clock)", pageTimes, "ms");
       ctx.samples(
