@@ -99,7 +99,8 @@ export interface SwarmTask extends Versioned {
   /** The TaskTemplate it was made from. */
   spec: Record<string, unknown>;
   plan: ServicePlan;
-  desired: "running" | "shutdown";
+  /** "remove" when its slot went with a scale down: once its container is gone the task is deleted, as swarmkit does. */
+  desired: "running" | "shutdown" | "remove";
   state: TaskState;
   /** When its state was last set (ms). */
   stateAt: number;
@@ -790,7 +791,7 @@ export class SwarmManager {
       this.#schedule(service);
     }
     for (const task of this.tasks()) {
-      if (task.desired === "shutdown" && !task.busy && !task.cleaned && task.containerId) {
+      if (task.desired !== "running" && !task.busy && !task.cleaned && task.containerId) {
         const engine = this.engineOf(task);
         if (engine) void this.#stop(task, engine);
       }
@@ -878,7 +879,7 @@ export class SwarmManager {
     const now = Date.now();
     if (plan.replicas !== undefined) {
       const tasks = live();
-      for (const task of tasks) if (task.slot !== undefined && task.slot > plan.replicas) task.desired = "shutdown";
+      for (const task of tasks) if (task.slot !== undefined && task.slot > plan.replicas) task.desired = "remove";
       for (let slot = 1; slot <= plan.replicas; slot++) {
         const inSlot = tasks.filter((task) => task.slot === slot && task.desired === "running");
         if (inSlot.length > 0) {
@@ -1068,6 +1069,10 @@ export class SwarmManager {
     const bySlot = new Map<string, SwarmTask[]>();
     for (const task of this.tasks()) {
       if (isLive(task) || task.busy || (task.containerId && !task.cleaned && this.engineOf(task))) continue;
+      if (task.desired === "remove") {
+        this.#tasks.delete(task.id);
+        continue;
+      }
       const key = slotKey(task);
       bySlot.set(key, [...(bySlot.get(key) ?? []), task]);
     }
