@@ -56,8 +56,6 @@ async function daemon(args: string[]): Promise<void> {
     throw new Error(`--nodes wants a whole number of guests from 1 to ${MAX_NODES}, got ${values.nodes}`);
   }
   if (count > 1 && values["no-guest"]) throw new Error("--nodes starts guests: it cannot go with --no-guest");
-  if (count > 1 && values["allow-bind"].length)
-    throw new Error("--allow-bind serves one guest: it cannot go with --nodes (yet)");
   // Host directories are offered to containers only when named; with none, a bind of a host path is refused.
   const hostBinds = await HostBinds.open(values["allow-bind"]);
   const relay = values.relay ? { url: parseRelayUrl(values.relay) } : undefined;
@@ -66,7 +64,7 @@ async function daemon(args: string[]): Promise<void> {
   const lock = await lockDataRoot(root, "drydock daemon");
   const images = await openNodeImageService(root);
   if (count > 1) {
-    await serveNodes(count, values.host, images, root, relay, lock);
+    await serveNodes(count, values.host, images, root, relay, lock, hostBinds);
     return;
   }
   // Volume files under <data-root>/volumes: they outlive the guest and the daemon.
@@ -121,6 +119,7 @@ async function serveNodes(
   root: string,
   relay: { url: string } | undefined,
   lock: DataRootLock,
+  hostBinds: HostBinds,
 ): Promise<void> {
   const served = await startNodeDaemons({
     count,
@@ -128,6 +127,7 @@ async function serveNodes(
     images,
     root,
     ...(relay ? { relay } : {}),
+    ...(hostBinds.given.length ? { allowBind: hostBinds.given } : {}),
     onFault: (node, message) =>
       console.error(`drydock: ${node.name}'s guest failed: ${message}\ndrydock: restoring a fresh guest`),
     onRestore: (node) => console.error(`drydock: a fresh guest is running as ${node.name}`),
@@ -136,6 +136,8 @@ async function serveNodes(
     console.log(`drydock: ${identity.name} (${identity.address}) API listening on unix://${daemon.socketPath}`);
   }
   console.log(relay ? `drydock: containers go out through the relay at ${relay.url}` : `drydock: ${NO_RELAY_MESSAGE}`);
+  if (hostBinds.given.length)
+    console.log(`drydock: containers on every node may bind host directories under ${hostBinds.given.join(", ")}`);
   const stop = async () => {
     await served.close();
     await lock.release();

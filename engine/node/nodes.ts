@@ -18,6 +18,7 @@ import { localNodeEngine, SwarmManager } from "../swarm/index.ts";
 import { VolumeTree } from "../volumes/index.ts";
 import { FsMetadataStore } from "./content-fs.ts";
 import { type Daemon, socketPathOf, startDaemon } from "./daemon.ts";
+import { HostBinds } from "./host-binds.ts";
 import { bootDrydock } from "./index.ts";
 import { publishSwarmOnHost } from "./swarm-publish.ts";
 import { FsVolumeDataStore } from "./volume-data.ts";
@@ -61,6 +62,8 @@ export interface NodeDaemonsOptions {
   /** The data root: node 1's volumes under <root>/volumes, node k's under <root>/nodes/node<k>/volumes. */
   root: string;
   relay?: RelayConfig;
+  /** `--allow-bind`: host directories each node offers its containers (each node serves them over its own share). */
+  allowBind?: readonly string[];
   memoryMiB?: number;
   onPublishError?: (message: string) => void;
   /** Told when a node's guest fails and when its fresh guest runs. */
@@ -139,6 +142,7 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
         onError: (error) => console.error(`drydock: ${identity.name}: saving a volume failed: ${String(error)}`),
       });
       volumeTrees.push(volumes);
+      const hostBinds = options.allowBind?.length ? await HostBinds.open(options.allowBind) : undefined;
       const supervisor = await GuestSupervisor.start({
         boot: () =>
           addNode(cluster, identity, {
@@ -150,6 +154,7 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
           ContainerService.open(drydock, options.images, {
             wasiWorkers: nodeWasiWorkers(),
             volumes,
+            ...(hostBinds ? { hostBinds: { resolver: hostBinds, tree: hostBinds.tree } } : {}),
             addressSpace: nodeAddressSpace(index),
             ...(records ? { records } : {}),
           }),

@@ -2,9 +2,11 @@
 // the engine's Ethernet switch, each served on its own socket with its own name. Each node's containers take their
 // addresses from its own block (10.k.0.0/16) and the nodes route the blocks to each other, so a plain container on
 // node 1 (the default bridge, no NAT: the guest kernel has none) pings a container on node 2 by its 10.2.x.x address
-// and fetches a page from a container published with -p on node 3, through node 3's address.
+// and fetches a page from a container published with -p on node 3, through node 3's address. With --allow-bind, each
+// node offers the same host directory: what a container on node 2 writes there is the host's file, and node 3's
+// containers read it.
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,12 +30,14 @@ beforeAll(async () => {
   registry = await startRegistry();
   ({ busybox } = await seedRegistry(registry, ["busybox"]));
   dir = await mkdtemp(join(tmpdir(), "drydock-nodes-"));
+  await mkdir(join(dir, "shared"));
   images = await openNodeImageService(join(dir, "root"));
   served = await startNodeDaemons({
     count: 3,
     host: `unix://${join(dir, "docker.sock")}`,
     images,
     root: join(dir, "root"),
+    allowBind: [join(dir, "shared")],
     onPublishError: (message) => reports.push(message),
   });
   await images.pull(busybox.reference);
@@ -157,5 +161,37 @@ describe("three nodes on one switch", () => {
     expect(wrong.stderr).toContain("Connection refused");
     expect((await docker(3, ["rm", "-f", "web"])).code).toBe(0);
     expect((await docker(2, ["rm", "-f", "target"])).code).toBe(0);
+  });
+
+  it("--allow-bind with --nodes: a container on node 2 writes a host directory, the host and node 3 read it", async () => {
+    const shared = join(dir, "shared");
+    await writeFile(join(shared, "from-host.txt"), "from the host\n");
+    const wrote = await docker(2, [
+      "run",
+      "--rm",
+      "-v",
+      `${shared}:/shared`,
+      busybox.reference,
+      "sh",
+      "-c",
+      "cat /shared/from-host.txt && hostname > /shared/from-node2.txt",
+    ]);
+    expect(wrote).toMatchObject({ code: 0, stdout: "from the host\n" });
+    const written = await readFile(join(shared, "from-node2.txt"), "utf8");
+    expect(written).toMatch(/^[0-9a-f]{12}\n$/);
+    const read = await docker(3, [
+      "run",
+      "--rm",
+      "-v",
+      `${shared}:/shared:ro`,
+      busybox.reference,
+      "cat",
+      "/shared/from-node2.txt",
+    ]);
+    expect(read).toMatchObject({ code: 0, stdout: written });
+    // Outside the allowed directory: refused on every node, naming the option.
+    const refused = await docker(3, ["run", "--rm", "-v", `${dir}:/d`, busybox.reference, "true"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/--allow-bind/);
   });
 });
