@@ -2,7 +2,7 @@
 // stdout, or such a tar from stdin written into a data root (see engine/workspace).
 
 import { join } from "node:path";
-import { Readable, Writable } from "node:stream";
+import { type Readable, Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import { exportWorkspace, importWorkspace, type WorkspaceStores } from "../workspace/index.ts";
 import { FsContentStore, FsMetadataStore } from "./content-fs.ts";
@@ -53,13 +53,11 @@ export async function workspaceCommand(
       throw new Error("give the workspace file on stdin (drydock workspace import < work.tar)");
     }
     const input = io.stdin as Readable;
-    const summary = await importWorkspace(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>, stores, {
-      hashers: nodeHasherFactory,
-    }).catch((error: unknown) => {
-      // Refused part way: the rest of stdin is not read (Node's web-stream adapter would throw on its next chunk).
-      input.destroy();
-      throw error;
-    });
+    // Read stdin as it is pulled (ReadableStream.from over its async iterator), not pushed through Readable.toWeb:
+    // that adapter enqueues every chunk the socket emits, and one that arrives after an import refused part way has
+    // cancelled the stream throws "Controller is already closed" out of the event loop.
+    const body = ReadableStream.from(input as AsyncIterable<Uint8Array>) as ReadableStream<Uint8Array>;
+    const summary = await importWorkspace(body, stores, { hashers: nodeHasherFactory }).finally(() => input.destroy());
     io.stderr(
       `drydock: imported into ${root}: ${summary.images.length} image(s), ${summary.volumes.length} volume(s) ${summary.volumes.join(" ")}, ${summary.containers.length} container(s) ${summary.containers.join(" ")}`,
     );
