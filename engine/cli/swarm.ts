@@ -21,6 +21,23 @@ async function printJoinCommand(client: DockerClient, out: Output, role: "worker
   );
 }
 
+/** The flags `swarm init` and `swarm join` share: where this node is reached and how it takes tasks. */
+const NODE_ADDRESS_FLAGS = [
+  { name: "advertise-addr", type: "string", help: "Advertised address (format: <ip|interface>[:port])" },
+  {
+    name: "availability",
+    type: "string",
+    default: "active",
+    help: 'Availability of the node ("active"|"pause"|"drain")',
+  },
+  {
+    name: "listen-addr",
+    type: "string",
+    default: "0.0.0.0:2377",
+    help: "Listen address (format: <ip|interface>[:port])",
+  },
+] as const;
+
 export const swarmInit = defineVerb(
   {
     name: "init",
@@ -28,21 +45,7 @@ export const swarmInit = defineVerb(
     summary: "Initialize a swarm",
     args: { max: 0 },
     topLevel: false,
-    flags: [
-      { name: "advertise-addr", type: "string", help: "Advertised address (format: <ip|interface>[:port])" },
-      {
-        name: "availability",
-        type: "string",
-        default: "active",
-        help: 'Availability of the node ("active"|"pause"|"drain")',
-      },
-      {
-        name: "listen-addr",
-        type: "string",
-        default: "0.0.0.0:2377",
-        help: "Listen address (format: <ip|interface>[:port])",
-      },
-    ] as const,
+    flags: NODE_ADDRESS_FLAGS,
   },
   async (context) => {
     const { flags } = context;
@@ -71,22 +74,7 @@ export const swarmJoin = defineVerb(
     summary: "Join a swarm as a node and/or manager",
     args: { min: 1, max: 1 },
     topLevel: false,
-    flags: [
-      { name: "advertise-addr", type: "string", help: "Advertised address (format: <ip|interface>[:port])" },
-      {
-        name: "availability",
-        type: "string",
-        default: "active",
-        help: 'Availability of the node ("active"|"pause"|"drain")',
-      },
-      {
-        name: "listen-addr",
-        type: "string",
-        default: "0.0.0.0:2377",
-        help: "Listen address (format: <ip|interface>[:port])",
-      },
-      { name: "token", type: "string", help: "Token for entry into the swarm" },
-    ] as const,
+    flags: [...NODE_ADDRESS_FLAGS, { name: "token", type: "string", help: "Token for entry into the swarm" }] as const,
   },
   async (context) => {
     const { flags } = context;
