@@ -162,13 +162,15 @@ const suite: BenchSuite = {
       const web = `sh -c 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'`;
       const cold = await timeCommand(
         page,
-        `docker service create --name web --replicas 3 -p 8080:80 ${busybox} ${web}`,
-        "verify: Service converged",
+        `docker service create --name web --replicas 3 -p 8080:80 ${busybox} ${web} && echo web-up-$((40+2))`,
+        "web-up-42",
       );
+      // Each command echoes its own marker: the terminal still shows the previous command's "Service converged"
+      // until its `clear` arrives, so a shared marker would stop the clock at once.
       const warm = await timeCommand(
         page,
-        `docker service create --name web2 --replicas 3 ${busybox} ${web}`,
-        "verify: Service converged",
+        `docker service create --name web2 --replicas 3 ${busybox} ${web} && echo web2-up-$((40+2))`,
+        "web2-up-42",
       );
       const spread = await timeCommand(
         page,
