@@ -131,10 +131,13 @@ async function waitConverged(client: DockerClient, out: Output, id: string, time
     const state = await progress(client, id);
     const line = `overall progress: ${Math.min(state.running, state.desired)} out of ${state.desired} tasks`;
     if (line !== last) {
-      await out.line(line);
+      // A terminal gets one line redrawn in place, as docker's progress does; a pipe gets each new count once.
+      if (out.isTerminal) await out.write(`\x1b[2K\r${line}`);
+      else await out.line(line);
       last = line;
     }
     if (!state.updating && state.running === state.desired && state.tasks.length === state.desired) {
+      if (out.isTerminal) await out.line();
       const slots = state.tasks.filter((task) => task.Slot !== undefined).sort((a, b) => (a.Slot ?? 0) - (b.Slot ?? 0));
       for (const task of slots)
         await out.line(
