@@ -115,7 +115,7 @@ describe("a swarm of the page's three nodes", () => {
   it("two services on an overlay network find each other by name across nodes", { timeout: 600_000 }, async () => {
     const busybox = started.images.busybox.reference;
     const found = await run(
-      `docker network create -d overlay appnet >/dev/null; docker service create --name api --network appnet --replicas 2 -p 8081:80 --constraint node.hostname!=node2 --hostname 'api-on-{{.Node.Hostname}}' ${busybox} ${WEB} >/dev/null; docker service create --name client --network appnet --constraint node.hostname==node2 ${busybox} sleep 600 >/dev/null; C=$(docker --context node2 ps -q --filter label=com.docker.swarm.service.name=client); for i in 1 2; do echo "got:$(docker --context node2 exec $C wget -qO- http://api/)"; done; echo "mesh:$(wget -qO- 192.168.86.102:8081)"`,
+      `docker network create -d overlay appnet >/dev/null; docker service create --name api --network appnet --replicas 2 -p 8081:80 --constraint node.hostname!=node2 --hostname 'api-on-{{.Node.Hostname}}' ${busybox} ${WEB} >/dev/null; docker service create --name client --network appnet --constraint node.hostname==node2 ${busybox} sleep 600 >/dev/null; C=$(docker --context node2 ps -q --filter label=com.docker.swarm.service.name=client); for i in 1 2; do echo "got:$(docker --context node2 exec $C wget -qO- http://api/)"; done; echo "mesh:$(wget -qO- 192.168.86.102:8081)"; echo "cross:$(docker --context node2 exec $C wget -qO- 192.168.86.101:8080)"`,
       420_000,
     );
     // The name answers each of api's tasks in turn (DNS round robin), from node2, where api has none.
@@ -123,6 +123,8 @@ describe("a swarm of the page's three nodes", () => {
     expect(found).toContain("got:api-on-node3");
     // node2 has no task of api: its published port still answers, forwarded by its mesh to a task on another node.
     expect(found).toMatch(/mesh:api-on-node[13]/);
+    // A task's container on node2 reaches another node's published port, as a container reaches any host's.
+    expect(found).toMatch(/cross:node[123]/);
   });
 
   it("a node removed: its task runs on the others, and the swarm shows it down", { timeout: 600_000 }, async () => {
