@@ -5,7 +5,8 @@
 // daemon keeps them, node k's in <data-root>/nodes/node<k>: volumes/ and containers.json). Node k's containers take
 // their addresses from 10.k.0.0/16 (docker0 10.k.0.0/24) and every node routes the other nodes' blocks to them:
 // containers on different nodes reach each other by address, without NAT (those blocks are left out of the masquerade).
-// The nodes share one swarm manager (engine/swarm): `docker swarm init` on any node's socket makes the cluster's swarm.
+// The nodes share one swarm manager (engine/swarm): `docker swarm init` on any node's socket makes the cluster's swarm,
+// kept in <data-root>/swarm/swarm.json and restored at the next start.
 import { join } from "node:path";
 import { Cluster, type NodeIdentity, nodeAddressSpace, nodeIdentity, routeToNodes } from "../cluster/index.ts";
 import { ContainerService } from "../container-service.ts";
@@ -100,8 +101,10 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
   const nodes: ServedNode[] = [];
   const volumeTrees: VolumeTree[] = [];
   const stopped = new Set<number>();
+  // The swarm is kept in <data-root>/swarm/swarm.json (dockerd keeps its own under /var/lib/docker/swarm).
   const swarm = new SwarmManager({
     report: (message) => console.error(`drydock: ${message}`),
+    store: await FsMetadataStore.open(join(options.root, "swarm")),
   });
   const stopNode = async (node: ServedNode) => {
     stopped.add(node.identity.index);
@@ -124,6 +127,7 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
   });
   const close = async () => {
     swarm.close();
+    await swarm.flush();
     hostPublishing.close();
     for (const node of [...nodes].reverse()) {
       if (stopped.has(node.identity.index)) continue;
@@ -181,6 +185,8 @@ export async function startNodeDaemons(options: NodeDaemonsOptions): Promise<Nod
       });
       nodes.push({ identity, supervisor, daemon });
     }
+    // The swarm of the last run, once every node is a member again: its tasks are checked against the guests.
+    if (await swarm.restore()) console.log(`drydock: the swarm ${swarm.swarm!.id} is back from the last run`);
   } catch (error) {
     await close();
     throw error;

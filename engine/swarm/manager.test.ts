@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { SWARM_ERRORS, SwarmManager } from "./manager.ts";
+import { MemoryMetadataStore } from "../content/metadata.ts";
+import { SWARM_DOCUMENT, SWARM_ERRORS, SwarmManager, type SwarmManagerOptions } from "./manager.ts";
 
 /** A manager over three members with no guest behind them (no tasks are started: nothing to place them on). */
-function cluster() {
-  const swarm = new SwarmManager();
+function cluster(options: SwarmManagerOptions = {}) {
+  const swarm = new SwarmManager(options);
   for (const index of [1, 2, 3]) {
     swarm.addMember({
       identity: { index, name: `node${index}`, address: `192.168.86.${100 + index}` },
@@ -134,5 +135,55 @@ describe("SwarmManager: services", () => {
     } finally {
       swarm.close();
     }
+  });
+});
+
+describe("SwarmManager: kept across a restart", () => {
+  it("a second manager on the same store gets the swarm back: tokens, nodes, services, networks", async () => {
+    const store = new MemoryMetadataStore();
+    const first = cluster({ store });
+    first.init("node1");
+    first.join("node2", { token: first.swarm!.tokens.worker, remoteAddrs: ["192.168.86.101:2377"] });
+    first.updateNode("node2", first.nodeOf("node2")!.version, { labels: { zone: "b" } });
+    first.createNetwork({ name: "appnet", attachable: false, labels: {} });
+    const service = first.createService(web({ Networks: [{ Target: "appnet" }] }));
+    await first.settle();
+    first.close();
+    await first.flush();
+
+    const second = cluster({ store });
+    try {
+      expect(second.swarm).toBeUndefined();
+      expect(await second.restore()).toBe(true);
+      expect(second.swarm).toEqual(first.swarm);
+      expect(second.nodeOf("node1")).toMatchObject({ role: "manager", leader: true });
+      expect(second.nodeOf("node2")).toMatchObject({ role: "worker", labels: { zone: "b" } });
+      expect(second.service("web")).toMatchObject({ id: service.id, plan: { replicas: 1 } });
+      expect(second.findNetwork("appnet")?.id).toBe(first.findNetwork("appnet")?.id);
+      // The task the loop made (pending: no node has a guest) is kept with its slot.
+      expect(second.tasks().map((task) => task.slot)).toEqual([1]);
+      // Still the same swarm: node3 joins it with the old token; a second init is refused.
+      second.join("node3", { token: first.swarm!.tokens.worker, remoteAddrs: ["node1"] });
+      expect(() => second.init("node3")).toThrow(SWARM_ERRORS.alreadyInSwarm);
+
+      // The last manager leaving dissolves the swarm: nothing is kept, so the next start has none.
+      second.leave("node1", true);
+      await second.flush();
+      expect(await store.read(SWARM_DOCUMENT)).toBeUndefined();
+      expect(await cluster({ store }).restore()).toBe(false);
+    } finally {
+      second.close();
+    }
+  });
+
+  it("a damaged document is refused with what to do, and left as it was", async () => {
+    const store = new MemoryMetadataStore();
+    await store.write(SWARM_DOCUMENT, new TextEncoder().encode('{"schema": 1, "swarm": '));
+    const swarm = cluster({ store });
+    await expect(swarm.restore()).rejects.toThrow(
+      /swarm\.json cannot be read .*move it aside to start without a swarm/,
+    );
+    expect(new TextDecoder().decode(await store.read(SWARM_DOCUMENT))).toBe('{"schema": 1, "swarm": ');
+    swarm.close();
   });
 });

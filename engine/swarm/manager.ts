@@ -6,8 +6,10 @@
 // userland proxy) and forwards to a running task, its own if it has one, else one on another node over the routed
 // 10.k.0.0/16 blocks. Service names resolve, on the networks a service is attached to, to its tasks' addresses in
 // turn (the embedded DNS server asks the manager). This first cut is routed: there is no overlay (VXLAN) yet.
+// With a store, the swarm's objects are written after every change and read back by restore() when a daemon starts.
 // The manager reaches each node's engine through the narrow, asynchronous SwarmNodeEngine (node-engine.ts), so a
 // node may be in this process or in a worker of its own.
+import type { MetadataStore } from "../content/metadata.ts";
 import { EngineError } from "../errors.ts";
 import { Emitter } from "../events.ts";
 import type { RunOptions } from "../runtime/options.ts";
@@ -159,6 +161,24 @@ export interface SwarmManagerOptions {
   intervalMs?: number;
   /** Where what goes wrong in the background is said (default: nowhere). */
   report?: (message: string) => void;
+  /**
+   * Where the managers keep the swarm across a restart (the document {@link SWARM_DOCUMENT}), as swarmkit keeps its
+   * raft store under /var/lib/docker/swarm; without one the swarm lasts as long as this object.
+   */
+  store?: MetadataStore;
+}
+
+/** The document a {@link SwarmManagerOptions.store} holds the swarm in. */
+export const SWARM_DOCUMENT = "swarm.json";
+
+/** What is kept of a swarm: its objects as the managers last had them (the routing mesh and the loop's memory are not). */
+interface SwarmState {
+  schema: 1;
+  swarm: SwarmInfo;
+  nodes: SwarmNode[];
+  services: SwarmService[];
+  tasks: SwarmTask[];
+  networks: SwarmNetwork[];
 }
 
 interface MeshEntry {
@@ -198,10 +218,71 @@ export class SwarmManager {
   readonly #answering = new WeakSet<SwarmNodeEngine>();
   #again = false;
   #closed = false;
+  readonly #store: MetadataStore | undefined;
+  /** The last document written to the store, and the write under way (writes are one at a time, newest wins). */
+  #saved = "";
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(options: SwarmManagerOptions = {}) {
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#report = options.report ?? (() => {});
+    this.#store = options.store;
+  }
+
+  /**
+   * Reads the swarm the store kept (after a restart of the daemon): its nodes, services, networks and tasks come back
+   * as they were, the nodes not ready until their members answer. The tasks' containers are checked against the
+   * guests at the first turns, as any task's are: one that no longer runs (a guest restarted leaves it exited) ends,
+   * and its slot gets a new task. Returns whether there was a swarm to restore.
+   */
+  async restore(): Promise<boolean> {
+    const bytes = await this.#store?.read(SWARM_DOCUMENT);
+    if (!bytes) return false;
+    const text = new TextDecoder().decode(bytes);
+    let state: SwarmState;
+    try {
+      state = JSON.parse(text) as SwarmState;
+      if (state.schema !== 1 || !state.swarm?.tokens) throw new Error(`schema ${String(state.schema)}`);
+    } catch (error) {
+      throw new EngineError(
+        "dataLoss",
+        `the swarm kept in ${SWARM_DOCUMENT} cannot be read (${(error as Error).message}): move it aside to start without a swarm, or restore it from a backup`,
+      );
+    }
+    this.#swarm = state.swarm;
+    for (const node of state.nodes) this.#nodes.set(node.id, { ...node, ready: false });
+    for (const service of state.services) this.#services.set(service.id, service);
+    for (const task of state.tasks) this.#tasks.set(task.id, { ...task, busy: false });
+    for (const network of state.networks) this.#networks.set(network.id, network);
+    this.#saved = text;
+    this.#start();
+    return true;
+  }
+
+  /** Writes the swarm to the store when it changed since the last write (the loop calls this after each turn). */
+  #persist(): void {
+    const store = this.#store;
+    if (!store) return;
+    const state: SwarmState | undefined = this.#swarm && {
+      schema: 1,
+      swarm: this.#swarm,
+      nodes: [...this.#nodes.values()],
+      services: [...this.#services.values()],
+      tasks: [...this.#tasks.values()],
+      networks: [...this.#networks.values()],
+    };
+    const text = state ? JSON.stringify(state) : "";
+    if (text === this.#saved) return;
+    this.#saved = text;
+    this.#saving = this.#saving
+      .then(() => (text ? store.write(SWARM_DOCUMENT, new TextEncoder().encode(text)) : store.remove(SWARM_DOCUMENT)))
+      .catch((error: unknown) => this.#report(`swarm: keeping the swarm's state failed: ${String(error)}`));
+  }
+
+  /** Waits for the writes of the swarm's state asked for so far (a daemon's orderly stop). */
+  async flush(): Promise<void> {
+    this.#persist();
+    await this.#saving;
   }
 
   addMember(member: SwarmMember): void {
@@ -276,6 +357,7 @@ export class SwarmManager {
     };
     const node = this.#addNode(member, "manager", request.availability ?? "active");
     node.leader = true;
+    this.#persist();
     this.#start();
     return node.id;
   }
@@ -350,6 +432,7 @@ export class SwarmManager {
     if (rotate.worker) swarm.tokens.worker = `SWMTKN-1-${cluster}-${swarmId()}`;
     if (rotate.manager) swarm.tokens.manager = `SWMTKN-1-${cluster}-${swarmId()}`;
     touch(swarm);
+    this.#persist();
   }
 
   // --- nodes ------------------------------------------------------------------------------------------------------
@@ -450,6 +533,7 @@ export class SwarmManager {
       ...request,
     };
     this.#networks.set(network.id, network);
+    this.#persist();
     return network;
   }
 
@@ -468,6 +552,7 @@ export class SwarmManager {
       );
     }
     this.#networks.delete(network.id);
+    this.#persist();
     for (const member of this.#members.values()) {
       const engine = member.up() ? member.engine() : undefined;
       await engine?.removeNetwork(network.name).catch((error: unknown) => this.#report(`swarm: ${String(error)}`));
@@ -675,6 +760,7 @@ export class SwarmManager {
     this.#swarm = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#persist();
   }
 
   #checkPorts(plan: ServicePlan, self: string | undefined): void {
@@ -707,6 +793,7 @@ export class SwarmManager {
 
   /** Asks for a turn soon (after a change). */
   #kick(): void {
+    this.#persist();
     if (!this.#swarm || this.#closed) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -730,6 +817,7 @@ export class SwarmManager {
       this.#report(`swarm: ${String(error)}`);
     } finally {
       this.#turning = false;
+      this.#persist();
     }
   }
 

@@ -502,4 +502,32 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
     const page = await fetchFrom(1, "http://192.168.86.101:8080/");
     expect(page.stdout).toBe("node1\n");
   }, 180_000);
+
+  it("a restarted daemon keeps its swarm: the same swarm and tokens, and the service's tasks running again", async () => {
+    const before = await ok(1, ["info", "--format", "{{.Swarm.Cluster.ID}} {{.Swarm.NodeID}}"]);
+    const token = (await ok(1, ["swarm", "join-token", "-q", "worker"])).trim();
+    await served.close();
+    served = await startNodeDaemons({
+      count: 3,
+      host: `unix://${join(dir, "docker.sock")}`,
+      images,
+      root: join(dir, "root"),
+    });
+    expect(await ok(1, ["info", "--format", "{{.Swarm.Cluster.ID}} {{.Swarm.NodeID}}"])).toBe(before);
+    expect((await ok(1, ["swarm", "join-token", "-q", "worker"])).trim()).toBe(token);
+    // node3, stopped before the restart, is a member again: its guest answers.
+    const nodes = await until(
+      () => ok(1, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]),
+      (out) => lines(out).filter((line) => line.endsWith(" Ready")).length === 3,
+    );
+    expect(lines(nodes).sort()).toEqual(["node1 Ready", "node2 Ready", "node3 Ready"]);
+    // The guests came back without the tasks' containers running: the swarm sees that and runs new tasks.
+    const rows = await until(
+      () => runningTasks("web"),
+      (found) => found.length === 3 && found.every((row) => / Running /.test(row)),
+    );
+    expect(rows).toHaveLength(3);
+    const page = await fetchFrom(2, "http://192.168.86.102:8080/");
+    expect(page.stdout).toMatch(/^node[123]\n$/);
+  }, 240_000);
 });
