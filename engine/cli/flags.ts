@@ -217,3 +217,17 @@ export function flagUsages(specs: readonly FlagSpec[], columns: number): string 
     .map(({ head, usage }) => `${head}${" ".repeat(widest - head.length)}   ${wrap(widest + 3, columns - 1, usage)}\n`)
     .join("");
 }
+
+/**
+ * The `--filter`, `--format` and `--quiet` flags every `ls` verb has, with that verb's own help texts (docker words
+ * them per object). Spread into a verb's `flags`.
+ * @example
+ * flags: [...listFlags({ filter: 'Provide filter values (e.g. "driver=bridge")', quiet: "Only display network IDs" })] as const
+ */
+export function listFlags(help: { filter: string; quiet: string; format?: string }) {
+  return [
+    { name: "filter", short: "f", type: "list", valueName: "filter", help: help.filter },
+    { name: "format", type: "string", help: help.format ?? "Format output using a custom template" },
+    { name: "quiet", short: "q", type: "bool", help: help.quiet },
+  ] as const;
+}

@@ -1,5 +1,6 @@
 // `docker network ls`: the networks, as docker's table (NETWORK ID, NAME, DRIVER, SCOPE) or through --format.
 import { defineVerb } from "./command.ts";
+import { listFlags } from "./flags.ts";
 import { writeFormatted } from "./format.ts";
 import { filtersJson } from "./ps.ts";
 import { goStruct } from "./template.ts";
@@ -23,16 +24,8 @@ export const networkLs = defineVerb(
     args: { max: 0 },
     topLevel: false,
     flags: [
-      {
-        name: "filter",
-        short: "f",
-        type: "list",
-        valueName: "filter",
-        help: 'Provide filter values (e.g. "driver=bridge")',
-      },
-      { name: "format", type: "string", help: "Format output using a custom template" },
+      ...listFlags({ filter: 'Provide filter values (e.g. "driver=bridge")', quiet: "Only display network IDs" }),
       { name: "no-trunc", type: "bool", help: "Do not truncate the output" },
-      { name: "quiet", short: "q", type: "bool", help: "Only display network IDs" },
     ] as const,
   },
   async (context) => {

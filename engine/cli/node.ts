@@ -3,6 +3,7 @@
 
 import type { DockerClient } from "./client.ts";
 import { defineVerb } from "./command.ts";
+import { listFlags } from "./flags.ts";
 import { compileTemplate, renderTemplate, writeFormatted } from "./format.ts";
 import { filtersJson } from "./ps.ts";
 import { goStruct } from "./template.ts";
@@ -31,17 +32,7 @@ export const nodeLs = defineVerb(
     summary: "List nodes in the swarm",
     args: { max: 0 },
     topLevel: false,
-    flags: [
-      {
-        name: "filter",
-        short: "f",
-        type: "list",
-        valueName: "filter",
-        help: "Filter output based on conditions provided",
-      },
-      { name: "format", type: "string", help: "Format output using a custom template" },
-      { name: "quiet", short: "q", type: "bool", help: "Only display IDs" },
-    ] as const,
+    flags: [...listFlags({ filter: "Filter output based on conditions provided", quiet: "Only display IDs" })] as const,
   },
   async (context) => {
     const { flags } = context;

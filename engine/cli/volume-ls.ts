@@ -1,5 +1,6 @@
 // `docker volume ls`: the volumes, as docker's table (DRIVER, VOLUME NAME) or through --format.
 import { defineVerb } from "./command.ts";
+import { listFlags } from "./flags.ts";
 import { writeFormatted } from "./format.ts";
 import { filtersJson } from "./ps.ts";
 import { goStruct } from "./template.ts";
@@ -21,15 +22,7 @@ export const volumeLs = defineVerb(
     args: { max: 0 },
     topLevel: false,
     flags: [
-      {
-        name: "filter",
-        short: "f",
-        type: "list",
-        valueName: "filter",
-        help: 'Provide filter values (e.g. "dangling=true")',
-      },
-      { name: "format", type: "string", help: "Format output using a custom template" },
-      { name: "quiet", short: "q", type: "bool", help: "Only display volume names" },
+      ...listFlags({ filter: 'Provide filter values (e.g. "dangling=true")', quiet: "Only display volume names" }),
     ] as const,
   },
   async (context) => {
