@@ -841,6 +841,67 @@ export class AgentClient {
     return resolved;
   }
 
+  /**
+   * The extended attributes of one guest path (not followed if a symlink), by name.
+   * @example
+   * await agent.xattrs("/run/drydock/snapshots/4/fs/etc"); // Map { "trusted.overlay.opaque" => Uint8Array [121] }
+   */
+  async xattrs(path: string): Promise<Map<string, Uint8Array>> {
+    const reply = await this.#fs(new Fields().u8(Field.OP, FsOp.XATTRS).string(Field.PATH, path));
+    return xattrMap(reply.all(Field.XATTR));
+  }
+
+  /**
+   * The extended attributes of every entry under a guest directory that has any, by path relative to it (`.` for
+   * the directory itself). Symlinks are not followed; one request usually answers the whole tree.
+   * @example
+   * await agent.xattrTree("/run/drydock/snapshots/4/fs"); // Map { "usr/bin/ping" => Map { "security.capability" => … } }
+   */
+  async xattrTree(root: string): Promise<Map<string, Map<string, Uint8Array>>> {
+    const tree = new Map<string, Map<string, Uint8Array>>();
+    let offset = 0;
+    for (;;) {
+      const reply = await this.#fs(
+        new Fields().u8(Field.OP, FsOp.XATTRS).string(Field.PATH, root).u32(Field.FLAGS, 1).u64(Field.OFFSET, offset),
+      );
+      let current: Map<string, Uint8Array> | undefined;
+      for (const { tag, value } of reply.ordered()) {
+        if (tag === Field.PATH) {
+          current = new Map();
+          tree.set(new TextDecoder().decode(value), current);
+        } else if (tag === Field.XATTR && current) {
+          const [name, bytes] = splitXattr(value);
+          current.set(name, bytes);
+        }
+      }
+      const next = reply.u64(Field.OFFSET);
+      if (!reply.bytes(Field.MORE) || next === undefined || next <= offset) return tree;
+      offset = next;
+    }
+  }
+
+  /**
+   * Sets extended attributes of one guest path (not followed if a symlink), each replacing any of the same name.
+   * @example
+   * await agent.setXattrs(`${upper}/etc`, new Map([["trusted.overlay.opaque", new TextEncoder().encode("y")]]));
+   */
+  async setXattrs(path: string, xattrs: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    const names = [...xattrs.keys()];
+    // A request holds up to 64 of them.
+    for (let at = 0; at === 0 || at < names.length; at += 64) {
+      const fields = new Fields().u8(Field.OP, FsOp.SETXATTR).string(Field.PATH, path);
+      for (const name of names.slice(at, at + 64)) {
+        const nameBytes = new TextEncoder().encode(name);
+        const value = xattrs.get(name)!;
+        const field = new Uint8Array(nameBytes.length + 1 + value.length);
+        field.set(nameBytes);
+        field.set(value, nameBytes.length + 1);
+        fields.bytes(Field.XATTR, field);
+      }
+      await this.#fs(fields);
+    }
+  }
+
   async umount(target: string, flags = 0): Promise<void> {
     await this.#fs(new Fields().u8(Field.OP, FsOp.UMOUNT).string(Field.TARGET, target).u32(Field.FLAGS, flags));
   }
@@ -1134,4 +1195,15 @@ function parseHello(payload: Uint8Array): AgentHello {
     features: fields.strings(Field.FEATURE),
     bootId: fields.string(Field.BOOT_ID) ?? "",
   };
+}
+
+/** An XATTR field's name and value (`name\0value`). */
+function splitXattr(field: Uint8Array): [string, Uint8Array] {
+  const nul = field.indexOf(0);
+  const end = nul === -1 ? field.length : nul;
+  return [new TextDecoder().decode(field.subarray(0, end)), field.slice(Math.min(end + 1, field.length))];
+}
+
+function xattrMap(fields: readonly Uint8Array[]): Map<string, Uint8Array> {
+  return new Map(fields.map(splitXattr));
 }

@@ -1,7 +1,7 @@
-// The agent protocol, version 4: message and field numbers, frame encoding and decoding. This mirrors
+// The agent protocol, version 5: message and field numbers, frame encoding and decoding. This mirrors
 // vm-images/agent/PROTOCOL.md (the description) and vm-images/agent/protocol.h (the C side); change all three together.
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 export const HEADER_SIZE = 12;
 export const MAX_PAYLOAD = 32768;
 /** Initial credit of every stream direction, in bytes. */
@@ -104,6 +104,7 @@ export const Field = {
   REMOTE_PORT: 66,
   SECCOMP: 67,
   PARK: 68,
+  XATTR: 71,
 } as const;
 
 export const FsOp = {
@@ -116,6 +117,8 @@ export const FsOp = {
   MOUNT: 7,
   UMOUNT: 8,
   RESOLVE: 9,
+  XATTRS: 10,
+  SETXATTR: 11,
 } as const;
 
 export const NetOp = {
@@ -259,6 +262,11 @@ export class ParsedFields {
 
   all(tag: number): Uint8Array[] {
     return this.#fields.filter((f) => f.tag === tag).map((f) => f.value);
+  }
+
+  /** Every field in the order it came (replies where one field says what the next ones are about). */
+  ordered(): readonly { tag: number; value: Uint8Array }[] {
+    return this.#fields;
   }
 
   bytes(tag: number): Uint8Array | undefined {

@@ -40,6 +40,7 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -817,6 +818,86 @@ static int remove_tree(const char *path) {
 	return unlink(path);
 }
 
+/* One entry's extended attributes as XATTR fields (`name\0value`), appended to f. Returns 0, or -1 with errno set
+ * (E2BIG when they do not fit in what is left of f). */
+static int xattr_fields(const char *path, struct fields *f) {
+	static char names[65536]; /* XATTR_LIST_MAX */
+	static uint8_t field[0xffff];
+	ssize_t n = llistxattr(path, names, sizeof names);
+	if (n < 0) return errno == ENOTSUP ? 0 : -1;
+	for (ssize_t at = 0; at < n; at += strlen(names + at) + 1) {
+		const char *name = names + at;
+		size_t name_len = strlen(name);
+		if (name_len + 1 >= sizeof field) return errno = E2BIG, -1;
+		memcpy(field, name, name_len + 1);
+		ssize_t value = lgetxattr(path, name, field + name_len + 1, sizeof field - name_len - 1);
+		if (value < 0) {
+			if (errno == ENODATA) continue; /* removed meanwhile */
+			return -1;
+		}
+		if (add_field(f, F_XATTR, field, name_len + 1 + value) < 0) return errno = E2BIG, -1;
+	}
+	return 0;
+}
+
+/* The XATTRS walk: every entry under a directory, parents before children, symlinks not followed. Entries before
+ * `skip` are only counted; an entry whose fields do not fit any more ends the walk with `*more` set and `*index` at
+ * it, so the next request starts there. */
+struct xattr_walk {
+	char path[PATH_MAX];
+	size_t root_len;
+	uint64_t index, skip;
+	int more;
+	struct fields *reply;
+};
+
+static int xattr_walk(struct xattr_walk *w) {
+	if (w->more) return 0;
+	if (w->index++ >= w->skip) {
+		static struct fields entry;
+		entry.len = 0;
+		const char *relative = w->path[w->root_len] ? w->path + w->root_len + 1 : ".";
+		add_str(&entry, F_PATH, relative);
+		size_t bare = entry.len;
+		if (xattr_fields(w->path, &entry) < 0) return -1;
+		if (entry.len > bare) {
+			if (w->reply->len + entry.len + 32 > sizeof w->reply->data) {
+				if (w->reply->len == 0) return errno = E2BIG, -1;
+				w->more = 1;
+				w->index--;
+				return 0;
+			}
+			memcpy(w->reply->data + w->reply->len, entry.data, entry.len);
+			w->reply->len += entry.len;
+		}
+	}
+	struct stat st;
+	if (lstat(w->path, &st) < 0) return -1;
+	if (!S_ISDIR(st.st_mode)) return 0;
+	DIR *d = opendir(w->path);
+	if (!d) return -1;
+	size_t len = strlen(w->path);
+	struct dirent *e;
+	int result = 0;
+	while (!w->more && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+		if (len + 1 + strlen(e->d_name) + 1 > sizeof w->path) {
+			errno = ENAMETOOLONG;
+			result = -1;
+			break;
+		}
+		w->path[len] = '/';
+		strcpy(w->path + len + 1, e->d_name);
+		result = xattr_walk(w);
+		w->path[len] = 0;
+		if (result < 0) break;
+	}
+	int e2 = errno;
+	closedir(d);
+	errno = e2;
+	return result;
+}
+
 static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 	arena_used = 0;
 	size_t pos = 0;
@@ -826,6 +907,9 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 	char *path = NULL, *target = NULL, *fstype = NULL, *root = NULL;
 	uint64_t offset = 0;
 	uint32_t length = 0, mode = 0644, flags = 0;
+	enum { MAX_XATTRS = 64 };
+	struct { const uint8_t *value; uint16_t size; } xattrs[MAX_XATTRS];
+	size_t xattr_count = 0;
 	while (next_field(p, len, &pos, &tag, &v, &size)) {
 		switch (tag) {
 		case F_OP: if (size == 1) op = v[0]; break;
@@ -838,6 +922,12 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 		case F_LENGTH: if (size == 4) length = get32(v); break;
 		case F_MODE: if (size == 4) mode = get32(v); break;
 		case F_FLAGS: if (size == 4) flags = get32(v); break;
+		case F_XATTR:
+			if (xattr_count < MAX_XATTRS) {
+				xattrs[xattr_count].value = v;
+				xattrs[xattr_count++].size = size;
+			}
+			break;
 		}
 	}
 	static struct fields f;
@@ -943,6 +1033,39 @@ static void do_fs(uint32_t id, const uint8_t *p, size_t len) {
 	case FS_UMOUNT:
 		if (!target) return send_error(id, EINVAL, "umount without TARGET");
 		if (umount2(target, flags) < 0) return send_error(id, errno, "umount %s: %s", target, strerror(errno));
+		return send_ok(id);
+	case FS_XATTRS: {
+		if (!(flags & 1)) {
+			if (xattr_fields(path, &f) < 0) return send_error(id, errno, "read the xattrs of %s: %s", path, strerror(errno));
+			return send_frame(MSG_FS_REPLY, id, f.data, f.len);
+		}
+		static struct xattr_walk w;
+		if (strlen(path) >= sizeof w.path) return send_error(id, ENAMETOOLONG, "xattrs of %s: too long", path);
+		strcpy(w.path, path);
+		while (w.path[1] && w.path[strlen(w.path) - 1] == '/') w.path[strlen(w.path) - 1] = 0;
+		w.root_len = strlen(w.path);
+		w.index = 0;
+		w.skip = offset;
+		w.more = 0;
+		w.reply = &f;
+		if (xattr_walk(&w) < 0)
+			return send_error(id, errno, "read the xattrs under %s (at %s): %s", path, w.path, strerror(errno));
+		if (w.more) {
+			uint8_t one = 1;
+			add_field(&f, F_MORE, &one, 1);
+			add_u64(&f, F_OFFSET, w.index);
+		}
+		return send_frame(MSG_FS_REPLY, id, f.data, f.len);
+	}
+	case FS_SETXATTR:
+		for (size_t i = 0; i < xattr_count; i++) {
+			const uint8_t *nul = memchr(xattrs[i].value, 0, xattrs[i].size);
+			if (!nul) return send_error(id, EINVAL, "an XATTR of %s without its name's NUL", path);
+			const char *name = (const char *)xattrs[i].value;
+			size_t value_len = xattrs[i].size - (size_t)(nul - xattrs[i].value) - 1;
+			if (lsetxattr(path, name, nul + 1, value_len, 0) < 0)
+				return send_error(id, errno, "set the xattr %s of %s: %s", name, path, strerror(errno));
+		}
 		return send_ok(id);
 	default:
 		return send_error(id, EINVAL, "unknown filesystem operation %u", op);

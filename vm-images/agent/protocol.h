@@ -1,8 +1,8 @@
-/* The agent protocol, version 4: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
+/* The agent protocol, version 5: mirrors PROTOCOL.md and engine/agent/protocol.ts. */
 #ifndef DRYDOCK_PROTOCOL_H
 #define DRYDOCK_PROTOCOL_H
 
-#define PROTOCOL_VERSION 4
+#define PROTOCOL_VERSION 5
 #define HEADER_SIZE 12
 #define MAX_PAYLOAD 32768
 #define STREAM_WINDOW 65536
@@ -100,6 +100,7 @@ enum field_tag {
 	F_REMOTE_PORT = 66,
 	F_SECCOMP = 67,
 	F_PARK = 68,
+	F_XATTR = 71,
 };
 
 enum fs_op {
@@ -112,6 +113,8 @@ enum fs_op {
 	FS_MOUNT = 7,
 	FS_UMOUNT = 8,
 	FS_RESOLVE = 9,
+	FS_XATTRS = 10,
+	FS_SETXATTR = 11,
 };
 
 enum net_op {
