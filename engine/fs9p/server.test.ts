@@ -80,7 +80,12 @@ function sampleLayers(): MemoryLayers {
     { path: "dev/loop300", type: "blockDevice", mode: 0o660, devMajor: 7, devMinor: 300 },
     { path: "etc", type: "directory" },
     { path: "etc/gone.txt", type: "file", data: "soon gone\n" },
-    { path: "etc/caps", type: "file", xattrs: { "security.capability": "cap", "user.note": "hello" } },
+    {
+      path: "etc/caps",
+      type: "file",
+      xattrs: { "security.capability": "cap", "user.note": "hello", "system.posix_acl_access": "acl" },
+      binaryXattrs: { "trusted.raw": "AIAB/w==" },
+    },
   ]);
   layers.add(TOP, [
     { path: "", type: "directory", mode: 0o755 },
@@ -505,11 +510,14 @@ describe("xattrs", () => {
     expect(await client.xattrwalk(plain, 2, "")).toBe(0);
   });
 
-  it("serves the layer's own xattrs, listing only namespaces any kernel can read back", async () => {
+  it("serves the layer's own xattrs, binary ones byte for byte, listing only namespaces the guest reads back", async () => {
     const { client } = await connect();
     const caps = await client.open(1, [BASE, "etc", "caps"]);
     await client.xattrwalk(caps, 2, "");
-    expect(text(await client.read(2, 0, 100))).toBe("user.note\0");
+    // Not system.*: the guest's kernel has no 9P ACL support. security.* it reads (CONFIG_9P_FS_SECURITY).
+    expect(text(await client.read(2, 0, 100))).toBe("security.capability\0user.note\0trusted.raw\0");
+    expect(await client.xattrwalk(caps, 5, "trusted.raw")).toBe(4);
+    expect([...(await client.read(5, 0, 100))]).toEqual([0, 0x80, 1, 0xff]);
     expect(await client.xattrwalk(caps, 3, "security.capability")).toBe(3);
     expect(text(await client.read(3, 0, 100))).toBe("cap");
     expect(await client.xattrwalk(caps, 4, "user.note")).toBe(5);

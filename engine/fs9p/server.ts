@@ -53,9 +53,10 @@ const STATS_BASIC = 0x7ff;
 const O_ACCMODE = 3;
 const P9_DOTL_CREATE = 0o100;
 const P9_DOTL_TRUNC = 0o1000;
-/** Only these namespaces are listed: a kernel without 9P security or ACL support fails to read the others back, and
- * overlayfs' copy-up gives up on the first listed xattr it cannot read. */
-const LISTED_XATTR_PREFIXES = ["user.", "trusted."];
+/** Only these namespaces are listed: the guest's kernel has 9P security support (CONFIG_9P_FS_SECURITY, so a file's
+ * security.capability is read) but no ACL support; it fails to read the others back, and overlayfs' copy-up gives up
+ * on the first listed xattr it cannot read. */
+const LISTED_XATTR_PREFIXES = ["user.", "trusted.", "security."];
 
 const encoder = new TextEncoder();
 

@@ -175,9 +175,15 @@ function attributesOf(entry: LayerEntry): NodeAttributes {
 }
 
 function xattrsOf(entry: LayerEntry): ReadonlyMap<string, Uint8Array> | undefined {
-  if (!entry.xattrs && !entry.opaque) return undefined;
+  if (!entry.xattrs && !entry.binaryXattrs && !entry.opaque) return undefined;
   const xattrs = new Map<string, Uint8Array>();
   for (const [name, value] of Object.entries(entry.xattrs ?? {})) xattrs.set(name, encoder.encode(value));
+  for (const [name, value] of Object.entries(entry.binaryXattrs ?? {})) {
+    xattrs.set(
+      name,
+      Uint8Array.from(atob(value), (char) => char.charCodeAt(0)),
+    );
+  }
   if (entry.opaque && entry.type === "directory") xattrs.set(OPAQUE_XATTR, encoder.encode("y"));
   return xattrs;
 }

@@ -35,8 +35,10 @@ export interface LayerEntry {
   content?: Digest;
   /** A directory marked `.wh..wh..opq`: it hides everything lower layers have under it (xattr trusted.overlay.opaque=y). */
   opaque?: boolean;
-  /** Extended attributes from PAX `SCHILY.xattr.*` records. */
+  /** Extended attributes from PAX `SCHILY.xattr.*` records whose values are UTF-8 text. */
   xattrs?: Record<string, string>;
+  /** Those whose values are not UTF-8 text (a file's `security.capability`), base64. */
+  binaryXattrs?: Record<string, string>;
   /**
    * A character or block device's numbers, from the tar header's devmajor and devminor. Indexes made before they
    * were read have none: such a device shows as 0:1, which no driver answers.
@@ -118,6 +120,7 @@ export function parseLayerIndex(bytes: Uint8Array, what = "layer index"): LayerI
       content: entry.content === undefined ? undefined : json.digest(entry.content, `${path}.content`),
       opaque: json.optionalBoolean(entry.opaque, `${path}.opaque`),
       xattrs: json.optionalStringMap(entry.xattrs, `${path}.xattrs`),
+      binaryXattrs: json.optionalStringMap(entry.binaryXattrs, `${path}.binaryXattrs`),
       devMajor: entry.devMajor === undefined ? undefined : json.size(entry.devMajor, `${path}.devMajor`),
       devMinor: entry.devMinor === undefined ? undefined : json.size(entry.devMinor, `${path}.devMinor`),
     };

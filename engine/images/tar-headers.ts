@@ -51,6 +51,30 @@ export interface TarHeaderFacts {
   /** A character or block device's numbers; 0 for other entries. */
   devMajor: number;
   devMinor: number;
+  /** Extended attributes from the entry's PAX `SCHILY.xattr.*` records, their values as the bytes written. */
+  xattrs?: Map<string, Uint8Array>;
+}
+
+/** The `SCHILY.xattr.*` records of a PAX header's records, values as bytes (modern-tar reads them as UTF-8 text). */
+function paxXattrs(body: Uint8Array): Map<string, Uint8Array> | undefined {
+  const decoder = new TextDecoder();
+  let xattrs: Map<string, Uint8Array> | undefined;
+  let offset = 0;
+  while (offset < body.length) {
+    const space = body.indexOf(0x20, offset);
+    if (space === -1) break;
+    const length = Number.parseInt(decoder.decode(body.subarray(offset, space)), 10);
+    if (!(length > 0) || offset + length > body.length) break;
+    const record = body.subarray(space + 1, offset + length - 1);
+    const equals = record.indexOf(0x3d);
+    const key = equals > 0 ? decoder.decode(record.subarray(0, equals)) : "";
+    if (key.startsWith("SCHILY.xattr.")) {
+      xattrs ??= new Map();
+      xattrs.set(key.slice("SCHILY.xattr.".length), record.slice(equals + 1));
+    }
+    offset += length;
+  }
+  return xattrs;
 }
 
 /** The `size` record of a PAX header's records (`<length> <key>=<value>\n`…), as modern-tar reads it. */
@@ -97,6 +121,7 @@ export class TarHeaderTap {
   #pax?: { global: boolean; body: Uint8Array; got: number; padding: number };
   #globalSize?: number;
   #nextSize?: number;
+  #nextXattrs?: Map<string, Uint8Array>;
   #done = false;
 
   constructor() {
@@ -137,6 +162,7 @@ export class TarHeaderTap {
             if (size !== undefined) this.#globalSize = size;
           } else {
             this.#nextSize = size;
+            this.#nextXattrs = paxXattrs(pax.body);
           }
           this.#skip = pax.padding;
           this.#pax = undefined;
@@ -181,6 +207,7 @@ export class TarHeaderTap {
       }
       // modern-tar forgets a pending PAX header when another special header follows it.
       this.#nextSize = undefined;
+      this.#nextXattrs = undefined;
       if (typeflag === "x" || typeflag === "g") {
         this.#pax = { global: typeflag === "g", body: new Uint8Array(size), got: 0, padding };
       } else {
@@ -191,6 +218,8 @@ export class TarHeaderTap {
     const headerOnly = HEADER_ONLY_TYPES.includes(typeflag);
     const dataSize = headerOnly ? 0 : (this.#nextSize ?? this.#globalSize ?? size);
     this.#nextSize = undefined;
+    const xattrs = this.#nextXattrs;
+    this.#nextXattrs = undefined;
     let devMajor = 0;
     let devMinor = 0;
     if (typeflag === "3" || typeflag === "4") {
@@ -200,7 +229,7 @@ export class TarHeaderTap {
       devMajor = major;
       devMinor = minor;
     }
-    this.#facts.push({ typeflag, dataSize, devMajor, devMinor });
+    this.#facts.push({ typeflag, dataSize, devMajor, devMinor, ...(xattrs ? { xattrs } : {}) });
     this.#skip = dataSize + (-dataSize & (TAR_BLOCK - 1));
   }
 }

@@ -6,6 +6,7 @@ import { isEngineError } from "../errors.ts";
 import { defaultHasherFactory, digestOf, type LayerCompression } from "../oci/index.ts";
 import type { LayerEntry } from "./layer-index.ts";
 import { parseLayerIndex, serializeLayerIndex } from "./layer-index.ts";
+import { encodeTar } from "./tar-entries.ts";
 import { unpackLayer } from "./unpack.ts";
 
 const mtime = new Date("2024-05-01T12:00:00Z");
@@ -80,6 +81,32 @@ describe("unpackLayer", async () => {
     expect(byPath.get("empty")).toMatchObject({ type: "file", size: 0 });
     expect(byPath.get("empty")?.content).toBeUndefined();
     expect(byPath.get("ping")?.xattrs).toEqual({ "security.capability": "cap_net_raw+ep" });
+  });
+
+  it("keeps an xattr that is not text byte for byte (a committed file's security.capability), and devices", async () => {
+    const capability = new Uint8Array([1, 0, 0, 2, 0, 0x20, 0, 0x80, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const at = { uid: 0, gid: 0, mtime: 0 };
+    const committed = encodeTar([
+      { path: "bin", type: "directory", mode: 0o755, ...at },
+      {
+        path: "bin/ping",
+        type: "file",
+        mode: 0o755,
+        ...at,
+        body: new Uint8Array([1]),
+        xattrs: new Map([
+          ["security.capability", capability],
+          ["user.note", new TextEncoder().encode("ünï")],
+        ]),
+      },
+      { path: "null2", type: "character-device", mode: 0o666, ...at, devMajor: 1, devMinor: 3 },
+    ]);
+    const { byPath } = await unpack(committed, "none");
+    expect(byPath.get("bin/ping")).toMatchObject({
+      xattrs: { "user.note": "ünï" },
+      binaryXattrs: { "security.capability": btoa(String.fromCharCode(...capability)) },
+    });
+    expect(byPath.get("null2")).toMatchObject({ type: "characterDevice", devMajor: 1, devMinor: 3 });
   });
 
   it("gives a hard link its target's bytes as they were when linked", async () => {

@@ -71,7 +71,16 @@ async function readAll<T>(stream: ReadableStream<T>, each: (value: T) => Promise
   }
 }
 
-function baseEntry(path: string, header: TarHeader, type: LayerEntryType): LayerEntry {
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Base64 of bytes (values of xattrs that are not text). */
+function base64(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+
+function baseEntry(path: string, header: TarHeader, type: LayerEntryType, facts?: TarHeaderFacts): LayerEntry {
   const entry: LayerEntry = {
     path,
     type,
@@ -81,10 +90,25 @@ function baseEntry(path: string, header: TarHeader, type: LayerEntryType): Layer
     size: 0,
     mtime: header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0,
   };
-  const xattrs = Object.entries(header.pax ?? {}).filter(([key]) => key.startsWith(XATTR_PREFIX));
-  if (xattrs.length > 0) {
-    entry.xattrs = Object.fromEntries(xattrs.map(([key, value]) => [key.slice(XATTR_PREFIX.length), value]));
+  // The header tap read the values as bytes; modern-tar's `pax` has them as text, lossy for binary ones.
+  const raw =
+    facts?.xattrs ??
+    new Map(
+      Object.entries(header.pax ?? {})
+        .filter(([key]) => key.startsWith(XATTR_PREFIX))
+        .map(([key, value]) => [key.slice(XATTR_PREFIX.length), new TextEncoder().encode(value)]),
+    );
+  const text: Record<string, string> = {};
+  const binary: Record<string, string> = {};
+  for (const [name, value] of raw) {
+    try {
+      text[name] = strictUtf8.decode(value);
+    } catch {
+      binary[name] = base64(value);
+    }
   }
+  if (Object.keys(text).length > 0) entry.xattrs = text;
+  if (Object.keys(binary).length > 0) entry.binaryXattrs = binary;
   return entry;
 }
 
@@ -279,12 +303,12 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
     }
     if (name.startsWith(WHITEOUT_PREFIX)) {
       const hidden = (directory ? `${directory}/` : "") + name.slice(WHITEOUT_PREFIX.length);
-      put({ ...baseEntry(hidden, header, "whiteout"), mode: 0 });
+      put({ ...baseEntry(hidden, header, "whiteout", facts), mode: 0 });
       return body.cancel();
     }
     const type = TAR_TYPES[header.type ?? "file"];
     if (type === undefined) return body.cancel();
-    const entry = baseEntry(path, header, type);
+    const entry = baseEntry(path, header, type, facts);
     if (type === "characterDevice" || type === "blockDevice") Object.assign(entry, deviceNumbers(path, facts));
     // Checked before any byte of it is stored.
     const linked = type === "hardlink" ? hardLinkTarget(path, header.linkname ?? "", byPath) : undefined;

@@ -1415,12 +1415,9 @@ export class Containers {
   async layer(ref: string): Promise<UpperDirDiff> {
     const container = this.#find(ref);
     await this.ensureRootfs(container.id);
-    const { upperDir, lowerDirs } = this.snapshotter.layout(container.id);
     return diffUpperDir({
       agent: this.agent,
-      upperDir,
-      lowerDirs,
-      scratch: `${containerDir(container.id)}/diff`,
+      upperDir: this.snapshotter.upperDir(container.id),
       tracer: this.tracer,
       subject: container.id,
     });

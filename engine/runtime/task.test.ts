@@ -43,6 +43,8 @@ function setup(options: { memoryEvents?: string; busyRmdirs?: number } = {}) {
     umount: (target, flags) => request(`umount ${target} ${flags}`, () => undefined),
     stat: unexpected,
     attachDeviceFilter: unexpected,
+    xattrTree: unexpected,
+    setXattrs: unexpected,
   };
   /** Answers every request sent so far, and lets the runner send what follows. */
   const answer = async () => {

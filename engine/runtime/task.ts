@@ -36,6 +36,8 @@ export type RuntimeAgent = Pick<
   | "stat"
   | "readdir"
   | "attachDeviceFilter"
+  | "xattrTree"
+  | "setXattrs"
 >;
 
 /** The links runc makes in every container's /dev. */

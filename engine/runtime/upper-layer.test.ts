@@ -26,9 +26,23 @@ function upperTar(): Promise<Uint8Array> {
 }
 
 /** A guest that runs one busybox command: it answers with `stdout` and `code`, and keeps what it was given. */
-function fakeGuest(answer: { stdout?: Uint8Array; stderr?: string; code?: number }) {
+function fakeGuest(answer: {
+  stdout?: Uint8Array;
+  stderr?: string;
+  code?: number;
+  /** What drydockd's XATTRS says of the upper dir. */
+  xattrs?: Map<string, Map<string, Uint8Array>>;
+}) {
   const calls: { argv: string[]; stdin: Uint8Array }[] = [];
+  const set: { path: string; xattrs: ReadonlyMap<string, Uint8Array> }[] = [];
   const agent = {
+    async xattrTree(root: string) {
+      expect(root).toBe(upperDir);
+      return answer.xattrs ?? new Map();
+    },
+    async setXattrs(path: string, xattrs: ReadonlyMap<string, Uint8Array>) {
+      set.push({ path, xattrs });
+    },
     async spawn(options: SpawnOptions): Promise<GuestProcess> {
       const call = { argv: options.argv, stdin: new Uint8Array() };
       calls.push(call);
@@ -62,7 +76,7 @@ function fakeGuest(answer: { stdout?: Uint8Array; stderr?: string; code?: number
       };
     },
   };
-  return { agent, calls };
+  return { agent, calls, set };
 }
 
 describe("isCompleteTar", () => {
@@ -96,7 +110,40 @@ describe("a container's writable layer in the engine's storage", () => {
     expect(await store.read(upperLayerDocument(id))).toEqual(tar);
     expect(commands).toEqual([
       `exec tar -c -f - -C ${upperDir} .`,
+      `getfattr -R -d -m - ${upperDir}`,
       `store write upper-${id}.tar # ${tar.length} bytes, the writable layer, replaced whole`,
+    ]);
+  });
+
+  it("keeps xattrs as PAX records, byte for byte, and sets them back after unpacking; overlayfs's own stay out", async () => {
+    const tar = await upperTar();
+    const capability = new Uint8Array([1, 0, 0, 2, 0, 0x20, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const y = new TextEncoder().encode("y");
+    const xattrs = new Map([
+      ["data.txt", new Map([["security.capability", capability]])],
+      [
+        "etc",
+        new Map([
+          ["trusted.overlay.opaque", y],
+          ["trusted.overlay.impure", y],
+        ]),
+      ],
+    ]);
+    const saving = fakeGuest({ stdout: tar, xattrs });
+    const store = new MemoryMetadataStore();
+    await saveUpperLayer({ agent: saving.agent, store, id, upperDir });
+    const saved = (await store.read(upperLayerDocument(id)))!;
+    expect(isCompleteTar(saved)).toBe(true);
+    const text = new TextDecoder("latin1").decode(saved);
+    expect(text).toContain("SCHILY.xattr.trusted.overlay.opaque=y\n");
+    expect(text).not.toContain("trusted.overlay.impure");
+
+    const restoring = fakeGuest({});
+    await restoreUpperLayer({ agent: restoring.agent, store, id, upperDir });
+    expect(restoring.calls[0]?.stdin).toEqual(saved);
+    expect(restoring.set).toEqual([
+      { path: `${upperDir}/data.txt`, xattrs: new Map([["security.capability", capability]]) },
+      { path: `${upperDir}/etc`, xattrs: new Map([["trusted.overlay.opaque", y]]) },
     ]);
   });
 

@@ -2,14 +2,20 @@
 // reload, a guest fault). The layer is its overlay upper dir on the guest's tmpfs, archived as it is by busybox tar in
 // the guest: files, directories, symlinks, hard links, owners, modes and times, and overlayfs's whiteouts (character
 // devices 0/0, often hard links to one inode), which tar keeps as device entries and links and puts back with mknod
-// and link. The archive is one document of the metadata store beside containers.json, `upper-<id>.tar`, replaced
-// whole (a temporary file renamed into place in Node, OPFS's swap file in the page), so a save cut short leaves the
-// last complete one. What tar cannot carry is extended attributes: a directory overlayfs marked opaque (removed and
-// made again in the container) comes back merged with the image's directory below it.
+// and link. Busybox tar carries no extended attributes, so drydockd reads them (one XATTRS request for the whole
+// upper dir) and, when any entry has some, the engine writes the archive again with them as PAX `SCHILY.xattr.*`
+// records: a file's `security.capability`, and `trusted.overlay.opaque` on a directory removed and made again in the
+// container, without which it would come back merged with the image's directory below it. overlayfs's other
+// trusted.overlay.* xattrs describe this boot's lower inodes and are left out. On restore busybox tar unpacks the
+// archive (it skips the records it does not know) and drydockd sets the xattrs back (SETXATTR). The archive is one
+// document of the metadata store beside containers.json, `upper-<id>.tar`, replaced whole (a temporary file renamed
+// into place in Node, OPFS's swap file in the page), so a save cut short leaves the last complete one.
 import type { AgentClient } from "../agent/index.ts";
 import type { MetadataStore } from "../content/metadata.ts";
 import { EngineError } from "../errors.ts";
+import { encodeTar, readTar } from "../images/tar-entries.ts";
 import { HEADER_ONLY_TYPES, TAR_BLOCK, tarChecksumHolds, tarNumber } from "../images/tar-headers.ts";
+import { OVERLAY_OPAQUE, OVERLAY_XATTR_PREFIX } from "../snapshots/diff.ts";
 import type { Tracer } from "../trace/index.ts";
 
 /** The metadata document holding a container's writable layer. */
@@ -45,7 +51,7 @@ export function isCompleteTar(bytes: Uint8Array): boolean {
 }
 
 export interface UpperLayerOptions {
-  agent: Pick<AgentClient, "spawn">;
+  agent: Pick<AgentClient, "spawn" | "xattrTree" | "setXattrs">;
   /** The engine's metadata store (the one containers.json is in). */
   store: MetadataStore;
   /** The container's id (the trace's subject and the document's name). */
@@ -83,13 +89,36 @@ export async function saveUpperLayer(options: UpperLayerOptions): Promise<number
       `could not keep the files of container ${id.slice(0, 12)}: archiving its writable layer ${upperDir} failed (${why}); its last saved files stay`,
     );
   }
+  const archive = await withXattrs(bytes, options);
   const name = upperLayerDocument(id);
   tracer?.emit(
-    { op: "store", action: "write", name, bytes: bytes.length, note: "the writable layer, replaced whole" },
+    { op: "store", action: "write", name, bytes: archive.length, note: "the writable layer, replaced whole" },
     id,
   );
-  await store.write(name, bytes);
-  return bytes.length;
+  await store.write(name, archive);
+  return archive.length;
+}
+
+/** Whether the saved layer keeps an xattr: all but overlayfs's own, except its opaque mark. */
+const keptXattr = (name: string) => name === OVERLAY_OPAQUE || !name.startsWith(OVERLAY_XATTR_PREFIX);
+
+/** busybox's archive of the upper dir, written again with the xattrs of its entries when any has some. */
+async function withXattrs(bytes: Uint8Array, options: UpperLayerOptions): Promise<Uint8Array> {
+  const { agent, upperDir, tracer, id } = options;
+  tracer?.emit({ op: "xattrs", action: "get", path: upperDir, recursive: true }, id);
+  const tree = await agent.xattrTree(upperDir);
+  const kept = new Map<string, Map<string, Uint8Array>>();
+  for (const [path, xattrs] of tree) {
+    const names = [...xattrs].filter(([name]) => keptXattr(name));
+    if (names.length > 0) kept.set(path === "." ? "" : path, new Map(names));
+  }
+  if (kept.size === 0) return bytes;
+  const entries = readTar(bytes);
+  for (const entry of entries) {
+    const xattrs = kept.get(entry.path);
+    if (xattrs) entry.xattrs = xattrs;
+  }
+  return encodeTar(entries);
 }
 
 /**
@@ -129,6 +158,12 @@ export async function restoreUpperLayer(options: UpperLayerOptions): Promise<num
       "unavailable",
       `cannot start container ${id.slice(0, 12)}: unpacking its saved files into ${upperDir} failed (${stderr.trim() || `exit ${status.code}`})`,
     );
+  }
+  for (const entry of readTar(bytes)) {
+    if (!entry.xattrs) continue;
+    const path = entry.path === "" ? upperDir : `${upperDir}/${entry.path}`;
+    tracer?.emit({ op: "xattrs", action: "set", path, names: [...entry.xattrs.keys()] }, id);
+    await agent.setXattrs(path, entry.xattrs);
   }
   return bytes.length;
 }

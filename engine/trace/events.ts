@@ -41,6 +41,8 @@ export type TraceAction =
   /** A networking step (`ip …`, `nsenter --net=… ip …`, `docker-proxy …`), done by drydockd through rtnetlink. */
   | { op: "net"; argv: string[]; note?: string }
   | { op: "exec"; argv: string[] }
+  /** Extended attributes read (of every entry under `path` when `recursive`) or set, by drydockd's XATTRS/SETXATTR. */
+  | { op: "xattrs"; action: "get" | "set"; path: string; recursive?: boolean; names?: string[] }
   /** A document of the engine's own storage (OPFS in the page, the data root in Node) written whole, read or deleted. */
   | { op: "store"; action: "write" | "read" | "remove"; name: string; bytes?: number; note?: string }
   | { op: "kill"; pid: number; signal: number }
@@ -125,6 +127,10 @@ export function commandOf(action: TraceAction): string {
       return `clone(${action.flags.join("|") || "0"})`;
     case "pivot_root":
       return `pivot_root ${q(action.root)} ${q(action.root)}`;
+    case "xattrs":
+      return action.action === "get"
+        ? `getfattr ${action.recursive ? "-R " : ""}-d -m - ${q(action.path)}`
+        : `setfattr ${(action.names ?? []).map((name) => `-n ${q(name)}`).join(" ")} ${q(action.path)}`;
     case "mknod":
       return `mknod -m ${action.mode.toString(8)} ${q(action.path)} ${action.type}${action.type === "p" ? "" : ` ${action.major} ${action.minor}`}`;
     case "symlink":

@@ -5,13 +5,14 @@
 
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEBIAN_DOCKER, type Outcome } from "../fixtures/docker-cli.ts";
 import { type SeededImage, seedRegistry } from "../fixtures/images.ts";
+import { CHANGES, compileXattrProgram, expectChangesSeen, LOOK } from "../fixtures/layer-changes.ts";
 import { NodeDaemon } from "../fixtures/node-daemon.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
 
@@ -205,6 +206,44 @@ describe("containers across a daemon restart", () => {
     expect((await docker(["rm", "-v", "writer"])).code).toBe(0);
     expect(existsSync(saved)).toBe(false);
   });
+  it("keeps a file's xattrs, a device node and a directory made again (opaque) in the saved writable layer", async () => {
+    const program = join(dir, "xattr");
+    await writeFile(program, await compileXattrProgram(dir), { mode: 0o755 });
+    // The first run makes the changes and waits to be stopped; the run after the restart looks at them.
+    const script = `if [ -e /state/ran ]; then ${LOOK}; exit 0; fi\n${CHANGES}\ntouch /state/ran /ready; exec sleep 600`;
+    const made = await docker(["create", "--name", "marked", "-v", "/state", busybox.reference, "sh", "-c", script]);
+    expect(made.code).toBe(0);
+    expect((await docker(["cp", program, "marked:/xattr"])).code).toBe(0);
+    expect((await docker(["start", "marked"])).code).toBe(0);
+    let ready = await docker(["exec", "marked", "test", "-e", "/ready"]);
+    for (let i = 0; i < 100 && ready.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ready = await docker(["exec", "marked", "test", "-e", "/ready"]);
+    }
+    expect(ready.code).toBe(0);
+    const commands: string[] = [];
+    const untrace = daemon.containers!.trace((event) => commands.push(event.command));
+    expect((await docker(["stop", "-t", "1", "marked"])).code).toBe(0);
+    untrace();
+    // drydockd read the xattrs of the whole upper dir in one request.
+    expect(commands).toContainEqual(expect.stringMatching(/^getfattr -R -d -m - \/run\/drydock\/snapshots\/\d+\/fs$/));
+
+    await restartDaemon();
+
+    const restarted: string[] = [];
+    const untraceStart = daemon.containers!.trace((event) => restarted.push(event.command));
+    const started = await docker(["start", "-a", "marked"]);
+    untraceStart();
+    expect(started.stderr).toBe("");
+    expectChangesSeen(started.stdout);
+    // Set back after busybox tar unpacked the layer: the capability, and overlayfs's opaque mark.
+    expect(restarted).toContainEqual(expect.stringMatching(/^setfattr -n security.capability \S+\/capfile$/));
+    expect(restarted).toContainEqual(
+      expect.stringMatching(/^setfattr -n trusted.overlay.opaque \S+\/usr\/share\/doc\/busybox-static$/),
+    );
+    expect((await docker(["rm", "-v", "marked"])).code).toBe(0);
+  });
+
   it("before its first start after a restart, docker diff, cp, export and commit see its kept files", async () => {
     const made = await docker(["run", "--name", "kept-files", busybox.reference, "sh", "-c", "echo mine > /mine.txt"]);
     expect(made.code).toBe(0);
