@@ -98,4 +98,10 @@ export {
   VolumeTree,
 } from "./volumes/index.ts";
 export { serveWasiModule, type WasiWorker, type WorkerEndpoint, withSpareWorker } from "./wasi/index.ts";
-export { exportWorkspace, type ImportSummary, importWorkspace, type WorkspaceStores } from "./workspace/index.ts";
+export {
+  exportWorkspace,
+  type ImportSummary,
+  importWorkspace,
+  verifyWorkspace,
+  type WorkspaceStores,
+} from "./workspace/index.ts";

@@ -131,6 +131,16 @@ export interface RuntimeRun {
   output: string;
 }
 
+/** What the terminal's `drydock workspace` asks of the page. */
+export interface WorkspacePage {
+  /** Offers the file as a download named `name`. */
+  offer(blob: Blob, name: string): Promise<void>;
+  /** Lets the learner pick a workspace file; undefined when they cancel. */
+  pick(): Promise<File | undefined>;
+  /** A workspace file is kept: the page starts again and imports it before its engine starts. */
+  restart(): Promise<void>;
+}
+
 /** What importing a staged workspace did: what it added, or why it failed (nothing of it is kept then). */
 export type WorkspaceOutcome = { imported: string } | { failed: string };
 
@@ -177,6 +187,11 @@ export interface WorkerApi {
    * storage is next opened: the page reloads after this. Refused when OPFS is missing.
    */
   stageWorkspace(source: Blob | { url: string }): Promise<{ bytes: number }>;
+  /**
+   * Lets the terminal's `drydock workspace export|import` reach the page: the worker cannot offer a download, open a
+   * file picker or reload the page itself.
+   */
+  onWorkspacePage(page: WorkspacePage): Promise<void>;
   /** Whether the proxy answers a registry's `/v2/` (200 or 401); the reason when not. */
   checkProxy(proxy: string): Promise<{ ok: true } | { ok: false; reason: string }>;
   pull(reference: string, onProgress: (progress: LayerProgress) => void): Promise<{ name: string; upToDate: boolean }>;

@@ -4,6 +4,7 @@
 // a separate chunk, loaded while the guest's files download.
 import * as Comlink from "comlink";
 import type {
+  CliIO,
   ContainerService,
   Drydock,
   GuestDocker,
@@ -27,6 +28,7 @@ import type {
   TraceEntry,
   WorkerApi,
   WorkspaceOutcome,
+  WorkspacePage,
 } from "./protocol.ts";
 
 let drydock: Drydock | undefined;
@@ -295,14 +297,25 @@ async function wireDocker(): Promise<void> {
       trace("api", `${method} ${target} → ${upgraded ? "101 UPGRADED: the connection now carries the stdio" : status}`),
     // The terminal's docker reaches the node its context names; `drydock node …` adds and removes nodes.
     connector: (local) => nodes.connector(local),
-    tools: { drydock: (argv, io) => nodes.command(argv, io) },
+    tools: {
+      drydock: async (argv, io) => {
+        if (argv[0] === "workspace") return workspaceCommand(argv.slice(1), io);
+        if (argv[0] === undefined || argv[0] === "--help" || argv[0] === "-h") {
+          const writer = (argv[0] ? io.stdout : io.stderr).getWriter();
+          await writer.write(new TextEncoder().encode(DRYDOCK_USAGE));
+          writer.releaseLock();
+          return argv[0] ? 0 : 1;
+        }
+        return nodes.command(argv, io);
+      },
+    },
     // node1's swarm routes; the other nodes' reach the same manager over their swarm links.
     swarm: nodes.firstSwarm,
   });
   await drydock.agent
     .writeFile(
       "/usr/bin/drydock",
-      '#!/bin/sh\n# drydock node add|ls|rm: the page\'s nodes. The docker applet relays it to the engine.\nDRYDOCK_TOOL=drydock exec docker "$@"\n',
+      '#!/bin/sh\n# drydock node add|ls|rm (the page\'s nodes), drydock workspace export|import: the docker applet relays it to the engine.\nDRYDOCK_TOOL=drydock exec docker "$@"\n',
       0o755,
     )
     .catch((error: unknown) => trace("error", `drydock node is missing from the guest: ${String(error)}`));
@@ -310,6 +323,112 @@ async function wireDocker(): Promise<void> {
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The page's side of the terminal's `drydock workspace` (downloads, the file picker, the reload). */
+let workspacePage: WorkspacePage | undefined;
+
+/** A workspace file picked by the learner, or fetched from an http(s) URL. */
+async function workspaceBlob(source: Blob | { url: string }): Promise<Blob> {
+  if (source instanceof Blob) return source;
+  const url = new URL(source.url);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new Error(`a workspace URL must be http:// or https://, got ${source.url}`);
+  trace("http", `GET ${url.href}  # a workspace to import`);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(
+      `could not fetch the workspace at ${url.href} (${errorText(error)}): it must be reachable from this page, and a server of another origin must allow it (CORS)`,
+    );
+  }
+  if (!response.ok) throw new Error(`the workspace at ${url.href} answered HTTP ${response.status}`);
+  return response.blob();
+}
+
+/** Keeps a workspace file in OPFS for the import at the next start; a failure (a full quota) leaves nothing. */
+async function keepWorkspace(blob: Blob): Promise<{ bytes: number }> {
+  const storage = (navigator as Navigator & { storage?: StorageManager }).storage;
+  if (!storage?.getDirectory) throw new Error("importing a workspace needs the browser's storage (OPFS)");
+  const root = await storage.getDirectory();
+  const handle = await root.getFileHandle(STAGED_WORKSPACE, { create: true });
+  try {
+    const writable = await handle.createWritable();
+    await blob.stream().pipeTo(writable);
+  } catch (error) {
+    // A full quota (or any failure) leaves nothing half-written behind.
+    await root.removeEntry(STAGED_WORKSPACE).catch(() => {});
+    throw new Error(`could not keep the workspace file in this browser's storage: ${errorText(error)}`);
+  }
+  trace("engine", `kept ${blob.size} bytes as ${STAGED_WORKSPACE}: imported when the page starts again`);
+  return { bytes: blob.size };
+}
+
+const DRYDOCK_USAGE =
+  "Usage:  drydock COMMAND\n\nThe page's own commands\n\nCommands:\n  node        Manage the page's nodes (add, ls, rm)\n  workspace   Export or import the page's images, volumes and containers as one file\n";
+
+const WORKSPACE_USAGE =
+  "Usage:  drydock workspace export\n        drydock workspace import [URL]\n\nThe page's images, volumes and containers as one file: export offers it as a download; import takes one\n(picked in the page, or fetched from URL), checks it whole, and starts the page again to import it.\n";
+
+/** `drydock workspace export|import [URL]` typed in the terminal (the Node CLI's commands, for the page). */
+async function workspaceCommand(args: string[], io: CliIO): Promise<number> {
+  const out = io.stdout.getWriter();
+  const err = io.stderr.getWriter();
+  const say = (writer: WritableStreamDefaultWriter<Uint8Array>, text: string) =>
+    writer.write(new TextEncoder().encode(text));
+  let restart = false;
+  try {
+    const [action, ...rest] = args;
+    if (action === undefined || action === "--help" || action === "-h") {
+      await say(action ? out : err, WORKSPACE_USAGE);
+      return action ? 0 : 1;
+    }
+    if (!workspacePage) throw new Error("the page is not ready for workspaces yet: try again once it has started");
+    if (action === "export") {
+      if (rest.length > 0) throw new Error(`drydock workspace export takes no arguments, got ${rest.join(" ")}`);
+      await say(out, "Saving the containers and writing the workspace…\n");
+      const blob = await api.exportWorkspace();
+      const name = `drydock-workspace-${new Date().toISOString().slice(0, 10)}.tar`;
+      await workspacePage.offer(blob, name);
+      await say(out, `${name}: ${blob.size} bytes, offered as a download\n`);
+      return 0;
+    }
+    if (action === "import") {
+      if (rest.length > 1) throw new Error(`drydock workspace import takes at most one URL, got ${rest.join(" ")}`);
+      let source: Blob | { url: string } | undefined;
+      if (rest[0] !== undefined) {
+        source = { url: new URL(rest[0], location.href).href };
+        await say(out, `Fetching ${source.url}…\n`);
+      } else {
+        await say(out, "Pick the workspace file in the page…\n");
+        source = await workspacePage.pick();
+        if (!source) throw new Error("no file was picked: nothing was imported");
+      }
+      const blob = await workspaceBlob(source);
+      const { verifyWorkspace } = await engine();
+      // Checked whole before it is kept: a damaged file is refused here, and nothing is written.
+      const manifest = await verifyWorkspace(blob.stream());
+      await keepWorkspace(blob);
+      const what = [
+        `${manifest.blobs.length} blob(s)`,
+        `${manifest.volumes.length} volume(s)`,
+        `${manifest.containers.length} container(s)`,
+      ].join(", ");
+      await say(out, `The workspace (${blob.size} bytes: ${what}) is whole. The page starts again to import it…\n`);
+      restart = true;
+      return 0;
+    }
+    throw new Error(`drydock workspace: unknown command "${action}": export or import`);
+  } catch (error) {
+    await say(err, `Error: ${errorText(error)}\n`);
+    return 1;
+  } finally {
+    out.releaseLock();
+    err.releaseLock();
+    // After the command has ended, so its words reach the terminal first.
+    if (restart) setTimeout(() => void workspacePage?.restart(), 300);
+  }
+}
 
 /**
  * Imports the workspace stageWorkspace kept, if any, into the OPFS stores (before the engine opens them), then
@@ -705,38 +824,11 @@ const api: WorkerApi = {
   },
 
   async stageWorkspace(source: Blob | { url: string }): Promise<{ bytes: number }> {
-    const storage = (navigator as Navigator & { storage?: StorageManager }).storage;
-    if (!storage?.getDirectory) throw new Error("importing a workspace needs the browser's storage (OPFS)");
-    let blob: Blob;
-    if (source instanceof Blob) blob = source;
-    else {
-      const url = new URL(source.url);
-      if (url.protocol !== "http:" && url.protocol !== "https:")
-        throw new Error(`a workspace URL must be http:// or https://, got ${source.url}`);
-      trace("http", `GET ${url.href}  # a workspace to import`);
-      let response: Response;
-      try {
-        response = await fetch(url);
-      } catch (error) {
-        throw new Error(
-          `could not fetch the workspace at ${url.href} (${errorText(error)}): it must be reachable from this page, and a server of another origin must allow it (CORS)`,
-        );
-      }
-      if (!response.ok) throw new Error(`the workspace at ${url.href} answered HTTP ${response.status}`);
-      blob = await response.blob();
-    }
-    const root = await storage.getDirectory();
-    const handle = await root.getFileHandle(STAGED_WORKSPACE, { create: true });
-    try {
-      const writable = await handle.createWritable();
-      await blob.stream().pipeTo(writable);
-    } catch (error) {
-      // A full quota (or any failure) leaves nothing half-written behind.
-      await root.removeEntry(STAGED_WORKSPACE).catch(() => {});
-      throw new Error(`could not keep the workspace file in this browser's storage: ${errorText(error)}`);
-    }
-    trace("engine", `kept ${blob.size} bytes as ${STAGED_WORKSPACE}: imported when the page starts again`);
-    return { bytes: blob.size };
+    return keepWorkspace(await workspaceBlob(source));
+  },
+
+  async onWorkspacePage(page) {
+    workspacePage = page;
   },
 
   async checkProxy(proxy: string) {

@@ -4,7 +4,7 @@ import { MemoryContentStore, MemoryMetadataStore, writeBlob } from "../content/i
 import { digestOf } from "../oci/index.ts";
 import { CONTAINERS_DOCUMENT, decodeContainerRecords } from "../runtime/records.ts";
 import { MemoryVolumeDataStore } from "../volumes/index.ts";
-import { exportWorkspace, importWorkspace, renumberTree, type WorkspaceStores } from "./index.ts";
+import { exportWorkspace, importWorkspace, renumberTree, verifyWorkspace, type WorkspaceStores } from "./index.ts";
 import { parseWorkspaceManifest } from "./manifest.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
@@ -152,6 +152,38 @@ describe("export and import", () => {
     // A target that already has the blob still checks the file's copy.
     const holding = await sourceEngine();
     await expect(importWorkspace(streamOf(await repack(list)), holding)).rejects.toThrow(/is damaged/);
+  });
+
+  it("verifies a file without writing: whole passes; a changed blob, document or volume, an extra or missing member fail", async () => {
+    const tar = await bytesOf(await exportWorkspace(await sourceEngine()));
+    const manifest = await verifyWorkspace(streamOf(tar));
+    expect(manifest.containers.map((c) => c.name)).toEqual(["work"]);
+    const altered = async (change: (list: { name: string; body: Uint8Array }[]) => void) => {
+      const list = await members(tar);
+      change(list);
+      return verifyWorkspace(streamOf(await repack(list)));
+    };
+    await expect(
+      altered((list) => {
+        list.find((m) => m.name.startsWith("blobs/"))!.body = text("a layeR");
+      }),
+    ).rejects.toThrow(/blob sha256:[0-9a-f]+ is damaged .*nothing was imported/);
+    await expect(
+      altered((list) => {
+        list.find((m) => m.name.includes(`upper-${ID}`))!.body = text("upper byteZ");
+      }),
+    ).rejects.toThrow(/upper-a+\.tar is damaged/);
+    await expect(
+      altered((list) => {
+        const file = list.find((m) => m.name.startsWith("volumes/") && !m.name.endsWith(".json"))!;
+        file.body = file.body.subarray(1);
+      }),
+    ).rejects.toThrow(/volume notes is damaged/);
+    await expect(altered((list) => list.push({ name: "extra", body: text("x") }))).rejects.toThrow(
+      /holds extra, which its workspace.json does not list/,
+    );
+    await expect(altered((list) => list.pop())).rejects.toThrow(/incomplete \(1 listed members missing/);
+    await expect(verifyWorkspace(streamOf(tar.subarray(0, tar.length - 1700)))).rejects.toThrow(/damaged|incomplete/);
   });
 
   it("refuses a tar that is not a workspace, and a target running containers", async () => {

@@ -440,3 +440,94 @@ export async function importWorkspace(
     throw error;
   }
 }
+
+/**
+ * Reads a workspace file through without writing anything, and refuses it as `importWorkspace` would refuse it: not
+ * a workspace, a member its manifest does not list, a blob or document whose bytes do not have their digest, a volume
+ * cut short, a member missing. The page checks a file this way before keeping it for the import at its next start,
+ * so `drydock workspace import` in its terminal says at once what is wrong with it.
+ * @example
+ * const manifest = await verifyWorkspace(file.stream());
+ */
+export async function verifyWorkspace(
+  stream: ReadableStream<Uint8Array>,
+  hashers: HasherFactory = defaultHasherFactory,
+): Promise<WorkspaceManifest> {
+  const reader = stream.pipeThrough(createTarDecoder()).getReader();
+  const notWorkspace = (why: string) =>
+    new EngineError(
+      "invalidArgument",
+      `this is not a Drydock workspace (${why}); make one with \`drydock workspace export\``,
+    );
+  try {
+    let first: ParsedTarEntry | undefined;
+    try {
+      const next = await reader.read();
+      first = next.done ? undefined : (next.value as ParsedTarEntry);
+    } catch (error) {
+      throw notWorkspace(`not a tar file: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (first?.header.name !== MANIFEST_NAME) {
+      await first?.body.cancel();
+      throw notWorkspace(first ? `it starts with ${first.header.name}, not ${MANIFEST_NAME}` : "it is empty");
+    }
+    const manifest = parseWorkspaceManifest(await readAll(first.body));
+    const sized = new Map<string, { size: number; digest?: string; what: string }>();
+    for (const blob of manifest.blobs) {
+      sized.set(memberName.blob(blob.digest), { size: blob.size, digest: blob.digest, what: `blob ${blob.digest}` });
+    }
+    for (const document of manifest.documents) {
+      sized.set(memberName.document(document.name), {
+        size: document.size,
+        digest: document.digest,
+        what: document.name,
+      });
+    }
+    for (const volume of manifest.volumes) {
+      sized.set(memberName.tree(volume.name), { size: volume.treeSize, what: `volume ${volume.name}` });
+      for (const file of volume.files) {
+        sized.set(memberName.file(volume.name, file.ino), { size: file.size, what: `volume ${volume.name}` });
+      }
+    }
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      const entry = next.value as ParsedTarEntry;
+      const member = sized.get(entry.header.name);
+      if (!member) {
+        await entry.body.cancel();
+        throw new EngineError(
+          "invalidArgument",
+          `this workspace holds ${entry.header.name}, which its ${MANIFEST_NAME} does not list (or lists once): the file was altered; export it again`,
+        );
+      }
+      sized.delete(entry.header.name);
+      const hasher = member.digest ? hashers(member.digest.split(":")[0] as DigestAlgorithm) : undefined;
+      let size = 0;
+      const body = entry.body.getReader();
+      for (let chunk = await body.read(); !chunk.done; chunk = await body.read()) {
+        hasher?.update(chunk.value);
+        size += chunk.value.byteLength;
+      }
+      if (size !== member.size || (hasher && hasher.digest() !== member.digest)) {
+        throw new EngineError(
+          "dataLoss",
+          `the workspace's ${member.what} is damaged (its bytes do not match its ${MANIFEST_NAME}): nothing was imported; export the workspace again`,
+        );
+      }
+    }
+    if (sized.size > 0) {
+      throw new EngineError(
+        "dataLoss",
+        `this workspace is incomplete (${sized.size} listed members missing, such as ${[...sized.keys()][0]}): nothing was imported; export it again`,
+      );
+    }
+    return manifest;
+  } catch (error) {
+    if (error instanceof EngineError) throw error;
+    throw new EngineError(
+      "dataLoss",
+      `the workspace file is damaged (${error instanceof Error ? error.message : String(error)}): nothing was imported; export the workspace again`,
+    );
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}

@@ -34,6 +34,10 @@ export class ImagesView {
   readonly #importButton = byId("workspace-import-button", HTMLButtonElement);
   readonly #importFile = byId("workspace-import", HTMLInputElement);
   readonly #workspaceStatus = byId("workspace-status", HTMLParagraphElement);
+  readonly #pickDialog = byId("workspace-pick", HTMLDialogElement);
+  readonly #pickFile = byId("workspace-pick-file", HTMLInputElement);
+  readonly #pickChoose = byId("workspace-pick-choose", HTMLButtonElement);
+  readonly #pickCancel = byId("workspace-pick-cancel", HTMLButtonElement);
   #pulling = false;
   #proxyOk = false;
 
@@ -63,18 +67,49 @@ export class ImagesView {
     else delete this.#workspaceStatus.dataset.tone;
   }
 
+  /** Offers a workspace file as a download. */
+  #download(blob: Blob, name: string): void {
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    this.#workspaceNote(`Exported ${formatBytes(blob.size)}: open it in another browser with Import….`, "ok");
+  }
+
+  /**
+   * A workspace file for the terminal's `drydock workspace import`: the file picker at once while the keypress that
+   * ran the command still lets the page open one, otherwise a dialog whose button opens it. Undefined if cancelled.
+   */
+  #pick(): Promise<File | undefined> {
+    return new Promise((resolve) => {
+      const done = (file: File | undefined) => {
+        this.#pickFile.onchange = null;
+        this.#pickFile.oncancel = null;
+        this.#pickChoose.onclick = null;
+        this.#pickCancel.onclick = null;
+        if (this.#pickDialog.open) this.#pickDialog.close();
+        this.#pickFile.value = "";
+        resolve(file);
+      };
+      this.#pickFile.value = "";
+      this.#pickFile.onchange = () => done(this.#pickFile.files?.[0]);
+      this.#pickFile.oncancel = () => done(undefined);
+      this.#pickChoose.onclick = () => this.#pickFile.click();
+      this.#pickCancel.onclick = () => done(undefined);
+      const activation = (navigator as Navigator & { userActivation?: { isActive: boolean } }).userActivation;
+      if (activation?.isActive) this.#pickFile.click();
+      else this.#pickDialog.showModal();
+    });
+  }
+
   /** Downloads everything the page keeps as one workspace tar (what `drydock workspace export` writes in Node). */
   async #exportWorkspace(): Promise<void> {
     this.#export.disabled = true;
     this.#workspaceNote("Saving the containers and writing the workspace…");
     try {
       const blob = await this.#api.exportWorkspace();
-      const link = document.createElement("a");
-      link.href = URL.createObjectURL(blob);
-      link.download = `drydock-workspace-${new Date().toISOString().slice(0, 10)}.tar`;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-      this.#workspaceNote(`Exported ${formatBytes(blob.size)}: open it in another browser with Import….`, "ok");
+      this.#download(blob, `drydock-workspace-${new Date().toISOString().slice(0, 10)}.tar`);
     } catch (error) {
       this.#workspaceNote(`Could not export the workspace: ${errorMessage(error)}`, "bad");
     } finally {
@@ -121,6 +156,17 @@ export class ImagesView {
     this.#storageKind.dataset.persisted = String(Boolean(persisted));
     if (!this.#subscribed) {
       this.#subscribed = true;
+      // The terminal's `drydock workspace export|import` downloads, picks files and reloads through the page.
+      await this.#api.onWorkspacePage(
+        Comlink.proxy({
+          offer: async (blob: Blob, name: string) => this.#download(blob, name),
+          pick: () => this.#pick(),
+          restart: async () => {
+            this.#workspaceNote("Importing: the page starts again with the workspace…");
+            location.reload();
+          },
+        }),
+      );
       // A push to the registry inside the engine (from the terminal, a lesson, a script) shows here at once.
       await this.#api.onRegistryEvent(Comlink.proxy(() => void this.refresh()));
     }
