@@ -262,18 +262,6 @@ export class OverlaySnapshotter {
     return this.#lowerDir(snapshot);
   }
 
-  /**
-   * An active snapshot's upper dir and the lower dirs below it (top first): what `diffUpperDir` reads to make its
-   * changes a layer.
-   * @example
-   * const { upperDir, lowerDirs } = snapshotter.layout("build-3");
-   */
-  layout(key: string): { upperDir: string; lowerDirs: string[] } {
-    const [self, ...ancestors] = this.#chain(key);
-    if (self?.kind !== "active") throw new EngineError("invalidArgument", `snapshot ${key} is not active`);
-    return { upperDir: `${self.dir}/fs`, lowerDirs: ancestors.map((s) => this.#lowerDir(s)) };
-  }
-
   /** Every snapshot. */
   list(): SnapshotInfo[] {
     return [...this.#snapshots].map(([name, snapshot]) => this.#info(name, snapshot));
