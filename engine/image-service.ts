@@ -105,9 +105,11 @@ export interface ImageServiceOptions {
   /**
    * The registry the engine serves from its own store (engine/distribution): `docker push localhost:5000/app` and
    * pulls of that name stay inside the engine, offline. Its host is `localhost:5000` unless given; false turns it
-   * off (then that name is a registry on the network like any other).
+   * off (then that name is a registry on the network like any other). With `remote`, that name is another engine's
+   * registry, reached through `remote` (the page's node2… use node1's, as a swarm's nodes use one registry service
+   * published on every node): this engine keeps none of its own.
    */
-  registry?: { host?: string } | false;
+  registry?: { host?: string; remote?: (request: Request) => Promise<Response> } | false;
 }
 
 export interface PullResult {
@@ -194,27 +196,33 @@ export class ImageService {
     }
     const pullCredentials = new Map<string, Credentials>();
     const logins = new Map<string, Credentials>();
+    const remote = options.registry ? options.registry.remote : undefined;
     const local =
-      options.registry === false
+      options.registry === false || remote
         ? undefined
         : new DistributionRegistry({
             content,
             metadata,
             ...(options.registry?.host ? { host: options.registry.host } : {}),
           });
+    // The host that names the engine's registry (its own, or the one `remote` reaches), and where it is asked.
+    const ownHost =
+      options.registry === false ? undefined : (local?.host ?? options.registry?.host ?? "localhost:5000");
+    const ownUrl = ownHost ? `http://${ownHost}` : undefined;
+    const own = local ? (request: Request) => local.fetch(request) : remote;
     const outside = options.fetch ?? ((input: string | URL | Request, init?: RequestInit) => fetch(input, init));
     const endpoint = options.endpoint ?? (options.proxy ? proxyEndpoint(options.proxy) : undefined);
     const registry = new RegistryClient({
       // Requests for the engine's own registry never leave it.
       fetch: (input, init) => {
         const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-        if (local && url.startsWith(`${local.url}/`)) return local.fetch(new Request(url, init));
+        if (own && ownUrl && url.startsWith(`${ownUrl}/`)) return own(new Request(url, init));
         return outside(input, init);
       },
       credentials: (host) => pullCredentials.get(host) ?? logins.get(host) ?? options.credentials?.(host),
       endpoint: (reference) => {
-        if (local && reference.registry === local.host) {
-          return { baseUrl: local.url, repository: reference.repository };
+        if (own && ownUrl && reference.registry === ownHost) {
+          return { baseUrl: ownUrl, repository: reference.repository };
         }
         return endpoint
           ? endpoint(reference)

@@ -9,6 +9,8 @@ import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ContainerService, serveDockerInGuest } from "../engine/index.ts";
 import { bootDrydock, nodeWasiWorkers, openNodeImageService } from "../engine/node/index.ts";
+import { GuestNodes } from "../engine/node/nodes.ts";
+import type { ImageReference } from "../engine/oci/index.ts";
 import { IMAGE_NAMES, MANIFEST_ACCEPT, seedRegistry } from "../test/fixtures/images.ts";
 import { type Registry, startRegistry } from "../test/fixtures/registry.ts";
 import { type Lesson, type LessonError, parseCourse } from "../web/lessons/format.ts";
@@ -139,18 +141,22 @@ async function checkLesson(
 ): Promise<LessonReport> {
   const dir = await mkdtemp(join(tmpdir(), "drydock-lesson-"));
   const drydock = await bootDrydock();
+  let nodes: GuestNodes | undefined;
   try {
     const fixtures = new Set<string>(IMAGE_NAMES);
     // Docker Hub's official images (`busybox` = docker.io/library/busybox) come from the local registry's fixtures.
-    const images = await openNodeImageService(dir, {
-      endpoint: (reference) => {
-        const name = reference.repository.replace(/^library\//, "");
-        return { baseUrl: registry.url, repository: fixtures.has(name) ? name : reference.repository };
-      },
-    });
+    const endpoint = (reference: ImageReference) => {
+      const name = reference.repository.replace(/^library\//, "");
+      return { baseUrl: registry.url, repository: fixtures.has(name) ? name : reference.repository };
+    };
+    const images = await openNodeImageService(dir, { endpoint });
     // WASI containers run in worker threads, as the page runs them in Web Workers.
     const containers = ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() });
-    await serveDockerInGuest(drydock, { images, containers });
+    // `drydock node add` grows the guest's cluster as the page's does: each node with images of its own, pulled from
+    // the same registry (and localhost:5000 being node1's), the docker contexts naming them, one swarm.
+    nodes = new GuestNodes({ first: drydock, containers, images, endpoint });
+    await serveDockerInGuest(drydock, { images, containers, ...nodes.guestDocker() });
+    await nodes.install();
     // The bystander is a busybox container, whatever images the lesson itself pulls.
     if (jumps) await images.pull("busybox");
     return await verifyLesson(
@@ -168,6 +174,7 @@ async function checkLesson(
       },
     );
   } finally {
+    await nodes?.close();
     await drydock.dispose();
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
 // A node of the page (node2, node3…): its own v86 guest in its own worker, started by the page's first worker (which
 // holds the switch and the terminal). Its guest is restored from the first guest's saved state; its network card
 // reaches the switch over a MessagePort; its Engine API answers on another, so the terminal's `docker --context node2`
-// runs here. Its images are its own (in memory, pulled through the page's registry proxy), as on a second machine.
+// runs here. Its images are its own (in memory, pulled through the page's registry proxy), as on a second machine;
+// `localhost:5000` is node1's registry, over a port, as a swarm's nodes share one registry service.
 // Its part in the page's swarm: the swarm's requests to its Engine API go to the managers in the first worker over a
 // third port (the swarm link), and the manager there drives its engine through `swarm` (a SwarmNodeEngine).
 import * as Comlink from "comlink";
@@ -17,7 +18,7 @@ let name = "node";
 const evaluatedAt = performance.now();
 
 const api: NodeWorkerApi = {
-  async start(options: NodeStartOptions, frames, apiPort, swarmPort, trace) {
+  async start(options: NodeStartOptions, frames, apiPort, swarmPort, registryPort, trace) {
     name = options.identity.name;
     const timeOffset = performance.timeOrigin - options.timeOrigin;
     const say = (kind: string, text: string) =>
@@ -59,6 +60,7 @@ const api: NodeWorkerApi = {
         images = await engine.ImageService.open({
           storage: "memory",
           endpoint: engine.proxyEndpoint(options.proxyUrl),
+          registry: { remote: engine.apiOverPort(registryPort, "node1's registry") },
           onRequest: ({ method, url }) => say("http", `${method} ${url}`),
         });
         containers = engine.ContainerService.open(guest, images, {

@@ -35,16 +35,6 @@ export interface NodeAssets {
 
 type Engine = typeof import("../engine/index.ts");
 
-/** The guest's own socket: what `default` and node1 name. */
-const LOCAL_HOST = "unix:///var/run/docker.sock";
-/** The port a node's endpoint names (docker's unencrypted one); the page's CLI reaches it over the node's port. */
-const DOCKER_PORT = 2375;
-/**
- * node1's containers take docker's default pools, as in a one-guest page: the bridge 172.17.0.0/16, then 172.18… for
- * networks (a swarm's service networks too), so the other nodes route all of 172.16.0.0/12 to it.
- */
-const FIRST_NODE_BLOCK = "172.16.0.0/12";
-
 interface RemoteNode {
   node: PageNode;
   identity: NodeIdentity;
@@ -120,9 +110,9 @@ export class PageNodes {
     const first = this.#first?.node ?? {
       name: "node1",
       index: 1,
-      address: "192.168.86.100",
-      containers: FIRST_NODE_BLOCK,
-      host: LOCAL_HOST,
+      address: this.#engine.LONE_NODE_ADDRESS,
+      containers: this.#engine.FIRST_NODE_BLOCK,
+      host: this.#engine.LOCAL_DOCKER_HOST,
       addMs: 0,
       addSteps: [],
     };
@@ -164,7 +154,7 @@ export class PageNodes {
   /** Whom the terminal's docker reaches: node1's API in this worker (`local`) or another node's over its port. */
   connector(local: ApiTransport): ApiConnector {
     return {
-      defaultHost: LOCAL_HOST,
+      defaultHost: this.#engine.LOCAL_DOCKER_HOST,
       contexts: this.contexts,
       connect: (host) => {
         const node = this.#nodeAt(host);
@@ -187,78 +177,24 @@ export class PageNodes {
   }
 
   /** `drydock node add|rm|ls` typed in the terminal (relayed by the guest's docker applet). */
-  async command(argv: string[], io: CliIO): Promise<number> {
-    const out = io.stdout.getWriter();
-    const err = io.stderr.getWriter();
-    const encoder = new TextEncoder();
-    const say = (writer: WritableStreamDefaultWriter<Uint8Array>, text: string) => writer.write(encoder.encode(text));
-    try {
-      const [group, verb, ...args] = argv;
-      if (group !== "node" || !verb || verb === "--help" || verb === "-h") {
-        await say(
-          group === "node" || group === undefined || group === "--help" ? out : err,
-          "Usage:  drydock node COMMAND\n\nManage the page's nodes (guests on one switch)\n\nCommands:\n  add         Add a node: a guest of its own, restored from the saved state\n  ls          List the nodes\n  rm NODE...  Remove nodes (not node1)\n\nEach node is a docker context: docker context use node2, or docker --context node2 ps.\n",
-        );
-        return group === "node" || group === undefined || group === "--help" ? 0 : 1;
-      }
-      if (verb === "add") {
-        if (args.length > 0) throw new Error(`drydock node add takes no arguments, got ${args.join(" ")}`);
-        const node = await this.add();
-        await say(
-          out,
-          `${node.name}\t${node.address}\tcontainers ${node.containers}\tadded in ${Math.round(node.addMs)} ms\n` +
-            `docker context use ${node.name} (or docker --context ${node.name} …) talks to it\n`,
-        );
-        return 0;
-      }
-      if (verb === "rm" || verb === "remove") {
-        if (args.length === 0) throw new Error('"drydock node rm" requires at least 1 argument: the node to remove');
-        for (const name of args) {
-          await this.remove(name);
-          await say(out, `${name}\n`);
-        }
-        return 0;
-      }
-      if (verb === "ls" || verb === "list") {
-        const { target } = this.state();
-        const rows = [["NAME", "ADDRESS", "CONTAINERS", "ENDPOINT"]];
-        for (const node of this.list()) {
-          rows.push([`${node.name}${node.name === target ? " *" : ""}`, node.address, node.containers, node.host]);
-        }
-        const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)) + 3);
-        for (const row of rows) {
-          await say(
-            out,
-            `${row
-              .map((cell, column) => cell.padEnd(widths[column]!))
-              .join("")
-              .trimEnd()}\n`,
-          );
-        }
-        return 0;
-      }
-      throw new Error(`drydock node: unknown command "${verb}": add, ls or rm`);
-    } catch (error) {
-      await say(err, `Error: ${error instanceof Error ? error.message : String(error)}\n`);
-      return 1;
-    } finally {
-      out.releaseLock();
-      err.releaseLock();
-    }
+  command(argv: string[], io: CliIO): Promise<number> {
+    return this.#engine.runNodeCommand(argv, io, {
+      add: () => this.add(),
+      remove: (name) => this.remove(name),
+      list: () => this.list(),
+      target: () => this.state().target,
+    });
   }
 
   #resolveHost(context: string): string {
-    if (context === "default") return LOCAL_HOST;
+    if (context === "default") return this.#engine.LOCAL_DOCKER_HOST;
     const record = this.contexts.list().find((candidate) => candidate.name === context);
     return record?.host ?? "";
   }
 
   /** The node an endpoint names: the guest's socket is node1; tcp://<address or name>[:2375] is that node. */
   #nodeAt(host: string): PageNode | undefined {
-    if (host === LOCAL_HOST) return this.list()[0];
-    const match = /^tcp:\/\/([^:/]+)(?::(\d+))?\/?$/.exec(host);
-    if (!match || (match[2] !== undefined && Number(match[2]) !== DOCKER_PORT)) return undefined;
-    return this.list().find((node) => node.address === match[1] || node.name === match[1]);
+    return this.#engine.nodeAtHost(host, this.list());
   }
 
   /** The blocks node `name` routes through the others. */
@@ -278,14 +214,14 @@ export class PageNodes {
     const identity = nodeIdentity(1);
     await cluster.join(guest, identity);
     this.#cluster = cluster;
-    const host = `tcp://${identity.address}:${DOCKER_PORT}`;
+    const host = `tcp://${identity.address}:${this.#engine.NODE_DOCKER_PORT}`;
     this.#first = {
       identity,
       node: {
         name: identity.name,
         index: 1,
         address: identity.address,
-        containers: FIRST_NODE_BLOCK,
+        containers: this.#engine.FIRST_NODE_BLOCK,
         host,
         addMs: 0,
         addSteps: [],
@@ -328,7 +264,17 @@ export class PageNodes {
     if (!images) throw new Error("the engine is not ready: wait for the shell");
     // The swarm's routes of the node's API, answered here by engine/api as node `name`'s.
     const swarmApp = this.#engine.createApiApp({ images, swarm: { manager: this.swarm, member: name } });
-    const unlink = this.#engine.serveApiOverPort(swarmLink.port1, async (request) => swarmApp.fetch(request));
+    const unlinkSwarm = this.#engine.serveApiOverPort(swarmLink.port1, async (request) => swarmApp.fetch(request));
+    // node1's registry (localhost:5000) is every node's: the node's pulls and pushes of that name come here.
+    const registryLink = new MessageChannel();
+    const registry = images.registry;
+    const unlinkRegistry = registry
+      ? this.#engine.serveApiOverPort(registryLink.port1, (request) => registry.fetch(request))
+      : () => {};
+    const unlink = () => {
+      unlinkSwarm();
+      unlinkRegistry();
+    };
     const unplug = cluster.plug(name, frameLinkOverPort(frames.port1));
     const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name });
     const remote = Comlink.wrap<NodeWorkerApi>(worker);
@@ -357,6 +303,7 @@ export class PageNodes {
         Comlink.transfer(frames.port2, [frames.port2]),
         Comlink.transfer(api.port2, [api.port2]),
         Comlink.transfer(swarmLink.port2, [swarmLink.port2]),
+        Comlink.transfer(registryLink.port2, [registryLink.port2]),
         Comlink.proxy((entry: TraceEntry) => this.#options.traceEntry(entry)),
       );
       // A step in parentheses is a part of the one before it (run side by side), not more time.
@@ -376,7 +323,7 @@ export class PageNodes {
       worker.terminate();
       throw error;
     }
-    const host = `tcp://${identity.address}:${DOCKER_PORT}`;
+    const host = `tcp://${identity.address}:${this.#engine.NODE_DOCKER_PORT}`;
     const node: PageNode = {
       name,
       index,

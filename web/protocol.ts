@@ -299,13 +299,15 @@ export interface NodeStartOptions {
 export interface NodeWorkerApi {
   /**
    * Restores the guest, wires its card to `frames`, gives it its identity and routes, serves its API on `api`; the
-   * swarm's routes of that API are asked of the managers over `swarm`.
+   * swarm's routes of that API are asked of the managers over `swarm`; `localhost:5000`, the engine's registry, is
+   * node1's, reached over `registry`.
    */
   start(
     options: NodeStartOptions,
     frames: MessagePort,
     api: MessagePort,
     swarm: MessagePort,
+    registry: MessagePort,
     trace: (entry: TraceEntry) => void,
   ): Promise<{ restoreMs: number; steps: { name: string; ms: number }[] }>;
   /** Routes `routes` and drops the routes to `gone` blocks (a node was added or removed). */

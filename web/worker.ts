@@ -247,7 +247,15 @@ async function warmUp(guest: Drydock): Promise<void> {
  */
 async function wireDocker(): Promise<void> {
   if (!drydock || !imageService || containerService) return;
-  const { ContainerService, OpfsVolumeDataStore, serveDockerInGuest, VolumeTree, withSpareWorker } = await engine();
+  const {
+    ContainerService,
+    DRYDOCK_TOOL_PATH,
+    DRYDOCK_TOOL_SCRIPT,
+    OpfsVolumeDataStore,
+    serveDockerInGuest,
+    VolumeTree,
+    withSpareWorker,
+  } = await engine();
   // Volume files live in OPFS beside the images, so a volume is there with its files after a reload.
   let volumes: Awaited<ReturnType<typeof VolumeTree.open>> | undefined;
   if (imageStorage === "opfs") {
@@ -313,11 +321,7 @@ async function wireDocker(): Promise<void> {
     swarm: nodes.firstSwarm,
   });
   await drydock.agent
-    .writeFile(
-      "/usr/bin/drydock",
-      '#!/bin/sh\n# drydock node add|ls|rm (the page\'s nodes), drydock workspace export|import: the docker applet relays it to the engine.\nDRYDOCK_TOOL=drydock exec docker "$@"\n',
-      0o755,
-    )
+    .writeFile(DRYDOCK_TOOL_PATH, DRYDOCK_TOOL_SCRIPT, 0o755)
     .catch((error: unknown) => trace("error", `drydock node is missing from the guest: ${String(error)}`));
   trace("api", "the Engine API answers on /var/run/docker.sock in the guest");
 }

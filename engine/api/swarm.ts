@@ -474,7 +474,7 @@ function readAvailability(value: unknown): Availability | undefined {
 }
 
 /**
- * The logs of tasks' containers as one answer, each line prefixed with its task's details
+ * The logs of tasks' containers as one answer; with `details`, each line prefixed with its task's details
  * (`com.docker.swarm.node.id=…,com.docker.swarm.service.id=…,com.docker.swarm.task.id=… `) for the CLI to name.
  */
 async function logsResponse(
@@ -489,6 +489,7 @@ async function logsResponse(
   if (!stdout && !stderr)
     throw new EngineError("invalidArgument", "Bad parameters: you must choose at least one stream");
   const timestamps = flag(query("timestamps"));
+  const details = flag(query("details"));
   const follow = flag(query("follow"));
   const from = Date.now();
   const tailText = query("tail") ?? "all";
@@ -516,8 +517,10 @@ async function logsResponse(
     } catch {
       continue;
     }
-    // Always sent: the CLI reads each line's task from them (it asks with details=1 too).
-    const prefix = `com.docker.swarm.node.id=${task.nodeId},com.docker.swarm.service.id=${task.serviceId},com.docker.swarm.task.id=${task.id} `;
+    // The CLI reads each line's task from them: it asks with details=1 unless --raw.
+    const prefix = details
+      ? `com.docker.swarm.node.id=${task.nodeId},com.docker.swarm.service.id=${task.serviceId},com.docker.swarm.task.id=${task.id} `
+      : "";
     let own = entries.filter((entry) => entry.time < from).flatMap((entry) => framed(entry, prefix));
     if (follow && task.state === "running") {
       try {

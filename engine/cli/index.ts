@@ -52,6 +52,7 @@ import { load, save } from "./save.ts";
 import {
   serviceCreate,
   serviceInspect,
+  serviceLogs,
   serviceLs,
   servicePs,
   serviceRm,
@@ -239,6 +240,7 @@ export const GROUPS: VerbGroup[] = [
     commands: [
       ["create", serviceCreate],
       ["inspect", serviceInspect],
+      ["logs", serviceLogs],
       ["ls", serviceLs],
       ["ps", servicePs],
       ["rm", serviceRm],

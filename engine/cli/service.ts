@@ -1,15 +1,18 @@
-// `docker service create|ls|ps|inspect|scale|update|rm` (on a manager): a ServiceSpec made from the flags docker
+// `docker service create|ls|ps|logs|inspect|scale|update|rm` (on a manager): a ServiceSpec made from the flags docker
 // takes, docker's tables of services and tasks, and, unless --detach, the wait until the tasks converge that docker
 // shows as its progress.
 import { humanDuration } from "../conventions/index.ts";
+import { copyOutput } from "./attach.ts";
 import type { DockerClient } from "./client.ts";
 import { defineVerb } from "./command.ts";
-import { CliError } from "./errors.ts";
+import { CliError, DaemonError } from "./errors.ts";
 import { FlagError } from "./flags.ts";
 import { compileTemplate, renderTemplate, writeFormatted } from "./format.ts";
+import { demultiplex, settle } from "./frames.ts";
 import type { NodeJson } from "./node.ts";
 import type { Output } from "./output.ts";
 import { filtersJson } from "./ps.ts";
+import { interruptible } from "./signals.ts";
 import { goStruct } from "./template.ts";
 
 type Spec = Record<string, unknown> & {
@@ -544,6 +547,191 @@ export const serviceRm = defineVerb(
     for (const ref of context.args) {
       await client.call("DELETE", `/services/${encodeURIComponent(ref)}`);
       await context.out.line(ref);
+    }
+    return 0;
+  },
+);
+
+/** A line's task, as the details the daemon sends before it name it (`com.docker.swarm.task.id=…`). */
+interface LogContext {
+  nodeId: string;
+  serviceId: string;
+  taskId: string;
+}
+
+/** `k=v,k=v` (values URL-encoded, as the daemon sends details) as a record. */
+function parseDetails(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(",")) {
+    const at = pair.indexOf("=");
+    if (at > 0) out[decodeURIComponent(pair.slice(0, at))] = decodeURIComponent(pair.slice(at + 1));
+  }
+  return out;
+}
+
+export const serviceLogs = defineVerb(
+  {
+    name: "logs",
+    usage: "[OPTIONS] SERVICE|TASK",
+    summary: "Fetch the logs of a service or task",
+    args: { min: 1, max: 1 },
+    topLevel: false,
+    flags: [
+      { name: "details", type: "bool", help: "Show extra details provided to logs" },
+      { name: "follow", short: "f", type: "bool", help: "Follow log output" },
+      { name: "no-resolve", type: "bool", help: "Do not map IDs to Names in output" },
+      { name: "no-task-ids", type: "bool", help: "Do not include task IDs in output" },
+      { name: "no-trunc", type: "bool", help: "Do not truncate output" },
+      { name: "raw", type: "bool", help: "Do not neatly format logs" },
+      {
+        name: "since",
+        type: "string",
+        help: "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)",
+      },
+      {
+        name: "tail",
+        short: "n",
+        type: "string",
+        default: "all",
+        help: "Number of lines to show from the end of the logs",
+      },
+      { name: "timestamps", short: "t", type: "bool", help: "Show timestamps" },
+    ] as const,
+  },
+  async (context) => {
+    const { flags } = context;
+    const ref = context.args[0]!;
+    const client = await context.client();
+    // A service by name or ID first, then a task by ID, as docker looks.
+    let path: string;
+    let tty: boolean;
+    try {
+      const service = await client.json<ServiceJson>("GET", `/services/${encodeURIComponent(ref)}`);
+      path = `/services/${service.ID}/logs`;
+      tty = service.Spec.TaskTemplate.ContainerSpec.TTY === true;
+    } catch (error) {
+      if (!(error instanceof DaemonError) || error.httpStatus !== 404) throw error;
+      const task = await client
+        .json<TaskJson & { Spec: { ContainerSpec?: { TTY?: boolean } } }>("GET", `/tasks/${encodeURIComponent(ref)}`)
+        .catch((failure: unknown) => {
+          if (failure instanceof DaemonError && failure.httpStatus === 404) {
+            throw new CliError(`no such task or service: ${ref}`);
+          }
+          throw failure;
+        });
+      path = `/tasks/${task.ID}/logs`;
+      tty = task.Spec.ContainerSpec?.TTY === true;
+    }
+    const response = await client.request("GET", path, {
+      query: {
+        stdout: true,
+        stderr: true,
+        follow: flags.follow || undefined,
+        timestamps: flags.timestamps || undefined,
+        // The details name each line's task: asked unless the output is raw.
+        details: flags.details || !flags.raw || undefined,
+        tail: flags.tail,
+        since: flags.since || undefined,
+      },
+    });
+    if (!response.body) return 0;
+    const body = interruptible(context.io, response.body);
+    if (flags.raw) {
+      await copyOutput(context, body, { tty });
+      return 0;
+    }
+    const services = new Map<string, string>();
+    const nodes = new Map<string, string>();
+    const tasks = new Map<string, string>();
+    if (!flags["no-resolve"]) {
+      for (const node of await client.json<NodeJson[]>("GET", "/nodes").catch(() => [] as NodeJson[])) {
+        nodes.set(node.ID, node.Description.Hostname);
+      }
+    }
+    const id = (full: string) => (flags["no-trunc"] ? full : full.slice(0, 12));
+    const taskName = async (line: LogContext): Promise<string> => {
+      const known = tasks.get(line.taskId);
+      if (known !== undefined) return known;
+      let serviceName = services.get(line.serviceId);
+      if (serviceName === undefined) {
+        serviceName = flags["no-resolve"]
+          ? line.serviceId
+          : await client
+              .json<ServiceJson>("GET", `/services/${encodeURIComponent(line.serviceId)}`)
+              .then((service) => service.Spec.Name)
+              .catch(() => line.serviceId);
+        services.set(line.serviceId, serviceName);
+      }
+      const task = await client
+        .json<TaskJson>("GET", `/tasks/${encodeURIComponent(line.taskId)}`)
+        .catch(() => undefined);
+      // A replicated service's task is `name.slot`; a global one's `name.node`.
+      const place = task?.Slot ? String(task.Slot) : line.nodeId;
+      const name = `${serviceName}.${place}${flags["no-task-ids"] ? "" : `.${id(line.taskId)}`}`;
+      tasks.set(line.taskId, name);
+      return name;
+    };
+    const decoder = new TextDecoder();
+    const encoder = new TextEncoder();
+    /** One line as docker prints it: [timestamp ]task@node    | text (the other details kept with --details). */
+    const format = async (line: string): Promise<string> => {
+      let rest = line;
+      let stamp = "";
+      if (flags.timestamps) {
+        const space = rest.indexOf(" ");
+        stamp = `${rest.slice(0, space + 1)}`;
+        rest = rest.slice(space + 1);
+      }
+      const space = rest.indexOf(" ");
+      const details = parseDetails(space >= 0 ? rest.slice(0, space) : "");
+      const text = space >= 0 ? rest.slice(space + 1) : rest;
+      const taskId = details["com.docker.swarm.task.id"];
+      const nodeId = details["com.docker.swarm.node.id"] ?? "";
+      const serviceId = details["com.docker.swarm.service.id"] ?? "";
+      if (!taskId) return line;
+      const name = await taskName({ nodeId, serviceId, taskId });
+      const node = flags["no-resolve"] ? nodeId : (nodes.get(nodeId) ?? nodeId);
+      const extra = Object.entries(details)
+        .filter(([key]) => !key.startsWith("com.docker.swarm."))
+        .map(([key, value]) => `${key}=${value}`)
+        .join(",");
+      return `${stamp}${name}@${node}    | ${flags.details && extra ? `${extra} ` : ""}${text}`;
+    };
+    const sink = (write: (bytes: Uint8Array) => Promise<void>) => {
+      let pending = "";
+      return {
+        async push(bytes: Uint8Array) {
+          pending += decoder.decode(bytes, { stream: true });
+          for (let at = pending.indexOf("\n"); at >= 0; at = pending.indexOf("\n")) {
+            const line = pending.slice(0, at);
+            pending = pending.slice(at + 1);
+            await write(encoder.encode(`${await format(line)}\n`));
+          }
+        },
+        async end() {
+          if (pending) await write(encoder.encode(await format(pending)));
+          pending = "";
+        },
+      };
+    };
+    const out = sink((bytes) => context.out.write(bytes));
+    const err = sink((bytes) => context.err.write(bytes));
+    try {
+      if (tty) {
+        const reader = body.getReader();
+        let finished = false;
+        try {
+          for (let next = await reader.read(); !next.done; next = await reader.read()) await out.push(next.value);
+          finished = true;
+        } finally {
+          await settle(reader, finished);
+        }
+      } else {
+        await demultiplex(body, { stdout: (bytes) => out.push(bytes), stderr: (bytes) => err.push(bytes) });
+      }
+    } finally {
+      await out.end();
+      await err.end();
     }
     return 0;
   },

@@ -16,6 +16,18 @@ export {
 } from "./cluster.ts";
 export { type FramePort, frameLinkOverPort, patchLinks } from "./message-link.ts";
 export {
+  DRYDOCK_TOOL_PATH,
+  DRYDOCK_TOOL_SCRIPT,
+  FIRST_NODE_BLOCK,
+  type ListedNode,
+  LOCAL_DOCKER_HOST,
+  LONE_NODE_ADDRESS,
+  NODE_DOCKER_PORT,
+  type NodeKeeper,
+  nodeAtHost,
+  runNodeCommand,
+} from "./node-command.ts";
+export {
   type BlockRoute,
   blockRouteCommands,
   nodeAddressSpace,
