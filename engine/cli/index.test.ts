@@ -291,6 +291,56 @@ describe("runCli", () => {
       "Cannot connect to the Docker daemon at unix:///nowhere.sock. Is the docker daemon running?",
     );
   });
+
+  it("service logs names each line's task and node as docker does; --raw, --no-task-ids, -t", async () => {
+    const serviceId = "s".repeat(25);
+    const taskId = "lrt5ukcc8ss6abcdefghijklm";
+    const nodeId = "n".repeat(25);
+    const details = `com.docker.swarm.node.id=${nodeId},com.docker.swarm.service.id=${serviceId},com.docker.swarm.task.id=${taskId}`;
+    const stamp = "2026-12-06T01:02:03.000000000Z";
+    const asked: string[] = [];
+    const daemon = (request: Request) => {
+      const url = new URL(request.url);
+      url.pathname = url.pathname.replace(/^\/v[\d.]+/, "");
+      if (url.pathname === `/services/client`) {
+        return json({ ID: serviceId, Spec: { Name: "client", TaskTemplate: { ContainerSpec: { Image: "busybox" } } } });
+      }
+      if (url.pathname === `/services/${serviceId}`) {
+        return json({ ID: serviceId, Spec: { Name: "client", TaskTemplate: { ContainerSpec: { Image: "busybox" } } } });
+      }
+      if (url.pathname === "/nodes") return json([{ ID: nodeId, Description: { Hostname: "node2" } }]);
+      if (url.pathname === `/tasks/${taskId}`) return json({ ID: taskId, ServiceID: serviceId, Slot: 1 });
+      if (url.pathname === `/services/${serviceId}/logs`) {
+        asked.push(url.search);
+        const withDetails = url.searchParams.get("details") === "1";
+        const stamped = url.searchParams.get("timestamps") === "1";
+        const line = (text: string) => `${stamped ? `${stamp} ` : ""}${withDetails ? `${details} ` : ""}${text}\n`;
+        const frames = [
+          encodeFrame("stdout", new TextEncoder().encode(line("node3"))),
+          encodeFrame("stderr", new TextEncoder().encode(line("oops"))),
+        ];
+        return new Response(new Blob(frames));
+      }
+      return json({ message: `no route ${url.pathname}` }, 404);
+    };
+    const pretty = await cli(["service", "logs", "client"], daemon);
+    expect(pretty.code).toBe(0);
+    expect(pretty.stdout).toBe("client.1.lrt5ukcc8ss6@node2    | node3\n");
+    expect(pretty.stderr).toBe("client.1.lrt5ukcc8ss6@node2    | oops\n");
+    const raw = await cli(["service", "logs", "--raw", "client"], daemon);
+    expect(raw.stdout).toBe("node3\n");
+    const short = await cli(["service", "logs", "--no-task-ids", "-t", "client"], daemon);
+    expect(short.stdout).toBe(`${stamp} client.1@node2    | node3\n`);
+    // The details are asked for unless the output is raw: they are what names the task.
+    expect(asked).toEqual([
+      expect.stringContaining("details=1"),
+      expect.not.stringContaining("details"),
+      expect.stringContaining("details=1"),
+    ]);
+    const missing = await cli(["service", "logs", "nothing"], daemon);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("no such task or service: nothing");
+  });
 });
 
 async function runCliUnreachable(): Promise<string> {

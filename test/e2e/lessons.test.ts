@@ -51,7 +51,7 @@ describe("the lessons panel", () => {
     await page.goto(server.url);
     await waitForPrompt(page);
     const course = page.locator("#lessons .course-lesson");
-    await expect.poll(() => course.count()).toBe(13);
+    await expect.poll(() => course.count()).toBe(14);
     expect(await course.first().innerText()).toContain("Images and containers");
     await screenshot(page, "lessons-01-course");
 

@@ -2,8 +2,9 @@
 // swarm init` on node1 and two joins typed from the other nodes' contexts with the token it prints; a 3-replica
 // service with -p 8080:80 runs one task per node and answers on every node's address (from node1's guest shell, the
 // terminal's); scale, a rolling image update, two services finding each other by name on an overlay network across
-// nodes (and a node without a task forwarding a published port to one elsewhere), and a node removed: its task runs
-// on the others. Screenshots go to test-results/e2e/.
+// nodes (and a node without a task forwarding a published port to one elsewhere), an image pushed to node1's
+// localhost:5000 pulled by the others, `docker service logs`, and a node removed: its task runs on the others.
+// Screenshots go to test-results/e2e/.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -125,6 +126,28 @@ describe("a swarm of the page's three nodes", () => {
     expect(found).toMatch(/mesh:api-on-node[13]/);
     // A task's container on node2 reaches another node's published port, as a container reaches any host's.
     expect(found).toMatch(/cross:node[123]/);
+  });
+
+  it("an image pushed to node1's localhost:5000 is pulled by node2 and node3; service logs names each line's task", {
+    timeout: 600_000,
+  }, async () => {
+    const busybox = started.images.busybox.reference;
+    // node2 and node3 have no registry of their own: their localhost:5000 is node1's, as a swarm's registry service.
+    const pulled = await run(
+      `docker tag ${busybox} localhost:5000/swarm-web:v3 && docker push localhost:5000/swarm-web:v3 >/dev/null && docker service update --update-parallelism 3 --image localhost:5000/swarm-web:v3 web >/dev/null; for n in node2 node3; do echo "$n-has:$(docker --context $n image ls -q localhost:5000/swarm-web:v3)"; done; docker service ps web --filter desired-state=running --format 'v3:{{.Image}}:{{.CurrentState}}'`,
+      420_000,
+    );
+    expect(pulled).toMatch(/node2-has:[0-9a-f]{12}/);
+    expect(pulled).toMatch(/node3-has:[0-9a-f]{12}/);
+    expect(pulled.match(/v3:localhost:5000\/swarm-web:v3:Running /g)).toHaveLength(3);
+
+    const logs = await run(
+      `docker service create --name talker --replicas 2 --constraint node.hostname!=node1 --hostname '{{.Node.Hostname}}' ${busybox} sh -c 'echo hello from $(hostname); exec sleep 600' >/dev/null; sleep 2; docker service logs talker; docker service logs --raw talker | sed 's/^/raw:/'`,
+      420_000,
+    );
+    expect(logs).toMatch(/talker\.[12]\.[a-z0-9]{12}@node2 +\| hello from node2/);
+    expect(logs).toMatch(/talker\.[12]\.[a-z0-9]{12}@node3 +\| hello from node3/);
+    expect(logs).toContain("raw:hello from node2");
   });
 
   it("a node removed: its task runs on the others, and the swarm shows it down", { timeout: 600_000 }, async () => {

@@ -416,6 +416,10 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
     expect(logs).toMatch(
       new RegExp(`^client\\.1\\.[a-z0-9]{12}@node${clientNode} +\\| client up on node${clientNode}$`, "m"),
     );
+    // --raw: the lines as the task wrote them, with nothing of the swarm's before them.
+    const raw = await ok(1, ["service", "logs", "--raw", "client"]);
+    expect(raw).toMatch(new RegExp(`^client up on node${clientNode}$`, "m"));
+    expect(raw).not.toContain("com.docker.swarm");
     await ok(1, ["service", "rm", "api", "client"]);
     await until(
       () => docker(1, ["network", "rm", "appnet"]),

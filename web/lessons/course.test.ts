@@ -21,6 +21,7 @@ describe("the course in lessons/", () => {
       "lessons/11-networks-and-ports.md",
       "lessons/12-webassembly-containers.md",
       "lessons/13-root-in-a-container.md",
+      "lessons/14-a-swarm.md",
     ]);
     for (const lesson of lessons) {
       expect(lesson.minutes, lesson.file).toBeGreaterThanOrEqual(5);
