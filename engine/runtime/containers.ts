@@ -961,7 +961,9 @@ export class Containers {
     const reader = stream.getReader();
     try {
       for (let next = await reader.read(); !next.done; next = await reader.read()) {
-        container.savedLog?.add(container.logs.append(name, next.value));
+        // Kept whether or not there is a store to save it to (`savedLog?.add(logs.append(…))` would skip the append).
+        const entry = container.logs.append(name, next.value);
+        container.savedLog?.add(entry);
         // A slow attached client slows the container (its writes block once the agent's window is used up).
         await container.logs.room();
       }

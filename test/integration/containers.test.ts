@@ -82,6 +82,26 @@ describe("run", () => {
     expect(await run(["echo", "hi"])).toMatchObject({ output: "hi\n", code: 0, oomKilled: false });
   });
 
+  it("keeps the output of a service that keeps no records (the page's node2…): docker logs has it", async () => {
+    // A second guest, its container service with records: false, as a node of the page has.
+    const other = await bootDrydock();
+    try {
+      const unrecorded = ContainerService.open(other, images, { records: false });
+      const { id } = await unrecorded.run(busybox, { cmd: ["echo", "kept without records"] });
+      await unrecorded.wait(id);
+      let text = "";
+      for (const reader = unrecorded.logs(id).getReader(); ; ) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value.data);
+      }
+      expect(text).toBe("kept without records\n");
+      await unrecorded.close();
+    } finally {
+      await other.dispose();
+    }
+  });
+
   it("isolates the process: pid 1, its hostname, only lo with --network none, only its own processes in /proc", async () => {
     const { output } = await run(
       ["sh", "-c", "echo pid=$$; hostname; ip -o link | cut -d: -f2; ls /proc | grep -c '^[0-9]'; cat /etc/hostname"],
