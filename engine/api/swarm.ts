@@ -514,7 +514,8 @@ async function logsResponse(
     let entries: LogEntry[];
     try {
       entries = await collect(await engine.logs(task.containerId));
-    } catch {
+    } catch (error) {
+      swarm.report(`swarm: reading task ${task.id}'s logs on ${task.nodeId}: ${String(error)}`);
       continue;
     }
     // The CLI reads each line's task from them: it asks with details=1 unless --raw.

@@ -285,6 +285,11 @@ export class SwarmManager {
     await this.#saving;
   }
 
+  /** Says what went wrong where the manager's owner shows it (the page's trace, the daemon's stderr). */
+  report(message: string): void {
+    this.#report(message);
+  }
+
   addMember(member: SwarmMember): void {
     this.removeMember(member.identity.name);
     this.#members.set(member.identity.name, member);
