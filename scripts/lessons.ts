@@ -142,6 +142,7 @@ async function checkLesson(
   const dir = await mkdtemp(join(tmpdir(), "drydock-lesson-"));
   const drydock = await bootDrydock();
   let nodes: GuestNodes | undefined;
+  let containers: ContainerService | undefined;
   try {
     const fixtures = new Set<string>(IMAGE_NAMES);
     // Docker Hub's official images (`busybox` = docker.io/library/busybox) come from the local registry's fixtures.
@@ -151,7 +152,7 @@ async function checkLesson(
     };
     const images = await openNodeImageService(dir, { endpoint });
     // WASI containers run in worker threads, as the page runs them in Web Workers.
-    const containers = ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() });
+    containers = ContainerService.open(drydock, images, { wasiWorkers: nodeWasiWorkers() });
     // `drydock node add` grows the guest's cluster as the page's does: each node with images of its own, pulled from
     // the same registry (and localhost:5000 being node1's), the docker contexts naming them, one swarm.
     nodes = new GuestNodes({ first: drydock, containers, images, endpoint });
@@ -174,9 +175,12 @@ async function checkLesson(
       },
     );
   } finally {
+    // The added nodes go first (and the swarm's loop with them), then node1's records are written out before its
+    // guest goes, so nothing writes into the folder while it is removed.
     await nodes?.close();
+    await containers?.close().catch(() => {});
     await drydock.dispose();
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 }
 
