@@ -1,7 +1,9 @@
 // Pulls in the page: the ~50 MB fixture image from a local docker-registry, through the registry proxy that `vite
 // preview` serves (as the playground's), into a fresh OPFS store in a Web Worker of real Chromium, verified and
 // unpacked as it streams. Once with the portable TypeScript SHA-2 and once with the WebAssembly one, by turns, so both
-// meet the same load; and the two hashers alone on 64 MB in memory.
+// meet the same load; and the two hashers alone on 64 MB in memory. Each pull's CPU seconds per thread (Chromium's,
+// the proxy's Node, the registry) are printed too: on a loaded machine they say what a pull asks of each thread when
+// its wall time mostly says how long the threads waited for a core.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { build, preview } from "vite";
@@ -9,6 +11,7 @@ import { registryProxy } from "../../web/proxy/vite-plugin.ts";
 import { launchBrowser } from "../e2e/harness.ts";
 import { seedRegistry } from "../fixtures/images.ts";
 import { startRegistry } from "../fixtures/registry.ts";
+import { addCpu, cpuSnapshot, topThreads } from "./cpu.ts";
 import type { BenchSuite } from "./harness.ts";
 import type { PullBenchAnswer } from "./pull-page/protocol.ts";
 
@@ -53,12 +56,15 @@ const suite: BenchSuite = {
         };
         const proxy = new URL("registry", url).href;
         const rates: Record<(typeof HASHERS)[number], number[]> = { portable: [], wasm: [] };
+        const cpu: Record<(typeof HASHERS)[number], Map<string, number>> = { portable: new Map(), wasm: new Map() };
         // One untimed pull each: the registry's page cache, the proxy's and the worker's code warmed alike.
         for (const hasher of HASHERS) await ask({ op: "pull", reference: big.reference, proxy, hasher });
         let megabytes = 0;
         for (let run = 0; run < RUNS; run++) {
           for (const hasher of HASHERS) {
+            const before = cpuSnapshot();
             const { ms, bytes } = await ask({ op: "pull", reference: big.reference, proxy, hasher });
+            addCpu(cpu[hasher], before, cpuSnapshot());
             megabytes = bytes / 1e6;
             rates[hasher].push(megabytes / (ms / 1000));
           }
@@ -66,6 +72,10 @@ const suite: BenchSuite = {
         ctx.record("image size (compressed layers)", Math.round(megabytes * 10) / 10, "MB");
         ctx.samples("pull into OPFS through the proxy, portable SHA-2 (TypeScript)", rates.portable, "MB/s");
         ctx.samples("pull into OPFS through the proxy, WebAssembly SHA-2", rates.wasm, "MB/s", "≥ 50 MB/s");
+        for (const hasher of HASHERS) {
+          console.log(`CPU seconds per pull by thread (${hasher} SHA-2), process kind / thread #tid:`);
+          console.table(topThreads(cpu[hasher], RUNS));
+        }
         // The parts of a pull alone, in the same worker, to show where its floor is: reading the blobs through the
         // proxy (the network, the registry and the proxy in vite preview's Node process), gunzip in
         // DecompressionStream, writing to OPFS the way the store does (a sync access handle, 64 KiB writes), and the

@@ -4,6 +4,8 @@
 // `npm run proxy` starts it), as it is deployed; and in this process (createNodeProxy on @hono/node-server), where it
 // shares one thread with the puller but can count what it sends upstream. Through the proxy: with a cold cache (the
 // proxy streams to the client and fills its cache), with the cache off, and a second pull answered from the cache.
+// The in-process ways also print CPU seconds per thread: the main thread's, less the direct pull's, is what the proxy
+// (and its cache fill) asks of it, a figure the machine's load does not stretch as it stretches wall time.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,6 +17,7 @@ import { openNodeImageService } from "../../engine/node/index.ts";
 import { createNodeProxy } from "../../web/proxy/node.ts";
 import { seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
+import { addCpu, cpuSnapshot, topThreads } from "./cpu.ts";
 import { type BenchSuite, median } from "./harness.ts";
 
 const RUNS = 5;
@@ -122,11 +125,22 @@ const suite: BenchSuite = {
       const standaloneCold: number[] = [];
       const standaloneCached: number[] = [];
       const cold: number[] = [];
+      // CPU seconds per thread of this process (the puller and the in-process proxy share its main thread; libuv's
+      // pool does the file writes), by way: what the proxy asks of the thread, whatever the load does to wall time.
+      const cpu = new Map<string, Map<string, number>>();
+      const metered = async (way: string, pull: () => Promise<number>) => {
+        const before = cpuSnapshot();
+        const seconds = await pull();
+        const spent = cpu.get(way) ?? new Map<string, number>();
+        addCpu(spent, before, cpuSnapshot());
+        cpu.set(way, spent);
+        return seconds;
+      };
       const uncached: number[] = [];
       const cached: number[] = [];
       const cachedBlobGets: number[] = [];
       for (let run = 0; run < RUNS; run++) {
-        direct.push(await timePull(big.reference));
+        direct.push(await metered("direct", () => timePull(big.reference)));
         const standalone = await startCliProxy(registry);
         try {
           // A new process compiles its code on first use: a small image warms the same paths (manifests, blobs,
@@ -139,7 +153,7 @@ const suite: BenchSuite = {
         }
         const proxy = await startProxy(registry, true);
         try {
-          cold.push(await timePull(big.reference, proxy.url));
+          cold.push(await metered("in-process proxy, cold cache", () => timePull(big.reference, proxy.url)));
           const before = proxy.upstream.length;
           cached.push(await timePull(big.reference, proxy.url));
           cachedBlobGets.push(blobGets(proxy.upstream.slice(before)));
@@ -148,12 +162,18 @@ const suite: BenchSuite = {
         }
         const noCache = await startProxy(registry, false);
         try {
-          uncached.push(await timePull(big.reference, noCache.url));
+          uncached.push(await metered("in-process proxy, cache off", () => timePull(big.reference, noCache.url)));
         } finally {
           await noCache.close();
         }
       }
 
+      for (const [way, spent] of cpu) {
+        console.log(`CPU seconds per pull by thread, ${way}:`);
+        console.table(topThreads(spent, RUNS, 4));
+        const main = [...spent].find(([thread]) => thread.endsWith(`#${process.pid}`))?.[1] ?? 0;
+        ctx.record(`CPU of the main thread (puller + in-process proxy) per pull, ${way}`, (main / RUNS) * 1000, "ms");
+      }
       const rate = (seconds: number[]) => seconds.map((s) => megabytes / s);
       const cost = (seconds: number[]) => (median(seconds) / median(direct) - 1) * 100;
       ctx.samples("pull into the fs store, direct", rate(direct), "MB/s", "≥ 50 MB/s");
