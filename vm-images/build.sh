@@ -40,16 +40,33 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- input packages: downloaded as .deb files, hashed, extracted -----------------------------------------------
+# Packages of the build machine's architecture or of none (linux-source-6.1, seabios) are chosen from a private view
+# of this machine's Debian suites that reads only the amd64/all indexes, under .cache with its own lists: the
+# machine's apt also reads the i386 ones (for busybox-static:i386), and when one of those fails to download (the
+# security suite's has) apt drops the whole suite without failing, so its candidate would silently be an older kernel.
+# Here a suite that cannot be read stops the build. busybox-static:i386 needs the i386 index: the machine's apt.
+aptk=$cache/apt-amd64
+mkdir -p "$aptk/lists/partial" "$aptk/archives/partial"
+# shellcheck disable=SC2016 # apt's own format fields, not shell variables
+apt-get indextargets --no-release-info --format '$(TARGET_OF) $(REPO_URI) $(RELEASE)' 'Created-By: Packages' | sort -u |
+	awk '$1 == "deb" && $2 ~ /debian/ { print "deb [arch=amd64] " $2 " " $3 " main" }' >"$aptk/sources.list"
+[ -s "$aptk/sources.list" ] || { echo "build:vm: this machine's apt has no Debian suite to take the kernel from" >&2; exit 1; }
+aptk_opts=(-o Dir::Etc::SourceList="$aptk/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$aptk/lists"
+	-o Dir::Cache="$aptk" -o Dir::State::status=/dev/null -o APT::Architectures::=amd64)
+log "apt-get update (amd64/all indexes of $(wc -l <"$aptk/sources.list") suites)"
+apt-get -q "${aptk_opts[@]}" --error-on=any update >/dev/null
 mkdir -p "$cache/debs" "$build/pkgs"
 pkg_json="["
 for p in "${packages[@]}"; do
 	name=${p%%:*}
-	version=$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')
+	opts=()
+	[ "$p" = "$name" ] && opts=("${aptk_opts[@]}")
+	version=$(apt-cache "${opts[@]}" policy "$p" | awk '/Candidate:/ {print $2}')
 	[ -n "$version" ] && [ "$version" != "(none)" ] || { echo "build:vm: Debian has no candidate for $p" >&2; exit 1; }
 	deb=$(ls "$cache/debs/${name}_${version//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
 	if [ -z "$deb" ]; then
 		log "downloading $p $version"
-		(cd "$cache/debs" && apt-get download -q "$p=$version" >/dev/null)
+		(cd "$cache/debs" && apt-get download -q "${opts[@]}" "$p=$version" >/dev/null)
 		deb=$(ls "$cache/debs/${name}_${version//:/%3a}_"*.deb | head -n1)
 	fi
 	sha=$(sha256sum "$deb" | cut -d' ' -f1)

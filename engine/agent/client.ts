@@ -104,6 +104,19 @@ export interface VethSpec {
   mac: string;
   /** The peer's default route goes through this address. */
   gateway?: string;
+  /** Both ends' MTU (1450 on an overlay network, room for VXLAN's 50 bytes); the kernel's 1500 when absent. */
+  mtu?: number;
+}
+
+/** A VXLAN device on a bridge: a swarm overlay network's tunnel end on one node. */
+export interface VxlanSpec {
+  name: string;
+  /** The VXLAN network identifier (1–16777215). */
+  vni: number;
+  /** The node's own (underlay) address the tunnel's packets leave from. */
+  local: string;
+  bridge: string;
+  mtu?: number;
 }
 
 /** A port the agent listens on in the guest and forwards to `target` (the userland proxy). */
@@ -964,8 +977,43 @@ export class AgentClient {
    * @example
    * await agent.createBridge("docker0", "172.17.0.1/16");
    */
-  async createBridge(name: string, cidr: string): Promise<void> {
-    await this.#net(NetOp.BRIDGE_ADD, new Fields().string(Field.IFNAME, name).string(Field.ADDRESS, cidr));
+  async createBridge(name: string, cidr: string | readonly string[]): Promise<void> {
+    const fields = new Fields().string(Field.IFNAME, name);
+    // Several addresses (an overlay's bridge: the node's own first, the primary, then the network's gateway).
+    for (const address of typeof cidr === "string" ? [cidr] : cidr) fields.string(Field.ADDRESS, address);
+    await this.#net(NetOp.BRIDGE_ADD, fields);
+  }
+
+  /**
+   * `ip link add NAME type vxlan id VNI local LOCAL dstport 4789 learning; ip link set NAME master BRIDGE up`.
+   * @example
+   * await agent.createVxlan({ name: "vxlan4097", vni: 4097, local: "192.168.86.101", bridge: "br-3f2a1b4c5d6e", mtu: 1450 });
+   */
+  async createVxlan(spec: VxlanSpec): Promise<void> {
+    if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > 0xffffff) {
+      throw new EngineError("invalidArgument", `VXLAN id ${spec.vni} is out of range (1-16777215)`);
+    }
+    const fields = new Fields()
+      .string(Field.IFNAME, spec.name)
+      .u32(Field.VNI, spec.vni)
+      .string(Field.ADDRESS, spec.local)
+      .string(Field.MASTER, spec.bridge);
+    if (spec.mtu) fields.u32(Field.MTU, spec.mtu);
+    await this.#net(NetOp.VXLAN_ADD, fields);
+  }
+
+  /**
+   * `bridge fdb append|del 00:00:00:00:00:00 dev NAME dst REMOTE`: the flood entry that sends broadcast and unknown
+   * unicast frames of the VXLAN device `name` to the node at `remote`. Adding one that is there is no error; deleting
+   * one that is not is notFound.
+   * @example
+   * await agent.floodEntry("vxlan4097", "192.168.86.102", true);
+   */
+  async floodEntry(name: string, remote: string, add: boolean): Promise<void> {
+    await this.#net(
+      add ? NetOp.FDB_ADD : NetOp.FDB_DEL,
+      new Fields().string(Field.IFNAME, name).string(Field.ADDRESS, remote),
+    );
   }
 
   /**
@@ -1017,6 +1065,7 @@ export class AgentClient {
       .string(Field.ADDRESS, spec.cidr)
       .bytes(Field.MAC, Uint8Array.from(mac));
     if (spec.gateway) fields.string(Field.GATEWAY, spec.gateway);
+    if (spec.mtu) fields.u32(Field.MTU, spec.mtu);
     await this.#net(NetOp.VETH_ADD, fields);
   }
 

@@ -104,6 +104,8 @@ export const Field = {
   REMOTE_PORT: 66,
   SECCOMP: 67,
   PARK: 68,
+  VNI: 69,
+  MTU: 70,
   XATTR: 71,
 } as const;
 
@@ -129,6 +131,9 @@ export const NetOp = {
   VETH_ADD: 5,
   RULE_ADD: 6,
   RULE_DEL: 7,
+  VXLAN_ADD: 8,
+  FDB_ADD: 9,
+  FDB_DEL: 10,
 } as const;
 
 export const Channel = { INPUT: 0, STDOUT: 1, STDERR: 2 } as const;

@@ -1344,7 +1344,7 @@ static void send_hello(uint32_t stream) {
 	add_str(&f, F_KERNEL, kernel);
 	static const char *features[] = {"pty",    "pipes",        "namespaces", "cgroup2", "pivot_root",
 					 "fs",     "listen",       "capabilities", "enter",  "device-filter",
-					 "network", "park", "seccomp"};
+					 "network", "park", "seccomp", "vxlan"};
 	for (size_t i = 0; i < sizeof features / sizeof *features; i++) add_str(&f, F_FEATURE, features[i]);
 	add_str(&f, F_BOOT_ID, boot_id);
 	send_frame(MSG_HELLO, stream, f.data, f.len);

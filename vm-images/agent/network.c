@@ -1,7 +1,8 @@
 /*
  * Container networking in drydockd, as `dockerd --iptables=false --userland-proxy=true` has it (PROTOCOL.md,
  * "Networking"): bridges, network namespaces held at a path, veth pairs, policy-routing rules (all through
- * rtnetlink, so the guest needs no `ip` binary), the userland port proxy (what docker-proxy does: listen in the guest,
+ * rtnetlink, so the guest needs no `ip` binary), VXLAN devices and their flood entries for a swarm's overlay
+ * networks, the userland port proxy (what docker-proxy does: listen in the guest,
  * splice each connection or datagram to the container) and the sockets of the embedded DNS server, whose queries the
  * engine answers. The engine decides every name and address; this file only performs.
  */
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -74,6 +76,7 @@ static struct rtattr *nl_attr(struct nlmsghdr *h, int type, const void *data, si
 
 static void nl_attr_str(struct nlmsghdr *h, int type, const char *s) { nl_attr(h, type, s, strlen(s) + 1); }
 static void nl_attr_u32(struct nlmsghdr *h, int type, uint32_t v) { nl_attr(h, type, &v, 4); }
+static void nl_attr_u8(struct nlmsghdr *h, int type, uint8_t v) { nl_attr(h, type, &v, 1); }
 static void nl_end(struct nlmsghdr *h, struct rtattr *nest) { nest->rta_len = (uint8_t *)nl_tail(h) - (uint8_t *)nest; }
 
 /* Sends one request on a fresh socket (a netlink socket works in the namespace it was made in) and returns the
@@ -243,12 +246,22 @@ static void do_net(uint32_t id, const uint8_t *p, size_t len) {
 	uint16_t size;
 	char *ifname = NULL, *peer = NULL, *address = NULL, *gateway = NULL, *netns = NULL, *master = NULL, *from = NULL,
 	     *to = NULL;
+	/* BRIDGE_ADD takes several ADDRESS fields (the first is the primary one); the other ops read the last. */
+	char *addresses[4];
+	int n_addresses = 0;
+	uint32_t vni = 0, mtu = 0;
+	int has_vni = 0;
 	while (next_field(p, len, &pos, &tag, &v, &size)) {
 		switch (tag) {
 		case F_OP: if (size == 1) op = v[0]; break;
 		case F_IFNAME: ifname = arena_str(v, size); break;
 		case F_PEER: peer = arena_str(v, size); break;
-		case F_ADDRESS: address = arena_str(v, size); break;
+		case F_ADDRESS:
+			address = arena_str(v, size);
+			if (n_addresses < 4) addresses[n_addresses++] = address;
+			break;
+		case F_VNI: if (size == 4) vni = get32(v), has_vni = 1; break;
+		case F_MTU: if (size == 4) mtu = get32(v); break;
 		case F_MAC: if (size == 6) mac = v; break;
 		case F_GATEWAY: gateway = arena_str(v, size); break;
 		case F_NETNS: netns = arena_str(v, size); break;
@@ -280,9 +293,66 @@ static void do_net(uint32_t id, const uint8_t *p, size_t len) {
 		if ((r = nl_talk(&m.h)) < 0 && r != -EEXIST)
 			return send_error(id, -r, "ip link add %s type bridge: %s", ifname, strerror(-r));
 		if (!(index = if_nametoindex(ifname))) return send_error(id, errno, "%s: %s", ifname, strerror(errno));
-		if ((r = addr_add(index, a, a_len)) < 0 && r != -EEXIST)
-			return send_error(id, -r, "ip addr add %s dev %s: %s", address, ifname, strerror(-r));
+		for (int i = 0; i < n_addresses; i++) {
+			if (parse_cidr(addresses[i], &a, &a_len, 0) < 0)
+				return send_error(id, EINVAL, "a bridge's ADDRESS %s is not a.b.c.d/len", addresses[i]);
+			if ((r = addr_add(index, a, a_len)) < 0 && r != -EEXIST)
+				return send_error(id, -r, "ip addr add %s dev %s: %s", addresses[i], ifname, strerror(-r));
+		}
 		if ((r = link_up(index, 0)) < 0) return send_error(id, -r, "ip link set %s up: %s", ifname, strerror(-r));
+		return send_ok(id);
+	}
+	case NET_VXLAN_ADD: {
+		if (!ifname || strlen(ifname) >= IFNAMSIZ || !has_vni || vni == 0 || vni > 0xffffff || !master ||
+		    !address || inet_pton(AF_INET, address, &a) != 1)
+			return send_error(id, EINVAL, "a vxlan device needs IFNAME, VNI (1-16777215), ADDRESS (a.b.c.d) and MASTER");
+		int bridge = if_nametoindex(master);
+		if (!bridge) return send_error(id, ENODEV, "bridge %s: %s", master, strerror(ENODEV));
+		struct nlbuf m;
+		struct ifinfomsg *ifi = nl_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifi);
+		ifi->ifi_family = AF_UNSPEC;
+		nl_attr_str(&m.h, IFLA_IFNAME, ifname);
+		if (mtu) nl_attr_u32(&m.h, IFLA_MTU, mtu);
+		struct rtattr *info = nl_attr(&m.h, IFLA_LINKINFO, NULL, 0);
+		nl_attr(&m.h, IFLA_INFO_KIND, "vxlan", 5);
+		struct rtattr *data = nl_attr(&m.h, IFLA_INFO_DATA, NULL, 0);
+		nl_attr_u32(&m.h, IFLA_VXLAN_ID, vni);
+		nl_attr(&m.h, IFLA_VXLAN_LOCAL, &a, 4);
+		uint16_t port = htons(4789);
+		nl_attr(&m.h, IFLA_VXLAN_PORT, &port, 2);
+		nl_attr_u8(&m.h, IFLA_VXLAN_LEARNING, 1);
+		nl_end(&m.h, data);
+		nl_end(&m.h, info);
+		if ((r = nl_talk(&m.h)) < 0 && r != -EEXIST)
+			return send_error(id, -r, "ip link add %s type vxlan id %u local %s dstport 4789: %s", ifname, vni, address,
+					  strerror(-r));
+		if (!(index = if_nametoindex(ifname))) return send_error(id, errno, "%s: %s", ifname, strerror(errno));
+		if ((r = link_up(index, bridge)) < 0)
+			return send_error(id, -r, "ip link set %s master %s up: %s", ifname, master, strerror(-r));
+		return send_ok(id);
+	}
+	case NET_FDB_ADD:
+	case NET_FDB_DEL: {
+		if (!ifname || !address || inet_pton(AF_INET, address, &a) != 1)
+			return send_error(id, EINVAL, "a flood entry needs IFNAME (a vxlan device) and ADDRESS (a.b.c.d)");
+		if (!(index = if_nametoindex(ifname))) return send_error(id, ENODEV, "%s: %s", ifname, strerror(ENODEV));
+		/* The all-zero MAC: broadcast, multicast and unknown unicast go to every such destination (head-end
+		 * replication); known unicast goes where the device learned the MAC from. */
+		struct nlbuf m;
+		int add = op == NET_FDB_ADD;
+		struct ndmsg *nd = nl_init(&m, add ? RTM_NEWNEIGH : RTM_DELNEIGH, add ? NLM_F_CREATE | NLM_F_APPEND : 0,
+					   sizeof *nd);
+		nd->ndm_family = AF_BRIDGE;
+		nd->ndm_ifindex = index;
+		nd->ndm_state = NUD_PERMANENT | NUD_NOARP;
+		nd->ndm_flags = NTF_SELF;
+		static const uint8_t zero[6];
+		nl_attr(&m.h, NDA_LLADDR, zero, 6);
+		nl_attr(&m.h, NDA_DST, &a, 4);
+		r = nl_talk(&m.h);
+		if (r < 0 && !(add && r == -EEXIST))
+			return send_error(id, -r, "bridge fdb %s 00:00:00:00:00:00 dev %s dst %s: %s", add ? "append" : "del",
+					  ifname, address, strerror(-r));
 		return send_ok(id);
 	}
 	case NET_LINK_DEL: {
@@ -346,6 +416,7 @@ static void do_net(uint32_t id, const uint8_t *p, size_t len) {
 		struct ifinfomsg *ifi = nl_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifi);
 		ifi->ifi_family = AF_UNSPEC;
 		nl_attr_str(&m.h, IFLA_IFNAME, ifname);
+		if (mtu) nl_attr_u32(&m.h, IFLA_MTU, mtu);
 		struct rtattr *info = nl_attr(&m.h, IFLA_LINKINFO, NULL, 0);
 		nl_attr(&m.h, IFLA_INFO_KIND, "veth", 4);
 		struct rtattr *data = nl_attr(&m.h, IFLA_INFO_DATA, NULL, 0);
@@ -356,6 +427,7 @@ static void do_net(uint32_t id, const uint8_t *p, size_t len) {
 		nl_attr_str(&m.h, IFLA_IFNAME, peer);
 		nl_attr_u32(&m.h, IFLA_NET_NS_FD, ns);
 		nl_attr(&m.h, IFLA_ADDRESS, mac, 6);
+		if (mtu) nl_attr_u32(&m.h, IFLA_MTU, mtu);
 		nl_end(&m.h, peer_info);
 		nl_end(&m.h, data);
 		nl_end(&m.h, info);

@@ -100,6 +100,8 @@ enum field_tag {
 	F_REMOTE_PORT = 66,
 	F_SECCOMP = 67,
 	F_PARK = 68,
+	F_VNI = 69,
+	F_MTU = 70,
 	F_XATTR = 71,
 };
 
@@ -125,6 +127,9 @@ enum net_op {
 	NET_VETH_ADD = 5,
 	NET_RULE_ADD = 6,
 	NET_RULE_DEL = 7,
+	NET_VXLAN_ADD = 8,
+	NET_FDB_ADD = 9,
+	NET_FDB_DEL = 10,
 };
 
 enum channel { CH_INPUT = 0, CH_STDOUT = 1, CH_STDERR = 2 };
