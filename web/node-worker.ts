@@ -140,6 +140,7 @@ function swarmEngine(): SwarmNodeEngine {
     pullIfMissing: async (image) => (await engine()).pullIfMissing(image),
     ensureNetwork: async (network) => (await engine()).ensureNetwork(network),
     removeNetwork: async (network) => (await engine()).removeNetwork(network),
+    overlayPeers: async (network, peers) => (await engine()).overlayPeers(network, peers),
     create: async (image, options) => (await engine()).create(image, options),
     connect: async (network, id, options) => (await engine()).connect(network, id, options),
     start: async (id) => (await engine()).start(id),

@@ -389,6 +389,7 @@ function remoteNodeEngine(remote: Comlink.Remote<NodeWorkerApi>): SwarmNodeEngin
     pullIfMissing: (image) => far.pullIfMissing(image),
     ensureNetwork: (network) => far.ensureNetwork(network),
     removeNetwork: (network) => far.removeNetwork(network),
+    overlayPeers: (network, peers) => far.overlayPeers(network, peers),
     create: (image, options) => far.create(image, options),
     connect: (network, id, options) => far.connect(network, id, options),
     start: (id) => far.start(id),

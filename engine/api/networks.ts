@@ -14,8 +14,9 @@ export function networkJson(network: Network, endpoints?: readonly Endpoint[]) {
     Name: network.name,
     Id: network.id,
     Created: goTime(network.created),
-    Scope: "local",
-    Driver: network.driver,
+    // A node's segment of a swarm's overlay network is shown as the overlay network it is.
+    Scope: network.overlay ? "swarm" : "local",
+    Driver: network.overlay ? "overlay" : network.driver,
     EnableIPv6: false,
     IPAM: {
       Driver: "default",
@@ -31,25 +32,33 @@ export function networkJson(network: Network, endpoints?: readonly Endpoint[]) {
     Ingress: false,
     ConfigFrom: { Network: "" },
     ConfigOnly: false,
-    Containers: Object.fromEntries(
-      (endpoints ?? []).map((endpoint) => [
-        endpoint.containerId,
-        {
-          Name: endpoint.containerName,
-          EndpointID: endpoint.id,
-          MacAddress: endpoint.mac,
-          IPv4Address: `${endpoint.ip}/${endpoint.prefix}`,
-          IPv6Address: "",
-        },
-      ]),
-    ),
+    Containers: containersJson(endpoints ?? []),
     Options: network.options,
     Labels: network.labels,
   };
 }
 
-/** A swarm network (`docker network create -d overlay` on a manager), as a manager lists and inspects it. */
-export function swarmNetworkJson(network: SwarmNetwork) {
+/** A network's `Containers`: its running containers' endpoints, by container id. */
+function containersJson(endpoints: readonly Endpoint[]) {
+  return Object.fromEntries(
+    endpoints.map((endpoint) => [
+      endpoint.containerId,
+      {
+        Name: endpoint.containerName,
+        EndpointID: endpoint.id,
+        MacAddress: endpoint.mac,
+        IPv4Address: `${endpoint.ip}/${endpoint.prefix}`,
+        IPv6Address: "",
+      },
+    ]),
+  );
+}
+
+/**
+ * A swarm network (`docker network create -d overlay` on a manager), as a manager lists and inspects it: its subnet
+ * and VNI are the swarm's; `local`, the node's own segment of it, gives the containers on it here.
+ */
+export function swarmNetworkJson(network: SwarmNetwork, local?: { endpoints: readonly Endpoint[] }) {
   return {
     Name: network.name,
     Id: network.id,
@@ -57,14 +66,14 @@ export function swarmNetworkJson(network: SwarmNetwork) {
     Scope: "swarm",
     Driver: "overlay",
     EnableIPv6: false,
-    IPAM: { Driver: "default", Options: null, Config: [] },
+    IPAM: { Driver: "default", Options: null, Config: [{ Subnet: network.subnet, Gateway: network.gateway }] },
     Internal: false,
     Attachable: network.attachable,
     Ingress: false,
     ConfigFrom: { Network: "" },
     ConfigOnly: false,
-    Containers: {},
-    Options: {},
+    Containers: containersJson(local?.endpoints ?? []),
+    Options: { "com.docker.network.driver.overlay.vxlanid_list": String(network.vni) },
     Labels: network.labels,
   };
 }
@@ -243,6 +252,13 @@ export function registerNetworkRoutes(app: Hono, options: ApiOptions): void {
       }
       const manager = options.swarm.manager;
       manager.requireManager(options.swarm.member);
+      const ipam = (body.IPAM ?? {}) as Record<string, unknown>;
+      if (Array.isArray(ipam.Config) && ipam.Config.length > 0) {
+        throw new EngineError(
+          "invalidArgument",
+          "Drydock's swarm gives each overlay network its own /24 of 10.0.0.0/16: leave out --subnet, --gateway and --ip-range",
+        );
+      }
       const network = manager.createNetwork({
         name: body.Name,
         attachable: body.Attachable === true,
@@ -290,10 +306,17 @@ export function registerNetworkRoutes(app: Hono, options: ApiOptions): void {
     const ref = c.req.param("id");
     // The CLI asks with scope=swarm for a service's --network: the swarm's network first.
     const clustered = swarm()?.findNetwork(ref);
-    if (clustered && c.req.query("scope") === "swarm") return json(swarmNetworkJson(clustered));
     const net = networking();
+    if (clustered) {
+      // A manager shows the swarm's network, with the containers of this node's segment of it.
+      const segment = net.store.list().find((network) => network.overlay && network.id === clustered.id);
+      if (segment || c.req.query("scope") === "swarm" || !net.store.find(ref)) {
+        return json(
+          swarmNetworkJson(clustered, segment ? { endpoints: net.store.endpointsOf(segment.id) } : undefined),
+        );
+      }
+    }
     const network = net.store.find(ref);
-    if (!network && clustered) return json(swarmNetworkJson(clustered));
     const found = network ?? net.store.get(ref);
     return json(networkJson(found, net.store.endpointsOf(found.id)));
   });

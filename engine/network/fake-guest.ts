@@ -2,7 +2,7 @@
 // one is guest.ts's, tested against the guest in test/integration). A port can be made "taken" to see a conflict.
 import * as packet from "@dnsquery/dns-packet";
 import { EngineError } from "../errors.ts";
-import type { GuestNetwork } from "./guest.ts";
+import type { AttachOptions, GuestNetwork } from "./guest.ts";
 import type { BridgeRuleOptions, PortRuleOptions } from "./iptables.ts";
 
 type DnsAnswer = (query: Uint8Array) => Promise<Uint8Array>;
@@ -16,8 +16,17 @@ export class FakeGuestNetwork implements GuestNetwork {
   readonly dns = new Map<string, DnsAnswer>();
   #veth = 0;
 
-  async createBridge(name: string, gatewayCidr: string): Promise<void> {
-    this.calls.push(`createBridge ${name} ${gatewayCidr}`);
+  async createBridge(name: string, cidrs: string | readonly string[]): Promise<void> {
+    this.calls.push(`createBridge ${name} ${typeof cidrs === "string" ? cidrs : cidrs.join(" ")}`);
+  }
+  async createVxlan(o: { name: string; vni: number; local: string; bridge: string; mtu: number }): Promise<void> {
+    this.calls.push(`createVxlan ${o.name} ${o.vni} ${o.local} ${o.bridge} mtu ${o.mtu}`);
+  }
+  async removeVxlan(name: string): Promise<void> {
+    this.calls.push(`removeVxlan ${name}`);
+  }
+  async floodEntry(device: string, remote: string, add: boolean): Promise<void> {
+    this.calls.push(`${add ? "" : "un"}floodEntry ${device} ${remote}`);
   }
   async removeBridge(name: string): Promise<void> {
     this.calls.push(`removeBridge ${name}`);
@@ -30,12 +39,9 @@ export class FakeGuestNetwork implements GuestNetwork {
     this.calls.push(`removeSandbox ${id}`);
     for (const key of [...this.dns.keys()]) if (key.startsWith(`${id} `)) this.dns.delete(key);
   }
-  async attach(
-    sandboxId: string,
-    o: { bridge: string; ifname: string; cidr: string; mac: string; gateway?: string },
-  ): Promise<string> {
+  async attach(sandboxId: string, o: AttachOptions): Promise<string> {
     this.calls.push(
-      `attach ${sandboxId} ${o.bridge} ${o.ifname} ${o.cidr} ${o.mac}${o.gateway ? ` via ${o.gateway}` : ""}`,
+      `attach ${sandboxId} ${o.bridge} ${o.ifname} ${o.cidr} ${o.mac}${o.gateway ? ` via ${o.gateway}` : ""}${o.mtu ? ` mtu ${o.mtu}` : ""}`,
     );
     return `veth${String(this.#veth++).padStart(7, "0")}`;
   }

@@ -1,5 +1,5 @@
 // The guest's side of container networking: what the engine asks the guest kernel to do (bridges, network
-// namespaces, veth pairs, dockerd's iptables rules, policy-routing isolation, the userland port proxy, TCP connections
+// namespaces, veth pairs, an overlay network's VXLAN device and its flood entries, dockerd's iptables rules, policy-routing isolation, the userland port proxy, TCP connections
 // into the guest and the embedded DNS server's sockets). drydockd does each step through rtnetlink and sockets, the
 // guest's `iptables-restore` the netfilter rules; the engine only decides.
 
@@ -22,8 +22,18 @@ export const NETNS_DIR = "/run/drydock/netns";
 
 /** What the engine asks the guest's kernel to do for container networking; implemented over the agent. */
 export interface GuestNetwork {
-  /** A bridge device with the gateway address (CIDR, e.g. "172.18.0.1/16"), up. Idempotent. */
-  createBridge(name: string, gatewayCidr: string): Promise<void>;
+  /**
+   * A bridge device with the gateway address (CIDR, e.g. "172.18.0.1/16"), up. Idempotent. Given several addresses
+   * (an overlay network's: the node's own, then the gateway), the first is the primary one, the source of what the
+   * node itself sends into the subnet.
+   */
+  createBridge(name: string, cidrs: string | readonly string[]): Promise<void>;
+  /** A VXLAN device (VNI, local tunnel end, UDP port 4789, learning) on `bridge`, up. Idempotent. */
+  createVxlan(o: { name: string; vni: number; local: string; bridge: string; mtu: number }): Promise<void>;
+  /** Deletes a VXLAN device (a bridge's deletion leaves its ports); one that is not there is not an error. */
+  removeVxlan(name: string): Promise<void>;
+  /** The VXLAN device's flood entry for the node at `remote` (broadcast and unknown unicast go there), added or deleted. */
+  floodEntry(device: string, remote: string, add: boolean): Promise<void>;
   /** Deletes the bridge device (its veth ends go with it). Removing a bridge that is not there is not an error. */
   removeBridge(name: string): Promise<void>;
   /** A network namespace held open at a path (bind mount), `lo` up; a container's spawn joins it by path. */
@@ -31,11 +41,9 @@ export interface GuestNetwork {
   /** Unmounts and deletes the sandbox's namespace file; its interfaces and DNS sockets go with it. */
   removeSandbox(id: string): Promise<void>;
   /** A veth pair: one end on `bridge` in the guest, the other moved into the sandbox as `ifname` with `cidr`,
-   *  `mac`, up, and (when `gateway` is given) the default route through it. Returns the host-side name. */
-  attach(
-    sandboxId: string,
-    o: { bridge: string; ifname: string; cidr: string; mac: string; gateway?: string },
-  ): Promise<string>;
+   *  `mac`, up, and (when `gateway` is given) the default route through it; both ends with `mtu` when given.
+   *  Returns the host-side name. */
+  attach(sandboxId: string, o: AttachOptions): Promise<string>;
   /** Deletes the sandbox's interface `ifname` (and so its veth peer on the bridge). */
   detach(sandboxId: string, ifname: string): Promise<void>;
   /** Policy routing: traffic from one subnet to the other is refused (both directions). */
@@ -72,6 +80,16 @@ export interface GuestNetwork {
     ip: string,
     answer: (query: Uint8Array) => Promise<Uint8Array>,
   ): Promise<void>;
+}
+
+/** A container's interface on a bridge (see GuestNetwork.attach). */
+export interface AttachOptions {
+  bridge: string;
+  ifname: string;
+  cidr: string;
+  mac: string;
+  gateway?: string;
+  mtu?: number;
 }
 
 const SANDBOX_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -159,15 +177,62 @@ export class AgentGuestNetwork implements GuestNetwork {
     this.#tracer?.emit(note ? { op: "net", argv, note } : { op: "net", argv }, subject);
   }
 
-  async createBridge(name: string, gatewayCidr: string): Promise<void> {
+  async createBridge(name: string, cidrs: string | readonly string[]): Promise<void> {
+    const addresses = typeof cidrs === "string" ? [cidrs] : [...cidrs];
+    for (const cidr of addresses) checkCidr(cidr, "bridge address");
     this.#trace(
       ["ip", "link", "add", name, "type", "bridge"],
       undefined,
       "with a random MAC of its own, kept for good",
     );
-    this.#trace(["ip", "addr", "add", gatewayCidr, "dev", name]);
+    for (const cidr of addresses) this.#trace(["ip", "addr", "add", cidr, "dev", name]);
     this.#trace(["ip", "link", "set", name, "up"]);
-    await this.#agent.createBridge(name, gatewayCidr);
+    await this.#agent.createBridge(name, addresses);
+  }
+
+  async createVxlan(o: { name: string; vni: number; local: string; bridge: string; mtu: number }): Promise<void> {
+    checkIfname(o.name);
+    checkIpv4(o.local, "tunnel address");
+    this.#trace(
+      [
+        "ip",
+        "link",
+        "add",
+        o.name,
+        "mtu",
+        String(o.mtu),
+        "type",
+        "vxlan",
+        "id",
+        String(o.vni),
+        "local",
+        o.local,
+        "dstport",
+        "4789",
+        "learning",
+      ],
+      undefined,
+      "the overlay's tunnel end: Ethernet frames in UDP to the other nodes",
+    );
+    this.#trace(["ip", "link", "set", o.name, "master", o.bridge, "up"]);
+    await this.#agent.createVxlan({ name: o.name, vni: o.vni, local: o.local, bridge: o.bridge, mtu: o.mtu });
+  }
+
+  async removeVxlan(name: string): Promise<void> {
+    this.#trace(["ip", "link", "del", name]);
+    await ignoring("notFound", this.#agent.deleteLink(name));
+  }
+
+  async floodEntry(device: string, remote: string, add: boolean): Promise<void> {
+    checkIpv4(remote, "node address");
+    this.#trace(
+      ["bridge", "fdb", add ? "append" : "del", "00:00:00:00:00:00", "dev", device, "dst", remote],
+      undefined,
+      add ? "broadcasts and unknown addresses go to that node too" : undefined,
+    );
+    const work = this.#agent.floodEntry(device, remote, add);
+    if (add) await work;
+    else await ignoring("notFound", work);
   }
 
   async removeBridge(name: string): Promise<void> {
@@ -192,16 +257,30 @@ export class AgentGuestNetwork implements GuestNetwork {
     await ignoring("notFound", this.#agent.deleteNetns(path));
   }
 
-  async attach(
-    sandboxId: string,
-    o: { bridge: string; ifname: string; cidr: string; mac: string; gateway?: string },
-  ): Promise<string> {
+  async attach(sandboxId: string, o: AttachOptions): Promise<string> {
     const path = sandboxPath(sandboxId);
     if (o.gateway) checkIpv4(o.gateway, "gateway");
     const name = vethName();
     const inside = ["nsenter", `--net=${path}`, "ip"];
+    const mtu = o.mtu ? ["mtu", String(o.mtu)] : [];
     this.#trace(
-      ["ip", "link", "add", name, "type", "veth", "peer", "name", o.ifname, "address", o.mac, "netns", path],
+      [
+        "ip",
+        "link",
+        "add",
+        name,
+        ...mtu,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        o.ifname,
+        ...mtu,
+        "address",
+        o.mac,
+        "netns",
+        path,
+      ],
       sandboxId,
     );
     this.#trace(["ip", "link", "set", name, "master", o.bridge, "up"], sandboxId);
@@ -216,6 +295,7 @@ export class AgentGuestNetwork implements GuestNetwork {
       cidr: o.cidr,
       mac: o.mac,
       ...(o.gateway ? { gateway: o.gateway } : {}),
+      ...(o.mtu ? { mtu: o.mtu } : {}),
     });
     return name;
   }

@@ -324,3 +324,53 @@ describe("Networking: a container's network brought up and down in the guest", (
     ).rejects.toThrow(/has no container networking/);
   });
 });
+
+describe("Networking: a swarm overlay network's segment on a node", () => {
+  it("a bridge with the node's address then the gateway, a VXLAN device, flood entries that follow the peers, MTU 1450", async () => {
+    const guest = new FakeGuestNetwork();
+    const net = new Networking({ guest });
+    const appnet = await net.create({
+      name: "appnet",
+      ipam: [{ subnet: "10.0.1.0/24", gateway: "10.0.1.1" }],
+      overlay: {
+        id: "k3v9overlaynetworkid00001",
+        vni: 4097,
+        local: "192.168.86.101",
+        nodeAddress: "10.0.1.2",
+        peers: ["192.168.86.102"],
+      },
+    });
+    expect(appnet.id).toBe("k3v9overlaynetworkid00001");
+    expect(guest.calls.slice(0, 3)).toEqual([
+      `createBridge ${appnet.bridge} 10.0.1.2/24 10.0.1.1/24`,
+      `createVxlan vxlan4097 4097 192.168.86.101 ${appnet.bridge} mtu 1450`,
+      "floodEntry vxlan4097 192.168.86.102",
+    ]);
+    // Only the manager gives addresses on it.
+    const stray = container("c", "stray", { networkMode: "appnet" });
+    expect(() => net.register(stray.id, stray.request, noPeer)).toThrow(
+      "network appnet is a swarm's overlay network, whose addresses the swarm's manager gives",
+    );
+    guest.calls.length = 0;
+    const task = container("a", "api.1", {
+      networkMode: "appnet",
+      endpoints: { appnet: { aliases: [], ipv4Address: "10.0.1.3" } },
+    });
+    await start(net, task);
+    expect(guest.calls).toContain(
+      `attach ${task.id} ${appnet.bridge} eth0 10.0.1.3/24 02:42:0a:00:01:03 via 10.0.1.1 mtu 1450`,
+    );
+
+    guest.calls.length = 0;
+    await net.setOverlayPeers("appnet", ["192.168.86.103"]);
+    expect(guest.calls.sort()).toEqual([
+      "floodEntry vxlan4097 192.168.86.103",
+      "unfloodEntry vxlan4097 192.168.86.102",
+    ]);
+    await net.tearDown(task.id);
+    guest.calls.length = 0;
+    await net.remove("appnet");
+    expect(guest.calls).toContain("removeVxlan vxlan4097");
+    expect(guest.calls).toContain(`removeBridge ${appnet.bridge}`);
+  });
+});

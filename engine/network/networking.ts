@@ -193,7 +193,23 @@ export class Networking {
       made = (async () => {
         const ipam = network.ipam[0]!;
         const prefix = ipam.subnet.split("/")[1];
-        await guest.createBridge(network.bridge!, `${ipam.gateway}/${prefix}`);
+        const overlay = network.overlay;
+        if (overlay) {
+          // Every node's bridge holds the gateway, its containers' way out; the node's own address comes first, so
+          // what the node itself sends into the subnet (the routing mesh, the engine's connections) is answered to it
+          // and not to whichever node's gateway the answer meets first.
+          await guest.createBridge(network.bridge!, [`${overlay.nodeAddress}/${prefix}`, `${ipam.gateway}/${prefix}`]);
+          await guest.createVxlan({
+            name: overlay.device,
+            vni: overlay.vni,
+            local: overlay.local,
+            bridge: network.bridge!,
+            mtu: overlay.mtu,
+          });
+          await Promise.all(overlay.peers.map((peer) => guest.floodEntry(overlay.device, peer, true)));
+        } else {
+          await guest.createBridge(network.bridge!, `${ipam.gateway}/${prefix}`);
+        }
         const others = this.store
           .bridges()
           .filter((n) => n.id !== network.id)
@@ -227,11 +243,39 @@ export class Networking {
       const subnet = network.ipam[0]!.subnet;
       await Promise.all([
         guest.removeBridge(network.bridge!),
+        ...(network.overlay ? [guest.removeVxlan(network.overlay.device)] : []),
         guest.bridgeRules(this.#bridgeRules(network), false),
         ...this.store.bridges().map((other) => guest.unisolate(subnet, other.ipam[0]!.subnet)),
       ]);
     }
     return network;
+  }
+
+  /**
+   * The other nodes an overlay network's segment floods to (their eth0 addresses): a flood entry is added for each
+   * new one and deleted for each gone, as nodes join the network or leave the swarm.
+   */
+  async setOverlayPeers(ref: string, peers: readonly string[]): Promise<void> {
+    const network = this.store.get(ref);
+    const overlay = network.overlay;
+    if (!overlay) throw new EngineError("invalidArgument", `network ${network.name} is not an overlay network`);
+    const before = overlay.peers;
+    const added = peers.filter((peer) => !before.includes(peer));
+    const gone = before.filter((peer) => !peers.includes(peer));
+    overlay.peers = [...peers];
+    const made = this.#bridges.get(network.id);
+    if (!made || !this.guest) return;
+    await made;
+    const guest = this.guest;
+    try {
+      await Promise.all([
+        ...added.map((peer) => guest.floodEntry(overlay.device, peer, true)),
+        ...gone.map((peer) => guest.floodEntry(overlay.device, peer, false)),
+      ]);
+    } catch (error) {
+      overlay.peers = before;
+      throw error;
+    }
   }
 
   /** Stopped containers connected to a removed network are no longer (dockerd keeps a dangling reference). */
@@ -290,6 +334,12 @@ export class Networking {
   }
 
   #checkEndpointConfig(network: Network, config: EndpointConfig): void {
+    if (network.overlay && !config.ipv4Address) {
+      throw new EngineError(
+        "invalidArgument",
+        `network ${network.name} is a swarm's overlay network, whose addresses the swarm's manager gives: only a service's tasks join it (docker service create --network ${network.name})`,
+      );
+    }
     if (network.name === "bridge" && config.ipv4Address) {
       throw new EngineError("invalidArgument", "user specified IP address is supported on user defined networks only");
     }
@@ -460,6 +510,7 @@ export class Networking {
               cidr: `${endpoint.ip}/${endpoint.prefix}`,
               mac: endpoint.mac,
               ...(index === 0 && endpoint.gateway ? { gateway: endpoint.gateway } : {}),
+              ...(network.overlay ? { mtu: network.overlay.mtu } : {}),
             })
             .then((hostIfname) => {
               endpoint.hostIfname = hostIfname;
@@ -606,6 +657,7 @@ export class Networking {
           ifname: endpoint.ifname,
           cidr: `${endpoint.ip}/${endpoint.prefix}`,
           mac: endpoint.mac,
+          ...(network.overlay ? { mtu: network.overlay.mtu } : {}),
         });
         if (!running.dns && network.name !== "bridge") {
           // Started on the default bridge, it asked the gateway (or its --dns servers): as dockerd, it moves to the

@@ -39,7 +39,31 @@ export interface Network {
   ipam: IpamConfig[];
   /** The bridge device in the guest (`docker0`, `br-<first 12 of the id>`). */
   bridge?: string;
+  /** A swarm's overlay network on this node: its bridge joined to the other nodes' by a VXLAN device. */
+  overlay?: Overlay;
 }
+
+/**
+ * What makes a node's bridge one segment of a swarm's overlay network, as the swarm's manager gives it: the same VNI,
+ * subnet and gateway on every node, the node's own address in the subnet, and where the other nodes' tunnel ends are.
+ */
+export interface Overlay {
+  /** The VXLAN network identifier (Docker's first is 4096, the ingress network's; user networks from 4097). */
+  vni: number;
+  /** The VXLAN device on the bridge (`vxlan<vni>`). */
+  device: string;
+  /** The bridge's and containers' MTU: eth0's 1500 less VXLAN's 50 bytes. */
+  mtu: number;
+  /** This node's (underlay) eth0 address, the tunnel's local end. */
+  local: string;
+  /** This node's own address on the network (the bridge's primary one, so what the node sends comes from it). */
+  nodeAddress: string;
+  /** The other nodes with this network: their eth0 addresses (a flood entry each). */
+  peers: string[];
+}
+
+/** The MTU of an overlay network: VXLAN's outer IPv4, UDP, VXLAN and Ethernet headers take 50 of eth0's 1500 bytes. */
+export const OVERLAY_MTU = 1450;
 
 /** What a container asks of one network (`--network-alias`, `--ip`): the create body's EndpointsConfig entry. */
 export interface EndpointConfig {
@@ -152,6 +176,8 @@ export interface NetworkCreateRequest {
   options?: Record<string, string>;
   ipam?: { subnet?: string; gateway?: string; ipRange?: string }[];
   enableIPv6?: boolean;
+  /** A swarm overlay network's segment on this node (its id, subnet and gateway are the swarm's). */
+  overlay?: { id: string; vni: number; local: string; nodeAddress: string; peers: string[] };
 }
 
 const notFound = (ref: string) => new EngineError("notFound", `network ${ref} not found`);
@@ -322,7 +348,20 @@ export class NetworkStore {
       }
       config.ipRange = formatSubnet(range);
     }
-    const id = newId();
+    const overlay = request.overlay;
+    if (overlay) {
+      if (!wanted.subnet) throw new EngineError("invalidArgument", "an overlay network's segment needs its subnet");
+      for (const address of [overlay.local, overlay.nodeAddress]) {
+        if (!isIpv4(address)) throw new EngineError("invalidArgument", `${address} is not an IPv4 address`);
+      }
+      if (!contains(subnet, parseIpv4(overlay.nodeAddress))) {
+        throw new EngineError(
+          "invalidArgument",
+          `the node's address ${overlay.nodeAddress} is not in ${formatSubnet(subnet)}`,
+        );
+      }
+    }
+    const id = overlay?.id ?? newId();
     const network: Network = {
       id,
       name,
@@ -335,6 +374,18 @@ export class NetworkStore {
       options: { ...request.options },
       ipam: [config],
       bridge: request.options?.["com.docker.network.bridge.name"] || `br-${id.slice(0, 12)}`,
+      ...(overlay
+        ? {
+            overlay: {
+              vni: overlay.vni,
+              device: `vxlan${overlay.vni}`,
+              mtu: OVERLAY_MTU,
+              local: overlay.local,
+              nodeAddress: overlay.nodeAddress,
+              peers: [...overlay.peers],
+            },
+          }
+        : {}),
     };
     this.#networks.set(id, network);
     return network;
@@ -406,10 +457,17 @@ export class NetworkStore {
         "network-scoped alias is supported only for containers in user defined networks",
       );
     }
+    if (network.overlay && !config.ipv4Address) {
+      throw new EngineError(
+        "invalidArgument",
+        `network ${network.name} is a swarm's overlay network, whose addresses the swarm's manager gives: only a service's tasks join it (docker service create --network ${network.name})`,
+      );
+    }
     const ipam = network.ipam[0]!;
     const subnet = parseSubnet(ipam.subnet);
     const used = new Set(this.endpointsOf(network.id).map((e) => parseIpv4(e.ip)));
     used.add(parseIpv4(ipam.gateway));
+    if (network.overlay) used.add(parseIpv4(network.overlay.nodeAddress));
     let address: number;
     if (config.ipv4Address) {
       address = parseIpv4(config.ipv4Address);

@@ -22,6 +22,7 @@ export {
 export {
   localNodeEngine,
   type MeshPort,
+  type OverlayNetworkSpec,
   type ServiceNames,
   type SwarmNodeEngine,
   type TaskContainerState,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MemoryMetadataStore } from "../content/metadata.ts";
 import { SWARM_DOCUMENT, SWARM_ERRORS, SwarmManager, type SwarmManagerOptions } from "./manager.ts";
+import type { OverlayNetworkSpec, SwarmNodeEngine } from "./node-engine.ts";
 
 /** A manager over three members with no guest behind them (no tasks are started: nothing to place them on). */
 function cluster(options: SwarmManagerOptions = {}) {
@@ -160,6 +161,7 @@ describe("SwarmManager: kept across a restart", () => {
       expect(second.nodeOf("node2")).toMatchObject({ role: "worker", labels: { zone: "b" } });
       expect(second.service("web")).toMatchObject({ id: service.id, plan: { replicas: 1 } });
       expect(second.findNetwork("appnet")?.id).toBe(first.findNetwork("appnet")?.id);
+      expect(second.findNetwork("appnet")).toMatchObject({ vni: 4097, subnet: "10.0.1.0/24", gateway: "10.0.1.1" });
       // The task the loop made (pending: no node has a guest) is kept with its slot.
       expect(second.tasks().map((task) => task.slot)).toEqual([1]);
       // Still the same swarm: node3 joins it with the old token; a second init is refused.
@@ -185,5 +187,114 @@ describe("SwarmManager: kept across a restart", () => {
     );
     expect(new TextDecoder().decode(await store.read(SWARM_DOCUMENT))).toBe('{"schema": 1, "swarm": ');
     swarm.close();
+  });
+});
+
+/** A node's engine that records what the manager asks of it, with containers that run until removed. */
+function recordingEngine() {
+  const calls: string[] = [];
+  const running = new Map<string, Record<string, string>>();
+  let next = 0;
+  const engine: SwarmNodeEngine = {
+    pullIfMissing: async () => {},
+    ensureNetwork: async (network: OverlayNetworkSpec) => {
+      calls.push(
+        `ensure ${network.name} vni ${network.vni} ${network.subnet} gw ${network.gateway} node ${network.nodeAddress} local ${network.local} peers ${network.peers.join(",")}`,
+      );
+    },
+    overlayPeers: async (name, peers) => {
+      calls.push(`peers ${name} ${peers.join(",")}`);
+    },
+    removeNetwork: async (name) => {
+      calls.push(`remove ${name}`);
+    },
+    create: async (_image, options) => {
+      const id = `c${next++}`;
+      const addresses: Record<string, string> = {};
+      for (const [network, endpoint] of Object.entries(options.endpoints ?? {}))
+        if (endpoint.ipv4Address) addresses[network] = endpoint.ipv4Address;
+      running.set(id, addresses);
+      return { id };
+    },
+    connect: async () => {},
+    start: async () => {},
+    addresses: async (id) => running.get(id) ?? {},
+    stopAndRemove: async (id) => {
+      running.delete(id);
+    },
+    kill: async (id) => {
+      running.delete(id);
+    },
+    states: async (ids) => ids.map((id) => (running.has(id) ? { status: "running" } : undefined)),
+    logs: async () => new ReadableStream(),
+    publish: async () => {},
+    unpublish: async () => {},
+    answerNames: async () => {},
+  };
+  return { engine, calls };
+}
+
+describe("SwarmManager: overlay networks", () => {
+  it("one VNI and subnet across the swarm, an address per task and node, and flood entries that follow the nodes", async () => {
+    const swarm = new SwarmManager({ intervalMs: 60_000 });
+    const nodes = [1, 2, 3].map((index) => ({ index, ...recordingEngine() }));
+    for (const node of nodes) {
+      swarm.addMember({
+        identity: { index: node.index, name: `node${node.index}`, address: `192.168.86.${100 + node.index}` },
+        engine: () => node.engine,
+        up: () => true,
+      });
+    }
+    try {
+      swarm.init("node1");
+      for (const name of ["node2", "node3"])
+        swarm.join(name, { token: swarm.swarm!.tokens.worker, remoteAddrs: ["node1"] });
+      const appnet = swarm.createNetwork({ name: "appnet", attachable: false, labels: {} });
+      const other = swarm.createNetwork({ name: "other", attachable: false, labels: {} });
+      expect([appnet.vni, appnet.subnet, appnet.gateway]).toEqual([4097, "10.0.1.0/24", "10.0.1.1"]);
+      expect([other.vni, other.subnet]).toEqual([4098, "10.0.2.0/24"]);
+      swarm.createService({
+        Name: "api",
+        Mode: { Replicated: { Replicas: 3 } },
+        TaskTemplate: { ContainerSpec: { Image: "busybox" }, Networks: [{ Target: "appnet" }] },
+      });
+      for (let turn = 0; turn < 5; turn++) await swarm.settle();
+
+      const tasks = swarm.tasks().filter((task) => task.state === "running");
+      expect(tasks).toHaveLength(3);
+      const taskAddresses = tasks.map((task) => task.addresses.appnet);
+      expect(new Set(taskAddresses).size).toBe(3);
+      for (const address of taskAddresses) expect(address).toMatch(/^10\.0\.1\.\d+$/);
+      const ensured = nodes.map((node) => node.calls.find((call) => call.startsWith("ensure"))!);
+      const nodeAddresses = ensured.map((call) => / node (\S+) /.exec(call)![1]);
+      expect(new Set([...nodeAddresses, ...taskAddresses]).size).toBe(6);
+      for (const [k, call] of ensured.entries()) {
+        expect(call).toContain(`ensure appnet vni 4097 10.0.1.0/24 gw 10.0.1.1 node 10.0.1.`);
+        expect(call).toContain(`local 192.168.86.10${k + 1}`);
+      }
+      // Each node ends up flooding to the two others, whichever made its segment first.
+      const peersOf = (k: number) => {
+        const told = nodes[k]!.calls.filter((call) => call.startsWith("peers appnet") || call.startsWith("ensure"));
+        const last = told.at(-1)!;
+        return last.startsWith("peers") ? last.slice("peers appnet ".length) : last.split(" peers ")[1];
+      };
+      expect(peersOf(0)).toBe("192.168.86.102,192.168.86.103");
+      expect(peersOf(1)).toBe("192.168.86.101,192.168.86.103");
+      expect(peersOf(2)).toBe("192.168.86.101,192.168.86.102");
+
+      // node3 leaves: the others stop flooding to it, and its segment goes once its task's container has.
+      swarm.leave("node3", false);
+      for (let turn = 0; turn < 5; turn++) await swarm.settle();
+      expect(peersOf(0)).toBe("192.168.86.102");
+      expect(peersOf(1)).toBe("192.168.86.101");
+      expect(nodes[2]!.calls).toContain("remove appnet");
+      // Its task's address is free again; the replacement took another one.
+      const live = swarm.tasks().filter((task) => task.state === "running");
+      expect(live).toHaveLength(3);
+      expect(new Set(live.map((task) => task.addresses.appnet)).size).toBe(3);
+      expect(Object.keys(appnet.addresses).filter((owner) => owner.startsWith("task:"))).toHaveLength(3);
+    } finally {
+      swarm.close();
+    }
   });
 });

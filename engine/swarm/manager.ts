@@ -5,7 +5,10 @@
 // stopped, is replaced. Published ports go through a routing mesh: every node's guest listens on the port (drydockd's
 // userland proxy) and forwards to a running task, its own if it has one, else one on another node over the routed
 // 10.k.0.0/16 blocks. Service names resolve, on the networks a service is attached to, to its tasks' addresses in
-// turn (the embedded DNS server asks the manager). This first cut is routed: there is no overlay (VXLAN) yet.
+// turn (the embedded DNS server asks the manager). A network made with `docker network create -d overlay` is one
+// VXLAN segment across the nodes: the manager gives it one VNI and one subnet for the whole swarm, hands out every
+// address on it (each task's and each node's own), and tells each node that has it which other nodes do (their flood
+// entries), as nodes join it and leave the swarm.
 // With a store, the swarm's objects are written after every change and read back by restore() when a daemon starts.
 // The manager reaches each node's engine through the narrow, asynchronous SwarmNodeEngine (node-engine.ts), so a
 // node may be in this process or in a worker of its own.
@@ -13,7 +16,7 @@ import type { MetadataStore } from "../content/metadata.ts";
 import { EngineError } from "../errors.ts";
 import { Emitter } from "../events.ts";
 import type { RunOptions } from "../runtime/options.ts";
-import type { SwarmNodeEngine, TaskContainerState } from "./node-engine.ts";
+import type { OverlayNetworkSpec, SwarmNodeEngine, TaskContainerState } from "./node-engine.ts";
 import { type Candidate, eligibleNodes, noSuitableNode, pickNode, satisfies } from "./scheduler.ts";
 import { expandTemplate, readServiceSpec, type ServicePlan } from "./spec.ts";
 
@@ -118,12 +121,26 @@ export interface SwarmTask extends Versioned {
   cleaned: boolean;
 }
 
-/** A network made with `docker network create -d overlay` on a manager: each node gets a bridge of that name. */
+/**
+ * A network made with `docker network create -d overlay` on a manager: one VXLAN segment (its VNI) and one subnet
+ * across the swarm; a node gets its part (a bridge with the VXLAN device) when a task of it, or its routing mesh,
+ * needs it.
+ */
 export interface SwarmNetwork extends Versioned {
   name: string;
   attachable: boolean;
   labels: Record<string, string>;
+  /** The VXLAN network identifier: 4097, 4098… (Docker's ingress network has 4096). */
+  vni: number;
+  /** 10.0.n.0/24 (Docker's default pool for swarm networks, whose 10.0.0.0/24 is the ingress network's). */
+  subnet: string;
+  gateway: string;
+  /** The addresses handed out on it: a task's (`task:<id>`) and a node's own (`node:<member>`). */
+  addresses: Record<string, string>;
 }
+
+/** The first VNI of a user's overlay network (Docker's ingress network takes 4096). */
+export const FIRST_VNI = 4097;
 
 export interface SwarmInfo extends Versioned {
   spec: Record<string, unknown>;
@@ -181,8 +198,20 @@ interface SwarmState {
   networks: SwarmNetwork[];
 }
 
+interface Segment {
+  name: string;
+  engine: SwarmNodeEngine;
+  /** Being made: what the next asker waits for. */
+  made: Promise<void>;
+  ready: boolean;
+  /** The peers the node was last told (eth0 addresses, joined by ","). */
+  peers: string;
+  busy: boolean;
+}
+
 interface MeshEntry {
   service: string;
+  network: string;
   target: string;
   targetPort: number;
   proto: "tcp" | "udp";
@@ -216,6 +245,8 @@ export class SwarmManager {
   #seen = new Map<string, TaskContainerState | undefined>();
   /** The engines told where to ask for service names. */
   readonly #answering = new WeakSet<SwarmNodeEngine>();
+  /** Per member, the overlay networks (by id) its guest has a segment of, and the peers it was last told. */
+  readonly #segments = new Map<string, Map<string, Segment>>();
   #again = false;
   #closed = false;
   readonly #store: MetadataStore | undefined;
@@ -253,7 +284,10 @@ export class SwarmManager {
     for (const node of state.nodes) this.#nodes.set(node.id, { ...node, ready: false });
     for (const service of state.services) this.#services.set(service.id, service);
     for (const task of state.tasks) this.#tasks.set(task.id, { ...task, busy: false });
-    for (const network of state.networks) this.#networks.set(network.id, network);
+    for (const network of state.networks)
+      this.#networks.set(network.id, { ...network, addresses: network.addresses ?? {} });
+    // A network kept before overlays were VXLAN segments gets its VNI and subnet now.
+    for (const network of this.#networks.values()) if (!network.vni) Object.assign(network, this.#freeSegment());
     this.#saved = text;
     this.#start();
     return true;
@@ -303,6 +337,7 @@ export class SwarmManager {
     if (!this.#members.delete(name)) return;
     for (const node of this.#nodes.values()) if (node.member === name) node.member = "";
     this.#mesh.delete(name);
+    this.#segments.delete(name);
     this.#kick();
   }
 
@@ -524,11 +559,12 @@ export class SwarmManager {
     );
   }
 
-  /** `docker network create -d overlay NAME` on a manager. */
+  /** `docker network create -d overlay NAME` on a manager: the lowest free VNI from 4097 and /24 of 10.0.0.0/16. */
   createNetwork(request: { name: string; attachable: boolean; labels: Record<string, string> }): SwarmNetwork {
     if (this.findNetwork(request.name)?.name === request.name) {
       throw new EngineError("conflict", `network with name ${request.name} already exists`);
     }
+    const segment = this.#freeSegment();
     const now = Date.now();
     const network: SwarmNetwork = {
       id: swarmId(),
@@ -536,10 +572,163 @@ export class SwarmManager {
       createdAt: now,
       updatedAt: now,
       ...request,
+      ...segment,
+      addresses: {},
     };
     this.#networks.set(network.id, network);
     this.#persist();
     return network;
+  }
+
+  /** The lowest VNI from 4097 and /24 of 10.0.0.0/16 no swarm network has. */
+  #freeSegment(): { vni: number; subnet: string; gateway: string } {
+    const networks = this.networks();
+    let vni = FIRST_VNI;
+    while (networks.some((network) => network.vni === vni)) vni++;
+    let third = 1;
+    while (networks.some((network) => network.subnet === `10.0.${third}.0/24`)) third++;
+    if (third > 255) {
+      throw new EngineError(
+        "forbidden",
+        "all predefined address pools have been fully subnetted: remove an overlay network (docker network rm)",
+      );
+    }
+    return { vni, subnet: `10.0.${third}.0/24`, gateway: `10.0.${third}.1` };
+  }
+
+  /** The address `owner` has on `network`, handed out now if it has none (the lowest free after the gateway). */
+  #address(network: SwarmNetwork, owner: string): string {
+    const known = network.addresses[owner];
+    if (known) return known;
+    const used = new Set(Object.values(network.addresses));
+    const prefix = network.subnet.slice(0, network.subnet.lastIndexOf(".") + 1);
+    for (let host = 2; host < 255; host++) {
+      const address = `${prefix}${host}`;
+      if (used.has(address)) continue;
+      network.addresses[owner] = address;
+      return address;
+    }
+    throw new EngineError("unavailable", `no available IPv4 addresses on network ${network.name}`);
+  }
+
+  /** Gives back the addresses of tasks whose containers are gone (a node's own stays while the network does). */
+  #releaseAddresses(): void {
+    for (const network of this.#networks.values()) {
+      for (const owner of Object.keys(network.addresses)) {
+        if (!owner.startsWith("task:")) continue;
+        const task = this.#tasks.get(owner.slice("task:".length));
+        const holds = task && (isLive(task) || task.busy || (task.containerId !== undefined && !task.cleaned));
+        if (!holds) delete network.addresses[owner];
+      }
+    }
+  }
+
+  /** The eth0 addresses of the other members whose guests have a segment of `networkId` now. */
+  #peers(member: string, networkId: string): string[] {
+    const peers: string[] = [];
+    for (const [other, segments] of this.#segments) {
+      if (other === member) continue;
+      const segment = segments.get(networkId);
+      const reached = this.#members.get(other);
+      if (!segment?.ready || !reached?.up() || reached.engine() !== segment.engine || !this.nodeOf(other)) continue;
+      peers.push(reached.identity.address);
+    }
+    return peers.sort();
+  }
+
+  /** Makes (once per guest) `member`'s segment of an overlay network, flooding to the nodes that have it already. */
+  async #ensureSegment(member: string, engine: SwarmNodeEngine, network: SwarmNetwork): Promise<void> {
+    const segments = this.#segments.get(member) ?? new Map<string, Segment>();
+    this.#segments.set(member, segments);
+    const known = segments.get(network.id);
+    if (known && known.engine === engine) return known.made;
+    const identity = this.#member(member).identity;
+    const peers = this.#peers(member, network.id);
+    const spec: OverlayNetworkSpec = {
+      id: network.id,
+      name: network.name,
+      vni: network.vni,
+      subnet: network.subnet,
+      gateway: network.gateway,
+      nodeAddress: this.#address(network, `node:${member}`),
+      local: identity.address,
+      peers,
+    };
+    const segment: Segment = {
+      name: network.name,
+      engine,
+      made: engine.ensureNetwork(spec),
+      ready: false,
+      peers: peers.join(","),
+      busy: false,
+    };
+    segments.set(network.id, segment);
+    try {
+      await segment.made;
+      segment.ready = true;
+    } catch (error) {
+      if (segments.get(network.id) === segment) segments.delete(network.id);
+      throw error;
+    } finally {
+      // The others flood to it from the next turn.
+      this.#kick();
+    }
+  }
+
+  /**
+   * Each node's flood entries follow the nodes that have the network (a node that joins it, a node that leaves the
+   * swarm or whose guest goes); a node out of the swarm loses its segments; a fresh guest has none.
+   */
+  async #overlayTurn(): Promise<void> {
+    const work: Promise<void>[] = [];
+    for (const [member, segments] of this.#segments) {
+      const reached = this.#members.get(member);
+      const engine = reached?.up() ? reached.engine() : undefined;
+      const inSwarm = this.nodeOf(member) !== undefined;
+      for (const [networkId, segment] of segments) {
+        if (!segment.ready || segment.busy) continue;
+        if (!engine || segment.engine !== engine) {
+          segments.delete(networkId);
+          continue;
+        }
+        const network = this.#networks.get(networkId);
+        segment.busy = true;
+        if (!network || !inSwarm) {
+          // Its endpoints may still be going (the loop removes the tasks' containers first): tried again next turn.
+          work.push(
+            engine
+              .removeNetwork(segment.name)
+              .then(() => {
+                segments.delete(networkId);
+              })
+              .catch(() => {})
+              .finally(() => {
+                segment.busy = false;
+              }),
+          );
+          continue;
+        }
+        const peers = this.#peers(member, networkId);
+        if (peers.join(",") === segment.peers) {
+          segment.busy = false;
+          continue;
+        }
+        work.push(
+          engine
+            .overlayPeers(network.name, peers)
+            .then(() => {
+              segment.peers = peers.join(",");
+            })
+            .catch((error: unknown) =>
+              this.#report(`swarm: ${member}: the flood entries of network ${network.name}: ${String(error)}`),
+            )
+            .finally(() => {
+              segment.busy = false;
+            }),
+        );
+      }
+    }
+    await Promise.all(work);
   }
 
   /** `docker network rm` of a swarm network no service uses; each node's bridge of that name goes too. */
@@ -558,6 +747,7 @@ export class SwarmManager {
     }
     this.#networks.delete(network.id);
     this.#persist();
+    for (const segments of this.#segments.values()) segments.delete(network.id);
     for (const member of this.#members.values()) {
       const engine = member.up() ? member.engine() : undefined;
       await engine?.removeNetwork(network.name).catch((error: unknown) => this.#report(`swarm: ${String(error)}`));
@@ -758,6 +948,14 @@ export class SwarmManager {
       for (const [port, entry] of entries) void this.#unpublish(member, port, entry);
     }
     this.#mesh.clear();
+    for (const [member, segments] of this.#segments) {
+      const reached = this.#members.get(member);
+      const engine = reached?.up() ? reached.engine() : undefined;
+      // At best effort: a segment whose endpoints are still going stays, and the next swarm's makes it again.
+      for (const segment of segments.values())
+        if (segment.engine === engine) void engine.removeNetwork(segment.name).catch(() => {});
+    }
+    this.#segments.clear();
     this.#tasks.clear();
     this.#services.clear();
     this.#nodes.clear();
@@ -817,6 +1015,7 @@ export class SwarmManager {
         await this.#look();
         this.#once();
         await this.#meshTurn();
+        await this.#overlayTurn();
       } while (this.#again);
     } catch (error) {
       this.#report(`swarm: ${String(error)}`);
@@ -890,6 +1089,7 @@ export class SwarmManager {
       }
     }
     this.#prune();
+    this.#releaseAddresses();
   }
 
   #setState(task: SwarmTask, state: TaskState, message: string, err?: string): void {
@@ -1094,8 +1294,19 @@ export class SwarmManager {
     try {
       this.#setState(task, "preparing", "preparing");
       await engine.pullIfMissing(plan.image);
-      for (const network of plan.networks) await engine.ensureNetwork(network.target);
+      // Each overlay network: the node's segment, and the task's address there (the manager's, unique in the swarm).
+      const addresses = new Map<string, string>();
+      for (const attached of plan.networks) {
+        const network = [...this.#networks.values()].find((known) => known.name === attached.target);
+        if (!network) throw new EngineError("notFound", `network ${attached.target} not found`);
+        await this.#ensureSegment(node.member, engine, network);
+        addresses.set(attached.target, this.#address(network, `task:${task.id}`));
+      }
       this.#setState(task, "starting", "starting");
+      const endpoint = (target: string, aliases: string[]) => {
+        const ipv4Address = addresses.get(target);
+        return { aliases, ...(ipv4Address ? { ipv4Address } : {}) };
+      };
       const [first, ...others] = plan.networks;
       const options: RunOptions = {
         name,
@@ -1120,14 +1331,15 @@ export class SwarmManager {
           ? {
               networkMode: first.target,
               endpoints: Object.fromEntries(
-                [first, ...others].map((network) => [network.target, { aliases: network.aliases }]),
+                [first, ...others].map((network) => [network.target, endpoint(network.target, network.aliases)]),
               ),
             }
           : {}),
       };
       const created = await engine.create(plan.image, options);
       task.containerId = created.id;
-      for (const network of others) await engine.connect(network.target, created.id, { aliases: network.aliases });
+      for (const network of others)
+        await engine.connect(network.target, created.id, endpoint(network.target, network.aliases));
       await engine.start(created.id);
       task.addresses = await engine.addresses(created.id);
       this.#setState(task, "running", "started");
@@ -1212,7 +1424,7 @@ export class SwarmManager {
   async #meshTurn(): Promise<void> {
     const wanted = new Map<
       string,
-      Map<number, { service: string; target: string; targetPort: number; proto: "tcp" | "udp" }>
+      Map<number, { service: string; network: string; target: string; targetPort: number; proto: "tcp" | "udp" }>
     >();
     const nodes = [...this.#nodes.values()].filter((node) => node.ready);
     for (const service of this.services()) {
@@ -1222,11 +1434,12 @@ export class SwarmManager {
       for (const node of nodes) {
         const index = this.#members.get(node.member)?.identity.index ?? 0;
         const task = running.find((candidate) => candidate.nodeId === node.id) ?? running[index % running.length]!;
-        const target = Object.values(task.addresses)[0]!;
+        const [network, target] = Object.entries(task.addresses)[0]!;
         for (const port of service.plan.ports) {
           const map = wanted.get(node.member) ?? new Map();
           map.set(port.publishedPort, {
             service: service.id,
+            network,
             target,
             targetPort: port.targetPort,
             proto: port.protocol,
@@ -1275,6 +1488,9 @@ export class SwarmManager {
             current.delete(port);
           }
           try {
+            // A task on an overlay network is reached through the node's own segment of it.
+            const overlay = this.networks().find((known) => known.name === next.network);
+            if (overlay) await this.#ensureSegment(name, engine!, overlay);
             await engine!.publish({
               proto: next.proto,
               port,

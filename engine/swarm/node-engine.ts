@@ -1,10 +1,10 @@
 // What the swarm's manager does on a node: the few operations of the node's container service (and image store) a
-// task, a service network, the routing mesh and service names need, and nothing else. Every call is asynchronous and
+// task, an overlay network's segment, the routing mesh and service names need, and nothing else. Every call is asynchronous and
 // takes and gives plain data, so the same manager drives a node whose engine is in its own process or worker (the
 // page's node2…, over a MessagePort) as well as one beside it (Node's `drydock daemon --nodes N`, node1 of the page):
 // `localNodeEngine` here is the one beside it; the page's worker holds the other (web/swarm-nodes.ts).
 import type { ContainerService } from "../container-service.ts";
-import { isEngineError } from "../errors.ts";
+import { EngineError, isEngineError } from "../errors.ts";
 import type { ImageService } from "../image-service.ts";
 import type { LogEntry, LogReadOptions } from "../runtime/logs.ts";
 import type { RunOptions } from "../runtime/options.ts";
@@ -31,6 +31,22 @@ export interface MeshPort {
 }
 
 /**
+ * A swarm overlay network as one node gets it from the manager: the swarm's id, VNI, subnet and gateway (the same on
+ * every node), the node's own address in the subnet and its eth0 address (the tunnel's local end), and the eth0
+ * addresses of the other nodes that have the network (its flood entries).
+ */
+export interface OverlayNetworkSpec {
+  id: string;
+  name: string;
+  vni: number;
+  subnet: string;
+  gateway: string;
+  nodeAddress: string;
+  local: string;
+  peers: string[];
+}
+
+/**
  * A node's engine as the swarm's manager reaches it.
  * @example
  * const engine = localNodeEngine(containers, images);
@@ -40,12 +56,19 @@ export interface MeshPort {
 export interface SwarmNodeEngine {
   /** Pulls `image` into the node's image store unless it is there already (each node pulls what its tasks run). */
   pullIfMissing(image: string): Promise<void>;
-  /** The node's bridge of a swarm network `name`, made when its first task comes (kept if it is there). */
-  ensureNetwork(name: string): Promise<void>;
+  /**
+   * The node's segment of a swarm overlay network: a bridge with a VXLAN device, made when the node's first task on
+   * it comes (or when its routing mesh forwards to a task on it); kept if it is there (its flood entries are set to
+   * `peers`).
+   */
+  ensureNetwork(network: OverlayNetworkSpec): Promise<void>;
+  /** The other nodes an overlay network floods to (their eth0 addresses), as they join it or leave the swarm. */
+  overlayPeers(name: string, peers: string[]): Promise<void>;
   /** Removes the node's network `name`, if it has one. */
   removeNetwork(name: string): Promise<void>;
   create(image: string, options: RunOptions): Promise<{ id: string }>;
-  connect(network: string, id: string, options: { aliases: string[] }): Promise<void>;
+  /** Connects a container to a network, at `ipv4Address` when given (an overlay's addresses are the manager's). */
+  connect(network: string, id: string, options: { aliases: string[]; ipv4Address?: string }): Promise<void>;
   start(id: string): Promise<void>;
   /** A running container's addresses, by network name. */
   addresses(id: string): Promise<Record<string, string>>;
@@ -82,14 +105,39 @@ export function localNodeEngine(containers: ContainerService, images: ImageServi
         await images.pull(image);
       });
     },
-    async ensureNetwork(name) {
-      if (networking.store.find(name)) return;
+    async ensureNetwork(network) {
+      const known = networking.store.find(network.name);
+      if (known?.overlay && known.id === network.id && known.overlay.nodeAddress === network.nodeAddress) {
+        await networking.setOverlayPeers(known.id, network.peers);
+        return;
+      }
+      if (known?.overlay && networking.store.endpointsOf(known.id).length === 0) {
+        // A segment left from an earlier swarm (or another address of this node): made again as the swarm has it.
+        await networking.remove(known.id);
+      } else if (known) {
+        throw new EngineError(
+          "conflict",
+          `network ${network.name} on this node is not the swarm's overlay network of that name: remove it (docker network rm ${network.name}) so the swarm's can be made`,
+        );
+      }
       await networking.create({
-        name,
+        name: network.name,
         driver: "bridge",
-        attachable: true,
-        labels: { "com.docker.swarm.network.name": name },
+        attachable: false,
+        labels: { "com.docker.swarm.network.name": network.name },
+        options: { "com.docker.network.driver.overlay.vxlanid_list": String(network.vni) },
+        ipam: [{ subnet: network.subnet, gateway: network.gateway }],
+        overlay: {
+          id: network.id,
+          vni: network.vni,
+          local: network.local,
+          nodeAddress: network.nodeAddress,
+          peers: network.peers,
+        },
       });
+    },
+    async overlayPeers(name, peers) {
+      if (networking.store.find(name)?.overlay) await networking.setOverlayPeers(name, peers);
     },
     async removeNetwork(name) {
       if (networking.store.find(name)) await networking.remove(name);

@@ -1,8 +1,9 @@
 // A swarm over three nodes of one daemon, driven by the real docker CLI against each node's socket: init on node 1,
 // two joins with the token it prints, node ls and update; a 3-replica service with -p 8080:80 spread one task per
 // node, its port answering on every node's address (the routing mesh: a node without a task forwards to another
-// node's), scale up and down, a rolling update of the image, two services finding each other by name on a
-// service network, and a node's guest stopped: its task comes back on the others.
+// node's), scale up and down, a rolling update of the image, two services finding each other by name on an overlay
+// network (a VXLAN segment across the nodes' guests, whose counters show the tunnel carried the answers), and a
+// node's guest stopped: its task comes back on the others.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -95,6 +96,16 @@ async function fetchFrom(from: number, url: string): Promise<Outcome> {
     "-c",
     `for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- ${url} && exit 0; sleep 1; done; exit 1`,
   ]);
+}
+
+/** The bytes node `index`'s VXLAN device `device` has received and sent (its counters, read in the guest). */
+async function tunnelBytes(index: number, device: string): Promise<{ rx: number; tx: number }> {
+  const agent = served.nodes[index - 1]!.supervisor.containers.drydock.agent;
+  const statistics = `/sys/class/net/${device}/statistics`;
+  const { code, stdout, stderr } = await agent.run(["cat", `${statistics}/rx_bytes`, `${statistics}/tx_bytes`]);
+  expect(code, stderr).toBe(0);
+  const [rx, tx] = stdout.trim().split("\n").map(Number);
+  return { rx: rx!, tx: tx! };
 }
 
 const WEB = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"];
@@ -340,10 +351,19 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
   it("two services on a service network find each other by name, in turn", async () => {
     const worker = await docker(2, ["network", "create", "-d", "overlay", "appnet"]);
     expect(worker.stderr).toContain("Worker nodes can't be used to view or modify cluster state.");
+    const subnet = await docker(1, ["network", "create", "-d", "overlay", "--subnet", "10.9.0.0/24", "appnet"]);
+    expect(subnet.stderr).toContain("leave out --subnet");
     await ok(1, ["network", "create", "-d", "overlay", "appnet"]);
     expect(
       await ok(1, ["network", "ls", "--filter", "name=appnet", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]),
     ).toBe("appnet overlay swarm\n");
+    // One VXLAN segment and one subnet across the swarm, as Docker shows them.
+    const inspected = JSON.parse(await ok(1, ["network", "inspect", "appnet", "--format", "{{json .}}"]));
+    const vni = inspected.Options["com.docker.network.driver.overlay.vxlanid_list"];
+    expect(vni).toMatch(/^\d+$/);
+    expect(Number(vni)).toBeGreaterThanOrEqual(4097);
+    expect(inspected.IPAM.Config).toEqual([{ Subnet: "10.0.1.0/24", Gateway: "10.0.1.1" }]);
+    const device = `vxlan${vni}`;
     await ok(1, [
       "service",
       "create",
@@ -387,12 +407,26 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
       await ok(clientNode, ["ps", "-q", "--filter", "label=com.docker.swarm.service.name=client"])
     ).trim();
     const looked = await ok(clientNode, ["exec", clientId, "sh", "-c", "nslookup api"]);
-    expect(looked.match(/Address: 10\.\d+\.\d+\.\d+/g)).toHaveLength(2);
+    // Both tasks' addresses are in the network's one subnet, whichever node each runs on.
+    expect(looked.match(/Address: 10\.0\.1\.\d+/g)).toHaveLength(2);
+    // The container's interface leaves room for VXLAN's 50 bytes.
+    expect((await ok(clientNode, ["exec", clientId, "cat", "/sys/class/net/eth0/mtu"])).trim()).toBe("1450");
+    const apiRows = await runningTasks("api");
+    const apiNodes = apiRows.map((row) => `api-on-${row.split(" ")[0]}`);
+    const remote = apiRows
+      .map((row) => Number(row.slice("node".length, "node".length + 1)))
+      .find((n) => n !== clientNode)!;
+    // The answers of a task on another node come through the tunnel: both ends' VXLAN counters rise.
+    const counted = { client: await tunnelBytes(clientNode, device), api: await tunnelBytes(remote, device) };
     const seen = new Set<string>();
     for (let i = 0; i < 4; i++)
       seen.add((await ok(clientNode, ["exec", clientId, "sh", "-c", "wget -qO- http://api/"])).trim());
-    const apiNodes = (await runningTasks("api")).map((row) => `api-on-${row.split(" ")[0]}`);
     expect([...seen].sort()).toEqual(apiNodes.sort());
+    const after = { client: await tunnelBytes(clientNode, device), api: await tunnelBytes(remote, device) };
+    expect(after.client.tx).toBeGreaterThan(counted.client.tx);
+    expect(after.client.rx).toBeGreaterThan(counted.client.rx);
+    expect(after.api.rx).toBeGreaterThan(counted.api.rx);
+    expect(after.api.tx).toBeGreaterThan(counted.api.tx);
 
     const logs = await ok(1, ["service", "logs", "client"]);
     // --follow stays and shows the lines that come after it started.
