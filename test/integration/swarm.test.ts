@@ -348,7 +348,7 @@ describe("a swarm of three nodes, with the real docker CLI", () => {
     }
   }, 240_000);
 
-  it("two services on a service network find each other by name, in turn", async () => {
+  it("two services on an overlay network find each other by name, in turn, through the VXLAN tunnel", async () => {
     const worker = await docker(2, ["network", "create", "-d", "overlay", "appnet"]);
     expect(worker.stderr).toContain("Worker nodes can't be used to view or modify cluster state.");
     const subnet = await docker(1, ["network", "create", "-d", "overlay", "--subnet", "10.9.0.0/24", "appnet"]);
