@@ -146,7 +146,7 @@ export async function pageSteps(page: Page, prefix: string): Promise<Step[]> {
 }
 
 /** The longest task on the page's main thread: its wall time, and the CPU time its thread spent in it. */
-interface LongestTask {
+export interface LongestTask {
   wall: number;
   cpu: number;
   /** The longest CPU time of any one task (not necessarily the task with the longest wall time). */
@@ -159,7 +159,11 @@ interface LongestTask {
  * machine that dwarfs its work, so the CPU time the thread spent (the trace's `tdur`) is returned too: it is what the
  * page itself asks of the main thread, the floor the wall time meets on a quiet machine.
  */
-async function longestMainThreadTask(cdp: CDPSession, origin: string, fn: () => Promise<void>): Promise<LongestTask> {
+export async function longestMainThreadTask(
+  cdp: CDPSession,
+  origin: string,
+  fn: () => Promise<void>,
+): Promise<LongestTask> {
   const events: TraceEvent[] = [];
   const collect = ({ value }: { value: unknown }) => events.push(...(value as TraceEvent[]));
   cdp.on("Tracing.dataCollected", collect);
@@ -231,7 +235,7 @@ export function printBreakdown(title: string, visits: Step[][]): void {
 }
 
 /** Empties the HTTP cache, the compiled-code cache and the origin's storage: the next visit is a first visit. */
-async function forget(cdp: CDPSession, origin: string): Promise<void> {
+export async function forget(cdp: CDPSession, origin: string): Promise<void> {
   await cdp.send("Network.clearBrowserCache");
   await cdp.send("Storage.clearDataForOrigin", { origin, storageTypes: "all" });
 }

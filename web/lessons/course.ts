@@ -1,5 +1,5 @@
 // The course as the page bundles it: every lessons/*.md, inlined at build time by Vite and parsed once.
-import { type Lesson, type LessonError, parseCourse } from "./format.ts";
+import { type Lesson, type LessonError, parseCourse, warmUpParser } from "./format.ts";
 
 const files = import.meta.glob<string>("../../lessons/[0-9]*.md", { query: "?raw", import: "default", eager: true });
 
@@ -18,15 +18,23 @@ export function loadCourse(): { lessons: Lesson[]; errors: LessonError[] } {
 
 /**
  * The bundled course, parsed one lesson per task so the page never stalls on it (all seven at once took one
- * 100–200 ms task on a first visit, just after the prompt).
+ * 100–200 ms task on a first visit, just after the prompt), after a task for each parser's first run.
  * @example
  * const { lessons, errors } = await loadCourseInSlices();
  */
 export async function loadCourseInSlices(): Promise<{ lessons: Lesson[]; errors: LessonError[] }> {
   const lessons: Lesson[] = [];
   const errors: LessonError[] = [];
+  // Each slice waits behind whatever else is queued (a zero timeout, not scheduler.yield(), which would run the slices
+  // ahead of the worker's messages: the prompt's among them). The parsers' code is compiled in slices of their own (on
+  // a first visit that was most of the first lesson's task).
+  const later = () => new Promise((resolve) => setTimeout(resolve, 0));
+  for (const parser of ["yaml", "markdown"] as const) {
+    await later();
+    warmUpParser(parser);
+  }
   for (const [file, text] of Object.entries(sources)) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await later();
     const one = parseCourse({ [file]: text });
     lessons.push(...one.lessons);
     errors.push(...one.errors);

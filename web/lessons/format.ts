@@ -290,6 +290,26 @@ export function parseCourse(files: Readonly<Record<string, string>>): { lessons:
 }
 
 /**
+ * Runs the YAML parser (`"yaml"`) or the Markdown parser (`"markdown"`) once over a few lines shaped like a lesson's,
+ * so that compiling their code (V8 compiles a function when it is first called) is a main-thread task of its own and
+ * not part of the first lesson's: on a first visit that one task was the page's longest.
+ * @example
+ * warmUpParser("yaml");
+ * await new Promise((resolve) => setTimeout(resolve, 0));
+ * warmUpParser("markdown");
+ */
+export function warmUpParser(which: "yaml" | "markdown"): void {
+  if (which === "yaml") {
+    parseDocument('title: A\nsummary: "b"\nminutes: 5\nimages: [busybox]\nsetup: |\n  true\n', {
+      lineCounter: new LineCounter(),
+      prettyErrors: false,
+    });
+  } else {
+    markdown.parse("Some *text* and `code`.\n\n## A step\n\n```sh\nls\n```\n\n> Hint: a [link](x).\n", {});
+  }
+}
+
+/**
  * The Markdown renderer lessons are parsed with (raw HTML off, so a lesson cannot inject markup into the page).
  * @example
  * element.innerHTML = renderMarkdown(step.hints[0]);

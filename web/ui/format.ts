@@ -32,3 +32,18 @@ export function byId<T extends HTMLElement>(id: string, type: { new (): T }): T 
 export function cssVariable(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
+
+/**
+ * Ends the current main-thread task and resumes in a new one, so the page can paint and answer input between the
+ * steps of its start-up (each step a short task instead of one long one). `scheduler.yield()` where the browser has
+ * it (the rest runs ahead of other queued tasks), else a zero timeout.
+ * @example
+ * buildTerminal();
+ * await yieldToPage();
+ * buildPanels();
+ */
+export function yieldToPage(): Promise<void> {
+  const scheduler = (globalThis as { scheduler?: { yield?: () => Promise<void> } }).scheduler;
+  if (typeof scheduler?.yield === "function") return scheduler.yield();
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

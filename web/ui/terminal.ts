@@ -3,7 +3,7 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { type ITheme, Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
-import { cssVariable } from "./format.ts";
+import { cssVariable, yieldToPage } from "./format.ts";
 
 function themeFromCss(): ITheme {
   return {
@@ -26,10 +26,12 @@ export interface PageTerminal {
 }
 
 /**
- * The terminal in `container`. Ctrl+M switches Tab between the shell (completion, the default) and the page (focus
- * moves on, as everywhere else), as Monaco's Ctrl+M does; `announce` tells a screen reader which it is now.
+ * The terminal in `container`, built over three main-thread tasks (xterm's constructor, its DOM and renderer, the fit
+ * to the pane's size), so none of them is a long task on a busy start-up. Ctrl+M switches Tab between the shell
+ * (completion, the default) and the page (focus moves on, as everywhere else), as Monaco's Ctrl+M does; `announce`
+ * tells a screen reader which it is now.
  */
-export function createTerminal(container: HTMLElement, announce: (text: string) => void): PageTerminal {
+export async function createTerminal(container: HTMLElement, announce: (text: string) => void): Promise<PageTerminal> {
   const terminal = new Terminal({
     fontFamily: cssVariable("--mono"),
     fontSize: 15,
@@ -65,7 +67,9 @@ export function createTerminal(container: HTMLElement, announce: (text: string) 
   });
   const fitAddon = new FitAddon();
   terminal.loadAddon(fitAddon);
+  await yieldToPage();
   terminal.open(container);
+  await yieldToPage();
   const fitToPane = () => {
     try {
       fitAddon.fit();
