@@ -127,7 +127,7 @@ export class TarHeaderTap {
   constructor() {
     this.stream = new TransformStream({
       transform: (chunk, controller) => {
-        this.#read(chunk);
+        this.read(chunk);
         controller.enqueue(chunk);
       },
     });
@@ -147,7 +147,8 @@ export class TarHeaderTap {
     return facts;
   }
 
-  #read(chunk: Uint8Array): void {
+  /** Reads the next bytes of the archive, for a caller that passes them on itself instead of through `stream`. */
+  read(chunk: Uint8Array): void {
     let at = 0;
     while (at < chunk.length && !this.#done) {
       if (this.#pax) {

@@ -241,6 +241,47 @@ describe("unpackLayer", async () => {
     expect(isEngineError(error, "dataLoss")).toBe(true);
   });
 
+  it("unpacks a layer larger than its batches the same whatever the size of the chunks it arrives in", async () => {
+    // Files that cross the unpacker's 256 KiB batches, one right after a boundary, a header split by one.
+    const big = new Uint8Array(700_000).map((_, i) => (i * 31 + (i >> 9)) & 0xff);
+    const bytes = (name: string, body: Uint8Array): TarEntry => ({
+      header: { name, type: "file", size: body.byteLength, mode: 0o644, mtime },
+      body,
+    });
+    const layer = await tar([
+      bytes("a.bin", big.subarray(0, 262_144 - 512 - 512)),
+      bytes("b.bin", big),
+      file("c.txt", "after\n"),
+    ]);
+    const diffId = digestOf(layer, "sha256", defaultHasherFactory);
+    const inChunks = async (size: number) => {
+      let at = 0;
+      const blob = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (at >= layer.byteLength) return controller.close();
+          controller.enqueue(layer.slice(at, at + size));
+          at += size;
+        },
+      });
+      const store = new MemoryContentStore();
+      const result = await unpackLayer({ store, hashers: defaultHasherFactory, blob, compression: "none" });
+      const byPath = new Map(result.index.entries.map((e) => [e.path, e]));
+      const b = byPath.get("b.bin");
+      return {
+        diffId: result.diffId,
+        size: result.size,
+        b: b?.content && (await store.readBytes(b.content)).every((byte, i) => byte === big[i]) ? b.size : "wrong",
+        c: new TextDecoder().decode(await store.readBytes(byPath.get("c.txt")?.content ?? digestOf(new Uint8Array(0), "sha256", defaultHasherFactory))),
+      };
+    };
+    for (const size of [7_001, 16_384, 262_144 + 1, layer.byteLength]) {
+      expect([size, await inChunks(size)]).toEqual([
+        size,
+        { diffId, size: layer.byteLength, b: big.byteLength, c: "after\n" },
+      ]);
+    }
+  });
+
   it("gives a cut tar a different diff id, and fails on corrupt gzip", async () => {
     const compressed = await gzip(layerTar);
     compressed[compressed.byteLength - 6]! ^= 0xff;

@@ -11,7 +11,7 @@
 import { createTarDecoder, type ParsedTarEntry, type TarHeader } from "modern-tar";
 import type { ContentStore } from "../content/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
-import type { Digest, HasherFactory, LayerCompression } from "../oci/index.ts";
+import type { Digest, Hasher, HasherFactory, LayerCompression } from "../oci/index.ts";
 import { decompressor } from "./decompress.ts";
 import {
   LAYER_INDEX_MEDIA_TYPE,
@@ -126,22 +126,61 @@ function layerError(error: unknown): unknown {
 }
 
 /**
- * Appends the tar's end-of-archive blocks when the stream stops at a block boundary without them (umoci's layers
- * do; Go's reader, and so Docker, accepts that), so the strict reader accepts that end and only that: a stream cut
- * inside a header or a file still fails.
+ * What the tar's bytes go through between the decompressor and modern-tar's decoder, in one step: they are gathered
+ * into batches of TAR_BATCH bytes (a decompressor hands out 16 KiB at a time, and every chunk costs each stream
+ * after it a read, a promise and a hash update), hashed for the diff id, counted, and read by the header tap. At the
+ * end it appends the tar's end-of-archive blocks when the stream stops at a block boundary without them (umoci's
+ * layers do; Go's reader, and so Docker, accepts that), so the strict reader accepts that end and only that: a stream
+ * cut inside a header or a file still fails. The appended blocks are not part of the diff id.
  */
-function endOfArchive(): TransformStream<Uint8Array, Uint8Array> {
+function tarBytes(
+  diffHasher: Hasher,
+  headers: TarHeaderTap,
+): { stream: TransformStream<Uint8Array, Uint8Array>; size: () => number } {
   let total = 0;
-  return new TransformStream({
+  let batch: Uint8Array | undefined;
+  let used = 0;
+  const pass = (bytes: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>) => {
+    diffHasher.update(bytes);
+    total += bytes.byteLength;
+    headers.read(bytes);
+    controller.enqueue(bytes);
+  };
+  const passBatch = (controller: TransformStreamDefaultController<Uint8Array>) => {
+    if (!batch || used === 0) return;
+    // A new buffer for each batch: the decoder hands out views of it that a file's writer may still hold.
+    const full = batch.subarray(0, used);
+    batch = undefined;
+    used = 0;
+    pass(full, controller);
+  };
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
-      total += chunk.byteLength;
-      controller.enqueue(chunk);
+      if (used === 0 && chunk.byteLength >= TAR_BATCH) return pass(chunk, controller);
+      let at = 0;
+      while (at < chunk.byteLength) {
+        batch ??= new Uint8Array(TAR_BATCH);
+        const take = Math.min(TAR_BATCH - used, chunk.byteLength - at);
+        batch.set(chunk.subarray(at, at + take), used);
+        used += take;
+        at += take;
+        if (used === TAR_BATCH) passBatch(controller);
+      }
     },
     flush(controller) {
-      if (total % 512 === 0) controller.enqueue(new Uint8Array(1024));
+      passBatch(controller);
+      if (total % 512 === 0) {
+        const end = new Uint8Array(1024);
+        headers.read(end);
+        controller.enqueue(end);
+      }
     },
   });
+  return { stream, size: () => total };
 }
+
+/** Bytes of tar gathered before they go on to the hasher, the header tap and the decoder. */
+const TAR_BATCH = 256 * 1024;
 
 /** The largest device numbers the guest's kernel can name (a 12-bit major, a 20-bit minor). */
 const MAX_DEVICE_MAJOR = 0xfff;
@@ -235,20 +274,11 @@ function impliedDirectory(path: string): LayerEntry {
 export async function unpackLayer(options: UnpackLayerOptions): Promise<UnpackedLayer> {
   const { store, hashers } = options;
   const diffHasher = hashers("sha256");
-  let size = 0;
-  const measure = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      diffHasher.update(chunk);
-      size += chunk.byteLength;
-      controller.enqueue(chunk);
-    },
-  });
   const headers = new TarHeaderTap();
+  const tar = tarBytes(diffHasher, headers);
   const entries = options.blob
     .pipeThrough(decompressor(options.compression))
-    .pipeThrough(measure)
-    .pipeThrough(endOfArchive())
-    .pipeThrough(headers.stream)
+    .pipeThrough(tar.stream)
     .pipeThrough(createTarDecoder({ strict: true }));
 
   const byPath = new Map<string, LayerEntry>();
@@ -357,5 +387,6 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
   if (!byPath.has("")) byPath.set("", impliedDirectory(""));
   const sorted = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const diffId = diffHasher.digest();
+  const size = tar.size();
   return { diffId, size, index: { schemaVersion: 1, mediaType: LAYER_INDEX_MEDIA_TYPE, diffId, entries: sorted } };
 }
