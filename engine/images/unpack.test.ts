@@ -271,7 +271,11 @@ describe("unpackLayer", async () => {
         diffId: result.diffId,
         size: result.size,
         b: b?.content && (await store.readBytes(b.content)).every((byte, i) => byte === big[i]) ? b.size : "wrong",
-        c: new TextDecoder().decode(await store.readBytes(byPath.get("c.txt")?.content ?? digestOf(new Uint8Array(0), "sha256", defaultHasherFactory))),
+        c: new TextDecoder().decode(
+          await store.readBytes(
+            byPath.get("c.txt")?.content ?? digestOf(new Uint8Array(0), "sha256", defaultHasherFactory),
+          ),
+        ),
       };
     };
     for (const size of [7_001, 16_384, 262_144 + 1, layer.byteLength]) {
