@@ -389,7 +389,9 @@ inspectTab.addEventListener("click", () => {
   inspect(inspectRef);
   inspectRef = undefined;
 });
-// A container ID in the terminal (docker ps, docker run -d) is a link to the inspector.
+// A container ID in the terminal (docker ps, docker run -d) is a link to the inspector, opened with Ctrl+click (⌘+click
+// on a Mac) as a terminal's links are: a plain click into the terminal, to type, never switches the side pane.
+const INSPECT_HINT = "Ctrl+click (⌘+click on a Mac) to inspect this container";
 terminal.registerLinkProvider({
   provideLinks(y, callback) {
     const text = terminal.buffer.active.getLine(y - 1)?.translateToString(true) ?? "";
@@ -397,10 +399,13 @@ terminal.registerLinkProvider({
       range: { start: { x: match.index + 1, y }, end: { x: match.index + match[0].length, y } },
       text: match[0],
       decorations: { underline: true, pointerCursor: true },
-      activate: () => {
+      activate: (event: MouseEvent) => {
+        if (!event.ctrlKey && !event.metaKey) return;
         inspectRef = match[0];
         inspectTab.click();
       },
+      hover: () => terminal.element?.setAttribute("title", INSPECT_HINT),
+      leave: () => terminal.element?.removeAttribute("title"),
     }));
     callback(links.length ? links : undefined);
   },
@@ -520,9 +525,6 @@ async function main(): Promise<void> {
       .catch((error: unknown) =>
         addTrace({ time: performance.now(), kind: "error", text: `ports: ${errorMessage(error)}` }),
       ),
-    registerPreviews().catch((error: unknown) =>
-      addTrace({ time: performance.now(), kind: "error", text: `previews: ${errorMessage(error)}` }),
-    ),
   ]);
 }
 

@@ -71,11 +71,17 @@ describe("the inspector", () => {
     await typeCommand(page, "clear; docker ps --no-trunc");
     await expect.poll(() => terminalText(page)).toMatch(/^[0-9a-f]{64} /m);
     const id = /^([0-9a-f]{64}) /m.exec(await terminalText(page))![1]!;
-    // The ID in docker ps's output is a link to the inspector.
+    // The ID in docker ps's output is a link to the inspector, with Ctrl+click: a plain click only focuses the terminal.
     const row = page.locator(".xterm-rows > div", { hasText: id.slice(0, 20) }).first();
     const box = (await row.boundingBox())!;
     await page.mouse.move(box.x + 30, box.y + box.height / 2);
+    await expect.poll(() => page.locator("#terminal .xterm").getAttribute("title")).toContain("Ctrl+click");
     await page.mouse.click(box.x + 30, box.y + box.height / 2);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await page.locator("#inspect-pane").isVisible()).toBe(false);
+    await page.keyboard.down("Control");
+    await page.mouse.click(box.x + 30, box.y + box.height / 2);
+    await page.keyboard.up("Control");
     await expect.poll(() => page.locator("#inspect-pane").isVisible()).toBe(true);
     expect(scripts.some((url) => /inspector/.test(url))).toBe(true);
     await expect.poll(() => page.locator("#inspector").getAttribute("data-container")).toBe(id);
