@@ -4,6 +4,25 @@ import { copyOutput } from "./attach.ts";
 import { defineVerb } from "./command.ts";
 import { interruptible } from "./signals.ts";
 
+/** The flags `docker logs` and `docker service logs` share, with docker's words. */
+export const LOG_FLAGS = [
+  { name: "details", type: "bool", help: "Show extra details provided to logs" },
+  { name: "follow", short: "f", type: "bool", help: "Follow log output" },
+  {
+    name: "since",
+    type: "string",
+    help: "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)",
+  },
+  {
+    name: "tail",
+    short: "n",
+    type: "string",
+    default: "all",
+    help: "Number of lines to show from the end of the logs",
+  },
+  { name: "timestamps", short: "t", type: "bool", help: "Show timestamps" },
+] as const;
+
 export const logs = defineVerb(
   {
     name: "logs",
@@ -11,21 +30,7 @@ export const logs = defineVerb(
     summary: "Fetch the logs of a container",
     args: { min: 1, max: 1 },
     flags: [
-      { name: "details", type: "bool", help: "Show extra details provided to logs" },
-      { name: "follow", short: "f", type: "bool", help: "Follow log output" },
-      {
-        name: "since",
-        type: "string",
-        help: "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)",
-      },
-      {
-        name: "tail",
-        short: "n",
-        type: "string",
-        default: "all",
-        help: "Number of lines to show from the end of the logs",
-      },
-      { name: "timestamps", short: "t", type: "bool", help: "Show timestamps" },
+      ...LOG_FLAGS,
       {
         name: "until",
         type: "string",

@@ -6,9 +6,10 @@ import { copyOutput } from "./attach.ts";
 import type { DockerClient } from "./client.ts";
 import { defineVerb } from "./command.ts";
 import { CliError, DaemonError } from "./errors.ts";
-import { FlagError } from "./flags.ts";
+import { FlagError, listFlags } from "./flags.ts";
 import { compileTemplate, renderTemplate, writeFormatted } from "./format.ts";
 import { demultiplex, settle } from "./frames.ts";
+import { LOG_FLAGS } from "./logs.ts";
 import type { NodeJson } from "./node.ts";
 import type { Output } from "./output.ts";
 import { filtersJson } from "./ps.ts";
@@ -380,17 +381,7 @@ export const serviceLs = defineVerb(
     summary: "List services",
     args: { max: 0 },
     topLevel: false,
-    flags: [
-      {
-        name: "filter",
-        short: "f",
-        type: "list",
-        valueName: "filter",
-        help: "Filter output based on conditions provided",
-      },
-      { name: "format", type: "string", help: "Format output using a custom template" },
-      { name: "quiet", short: "q", type: "bool", help: "Only display IDs" },
-    ] as const,
+    flags: [...listFlags({ filter: "Filter output based on conditions provided", quiet: "Only display IDs" })] as const,
   },
   async (context) => {
     const { flags } = context;
@@ -433,16 +424,12 @@ export const servicePs = defineVerb(
     args: { min: 1 },
     topLevel: false,
     flags: [
-      {
-        name: "filter",
-        short: "f",
-        type: "list",
-        valueName: "filter",
-        help: "Filter output based on conditions provided",
-      },
-      { name: "format", type: "string", help: "Pretty-print tasks using a Go template" },
+      ...listFlags({
+        filter: "Filter output based on conditions provided",
+        quiet: "Only display task IDs",
+        format: "Pretty-print tasks using a Go template",
+      }),
       { name: "no-trunc", type: "bool", help: "Do not truncate output" },
-      { name: "quiet", short: "q", type: "bool", help: "Only display task IDs" },
     ] as const,
   },
   async (context) => {
@@ -577,25 +564,11 @@ export const serviceLogs = defineVerb(
     args: { min: 1, max: 1 },
     topLevel: false,
     flags: [
-      { name: "details", type: "bool", help: "Show extra details provided to logs" },
-      { name: "follow", short: "f", type: "bool", help: "Follow log output" },
+      ...LOG_FLAGS,
       { name: "no-resolve", type: "bool", help: "Do not map IDs to Names in output" },
       { name: "no-task-ids", type: "bool", help: "Do not include task IDs in output" },
       { name: "no-trunc", type: "bool", help: "Do not truncate output" },
       { name: "raw", type: "bool", help: "Do not neatly format logs" },
-      {
-        name: "since",
-        type: "string",
-        help: "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)",
-      },
-      {
-        name: "tail",
-        short: "n",
-        type: "string",
-        default: "all",
-        help: "Number of lines to show from the end of the logs",
-      },
-      { name: "timestamps", short: "t", type: "bool", help: "Show timestamps" },
     ] as const,
   },
   async (context) => {
