@@ -40,19 +40,16 @@
 // keyctl work (a user namespace needs no capability, and the kernel allows it when the root is the mount
 // namespace's own, as after pivot_root); everything that needs a capability still fails (mount EPERM, module ENOSYS,
 // detaching the device program EINVAL, getting it EPERM).
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContainerService, type Drydock, type ImageService, type TraceEvent } from "../../engine/index.ts";
 import { bootDrydock, openNodeImageService } from "../../engine/node/index.ts";
 import type { RunOptions } from "../../engine/runtime/index.ts";
+import { compileI386Program } from "../fixtures/i386-program.ts";
 import { seedRegistry } from "../fixtures/images.ts";
 import { type Registry, startRegistry } from "../fixtures/registry.ts";
-
-const exec = promisify(execFile);
 
 let drydock: Drydock;
 let images: ImageService;
@@ -63,37 +60,9 @@ let busybox: string;
 let program: Uint8Array;
 const trace: TraceEvent[] = [];
 
-/** Compiles escape.c as build.sh compiles drydockd: static, i686, musl, the kernel's uapi headers. */
-async function compileEscape(work: string): Promise<Uint8Array> {
-  const headers = join(work, "kinc");
-  await exec("mkdir", ["-p", headers]);
-  for (const d of ["linux", "asm", "asm-generic"]) {
-    await exec("ln", ["-sfn", `/usr/i686-linux-gnu/include/${d}`, join(headers, d)]);
-  }
-  const out = join(work, "escape");
-  const source = new URL("./escape/escape.c", import.meta.url).pathname;
-  await exec("i686-linux-gnu-gcc", [
-    "-specs",
-    "/usr/lib/i386-linux-musl/musl-gcc.specs",
-    "-static",
-    "-Os",
-    "-s",
-    "-std=gnu11",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-idirafter",
-    headers,
-    source,
-    "-o",
-    out,
-  ]);
-  return new Uint8Array(await readFile(out));
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "drydock-escape-"));
-  program = await compileEscape(dir);
+  program = await compileI386Program(dir, new URL("./escape/escape.c", import.meta.url).pathname);
   registry = await startRegistry();
   const seeded = await seedRegistry(registry, ["busybox"]);
   images = await openNodeImageService(join(dir, "store"));
