@@ -5,19 +5,8 @@
 //   npx tsx test/bench/page-tasks.ts /tmp/a [cached visits, default 3] [tasks shown, default 4]
 import type { CDPSession } from "playwright-core";
 import { launchBrowser, servePage, waitForPrompt } from "../e2e/harness.ts";
+import { pageMainThreads, recordTrace, type TraceEvent } from "./chrome-trace.ts";
 import { loadAverage } from "./harness.ts";
-
-interface TraceEvent {
-  name: string;
-  cat: string;
-  ph: string;
-  pid: number;
-  tid: number;
-  ts: number;
-  dur?: number;
-  tdur?: number;
-  args?: Record<string, unknown> & { name?: string; data?: Record<string, unknown> };
-}
 
 const [dir, cachedArg, shownArg] = process.argv.slice(2);
 if (!dir) {
@@ -27,36 +16,26 @@ if (!dir) {
 const cachedVisits = Number(cachedArg ?? 3);
 const shown = Number(shownArg ?? 4);
 
-async function trace(cdp: CDPSession, fn: () => Promise<void>): Promise<TraceEvent[]> {
-  const events: TraceEvent[] = [];
-  const collect = ({ value }: { value: unknown }) => events.push(...(value as TraceEvent[]));
-  cdp.on("Tracing.dataCollected", collect);
-  const complete = new Promise<void>((resolve) => cdp.once("Tracing.tracingComplete", () => resolve()));
-  await cdp.send("Tracing.start", {
-    transferMode: "ReportEvents",
-    traceConfig: {
-      includedCategories: [
-        "devtools.timeline",
-        "disabled-by-default-devtools.timeline",
-        "blink.user_timing",
-        "v8.execute",
-        "v8",
-        "disabled-by-default-v8.compile",
-        "loading",
-        "toplevel",
-        "blink",
-        "mojom",
-        "ipc",
-        "__metadata",
-        ...(process.env.PROFILE ? ["disabled-by-default-v8.cpu_profiler"] : []),
-      ],
-    },
-  });
-  await fn();
-  await cdp.send("Tracing.end");
-  await complete;
-  cdp.off("Tracing.dataCollected", collect);
-  return events;
+function trace(cdp: CDPSession, fn: () => Promise<void>): Promise<TraceEvent[]> {
+  return recordTrace(
+    cdp,
+    [
+      "devtools.timeline",
+      "disabled-by-default-devtools.timeline",
+      "blink.user_timing",
+      "v8.execute",
+      "v8",
+      "disabled-by-default-v8.compile",
+      "loading",
+      "toplevel",
+      "blink",
+      "mojom",
+      "ipc",
+      "__metadata",
+      ...(process.env.PROFILE ? ["disabled-by-default-v8.cpu_profiler"] : []),
+    ],
+    fn,
+  );
 }
 
 /** A short label for an event inside a task. */
@@ -142,24 +121,7 @@ function profileOf(all: ReturnType<typeof samples>, start: number, end: number):
 }
 
 function analyse(events: TraceEvent[], origin: string, title: string): void {
-  const pagePids = new Set<number>();
-  for (const e of events) {
-    const data = e.args?.data as { frames?: { url?: string; processId?: number }[]; url?: string; processId?: number };
-    for (const frame of [...(data?.frames ?? []), ...(data ? [data] : [])]) {
-      if (frame.url?.startsWith(origin) && frame.processId !== undefined) pagePids.add(frame.processId);
-    }
-  }
-  const mains = new Set(
-    events
-      .filter(
-        (e) =>
-          e.ph === "M" &&
-          e.name === "thread_name" &&
-          e.args?.name === "CrRendererMain" &&
-          (pagePids.size === 0 || pagePids.has(e.pid)),
-      )
-      .map((e) => `${e.pid}:${e.tid}`),
-  );
+  const mains = pageMainThreads(events, origin);
   const onMain = events.filter((e) => mains.has(`${e.pid}:${e.tid}`) && e.ph === "X" && e.dur !== undefined);
   const navStart = events.find((e) => e.name === "navigationStart" && mains.has(`${e.pid}:${e.tid}`))?.ts;
   const key = process.env.SORT === "cpu" ? "tdur" : "dur";
@@ -167,7 +129,7 @@ function analyse(events: TraceEvent[], origin: string, title: string): void {
   const marks = events
     .filter(
       (e) =>
-        e.cat.includes("blink.user_timing") &&
+        e.cat?.includes("blink.user_timing") &&
         e.name.startsWith("drydock:") &&
         (e.ph === "R" || e.ph === "I" || e.ph === "n" || e.ph === "b"),
     )

@@ -11,24 +11,8 @@ import { Drydock } from "../../engine/index.ts";
 import { ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
 import { guestAssets, prepareGuestAssets } from "../../web/guest-assets.ts";
 import { buildPage, launchBrowser, type PageServer, servePage, waitForPrompt } from "../e2e/harness.ts";
+import { pageMainThreads, recordTrace } from "./chrome-trace.ts";
 import { type BenchSuite, loadAverage, median } from "./harness.ts";
-
-interface TraceEvent {
-  name: string;
-  ph: string;
-  pid: number;
-  tid: number;
-  ts: number;
-  dur?: number;
-  /** The thread's CPU time in the event, in µs. */
-  tdur?: number;
-  args?: { name?: string; data?: TraceFrame & { frames?: TraceFrame[] } };
-}
-
-interface TraceFrame {
-  url?: string;
-  processId?: number;
-}
 
 /** One step of a visit, in ms since navigation. */
 export interface Step {
@@ -164,37 +148,12 @@ export async function longestMainThreadTask(
   origin: string,
   fn: () => Promise<void>,
 ): Promise<LongestTask> {
-  const events: TraceEvent[] = [];
-  const collect = ({ value }: { value: unknown }) => events.push(...(value as TraceEvent[]));
-  cdp.on("Tracing.dataCollected", collect);
-  const complete = new Promise<void>((resolve) => cdp.once("Tracing.tracingComplete", () => resolve()));
-  await cdp.send("Tracing.start", {
-    transferMode: "ReportEvents",
-    traceConfig: { includedCategories: ["devtools.timeline", "disabled-by-default-devtools.timeline", "__metadata"] },
-  });
-  await fn();
-  await cdp.send("Tracing.end");
-  await complete;
-  cdp.off("Tracing.dataCollected", collect);
-  // The renderer processes that committed a frame of the page's origin.
-  const pagePids = new Set<number>();
-  for (const e of events) {
-    const data = e.args?.data;
-    for (const frame of [...(data?.frames ?? []), ...(data ? [data] : [])]) {
-      if (frame.url?.startsWith(origin) && frame.processId !== undefined) pagePids.add(frame.processId);
-    }
-  }
-  const mainThreads = new Set(
-    events
-      .filter(
-        (e) =>
-          e.ph === "M" &&
-          e.name === "thread_name" &&
-          e.args?.name === "CrRendererMain" &&
-          (pagePids.size === 0 || pagePids.has(e.pid)),
-      )
-      .map((e) => `${e.pid}:${e.tid}`),
+  const events = await recordTrace(
+    cdp,
+    ["devtools.timeline", "disabled-by-default-devtools.timeline", "__metadata"],
+    fn,
   );
+  const mainThreads = pageMainThreads(events, origin);
   const longest: LongestTask = { wall: 0, cpu: 0, maxCpu: 0 };
   for (const e of events) {
     if (e.name === "RunTask" && e.ph === "X" && mainThreads.has(`${e.pid}:${e.tid}`)) {
