@@ -94,8 +94,8 @@ describe("the learner's shell, parked in the saved state", () => {
 });
 
 describe("the agent says who it is", () => {
-  it("speaks protocol 4 on the guest kernel, with a boot id and the confinement features", () => {
-    expect(drydock.agent.hello.version).toBe(4);
+  it("speaks protocol 5 on the guest kernel, with a boot id and the confinement features", () => {
+    expect(drydock.agent.hello.version).toBe(5);
     expect(drydock.agent.hello.kernel).toMatch(/^6\.1\./);
     expect(drydock.agent.hello.features).toEqual(
       expect.arrayContaining([
@@ -108,6 +108,8 @@ describe("the agent says who it is", () => {
         "device-filter",
         "network",
         "park",
+        "seccomp",
+        "vxlan",
       ]),
     );
     expect(drydock.agent.hello.bootId).toMatch(/^[0-9a-f-]{36}$/);
@@ -319,7 +321,7 @@ describe("bad input", () => {
     const { Fields, Field } = await import("../../engine/agent/protocol.ts");
     const sync = new Fields().u32(Field.VERSION, 99).finish();
     const error = await drydock.agent.requestRaw(Msg.SYNC, sync).catch((e: unknown) => e);
-    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 4/);
+    expect(isEngineError(error) && error.message).toMatch(/protocol version 99, drydockd speaks version 5/);
     expect(await drydock.agent.ping()).toBeGreaterThan(0);
   });
 });
