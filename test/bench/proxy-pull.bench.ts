@@ -20,7 +20,7 @@ import { type Registry, startRegistry } from "../fixtures/registry.ts";
 import { addCpu, cpuSnapshot, topThreads } from "./cpu.ts";
 import { type BenchSuite, median } from "./harness.ts";
 
-const RUNS = 5;
+const RUNS = Number(process.env.PROXY_RUNS ?? 5);
 const ROOT = join(import.meta.dirname, "../..");
 
 interface RunningProxy {
@@ -52,9 +52,19 @@ async function startProxy(registry: Registry, cache: boolean): Promise<RunningPr
 }
 
 /** `npm run proxy` in its own process, its memory cache cold, on a free port; closed by SIGTERM. */
-async function startCliProxy(registry: Registry): Promise<RunningProxy> {
-  const args = ["--import", "tsx", "web/proxy/cli.ts", "--port", "0", "--no-default-upstreams"];
-  args.push("--upstream", `${registry.host}=${registry.url}`);
+function startCliProxy(registry: Registry): Promise<RunningProxy> {
+  const args = ["web/proxy/cli.ts", "--port", "0", "--no-default-upstreams"];
+  return startProcess([...args, "--upstream", `${registry.host}=${registry.url}`]);
+}
+
+/** The floor: a bare node:http hop to the registry in its own process (test/bench/pass-through-proxy.ts). */
+function startPassThrough(registry: Registry): Promise<RunningProxy> {
+  return startProcess(["test/bench/pass-through-proxy.ts", registry.url]);
+}
+
+/** A TypeScript program that prints `listening on <URL> ` when it serves, in its own process; closed by SIGTERM. */
+async function startProcess(script: string[]): Promise<RunningProxy> {
+  const args = ["--import", "tsx", ...script];
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const url = await new Promise<string>((resolve, reject) => {
@@ -115,7 +125,12 @@ const suite: BenchSuite = {
 
       // One untimed pull each way, so neither side pays for warming up the JIT and the registry's page cache.
       await timePull(big.reference);
-      for (const warm of [await startProxy(registry, true), await startCliProxy(registry)]) {
+      const warmUps = [
+        await startProxy(registry, true),
+        await startCliProxy(registry),
+        await startPassThrough(registry),
+      ];
+      for (const warm of warmUps) {
         await timePull(big.reference, warm.url);
         await warm.close();
       }
@@ -124,6 +139,7 @@ const suite: BenchSuite = {
       const direct: number[] = [];
       const standaloneCold: number[] = [];
       const standaloneCached: number[] = [];
+      const passThrough: number[] = [];
       const cold: number[] = [];
       // CPU seconds per thread of this process (the puller and the in-process proxy share its main thread; libuv's
       // pool does the file writes), by way: what the proxy asks of the thread, whatever the load does to wall time.
@@ -150,6 +166,12 @@ const suite: BenchSuite = {
           standaloneCached.push(await timePull(big.reference, standalone.url));
         } finally {
           await standalone.close();
+        }
+        const hop = await startPassThrough(registry);
+        try {
+          passThrough.push(await timePull(big.reference, hop.url));
+        } finally {
+          await hop.close();
         }
         const proxy = await startProxy(registry, true);
         try {
@@ -180,6 +202,13 @@ const suite: BenchSuite = {
       ctx.samples("through the standalone proxy, cold cache (end to end)", rate(standaloneCold), "MB/s", "≥ 50 MB/s");
       ctx.samples("second pull through the standalone proxy, from its cache", rate(standaloneCached), "MB/s");
       ctx.record("standalone proxy's extra time, cold cache (vs direct)", cost(standaloneCold), "%", "< 20%");
+      ctx.samples("floor: through a bare node:http hop in its own process", rate(passThrough), "MB/s");
+      ctx.record("the bare hop's extra time (vs direct): any proxy's floor here", cost(passThrough), "%");
+      ctx.record(
+        "standalone proxy's extra time beyond the bare hop, cold cache",
+        (median(standaloneCold) / median(passThrough) - 1) * 100,
+        "%",
+      );
       ctx.record("standalone proxy's extra time, from its cache (vs direct)", cost(standaloneCached), "%");
       ctx.samples("through the in-process proxy, cold cache", rate(cold), "MB/s");
       ctx.samples("through the in-process proxy, cache off", rate(uncached), "MB/s");
