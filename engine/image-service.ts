@@ -28,10 +28,13 @@ import {
 } from "./images/index.ts";
 import {
   type Digest,
+  defaultHasherFactory,
   familiarReference,
   type HasherFactory,
+  type HashPort,
   type ImageReference,
   loadWasmHashers,
+  offloadHashing,
   type Platform,
   parseReference,
   registryBaseUrl,
@@ -110,6 +113,12 @@ export interface ImageServiceOptions {
    * published on every node): this engine keeps none of its own.
    */
   registry?: { host?: string; remote?: (request: Request) => Promise<Response> } | false;
+  /**
+   * Starts a hashing worker (engine/oci/hash-offload) for the "memory" and "opfs" stores: a blob's, a layer tar's
+   * and each large file's SHA-2 are computed there, beside the pull's own thread, and awaited before each commit.
+   * Called at the first stream that needs it. Without it (Node, tests) every hash is on the caller's thread.
+   */
+  hashWorker?: () => HashPort;
 }
 
 export interface PullResult {
@@ -184,6 +193,7 @@ export class ImageService {
     if (storage === "memory" || storage === "opfs") {
       // WebAssembly SHA-2 where it loads (a page whose policy forbids WebAssembly keeps the portable one).
       hashers = await loadWasmHashers().catch(() => undefined);
+      if (options.hashWorker) hashers = offloadHashing(options.hashWorker, hashers ?? defaultHasherFactory);
     }
     if (storage === "memory") {
       content = new MemoryContentStore(hashers ? { hashers } : {});

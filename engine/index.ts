@@ -70,6 +70,7 @@ export {
   relayWispUrl,
   resolveViaRelay,
 } from "./network/relay.ts";
+export type { HashPort } from "./oci/index.ts";
 export {
   type GuestTcpConnection,
   type GuestTcpConnector,

@@ -6,6 +6,8 @@ import {
   defaultHasherFactory,
   digestAlgorithm,
   type HasherFactory,
+  type StreamHasher,
+  streamHasher,
 } from "../oci/index.ts";
 import {
   blobNotFound,
@@ -93,9 +95,9 @@ class MemoryWriter implements ContentWriter {
   #chunks: Uint8Array[] = [];
   #offset = 0;
   #closed = false;
-  #hasher;
+  #hasher: StreamHasher;
   #algorithm: DigestAlgorithm;
-  #digest: Digest | undefined;
+  #digest: Promise<Digest> | undefined;
 
   constructor(
     private readonly blobs: Map<Digest, Blob>,
@@ -103,7 +105,7 @@ class MemoryWriter implements ContentWriter {
     private readonly expected: Expected | undefined,
   ) {
     this.#algorithm = expected ? digestAlgorithm(expected.digest) : "sha256";
-    this.#hasher = hashers(this.#algorithm);
+    this.#hasher = streamHasher(hashers, this.#algorithm);
   }
 
   get offset(): number {
@@ -115,11 +117,11 @@ class MemoryWriter implements ContentWriter {
     checkNotTooLong(this.#offset + bytes.byteLength, this.expected);
     // Copied, because a stream may reuse the buffer it handed us.
     this.#chunks.push(bytes.slice());
-    this.#hasher.update(bytes);
     this.#offset += bytes.byteLength;
+    await this.#hasher.update(bytes);
   }
 
-  digest(): Digest {
+  digest(): Promise<Digest> {
     this.#digest ??= this.#hasher.digest();
     return this.#digest;
   }
@@ -131,7 +133,7 @@ class MemoryWriter implements ContentWriter {
       if (digestAlgorithm(expected.digest) !== this.#algorithm) {
         throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
       }
-      checkWrite(this.#offset, expected, () => this.digest());
+      await checkWrite(this.#offset, expected, () => this.digest());
       const existing = this.blobs.get(expected.digest);
       if (existing) return { ...existing.info };
       const bytes = new Uint8Array(this.#offset);
@@ -153,6 +155,7 @@ class MemoryWriter implements ContentWriter {
   }
 
   #close(): void {
+    this.#hasher.cancel();
     this.#closed = true;
     this.#chunks = [];
   }

@@ -9,6 +9,8 @@ import {
   digestAlgorithm,
   digestHex,
   type HasherFactory,
+  type StreamHasher,
+  streamHasher,
 } from "../oci/index.ts";
 import { checkDocumentName, type MetadataStore } from "./metadata.ts";
 import {
@@ -313,9 +315,9 @@ export class OpfsContentStore implements ContentStore {
 class OpfsWriter implements ContentWriter {
   #offset = 0;
   #closed = false;
-  #hasher;
+  #hasher: StreamHasher;
   #algorithm: DigestAlgorithm;
-  #digest: Digest | undefined;
+  #digest: Promise<Digest> | undefined;
 
   constructor(
     private readonly store: OpfsContentStore,
@@ -326,7 +328,7 @@ class OpfsWriter implements ContentWriter {
     private readonly expected: Expected | undefined,
   ) {
     this.#algorithm = expected ? digestAlgorithm(expected.digest) : "sha256";
-    this.#hasher = hashers(this.#algorithm);
+    this.#hasher = streamHasher(hashers, this.#algorithm);
   }
 
   get offset(): number {
@@ -336,12 +338,13 @@ class OpfsWriter implements ContentWriter {
   async write(bytes: Uint8Array): Promise<void> {
     if (this.#closed || this.#digest !== undefined) throw writerClosed();
     checkNotTooLong(this.#offset + bytes.byteLength, this.expected);
-    this.#hasher.update(bytes);
+    const hashed = this.#hasher.update(bytes);
     this.#offset += bytes.byteLength;
     await this.sink.write(bytes);
+    await hashed;
   }
 
-  digest(): Digest {
+  digest(): Promise<Digest> {
     this.#digest ??= this.#hasher.digest();
     return this.#digest;
   }
@@ -354,7 +357,7 @@ class OpfsWriter implements ContentWriter {
       if (digestAlgorithm(expected.digest) !== this.#algorithm) {
         throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
       }
-      checkWrite(this.#offset, expected, () => this.digest());
+      await checkWrite(this.#offset, expected, () => this.digest());
       await this.sink.close();
       return await this.store.adopt(this.handle, this.name, expected.digest);
     } catch (error) {
@@ -370,6 +373,7 @@ class OpfsWriter implements ContentWriter {
   }
 
   async #discard(): Promise<void> {
+    if (this.#digest === undefined) this.#hasher.cancel();
     await this.sink.abort().catch(() => {});
     await this.store.discard(this.name);
   }

@@ -39,9 +39,10 @@ export interface ContentWriter {
   write(bytes: Uint8Array): Promise<void>;
   /**
    * The digest of what was written. Writing ends here: for content whose digest is known only once it is all
-   * written (a file inside a layer), which is then committed under it.
+   * written (a file inside a layer), which is then committed under it. Awaited: the hashing may be on another
+   * thread.
    */
-  digest(): Digest;
+  digest(): Promise<Digest>;
   /**
    * Makes the blob visible under its digest, after checking that exactly `expected.size` bytes with digest
    * `expected.digest` were written. On a mismatch it throws dataLoss and leaves nothing behind. Committing content
@@ -155,14 +156,18 @@ export function clampRange(size: number, range: ReadRange | undefined, digest: D
  * The checks every writer makes, in one place: too many bytes (fail as soon as they arrive), then size, then digest.
  * `actualDigest` is computed only when the size matches.
  */
-export function checkWrite(written: number, expected: Expected, actualDigest: () => Digest): void {
+export async function checkWrite(
+  written: number,
+  expected: Expected,
+  actualDigest: () => Promise<Digest>,
+): Promise<void> {
   if (written !== expected.size) {
     throw new EngineError(
       "dataLoss",
       `content ${expected.digest} should have ${expected.size} bytes but ${written} were written${written < expected.size ? " (truncated)" : ""}`,
     );
   }
-  const actual = actualDigest();
+  const actual = await actualDigest();
   if (actual !== expected.digest) {
     throw new EngineError("dataLoss", `content should have digest ${expected.digest} but has ${actual}`);
   }

@@ -169,7 +169,7 @@ async function readMembers(ingester: Ingester, archive: ReadableStream<Uint8Arra
       const reader = entry.body.getReader();
       for (let next = await reader.read(); !next.done; next = await reader.read()) await writer.write(next.value);
       const size = writer.offset;
-      const info = await writer.commit({ digest: writer.digest(), size });
+      const info = await writer.commit({ digest: await writer.digest(), size });
       members.set(name, { stored: { mediaType: "", digest: info.digest, size } });
     } catch (error) {
       await writer.abort();

@@ -811,7 +811,7 @@ export class ImageStore {
         });
       });
       const size = writer.offset;
-      const info = await writer.commit({ digest: writer.digest(), size });
+      const info = await writer.commit({ digest: await writer.digest(), size });
       lease.add(info.digest);
       const chainId = parent ? this.#chainId(parent, unpacked.diffId) : unpacked.diffId;
       lease.add(chainId);

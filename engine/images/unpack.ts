@@ -11,7 +11,13 @@
 import { createTarDecoder, type ParsedTarEntry, type TarHeader } from "modern-tar";
 import type { ContentStore } from "../content/index.ts";
 import { EngineError, isEngineError } from "../errors.ts";
-import type { Digest, Hasher, HasherFactory, LayerCompression } from "../oci/index.ts";
+import {
+  type Digest,
+  type HasherFactory,
+  type LayerCompression,
+  type StreamHasher,
+  streamHasher,
+} from "../oci/index.ts";
 import { decompressor } from "./decompress.ts";
 import {
   LAYER_INDEX_MEDIA_TYPE,
@@ -134,20 +140,21 @@ function layerError(error: unknown): unknown {
  * cut inside a header or a file still fails. The appended blocks are not part of the diff id.
  */
 function tarBytes(
-  diffHasher: Hasher,
+  diffHasher: StreamHasher,
   headers: TarHeaderTap,
 ): { stream: TransformStream<Uint8Array, Uint8Array>; size: () => number } {
   let total = 0;
   let batch: Uint8Array | undefined;
   let used = 0;
   const pass = (bytes: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>) => {
-    diffHasher.update(bytes);
+    const hashed = diffHasher.update(bytes);
     total += bytes.byteLength;
     headers.read(bytes);
     controller.enqueue(bytes);
+    return hashed;
   };
   const passBatch = (controller: TransformStreamDefaultController<Uint8Array>) => {
-    if (!batch || used === 0) return;
+    if (!batch || used === 0) return undefined;
     // A new buffer for each batch: the decoder hands out views of it that a file's writer may still hold.
     const full = batch.subarray(0, used);
     batch = undefined;
@@ -158,17 +165,22 @@ function tarBytes(
     transform(chunk, controller) {
       if (used === 0 && chunk.byteLength >= TAR_BATCH) return pass(chunk, controller);
       let at = 0;
+      const hashing: Promise<void>[] = [];
       while (at < chunk.byteLength) {
         batch ??= new Uint8Array(TAR_BATCH);
         const take = Math.min(TAR_BATCH - used, chunk.byteLength - at);
         batch.set(chunk.subarray(at, at + take), used);
         used += take;
         at += take;
-        if (used === TAR_BATCH) passBatch(controller);
+        if (used === TAR_BATCH) {
+          const hashed = passBatch(controller);
+          if (hashed) hashing.push(hashed);
+        }
       }
+      return hashing.length ? Promise.all(hashing).then(() => {}) : undefined;
     },
-    flush(controller) {
-      passBatch(controller);
+    async flush(controller) {
+      await passBatch(controller);
       if (total % 512 === 0) {
         const end = new Uint8Array(1024);
         headers.read(end);
@@ -273,7 +285,8 @@ function impliedDirectory(path: string): LayerEntry {
  */
 export async function unpackLayer(options: UnpackLayerOptions): Promise<UnpackedLayer> {
   const { store, hashers } = options;
-  const diffHasher = hashers("sha256");
+  // The tar's hash may be on another thread (a hashing worker): a batch waits only when that thread is behind.
+  const diffHasher = streamHasher(hashers, "sha256");
   const headers = new TarHeaderTap();
   const tar = tarBytes(diffHasher, headers);
   const entries = options.blob
@@ -308,7 +321,7 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
           `layer file ${entry.path} has ${writer.offset} bytes but its tar header says ${expectedSize}`,
         );
       }
-      const info = await writer.commit({ digest: writer.digest(), size: writer.offset });
+      const info = await writer.commit({ digest: await writer.digest(), size: writer.offset });
       options.onContent?.(info.digest);
       entry.content = info.digest;
       entry.size = info.size;
@@ -361,6 +374,7 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
     }
     put(entry);
   }).catch((error: unknown) => {
+    diffHasher.cancel();
     throw layerError(error);
   });
 
@@ -386,7 +400,7 @@ export async function unpackLayer(options: UnpackLayerOptions): Promise<Unpacked
   }
   if (!byPath.has("")) byPath.set("", impliedDirectory(""));
   const sorted = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const diffId = diffHasher.digest();
+  const diffId = await diffHasher.digest();
   const size = tar.size();
   return { diffId, size, index: { schemaVersion: 1, mediaType: LAYER_INDEX_MEDIA_TYPE, diffId, entries: sorted } };
 }

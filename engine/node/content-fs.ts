@@ -231,7 +231,7 @@ class FsWriter implements ContentWriter {
     }
   }
 
-  digest(): Digest {
+  async digest(): Promise<Digest> {
     this.#digest ??= this.hasher.digest();
     return this.#digest;
   }
@@ -244,7 +244,7 @@ class FsWriter implements ContentWriter {
       if (digestAlgorithm(expected.digest) !== this.algorithm) {
         throw new EngineError("invalidArgument", `open the writer with the expected ${expected.digest} to hash it`);
       }
-      checkWrite(this.#offset, expected, () => this.digest());
+      await checkWrite(this.#offset, expected, () => this.digest());
       await this.#flush();
       await this.handle.close();
       // Renaming over an existing blob is fine: it has the same bytes, and rename is atomic for readers.

@@ -69,10 +69,41 @@ export interface Hasher {
 }
 
 /**
- * Makes hashers. The default is pure TypeScript (works in a Web Worker, whose WebCrypto has no streaming digest);
- * Node passes one backed by node:crypto, which is an order of magnitude faster.
+ * A hasher for a long stream (a blob as it is written, a layer's tar as it is unpacked) whose work may be done on
+ * another thread: `update` may ask the caller to wait (the other thread is behind), and the digest is awaited.
  */
-export type HasherFactory = (algorithm: DigestAlgorithm) => Hasher;
+export interface StreamHasher {
+  update(bytes: Uint8Array): void | Promise<void>;
+  digest(): Promise<Digest>;
+  /** Drops what was hashed, when the stream is abandoned before its digest. */
+  cancel(): void;
+}
+
+/**
+ * Makes hashers. The default is pure TypeScript (works in a Web Worker, whose WebCrypto has no streaming digest);
+ * Node passes one backed by node:crypto, which is an order of magnitude faster. A factory may also make
+ * {@link StreamHasher}s (`stream`) that hash somewhere else than the caller's thread: a hashing worker in the page.
+ */
+export type HasherFactory = ((algorithm: DigestAlgorithm) => Hasher) & {
+  stream?: (algorithm: DigestAlgorithm) => StreamHasher;
+};
+
+/**
+ * A stream hasher from a factory: its own `stream` where it has one, else its plain hasher on this thread.
+ * @example
+ * const hasher = streamHasher(hashers, "sha256");
+ * await hasher.update(bytes);
+ * const digest = await hasher.digest();
+ */
+export function streamHasher(hashers: HasherFactory, algorithm: DigestAlgorithm): StreamHasher {
+  if (hashers.stream) return hashers.stream(algorithm);
+  const hasher = hashers(algorithm);
+  return {
+    update: (bytes) => hasher.update(bytes),
+    digest: async () => hasher.digest(),
+    cancel() {},
+  };
+}
 
 export const defaultHasherFactory: HasherFactory = (algorithm) => {
   const state = algorithm === "sha256" ? sha256.create() : sha512.create();

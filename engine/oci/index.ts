@@ -20,11 +20,14 @@ export {
   type Hasher,
   type HasherFactory,
   parseDigest,
+  type StreamHasher,
   shortDigest,
+  streamHasher,
   tryParseDigest,
   verifyBytes,
 } from "./digest.ts";
 export type { DockerManifest, DockerManifestList } from "./docker-schema2.ts";
+export { type HashPort, type OffloadOptions, offloadHashing, serveHashing } from "./hash-offload.ts";
 export { type ExecutionConfig, type HistoryEntry, type ImageConfig, parseImageConfig } from "./image-config.ts";
 export { type ImageIndex, parseImageIndex } from "./image-index.ts";
 export { type ImageManifest, parseImageManifest } from "./image-manifest.ts";

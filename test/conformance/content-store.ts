@@ -67,10 +67,10 @@ export const contentStoreCases: readonly ConformanceCase<ContentStoreHarness>[] 
     async run({ store }) {
       const writer = await store.writer();
       await writer.write(hello);
-      expect(writer.digest()).toBe(helloBlob.digest);
-      expect(writer.digest()).toBe(helloBlob.digest);
+      expect(await writer.digest()).toBe(helloBlob.digest);
+      expect(await writer.digest()).toBe(helloBlob.digest);
       expect(await kindOf(writer.write(hello))).toBe("conflict");
-      await writer.commit({ digest: writer.digest(), size: writer.offset });
+      await writer.commit({ digest: await writer.digest(), size: writer.offset });
       expect(await store.readBytes(helloBlob.digest)).toEqual(hello);
     },
   },

@@ -84,6 +84,10 @@ describe("content store conformance: OPFS in Chromium, writing through writable 
   for (const { name } of contentStoreCases) itCase("content store, writable streams", name);
 });
 
+describe("content store conformance: OPFS in Chromium, hashing in the page's hashing worker", () => {
+  for (const { name } of contentStoreCases) itCase("content store, hashing worker", name);
+});
+
 describe("metadata store conformance: OPFS in Chromium", () => {
   for (const { name } of metadataStoreCases) itCase("metadata store", name);
 });
@@ -93,6 +97,7 @@ it("runs every case of both suites, and nothing else", () => {
     [
       ...contentStoreCases.map(({ name }) => key("content store", name)),
       ...contentStoreCases.map(({ name }) => key("content store, writable streams", name)),
+      ...contentStoreCases.map(({ name }) => key("content store, hashing worker", name)),
       ...metadataStoreCases.map(({ name }) => key("metadata store", name)),
     ].sort(),
   );

@@ -2,17 +2,39 @@
 // bytes in memory, and says how long it took.
 import { OpfsContentStore, type OpfsDirectory, OpfsMetadataStore } from "../../../engine/content/index.ts";
 import { ImageService } from "../../../engine/index.ts";
-import { defaultHasherFactory, type HasherFactory, loadWasmHashers } from "../../../engine/oci/index.ts";
+import {
+  defaultHasherFactory,
+  type HasherFactory,
+  loadWasmHashers,
+  offloadHashing,
+} from "../../../engine/oci/index.ts";
 import type { PullBenchAnswer, PullBenchRequest } from "./protocol.ts";
 
-const hashers = (which: "portable" | "wasm"): Promise<HasherFactory> =>
-  which === "wasm" ? loadWasmHashers() : Promise.resolve(defaultHasherFactory);
+/** The page's hashing worker, started once (at the first offloaded pull) as the playground's is. */
+let offloaded: HasherFactory | undefined;
+
+const hashers = async (which: "portable" | "wasm" | "offload"): Promise<HasherFactory> => {
+  if (which === "portable") return defaultHasherFactory;
+  if (which === "wasm") return loadWasmHashers();
+  offloaded ??= offloadHashing(
+    () => {
+      const worker = new Worker(new URL("../../../web/hash-worker.ts", import.meta.url), { type: "module" });
+      return {
+        postMessage: (message, transfer) => worker.postMessage(message, transfer),
+        onMessage: (listener) => worker.addEventListener("message", (event) => listener(event.data)),
+        onError: (listener) => worker.addEventListener("error", (event) => listener(new Error(event.message))),
+      };
+    },
+    await loadWasmHashers(),
+  );
+  return offloaded;
+};
 
 /** The last pull's layer blobs: repository on the proxy and digests; their bytes once fetched. */
 let lastLayers: { repository: string; digests: string[] } | undefined;
 let fetchedBlobs: Uint8Array[] = [];
 
-async function pull(reference: string, proxy: string, which: "portable" | "wasm", id: number) {
+async function pull(reference: string, proxy: string, which: "portable" | "wasm" | "offload", id: number) {
   const root = await navigator.storage.getDirectory();
   const name = `bench-pull-${id}`;
   // The DOM library's handle type lacks the async iteration the store uses; the browser's handle has it.

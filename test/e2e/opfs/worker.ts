@@ -2,6 +2,7 @@
 // sync access handles and with writable streams), in a dedicated Web Worker as the engine does, each case in a fresh
 // directory of the origin private file system; posts one result per case.
 import { OpfsContentStore, type OpfsDirectory, OpfsMetadataStore } from "../../../engine/content/index.ts";
+import { type HasherFactory, loadWasmHashers, offloadHashing } from "../../../engine/oci/index.ts";
 import {
   type ConformanceCase,
   type ContentStoreHarness,
@@ -17,6 +18,13 @@ interface WorkerScope {
   postMessage(message: CaseResult[]): void;
 }
 const scope = globalThis as unknown as WorkerScope;
+declare const Worker: new (
+  url: URL,
+  options: { type: "module" },
+) => {
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  addEventListener(type: "message" | "error", listener: (event: { data: unknown; message: string }) => void): void;
+};
 
 /** A case that neither passes nor fails in this long is reported as failed, under its own name. */
 const CASE_TIMEOUT_MS = 30_000;
@@ -29,12 +37,35 @@ async function freshDirectory(): Promise<{ directory: OpfsDirectory; remove: () 
   return { directory, remove: () => root.removeEntry(name, { recursive: true }) };
 }
 
-/** The store as the engine's worker opens it (sync access handles), or writing through writable streams. */
-const openContent = (syncAccess: boolean) => async (): Promise<ContentStoreHarness> => {
+/**
+ * The page's hashing worker (web/hash-worker.ts), with batches of 4 bytes: every blob of the cases is hashed there,
+ * not only those over a MiB.
+ */
+async function workerHashers(): Promise<HasherFactory> {
+  return offloadHashing(
+    () => {
+      const worker = new Worker(new URL("../../../web/hash-worker.ts", import.meta.url), { type: "module" });
+      return {
+        postMessage: (message, transfer) => worker.postMessage(message, transfer),
+        onMessage: (listener) => worker.addEventListener("message", (event) => listener(event.data)),
+        onError: (listener) => worker.addEventListener("error", (event) => listener(new Error(event.message))),
+      };
+    },
+    await loadWasmHashers(),
+    { batchBytes: 4 },
+  );
+}
+
+/**
+ * The store as the engine's worker opens it (sync access handles), or writing through writable streams, or hashing
+ * in the hashing worker.
+ */
+const openContent = (syncAccess: boolean, hashers?: HasherFactory) => async (): Promise<ContentStoreHarness> => {
   const { directory, remove } = await freshDirectory();
+  const options = { root: directory, syncAccess, ...(hashers ? { hashers } : {}) };
   return {
-    store: await OpfsContentStore.open({ root: directory, syncAccess }),
-    reopen: () => OpfsContentStore.open({ root: directory, syncAccess }),
+    store: await OpfsContentStore.open(options),
+    reopen: () => OpfsContentStore.open(options),
     dispose: remove,
   };
 };
@@ -86,5 +117,6 @@ async function runAll<Harness extends { dispose?: () => Promise<void> }>(
 const results: CaseResult[] = [];
 await runAll("content store", contentStoreCases, openContent(true), results);
 await runAll("content store, writable streams", contentStoreCases, openContent(false), results);
+await runAll("content store, hashing worker", contentStoreCases, openContent(true, await workerHashers()), results);
 await runAll("metadata store", metadataStoreCases, openMetadata, results);
 scope.postMessage(results);
