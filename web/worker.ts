@@ -9,10 +9,10 @@ import type {
   Drydock,
   GuestDocker,
   GuestProcess,
-  HashPort,
   ImageService,
   WasiWorker,
 } from "../engine/index.ts";
+import { startHashWorker } from "./hash-port.ts";
 import { v86MemoryBytes } from "./node-worker-memory.ts";
 import { type NodeAssets, PageNodes } from "./nodes.ts";
 import { WireChannel, type WireRequest } from "./preview/wire.ts";
@@ -492,20 +492,6 @@ function webWasiWorker(): WasiWorker {
   };
 }
 
-/**
- * The worker that hashes pulls beside this one (nested in it), started at the first blob that needs it: SHA-256 on
- * the other core while this thread inflates and writes.
- */
-function webHashWorker(): HashPort {
-  const worker = new Worker(new URL("./hash-worker.ts", import.meta.url), { type: "module", name: "hash" });
-  return {
-    postMessage: (message, transfer) => worker.postMessage(message, transfer),
-    onMessage: (listener) => worker.addEventListener("message", (event) => listener(event.data)),
-    onError: (listener) =>
-      worker.addEventListener("error", (event) => listener(new Error(event.message || "the hashing worker failed"))),
-  };
-}
-
 /** Pulls `reference` for `platform` and names it `<repository>:<suffix>`, so both platforms stay side by side. */
 async function pullPlatform(reference: string, platform: string, suffix: string): Promise<string> {
   if (!imageService) throw new Error("image storage is not open");
@@ -810,11 +796,11 @@ const api: WorkerApi = {
     try {
       // A staged workspace goes into the stores before the engine reads them.
       workspace = await importStagedWorkspace();
-      imageService = await ImageService.open({ storage: "opfs", endpoint, onRequest, hashWorker: webHashWorker });
+      imageService = await ImageService.open({ storage: "opfs", endpoint, onRequest, hashWorker: startHashWorker });
       imageStorage = "opfs";
     } catch (error) {
       trace("error", `OPFS unavailable (${String(error)}): images are kept in memory until the page closes`);
-      imageService = await ImageService.open({ storage: "memory", endpoint, onRequest, hashWorker: webHashWorker });
+      imageService = await ImageService.open({ storage: "memory", endpoint, onRequest, hashWorker: startHashWorker });
       imageStorage = "memory";
     }
     await wireDocker();

@@ -8,6 +8,7 @@ import {
   loadWasmHashers,
   offloadHashing,
 } from "../../../engine/oci/index.ts";
+import { startHashWorker } from "../../../web/hash-port.ts";
 import type { PullBenchAnswer, PullBenchRequest } from "./protocol.ts";
 
 /** The page's hashing worker, started once (at the first offloaded pull) as the playground's is. */
@@ -16,17 +17,7 @@ let offloaded: HasherFactory | undefined;
 const hashers = async (which: "portable" | "wasm" | "offload"): Promise<HasherFactory> => {
   if (which === "portable") return defaultHasherFactory;
   if (which === "wasm") return loadWasmHashers();
-  offloaded ??= offloadHashing(
-    () => {
-      const worker = new Worker(new URL("../../../web/hash-worker.ts", import.meta.url), { type: "module" });
-      return {
-        postMessage: (message, transfer) => worker.postMessage(message, transfer),
-        onMessage: (listener) => worker.addEventListener("message", (event) => listener(event.data)),
-        onError: (listener) => worker.addEventListener("error", (event) => listener(new Error(event.message))),
-      };
-    },
-    await loadWasmHashers(),
-  );
+  offloaded ??= offloadHashing(startHashWorker, await loadWasmHashers());
   return offloaded;
 };
 
