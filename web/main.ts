@@ -51,6 +51,7 @@ function fail(what: string, error: unknown): void {
   start.dataset.state = "error";
   startLabel.textContent = "Not started: see the message above.";
   addTrace({ time: performance.now(), kind: "error", text: message });
+  showPrompt();
 }
 
 // --- theme ---------------------------------------------------------------------------------------------------------
@@ -67,6 +68,12 @@ function applyTheme(theme: Theme): void {
 }
 let theme = (localStorage.getItem("drydock.theme") as Theme | null) ?? "auto";
 applyTheme(theme);
+
+/** Settles when the prompt is on screen (or the start failed): what is not needed for the prompt waits for it. */
+let showPrompt: () => void = () => {};
+const promptShown = new Promise<void>((resolve) => {
+  showPrompt = resolve;
+});
 
 // --- start: download, restore, shell ---------------------------------------------------------------------------------
 const totals = new Map<string, DownloadProgress>();
@@ -172,6 +179,7 @@ async function startShell(): Promise<void> {
     const painted = terminal.onRender(() => {
       painted.dispose();
       performance.mark("drydock:prompt painted");
+      showPrompt();
     });
     start.hidden = true;
     addTrace({
@@ -304,13 +312,15 @@ proxyForm.addEventListener("submit", (event) => {
 proxyInput.addEventListener("input", () => proxyInput.setCustomValidity(""));
 
 // --- lessons: beside the terminal; their checks wait until the shell runs and images can be pulled -----------------
-// The panel's code (Markdown and YAML parsers, the course) is a chunk of its own, fetched while the machine downloads.
+// The panel's code (Markdown and YAML parsers, the course) is a chunk of its own, loaded once the prompt is on screen:
+// loaded during the restore, it took cores the restore needed (a cached visit's first answer 40–45 ms later).
 let lessons: LessonsPanel | undefined;
 let lessonsReady: () => void = () => {};
 const lessonsCanRun = new Promise<void>((resolve) => {
   lessonsReady = resolve;
 });
-void Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")])
+void promptShown
+  .then(() => Promise.all([import("./ui/lessons.ts"), import("./lessons/course.ts")]))
   .then(async ([{ LessonsPanel, parseLessonLink, isTeacherIndexLink }, { loadCourseInSlices }]) => {
     const course = await loadCourseInSlices();
     const link = parseLessonLink(location.hash);
@@ -492,7 +502,13 @@ document.addEventListener("visibilitychange", () => {
 // The tab is going away (closed, reloaded, navigated): the worker may have a moment left to push volume writes out of
 // the guest's page cache. The browser does not wait for it; the kernel's own writeback (within about two seconds of a
 // write) is what makes this a small window, not a lost session's worth.
-window.addEventListener("pagehide", () => void api.flushVolumes().catch(() => {}));
+window.addEventListener("pagehide", (event) => {
+  void api.flushVolumes().catch(() => {});
+  // A page that is going for good: its terminal goes first. Left in place, xterm's DOM renderer redraws every row
+  // when its textarea loses focus as the document is taken down, in the middle of the next page's navigation
+  // (35–130 ms there). A page kept for the back button keeps its terminal.
+  if (!event.persisted) terminal.dispose();
+});
 
 async function main(): Promise<void> {
   await startShell();
