@@ -373,7 +373,7 @@ class OpfsWriter implements ContentWriter {
   }
 
   async #discard(): Promise<void> {
-    if (this.#digest === undefined) this.#hasher.cancel();
+    this.#hasher.cancel();
     await this.sink.abort().catch(() => {});
     await this.store.discard(this.name);
   }
