@@ -31,6 +31,7 @@ import type {
   WorkspaceOutcome,
   WorkspacePage,
 } from "./protocol.ts";
+import { VerifiedStore } from "./verified-store.ts";
 
 let drydock: Drydock | undefined;
 let shell: GuestProcess | undefined;
@@ -85,27 +86,12 @@ function hex(bytes: ArrayBuffer): string {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/**
- * The guest's files as they were verified when first stored. Their URLs are content-addressed, so a file here is the
- * file the page asks for: it was checked (size and sha256) before it was put here and is not hashed again. Missing
- * where Cache Storage is (an insecure origin): then every download is verified.
- */
-const VERIFIED_CACHE = "drydock-guest-verified";
-const verifiedCache: Promise<Cache | undefined> =
-  typeof caches === "undefined" ? Promise.resolve(undefined) : caches.open(VERIFIED_CACHE).catch(() => undefined);
-
-/** Forgets stored guest files that are not `keep` (an older state, after the guest changed). */
-async function pruneVerified(keep: readonly string[]): Promise<void> {
-  const cache = await verifiedCache;
-  if (!cache) return;
-  for (const request of await cache.keys()) {
-    if (!keep.includes(request.url)) await cache.delete(request);
-  }
-}
+/** The guest's files as they were verified when first stored (see verified-store.ts). */
+const verifiedStore: Promise<VerifiedStore | undefined> = VerifiedStore.open();
 
 /**
- * The bytes of `file`: from the verified cache, or downloaded with progress, its size and sha256 checked (a
- * truncated or stale download never reaches v86) and then stored there. `verified` says whether it was hashed now.
+ * The bytes of `file`: from the verified store, or downloaded with progress, its size and sha256 checked (a
+ * truncated or stale download never reaches v86) and then stored there. `stored` says it was read from the store.
  */
 async function download(
   name: string,
@@ -114,21 +100,18 @@ async function download(
   timed: (name: string, start: number) => void,
 ): Promise<{ bytes: ArrayBuffer; stored: boolean }> {
   const started = performance.now();
-  const cache = await verifiedCache;
+  const store = await verifiedStore;
   const url = new URL(file.url, location.href).href;
-  const stored = await cache?.match(url).catch(() => undefined);
+  const stored = await store?.read(file).catch(() => undefined);
   if (stored) {
-    const bytes = await stored.arrayBuffer().catch(() => undefined);
-    if (bytes?.byteLength === file.size) {
-      progress({ file: name, loaded: file.size, total: file.size });
-      timed(`read ${name} (verified when stored)`, started);
-      return { bytes, stored: true };
-    }
+    progress({ file: name, loaded: file.size, total: file.size });
+    timed(`read ${name} (verified when stored)`, started);
+    return { bytes: stored, stored: true };
   }
   let response: Response;
   try {
-    // With a verified cache, that cache keeps the file: the HTTP cache need not hold a second copy.
-    response = await fetch(url, cache ? { cache: "no-store" } : {});
+    // With a verified store, that store keeps the file: the HTTP cache need not hold a second copy.
+    response = await fetch(url, store ? { cache: "no-store" } : {});
   } catch (cause) {
     throw new Error(`could not download the ${name} from ${file.url}: ${String(cause)}`);
   }
@@ -165,9 +148,8 @@ async function download(
   }
   timed(`verify ${name} (sha256)`, hashing);
   // Stored only once verified; a failure to store costs the next visit a download, nothing more.
-  void cache
-    ?.put(url, new Response(bytes.slice(), { headers: { "Content-Type": "application/octet-stream" } }))
-    .catch(() => {});
+  // A copy: v86 owns the returned buffer while the write is still under way.
+  void store?.write(file, bytes.slice());
   return { bytes: bytes.buffer, stored: false };
 }
 
@@ -610,11 +592,11 @@ const api: WorkerApi = {
     trace(
       "http",
       files.every((f) => f.stored)
-        ? "guest files read from the verified cache (sha256 checked when they were stored)"
+        ? "guest files read from the verified store (sha256 checked when they were stored)"
         : "downloads verified (sha256)",
     );
     if (!files.every((f) => f.stored)) {
-      void pruneVerified([options.state, options.bios, options.vgaBios].map((f) => new URL(f.url, location.href).href));
+      void verifiedStore.then((store) => store?.prune([options.state, options.bios, options.vgaBios]));
     }
     pageSink = sink;
     pageOrigin = options.timeOrigin;

@@ -49,6 +49,8 @@ describe("the playground", () => {
     const trace = await page.locator("#trace").innerText();
     expect(trace).toContain("restore_state");
     expect(trace).toContain("hello from drydockd");
+    // A first visit hashes what it downloads before v86 sees it.
+    expect(trace).toContain("downloads verified (sha256)");
     // The state's URL names its content, so it may be cached for good.
     const statePath = /GET (\/guest\/state-128m-[0-9a-f]{12}\.v86state\.zst)/.exec(trace)?.[1];
     expect(statePath).toBeDefined();
@@ -169,6 +171,8 @@ describe("the playground", () => {
     await page.emulateMedia({ colorScheme: "dark" });
     await page.reload();
     await waitForPrompt(page);
+    // The guest's files come back from the page's own store, as they were verified on the first visit.
+    expect(await page.locator("#trace").innerText()).toContain("guest files read from the verified store");
     await expect.poll(() => page.locator("#image-list").innerText()).toContain(`${registry.host}/busybox:latest`);
     // What is used and what is free; the page asked for persistent storage and says what it got.
     expect(await page.locator("#storage-used").textContent()).toMatch(/^\d.* \(\d.* free\)$/);
@@ -193,8 +197,10 @@ describe("the playground", () => {
 
   it("says what failed when the saved state cannot be loaded", async () => {
     const { page } = browser;
-    // A visit that must download the state: the earlier visits stored it (verified) in the page's Cache Storage.
-    await page.evaluate(`caches.delete("drydock-guest-verified")`);
+    // A visit that must download the state: the earlier visits stored it (verified) in the page's OPFS.
+    await page.evaluate(
+      `navigator.storage.getDirectory().then((root) => root.removeEntry("drydock-guest-verified", { recursive: true }))`,
+    );
     // Without the page's preview service worker: a request it passes on to the network is not seen by page.route.
     await page.evaluate(
       `navigator.serviceWorker.getRegistrations().then((all) => Promise.all(all.map((r) => r.unregister())))`,

@@ -1,0 +1,110 @@
+// The guest's files as they were verified when first stored, kept in the origin-private file system (OPFS) of the
+// page's worker. Each file is named by its sha256 and written under a temporary name that is renamed only once it is
+// complete, so a file found under its digest is the file the page asks for: checked (size and sha256) before it was
+// stored, and not hashed again. Reading uses a synchronous access handle (one copy, no stream) where the browser
+// gives one; another tab holding that handle makes this one fall back to `getFile()`. Where OPFS is missing (an
+// insecure origin, an old browser) nothing is kept and every download is verified.
+
+/** The parts of the OPFS API used here (the DOM's types are not in the worker's lib). */
+interface Directory {
+  getFileHandle(name: string, options?: { create?: boolean }): Promise<FileHandle>;
+  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<Directory>;
+  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
+  keys(): AsyncIterableIterator<string>;
+}
+interface FileHandle {
+  getFile(): Promise<Blob>;
+  createSyncAccessHandle?(): Promise<SyncAccess>;
+  createWritable(): Promise<{ write(data: Uint8Array): Promise<void>; close(): Promise<void> }>;
+  move?(name: string): Promise<void>;
+}
+interface SyncAccess {
+  getSize(): number;
+  read(buffer: Uint8Array, options: { at: number }): number;
+  close(): void;
+}
+
+/** The directory beside the engine's own (`drydock`), which a workspace reset does not touch. */
+export const VERIFIED_DIR = "drydock-guest-verified";
+/** The Cache Storage cache earlier versions kept these files in; removed when the store is pruned. */
+const OLD_CACHE = "drydock-guest-verified";
+
+export interface StoredFile {
+  sha256: string;
+  size: number;
+}
+
+export class VerifiedStore {
+  /** The temporary names this store is writing now (prune leaves them; others are left over from a stopped write). */
+  private readonly writing = new Set<string>();
+
+  private constructor(private readonly dir: Directory) {}
+
+  /** The store, or undefined where this context has no OPFS. */
+  static async open(): Promise<VerifiedStore | undefined> {
+    const storage = (globalThis as unknown as { navigator?: { storage?: { getDirectory?(): Promise<Directory> } } })
+      .navigator?.storage;
+    if (!storage?.getDirectory) return undefined;
+    try {
+      return new VerifiedStore(await (await storage.getDirectory()).getDirectoryHandle(VERIFIED_DIR, { create: true }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The stored bytes of `file`, or undefined when it is not stored (or stored with another size). */
+  async read(file: StoredFile): Promise<ArrayBuffer | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await this.dir.getFileHandle(file.sha256);
+    } catch {
+      return undefined;
+    }
+    const access = await handle.createSyncAccessHandle?.().catch(() => undefined);
+    if (access) {
+      try {
+        if (access.getSize() !== file.size) return undefined;
+        const bytes = new Uint8Array(file.size);
+        let at = 0;
+        while (at < file.size) {
+          const n = access.read(bytes.subarray(at), { at });
+          if (n <= 0) return undefined;
+          at += n;
+        }
+        return bytes.buffer;
+      } finally {
+        access.close();
+      }
+    }
+    const blob = await handle.getFile().catch(() => undefined);
+    if (blob?.size !== file.size) return undefined;
+    return blob.arrayBuffer().catch(() => undefined);
+  }
+
+  /** Stores `bytes`, already checked to be `file`: complete under its digest, or not at all. */
+  async write(file: StoredFile, bytes: Uint8Array): Promise<void> {
+    const partial = `.partial-${file.sha256}-${Math.random().toString(36).slice(2)}`;
+    this.writing.add(partial);
+    try {
+      const handle = await this.dir.getFileHandle(partial, { create: true });
+      const writable = await handle.createWritable();
+      await writable.write(bytes);
+      await writable.close();
+      if (!handle.move) throw new Error("this browser cannot rename a file in OPFS");
+      await handle.move(file.sha256);
+    } catch {
+      await this.dir.removeEntry(partial).catch(() => {});
+    } finally {
+      this.writing.delete(partial);
+    }
+  }
+
+  /** Forgets every stored file but `keep` (an older state, after the guest changed), and the old Cache Storage copy. */
+  async prune(keep: readonly StoredFile[]): Promise<void> {
+    const names = new Set(keep.map((f) => f.sha256));
+    const stale: string[] = [];
+    for await (const name of this.dir.keys()) if (!names.has(name) && !this.writing.has(name)) stale.push(name);
+    for (const name of stale) await this.dir.removeEntry(name).catch(() => {});
+    if (typeof caches !== "undefined") await caches.delete(OLD_CACHE).catch(() => false);
+  }
+}
