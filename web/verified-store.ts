@@ -4,25 +4,7 @@
 // stored, and not hashed again. Reading uses a synchronous access handle (one copy, no stream) where the browser
 // gives one; another tab holding that handle makes this one fall back to `getFile()`. Where OPFS is missing (an
 // insecure origin, an old browser) nothing is kept and every download is verified.
-
-/** The parts of the OPFS API used here (the DOM's types are not in the worker's lib). */
-interface Directory {
-  getFileHandle(name: string, options?: { create?: boolean }): Promise<FileHandle>;
-  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<Directory>;
-  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
-  keys(): AsyncIterableIterator<string>;
-}
-interface FileHandle {
-  getFile(): Promise<Blob>;
-  createSyncAccessHandle?(): Promise<SyncAccess>;
-  createWritable(): Promise<{ write(data: Uint8Array): Promise<void>; close(): Promise<void> }>;
-  move?(name: string): Promise<void>;
-}
-interface SyncAccess {
-  getSize(): number;
-  read(buffer: Uint8Array, options: { at: number }): number;
-  close(): void;
-}
+import { type OpfsDirectory, type OpfsFile, opfsRoot } from "../engine/opfs.ts";
 
 /** The directory beside the engine's own (`drydock`), which a workspace reset does not touch. */
 export const VERIFIED_DIR = "drydock-guest-verified";
@@ -38,15 +20,14 @@ export class VerifiedStore {
   /** The temporary names this store is writing now (prune leaves them; others are left over from a stopped write). */
   private readonly writing = new Set<string>();
 
-  private constructor(private readonly dir: Directory) {}
+  private constructor(private readonly dir: OpfsDirectory) {}
 
   /** The store, or undefined where this context has no OPFS. */
   static async open(): Promise<VerifiedStore | undefined> {
-    const storage = (globalThis as unknown as { navigator?: { storage?: { getDirectory?(): Promise<Directory> } } })
-      .navigator?.storage;
-    if (!storage?.getDirectory) return undefined;
+    const root = opfsRoot();
+    if (!root) return undefined;
     try {
-      return new VerifiedStore(await (await storage.getDirectory()).getDirectoryHandle(VERIFIED_DIR, { create: true }));
+      return new VerifiedStore(await (await root).getDirectoryHandle(VERIFIED_DIR, { create: true }));
     } catch {
       return undefined;
     }
@@ -54,7 +35,7 @@ export class VerifiedStore {
 
   /** The stored bytes of `file`, or undefined when it is not stored (or stored with another size). */
   async read(file: StoredFile): Promise<ArrayBuffer | undefined> {
-    let handle: FileHandle;
+    let handle: OpfsFile;
     try {
       handle = await this.dir.getFileHandle(file.sha256);
     } catch {
@@ -90,7 +71,6 @@ export class VerifiedStore {
       const writable = await handle.createWritable();
       await writable.write(bytes);
       await writable.close();
-      if (!handle.move) throw new Error("this browser cannot rename a file in OPFS");
       await handle.move(file.sha256);
     } catch {
       await this.dir.removeEntry(partial).catch(() => {});

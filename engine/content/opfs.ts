@@ -12,6 +12,7 @@ import {
   type StreamHasher,
   streamHasher,
 } from "../oci/index.ts";
+import { engineDirectory, type OpfsDirectory, type OpfsFile, type OpfsSyncAccess, type OpfsWritable } from "../opfs.ts";
 import { checkDocumentName, type MetadataStore } from "./metadata.ts";
 import {
   blobNotFound,
@@ -31,31 +32,7 @@ import {
   writerClosed,
 } from "./store.ts";
 
-// The parts of the File System API this store uses, declared here rather than taken from the WebWorker lib: this
-// file is also type-checked with Node's libs, and the lib lacks keys() and move(), which Chromium has.
-export interface OpfsDirectory {
-  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<OpfsDirectory>;
-  getFileHandle(name: string, options?: { create?: boolean }): Promise<OpfsFile>;
-  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
-  keys(): AsyncIterable<string>;
-}
-interface OpfsFile {
-  getFile(): Promise<Blob & { lastModified: number }>;
-  createWritable(): Promise<OpfsWritable>;
-  /** Dedicated workers only (Chromium, Firefox, Safari): synchronous reads and writes, no swap file. */
-  createSyncAccessHandle?(): Promise<OpfsSyncAccess>;
-  move(destination: OpfsDirectory, name: string): Promise<void>;
-}
-interface OpfsWritable {
-  write(data: Uint8Array): Promise<void>;
-  close(): Promise<void>;
-  abort(): Promise<void>;
-}
-interface OpfsSyncAccess {
-  write(data: Uint8Array, options: { at: number }): number;
-  flush(): void;
-  close(): void;
-}
+export type { OpfsDirectory };
 
 /** Where an ingest file's bytes go: written in place, or through a writable stream in large batches. */
 interface IngestSink {
@@ -140,10 +117,6 @@ async function openIngestSink(handle: OpfsFile, syncAccess: boolean): Promise<In
   }
   return batchedSink(await handle.createWritable());
 }
-interface StorageGlobal {
-  navigator?: { storage?: { getDirectory?(): Promise<OpfsDirectory> } };
-}
-
 const STALE_INGEST_MS = 60 * 60 * 1000;
 
 function isNotFound(error: unknown): boolean {
@@ -165,15 +138,6 @@ async function removeStaleIngests(ingest: OpfsDirectory): Promise<void> {
       if (!isNotFound(error)) throw error;
     }
   }
-}
-
-async function defaultRoot(): Promise<OpfsDirectory> {
-  const storage = (globalThis as unknown as StorageGlobal).navigator?.storage;
-  if (!storage?.getDirectory) {
-    throw new EngineError("unavailable", "this runtime has no origin private file system (navigator.storage)");
-  }
-  const root = await storage.getDirectory();
-  return root.getDirectoryHandle("drydock", { create: true });
 }
 
 export interface OpfsContentStoreOptions {
@@ -201,7 +165,7 @@ export class OpfsContentStore implements ContentStore {
    * const store = await OpfsContentStore.open();
    */
   static async open(options: OpfsContentStoreOptions = {}): Promise<OpfsContentStore> {
-    const root = options.root ?? (await (await defaultRoot()).getDirectoryHandle("content", { create: true }));
+    const root = options.root ?? (await (await engineDirectory()).getDirectoryHandle("content", { create: true }));
     const blobsDir = await root.getDirectoryHandle("blobs", { create: true });
     const blobs = {
       sha256: await blobsDir.getDirectoryHandle("sha256", { create: true }),
@@ -384,7 +348,7 @@ export class OpfsMetadataStore implements MetadataStore {
   private constructor(private readonly directory: OpfsDirectory) {}
 
   static async open(root?: OpfsDirectory): Promise<OpfsMetadataStore> {
-    const directory = root ?? (await (await defaultRoot()).getDirectoryHandle("metadata", { create: true }));
+    const directory = root ?? (await (await engineDirectory()).getDirectoryHandle("metadata", { create: true }));
     return new OpfsMetadataStore(directory);
   }
 

@@ -3,28 +3,8 @@
 // stream, which swaps the file in whole on close), drydock/volumes/<name>/files/<ino> the bytes of each file, read
 // and written in place through synchronous access handles kept open for the files in use.
 import { EngineError } from "../errors.ts";
+import { engineDirectory, type OpfsDirectory, type OpfsSyncAccess } from "../opfs.ts";
 import { checkStoredVolumeName, type VolumeDataStore } from "./storage.ts";
-
-// The parts of the File System API used here (declared, as engine/content/opfs.ts does, so Node's libs type-check it).
-interface Directory {
-  getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<Directory>;
-  getFileHandle(name: string, options?: { create?: boolean }): Promise<FileHandle>;
-  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
-  keys(): AsyncIterable<string>;
-}
-interface FileHandle {
-  getFile(): Promise<Blob>;
-  createWritable(): Promise<{ write(data: Uint8Array): Promise<void>; close(): Promise<void> }>;
-  createSyncAccessHandle(): Promise<SyncHandle>;
-}
-interface SyncHandle {
-  read(buffer: Uint8Array, options: { at: number }): number;
-  write(buffer: Uint8Array, options: { at: number }): number;
-  truncate(size: number): void;
-  getSize(): number;
-  flush(): void;
-  close(): void;
-}
 
 const OPEN_HANDLES = 64;
 
@@ -40,17 +20,13 @@ function isNotFound(error: unknown): boolean {
  */
 export class OpfsVolumeDataStore implements VolumeDataStore {
   /** Open access handles, least recently used first. */
-  readonly #handles = new Map<string, Promise<SyncHandle>>();
+  readonly #handles = new Map<string, Promise<OpfsSyncAccess>>();
 
-  private constructor(private readonly root: Directory) {}
+  private constructor(private readonly root: OpfsDirectory) {}
 
-  static async open(root?: Directory): Promise<OpfsVolumeDataStore> {
+  static async open(root?: OpfsDirectory): Promise<OpfsVolumeDataStore> {
     if (root) return new OpfsVolumeDataStore(root);
-    const storage = (globalThis as unknown as { navigator?: { storage?: { getDirectory?(): Promise<Directory> } } })
-      .navigator?.storage;
-    if (!storage?.getDirectory)
-      throw new EngineError("unavailable", "this runtime has no origin private file system (navigator.storage)");
-    const drydock = await (await storage.getDirectory()).getDirectoryHandle("drydock", { create: true });
+    const drydock = await engineDirectory();
     return new OpfsVolumeDataStore(await drydock.getDirectoryHandle("volumes", { create: true }));
   }
 
@@ -78,7 +54,7 @@ export class OpfsVolumeDataStore implements VolumeDataStore {
     await stream.close();
   }
 
-  async #handle(volume: string, ino: number, create: boolean): Promise<SyncHandle | undefined> {
+  async #handle(volume: string, ino: number, create: boolean): Promise<OpfsSyncAccess | undefined> {
     const key = `${volume}/${ino}`;
     let handle = this.#handles.get(key);
     if (handle) {
@@ -89,13 +65,17 @@ export class OpfsVolumeDataStore implements VolumeDataStore {
     const opening = (async () => {
       const dir = await this.root.getDirectoryHandle(checkStoredVolumeName(volume), { create });
       const files = await dir.getDirectoryHandle("files", { create });
-      return (await files.getFileHandle(String(ino), { create })).createSyncAccessHandle();
+      const file = await files.getFileHandle(String(ino), { create });
+      if (!file.createSyncAccessHandle) {
+        throw new EngineError("unavailable", "volume data needs OPFS's synchronous access handles: a dedicated worker");
+      }
+      return file.createSyncAccessHandle();
     })();
     handle = opening;
     this.#handles.set(key, handle);
     opening.catch(() => this.#handles.delete(key));
     while (this.#handles.size > OPEN_HANDLES) {
-      const [oldest, old] = this.#handles.entries().next().value as [string, Promise<SyncHandle>];
+      const [oldest, old] = this.#handles.entries().next().value as [string, Promise<OpfsSyncAccess>];
       this.#handles.delete(oldest);
       old.then((h) => h.close()).catch(() => {});
     }
