@@ -108,6 +108,7 @@ async function download(
     timed(`read ${name} (verified when stored)`, started);
     return { bytes: stored, stored: true };
   }
+  trace("http", `GET ${file.url} (${name}, ${file.size} bytes)`);
   let response: Response;
   try {
     // With a verified store, that store keeps the file: the HTTP cache need not hold a second copy.
@@ -578,7 +579,6 @@ const api: WorkerApi = {
       void engine().then(() => timed("load the rest of the engine's code", received));
       return module;
     });
-    trace("http", `GET ${options.state.url} (saved machine state, zstd, ${options.state.size} bytes)`);
     const [state, bios, vgaBios, wasmModule] = await Promise.all([
       download("saved machine state", options.state, progress, timed),
       download("BIOS", options.bios, progress, timed),

@@ -172,7 +172,10 @@ describe("the playground", () => {
     await page.reload();
     await waitForPrompt(page);
     // The guest's files come back from the page's own store, as they were verified on the first visit.
-    expect(await page.locator("#trace").innerText()).toContain("guest files read from the verified store");
+    const reloadTrace = await page.locator("#trace").innerText();
+    expect(reloadTrace).toContain("guest files read from the verified store");
+    // …and the trace says no request for them went out.
+    expect(reloadTrace).not.toMatch(/GET \/guest\//);
     await expect.poll(() => page.locator("#image-list").innerText()).toContain(`${registry.host}/busybox:latest`);
     // What is used and what is free; the page asked for persistent storage and says what it got.
     expect(await page.locator("#storage-used").textContent()).toMatch(/^\d.* \(\d.* free\)$/);
