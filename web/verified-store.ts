@@ -79,6 +79,11 @@ export class VerifiedStore {
     }
   }
 
+  /** Forgets the stored copies of `files`. */
+  async forget(files: readonly StoredFile[]): Promise<void> {
+    for (const file of files) await this.dir.removeEntry(file.sha256).catch(() => {});
+  }
+
   /** Forgets every stored file but `keep` (an older state, after the guest changed), and the old Cache Storage copy. */
   async prune(keep: readonly StoredFile[]): Promise<void> {
     const names = new Set(keep.map((f) => f.sha256));

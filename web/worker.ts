@@ -98,11 +98,12 @@ async function download(
   file: GuestFile,
   progress: (p: DownloadProgress) => void,
   timed: (name: string, start: number) => void,
+  useStored = true,
 ): Promise<{ bytes: ArrayBuffer; stored: boolean }> {
   const started = performance.now();
   const store = await verifiedStore;
   const url = new URL(file.url, location.href).href;
-  const stored = await store?.read(file).catch(() => undefined);
+  const stored = useStored ? await store?.read(file).catch(() => undefined) : undefined;
   if (stored) {
     progress({ file: name, loaded: file.size, total: file.size });
     timed(`read ${name} (verified when stored)`, started);
@@ -579,35 +580,43 @@ const api: WorkerApi = {
       void engine().then(() => timed("load the rest of the engine's code", received));
       return module;
     });
-    const [state, bios, vgaBios, wasmModule] = await Promise.all([
-      download("saved machine state", options.state, progress, timed),
-      download("BIOS", options.bios, progress, timed),
-      download("VGA BIOS", options.vgaBios, progress, timed),
+    const guestFiles = [options.state, options.bios, options.vgaBios];
+    /** The state and the two BIOS images: from the verified store when `useStored`, else downloaded and checked. */
+    const loadGuestFiles = async (useStored: boolean) => {
+      const files = await Promise.all([
+        download("saved machine state", options.state, progress, timed, useStored),
+        download("BIOS", options.bios, progress, timed, useStored),
+        download("VGA BIOS", options.vgaBios, progress, timed, useStored),
+      ]);
+      trace(
+        "http",
+        files.every((f) => f.stored)
+          ? "guest files read from the verified store (sha256 checked when they were stored)"
+          : "downloads verified (sha256)",
+      );
+      if (!files.every((f) => f.stored)) void verifiedStore.then((store) => store?.prune(guestFiles));
+      return files;
+    };
+    let [[state, bios, vgaBios], wasmModule] = await Promise.all([
+      loadGuestFiles(true),
       compileEmulator(options.wasmUrl).then((module) => {
         timed("fetch and compile v86.wasm (streaming)", received);
         return module;
       }),
     ]);
-    const files = [state, bios, vgaBios];
-    trace(
-      "http",
-      files.every((f) => f.stored)
-        ? "guest files read from the verified store (sha256 checked when they were stored)"
-        : "downloads verified (sha256)",
-    );
-    if (!files.every((f) => f.stored)) {
-      void verifiedStore.then((store) => store?.prune([options.state, options.bios, options.vgaBios]));
-    }
     pageSink = sink;
     pageOrigin = options.timeOrigin;
-    nodeAssets = {
-      state: state.bytes,
-      bios: bios.bytes,
-      vgaBios: vgaBios.bytes,
-      wasmUrl: options.wasmUrl,
-      wasmModule,
-      memoryMiB: options.memoryMiB,
+    const keepForNodes = () => {
+      nodeAssets = {
+        state: state.bytes,
+        bios: bios.bytes,
+        vgaBios: vgaBios.bytes,
+        wasmUrl: options.wasmUrl,
+        wasmModule,
+        memoryMiB: options.memoryMiB,
+      };
     };
+    keepForNodes();
     // The bytes stay here: a guest that fails is replaced by a fresh one restored from the same state.
     bootGuest = async (fresh) => {
       const { Drydock } = await loadingEngine;
@@ -626,7 +635,22 @@ const api: WorkerApi = {
       });
     };
     trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);
-    return { ...(await restore(false)), steps };
+    try {
+      return { ...(await restore(false)), steps };
+    } catch (error) {
+      if (![state, bios, vgaBios].some((f) => f.stored)) throw error;
+      // The stored copies matched their digests when they were stored; one damaged since (a disk, another program)
+      // is forgotten and downloaded and checked again, once, instead of failing every visit from now on.
+      trace(
+        "error",
+        `${error instanceof Error ? error.message : error} (from the stored copy: it is forgotten; downloading the guest's files again)`,
+      );
+      await (await verifiedStore)?.forget(guestFiles);
+      [state, bios, vgaBios] = await loadGuestFiles(false);
+      keepForNodes();
+      trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);
+      return { ...(await restore(false)), steps };
+    }
   },
 
   async restartGuest(): Promise<StartResult> {

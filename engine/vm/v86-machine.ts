@@ -292,7 +292,8 @@ export class V86Machine implements Machine {
       vga_memory_size: 2 * 1024 * 1024,
       bios: { buffer: copy(artifacts.bios) },
       vga_bios: { buffer: copy(artifacts.vgaBios) },
-      autostart: true,
+      // A restore starts the machine itself, once the state is in (below).
+      autostart: !options.state,
       disable_keyboard: true,
       disable_mouse: true,
       disable_speaker: true,
@@ -303,7 +304,7 @@ export class V86Machine implements Machine {
       net_device: { type: "virtio", ...(relayUrl ? { relay_url: relayUrl } : {}) },
       preserve_mac_from_state_image: true,
       ...(options.state
-        ? { initial_state: { buffer: options.state } }
+        ? {}
         : {
             bzimage: { buffer: copy(artifacts.bzImage ?? new Uint8Array(0)) },
             cmdline: [artifacts.cmdline, options.extraCmdline].filter(Boolean).join(" "),
@@ -321,7 +322,24 @@ export class V86Machine implements Machine {
       throw new EngineError("internal", `v86 refused the guest configuration: ${String(cause)}`, { cause });
     }
     machine = new V86Machine(emulator);
-    await new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()));
+    const started = new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()));
+    if (options.state) {
+      // Restored here rather than through v86's `initial_state`, whose failure v86 leaves unhandled: the restore would
+      // never settle. The same steps in the same order (devices made, state set, then run).
+      await new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
+      try {
+        await emulator.restore_state(options.state);
+      } catch (cause) {
+        await machine.dispose().catch(() => {});
+        throw new EngineError(
+          "dataLoss",
+          `v86 could not restore the saved state (${cause instanceof Error ? cause.message : String(cause)}): it is damaged, or saved by another build of the guest or of v86; make it again`,
+          { cause },
+        );
+      }
+      void emulator.run();
+    }
+    await started;
     // Before the guest's kernel has run (the BIOS is just starting): its virtio console driver starts later.
     plainPorts(emulator);
     watchAgentPort(emulator, () => machine.#agentClosed.emit());

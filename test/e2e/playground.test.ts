@@ -198,6 +198,34 @@ describe("the playground", () => {
     await screenshot(page, "06-proxy-down");
   });
 
+  it("downloads the guest's files again when the stored copy of the state was damaged since it was checked", async () => {
+    const { page } = browser;
+    // Overwrite the stored state (the one large file in the store) with bytes of the same size.
+    const damaged = await page.evaluate(`navigator.storage.getDirectory().then(async (root) => {
+      const dir = await root.getDirectoryHandle("drydock-guest-verified");
+      for await (const [name, handle] of dir.entries()) {
+        const file = await handle.getFile();
+        if (file.size < 1e6) continue;
+        const writable = await handle.createWritable();
+        await writable.write(new Uint8Array(file.size).fill(7));
+        await writable.close();
+        return name;
+      }
+    })`);
+    expect(damaged).toMatch(/^[0-9a-f]{64}$/);
+    await page.reload();
+    await waitForPrompt(page);
+    const trace = await page.locator("#trace").innerText();
+    expect(trace).toContain("downloading the guest's files again");
+    expect(trace).toContain("downloads verified (sha256)");
+    await typeCommand(page, "echo again-$((6*7))");
+    await expect.poll(() => terminalText(page)).toContain("again-42");
+    // The good copy is stored again, for the next visit.
+    await page.reload();
+    await waitForPrompt(page);
+    expect(await page.locator("#trace").innerText()).toContain("guest files read from the verified store");
+  });
+
   it("says what failed when the saved state cannot be loaded", async () => {
     const { page } = browser;
     // A visit that must download the state: the earlier visits stored it (verified) in the page's OPFS.

@@ -34,6 +34,18 @@ describe("a guest that fails", () => {
     });
   });
 
+  it("rejects boot() when the saved state is damaged, instead of never settling", async () => {
+    const booting = Drydock.boot({
+      artifacts: await loadGuestArtifacts(),
+      wasmPath: v86WasmPath(),
+      state: new Uint8Array(1 << 20).fill(7).buffer,
+    });
+    await expect(booting).rejects.toMatchObject({
+      kind: "dataLoss",
+      message: expect.stringMatching(/v86 could not restore the saved state \(.+\): it is damaged/),
+    });
+  });
+
   it("rejects what is in flight when drydockd dies, quoting the console", async () => {
     const drydock = await bootDrydock();
     try {
