@@ -1,7 +1,7 @@
 // The saved guest state: boot the committed guest once, wait for drydockd, park the learner's shell, save the machine. Restoring it is what
 // makes a shell appear in a blink. Cached by the hash of everything that shapes it, so nobody has to remember a step.
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,8 +36,12 @@ export async function savedStateKey(memoryMiB = DEFAULT_MEMORY_MIB): Promise<str
  * @example
  * const { state } = await ensureSavedState();
  */
-export async function ensureSavedState(memoryMiB = DEFAULT_MEMORY_MIB): Promise<SavedState> {
-  const path = join(STATE_CACHE_DIR, `guest-${memoryMiB}m-${await savedStateKey(memoryMiB)}.v86state`);
+export async function ensureSavedState(
+  memoryMiB = DEFAULT_MEMORY_MIB,
+  options: { dir?: string } = {},
+): Promise<SavedState> {
+  const dir = options.dir ?? STATE_CACHE_DIR;
+  const path = join(dir, `guest-${memoryMiB}m-${await savedStateKey(memoryMiB)}.v86state`);
   try {
     const bytes = await readFile(path);
     return { path, state: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length), created: false };
@@ -53,10 +57,15 @@ export async function ensureSavedState(memoryMiB = DEFAULT_MEMORY_MIB): Promise<
   } finally {
     await drydock.dispose();
   }
-  await mkdir(STATE_CACHE_DIR, { recursive: true });
+  await mkdir(dir, { recursive: true });
   // Written aside and renamed, so a concurrent reader never sees half a state.
   const partial = `${path}.${process.pid}.partial`;
   await writeFile(partial, new Uint8Array(state));
   await rename(partial, path);
   return { path, state, created: true };
+}
+
+/** Forgets a saved state found damaged (it did not restore): the next `ensureSavedState` makes it again. */
+export async function forgetSavedState(saved: SavedState): Promise<void> {
+  await rm(saved.path, { force: true });
 }

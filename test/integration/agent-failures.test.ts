@@ -1,8 +1,11 @@
 // Guests started from one saved state, and guests that go wrong: the engine keeps them apart and says what failed,
 // with the guest's last words, instead of hanging.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Drydock } from "../../engine/index.ts";
-import { bootDrydock, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
+import { bootDrydock, ensureSavedState, loadGuestArtifacts, v86WasmPath } from "../../engine/node/index.ts";
 
 describe("guests restored from one saved state", () => {
   it("draw different random numbers", async () => {
@@ -44,6 +47,29 @@ describe("a guest that fails", () => {
       kind: "dataLoss",
       message: expect.stringMatching(/v86 could not restore the saved state \(.+\): it is damaged/),
     });
+  });
+
+  it("makes the saved state again when the cached one was damaged since it was saved", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "drydock-state-"));
+    try {
+      // The cache's file, under its own name in a cache of this test's, with its bytes overwritten.
+      const good = await ensureSavedState();
+      const damaged = join(dir, basename(good.path));
+      await writeFile(damaged, new Uint8Array(good.state.byteLength).fill(7));
+      const drydock = await bootDrydock({ stateDir: dir });
+      try {
+        expect((await drydock.agent.run(["echo", "restored"])).stdout).toBe("restored\n");
+      } finally {
+        await drydock.dispose();
+      }
+      // The damaged file was replaced by one that restores.
+      const remade = await readFile(damaged);
+      expect(remade.subarray(0, 64).every((b) => b === 7)).toBe(false);
+      const again = await bootDrydock({ stateDir: dir });
+      await again.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects what is in flight when drydockd dies, quoting the console", async () => {
