@@ -606,17 +606,6 @@ const api: WorkerApi = {
     ]);
     pageSink = sink;
     pageOrigin = options.timeOrigin;
-    const keepForNodes = () => {
-      nodeAssets = {
-        state: state.bytes,
-        bios: bios.bytes,
-        vgaBios: vgaBios.bytes,
-        wasmUrl: options.wasmUrl,
-        wasmModule,
-        memoryMiB: options.memoryMiB,
-      };
-    };
-    keepForNodes();
     // The bytes stay here: a guest that fails is replaced by a fresh one restored from the same state.
     bootGuest = async (fresh) => {
       const { Drydock } = await loadingEngine;
@@ -634,9 +623,21 @@ const api: WorkerApi = {
         loginShell: true,
       });
     };
-    trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);
-    try {
+    /** Restores the guest from the files loaded now; the page's other nodes restore from the same ones. */
+    const restoreLoaded = async (): Promise<StartResult> => {
+      nodeAssets = {
+        state: state.bytes,
+        bios: bios.bytes,
+        vgaBios: vgaBios.bytes,
+        wasmUrl: options.wasmUrl,
+        wasmModule,
+        memoryMiB: options.memoryMiB,
+      };
+      trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);
       return { ...(await restore(false)), steps };
+    };
+    try {
+      return await restoreLoaded();
     } catch (error) {
       if (![state, bios, vgaBios].some((f) => f.stored)) throw error;
       // The stored copies matched their digests when they were stored; one damaged since (a disk, another program)
@@ -647,9 +648,7 @@ const api: WorkerApi = {
       );
       await (await verifiedStore)?.forget(guestFiles);
       [state, bios, vgaBios] = await loadGuestFiles(false);
-      keepForNodes();
-      trace("vm", `restore_state: ${options.memoryMiB} MiB guest from ${state.bytes.byteLength} bytes of zstd`);
-      return { ...(await restore(false)), steps };
+      return restoreLoaded();
     }
   },
 
